@@ -1,0 +1,86 @@
+"""The rule registry: every rule class, in code order."""
+
+from __future__ import annotations
+
+from tbptt_lint.diagnostics import Severity
+from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.tbp001_state_not_detached import StateNotDetached
+from tbptt_lint.rules.tbp002_partial_detach import PartialDetach
+from tbptt_lint.rules.tbp003_detach_result_discarded import DetachResultDiscarded
+from tbptt_lint.rules.tbp004_detach_every_step import DetachEveryStep
+from tbptt_lint.rules.tbp005_retain_graph_bandaid import RetainGraphBandaid
+from tbptt_lint.rules.tbp006_loss_accumulated_with_graph import LossAccumulatedWithGraph
+from tbptt_lint.rules.tbp007_no_truncation import NoTruncation
+from tbptt_lint.rules.tbp008_data_instead_of_detach import DataInsteadOfDetach
+from tbptt_lint.rules.tbp009_window_misaligned import WindowMisaligned
+from tbptt_lint.rules.tbp010_batch_dim_sliced import BatchDimSliced
+from tbptt_lint.rules.tbp011_state_crosses_sequences import StateCrossesSequences
+from tbptt_lint.rules.tbp012_optimizer_step_misplaced import OptimizerStepMisplaced
+from tbptt_lint.rules.tbp013_warmup_with_grad import WarmupWithGrad
+from tbptt_lint.rules.tbp014_detach_inplace_on_view import DetachInplaceOnView
+from tbptt_lint.rules.tbp015_state_not_threaded import StateNotThreaded
+
+
+class SyntaxErrorRule(Rule):
+    """The file could not be decoded or parsed, so it was not analysed.
+
+    Reported with the line and column the parser stopped at. Other files are still linted.
+    """
+
+    code = "TBP900"
+    name = "syntax-error"
+    severity = Severity.ERROR
+
+
+ALL_RULES: tuple[type[Rule], ...] = (
+    StateNotDetached,
+    PartialDetach,
+    DetachResultDiscarded,
+    DetachEveryStep,
+    RetainGraphBandaid,
+    LossAccumulatedWithGraph,
+    NoTruncation,
+    DataInsteadOfDetach,
+    WindowMisaligned,
+    BatchDimSliced,
+    StateCrossesSequences,
+    OptimizerStepMisplaced,
+    WarmupWithGrad,
+    DetachInplaceOnView,
+    StateNotThreaded,
+    SyntaxErrorRule,
+)
+
+RULES_BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in ALL_RULES}
+SYNTAX_ERROR_CODE = SyntaxErrorRule.code
+
+
+def rules_matching(selector: str) -> list[type[Rule]]:
+    """Rules whose code starts with `selector` (a full code or a prefix such as "TBP0")."""
+    return [rule for rule in ALL_RULES if rule.code.startswith(selector.upper())]
+
+
+def enabled_codes(
+    select: tuple[str, ...], ignore: tuple[str, ...], extend_select: tuple[str, ...] = ()
+) -> frozenset[str]:
+    """Apply ruff's selection order: select (or the defaults), then extend-select, minus ignore.
+
+    An off-by-default rule is enabled only when a selector names its exact code.
+    """
+
+    def chosen(selectors: tuple[str, ...]) -> set[str]:
+        codes: set[str] = set()
+        for selector in selectors:
+            for rule in rules_matching(selector):
+                if rule.default_enabled or rule.code == selector.upper():
+                    codes.add(rule.code)
+        return codes
+
+    if select:
+        codes = chosen(select)
+    else:
+        codes = {rule.code for rule in ALL_RULES if rule.default_enabled}
+    codes |= chosen(extend_select)
+    for selector in ignore:
+        codes -= {rule.code for rule in rules_matching(selector)}
+    return frozenset(codes)
