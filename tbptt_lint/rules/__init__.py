@@ -32,6 +32,17 @@ class SyntaxErrorRule(Rule):
     severity = Severity.ERROR
 
 
+class IoErrorRule(Rule):
+    """The path could not be read: it does not exist, is not readable, or is not a regular file.
+
+    Reported with the operating system's reason. Other files are still linted.
+    """
+
+    code = "TBP901"
+    name = "io-error"
+    severity = Severity.ERROR
+
+
 ALL_RULES: tuple[type[Rule], ...] = (
     StateNotDetached,
     PartialDetach,
@@ -49,10 +60,12 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DetachInplaceOnView,
     StateNotThreaded,
     SyntaxErrorRule,
+    IoErrorRule,
 )
 
 RULES_BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in ALL_RULES}
 SYNTAX_ERROR_CODE = SyntaxErrorRule.code
+IO_ERROR_CODE = IoErrorRule.code
 
 
 def rules_matching(selector: str) -> list[type[Rule]]:

@@ -21,6 +21,9 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # "safe", "unsafe" or None, as `ruff rule` reports fix availability.
     fix_availability: ClassVar[str | None] = None
+    # True when the runtime tracer can observe the bug as a wrong horizon or stride, so that
+    # the linter's and the tracer's verdicts on a fixture can be compared.
+    runtime_visible: ClassVar[bool] = False
     # Snippets that must trigger this rule (INVALID) or nothing at all (VALID).
     VALID: ClassVar[tuple[str, ...]] = ()
     INVALID: ClassVar[tuple[str, ...]] = ()

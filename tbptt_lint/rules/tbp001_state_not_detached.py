@@ -15,6 +15,7 @@ class StateNotDetached(Rule):
     code = "TBP001"
     name = "state-not-detached"
     severity = Severity.ERROR
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

@@ -15,6 +15,7 @@ class PartialDetach(Rule):
     code = "TBP002"
     name = "partial-detach"
     severity = Severity.ERROR
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

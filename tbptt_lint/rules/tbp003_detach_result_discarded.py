@@ -15,6 +15,7 @@ class DetachResultDiscarded(Rule):
     code = "TBP003"
     name = "detach-result-discarded"
     severity = Severity.ERROR
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

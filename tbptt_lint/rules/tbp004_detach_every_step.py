@@ -15,6 +15,7 @@ class DetachEveryStep(Rule):
     code = "TBP004"
     name = "detach-every-step"
     severity = Severity.WARNING
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

@@ -15,6 +15,7 @@ class RetainGraphBandaid(Rule):
     code = "TBP005"
     name = "retain-graph-bandaid"
     severity = Severity.ERROR
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

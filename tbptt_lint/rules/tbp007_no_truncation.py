@@ -15,6 +15,7 @@ class NoTruncation(Rule):
     code = "TBP007"
     name = "no-truncation"
     severity = Severity.INFO
+    runtime_visible = True
     default_enabled = False
 
     def check(self, model: FileModel) -> Iterator[Finding]:

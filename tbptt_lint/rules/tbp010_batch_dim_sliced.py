@@ -15,6 +15,7 @@ class BatchDimSliced(Rule):
     code = "TBP010"
     name = "batch-dim-sliced"
     severity = Severity.ERROR
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

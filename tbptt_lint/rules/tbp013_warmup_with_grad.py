@@ -15,6 +15,7 @@ class WarmupWithGrad(Rule):
     code = "TBP013"
     name = "warmup-with-grad"
     severity = Severity.WARNING
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

@@ -15,6 +15,7 @@ class StateNotThreaded(Rule):
     code = "TBP015"
     name = "state-not-threaded"
     severity = Severity.WARNING
+    runtime_visible = True
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from model.findings_for(self.code)

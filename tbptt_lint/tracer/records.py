@@ -54,3 +54,15 @@ class BackwardCall:
     opaque: tuple[str, ...] = ()  # names of nodes the walk could not see into
     snapshot: GraphSnapshot | None = None
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TraceSummary:
+    """Everything the reports and pictures need, detached from the live tracer."""
+
+    calls: list[BackwardCall] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # plain-words explanations
+    expected_k1: int | None = None
+    expected_k2: int | None = None
+    verdict: str | None = None  # "ok", "failed: ...", or None when nothing was asserted
