@@ -1,9 +1,24 @@
-"""Contract between the engine and the analysis (stub; the analysis fills it in)."""
+"""Contract between the engine and the analysis.
+
+Phase 1 (`summarize_source`) records, for every module of a run, the facts that other modules'
+analysis needs: which helpers cut state, call backward, or detach in place. Phase 2
+(`check_source`) builds one file's loop model and runs every rule over it.
+"""
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import libcst as cst
+
+from tbptt_lint.analysis.context import FileContext, FunctionFacts
+from tbptt_lint.analysis.interpreter import UnitInterpreter
+from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import ImportMap
+from tbptt_lint.analysis.prefilter import may_hold_findings, may_hold_helpers
+from tbptt_lint.analysis.summaries import collect_constructions, summarise_module
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
 
@@ -23,8 +38,9 @@ class ModuleSummary:
     """Facts about one module's functions that other modules' analysis needs (picklable)."""
 
     module_name: str
-    # function qualified name -> indices of parameters whose every returned value is a cut
-    cutting_functions: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    functions: dict[str, FunctionFacts] = field(default_factory=dict)
+    inplace_detach_classes: set[str] = field(default_factory=set)
+    forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -32,18 +48,142 @@ class ProjectIndex:
     summaries: dict[str, ModuleSummary] = field(default_factory=dict)
 
     @classmethod
-    def from_summaries(cls, summaries: list[ModuleSummary]) -> ProjectIndex:
+    def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
         return cls({summary.module_name: summary for summary in summaries})
+
+    def lookup(self, qualified: str) -> tuple[ModuleSummary, str] | None:
+        """The summary holding `pkg.mod.name`, matching module names by suffix so that
+        `from utils import f` finds `scripts/utils.py` run as `scripts.utils`."""
+        module, _, name = qualified.rpartition(".")
+        if not module:
+            return None
+        for module_name, summary in self.summaries.items():
+            if module_name == module or module_name.endswith("." + module):
+                return summary, name
+        return None
+
+
+def parse(source: str) -> cst.Module:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        message = str(error).splitlines()[0] if str(error) else "invalid syntax"
+        raise SourceSyntaxError(message, error.raw_line, error.raw_column + 1) from None
+    except RecursionError:
+        raise SourceSyntaxError("too deeply nested to parse", 1, 1) from None
+
+
+def check_syntax_only(source: str, path: str) -> None:
+    try:
+        ast.parse(source, filename=path)
+    except SyntaxError as error:
+        raise SourceSyntaxError(error.msg, error.lineno or 1, error.offset or 1) from None
+    except (RecursionError, MemoryError, ValueError) as error:
+        raise SourceSyntaxError(f"cannot parse: {error}", 1, 1) from None
 
 
 def summarize_source(source: str, module_name: str) -> ModuleSummary:
     """Phase 1: summarise every function of a module. Raises SourceSyntaxError."""
-    return ModuleSummary(module_name)
+    summary = ModuleSummary(module_name)
+    if not may_hold_helpers(source):
+        return summary
+    module = parse(source)
+    context = FileContext(ImportMap(module, module_name))
+    facts = summarise_module(module, context)
+    summary.functions = {f"{module_name}.{n}": f for n, f in facts.functions.items()}
+    summary.inplace_detach_classes = {f"{module_name}.{n}" for n in facts.inplace_detach_classes}
+    summary.forward_cuts = {f"{module_name}.{n}": c for n, c in facts.forward_cuts.items()}
+    return summary
+
+
+def build_context(
+    module: cst.Module, module_name: str, settings: Settings, index: ProjectIndex | None
+) -> FileContext:
+    imports = ImportMap(module, module_name)
+    context = FileContext(
+        imports,
+        constructions=collect_constructions(module, imports),
+        detach_functions=frozenset(settings.detach_functions),
+        recurrent_modules=frozenset(settings.recurrent_modules),
+    )
+    if index is not None:
+        _import_facts(context, index)
+    facts = summarise_module(module, context)
+    context.inplace_detach_classes |= facts.inplace_detach_classes
+    context.forward_cuts.update(facts.forward_cuts)
+    return context
+
+
+def _import_facts(context: FileContext, index: ProjectIndex) -> None:
+    for local, qualified in context.imports.aliases.items():
+        found = index.lookup(qualified)
+        if found is None:
+            continue
+        summary, name = found
+        prefix = summary.module_name
+        facts = summary.functions.get(f"{prefix}.{name}")
+        if facts is not None:
+            context.functions[local] = facts
+        if f"{prefix}.{name}" in summary.inplace_detach_classes:
+            context.inplace_detach_classes.add(local)
+        cuts = summary.forward_cuts.get(f"{prefix}.{name}")
+        if cuts:
+            context.forward_cuts[local] = cuts
+
+
+def units_of(module: cst.Module) -> list[tuple[cst.CSTNode, list[cst.CSTNode], str | None]]:
+    """(unit node, its statements, enclosing class) for the module body and every function."""
+    units: list[tuple[cst.CSTNode, list[cst.CSTNode], str | None]] = [
+        (module, list(module.body), None)
+    ]
+    stack: list[tuple[cst.CSTNode, str | None]] = [(module, None)]
+    while stack:
+        node, class_name = stack.pop()
+        for child in node.children:
+            if isinstance(child, cst.FunctionDef):
+                units.append((child, list(child.body.body), class_name))
+                stack.append((child, None))
+            elif isinstance(child, cst.ClassDef):
+                stack.append((child, child.name.value))
+            elif not isinstance(child, cst.Lambda):
+                stack.append((child, class_name))
+    return units
+
+
+def build_model(
+    source: str, module_name: str, settings: Settings, index: ProjectIndex | None = None
+) -> FileModel:
+    module = parse(source)
+    context = build_context(module, module_name, settings, index)
+    units = []
+    for node, body, class_name in units_of(module):
+        interpreter = UnitInterpreter(node, context, class_name=class_name)
+        units.append(interpreter.run(body))
+    return FileModel(module, context, units)
 
 
 def check_source(
-    source: str, path: str, settings: Settings, index: ProjectIndex | None = None
+    source: str,
+    path: str,
+    settings: Settings,
+    index: ProjectIndex | None = None,
+    module_name: str | None = None,
 ) -> list[Finding]:
     """Phase 2: the findings of every rule for one module's source text, before noqa and
     selection are applied. Raises SourceSyntaxError when the source does not parse."""
-    return []
+    from tbptt_lint.rules import ALL_RULES
+
+    if not may_hold_findings(source):
+        check_syntax_only(source, path)
+        return []
+    model = build_model(source, module_name or _module_name(path), settings, index)
+    findings: list[Finding] = []
+    for rule in ALL_RULES:
+        findings.extend(rule().check(model))
+    findings.sort(key=lambda f: (f.line, f.column, f.code))
+    return findings
+
+
+def _module_name(path: str) -> str:
+    stem = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return stem[:-3] if stem.endswith(".py") else stem

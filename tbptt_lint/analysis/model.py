@@ -1,12 +1,61 @@
-"""The loop model of one file (stub)."""
+"""The loop model of one file: every unit's events, plus positions for reporting."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.diagnostics import Finding
 
 
 class FileModel:
-    def findings_for(self, code: str) -> Iterator[Finding]:
-        return iter(())
+    def __init__(self, module: cst.Module, context: FileContext, units: list[UnitEvents]) -> None:
+        self.module = module
+        self.context = context
+        self.units = units
+        self._positions: object | None = None
+
+    def _position_map(self):  # type: ignore[no-untyped-def]
+        # Positions are resolved only for files that have something to report.
+        if self._positions is None:
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        return self._positions
+
+    def span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
+        code_range = self._position_map()[node]
+        return (
+            code_range.start.line,
+            code_range.start.column + 1,
+            code_range.end.line,
+            code_range.end.column + 1,
+        )
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.span(node)[0]
+
+    def finding(self, code: str, node: cst.CSTNode, message: str) -> Finding:
+        line, column, end_line, end_column = self.span(node)
+        return Finding(code, message, line, column, end_line, end_column)
+
+    def code(self, node: cst.CSTNode) -> str:
+        return self.module.code_for_node(node)
+
+    def recurrent_calls(self) -> Iterator[tuple[UnitEvents, RecurrentCall]]:
+        for unit in self.units:
+            for call in unit.recurrent_calls:
+                yield unit, call
+
+    def reads(self) -> Iterator[tuple[UnitEvents, StateRead]]:
+        for unit in self.units:
+            for read in unit.reads.values():
+                yield unit, read
+
+    def backwards(self) -> Iterator[tuple[UnitEvents, BackwardSite]]:
+        for unit in self.units:
+            for site in unit.backwards:
+                yield unit, site

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tbptt_lint.diagnostics import Severity
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.tbp001_state_not_detached import StateNotDetached
 from tbptt_lint.rules.tbp002_partial_detach import PartialDetach
@@ -20,6 +23,9 @@ from tbptt_lint.rules.tbp013_warmup_with_grad import WarmupWithGrad
 from tbptt_lint.rules.tbp014_detach_inplace_on_view import DetachInplaceOnView
 from tbptt_lint.rules.tbp015_state_not_threaded import StateNotThreaded
 
+if TYPE_CHECKING:
+    from tbptt_lint.analysis.model import FileModel
+
 
 class SyntaxErrorRule(Rule):
     """The file could not be decoded or parsed, so it was not analysed.
@@ -31,6 +37,9 @@ class SyntaxErrorRule(Rule):
     name = "syntax-error"
     severity = Severity.ERROR
 
+    def check(self, model: FileModel) -> Iterator[Finding]:
+        return iter(())  # reported by the engine, which owns reading and parsing
+
 
 class IoErrorRule(Rule):
     """The path could not be read: it does not exist, is not readable, or is not a regular file.
@@ -41,6 +50,9 @@ class IoErrorRule(Rule):
     code = "TBP901"
     name = "io-error"
     severity = Severity.ERROR
+
+    def check(self, model: FileModel) -> Iterator[Finding]:
+        return iter(())  # reported by the engine, which owns reading and parsing
 
 
 ALL_RULES: tuple[type[Rule], ...] = (
@@ -89,10 +101,7 @@ def enabled_codes(
                     codes.add(rule.code)
         return codes
 
-    if select:
-        codes = chosen(select)
-    else:
-        codes = {rule.code for rule in ALL_RULES if rule.default_enabled}
+    codes = chosen(select) if select else {rule.code for rule in ALL_RULES if rule.default_enabled}
     codes |= chosen(extend_select)
     for selector in ignore:
         codes -= {rule.code for rule in rules_matching(selector)}

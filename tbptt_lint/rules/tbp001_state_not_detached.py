@@ -1,21 +1,69 @@
-"""TBP001 state-not-detached: Recurrent state carried across iterations reaches a backward without a cut."""
+"""TBP001 state-not-detached: recurrent state carried across iterations reaches a backward
+without a cut."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.queries import FULL, cut_suggestion, queries
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
 
 class StateNotDetached(Rule):
-    """Recurrent state carried across iterations reaches a backward without a cut."""
+    """Recurrent state carried across iterations reaches a backward without a cut.
+
+    The state returned by a recurrent call still references the graph of the window that made
+    it. When the next window feeds it back in without `.detach()`, its backward runs into the
+    previous window's graph, which the previous backward already freed: PyTorch raises
+    "Trying to backward through the graph a second time". With `retain_graph=True` the error
+    goes away, but every backward then runs through all earlier windows.
+    """
 
     code = "TBP001"
     name = "state-not-detached"
     severity = Severity.ERROR
     runtime_visible = True
+    fix_availability = "unsafe"
+
+    INVALID = (
+        """
+import torch.nn as nn
+rnn = nn.LSTM(8, 16)
+hidden = None
+for x, y in batches:
+    out, hidden = rnn(x, hidden)
+    loss = (out - y).pow(2).mean()
+    loss.backward()
+""",
+    )
+    VALID = (
+        """
+import torch.nn as nn
+rnn = nn.GRU(8, 16)
+hidden = None
+for x, y in batches:
+    if hidden is not None:
+        hidden = hidden.detach()
+    out, hidden = rnn(x, hidden)
+    loss = (out - y).pow(2).mean()
+    loss.backward()
+""",
+    )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
-        yield from model.findings_for(self.code)
+        for leak in queries(model).leaks:
+            if leak.kind != FULL:
+                continue
+            for read in leak.reads:
+                produced = model.line(leak.call.call)
+                lines = sorted({model.line(site.call) for site in leak.backwards})
+                into = f"the backward at line {lines[0]}" if lines else "an earlier backward"
+                fix = cut_suggestion(leak.call, read.name, leak.reads)
+                message = (
+                    f"`{read.name}` is carried from line {produced} into {into} without a "
+                    'cut; the second window will raise "Trying to backward through the graph '
+                    f'a second time". Add `{fix}` at the top of the loop'
+                )
+                yield model.finding(self.code, leak.call.state_args[read.name], message)

@@ -5,16 +5,60 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.values import Status
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
 
 class DataInsteadOfDetach(Rule):
-    """`.data` is used to cut recurrent state."""
+    """`.data` is used to cut recurrent state.
+
+    `h.data` (or the old `Variable(h.data)`) does cut the graph, but it also bypasses
+    autograd's version tracking: an in-place change to the result is not detected and can make
+    gradients silently wrong. `h.detach()` cuts the same way and keeps the checks.
+    """
 
     code = "TBP008"
     name = "data-instead-of-detach"
     severity = Severity.INFO
+    fix_availability = "safe"
+
+    INVALID = (
+        """
+import torch.nn as nn
+rnn = nn.GRU(8, 16)
+hidden = None
+for x, y in batches:
+    if hidden is not None:
+        hidden = hidden.data
+    out, hidden = rnn(x, hidden)
+    (out - y).pow(2).mean().backward()
+""",
+    )
+    VALID = INVALID[:0] + (
+        """
+import torch.nn as nn
+rnn = nn.GRU(8, 16)
+hidden = None
+for x, y in batches:
+    if hidden is not None:
+        hidden = hidden.detach()
+    out, hidden = rnn(x, hidden)
+    (out - y).pow(2).mean().backward()
+""",
+    )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
-        yield from model.findings_for(self.code)
+        reported: set[int] = set()
+        for _, read in model.reads():
+            value = read.value
+            if value.status != Status.FRESH or not value.via_data or value.origin is None:
+                continue
+            if id(value.origin) in reported:
+                continue
+            reported.add(id(value.origin))
+            message = (
+                f"`{read.name}` is cut with `.data`, which bypasses autograd's checks for "
+                "in-place changes; use `.detach()`, which cuts the graph the same way"
+            )
+            yield model.finding(self.code, value.origin, message)

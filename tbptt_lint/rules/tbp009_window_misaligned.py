@@ -1,20 +1,165 @@
-"""TBP009 window-misaligned: Window slices and the loop stride disagree, so windows overlap or leave gaps."""
+"""TBP009 window-misaligned: window slices and the loop stride disagree, so windows overlap or
+leave gaps."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+import libcst as cst
+
+from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.queries import queries, spans_contain
+from tbptt_lint.analysis.windows import (
+    LinearForm,
+    WindowLoop,
+    linear_form,
+    subtract,
+    window_loops,
+)
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
 
 class WindowMisaligned(Rule):
-    """Window slices and the loop stride disagree, so windows overlap or leave gaps."""
+    """Window slices and the loop stride disagree, so windows overlap or leave gaps.
+
+    With state carried from one window to the next, window i+1 must start where window i ended.
+    A slice of length k taken every s steps with k > s feeds overlapping steps twice, each
+    time with a state that has already seen them; with k < s steps are skipped while the state
+    pretends they were not. Input and target windows of different lengths misalign the loss.
+    """
 
     code = "TBP009"
     name = "window-misaligned"
     severity = Severity.WARNING
 
+    INVALID = (
+        """
+hidden = None
+for i in range(0, data.size(0) - 1, 20):
+    x, y = data[i:i + 35], data[i + 1:i + 36]
+    if hidden is not None:
+        hidden = hidden.detach()
+    out, hidden = model(x, hidden)
+    criterion(out, y).backward()
+""",
+    )
+    VALID = (
+        """
+hidden = None
+for i in range(0, data.size(0) - 1, 35):
+    x, y = data[i:i + 35], data[i + 1:i + 36]
+    if hidden is not None:
+        hidden = hidden.detach()
+    out, hidden = model(x, hidden)
+    criterion(out, y).backward()
+""",
+    )
+
     def check(self, model: FileModel) -> Iterator[Finding]:
-        yield from model.findings_for(self.code)
+        for window in window_loops(model.module):
+            if not _carries_state(model, window):
+                continue
+            yield from self._stride_mismatch(model, window)
+            yield from self._length_mismatch(model, window)
+
+    def _stride_mismatch(self, model: FileModel, window: WindowLoop) -> Iterator[Finding]:
+        if window.stride is None:
+            return
+        assigned = _assignments(window.loop.body)
+        for piece in window.slices:
+            if piece.length is None or not _comparable(piece.length, window.stride):
+                continue
+            if _clipped_to(piece.length, window.stride, assigned):
+                continue
+            # One extra step is the usual room for the target shifted by one.
+            if piece.length != window.stride and subtract(piece.length, window.stride) != {"": 1}:
+                kind = "overlap" if _longer(piece.length, window.stride) else "leave gaps"
+                message = (
+                    f"the window `{model.code(piece.subscript)}` is {_text(piece.length)} steps "
+                    f"long but the loop advances {_text(window.stride)} steps, so windows "
+                    f"{kind} while the state is carried between them. Use the same length for "
+                    "the slice and the stride"
+                )
+                yield model.finding(self.code, piece.subscript, message)
+                return
+
+    def _length_mismatch(self, model: FileModel, window: WindowLoop) -> Iterator[Finding]:
+        lengths = [p for p in window.slices if p.length is not None and _comparable(p.length, {})]
+        if window.stride is not None and any(p.length != window.stride for p in lengths):
+            return  # already reported as a stride mismatch
+        for first, second in zip(lengths, lengths[1:], strict=False):
+            if first.length != second.length and first.sliced != second.sliced:
+                message = (
+                    f"the windows `{model.code(first.subscript)}` and "
+                    f"`{model.code(second.subscript)}` have different lengths, so input and "
+                    "target steps do not line up"
+                )
+                yield model.finding(self.code, second.subscript, message)
+                return
+
+
+def _carries_state(model: FileModel, window: WindowLoop) -> bool:
+    ask = queries(model)
+    for unit in model.units:
+        for call in unit.recurrent_calls:
+            if window.loop in call.loops and ask.is_carried(unit, call):
+                return True
+    for unit in model.units:
+        for call in unit.recurrent_calls:
+            if spans_contain(model, window.loop, call.call) and ask.is_carried(unit, call):
+                return True
+    return False
+
+
+def _assignments(body: cst.CSTNode) -> dict[str, cst.BaseExpression]:
+    found: dict[str, cst.BaseExpression] = {}
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                for name in target_names(target.target):
+                    found[name] = node.value
+        if not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            stack.extend(node.children)
+    return found
+
+
+def _clipped_to(
+    length: LinearForm, stride: LinearForm, assigned: dict[str, cst.BaseExpression]
+) -> bool:
+    """`seq_len = min(bptt, n - i)` then `x[i:i + seq_len]`: a window of `bptt`, clipped.
+    A length computed inside the loop in any other way is not compared."""
+    if len(length) != 1 or "" in length:
+        return False
+    (name,) = length
+    value = assigned.get(name)
+    if value is None:
+        return False
+    if isinstance(value, cst.Call) and dotted_name(value.func) in ("min", "max"):
+        return any(linear_form(arg.value) == stride for arg in value.args)
+    return True
+
+
+_PLAIN_ARITHMETIC = re.compile(r"[\w.\s*/%()+-]*")
+
+
+def _comparable(length: LinearForm, stride: LinearForm) -> bool:
+    """Only plain constants and names are compared; anything computed might be clipped."""
+    return all(_PLAIN_ARITHMETIC.fullmatch(term) for term in list(length) + list(stride))
+
+
+def _longer(length: LinearForm, stride: LinearForm) -> bool:
+    difference = {t: length.get(t, 0) - stride.get(t, 0) for t in set(length) | set(stride)}
+    return difference.get("", 0) > 0 if set(difference) <= {""} else True
+
+
+def _text(form: LinearForm) -> str:
+    parts = [
+        (str(c) if t == "" else (t if c == 1 else f"{c}*{t}")) for t, c in sorted(form.items())
+    ]
+    return " + ".join(parts) or "0"

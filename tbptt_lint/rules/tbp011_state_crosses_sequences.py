@@ -1,20 +1,148 @@
-"""TBP011 state-crosses-sequences: Recurrent state is carried between unrelated sequences."""
+"""TBP011 state-crosses-sequences: recurrent state is carried between unrelated sequences."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
+from tbptt_lint.analysis.context import Construction
+from tbptt_lint.analysis.events import RecurrentCall, UnitEvents
+from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.queries import queries
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
+LOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
+RANDOM_SAMPLERS = ("RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler")
+
 
 class StateCrossesSequences(Rule):
-    """Recurrent state is carried between unrelated sequences."""
+    """Recurrent state is carried between unrelated sequences.
+
+    Carrying state from one batch to the next only makes sense when batch n+1 continues the
+    sequences of batch n. With `DataLoader(shuffle=True)` or a random sampler the rows of
+    consecutive batches are unrelated, so each sample starts from another sample's state. The
+    same goes for state carried from the end of one epoch into the start of the next, and for
+    state built for a fixed batch size while the loader's last batch is smaller (no
+    `drop_last=True`). Re-initialise the state per batch or per epoch.
+    """
 
     code = "TBP011"
     name = "state-crosses-sequences"
     severity = Severity.WARNING
 
+    INVALID = (
+        """
+from torch.utils.data import DataLoader
+loader = DataLoader(dataset, batch_size=8, shuffle=True, drop_last=True)
+hidden = model.init_hidden(8)
+for x, y in loader:
+    hidden = hidden.detach()
+    out, hidden = model(x, hidden)
+    criterion(out, y).backward()
+""",
+    )
+    VALID = (
+        """
+from torch.utils.data import DataLoader
+loader = DataLoader(dataset, batch_size=8, shuffle=True, drop_last=True)
+for x, y in loader:
+    hidden = model.init_hidden(8)
+    out, hidden = model(x, hidden)
+    criterion(out, y).backward()
+""",
+    )
+
     def check(self, model: FileModel) -> Iterator[Finding]:
-        yield from model.findings_for(self.code)
+        ask = queries(model)
+        reported: set[int] = set()
+        for unit in model.units:
+            for call in unit.recurrent_calls:
+                if call.no_grad or not ask.is_carried(unit, call):
+                    continue
+                for loop in call.loops:
+                    if id(loop) in reported or not isinstance(loop, cst.For):
+                        continue
+                    message = self._problem(model, unit, call, loop)
+                    if message is not None:
+                        reported.add(id(loop))
+                        yield model.finding(self.code, loop.iter, message)
+
+    def _problem(
+        self, model: FileModel, unit: UnitEvents, call: RecurrentCall, loop: cst.For
+    ) -> str | None:
+        if _resets_state(loop, call):
+            return None
+        states = ", ".join(f"`{s}`" for s in call.states)
+        loader = _loader_of(model, loop.iter)
+        if loader is not None:
+            if loader.flag("shuffle") or _random_sampler(loader):
+                return (
+                    f"{states} is carried from one batch of this shuffled loader to the next, "
+                    "so every sample starts from an unrelated sample's state. Re-initialise "
+                    "the state for each batch"
+                )
+            if loader.keyword("batch_size") is not None and not loader.flag("drop_last"):
+                return (
+                    f"{states} is carried across batches of a loader without "
+                    "`drop_last=True`: the last batch is smaller than the state built for "
+                    "the others. Pass `drop_last=True` or re-initialise the state per batch"
+                )
+            return None
+        inner = [other for other in call.loops if other is not loop]
+        nested_windows = [
+            other
+            for other in inner
+            if unit.loop_parents.get(other, ()) and loop in unit.loop_parents[other]
+        ]
+        if nested_windows and any(w in unit.loops_with_backward for w in nested_windows):
+            return (
+                f"{states} is carried from the end of one pass of this loop into the next "
+                "without a reset (for example from one epoch into the next). Re-initialise "
+                "the state at the start of each pass"
+            )
+        return None
+
+
+def _loader_of(model: FileModel, iterable: cst.BaseExpression) -> Construction | None:
+    node = iterable
+    while isinstance(node, cst.Call) and dotted_name(node.func) in ("enumerate", "tqdm", "iter"):
+        if not node.args:
+            return None
+        node = node.args[0].value
+    built = model.context.construction_of(dotted_name(node))
+    if (
+        built is None
+        or built.qualified_class not in LOADERS
+        and not built.qualified_class.endswith("DataLoader")
+    ):
+        return None
+    return built
+
+
+def _random_sampler(loader: Construction) -> bool:
+    sampler = loader.keyword("sampler")
+    if isinstance(sampler, cst.Call):
+        name = dotted_name(sampler.func) or ""
+        return name.rsplit(".", 1)[-1] in RANDOM_SAMPLERS
+    return False
+
+
+def _resets_state(loop: cst.For, call: RecurrentCall) -> bool:
+    """A plain re-assignment of the state in the loop body outside any inner loop and not by
+    the recurrent call itself or a cut of the state."""
+    for statement in loop.body.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if not isinstance(small, cst.Assign) or small is call.statement:
+                continue
+            bound = {n for t in small.targets for n in target_names(t.target)}
+            if not bound & set(call.states):
+                continue
+            if not names_in(small.value) & set(call.states):
+                return True
+    return False

@@ -10,11 +10,49 @@ from tbptt_lint.rules.base import Rule
 
 
 class DetachInplaceOnView(Rule):
-    """`detach_()` is called on a view, which raises at runtime."""
+    """`detach_()` is called on a view, which raises at runtime.
+
+    Indexing a tensor (`out[-1]`, `h[0]`) returns a view, and PyTorch refuses to detach a view
+    in place: "Can't detach views in-place. Use detach() instead." Rebind the name with the
+    out-of-place form instead. Indexing a tuple of states (`hidden[0]` of an LSTM) is not a view
+    and is not reported.
+    """
 
     code = "TBP014"
     name = "detach-inplace-on-view"
     severity = Severity.ERROR
+    fix_availability = "safe"
+
+    INVALID = (
+        """
+import torch.nn as nn
+rnn = nn.GRU(8, 16, num_layers=2)
+hidden = None
+for x, y in batches:
+    out, hidden = rnn(x, hidden)
+    (out - y).pow(2).mean().backward()
+    hidden[0].detach_()
+""",
+    )
+    VALID = (
+        """
+import torch.nn as nn
+rnn = nn.LSTM(8, 16)
+hidden = None
+for x, y in batches:
+    out, hidden = rnn(x, hidden)
+    (out - y).pow(2).mean().backward()
+    hidden[0].detach_()
+    hidden[1].detach_()
+""",
+    )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
-        yield from model.findings_for(self.code)
+        for unit in model.units:
+            for event in unit.inplace_view_detaches:
+                message = (
+                    f"`{event.target}` is a view of a tensor, and `detach_()` on a view raises "
+                    '"Can\'t detach views in-place". Detach the whole tensor '
+                    "(`x = x.detach()`) or rebind the slice out of place"
+                )
+                yield model.finding(self.code, event.node, message)

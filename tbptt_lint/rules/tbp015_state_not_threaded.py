@@ -1,21 +1,152 @@
-"""TBP015 state-not-threaded: Carried state is reset inside the loop or never passed back to the recurrent call."""
+"""TBP015 state-not-threaded: carried state is reset inside the loop or never passed back to
+the recurrent call."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
+from tbptt_lint.analysis.context import CELL_MODULES
+from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.queries import queries, spans_contain
+from tbptt_lint.analysis.values import RESET, Status
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
 
 class StateNotThreaded(Rule):
-    """Carried state is reset inside the loop or never passed back to the recurrent call."""
+    """Carried state is reset inside the loop or never passed back to the recurrent call.
+
+    When the per-step loop re-initialises the state on every step, or the cell's new state is
+    stored under another name and the old one is passed in again, no information flows from
+    one step to the next: the network is trained as if every step were the first. Initialise
+    the state once per sequence or window, and pass the returned state back in.
+    """
 
     code = "TBP015"
     name = "state-not-threaded"
     severity = Severity.WARNING
     runtime_visible = True
 
+    INVALID = (
+        """
+import torch
+import torch.nn as nn
+cell = nn.RNNCell(8, 16)
+for x, y in windows:
+    loss = 0
+    for t in range(x.size(0)):
+        h = torch.zeros(4, 16)
+        h = cell(x[t], h)
+        loss = loss + (h - y[t]).pow(2).mean()
+    loss.backward()
+""",
+    )
+    VALID = (
+        """
+import torch
+import torch.nn as nn
+cell = nn.RNNCell(8, 16)
+for x, y in windows:
+    loss = 0
+    h = torch.zeros(4, 16)
+    for t in range(x.size(0)):
+        h = cell(x[t], h)
+        loss = loss + (h - y[t]).pow(2).mean()
+    loss.backward()
+""",
+    )
+
     def check(self, model: FileModel) -> Iterator[Finding]:
-        yield from model.findings_for(self.code)
+        yield from self._resets_per_step(model)
+        yield from self._states_never_passed_back(model)
+
+    def _resets_per_step(self, model: FileModel) -> Iterator[Finding]:
+        ask = queries(model)
+        for unit, read in model.reads():
+            value = read.value
+            loop = ask.innermost_loop(read.call)
+            if loop is None or value.status != Status.FRESH:
+                continue
+            if read.call.no_grad or loop in unit.loops_with_backward:
+                continue
+            inside = [o for o in read.origins_of(RESET) if spans_contain(model, loop, o)]
+            if not inside or len(inside) != len(read.origins):
+                continue
+            origin = inside[0]
+            if ask.backward_after_loop(unit, loop) is None:
+                continue
+            message = (
+                f"`{read.name}` is re-initialised on every pass of the loop at line "
+                f"{model.line(loop)} although the recurrent call at line "
+                f"{model.line(read.call.call)} returns it for the next step, so no state flows "
+                "between steps. Initialise it once before the loop"
+            )
+            yield model.finding(self.code, origin, message)
+
+    def _states_never_passed_back(self, model: FileModel) -> Iterator[Finding]:
+        constructions = model.context.constructions
+        reported: set[int] = set()
+        for loop in _loops(model.module):
+            assigned = _assigned_names(loop.body)
+            for call in _calls(loop.body):
+                callee = dotted_name(call.func)
+                built = constructions.get(callee) if callee else None
+                if built is None or built.qualified_class not in CELL_MODULES:
+                    continue
+                if len(call.args) < 2:
+                    continue
+                state = call.args[1].value
+                names = (
+                    [dotted_name(e.value) for e in state.elements]
+                    if isinstance(state, cst.Tuple)
+                    else [dotted_name(state)]
+                )
+                if not names or any(n is None or n in assigned for n in names):
+                    continue
+                if id(call) in reported:
+                    continue
+                reported.add(id(call))
+                message = (
+                    f"the state passed to `{callee}` is never updated inside the loop at line "
+                    f"{model.line(loop)}: the cell's new state is not passed back in, so every "
+                    f"step starts from the same state. Assign the result back to "
+                    f"`{', '.join(n for n in names if n)}`"
+                )
+                yield model.finding(self.code, call, message)
+
+
+def _loops(root: cst.CSTNode) -> Iterator[cst.For | cst.While]:
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.For, cst.While)):
+            yield node
+        stack.extend(node.children)
+
+
+def _calls(root: cst.CSTNode) -> Iterator[cst.Call]:
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            yield node
+        if not isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            stack.extend(node.children)
+
+
+def _assigned_names(root: cst.CSTNode) -> set[str]:
+    names: set[str] = set()
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                names.update(target_names(target.target))
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
+            names.update(target_names(node.target))
+        stack.extend(node.children)
+    return names

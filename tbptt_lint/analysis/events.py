@@ -1,0 +1,120 @@
+"""What the loop interpreter observes in one unit (a function or a module's top level).
+
+Rules read these records; they never walk the syntax tree for data flow themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from tbptt_lint.analysis.values import Value
+
+Loops = tuple[cst.CSTNode, ...]  # enclosing For/While nodes, outermost first
+
+
+@dataclass
+class RecurrentCall:
+    """`out, h = model(x, h)`: a call that takes back state it produced on an earlier pass."""
+
+    call: cst.Call
+    statement: cst.CSTNode
+    callee: str  # source text of the called expression
+    module_class: str | None  # qualified class when resolved, e.g. "torch.nn.LSTM"
+    states: tuple[str, ...]  # names (or `self.attr`) fed back into the call
+    # The argument expression that carries each state name into the call.
+    state_args: dict[str, cst.BaseExpression]
+    # Names that are parts of one composite state (`(h, c)` passed as a tuple).
+    groups: tuple[tuple[str, ...], ...]
+    loops: Loops
+    no_grad: bool
+    # The call's class cuts its incoming state inside `forward`.
+    cuts_input: bool = False
+
+
+@dataclass
+class StateRead:
+    """The value a state had when a recurrent call read it (joined over all paths)."""
+
+    call: RecurrentCall
+    name: str
+    value: Value
+    # Every node a read value came from, over all paths: cuts, resets, recurrent calls.
+    origins: list[cst.CSTNode] = field(default_factory=list)
+
+    def origins_of(self, how: str) -> list[cst.CSTNode]:
+        return [o for o in self.origins if self.how_by_origin.get(id(o)) == how]
+
+    how_by_origin: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class BackwardSite:
+    call: cst.Call
+    loops: Loops
+    retain_graph: bool
+    # Expressions the gradient starts from (`loss` in `loss.backward()`).
+    roots: tuple[cst.BaseExpression, ...]
+    via_helper: str | None = None  # name of a local helper that calls backward inside
+
+
+@dataclass
+class DiscardedDetach:
+    node: cst.CSTNode  # the `x.detach()` call or the `for` loop around it
+    target: str
+    loops: Loops
+    certain: bool  # False when the target may be an object whose detach() works in place
+
+
+@dataclass
+class InplaceDetachOnView:
+    node: cst.Call
+    target: str
+
+
+@dataclass
+class Accumulation:
+    node: cst.CSTNode  # `total += loss`, `losses.append(loss)`, `avg = avg + loss`
+    accumulator: str
+    value: str  # the accumulated name
+    loops: Loops
+
+
+@dataclass
+class OptimizerCall:
+    node: cst.Call
+    receiver: str
+    method: str  # "zero_grad" or "step"
+    loops: Loops
+
+
+@dataclass
+class UnitEvents:
+    unit: cst.CSTNode
+    recurrent_calls: list[RecurrentCall] = field(default_factory=list)
+    reads: dict[tuple[int, str], StateRead] = field(default_factory=dict)
+    backwards: list[BackwardSite] = field(default_factory=list)
+    discarded_detaches: list[DiscardedDetach] = field(default_factory=list)
+    inplace_view_detaches: list[InplaceDetachOnView] = field(default_factory=list)
+    accumulations: list[Accumulation] = field(default_factory=list)
+    optimizer_calls: list[OptimizerCall] = field(default_factory=list)
+    # Every For/While of the unit -> the loops enclosing it (outermost first).
+    loop_parents: dict[cst.CSTNode, Loops] = field(default_factory=dict)
+    # Loops whose body holds a backward (directly or nested).
+    loops_with_backward: set[cst.CSTNode] = field(default_factory=set)
+    _seen: set[tuple[str, int]] = field(default_factory=set, repr=False)
+
+    def add(self, kind: str, node: cst.CSTNode, item: object) -> None:
+        """Record an event once, although loop bodies are interpreted several times."""
+        key = (kind, id(node))
+        if key not in self._seen:
+            self._seen.add(key)
+            getattr(self, kind).append(item)
+
+    def reads_of(self, call: RecurrentCall) -> list[StateRead]:
+        return [
+            self.reads[(id(call.call), name)]
+            for name in call.states
+            if (id(call.call), name) in self.reads
+        ]

@@ -1,0 +1,115 @@
+"""Dotted names of expressions and their qualified names through a module's imports.
+
+libcst's QualifiedNameProvider costs several parses' worth of time per file; a training loop
+only needs `torch.nn.LSTM`-style resolution of imports and local aliases, which this does in one
+pass over the import statements.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    """`a.b.c` for Name/Attribute chains, else None."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def call_name(call: cst.Call) -> str | None:
+    return dotted_name(call.func)
+
+
+def method_name(call: cst.Call) -> str | None:
+    """`detach` for `x.detach()`, the attribute a call is made through."""
+    if isinstance(call.func, cst.Attribute):
+        return call.func.attr.value
+    return None
+
+
+def receiver(call: cst.Call) -> cst.BaseExpression | None:
+    if isinstance(call.func, cst.Attribute):
+        return call.func.value
+    return None
+
+
+def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def is_true_literal(node: cst.BaseExpression | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "True"
+
+
+class ImportMap:
+    """Local names bound by imports, mapped to the qualified names they stand for."""
+
+    def __init__(self, module: cst.Module, module_name: str = "") -> None:
+        self.aliases: dict[str, str] = {}
+        package = module_name.rsplit(".", 1)[0] if "." in module_name else ""
+        for statement in module.body:
+            self._collect(statement, package)
+
+    def _collect(self, statement: cst.CSTNode, package: str) -> None:
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                if isinstance(small, cst.Import):
+                    self._add_import(small)
+                elif isinstance(small, cst.ImportFrom):
+                    self._add_import_from(small, package)
+        elif isinstance(statement, (cst.If, cst.Try)):
+            # Guarded imports (`try: import torch`) still bind the names.
+            for child in statement.body.body:
+                self._collect(child, package)
+            if isinstance(statement, cst.Try):
+                for handler in statement.handlers:
+                    for child in handler.body.body:
+                        self._collect(child, package)
+
+    def _add_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = dotted_name(alias.name)
+            if full is None:
+                continue
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.aliases[alias.asname.name.value] = full
+            else:
+                top = full.split(".")[0]
+                self.aliases.setdefault(top, top)
+
+    def _add_import_from(self, node: cst.ImportFrom, package: str) -> None:
+        base = dotted_name(node.module) if node.module is not None else ""
+        if node.relative:
+            base = ".".join(p for p in (package, base) if p)
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = dotted_name(alias.name)
+            if name is None:
+                continue
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.aliases[local] = f"{base}.{name}" if base else name
+
+    def qualify(self, dotted: str | None) -> str | None:
+        """`nn.LSTM` -> `torch.nn.LSTM` when `nn` was imported from torch; unknown heads stay."""
+        if dotted is None:
+            return None
+        head, _, rest = dotted.partition(".")
+        if head in self.aliases:
+            base = self.aliases[head]
+            return f"{base}.{rest}" if rest else base
+        return dotted
+
+    def qualify_expr(self, node: cst.BaseExpression) -> str | None:
+        return self.qualify(dotted_name(node))

@@ -1,0 +1,135 @@
+"""Questions several rules ask of a file's loop model, answered once per file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import libcst as cst
+
+from tbptt_lint.analysis.context import PAIR_STATE_MODULES
+from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead, UnitEvents
+from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.values import CUT, LEAF, Status
+
+FULL = "full"
+PARTIAL = "partial"
+RETAINED = "retained"
+
+
+@dataclass
+class Leak:
+    """A recurrent call that reads state whose graph a backward already ran through."""
+
+    unit: UnitEvents
+    call: RecurrentCall
+    reads: list[StateRead]  # the stale or partially cut reads
+    kind: str  # FULL, PARTIAL or RETAINED
+    backwards: list[BackwardSite]
+
+
+def spans_contain(model: FileModel, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
+    o_line, o_col, o_end_line, o_end_col = model.span(outer)
+    i_line, i_col, i_end_line, i_end_col = model.span(inner)
+    return (o_line, o_col) <= (i_line, i_col) and (i_end_line, i_end_col) <= (
+        o_end_line,
+        o_end_col,
+    )
+
+
+def cut_suggestion(call: RecurrentCall, name: str, reads: list[StateRead]) -> str:
+    """The cut to write for a state, shaped like the state."""
+    group = next((g for g in call.groups if name in g and len(g) > 1), None)
+    if group is not None:
+        return f"{', '.join(group)} = {', '.join(f'{n}.detach()' for n in group)}"
+    is_pair = call.module_class in PAIR_STATE_MODULES or any(
+        r.value.elements is not None for r in reads if r.name == name
+    )
+    if is_pair:
+        return f"{name} = tuple(s.detach() for s in {name})"
+    if call.module_class is not None:
+        return f"{name} = {name}.detach()"
+    return (
+        f"{name} = {name}.detach()` (for a tuple or list: `{name} = "
+        f"tuple(s.detach() for s in {name})"
+    )
+
+
+class FileQueries:
+    def __init__(self, model: FileModel) -> None:
+        self.model = model
+
+    @cached_property
+    def backward_by_node(self) -> dict[int, BackwardSite]:
+        return {id(site.call): site for _, site in self.model.backwards()}
+
+    @cached_property
+    def leaks(self) -> list[Leak]:
+        found: list[Leak] = []
+        for unit in self.model.units:
+            # A discarded `h.detach()` or an in-place detach of a view is the better
+            # explanation of the leak (TBP003, TBP014).
+            discarded = {d.target for d in unit.discarded_detaches}
+            discarded |= {v.target.split("[")[0] for v in unit.inplace_view_detaches}
+            for call in unit.recurrent_calls:
+                if call.no_grad:
+                    continue
+                leak = self._leak_of(unit, call, discarded)
+                if leak is not None:
+                    found.append(leak)
+        return found
+
+    def _leak_of(self, unit: UnitEvents, call: RecurrentCall, discarded: set[str]) -> Leak | None:
+        reads = unit.reads_of(call)
+        stale = [r for r in reads if r.value.status in (Status.STALE, Status.PARTIAL)]
+        stale = [r for r in stale if r.name not in discarded]
+        if not stale:
+            return None
+        by_name = {r.name: r for r in reads}
+        kind = FULL
+        if any(r.value.status == Status.PARTIAL for r in stale):
+            kind = PARTIAL
+        stale_names = {r.name for r in stale}
+        for group in call.groups:
+            cut = {n for n in group if n in by_name and by_name[n].origins_of(CUT)}
+            if cut - stale_names and stale_names & set(group):
+                kind = PARTIAL
+        sites = [
+            self.backward_by_node[id(node)]
+            for read in stale
+            for node in read.value.backwards
+            if id(node) in self.backward_by_node
+        ]
+        if kind == FULL and sites and all(site.retain_graph for site in sites):
+            kind = RETAINED
+        return Leak(unit, call, stale, kind, sites)
+
+    def innermost_loop(self, call: RecurrentCall) -> cst.CSTNode | None:
+        return call.loops[-1] if call.loops else None
+
+    def backward_after_loop(self, unit: UnitEvents, loop: cst.CSTNode) -> BackwardSite | None:
+        """A backward that runs after `loop` finishes, in the scope around it."""
+        parents = set(unit.loop_parents.get(loop, ()))
+        loop_line = self.model.span(loop)[2]
+        for site in unit.backwards:
+            if loop in site.loops or not set(site.loops) <= parents:
+                continue
+            if self.model.line(site.call) > loop_line:
+                return site
+        return None
+
+    def is_carried(self, unit: UnitEvents, call: RecurrentCall) -> bool:
+        """Whether the state flows from one pass of the loop to the next (cut or not)."""
+        for read in unit.reads_of(call):
+            value = read.value
+            if value.status != Status.FRESH or value.how in (CUT, LEAF):
+                return True
+        return False
+
+
+def queries(model: FileModel) -> FileQueries:
+    cached = getattr(model, "_queries", None)
+    if cached is None:
+        cached = FileQueries(model)
+        model._queries = cached  # type: ignore[attr-defined]
+    return cached

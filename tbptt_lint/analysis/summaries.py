@@ -1,0 +1,186 @@
+"""Per-module facts other code needs: which functions cut state, which call backward, which
+classes detach in place or cut their state inside `forward`, and what objects were built from.
+
+A helper counts as a cut only when its body really cuts: names never decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from tbptt_lint.analysis.context import Construction, FileContext, FunctionFacts
+from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
+from tbptt_lint.analysis.names import ImportMap, dotted_name
+from tbptt_lint.analysis.values import CUT, LEAF, Status, Value
+
+SUMMARY_PASSES = 3
+
+
+@dataclass
+class ModuleFacts:
+    """Facts keyed by names local to the module (`repackage_hidden`, `Model.forward`)."""
+
+    functions: dict[str, FunctionFacts] = field(default_factory=dict)
+    inplace_detach_classes: set[str] = field(default_factory=set)
+    forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
+
+
+def iter_functions(
+    module: cst.Module,
+) -> Iterator[tuple[str, cst.FunctionDef, str | None]]:
+    """(local name, function, enclosing class) for module-level functions and methods."""
+    for statement in module.body:
+        if isinstance(statement, cst.FunctionDef):
+            yield statement.name.value, statement, None
+        elif isinstance(statement, cst.ClassDef):
+            for member in statement.body.body:
+                if isinstance(member, cst.FunctionDef):
+                    yield (
+                        f"{statement.name.value}.{member.name.value}",
+                        member,
+                        (statement.name.value),
+                    )
+
+
+def parameter_names(function: cst.FunctionDef, skip_self: bool) -> list[str]:
+    params = [p.name.value for p in function.params.params]
+    params += [p.name.value for p in function.params.posonly_params]
+    if skip_self and params and params[0] in ("self", "cls"):
+        params = params[1:]
+    return params
+
+
+def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, Construction]:
+    """`name = Class(...)` and `self.name = Class(...)` anywhere in the file."""
+    found: dict[str, Construction] = {}
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            qualified = imports.qualify(dotted_name(node.value.func))
+            if qualified is not None and qualified.rsplit(".", 1)[-1][:1].isupper():
+                for target in node.targets:
+                    for name in target_names(target.target):
+                        found.setdefault(name, Construction(qualified, node.value))
+            continue
+        stack.extend(node.children)
+    return found
+
+
+def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
+    facts = ModuleFacts()
+    functions = list(iter_functions(module))
+    text_of = {name: cst.Module(body=[]).code_for_node(fn) for name, fn, _ in functions}
+    # Optimistic start for helpers that call themselves (`repackage_hidden`): assume a
+    # function that mentions a cut does cut, then let the passes take back what is false.
+    for name, _, _ in functions:
+        if "detach" in text_of[name] or ".data" in text_of[name]:
+            context.functions.setdefault(name, FunctionFacts(returns_cut=True))
+    for _ in range(SUMMARY_PASSES):
+        changed = False
+        for name, function, class_name in functions:
+            summary = summarise_function(function, context, class_name)
+            if context.functions.get(name) != summary:
+                context.functions[name] = summary
+                changed = True
+            if class_name is not None and function.name.value == name.split(".")[-1]:
+                context.functions.setdefault(name.split(".")[-1], summary)
+        if not changed:
+            break
+    facts.functions = {name: context.functions[name] for name, _, _ in functions}
+    for statement in module.body:
+        if isinstance(statement, cst.ClassDef):
+            summarise_class(statement, context, facts)
+    return facts
+
+
+def summarise_function(
+    function: cst.FunctionDef, context: FileContext, class_name: str | None
+) -> FunctionFacts:
+    params = parameter_names(function, skip_self=class_name is not None)
+    interpreter = UnitInterpreter(function, context, class_name=class_name, summarising=params)
+    events = interpreter.run(function.body.body)
+    returns = interpreter.return_values
+    returns_cut = bool(returns) and all(
+        v.status == Status.FRESH and v.how in (CUT, LEAF) for v in returns
+    )
+    returns_stale = any(v.status == Status.STALE for v in returns)
+    inplace_cut = not returns and any(
+        interpreter.final_env.get(p) is not None
+        and interpreter.final_env[p].status == Status.FRESH
+        and interpreter.final_env[p].how in (CUT, LEAF)
+        for p in params
+    )
+    return FunctionFacts(
+        returns_cut=returns_cut,
+        inplace_cut=inplace_cut,
+        does_backward=bool(events.backwards),
+        returns_stale=returns_stale,
+    )
+
+
+def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts) -> None:
+    name = node.name.value
+    for member in node.body.body:
+        if not isinstance(member, cst.FunctionDef):
+            continue
+        if member.name.value == "detach" and _detaches_in_place(member):
+            facts.inplace_detach_classes.add(name)
+        if member.name.value == "forward":
+            cut = _forward_cut_positions(member, context, name)
+            if cut:
+                facts.forward_cuts[name] = cut
+
+
+def _detaches_in_place(method: cst.FunctionDef) -> bool:
+    """A `detach(self)` that returns nothing (or self) and rebinds or detaches attributes."""
+    returns_value = False
+    mutates = False
+    stack: list[cst.CSTNode] = [method.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Return) and node.value is not None:
+            returns_value = returns_value or dotted_name(node.value) != "self"
+        if isinstance(node, cst.Assign):
+            mutates = mutates or any(
+                (dotted_name(t.target) or "").startswith("self.") for t in node.targets
+            )
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            mutates = mutates or node.func.attr.value == "detach_"
+        stack.extend(node.children)
+    return mutates and not returns_value
+
+
+def _forward_cut_positions(
+    method: cst.FunctionDef, context: FileContext, class_name: str
+) -> frozenset[int]:
+    """Positions of `forward` parameters that it cuts (`hidden = hidden.detach()`,
+    `hidden.detach_()`) before using them."""
+    params = parameter_names(method, skip_self=True)
+    interpreter = UnitInterpreter(method, context, class_name=class_name)
+    cut: set[int] = set()
+    for node in _nodes(method.body):
+        if isinstance(node, cst.Assign):
+            bound = {n for t in node.targets for n in target_names(t.target)}
+            for position, param in enumerate(params):
+                if param in bound:
+                    value = interpreter.evaluate(node.value, {param: Value(Status.INPUT)})
+                    if value.status == Status.FRESH and value.how in (CUT, LEAF):
+                        cut.add(position)
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            receiver = dotted_name(node.func.value)
+            if node.func.attr.value == "detach_" and receiver in params:
+                cut.add(params.index(receiver))
+    return frozenset(cut)
+
+
+def _nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    stack: list[cst.CSTNode] = [root]
+    while stack:
+        current = stack.pop()
+        yield current
+        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            stack.extend(current.children)

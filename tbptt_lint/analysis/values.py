@@ -1,0 +1,149 @@
+"""Abstract values of recurrent state, as the loop interpreter tracks them.
+
+A value says whether a tensor (or a tuple/list/dict of them) still references an autograd graph
+and whether a backward has already run through that graph:
+
+- FRESH: no graph to leak: cut, re-initialised, built under no_grad, or unrelated to any state.
+- LIVE: produced by a recurrent call since the last backward; its graph is still to be used.
+- PARTIAL: a composite whose elements are a mix of FRESH and STALE.
+- STALE: its graph was consumed by a backward. Feeding it to a recurrent call links the next
+  window to a graph that has been backpropagated (and freed), which is the TBPTT leak.
+- INPUT: a function parameter while a function is summarised; unknown until a call site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+import libcst as cst
+
+
+class Status(IntEnum):
+    # Ordered from best to worst: a join keeps the worse one, so that a cut must happen on
+    # every path for the result to be FRESH.
+    FRESH = 0
+    INPUT = 1
+    LIVE = 2
+    PARTIAL = 3
+    STALE = 4
+
+
+# How a FRESH value came to be; rules tell cuts from resets from no-grad values.
+CUT = "cut"
+RESET = "reset"
+NO_GRAD = "no_grad"
+LEAF = "leaf"  # cut and then made a leaf with requires_grad: the k1/k2 recipe
+
+
+@dataclass(frozen=True)
+class Value:
+    status: Status
+    # FRESH: CUT/RESET/NO_GRAD/LEAF. Others: "".
+    how: str = ""
+    # The node that produced the value: a cut expression, a recurrent call, a reset.
+    origin: cst.CSTNode | None = field(default=None, compare=False)
+    # Backward calls that consumed this value's graph (STALE and PARTIAL).
+    backwards: frozenset[cst.CSTNode] = field(default=frozenset(), compare=False)
+    # Whether the cut used `.data` (reported by TBP008).
+    via_data: bool = False
+    # Element values when the value is a tuple/list literal of known length.
+    elements: tuple[Value, ...] | None = None
+    # (node, how) for every cut, reset or recurrent call the value may come from, over all
+    # paths that were joined into it.
+    sources: frozenset[tuple[cst.CSTNode, str]] = field(default=frozenset(), compare=False)
+
+    def all_sources(self) -> frozenset[tuple[cst.CSTNode, str]]:
+        if self.origin is None:
+            return self.sources
+        own = self.how if self.status == Status.FRESH else self.status.name
+        return self.sources | {(self.origin, own)}
+
+    @property
+    def has_graph(self) -> bool:
+        return self.status in (Status.LIVE, Status.PARTIAL, Status.STALE)
+
+    def consumed_by(self, backward: cst.CSTNode) -> Value:
+        """The value after `backward` ran through its graph."""
+        if self.elements is not None:
+            elements = tuple(element.consumed_by(backward) for element in self.elements)
+            return composite(elements, self.origin)
+        if self.status == Status.LIVE:
+            return replace(self, status=Status.STALE, backwards=frozenset({backward}))
+        return self
+
+
+FRESH_UNRELATED = Value(Status.FRESH, RESET)
+
+
+def fresh(how: str, origin: cst.CSTNode | None, via_data: bool = False) -> Value:
+    return Value(Status.FRESH, how, origin, via_data=via_data)
+
+
+def composite(elements: tuple[Value, ...], origin: cst.CSTNode | None) -> Value:
+    """A tuple/list literal: FRESH only if every element is, PARTIAL if cut elements sit next to
+    stale ones."""
+    if not elements:
+        return Value(Status.FRESH, RESET, origin, elements=())
+    statuses = {element.status for element in elements}
+    backwards = frozenset().union(*(element.backwards for element in elements))
+    if statuses == {Status.FRESH}:
+        how = CUT if any(element.how in (CUT, LEAF) for element in elements) else RESET
+        via_data = any(element.via_data for element in elements)
+        return Value(Status.FRESH, how, origin, via_data=via_data, elements=elements)
+    if Status.STALE in statuses and Status.FRESH in statuses:
+        status = Status.PARTIAL
+    else:
+        status = max(statuses)
+    return Value(status, "", origin, backwards, elements=elements)
+
+
+def join(left: Value | None, right: Value | None) -> Value | None:
+    """The value at a merge point of two paths (None: the variable is unbound on that path)."""
+    if left is None:
+        return right
+    if right is None:
+        return left
+    sources = left.all_sources() | right.all_sources()
+    if left == right and left.origin is right.origin:
+        return replace(left, sources=sources)
+    if (
+        left.elements is not None
+        and right.elements is not None
+        and len(left.elements) == len(right.elements)
+    ):
+        elements = tuple(
+            join(a, b) or FRESH_UNRELATED
+            for a, b in zip(left.elements, right.elements, strict=False)
+        )
+        return replace(composite(elements, left.origin), sources=sources)
+    worse, other = (left, right) if left.status >= right.status else (right, left)
+    if worse.status == Status.FRESH:
+        # Both fresh: a cut on one path and a reset on the other is still a cut somewhere.
+        how = worse.how if worse.how == other.how else CUT
+        return Value(
+            Status.FRESH,
+            how,
+            worse.origin,
+            via_data=worse.via_data or other.via_data,
+            sources=sources,
+        )
+    return replace(
+        worse, backwards=worse.backwards | other.backwards, elements=None, sources=sources
+    )
+
+
+Env = dict[str, Value]
+
+
+def join_envs(left: Env | None, right: Env | None) -> Env | None:
+    if left is None:
+        return None if right is None else dict(right)
+    if right is None:
+        return dict(left)
+    merged: Env = {}
+    for name in left.keys() | right.keys():
+        value = join(left.get(name), right.get(name))
+        if value is not None:
+            merged[name] = value
+    return merged
