@@ -7,7 +7,6 @@ analysis needs: which helpers cut state, call backward, or detach in place. Phas
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,6 +15,8 @@ import libcst as cst
 from tbptt_lint.analysis.context import FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.candidates import is_candidate_unit
+from tbptt_lint.analysis.chunks import top_level_blocks
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import may_hold_findings, may_hold_helpers
 from tbptt_lint.analysis.summaries import collect_constructions, summarise_module
@@ -46,10 +47,24 @@ class ModuleSummary:
 @dataclass
 class ProjectIndex:
     summaries: dict[str, ModuleSummary] = field(default_factory=dict)
+    _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
         return cls({summary.module_name: summary for summary in summaries})
+
+    def backward_helper_names(self) -> set[str]:
+        """Bare names of helpers that call backward, for the prefilter."""
+        names = self._backward_helpers
+        if names is None:
+            names = {
+                name.rsplit(".", 1)[-1]
+                for summary in self.summaries.values()
+                for name, facts in summary.functions.items()
+                if facts.does_backward
+            }
+            self._backward_helpers = names
+        return names
 
     def lookup(self, qualified: str) -> tuple[ModuleSummary, str] | None:
         """The summary holding `pkg.mod.name`, matching module names by suffix so that
@@ -73,26 +88,32 @@ def parse(source: str) -> cst.Module:
         raise SourceSyntaxError("too deeply nested to parse", 1, 1) from None
 
 
-def check_syntax_only(source: str, path: str) -> None:
-    try:
-        ast.parse(source, filename=path)
-    except SyntaxError as error:
-        raise SourceSyntaxError(error.msg, error.lineno or 1, error.offset or 1) from None
-    except (RecursionError, MemoryError, ValueError) as error:
-        raise SourceSyntaxError(f"cannot parse: {error}", 1, 1) from None
-
-
 def summarize_source(source: str, module_name: str) -> ModuleSummary:
-    """Phase 1: summarise every function of a module. Raises SourceSyntaxError."""
+    """Phase 1: summarise the helpers of a module that other modules may import.
+
+    Only top-level blocks that mention a cut or a backward are parsed. Raises nothing for
+    blocks that do not parse: phase 2 reports syntax errors."""
     summary = ModuleSummary(module_name)
     if not may_hold_helpers(source):
         return summary
-    module = parse(source)
-    context = FileContext(ImportMap(module, module_name))
-    facts = summarise_module(module, context)
-    summary.functions = {f"{module_name}.{n}": f for n, f in facts.functions.items()}
-    summary.inplace_detach_classes = {f"{module_name}.{n}" for n in facts.inplace_detach_classes}
-    summary.forward_cuts = {f"{module_name}.{n}": c for n, c in facts.forward_cuts.items()}
+    for block in top_level_blocks(source):
+        if not may_hold_helpers(block.text):
+            continue
+        try:
+            module = cst.parse_module(block.text)
+        except (cst.ParserSyntaxError, RecursionError):
+            continue
+        context = FileContext(ImportMap(module, module_name))
+        facts = summarise_module(module, context)
+        for name, function_facts in facts.functions.items():
+            if function_facts != FunctionFacts():
+                summary.functions[f"{module_name}.{name}"] = function_facts
+        summary.inplace_detach_classes |= {
+            f"{module_name}.{n}" for n in facts.inplace_detach_classes
+        }
+        summary.forward_cuts.update(
+            {f"{module_name}.{n}": c for n, c in facts.forward_cuts.items()}
+        )
     return summary
 
 
@@ -156,7 +177,10 @@ def build_model(
     module = parse(source)
     context = build_context(module, module_name, settings, index)
     units = []
+    backward_helpers = {n for n, f in context.functions.items() if f.does_backward}
     for node, body, class_name in units_of(module):
+        if not is_candidate_unit(body, context, backward_helpers):
+            continue
         interpreter = UnitInterpreter(node, context, class_name=class_name)
         units.append(interpreter.run(body))
     return FileModel(module, context, units)
@@ -173,8 +197,8 @@ def check_source(
     selection are applied. Raises SourceSyntaxError when the source does not parse."""
     from tbptt_lint.rules import ALL_RULES
 
-    if not may_hold_findings(source):
-        check_syntax_only(source, path)
+    helpers = index.backward_helper_names() if index is not None else ()
+    if not may_hold_findings(source, helpers):
         return []
     model = build_model(source, module_name or _module_name(path), settings, index)
     findings: list[Finding] = []

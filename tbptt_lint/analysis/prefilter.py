@@ -1,19 +1,37 @@
 """Cheap textual tests that prove a file cannot matter before it is parsed.
 
-They must stay sound: every rule's finding needs one of these words in the file.
+They must stay sound: every finding needs either a backward call in the file (every rule but
+two looks at a loop that back-propagates) or a statement ending in `.detach()`/`.detach_()`
+(TBP003 and TBP014). Helpers from other files that call backward are passed in by name.
 """
 
 from __future__ import annotations
 
-# Every rule looks at a loop holding a backward, or at a detach/.data/zero_grad call.
-FINDING_WORDS = ("backward", "detach", ".data", "zero_grad", "autograd")
-# Helpers worth summarising for other files cut state or call backward.
-HELPER_WORDS = ("detach", ".data", "backward", "autograd")
+import re
+from collections.abc import Iterable
+
+# `loss.backward(`, `self.manual_backward(`, `torch.autograd.backward(`, `autograd.grad(`;
+# not `def backward(` (autograd.Function definitions are everywhere in torch).
+BACKWARD_CALL = re.compile(r"(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\(")
+GRAD_IMPORT = re.compile(r"from\s+torch\.autograd\s+import[^\n]*\bgrad\b")
+BARE_GRAD_CALL = re.compile(r"\bgrad\s*\(")
+# A line that ends in a detach call without assigning its result.
+DETACH_STATEMENT = re.compile(r"(?m)^[^=#\n]*\.detach_?\(\)[ \t]*(?:#.*)?$")
+# What a helper worth summarising for other files contains.
+HELPER_WORDS = re.compile(r"\bdetach_?\b|\.data\b|(?<!def )\b(?:manual_)?backward\s*\(")
 
 
-def may_hold_findings(source: str) -> bool:
-    return any(word in source for word in FINDING_WORDS)
+def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
+    if BACKWARD_CALL.search(source):
+        return True
+    if GRAD_IMPORT.search(source) and BARE_GRAD_CALL.search(source):
+        return True
+    return any(f"{name}(" in source for name in helper_names)
+
+
+def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
+    return calls_backward(source, helper_names) or bool(DETACH_STATEMENT.search(source))
 
 
 def may_hold_helpers(source: str) -> bool:
-    return "def " in source and any(word in source for word in HELPER_WORDS)
+    return "def " in source and bool(HELPER_WORDS.search(source))

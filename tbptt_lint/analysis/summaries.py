@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.names import ImportMap, dotted_name
@@ -72,13 +73,12 @@ def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, C
 
 def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
     facts = ModuleFacts()
-    functions = list(iter_functions(module))
-    text_of = {name: cst.Module(body=[]).code_for_node(fn) for name, fn, _ in functions}
-    # Optimistic start for helpers that call themselves (`repackage_hidden`): assume a
-    # function that mentions a cut does cut, then let the passes take back what is false.
+    # Only functions that touch a cut or a backward can be helpers worth knowing.
+    functions = [f for f in iter_functions(module) if mentions_helper_attributes(f[1])]
+    # Optimistic start for helpers that call themselves (`repackage_hidden`): assume each
+    # does cut, then let the passes take back what is false.
     for name, _, _ in functions:
-        if "detach" in text_of[name] or ".data" in text_of[name]:
-            context.functions.setdefault(name, FunctionFacts(returns_cut=True))
+        context.functions.setdefault(name, FunctionFacts(returns_cut=True))
     for _ in range(SUMMARY_PASSES):
         changed = False
         for name, function, class_name in functions:

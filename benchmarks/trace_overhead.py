@@ -1,0 +1,175 @@
+"""How much the tracer costs: traced / untraced wall time, and graph-walk time per node.
+
+LSTMCell loops of 1000 and 5000 steps with one backward at the end (the worst case for the
+walk: one graph holding every step). Also `save_graph` at 50, 500 and 5000 steps, condensed
+against torchviz where torchviz is tried. Prints figures; asserts nothing.
+
+    python benchmarks/trace_overhead.py [--steps 1000 5000] [--repeats 3] [--no-graphs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tbptt_lint.tracer import graph_walk, trace
+
+
+def lstm_loop(steps: int, hidden: int = 64, batch: int = 8) -> Callable[[], None]:
+    torch.manual_seed(0)
+    cell = nn.LSTMCell(32, hidden)
+    x = torch.randn(steps, batch, 32)
+
+    def run() -> None:
+        h = torch.zeros(batch, hidden)
+        c = torch.zeros(batch, hidden)
+        loss = torch.zeros(())
+        for t in range(steps):
+            h, c = cell(x[t], (h, c))
+            loss = loss + h.pow(2).mean()
+        loss.backward()
+        cell.zero_grad(set_to_none=True)
+
+    return run
+
+
+class _WalkTimer:
+    """Wrap graph_walk.walk_graph (as the session imports it) to time the walks."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.nodes = 0
+
+    def __enter__(self) -> _WalkTimer:
+        from tbptt_lint.tracer import session
+
+        self._original = session.walk_graph
+
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            result = self._original(*args, **kwargs)
+            self.seconds += time.perf_counter() - start
+            self.nodes += result.node_count
+            return result
+
+        session.walk_graph = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from tbptt_lint.tracer import session
+
+        session.walk_graph = self._original
+
+
+def best_of(fn: Callable[[], None], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def overhead(steps: int, repeats: int) -> None:
+    run = lstm_loop(steps)
+    run()  # warm up allocators and kernels
+    plain = best_of(run, repeats)
+    traced_times, walk_s, nodes, backward_s = [], 0.0, 0, 0.0
+    for _ in range(repeats):
+        with _WalkTimer() as timer:
+            start = time.perf_counter()
+            with trace(None) as t:
+                run()
+            traced_times.append(time.perf_counter() - start)
+        walk_s, nodes = timer.seconds, timer.nodes
+    # Backward alone, untraced, for the "walk under 10% of backward" figure.
+    cell_run = lstm_loop(steps)
+    torch.manual_seed(0)
+    cell = nn.LSTMCell(32, 64)
+    x = torch.randn(steps, 8, 32)
+    h = torch.zeros(8, 64)
+    c = torch.zeros(8, 64)
+    loss = torch.zeros(())
+    for i in range(steps):
+        h, c = cell(x[i], (h, c))
+        loss = loss + h.pow(2).mean()
+    start = time.perf_counter()
+    loss.backward()
+    backward_s = time.perf_counter() - start
+    del cell_run
+    traced = min(traced_times)
+    call = t.calls[-1]
+    print(
+        f"LSTMCell {steps:5d} steps: untraced {plain * 1e3:8.1f} ms, "
+        f"traced {traced * 1e3:8.1f} ms, "
+        f"ratio {traced / plain:5.2f}x | walk {walk_s * 1e3:7.1f} ms for {nodes} nodes "
+        f"({walk_s / max(nodes, 1) * 1e6:.2f} us/node), {walk_s / backward_s * 100:5.1f}% of the "
+        f"backward ({backward_s * 1e3:.1f} ms) | horizon {call.horizon}"
+    )
+
+
+def walk_only(steps: int) -> None:
+    """Walk time without saved-bytes accounting, to show what that part costs."""
+    torch.manual_seed(0)
+    cell = nn.LSTMCell(32, 64)
+    x = torch.randn(steps, 8, 32)
+    h = torch.zeros(8, 64)
+    c = torch.zeros(8, 64)
+    loss = torch.zeros(())
+    for i in range(steps):
+        h, c = cell(x[i], (h, c))
+        loss = loss + h.pow(2).mean()
+    for measure in (True, False):
+        start = time.perf_counter()
+        result = graph_walk.walk_graph([loss.grad_fn], lambda node: None, measure_saved=measure)
+        took = time.perf_counter() - start
+        print(
+            f"  walk of {result.node_count} nodes, measure_saved={measure}: {took * 1e3:.1f} ms "
+            f"({took / result.node_count * 1e6:.2f} us/node)"
+        )
+
+
+def graphs(step_counts: list[int]) -> None:
+    from tbptt_lint.tracer.graph_image import save_graph
+
+    for steps in step_counts:
+        run = lstm_loop(steps, hidden=16, batch=2)
+        with trace(None, dot_node_limit=10**9 if steps <= 50 else 400) as t:
+            run()
+        summary = t.summary()
+        with tempfile.TemporaryDirectory() as tmp:
+            for view in ("condensed", "torchviz"):
+                if view == "torchviz" and summary.calls[-1].snapshot.dot_source is None:
+                    print(f"  save_graph {steps:5d} steps, torchviz: skipped (graph too big)")
+                    continue
+                start = time.perf_counter()
+                try:
+                    save_graph(summary, Path(tmp) / f"g_{view}.svg", view=view, timeout=120)
+                    took = f"{(time.perf_counter() - start):.2f} s"
+                except Exception as exc:  # noqa: BLE001 - report, don't stop
+                    took = f"failed ({type(exc).__name__}: {str(exc)[:80]})"
+                print(f"  save_graph {steps:5d} steps, {view:9s}: {took}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-graphs", action="store_true")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for steps in args.steps:
+        overhead(steps, args.repeats)
+    walk_only(max(args.steps))
+    if not args.no_graphs:
+        graphs([50, 500, 5000])
+
+
+if __name__ == "__main__":
+    main()

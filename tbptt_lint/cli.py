@@ -1,0 +1,319 @@
+"""The `tbptt-lint` command line: `[check] [PATH ...]`, `rule`, and `trace` (dispatched lazily,
+since it needs torch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from tbptt_lint import __version__
+from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
+from tbptt_lint.diagnostics import rule_url
+from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths
+from tbptt_lint.output import DEFAULT_FORMAT, FORMATS, ReportContext, render
+from tbptt_lint.output import statistics as statistics_output
+from tbptt_lint.output.rule_docs import rule_documentation
+from tbptt_lint.rules import ALL_RULES, RULES_BY_CODE
+from tbptt_lint.rules.base import Rule
+
+PROG = "tbptt-lint"
+DEBUG_ENV = "TBPTT_LINT_DEBUG"
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+# Modules of the `trace` extra; their absence means the extra is not installed.
+TRACE_EXTRA_MODULES = ("torch", "torchviz", "graphviz")
+TRACE_EXTRA_MESSAGE = (
+    f"{PROG}: error: the trace command needs the trace extra: pip install 'tbptt-lint[trace]'"
+)
+
+EXIT_STATUS_EPILOG = """\
+exit status:
+  0  no findings
+  1  findings were reported (files that cannot be parsed, TBP900, or read, TBP901, count)
+  2  usage or configuration error, or an internal error
+
+other commands:
+  tbptt-lint rule CODE | --all [--output-format text|json]   show rule documentation
+  tbptt-lint trace ...                                        measure a training run (needs torch)
+"""
+
+
+class UsageError(Exception):
+    """A mistake on the command line; printed as one line, exit status 2."""
+
+
+class _ParserExit(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports instead of calling sys.exit, so main() can return a status."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            sys.stderr.write(message)
+        raise _ParserExit(status)
+
+
+def _codes(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{value}'")
+    return number
+
+
+def build_check_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        usage=f"{PROG} [check] [options] [PATH ...]",
+        description="Find truncated-backpropagation-through-time bugs in PyTorch training loops.",
+        epilog=EXIT_STATUS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or directories (default: .)"
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    selection = parser.add_argument_group("rule selection")
+    for flag, what in (
+        ("--select", "rule codes or prefixes to enable, replacing the configured selection"),
+        ("--ignore", "rule codes or prefixes to disable"),
+        ("--extend-select", "rule codes or prefixes to enable on top of the selection"),
+    ):
+        selection.add_argument(
+            flag, action="append", type=_codes, metavar="CODES", help=f"{what} (comma-separated)"
+        )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--output-format", choices=tuple(FORMATS), default=DEFAULT_FORMAT, help="default: text"
+    )
+    output.add_argument("--output-file", type=Path, metavar="PATH", help="write the report here")
+    output.add_argument(
+        "--statistics", action="store_true", help="print the number of findings per rule instead"
+    )
+    output.add_argument(
+        "--show-source",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show the source line under each finding (text format; default: show)",
+    )
+    output.add_argument(
+        "-q", "--quiet", action="store_true", help="print findings and nothing else"
+    )
+    output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    config = parser.add_argument_group("configuration")
+    config.add_argument("--config", type=Path, metavar="PATH", help="use this configuration file")
+    config.add_argument("--isolated", action="store_true", help="ignore all configuration files")
+    config.add_argument(
+        "--show-settings", action="store_true", help="print the resolved settings and exit"
+    )
+    run = parser.add_argument_group("execution")
+    run.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help=f"worker processes (default: one per CPU, here {available_cpus()}; 1: no pool)",
+    )
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="accepted and ignored: there is no cache yet (a later release adds one)",
+    )
+    return parser
+
+
+def build_rule_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=f"{PROG} rule", description="Show the documentation of a rule.")
+    parser.add_argument("code", nargs="?", metavar="CODE", help="a rule code such as TBP001")
+    parser.add_argument("--all", action="store_true", help="list every rule")
+    parser.add_argument("--output-format", choices=("text", "json"), default="text")
+    return parser
+
+
+def _flatten(values: list[list[str]] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    return tuple(code for group in values for code in group)
+
+
+def _use_color(stream: TextIO) -> bool:
+    if "NO_COLOR" in os.environ:
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def run_check(argv: Sequence[str]) -> int:
+    args = build_check_parser().parse_args(list(argv))
+    if args.config is not None and args.isolated:
+        raise UsageError("--config and --isolated cannot be used together")
+    overrides = CliOverrides(
+        select=_flatten(args.select),
+        ignore=_flatten(args.ignore),
+        extend_select=_flatten(args.extend_select),
+    )
+    settings = load_settings(config_path=args.config, isolated=args.isolated, overrides=overrides)
+    if args.show_settings:
+        sys.stdout.write(describe_settings(settings, FileChecker(settings).enabled))
+        return EXIT_OK
+
+    result = lint_paths(args.paths or ["."], settings, jobs=args.jobs)
+    if not args.quiet:
+        for warning in result.warnings:
+            print(warning, file=sys.stderr)
+    _write_report(result, args)
+
+    if result.internal_errors:
+        _report_internal_errors(result)
+        return EXIT_ERROR
+    if result.diagnostics and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _write_report(result: LintResult, args: argparse.Namespace) -> None:
+    to_stdout = args.output_file is None
+    color = to_stdout and args.output_format in ("text", "concise") and _use_color(sys.stdout)
+    if args.statistics:
+        if args.output_format == "json":
+            report = statistics_output.render_json(result.diagnostics)
+        else:
+            report = statistics_output.render_text(result.diagnostics)
+    else:
+        context = ReportContext(
+            files_checked=result.files_checked,
+            show_source=args.show_source,
+            color=color,
+            quiet=args.quiet,
+        )
+        report = render(args.output_format, result.diagnostics, context)
+    if to_stdout:
+        sys.stdout.write(report)
+        sys.stdout.flush()
+        return
+    try:
+        args.output_file.parent.mkdir(parents=True, exist_ok=True)
+        args.output_file.write_text(report, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot write {args.output_file}: {error.strerror or error}") from None
+
+
+def _report_internal_errors(result: LintResult) -> None:
+    debug = bool(os.environ.get(DEBUG_ENV))
+    for error in result.internal_errors:
+        print(
+            f"{PROG}: error: internal error while checking {error.path}: {error.message}",
+            file=sys.stderr,
+        )
+        if debug and error.traceback:
+            sys.stderr.write(error.traceback)
+    if not debug:
+        print(f"({'run with ' + DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+
+
+def rule_metadata(rule: type[Rule]) -> dict[str, object]:
+    return {
+        "code": rule.code,
+        "name": rule.name,
+        "severity": rule.severity.value,
+        "summary": rule.summary(),
+        "fix_availability": rule.fix_availability,
+        "default_enabled": rule.default_enabled,
+        "url": rule_url(rule.code),
+    }
+
+
+def run_rule(argv: Sequence[str]) -> int:
+    args = build_rule_parser().parse_args(list(argv))
+    if args.all == (args.code is not None):
+        raise UsageError("rule needs either a rule code or --all")
+    if args.all:
+        if args.output_format == "json":
+            print(json.dumps([rule_metadata(rule) for rule in ALL_RULES], indent=2))
+        else:
+            width = max(len(rule.name) for rule in ALL_RULES)
+            for rule in ALL_RULES:
+                print(
+                    f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {rule.summary()}"
+                )
+        return EXIT_OK
+    rule = RULES_BY_CODE.get(args.code.upper())
+    if rule is None:
+        raise UsageError(f"unknown rule code '{args.code}'")
+    if args.output_format == "json":
+        print(
+            json.dumps({**rule_metadata(rule), "explanation": rule_documentation(rule)}, indent=2)
+        )
+    else:
+        sys.stdout.write(rule_documentation(rule))
+    return EXIT_OK
+
+
+def run_trace(argv: Sequence[str]) -> int:
+    try:
+        from tbptt_lint.tracer.cli import run_trace_command
+    except ImportError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing in TRACE_EXTRA_MODULES:
+            print(TRACE_EXTRA_MESSAGE, file=sys.stderr)
+            return EXIT_ERROR
+        raise
+    return run_trace_command(list(argv))
+
+
+COMMANDS = {"check": run_check, "rule": run_rule, "trace": run_trace}
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] in ("--version", "-V"):
+        print(f"{PROG} {__version__}")
+        return EXIT_OK
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    # `check` is optional: `tbptt-lint src/` means `tbptt-lint check src/`.
+    return run_check(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status (the console script exits with it)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(arguments)
+    except _ParserExit as done:
+        return done.status
+    except (UsageError, ConfigError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - a bug in tbptt-lint: one line, not a traceback
+        print(f"{PROG}: error: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        else:
+            print(f"(run with {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Turn the paths given on the command line into the sorted list of files to lint.
+
+Directories are walked recursively, skipping excluded names and patterns and whatever the
+`.gitignore` files (the enclosing repository's and nested ones) ignore. Files named explicitly
+are always linted. Paths that do not exist are returned separately so the engine can report them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pathspec
+
+from tbptt_lint.settings import Settings
+
+# The suffixes linted when found in a directory walk. Notebooks (".ipynb") join this tuple once
+# the engine can read them (see engine.read_source), without other changes here.
+SOURCE_SUFFIXES: tuple[str, ...] = (".py",)
+GITIGNORE_NAME = ".gitignore"
+
+
+@lru_cache(maxsize=512)
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a glob like ruff's: `*` and `?` stay within one path segment, `**` spans
+    segments, `[...]` is a class and `{a,b}` an alternation. Matches the whole string."""
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        char = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif char == "*":
+            out.append("[^/]*")
+            i += 1
+        elif char == "?":
+            out.append("[^/]")
+            i += 1
+        elif char == "[":
+            end = pattern.find("]", i + 2)
+            if end == -1:
+                out.append(re.escape(char))
+                i += 1
+            else:
+                body = pattern[i + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end + 1
+        elif char == "{":
+            end = pattern.find("}", i)
+            if end == -1:
+                out.append(re.escape(char))
+                i += 1
+            else:
+                options = pattern[i + 1 : end].split(",")
+                out.append("(?:" + "|".join(glob_to_regex(o).pattern[:-2] for o in options) + ")")
+                i = end + 1
+        else:
+            out.append(re.escape(char))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def _posix(path: Path | str) -> str:
+    return str(path).replace(os.sep, "/")
+
+
+@dataclass(frozen=True)
+class PathPatterns:
+    """Glob patterns matched like ruff's exclude and per-file-ignores: against the file's base
+    name, and against its absolute path with the pattern taken relative to `root`."""
+
+    patterns: tuple[str, ...]
+    root: Path
+    _compiled: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        root = _posix(self.root.absolute()).rstrip("/")
+        compiled = []
+        for pattern in self.patterns:
+            posix = pattern.replace(os.sep, "/").rstrip("/")
+            absolute = posix if posix.startswith("/") else f"{root}/{posix.removeprefix('./')}"
+            compiled.append((glob_to_regex(posix), glob_to_regex(absolute)))
+        object.__setattr__(self, "_compiled", tuple(compiled))
+
+    def matches(self, path: Path) -> bool:
+        absolute = _posix(path.absolute())
+        name = path.name
+        return any(
+            by_name.match(name) or by_path.match(absolute) for by_name, by_path in self._compiled
+        )
+
+
+@dataclass(frozen=True)
+class GitIgnore:
+    """One .gitignore file's patterns, relative to the directory holding it."""
+
+    base: Path
+    spec: pathspec.PathSpec
+
+    @classmethod
+    def load(cls, directory: Path) -> GitIgnore | None:
+        path = directory / GITIGNORE_NAME
+        try:
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return None
+        return cls(directory.absolute(), pathspec.GitIgnoreSpec.from_lines(lines))
+
+    def decision(self, path: Path, is_dir: bool) -> bool | None:
+        """True: ignored, False: re-included by a `!` pattern, None: no pattern matched."""
+        try:
+            relative = _posix(path.absolute().relative_to(self.base))
+        except ValueError:
+            return None
+        if is_dir:
+            relative += "/"
+        check = getattr(self.spec, "check_file", None)
+        if check is not None:
+            return check(relative).include
+        # pathspec < 0.12 has no check_file: the last matching pattern decides, as in git.
+        result = None
+        for pattern in self.spec.patterns:
+            if pattern.include is not None and pattern.match_file(relative) is not None:
+                result = pattern.include
+        return result
+
+
+def is_gitignored(path: Path, is_dir: bool, stack: Sequence[GitIgnore]) -> bool:
+    # Deeper .gitignore files override shallower ones, so the innermost decision wins.
+    for ignore in reversed(stack):
+        decision = ignore.decision(path, is_dir)
+        if decision is not None:
+            return decision
+    return False
+
+
+def _ancestor_gitignores(directory: Path, project_root: Path) -> list[GitIgnore]:
+    """The .gitignore files above `directory` that git would apply: up to the repository root,
+    or, outside a repository, up to the project root."""
+    directory = directory.absolute()
+    if (directory / ".git").exists():
+        return []
+    ancestors = list(directory.parents)
+    repository = next((i for i, a in enumerate(ancestors) if (a / ".git").exists()), None)
+    if repository is not None:
+        chain = ancestors[: repository + 1]
+    else:
+        root = project_root.absolute()
+        chain = [a for a in ancestors if a == root or root in a.parents]
+    loaded = [GitIgnore.load(a) for a in reversed(chain)]
+    return [ignore for ignore in loaded if ignore is not None]
+
+
+def _inside_ignored_directory(directory: Path, stack: Sequence[GitIgnore]) -> bool:
+    if not stack:
+        return False
+    outermost = stack[0].base
+    directory = directory.absolute()
+    for candidate in (directory, *directory.parents):
+        if candidate == outermost or outermost not in candidate.parents:
+            return False
+        if is_gitignored(candidate, True, stack):
+            return True
+    return False
+
+
+@dataclass
+class Discovery:
+    files: list[Path] = field(default_factory=list)
+    # Paths given on the command line that do not exist.
+    missing: list[Path] = field(default_factory=list)
+    # Directories given on the command line that hold no file to lint.
+    empty_directories: list[Path] = field(default_factory=list)
+
+
+class _Walker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.excluded = PathPatterns(
+            (*settings.exclude, *settings.extend_exclude), settings.project_root
+        )
+        self.visited_directories: set[Path] = set()
+
+    def walk(self, root: Path) -> list[Path]:
+        stack = _ancestor_gitignores(root, self.settings.project_root)
+        if _inside_ignored_directory(root, stack):
+            # The user named a directory that git ignores (say, .venv/.../torch): lint it, with
+            # only the .gitignore files inside it applying.
+            stack = []
+        found: list[Path] = []
+        self._walk_directory(root, stack, found)
+        return found
+
+    def _walk_directory(self, directory: Path, stack: list[GitIgnore], found: list[Path]) -> None:
+        try:
+            resolved = directory.resolve()
+        except (OSError, RuntimeError):
+            return
+        # Symlinked directories are followed once; a link back up the tree would loop forever.
+        if resolved in self.visited_directories:
+            return
+        self.visited_directories.add(resolved)
+        own = GitIgnore.load(directory)
+        if own is not None:
+            stack = [*stack, own]
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError:
+            return
+        for entry in entries:
+            path = directory / entry.name
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                continue
+            if self.excluded.matches(path) or is_gitignored(path, is_dir, stack):
+                continue
+            if is_dir:
+                self._walk_directory(path, stack, found)
+            elif is_file and path.suffix in SOURCE_SUFFIXES:
+                found.append(path)
+
+
+def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
+    """Files to lint for `paths`, sorted and without duplicates."""
+    result = Discovery()
+    walker = _Walker(settings)
+    files: dict[str, Path] = {}
+    for given in paths:
+        path = Path(os.path.normpath(given))
+        if path.is_dir():
+            found = walker.walk(path)
+            if not found:
+                result.empty_directories.append(path)
+            for file in found:
+                files.setdefault(str(file), file)
+        elif path.exists() or path.is_symlink():
+            # Named explicitly: linted whatever its suffix or the exclude patterns say.
+            # A dangling symlink lands here too; reading it reports the error.
+            files.setdefault(str(path), path)
+        else:
+            result.missing.append(path)
+    result.files = sorted(files.values(), key=lambda p: _posix(p))
+    return result

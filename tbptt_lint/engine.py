@@ -1,0 +1,399 @@
+"""Run the analysis over files: read and decode them, summarise every file (phase 1), check each
+file against the project index (phase 2), then apply rule selection, per-file-ignores and noqa.
+
+Nothing here imports torch or imports/executes the linted code.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import stat
+import tokenize
+import traceback
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Module-level names so tests can replace the analysis in-process (monkeypatch engine.check_source).
+from tbptt_lint.analysis import (
+    ModuleSummary,
+    ProjectIndex,
+    SourceSyntaxError,
+    check_source,
+    summarize_source,
+)
+from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, rule_url
+from tbptt_lint.discovery import PathPatterns, discover
+from tbptt_lint.noqa import apply_noqa
+from tbptt_lint.rules import (
+    IO_ERROR_CODE,
+    RULES_BY_CODE,
+    SYNTAX_ERROR_CODE,
+    enabled_codes,
+    rules_matching,
+)
+from tbptt_lint.settings import Settings
+
+# The text formatter shows the reported lines; longer spans are cut to keep the output short.
+MAX_SOURCE_LINES = 6
+# Errors about the file itself rather than about its loops; reported whatever `select` says,
+# like ruff's syntax errors, unless ignored by name.
+ALWAYS_REPORTED_CODES = (SYNTAX_ERROR_CODE, IO_ERROR_CODE)
+CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
+
+
+class SourceUnavailable(Exception):
+    """The file could not be turned into text: an I/O error (TBP901) or bad encoding (TBP900)."""
+
+    def __init__(self, code: str, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True)
+class InternalError:
+    """A crash inside the analysis for one file: a bug in tbptt-lint, not in the user's code."""
+
+    path: str
+    message: str
+    traceback: str
+
+
+@dataclass
+class FileResult:
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    internal_error: InternalError | None = None
+    # Phase 1 output; None when the file could not be read, decoded or parsed.
+    summary: ModuleSummary | None = None
+
+
+@dataclass
+class LintResult:
+    diagnostics: list[Diagnostic]
+    files_checked: int
+    internal_errors: list[InternalError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def files_with_errors(self) -> list[str]:
+        """Files with at least one diagnostic or an internal error, sorted."""
+        paths = {d.path for d in self.diagnostics} | {e.path for e in self.internal_errors}
+        return sorted(paths)
+
+
+def decode_source(data: bytes) -> str:
+    """Decode as Python does (PEP 263 cookie or BOM, else UTF-8). Raises SourceUnavailable."""
+    lines = iter(data.splitlines(keepends=True))
+    try:
+        encoding, _ = tokenize.detect_encoding(lambda: next(lines, b""))
+    except SyntaxError as error:
+        message = str(error)
+        if "unknown encoding" in message or "encoding problem" in message:
+            first_two = data.split(b"\n", 2)[:2]
+            line = next((i for i, text in enumerate(first_two, 1) if CODING_COOKIE.match(text)), 1)
+            raise SourceUnavailable(SYNTAX_ERROR_CODE, f"syntax error: {message}", line) from None
+        # Undecodable bytes in the first two lines: let UTF-8 decoding locate them.
+        encoding = "utf-8"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        prefix = data[line_start : error.start].decode(encoding, errors="replace")
+        name = "utf-8" if encoding == "utf-8-sig" else encoding
+        bad_byte = f"byte 0x{data[error.start]:02x}"
+        raise SourceUnavailable(
+            SYNTAX_ERROR_CODE,
+            f"syntax error: file is not valid {name}: {error.reason} ({bad_byte})",
+            line,
+            len(prefix) + 1,
+        ) from None
+    except LookupError as error:
+        raise SourceUnavailable(SYNTAX_ERROR_CODE, f"syntax error: {error}") from None
+
+
+def read_source(path: Path) -> str:
+    """The file's text. Raises SourceUnavailable.
+
+    Only `.py` files are read today; a notebook reader (`.ipynb` -> cells joined in order) plugs
+    in here, keyed on the suffix.
+    """
+    try:
+        # O_NONBLOCK so that a FIFO named on the command line cannot hang the run.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                raise SourceUnavailable(IO_ERROR_CODE, "Not a regular file")
+            with os.fdopen(descriptor, "rb", closefd=False) as handle:
+                data = handle.read()
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        raise SourceUnavailable(IO_ERROR_CODE, error.strerror or str(error)) from None
+    return decode_source(data)
+
+
+def module_name_for(path: Path) -> str:
+    """Dotted module name, climbing through packages (directories with __init__.py)."""
+    path = path.absolute()
+    parts = [] if path.stem == "__init__" else [path.stem]
+    directory = path.parent
+    while (directory / "__init__.py").is_file() and directory.parent != directory:
+        parts.append(directory.name)
+        directory = directory.parent
+    return ".".join(reversed(parts)) or path.stem
+
+
+def _expand(selectors: Iterable[str]) -> frozenset[str]:
+    return frozenset(rule.code for selector in selectors for rule in rules_matching(selector))
+
+
+def _diagnostic_at(
+    code: str, message: str, path: str, line: int = 1, column: int = 1
+) -> Diagnostic:
+    return Diagnostic(
+        code=code,
+        message=message,
+        path=path,
+        line=line,
+        column=column,
+        end_line=line,
+        end_column=column,
+        severity=RULES_BY_CODE[code].severity,
+        url=rule_url(code),
+    )
+
+
+class FileChecker:
+    """Everything one process needs to lint files under fixed settings, built once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        ignored = _expand(settings.ignore)
+        always = frozenset(ALWAYS_REPORTED_CODES) - ignored
+        self.enabled = (
+            enabled_codes(settings.select, settings.ignore, settings.extend_select) | always
+        )
+        self.per_file_ignores = tuple(
+            (PathPatterns((pattern,), settings.project_root), _expand(codes))
+            for pattern, codes in settings.per_file_ignores
+        )
+
+    def reported_codes(self, path: Path) -> frozenset[str]:
+        codes = self.enabled
+        for patterns, ignored in self.per_file_ignores:
+            if patterns.matches(path):
+                codes = codes - ignored
+        return codes
+
+    def finalize(
+        self, findings: Iterable[Finding], source: str, path: str
+    ) -> tuple[list[Diagnostic], list[str]]:
+        """Selection, per-file-ignores and noqa, then conversion into diagnostics."""
+        reported = self.reported_codes(Path(path))
+        selected = [finding for finding in findings if finding.code in reported]
+        kept, warnings = apply_noqa(selected, source, path)
+        lines = source.splitlines()
+        return [_to_diagnostic(finding, path, lines) for finding in kept], warnings
+
+    def summarize(self, path: Path) -> FileResult:
+        result = FileResult(str(path))
+        try:
+            source = read_source(path)
+            result.summary = summarize_source(source, module_name_for(path))
+        except SourceUnavailable as error:
+            self._report_unavailable(result, error, path)
+        except SourceSyntaxError as error:
+            finding = _syntax_finding(error)
+            result.diagnostics, result.warnings = self.finalize([finding], "", str(path))
+        except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
+            result.internal_error = _internal_error(str(path), error)
+        return result
+
+    def check(self, path: Path, index: ProjectIndex) -> FileResult:
+        result = FileResult(str(path))
+        try:
+            source = read_source(path)
+            try:
+                findings = check_source(source, str(path), self.settings, index)
+            except SourceSyntaxError as error:
+                findings = [_syntax_finding(error)]
+            result.diagnostics, result.warnings = self.finalize(findings, source, str(path))
+        except SourceUnavailable as error:
+            self._report_unavailable(result, error, path)
+        except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
+            result.internal_error = _internal_error(str(path), error)
+        return result
+
+    def _report_unavailable(self, result: FileResult, error: SourceUnavailable, path: Path) -> None:
+        if error.code in self.reported_codes(path):
+            result.diagnostics = [
+                _diagnostic_at(error.code, error.message, str(path), error.line, error.column)
+            ]
+
+
+def _syntax_finding(error: SourceSyntaxError) -> Finding:
+    return Finding(
+        code=SYNTAX_ERROR_CODE,
+        message=f"syntax error: {error.message}",
+        line=error.line,
+        column=error.column,
+        end_line=error.line,
+        end_column=error.column,
+    )
+
+
+def _internal_error(path: str, error: BaseException) -> InternalError:
+    return InternalError(path, f"{type(error).__name__}: {error}", traceback.format_exc())
+
+
+def _to_diagnostic(finding: Finding, path: str, lines: Sequence[str]) -> Diagnostic:
+    rule = RULES_BY_CODE.get(finding.code)
+    last = min(max(finding.end_line, finding.line), finding.line + MAX_SOURCE_LINES - 1)
+    return Diagnostic(
+        code=finding.code,
+        message=finding.message,
+        path=path,
+        line=finding.line,
+        column=finding.column,
+        end_line=finding.end_line,
+        end_column=finding.end_column,
+        severity=rule.severity if rule is not None else Severity.ERROR,
+        url=rule_url(finding.code),
+        fix=finding.fix,
+        cell=finding.cell,
+        extra={"source_lines": tuple(lines[finding.line - 1 : last])},
+    )
+
+
+def lint_source(
+    source: str, path: str | Path, settings: Settings, *, warnings: list[str] | None = None
+) -> list[Diagnostic]:
+    """Lint one module's text as if it were the file `path` (which need not exist).
+
+    Unknown-code noqa warnings are appended to `warnings` when given. Crashes propagate."""
+    checker = FileChecker(settings)
+    path = Path(path)
+    try:
+        summary = summarize_source(source, module_name_for(path))
+        findings = check_source(source, str(path), settings, ProjectIndex.from_summaries([summary]))
+    except SourceSyntaxError as error:
+        findings = [_syntax_finding(error)]
+    diagnostics, found_warnings = checker.finalize(findings, source, str(path))
+    if warnings is not None:
+        warnings.extend(found_warnings)
+    return sorted(diagnostics, key=lambda d: d.sort_key)
+
+
+# Per-process state for the pool, set once by the initializer instead of pickled per file.
+_WORKER_CHECKER: FileChecker | None = None
+_WORKER_INDEX: ProjectIndex | None = None
+
+
+def _init_worker(settings: Settings, index: ProjectIndex | None) -> None:
+    global _WORKER_CHECKER, _WORKER_INDEX
+    _WORKER_CHECKER = FileChecker(settings)
+    _WORKER_INDEX = index
+
+
+def _worker_summarize(path: str) -> FileResult:
+    assert _WORKER_CHECKER is not None
+    return _WORKER_CHECKER.summarize(Path(path))
+
+
+def _worker_check(path: str) -> FileResult:
+    assert _WORKER_CHECKER is not None and _WORKER_INDEX is not None
+    return _WORKER_CHECKER.check(Path(path), _WORKER_INDEX)
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _pool_context() -> Any:
+    # fork is unsafe when the parent has threads (torch under pytest, for example); the fork
+    # server is spawned once and preloads the engine, so workers start fast.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["tbptt_lint.engine"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _run_pool(
+    worker: Any, paths: list[str], settings: Settings, index: ProjectIndex | None, jobs: int
+) -> list[FileResult]:
+    chunksize = max(1, len(paths) // (jobs * 4))
+    try:
+        with ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=_pool_context(),
+            initializer=_init_worker,
+            initargs=(settings, index),
+        ) as pool:
+            return list(pool.map(worker, paths, chunksize=chunksize))
+    except BrokenProcessPool as error:
+        # A worker died (out of memory, a crash in C code); the files it held are unknown.
+        return [
+            FileResult(
+                path, internal_error=InternalError(path, f"worker process died: {error}", "")
+            )
+            for path in paths
+        ]
+
+
+def lint_paths(
+    paths: Sequence[Path | str], settings: Settings, jobs: int | None = None
+) -> LintResult:
+    """Lint every file found under `paths`. `jobs`: worker processes (None: one per CPU,
+    1: in this process). The result does not depend on `jobs`."""
+    discovery = discover(paths, settings)
+    checker = FileChecker(settings)
+    diagnostics = [
+        _diagnostic_at(IO_ERROR_CODE, "No such file or directory", str(path))
+        for path in discovery.missing
+        if IO_ERROR_CODE in checker.reported_codes(path)
+    ]
+    warnings = [
+        f"tbptt-lint: warning: No Python files found under {path}"
+        for path in discovery.empty_directories
+    ]
+    files = [str(path) for path in discovery.files]
+    workers = min(jobs or available_cpus(), len(files))
+
+    if workers > 1:
+        summarized = _run_pool(_worker_summarize, files, settings, None, workers)
+    else:
+        summarized = [checker.summarize(Path(path)) for path in files]
+    index = ProjectIndex.from_summaries([r.summary for r in summarized if r.summary is not None])
+    to_check = [r.path for r in summarized if r.summary is not None]
+    if workers > 1 and len(to_check) > 1:
+        checked = _run_pool(_worker_check, to_check, settings, index, min(workers, len(to_check)))
+    else:
+        checked = [checker.check(Path(path), index) for path in to_check]
+
+    internal_errors: list[InternalError] = []
+    for result in (*summarized, *checked):
+        diagnostics.extend(result.diagnostics)
+        warnings.extend(result.warnings)
+        if result.internal_error is not None:
+            internal_errors.append(result.internal_error)
+    return LintResult(
+        diagnostics=sorted(diagnostics, key=lambda d: d.sort_key),
+        files_checked=len(files),
+        internal_errors=sorted(internal_errors, key=lambda e: e.path),
+        warnings=warnings,
+    )

@@ -1,0 +1,16 @@
+"""One line per finding, `path:line:col: CODE message`, then the summary line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tbptt_lint.diagnostics import Diagnostic
+from tbptt_lint.output.context import ReportContext
+from tbptt_lint.output.text import headline, summary_line
+
+
+def render(diagnostics: Sequence[Diagnostic], context: ReportContext) -> str:
+    out = [headline(diagnostic, context) for diagnostic in diagnostics]
+    if not context.quiet:
+        out.append(summary_line(len(diagnostics)))
+    return "".join(line + "\n" for line in out)

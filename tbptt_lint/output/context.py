@@ -1,0 +1,26 @@
+"""What a renderer needs to know about the run besides the diagnostics."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    files_checked: int = 0
+    show_source: bool = True
+    color: bool = False
+    # Print diagnostics and nothing else (no summary line), as ruff's --quiet.
+    quiet: bool = False
+    cwd: Path = field(default_factory=Path.cwd)
+
+    def display_path(self, path: str) -> str:
+        """The path relative to the working directory when it lies below it, as ruff prints."""
+        absolute = os.path.abspath(path)
+        try:
+            relative = os.path.relpath(absolute, self.cwd)
+        except ValueError:  # another drive on Windows
+            return path
+        return path if relative.startswith("..") else relative

@@ -1,0 +1,25 @@
+"""The runtime tracer: run unchanged training code and measure each backward's horizon and stride.
+
+Importing this package imports torch; the linter core never does.
+"""
+
+from __future__ import annotations
+
+from tbptt_lint.tracer.records import (
+    BackwardCall,
+    GraphNode,
+    GraphSnapshot,
+    StepRecord,
+    TraceSummary,
+)
+from tbptt_lint.tracer.session import Trace, trace
+
+__all__ = [
+    "BackwardCall",
+    "GraphNode",
+    "GraphSnapshot",
+    "StepRecord",
+    "Trace",
+    "TraceSummary",
+    "trace",
+]

@@ -1,0 +1,139 @@
+"""Plain-words explanations: of autograd errors raised inside `trace`, and of findings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tbptt_lint.tracer.graph_walk import FreedSaved
+from tbptt_lint.tracer.records import BackwardCall
+from tbptt_lint.tracer.steps import StateLeak
+
+SECOND_TIME = "backward through the graph a second time"
+INPLACE = "modified by an inplace operation"
+MARKER = "[tbptt-lint]"
+
+DETACH_FIX = (
+    "Fix: cut the carried state between windows, before the next window's forward: "
+    "`h = h.detach()`; for an LSTM cut both parts, `h, c = h.detach(), c.detach()`; for a list "
+    "or tuple of states cut every element. `retain_graph=True` only hides this error: every "
+    "earlier window's graph stays alive and is backpropagated again, so the horizon keeps growing."
+)
+INPLACE_FIX = (
+    "Fix: cut carried state out of place (`h = h.detach()`, not `h.detach_()` or `h.data`), "
+    "never write into a state tensor a graph still uses (`h[...] = ...`, `h.zero_()`), and when "
+    "windows overlap call `optimizer.step()` only after every backward that reaches the window."
+)
+
+
+def window_of(step: int, calls: Sequence[BackwardCall]) -> int | None:
+    """Index of the root backward whose window contains `step` (the first one past it)."""
+    for call in calls:
+        if step < call.step:
+            return call.index
+    return None
+
+
+def describe_leaks(
+    leaks: Sequence[StateLeak], calls: Sequence[BackwardCall], limit: int = 3
+) -> str:
+    """'`c` passed to LSTM 'rnn' at step 20 still references step 19, backpropagated by #0'."""
+    if not leaks:
+        return ""
+    by_part: dict[tuple[str, str], list[StateLeak]] = {}
+    for leak in leaks:
+        by_part.setdefault((leak.module, leak.part), []).append(leak)
+    lines = []
+    for (module, part), items in list(by_part.items())[:limit]:
+        first = items[0]
+        more = f" (and {len(items) - 1} more time(s))" if len(items) > 1 else ""
+        lines.append(
+            f"`{part}` passed to {module!r} at step {first.step} still references the graph of "
+            f"step {first.from_step}, from the window that backward #{first.backward_index} "
+            f"already backpropagated{more}."
+        )
+    parts = {part for _, part in by_part}
+    if parts == {"c"}:
+        lines.append("Only `c` leaks: `h` is cut but the cell state is not.")
+    return " ".join(lines)
+
+
+def explain_error(
+    message: str,
+    call_index: int,
+    unreadable: Sequence[FreedSaved],
+    leaks: Sequence[StateLeak],
+    calls: Sequence[BackwardCall],
+) -> str | None:
+    """The text appended to a "second time" or "inplace" RuntimeError, or None for others."""
+    if SECOND_TIME in message:
+        freed_steps = sorted(
+            {u.step for u in unreadable if u.reason == "freed" and u.step is not None}
+        )
+        text = [
+            f"{MARKER} Backward #{call_index} reaches a graph an earlier backward already freed."
+        ]
+        if freed_steps:
+            lo, hi = freed_steps[0], freed_steps[-1]
+            owner = window_of(hi, calls)
+            where = f" (the window of backward #{owner})" if owner is not None else ""
+            text.append(
+                f"Its gradient flows into steps {lo}..{hi}{where}, whose saved tensors are gone."
+            )
+        leak_text = describe_leaks(leaks, calls)
+        text.append(leak_text or "Carried state was not cut between windows.")
+        text.append(DETACH_FIX)
+        return " ".join(text)
+    if INPLACE in message:
+        bumped = sorted(
+            {u.step for u in unreadable if u.reason == "inplace" and u.step is not None}
+        )
+        text = [
+            f"{MARKER} Backward #{call_index} needs a tensor that was changed in place after "
+            "the forward saved it."
+        ]
+        if bumped:
+            owner = window_of(bumped[-1], calls)
+            where = f", in the window of backward #{owner}" if owner is not None else ""
+            text.append(f"The changed tensor was saved by step {bumped[-1]}{where}.")
+        leak_text = describe_leaks(leaks, calls)
+        if leak_text:
+            text.append(leak_text)
+        text.append(INPLACE_FIX)
+        return " ".join(text)
+    return None
+
+
+def add_explanation(exc: BaseException, text: str) -> None:
+    """Append to the exception's message, keeping its type, identity and traceback."""
+    if getattr(exc, "_tbptt_explained", False) or not exc.args:
+        return
+    exc.args = (f"{exc.args[0]}\n\n{text}", *exc.args[1:])
+    exc._tbptt_explained = True  # type: ignore[attr-defined]
+
+
+def stale_grad_finding(
+    count: int, first_call: int, shape: tuple[int, ...], step: int | None
+) -> str:
+    at = f" below step {step}" if step is not None else ""
+    return (
+        f"Stale .grad on leaf states: {count} time(s), first in backward #{first_call}, a leaf "
+        f"state of shape {shape}{at} already held a .grad when the backward accumulated into it. "
+        "With overlapping windows (k1 < k2) the old gradient is summed with the new one and the "
+        "chained `state.backward(leaf.grad)` calls pass on wrong gradients. Clear the leaves "
+        "first: `for leaf, _ in states: leaf.grad = None`."
+    )
+
+
+def growth_explanation(
+    horizons: Sequence[int], leaks: Sequence[StateLeak], calls: Sequence[BackwardCall]
+) -> str | None:
+    """'the horizon grows by 10 every window: carried state is never cut', when it does."""
+    if len(horizons) < 3:
+        return None
+    diffs = [b - a for a, b in zip(horizons[:-1], horizons[1:], strict=True)][-3:]
+    if not diffs or min(diffs) <= 0:
+        return None
+    step = f"by {diffs[0]}" if len(set(diffs)) == 1 else "steadily"
+    text = f"the horizon grows {step} every window: carried state is never cut."
+    leak_text = describe_leaks(leaks, calls)
+    return f"{text} {leak_text}".strip()

@@ -1,0 +1,119 @@
+"""Intercept every backward before the autograd engine runs (and frees) its graph.
+
+`Tensor.backward`, `torch.autograd.backward` and `torch.autograd.grad` all end in the
+private `torch.autograd.graph._engine_run_backward`, which `torch.autograd` re-imports
+under the same name; patching both names catches a `backward` imported before tracing
+began too. That function is private, so if it is missing the public entry points are
+wrapped instead. Either way a thread-local depth plus the engine's current graph task make
+nested calls (reentrant checkpointing, a backward inside a custom Function's backward,
+`torch.set_default_device` re-entering `Tensor.backward`) count once.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+# on_backward(outputs, grad_tensors, kwargs_of_engine_call, run) -> result of run()
+Handler = Callable[[Any, Any, dict, Callable[[], Any]], Any]
+
+
+def _in_engine() -> bool:
+    """True inside a running backward (a reentrant backward, possibly in an engine thread)."""
+    getter = getattr(torch._C, "_current_graph_task_id", None)
+    return getter is not None and getter() != -1
+
+
+class BackwardInterceptor:
+    """Installs wrappers; `uninstall()` puts the exact originals back."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._saved: list[tuple[Any, str, Any]] = []  # (owner, attribute, original)
+        self.mode = "none"
+        self.active = False
+        # Depth per interceptor and thread: nested traces each see a backward once.
+        self._local = threading.local()
+
+    def _nested(self) -> bool:
+        return getattr(self._local, "depth", 0) > 0 or _in_engine()
+
+    def install(self) -> None:
+        graph_mod = torch.autograd.graph
+        autograd_mod = torch.autograd
+        original = getattr(graph_mod, "_engine_run_backward", None)
+        if callable(original):
+            wrapper = self._wrap_engine(original)
+            self._patch(graph_mod, "_engine_run_backward", wrapper)
+            if getattr(autograd_mod, "_engine_run_backward", None) is not None:
+                self._patch(autograd_mod, "_engine_run_backward", wrapper)
+            self.mode = "engine"
+        else:  # pragma: no cover - only on a torch without the private hook point
+            self._patch(torch.Tensor, "backward", self._wrap_public(torch.Tensor.backward, True))
+            self._patch(autograd_mod, "backward", self._wrap_public(autograd_mod.backward, True))
+            self._patch(autograd_mod, "grad", self._wrap_public(autograd_mod.grad, False))
+            self.mode = "public"
+        self.active = True
+
+    def uninstall(self) -> None:
+        self.active = False
+        for owner, attr, original in reversed(self._saved):
+            setattr(owner, attr, original)
+        self._saved.clear()
+
+    def _patch(self, owner: Any, attr: str, replacement: Any) -> None:
+        self._saved.append((owner, attr, getattr(owner, attr)))
+        setattr(owner, attr, replacement)
+
+    def _wrap_engine(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        handler = self._handler
+        interceptor = self
+
+        @functools.wraps(original)
+        def _engine_run_backward(t_outputs: Any, *args: Any, **kwargs: Any) -> Any:
+            if not interceptor.active or interceptor._nested():
+                return original(t_outputs, *args, **kwargs)
+            grad_tensors = args[0] if args else kwargs.get("grad_tensors")
+            info = {
+                "accumulate_grad": kwargs.get("accumulate_grad", True),
+                "create_graph": args[2] if len(args) > 2 else kwargs.get("create_graph", False),
+            }
+            local = interceptor._local
+            local.depth = getattr(local, "depth", 0) + 1
+            try:
+                return handler(
+                    t_outputs, grad_tensors, info, lambda: original(t_outputs, *args, **kwargs)
+                )
+            finally:
+                local.depth -= 1
+
+        return _engine_run_backward
+
+    def _wrap_public(self, original: Callable[..., Any], accumulate: bool) -> Callable[..., Any]:
+        handler = self._handler
+        interceptor = self
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not interceptor.active or interceptor._nested():
+                return original(*args, **kwargs)
+            outputs = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
+            grads = kwargs.get("gradient", kwargs.get("grad_tensors", kwargs.get("grad_outputs")))
+            if grads is None and len(args) > (2 if not accumulate else 1):
+                grads = args[2] if not accumulate else args[1]
+            info = {
+                "accumulate_grad": accumulate,
+                "create_graph": kwargs.get("create_graph", False),
+            }
+            local = interceptor._local
+            local.depth = getattr(local, "depth", 0) + 1
+            try:
+                return handler(outputs, grads, info, lambda: original(*args, **kwargs))
+            finally:
+                local.depth -= 1
+
+        return wrapper

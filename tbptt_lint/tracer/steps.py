@@ -1,0 +1,406 @@
+"""Counting time steps through module forward hooks, and tagging each step's output nodes.
+
+Every module call's output `grad_fn`s get a provisional tag `(session, module, call)` in
+`Node.metadata`. Whether that call was a time step is decided later, when the graph is
+walked: a hand-written cell is only recognised on its *second* call (its output comes back
+as its input), and a module that turns out to wrap a cell is a container, not a step. Lazy
+resolution makes both decisions retroactive for free, and the tracer never holds a node.
+
+Each step module numbers its own steps from 0. Stacked cells called once per time step
+(layer 1, then layer 2) therefore give the same index to the same time step, which is what
+the horizon walk needs to count a time step once. "Steps consumed" is the largest count.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+import weakref
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+TAG_KEY = "tbptt_lint"
+# How deep to look into nested args/outputs for tensors, and how many to keep.
+_MAX_DEPTH = 3
+_MAX_TENSORS = 16
+
+
+def flat_tensors(obj: Any, depth: int = 0, out: list[torch.Tensor] | None = None) -> list:
+    """Tensors inside args/outputs (tuples, lists, dicts, PackedSequence), bounded."""
+    if out is None:
+        out = []
+    if len(out) >= _MAX_TENSORS:
+        return out
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, nn.utils.rnn.PackedSequence):
+        out.append(obj.data)
+    elif depth < _MAX_DEPTH:
+        if isinstance(obj, (tuple, list)):
+            for item in obj:
+                flat_tensors(item, depth + 1, out)
+        elif isinstance(obj, dict):
+            for item in obj.values():
+                flat_tensors(item, depth + 1, out)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, nn.Module):
+            # Small state objects (`state.h`, `state.c`) carry tensors as attributes.
+            for item in vars(obj).values():
+                if isinstance(item, torch.Tensor):
+                    flat_tensors(item, depth + 1, out)
+    return out
+
+
+@dataclass
+class StateLeak:
+    """A state part passed into a step module still carries the graph of an earlier window."""
+
+    module: str
+    part: str  # "h", "c", "input 1", ...
+    step: int  # the step being taken
+    from_step: int  # the step whose graph the state still references
+    backward_index: int  # the root backward that ended that window
+
+
+@dataclass
+class ModuleInfo:
+    key: int
+    name: str
+    ref: weakref.ref
+    kind: str  # "sequence", "cell", "candidate", "explicit", "container"
+    confirmed: bool = False  # a candidate whose output came back as its input
+    calls: int = 0
+    steps: int = 0
+    # Sequence modules: start step of each call (cells: call i is step i).
+    starts: array = field(default_factory=lambda: array("q"))
+    grad: bytearray = field(default_factory=bytearray)  # grad enabled, per call
+    last_out: list[weakref.ref] = field(default_factory=list)  # storages of the last output
+    steps_at_backward: int = 0  # own step count at the last root backward
+
+    @property
+    def counted(self) -> bool:
+        if self.kind == "container":
+            return False
+        return self.kind in ("sequence", "cell", "explicit") or self.confirmed
+
+    def step_range(self, call: int) -> tuple[int, int]:
+        if self.kind == "sequence" or (self.kind == "explicit" and self.starts):
+            start = self.starts[call]
+            end = self.starts[call + 1] if call + 1 < len(self.starts) else self.steps
+            return start, max(end - start, 1)
+        return call, 1
+
+
+def sequence_length(module: nn.RNNBase, args: tuple, kwargs: dict) -> int:
+    """T of one nn.RNN/LSTM/GRU call: the time axis per batch_first, or the longest packed
+    length."""
+    x = args[0] if args else kwargs.get("input")
+    if isinstance(x, nn.utils.rnn.PackedSequence):
+        return int(x.batch_sizes.numel())
+    if not isinstance(x, torch.Tensor):
+        return 1
+    if x.dim() == 2:  # unbatched (T, features)
+        return int(x.shape[0])
+    return int(x.shape[1] if module.batch_first else x.shape[0])
+
+
+def _state_parts(module: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str, torch.Tensor]]:
+    """The carried state a known recurrent module received, by part name."""
+    hx = args[1] if len(args) > 1 else kwargs.get("hx")
+    if hx is None:
+        return []
+    if isinstance(hx, torch.Tensor):
+        return [("h", hx)]
+    if isinstance(hx, (tuple, list)):
+        names = ("h", "c") if len(hx) == 2 else tuple(f"state[{i}]" for i in range(len(hx)))
+        return [(n, t) for n, t in zip(names, hx, strict=False) if isinstance(t, torch.Tensor)]
+    return []
+
+
+class StepTracker:
+    """Forward hooks that count steps. Thread-safe; hooks are removed by `close()`."""
+
+    def __init__(
+        self,
+        session_id: int,
+        model: nn.Module | None,
+        step_modules: list[nn.Module] | None,
+        backward_index: Any,
+    ) -> None:
+        self.session_id = session_id
+        self.model = model
+        self.explicit = {id(m) for m in step_modules} if step_modules else None
+        self.modules: dict[int, ModuleInfo] = {}
+        self.leaks: list[StateLeak] = []
+        self.saved_hooks_seen = False
+        self.errors: list[str] = []  # tracebacks of the tracer's own failures in hooks
+        # (sequence number, node class) of every node tagged; see resolve_node.
+        self.tagged: set[tuple[int, type]] = set()
+        self._seq_nr_ok = True  # False on a torch whose nodes lack _sequence_nr()
+        self._backward_index = backward_index  # callable: index of the last root backward
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._handles: list[Any] = []
+        self._names: dict[int, str] = {}
+        if model is not None:
+            self._names = {id(m): (n or type(m).__name__) for n, m in model.named_modules()}
+
+    # ----- lifecycle -----
+    def install(self) -> None:
+        if self.model is None:
+            from torch.nn.modules import module as module_mod
+
+            self._handles.append(module_mod.register_module_forward_pre_hook(self._pre))
+            self._handles.append(self._global_post_hook(module_mod))
+            return
+        targets = list(self.model.modules())
+        if self.explicit is not None:
+            known = {id(m) for m in targets}
+            for m in self._explicit_modules():
+                if id(m) not in known:
+                    targets.append(m)
+        for m in targets:
+            self._handles.append(m.register_forward_pre_hook(self._pre))
+            # No always_call: torch calls such hooks without the output when forward raises,
+            # and warns. A forward that raised leaves its module on the stack; the next
+            # post-hook of an enclosing module pops past it.
+            self._handles.append(m.register_forward_hook(self._post, with_kwargs=True))
+
+    def _explicit_modules(self) -> list[nn.Module]:
+        return [info.ref() for info in self.modules.values() if info.ref() is not None]
+
+    def _global_post_hook(self, module_mod: Any) -> Any:
+        try:
+            return module_mod.register_module_forward_hook(self._post, with_kwargs=True)
+        except TypeError:  # older torch: positional inputs only
+            return module_mod.register_module_forward_hook(lambda m, a, o: self._post(m, a, {}, o))
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    # ----- queries -----
+    def resolve_node(self, node: Any) -> tuple[int, int] | None:
+        """Step range of a node this tracker tagged, or None.
+
+        A set of (sequence number, node class) keys says which nodes carry a tag, so that
+        `metadata` is never read on the others: reading it creates a dict on every node.
+        """
+        if self._seq_nr_ok and (node._sequence_nr(), type(node)) not in self.tagged:
+            return None
+        meta = node.metadata
+        return self.resolve(meta) if meta else None
+
+    def resolve(self, meta: dict) -> tuple[int, int] | None:
+        """Step range of a tagged node, or None if none of its tags is a counted step."""
+        entries = meta.get(TAG_KEY)
+        if not entries:
+            return None
+        for sid, key, call in entries:
+            if sid != self.session_id:
+                continue
+            info = self.modules.get(key)
+            if info is not None and info.counted:
+                return info.step_range(call)
+        return None
+
+    def counts(self) -> dict[int, int]:
+        """Per module: steps so far. The snapshot a backward call keeps.
+
+        Only modules this thread ran, so that independent loops in threads keep their own
+        strides; all modules when this thread ran none (forward in another thread).
+        """
+        mine = getattr(self._local, "keys", None)
+        with self._lock:
+            if mine:
+                return {k: self.modules[k].steps for k in mine if self.modules[k].steps}
+            return {k: m.steps for k, m in self.modules.items() if m.steps}
+
+    def steps_from(self, counts: dict[int, int]) -> int:
+        """Steps consumed at a snapshot, judged with what is known *now* about each module."""
+        total = 0
+        for key, n in counts.items():
+            info = self.modules.get(key)
+            if info is not None and info.counted and n > total:
+                total = n
+        return total
+
+    def note_root_backward(self) -> None:
+        with self._lock:
+            for info in self.modules.values():
+                info.steps_at_backward = info.steps
+
+    # ----- hooks -----
+    def _stack(self) -> list[nn.Module]:
+        # Modules whose forward is running in this thread, outermost first. Strong references
+        # only for the duration of their own forward.
+        stack = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    def _pre(self, module: nn.Module, args: Any) -> None:
+        self._stack().append(module)
+
+    def _post(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        stack = self._stack()
+        # Pop back to this module (a forward that raised may have left others behind).
+        while stack:
+            if stack.pop() is module:
+                break
+        if _in_backward():
+            return  # recomputation during backward (checkpointing) is not a new step
+        try:
+            self._record(module, args if isinstance(args, tuple) else (args,), kwargs or {}, output)
+        except Exception:  # noqa: BLE001 - the tracer must never break the user's forward
+            if len(self.errors) < 20:
+                self.errors.append(traceback.format_exc())
+
+    def _info(self, module: nn.Module) -> ModuleInfo:
+        key = id(module)
+        info = self.modules.get(key)
+        if info is None or info.ref() is not module:
+            info = ModuleInfo(
+                key, self._name_of(module), weakref.ref(module), self._kind_of(module)
+            )
+            self.modules[key] = info
+        return info
+
+    def _kind_of(self, module: nn.Module) -> str:
+        if self.explicit is not None:
+            if id(module) in self.explicit:
+                return "sequence" if isinstance(module, nn.RNNBase) else "explicit"
+            return "container"  # only the named modules are steps
+        if isinstance(module, nn.RNNBase):
+            return "sequence"
+        if isinstance(module, nn.RNNCellBase):
+            return "cell"
+        return "candidate"
+
+    def _name_of(self, module: nn.Module) -> str:
+        name = self._names.get(id(module))
+        if name:
+            return name
+        # Global hooks: find the module under the outermost module now running.
+        for parent in self._stack()[:1]:
+            for qual, sub in parent.named_modules():
+                if sub is module and qual:
+                    return qual
+        return type(module).__name__
+
+    def _record(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        if torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+            self.saved_hooks_seen = True
+        with self._lock:
+            info = self._info(module)
+            if info.kind == "container":
+                return
+            keys = getattr(self._local, "keys", None)
+            if keys is None:
+                keys = self._local.keys = set()
+            keys.add(info.key)
+            if (
+                info.kind == "candidate"
+                and not info.confirmed
+                and self._feeds_back(info, args, kwargs)
+            ):
+                info.confirmed = True
+                self._mark_enclosing_containers()
+            call = info.calls
+            info.calls += 1
+            info.grad.append(1 if torch.is_grad_enabled() else 0)
+            if info.kind == "sequence":
+                info.starts.append(info.steps)
+                info.steps += sequence_length(module, args, kwargs)  # type: ignore[arg-type]
+            else:
+                info.steps += 1
+            if info.kind in ("candidate",):
+                info.last_out = [weakref.ref(t.untyped_storage()) for t in flat_tensors(output)]
+            if info.counted:
+                self._mark_enclosing_containers()
+                self._inspect_state(info, module, args, kwargs)
+            entry = (self.session_id, info.key, call)
+            for t in flat_tensors(output):
+                fn = t.grad_fn
+                if fn is not None:
+                    try:
+                        self.tagged.add((fn._sequence_nr(), type(fn)))
+                    except AttributeError:
+                        self._seq_nr_ok = False
+                    meta = fn.metadata
+                    tags = meta.get(TAG_KEY)
+                    if tags is None:
+                        meta[TAG_KEY] = [entry]
+                    elif entry not in tags:
+                        tags.append(entry)
+
+    def _feeds_back(self, info: ModuleInfo, args: tuple, kwargs: dict) -> bool:
+        """True when an input shares storage with this module's previous output (h = cell(x, h),
+        also after `h.detach()`, which keeps the storage)."""
+        if not info.last_out:
+            return False
+        previous = {id(s) for s in (ref() for ref in info.last_out) if s is not None}
+        if not previous:
+            return False
+        for t in flat_tensors((args, kwargs)):
+            try:
+                if id(t.untyped_storage()) in previous:
+                    return True
+            except Exception:  # noqa: BLE001 - tensors without storage
+                continue
+        return False
+
+    def _mark_enclosing_containers(self) -> None:
+        """A module whose forward runs a step is a container, not a step itself."""
+        for module in self._stack():
+            outer = self.modules.get(id(module))
+            if outer is None:
+                outer = self._info(module)
+            if outer.kind == "candidate":
+                outer.kind = "container"
+                outer.confirmed = False
+
+    def _inspect_state(
+        self, info: ModuleInfo, module: nn.Module, args: tuple, kwargs: dict
+    ) -> None:
+        """Record which part of the carried state still references a window already backpropped."""
+        if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
+            parts = _state_parts(module, args, kwargs)
+        else:
+            parts = [(f"input {i}", t) for i, t in enumerate(flat_tensors((args, kwargs)))]
+        limit = info.steps_at_backward
+        if limit == 0 or len(self.leaks) > 200:
+            return
+        current = info.steps - 1
+        for part, t in parts:
+            fn = t.grad_fn
+            if fn is None:
+                continue
+            tag = _find_tag(fn, self)
+            if tag is not None and tag[0] < limit and info.calls - 1 >= 0:
+                self.leaks.append(
+                    StateLeak(info.name, part, current, tag[0] + tag[1] - 1, self._backward_index())
+                )
+
+
+def _find_tag(fn: Any, tracker: StepTracker, budget: int = 24) -> tuple[int, int] | None:
+    """The nearest step tag at or below `fn`, looking at a handful of nodes only."""
+    queue = [fn]
+    seen = 0
+    while queue and seen < budget:
+        node = queue.pop(0)
+        seen += 1
+        tag = tracker.resolve_node(node)
+        if tag is not None:
+            return tag
+        queue.extend(child for child, _ in node.next_functions if child is not None)
+    return None
+
+
+def _in_backward() -> bool:
+    getter = getattr(torch._C, "_current_graph_task_id", None)
+    return getter is not None and getter() != -1

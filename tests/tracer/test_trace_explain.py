@@ -1,0 +1,78 @@
+"""Errors raised inside `trace` get a plain-words explanation; findings are worded for people."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from _trace_loops import cell_windows  # noqa: E402
+
+from tbptt_lint import trace  # noqa: E402
+
+
+def test_second_time_error_names_the_leaking_state_and_the_fix():
+    cell = nn.LSTMCell(4, 6)
+    with pytest.raises(RuntimeError) as info, trace(cell):
+        cell_windows(cell, lstm=True, detach_c=False, steps=20)
+    message = str(info.value)
+    assert message.startswith("Trying to backward through the graph a second time")
+    assert type(info.value) is RuntimeError
+    assert "[tbptt-lint]" in message
+    assert "`c`" in message and "backward #0" in message
+    assert "steps 0..9" in message
+    assert "c.detach()" in message
+    assert message.count("[tbptt-lint]") == 1
+
+
+def test_inplace_error_is_explained():
+    cell = nn.RNNCell(4, 6)
+    x = torch.randn(10, 2, 4)
+    with pytest.raises(RuntimeError) as info, trace(None):
+        h = torch.zeros(2, 6)
+        loss = torch.zeros(())
+        for t in range(5):
+            h = cell(x[t], h)
+            loss = loss + h.sum()
+        h.mul_(0.5)  # the state a graph saved is changed in place
+        loss.backward()
+    message = str(info.value)
+    assert "modified by an inplace operation" in message
+    assert "[tbptt-lint]" in message and "h = h.detach()" in message
+
+
+def test_unrelated_errors_are_untouched():
+    with pytest.raises(RuntimeError) as info, trace(None):
+        torch.zeros(2).backward()  # no grad_fn at all
+    assert "[tbptt-lint]" not in str(info.value)
+
+
+def test_growth_message_reads_plainly():
+    with trace(None) as t:
+        cell_windows(nn.GRUCell(4, 6), detach_h=False, retain_graph=True, steps=40)
+    with pytest.raises(AssertionError) as info:
+        t.assert_tbptt(k1=10, k2=10)
+    message = str(info.value)
+    assert "the horizon grows by 10 every window: carried state is never cut" in message
+    assert "measured horizons 10, 20, 30, 40" in message
+    assert t.verdict is not None and t.verdict.startswith("failed")
+
+
+def test_report_and_dict_delegate_to_the_renderers(tmp_path):
+    pytest.importorskip("tbptt_lint.tracer.report")
+    with trace(None) as t:
+        cell_windows(nn.RNNCell(4, 6), steps=20, window=5)
+    t.assert_tbptt(k1=5, k2=5)
+    assert "5" in t.report()
+    data = t.to_dict()
+    assert isinstance(data, dict)
+    summary = t.summary()
+    assert summary.verdict == "ok" and len(summary.steps) == 20
+    call = summary.calls[-1]
+    assert call.reached_steps == tuple(range(15, 20))
+    assert call.state_links == tuple((s, s + 1) for s in range(15, 19))
+    assert call.snapshot is not None and call.snapshot.nodes
+    assert call.snapshot.dot_source is None or "digraph" in call.snapshot.dot_source
+    out = t.save_graph(tmp_path / "g.dot")
+    assert out.read_text().startswith(("digraph", "strict digraph"))

@@ -1,0 +1,229 @@
+"""The tracer must not change results, must clean up after itself, and must count each
+backward once however it is reached."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from _trace_loops import TinyCell, cell_windows  # noqa: E402
+
+from tbptt_lint import trace  # noqa: E402
+from tbptt_lint.tracer.patching import BackwardInterceptor  # noqa: E402
+
+
+def _train(traced: bool) -> tuple[list, list]:
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"cell": nn.LSTMCell(4, 6), "head": nn.Linear(6, 1)})
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = torch.randn(30, 3, 4)
+    grads: list[torch.Tensor] = []
+
+    def run() -> None:
+        h = c = torch.zeros(3, 6)
+        for start in range(0, 30, 10):
+            h, c = h.detach(), c.detach()
+            opt.zero_grad()
+            loss = torch.zeros(())
+            for t in range(start, start + 10):
+                h, c = model["cell"](x[t], (h, c))
+                loss = loss + model["head"](h).pow(2).mean()
+            loss.backward()
+            grads.extend(p.grad.clone() for p in model.parameters())
+            opt.step()
+
+    if traced:
+        with trace(None) as t:
+            run()
+        assert [c.horizon for c in t.calls] == [10, 10, 10]
+    else:
+        run()
+    return [p.detach().clone() for p in model.parameters()], grads
+
+
+def test_bit_identical_params_and_grads():
+    plain_params, plain_grads = _train(traced=False)
+    traced_params, traced_grads = _train(traced=True)
+    assert all(torch.equal(a, b) for a, b in zip(plain_params, traced_params, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(plain_grads, traced_grads, strict=True))
+
+
+def _hook_state(module: nn.Module) -> tuple:
+    from torch.nn.modules import module as module_mod
+    from torch.optim import optimizer as optim_mod
+
+    return (
+        len(module_mod._global_forward_hooks),
+        len(module_mod._global_forward_pre_hooks),
+        len(optim_mod._global_optimizer_post_hooks),
+        len(optim_mod._global_optimizer_pre_hooks),
+        sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules()),
+    )
+
+
+def _engine_functions() -> tuple:
+    return (
+        torch.autograd.graph._engine_run_backward,
+        torch.autograd._engine_run_backward,
+        torch.Tensor.backward,
+        torch.autograd.backward,
+        torch.autograd.grad,
+    )
+
+
+@pytest.mark.parametrize("model_given", [False, True])
+def test_everything_removed_after_exception(model_given):
+    cell = nn.GRUCell(4, 6)
+    before_hooks, before_fns = _hook_state(cell), _engine_functions()
+    gc_enabled = gc.isenabled()
+    with pytest.raises(ValueError, match="boom"), trace(cell if model_given else None):
+        cell_windows(cell, steps=10, window=5)
+        raise ValueError("boom")
+    assert _hook_state(cell) == before_hooks
+    assert _engine_functions() == before_fns
+    assert gc.isenabled() == gc_enabled
+
+
+def test_everything_removed_after_error_inside_backward():
+    cell = nn.LSTMCell(4, 6)
+    before_hooks, before_fns = _hook_state(cell), _engine_functions()
+    with pytest.raises(RuntimeError), trace(cell):
+        cell_windows(cell, lstm=True, detach_c=False, steps=20)
+    assert _hook_state(cell) == before_hooks
+    assert _engine_functions() == before_fns
+
+
+def test_backward_imported_before_tracing_is_seen():
+    from torch.autograd import backward as early_backward
+    from torch.autograd import grad as early_grad
+
+    cell = nn.RNNCell(4, 6)
+    with trace(None) as t:
+        h = torch.zeros(2, 6)
+        for _ in range(3):
+            h = cell(torch.randn(2, 4), h)
+        early_backward([h.sum()], retain_graph=True)
+        for _ in range(3):
+            h = cell(torch.randn(2, 4), h)
+        early_grad(h.sum(), list(cell.parameters()))
+    assert [(c.kind, c.stride, c.horizon) for c in t.calls] == [("backward", 3, 3), ("grad", 3, 6)]
+
+
+def test_set_default_device_reentry_counted_once():
+    previous = torch.get_default_device()
+    torch.set_default_device("cpu")  # installs a TorchFunctionMode: Tensor.backward re-enters
+    try:
+        with trace(None) as t:
+            cell_windows(nn.GRUCell(4, 6), steps=20, window=5)
+    finally:
+        torch.set_default_device(previous)
+    assert [(c.stride, c.horizon) for c in t.calls] == [(5, 5)] * 4
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_checkpointing_counted_once(reentrant):
+    from torch.utils.checkpoint import checkpoint
+
+    emb = nn.Linear(4, 4)
+    cell = nn.GRUCell(4, 6)
+    x = torch.randn(20, 2, 4)
+
+    def window(h: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        for i in range(xs.shape[0]):
+            h = cell(xs[i], h)
+        return h
+
+    with trace(None) as t:
+        h = torch.zeros(2, 6)
+        for start in range(0, 20, 5):
+            h = checkpoint(window, h.detach(), emb(x[start : start + 5]), use_reentrant=reentrant)
+            h.pow(2).mean().backward()
+    calls = t.calls
+    assert [c.stride for c in calls] == [5] * 4  # recomputation during backward is not a step
+    if reentrant:
+        assert all("CheckpointFunctionBackward" in c.opaque for c in calls)
+        with pytest.raises(AssertionError, match="cannot see into"):
+            t.assert_tbptt(k1=5, k2=5)
+    else:
+        assert [c.horizon for c in calls] == [5] * 4
+        assert not any(c.opaque for c in calls)
+
+
+def test_lbfgs_closure_counted_once_per_step():
+    torch.manual_seed(0)
+    cell = nn.GRUCell(4, 6)
+    opt = torch.optim.LBFGS(cell.parameters(), max_iter=4)
+    x = torch.randn(30, 2, 4)
+    with trace(None) as t:
+        h = torch.zeros(2, 6)
+        for start in range(0, 30, 10):
+            h0 = h.detach()
+
+            def closure(h0=h0, start=start):
+                opt.zero_grad()
+                hh = h0
+                for i in range(start, start + 10):
+                    hh = cell(x[i], hh)
+                loss = hh.pow(2).mean()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            with torch.no_grad():
+                for i in range(start, start + 10):
+                    h = cell(x[i], h)
+    # Each window: 10 closure steps once (re-evaluations folded), plus 10 no-grad steps.
+    assert [(c.stride, c.horizon) for c in t.calls] == [(10, 10), (20, 10), (20, 10)]
+    assert t.optimizer_steps == 3
+
+
+def test_threads_keep_their_own_strides():
+    def worker() -> None:
+        cell_windows(nn.RNNCell(4, 6), steps=20, window=5)
+
+    with trace(None) as t:
+        threads = [threading.Thread(target=worker) for _ in range(3)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert len(t.calls) == 12
+    assert {(c.stride, c.horizon) for c in t.calls} == {(5, 5)}
+    assert not t.internal_errors
+
+
+def test_nested_traces_restore_in_order():
+    before = _engine_functions()
+    cell = TinyCell(4, 6)
+    with trace(None) as outer:
+        with trace(None) as inner:
+            cell_windows(cell, steps=10, window=5)
+        cell_windows(cell, steps=10, window=5)
+    assert _engine_functions() == before
+    assert len(inner.calls) == 2 and len(outer.calls) == 4
+
+
+def test_public_fallback_counts_once(monkeypatch):
+    # Without the private engine function, the public entry points are wrapped instead.
+    monkeypatch.delattr(torch.autograd.graph, "_engine_run_backward")
+    seen: list[int] = []
+
+    def handler(outputs, grads, info, run):
+        seen.append(1)
+        return run()
+
+    interceptor = BackwardInterceptor(handler)
+    interceptor.install()
+    try:
+        assert interceptor.mode == "public"
+        a = torch.randn(3, requires_grad=True)
+        (a * 2).sum().backward()
+        torch.autograd.grad((a * 3).sum(), a)
+    finally:
+        interceptor.uninstall()
+    assert seen == [1, 1]
