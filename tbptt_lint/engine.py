@@ -225,7 +225,9 @@ class FileChecker:
         try:
             source = read_source(path)
             try:
-                findings = check_source(source, str(path), self.settings, index)
+                findings = check_source(
+                    source, str(path), self.settings, index, module_name_for(path)
+                )
             except SourceSyntaxError as error:
                 findings = [_syntax_finding(error)]
             result.diagnostics, result.warnings = self.finalize(findings, source, str(path))
@@ -285,8 +287,10 @@ def lint_source(
     checker = FileChecker(settings)
     path = Path(path)
     try:
-        summary = summarize_source(source, module_name_for(path))
-        findings = check_source(source, str(path), settings, ProjectIndex.from_summaries([summary]))
+        module_name = module_name_for(path)
+        summary = summarize_source(source, module_name)
+        index = ProjectIndex.from_summaries([summary])
+        findings = check_source(source, str(path), settings, index, module_name)
     except SourceSyntaxError as error:
         findings = [_syntax_finding(error)]
     diagnostics, found_warnings = checker.finalize(findings, source, str(path))

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from tbptt_lint.analysis.candidates import is_candidate_unit
+from tbptt_lint.analysis.chunks import keep_blocks, top_level_blocks
 from tbptt_lint.analysis.context import FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.candidates import is_candidate_unit
-from tbptt_lint.analysis.chunks import top_level_blocks
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import may_hold_findings, may_hold_helpers
 from tbptt_lint.analysis.summaries import collect_constructions, summarise_module
+from tbptt_lint.analysis.walk import children
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
 
@@ -48,6 +49,7 @@ class ModuleSummary:
 class ProjectIndex:
     summaries: dict[str, ModuleSummary] = field(default_factory=dict)
     _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
+    _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
@@ -72,10 +74,14 @@ class ProjectIndex:
         module, _, name = qualified.rpartition(".")
         if not module:
             return None
-        for module_name, summary in self.summaries.items():
-            if module_name == module or module_name.endswith("." + module):
-                return summary, name
-        return None
+        if self._by_suffix is None:
+            self._by_suffix = {}
+            for module_name, summary in self.summaries.items():
+                parts = module_name.split(".")
+                for start in range(len(parts)):
+                    self._by_suffix.setdefault(".".join(parts[start:]), summary)
+        summary = self._by_suffix.get(module)
+        return (summary, name) if summary is not None else None
 
 
 def parse(source: str) -> cst.Module:
@@ -129,6 +135,9 @@ def build_context(
     )
     if index is not None:
         _import_facts(context, index)
+        own = index.summaries.get(module_name)
+        if own is not None:
+            _local_facts(context, own)
     facts = summarise_module(module, context)
     context.inplace_detach_classes |= facts.inplace_detach_classes
     context.forward_cuts.update(facts.forward_cuts)
@@ -152,6 +161,19 @@ def _import_facts(context: FileContext, index: ProjectIndex) -> None:
             context.forward_cuts[local] = cuts
 
 
+def _local_facts(context: FileContext, summary: ModuleSummary) -> None:
+    """Facts phase 1 found in this very module: its helpers may sit in blocks that were
+    blanked out before parsing."""
+    prefix = summary.module_name + "."
+    for qualified, facts in summary.functions.items():
+        context.functions.setdefault(qualified.removeprefix(prefix), facts)
+    context.inplace_detach_classes |= {
+        name.removeprefix(prefix) for name in summary.inplace_detach_classes
+    }
+    for qualified, cuts in summary.forward_cuts.items():
+        context.forward_cuts.setdefault(qualified.removeprefix(prefix), cuts)
+
+
 def units_of(module: cst.Module) -> list[tuple[cst.CSTNode, list[cst.CSTNode], str | None]]:
     """(unit node, its statements, enclosing class) for the module body and every function."""
     units: list[tuple[cst.CSTNode, list[cst.CSTNode], str | None]] = [
@@ -160,7 +182,7 @@ def units_of(module: cst.Module) -> list[tuple[cst.CSTNode, list[cst.CSTNode], s
     stack: list[tuple[cst.CSTNode, str | None]] = [(module, None)]
     while stack:
         node, class_name = stack.pop()
-        for child in node.children:
+        for child in children(node):
             if isinstance(child, cst.FunctionDef):
                 units.append((child, list(child.body.body), class_name))
                 stack.append((child, None))
@@ -172,14 +194,23 @@ def units_of(module: cst.Module) -> list[tuple[cst.CSTNode, list[cst.CSTNode], s
 
 
 def build_model(
-    source: str, module_name: str, settings: Settings, index: ProjectIndex | None = None
+    source: str,
+    module_name: str,
+    settings: Settings,
+    index: ProjectIndex | None = None,
+    backward_helpers: Iterable[str] = (),
 ) -> FileModel:
-    module = parse(source)
+    helpers = tuple(backward_helpers)
+    reduced = keep_blocks(source, lambda text: may_hold_findings(text, helpers))
+    try:
+        module = parse(reduced)
+    except SourceSyntaxError:
+        module = parse(source)  # the blocks were guessed wrong, or the file is broken
     context = build_context(module, module_name, settings, index)
     units = []
-    backward_helpers = {n for n, f in context.functions.items() if f.does_backward}
+    local_helpers = {n for n, f in context.functions.items() if f.does_backward}
     for node, body, class_name in units_of(module):
-        if not is_candidate_unit(body, context, backward_helpers):
+        if not is_candidate_unit(body, context, local_helpers):
             continue
         interpreter = UnitInterpreter(node, context, class_name=class_name)
         units.append(interpreter.run(body))
@@ -200,7 +231,11 @@ def check_source(
     helpers = index.backward_helper_names() if index is not None else ()
     if not may_hold_findings(source, helpers):
         return []
-    model = build_model(source, module_name or _module_name(path), settings, index)
+    module_name = module_name or _module_name(path)
+    if index is None or module_name not in index.summaries:
+        own = summarize_source(source, module_name)
+        index = ProjectIndex({**(index.summaries if index else {}), module_name: own})
+    model = build_model(source, module_name, settings, index, helpers)
     findings: list[Finding] = []
     for rule in ALL_RULES:
         findings.extend(rule().check(model))

@@ -9,6 +9,7 @@ import libcst as cst
 
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.walk import children
 
 BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 DETACH_METHODS = frozenset({"detach", "detach_"})
@@ -24,7 +25,7 @@ def _nodes(roots: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             continue
         yield node
-        stack.extend(node.children)
+        stack.extend(children(node))
 
 
 def is_candidate_unit(

@@ -39,6 +39,7 @@ from tbptt_lint.analysis.values import (
     join,
     join_envs,
 )
+from tbptt_lint.analysis.walk import children
 
 NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.enable_grad"}
@@ -131,7 +132,7 @@ def names_in(node: cst.CSTNode) -> set[str]:
                 found.update(".".join(parts[: i + 1]) for i in range(len(parts)))
                 if isinstance(current, cst.Attribute):
                     continue
-        stack.extend(current.children)
+        stack.extend(children(current))
     return found
 
 
@@ -823,7 +824,7 @@ class UnitInterpreter:
                 continue
             if isinstance(node, cst.Call):
                 found.append(node)
-            stack.extend(reversed(node.children))
+            stack.extend(reversed(list(children(node))))
         # Inner calls run before the calls that take their results.
         return reversed(found)
 

@@ -45,6 +45,10 @@ class FileModel:
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
 
+    def loops(self) -> list[cst.CSTNode]:
+        """Every loop of the interpreted units; the others cannot hold a finding."""
+        return [loop for unit in self.units for loop in unit.loop_parents]
+
     def recurrent_calls(self) -> Iterator[tuple[UnitEvents, RecurrentCall]]:
         for unit in self.units:
             for call in unit.recurrent_calls:

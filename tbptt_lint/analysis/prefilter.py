@@ -17,8 +17,10 @@ GRAD_IMPORT = re.compile(r"from\s+torch\.autograd\s+import[^\n]*\bgrad\b")
 BARE_GRAD_CALL = re.compile(r"\bgrad\s*\(")
 # A line that ends in a detach call without assigning its result.
 DETACH_STATEMENT = re.compile(r"(?m)^[^=#\n]*\.detach_?\(\)[ \t]*(?:#.*)?$")
-# What a helper worth summarising for other files contains.
-HELPER_WORDS = re.compile(r"\bdetach_?\b|\.data\b|(?<!def )\b(?:manual_)?backward\s*\(")
+# What a helper worth summarising contains: a detach, a `.data` cut it returns, a backward.
+HELPER_WORDS = re.compile(
+    r"\bdetach_?\b|return[^\n]*\.data\b|(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\("
+)
 
 
 def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
@@ -26,7 +28,11 @@ def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
         return True
     if GRAD_IMPORT.search(source) and BARE_GRAD_CALL.search(source):
         return True
-    return any(f"{name}(" in source for name in helper_names)
+    # A helper from another file only matters where it is imported and called.
+    return any(
+        f"{name}(" in source and re.search(rf"import[^\n]*\b{re.escape(name)}\b", source)
+        for name in helper_names
+    )
 
 
 def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:

@@ -16,6 +16,7 @@ from tbptt_lint.analysis.context import Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, Status, Value
+from tbptt_lint.analysis.walk import children
 
 SUMMARY_PASSES = 3
 
@@ -67,7 +68,7 @@ def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, C
                     for name in target_names(target.target):
                         found.setdefault(name, Construction(qualified, node.value))
             continue
-        stack.extend(node.children)
+        stack.extend(children(node))
     return found
 
 
@@ -150,7 +151,7 @@ def _detaches_in_place(method: cst.FunctionDef) -> bool:
             )
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             mutates = mutates or node.func.attr.value == "detach_"
-        stack.extend(node.children)
+        stack.extend(children(node))
     return mutates and not returns_value
 
 
@@ -183,4 +184,4 @@ def _nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
         current = stack.pop()
         yield current
         if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(current.children)
+            stack.extend(children(current))

@@ -6,12 +6,13 @@ Slice bounds are compared as linear forms (`i + k` is {i: 1, k: 1}), so `x[i:i +
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
 from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.walk import children
 
 LinearForm = dict[str, int]
 
@@ -69,11 +70,8 @@ def _range_of(iterable: cst.BaseExpression) -> tuple[cst.Call, int] | None:
     return None
 
 
-def window_loops(root: cst.CSTNode) -> Iterator[WindowLoop]:
-    stack: list[cst.CSTNode] = [root]
-    while stack:
-        node = stack.pop()
-        stack.extend(node.children)
+def window_loops(loops: Iterable[cst.CSTNode]) -> Iterator[WindowLoop]:
+    for node in loops:
         if not isinstance(node, cst.For):
             continue
         found = _range_of(node.iter)
@@ -100,7 +98,7 @@ def _slices(body: cst.CSTNode, index: str) -> Iterator[WindowSlice]:
         node = stack.pop()
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             continue
-        stack.extend(node.children)
+        stack.extend(children(node))
         if not isinstance(node, cst.Subscript):
             continue
         for dimension, element in enumerate(node.slice):

@@ -12,6 +12,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.analysis.walk import children
 
 
 class LossAccumulatedWithGraph(Rule):
@@ -92,7 +93,7 @@ def _reset_inside(loop: cst.CSTNode, accumulator: str, accumulation: cst.CSTNode
                     if dotted_name(value) != accumulator and accumulator not in _names(value):
                         return True
         if not isinstance(node, (cst.FunctionDef, cst.Lambda)):
-            stack.extend(node.children)
+            stack.extend(children(node))
     return False
 
 
@@ -104,5 +105,5 @@ def _names(node: cst.CSTNode) -> set[str]:
         name = dotted_name(current) if isinstance(current, cst.BaseExpression) else None
         if name is not None:
             found.add(name)
-        stack.extend(current.children)
+        stack.extend(children(current))
     return found

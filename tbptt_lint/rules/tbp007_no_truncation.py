@@ -94,4 +94,4 @@ for start in range(0, 100, 10):
 def _over_windows(call: RecurrentCall, loop: cst.CSTNode) -> bool:
     if call.module_class is not None and call.module_class in CELL_MODULES:
         return False
-    return any(window.loop is loop and window.slices for window in window_loops(loop))
+    return any(window.loop is loop and window.slices for window in window_loops([loop]))

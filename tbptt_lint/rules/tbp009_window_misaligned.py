@@ -21,6 +21,7 @@ from tbptt_lint.analysis.windows import (
 )
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.analysis.walk import children
 
 
 class WindowMisaligned(Rule):
@@ -60,7 +61,7 @@ for i in range(0, data.size(0) - 1, 35):
     )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
-        for window in window_loops(model.module):
+        for window in window_loops(model.loops()):
             if not _carries_state(model, window):
                 continue
             yield from self._stride_mismatch(model, window)
@@ -125,7 +126,7 @@ def _assignments(body: cst.CSTNode) -> dict[str, cst.BaseExpression]:
                 for name in target_names(target.target):
                     found[name] = node.value
         if not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            stack.extend(node.children)
+            stack.extend(children(node))
     return found
 
 

@@ -12,6 +12,7 @@ from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.windows import WindowLoop, WindowSlice, window_loops
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.analysis.walk import children
 
 
 class BatchDimSliced(Rule):
@@ -53,7 +54,7 @@ for i in range(0, x.size(1), 10):
     )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
-        for window in window_loops(model.module):
+        for window in window_loops(model.loops()):
             time_axis_one = _loops_over_axis_one(window)
             feeds = _slices_feeding_batch_first(model, window)
             for piece in window.slices:
@@ -81,7 +82,7 @@ def _loops_over_axis_one(window: WindowLoop) -> str | None:
     stack: list[cst.CSTNode] = [window.stop]
     while stack:
         node = stack.pop()
-        stack.extend(node.children)
+        stack.extend(children(node))
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             if node.func.attr.value == "size" and len(node.args) == 1:
                 arg = node.args[0].value
@@ -107,7 +108,7 @@ def _slices_feeding_batch_first(model: FileModel, window: WindowLoop) -> dict[in
     stack: list[cst.CSTNode] = [window.loop.body]
     while stack:
         node = stack.pop()
-        stack.extend(node.children)
+        stack.extend(children(node))
         if not isinstance(node, cst.Call) or not node.args:
             continue
         callee = dotted_name(node.func)
@@ -130,7 +131,7 @@ def _assigned_name(loop: cst.For, subscript: cst.Subscript) -> str | None:
     stack: list[cst.CSTNode] = [loop.body]
     while stack:
         node = stack.pop()
-        stack.extend(node.children)
+        stack.extend(children(node))
         if isinstance(node, cst.Assign) and node.value is subscript and len(node.targets) == 1:
             return dotted_name(node.targets[0].target)
     return None

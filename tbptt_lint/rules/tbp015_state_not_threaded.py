@@ -15,6 +15,7 @@ from tbptt_lint.analysis.queries import queries, spans_contain
 from tbptt_lint.analysis.values import RESET, Status
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.analysis.walk import children
 
 
 class StateNotThreaded(Rule):
@@ -90,7 +91,7 @@ for x, y in windows:
     def _states_never_passed_back(self, model: FileModel) -> Iterator[Finding]:
         constructions = model.context.constructions
         reported: set[int] = set()
-        for loop in _loops(model.module):
+        for loop in model.loops():
             assigned = _assigned_names(loop.body)
             for call in _calls(loop.body):
                 callee = dotted_name(call.func)
@@ -119,15 +120,6 @@ for x, y in windows:
                 yield model.finding(self.code, call, message)
 
 
-def _loops(root: cst.CSTNode) -> Iterator[cst.For | cst.While]:
-    stack: list[cst.CSTNode] = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.For, cst.While)):
-            yield node
-        stack.extend(node.children)
-
-
 def _calls(root: cst.CSTNode) -> Iterator[cst.Call]:
     stack: list[cst.CSTNode] = [root]
     while stack:
@@ -135,7 +127,7 @@ def _calls(root: cst.CSTNode) -> Iterator[cst.Call]:
         if isinstance(node, cst.Call):
             yield node
         if not isinstance(node, (cst.FunctionDef, cst.Lambda)):
-            stack.extend(node.children)
+            stack.extend(children(node))
 
 
 def _assigned_names(root: cst.CSTNode) -> set[str]:
@@ -148,5 +140,5 @@ def _assigned_names(root: cst.CSTNode) -> set[str]:
                 names.update(target_names(target.target))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
             names.update(target_names(node.target))
-        stack.extend(node.children)
+        stack.extend(children(node))
     return names

@@ -43,7 +43,7 @@ TBP001_LINE = 8
 
 
 def fake_check_source(
-    source: str, path: str, settings: object, index: object = None
+    source: str, path: str, settings: object, index: object = None, module_name: object = None
 ) -> list[Finding]:
     try:
         ast.parse(source)

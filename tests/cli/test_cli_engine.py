@@ -125,7 +125,7 @@ def test_phase_one_summarises_every_file_before_phase_two(project, monkeypatch):
     write(project / "train.py", "")
     seen: list[list[str]] = []
 
-    def check(source, path, settings, index=None):
+    def check(source, path, settings, index=None, module_name=None):
         seen.append(sorted(index.summaries))
         return []
 

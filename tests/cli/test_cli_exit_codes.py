@@ -80,7 +80,7 @@ def test_version(cli):
 
 
 def test_a_crash_in_one_file_is_reported_and_the_run_continues(cli, project, monkeypatch):
-    def crashing(source, path, settings, index=None):
+    def crashing(source, path, settings, index=None, module_name=None):
         if "crash" in path:
             raise RuntimeError("boom")
         return fake_check_source(source, path, settings, index)
