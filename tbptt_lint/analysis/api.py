@@ -43,6 +43,8 @@ class ModuleSummary:
     functions: dict[str, FunctionFacts] = field(default_factory=dict)
     inplace_detach_classes: set[str] = field(default_factory=set)
     forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
+    stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
+    state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +122,12 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
         summary.forward_cuts.update(
             {f"{module_name}.{n}": c for n, c in facts.forward_cuts.items()}
         )
+        summary.stateful_classes.update(
+            {f"{module_name}.{n}": a for n, a in facts.stateful_classes.items()}
+        )
+        summary.state_methods.update(
+            {f"{module_name}.{n}": m for n, m in facts.state_methods.items()}
+        )
     return summary
 
 
@@ -141,6 +149,8 @@ def build_context(
     facts = summarise_module(module, context)
     context.inplace_detach_classes |= facts.inplace_detach_classes
     context.forward_cuts.update(facts.forward_cuts)
+    context.stateful_classes.update(facts.stateful_classes)
+    context.state_methods.update(facts.state_methods)
     return context
 
 
@@ -159,6 +169,10 @@ def _import_facts(context: FileContext, index: ProjectIndex) -> None:
         cuts = summary.forward_cuts.get(f"{prefix}.{name}")
         if cuts:
             context.forward_cuts[local] = cuts
+        attributes = summary.stateful_classes.get(f"{prefix}.{name}")
+        if attributes:
+            context.stateful_classes[local] = attributes
+            context.state_methods[local] = summary.state_methods.get(f"{prefix}.{name}", {})
 
 
 def _local_facts(context: FileContext, summary: ModuleSummary) -> None:
@@ -172,6 +186,10 @@ def _local_facts(context: FileContext, summary: ModuleSummary) -> None:
     }
     for qualified, cuts in summary.forward_cuts.items():
         context.forward_cuts.setdefault(qualified.removeprefix(prefix), cuts)
+    for qualified, attributes in summary.stateful_classes.items():
+        context.stateful_classes.setdefault(qualified.removeprefix(prefix), attributes)
+    for qualified, methods in summary.state_methods.items():
+        context.state_methods.setdefault(qualified.removeprefix(prefix), methods)
 
 
 def units_of(module: cst.Module) -> list[tuple[cst.CSTNode, list[cst.CSTNode], str | None]]:

@@ -32,8 +32,7 @@ def top_level_blocks(source: str) -> Iterator[Block]:
             continue
         if start is not None:
             if line.startswith(BLOCK_STARTS) and all(
-                previous.startswith("@") or not previous.strip()
-                for previous in lines[start:number]
+                previous.startswith("@") or not previous.strip() for previous in lines[start:number]
             ):
                 continue  # a decorator's function
             yield Block(start, number, "".join(lines[start:number]))

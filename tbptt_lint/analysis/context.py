@@ -67,6 +67,10 @@ class FileContext:
     inplace_detach_classes: set[str] = field(default_factory=set)
     # Class name -> positions (after self) of `forward` parameters it cuts on entry.
     forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
+    # Class -> attributes its forward carries between calls, and how forward treats them.
+    stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Class -> method -> attributes it cuts or resets.
+    state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     # Extra names from configuration.
     detach_functions: frozenset[str] = frozenset()
     recurrent_modules: frozenset[str] = frozenset()
@@ -76,6 +80,13 @@ class FileContext:
 
     def construction_of(self, name: str | None) -> Construction | None:
         return self.constructions.get(name) if name else None
+
+    def class_of(self, instance: str, enclosing_class: str | None) -> str | None:
+        """The local class name of an object, `self` included."""
+        if instance == "self":
+            return enclosing_class
+        built = self.constructions.get(instance)
+        return built.qualified_class.rsplit(".", 1)[-1] if built is not None else None
 
     def is_recurrent_class(self, qualified: str | None) -> bool:
         if qualified is None:

@@ -62,15 +62,25 @@ class BackwardSite:
 @dataclass
 class DiscardedDetach:
     node: cst.CSTNode  # the `x.detach()` call or the `for` loop around it
-    target: str
+    target: str  # source text of what was detached: `h`, `hidden[0]`
     loops: Loops
     certain: bool  # False when the target may be an object whose detach() works in place
+    state: str = ""  # the variable left uncut: `hidden` for `for h in hidden: h.detach()`
+
+
+@dataclass
+class DataCut:
+    """A state rebound to a `.data` cut (`h = h.data`, `Variable(h.data)`)."""
+
+    node: cst.CSTNode  # the `.data` expression or the call around it
+    name: str
 
 
 @dataclass
 class InplaceDetachOnView:
     node: cst.Call
-    target: str
+    target: str  # source text of the view
+    state: str  # the variable it is a view of, left uncut
 
 
 @dataclass
@@ -97,6 +107,9 @@ class UnitEvents:
     backwards: list[BackwardSite] = field(default_factory=list)
     discarded_detaches: list[DiscardedDetach] = field(default_factory=list)
     inplace_view_detaches: list[InplaceDetachOnView] = field(default_factory=list)
+    data_cuts: list[DataCut] = field(default_factory=list)
+    # Recurrent calls whose output some backward ran through.
+    consumed: set[int] = field(default_factory=set)
     accumulations: list[Accumulation] = field(default_factory=list)
     optimizer_calls: list[OptimizerCall] = field(default_factory=list)
     # Every For/While of the unit -> the loops enclosing it (outermost first).

@@ -16,6 +16,7 @@ from tbptt_lint.analysis.context import CELL_MODULES, FileContext, FunctionFacts
 from tbptt_lint.analysis.events import (
     Accumulation,
     BackwardSite,
+    DataCut,
     DiscardedDetach,
     InplaceDetachOnView,
     Loops,
@@ -329,6 +330,8 @@ class UnitInterpreter:
             return
         if self.no_grad_depth and value.status != Status.FRESH:
             value = fresh(NO_GRAD, value.origin)
+        if value.status == Status.FRESH and value.via_data and value.origin is not None:
+            self.events.add("data_cuts", value.origin, DataCut(value.origin, name))
         env[name] = value
         # Rebinding `h` forgets what was known of `h.x`.
         for key in [k for k in env if k.startswith(name + ".")]:
@@ -341,7 +344,8 @@ class UnitInterpreter:
         if container is None or container not in env:
             return
         current = env[container]
-        if value.status != Status.FRESH or not current.has_graph:
+        # Cutting part of a container matters only once a backward has consumed its graph.
+        if value.status != Status.FRESH or current.status != Status.STALE:
             return
         if self.subscript_covers_all(target):
             env[container] = replace(value, elements=None)
@@ -421,17 +425,27 @@ class UnitInterpreter:
                 self.note_inplace_on_view(call, receiver_node, env)
                 self.cut_element_in_place(call, receiver_node, env)
             elif receiver is not None:
-                env[receiver] = fresh(CUT, call)
                 container = self.iterated_container(receiver)
+                if container is not None and self.is_tensor_name(container):
+                    # Iterating a tensor yields views of it.
+                    self.events.add(
+                        "inplace_view_detaches",
+                        call,
+                        InplaceDetachOnView(call, receiver, container),
+                    )
+                    return
+                env[receiver] = fresh(CUT, call)
                 if container is not None:
                     env[container] = fresh(CUT, call)
             return
-        if method == "detach" and not call.args and receiver is not None:
-            if self.detaches_in_place(receiver, env):
+        if method == "detach" and not call.args and receiver_node is not None:
+            if receiver is not None and self.detaches_in_place(receiver, env):
                 for name in [n for n in env if n == receiver or n.startswith(receiver + ".")]:
                     env[name] = fresh(CUT, call)
                 return
-            self.note_discarded_detach(call, receiver, env)
+            base = receiver or self.subscript_base(receiver_node)
+            if base is not None:
+                self.note_discarded_detach(call, _code(receiver_node), base, env)
             return
         if method == "append" and receiver is not None and len(call.args) == 1:
             added = dotted_name(call.args[0].value)
@@ -477,8 +491,16 @@ class UnitInterpreter:
             classes
         )
 
-    def note_discarded_detach(self, node: cst.CSTNode, target: str, env: Env) -> None:
-        value = env.get(target)
+    @staticmethod
+    def subscript_base(node: cst.BaseExpression) -> str | None:
+        while isinstance(node, cst.Subscript):
+            node = node.value
+        return dotted_name(node)
+
+    def note_discarded_detach(
+        self, node: cst.CSTNode, target: str, variable: str, env: Env
+    ) -> None:
+        value = env.get(variable)
         known_tensor = value is not None and value.has_graph
         if not known_tensor and not self.loop_stack:
             return
@@ -487,7 +509,8 @@ class UnitInterpreter:
         certain = known_tensor and not self.context.inplace_detach_classes
         if self.context.inplace_detach_classes and not known_tensor:
             return
-        event = DiscardedDetach(node, target, self.loops, certain or known_tensor)
+        state = self.iterated_container(variable) or variable
+        event = DiscardedDetach(node, target, self.loops, certain or known_tensor, state)
         self.events.add("discarded_detaches", node, event)
         # A later pass over the loop may learn that the target holds a graph.
         for recorded in self.events.discarded_detaches:
@@ -495,13 +518,22 @@ class UnitInterpreter:
                 recorded.certain = recorded.certain or event.certain
 
     def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> None:
+        if isinstance(view.value, cst.Subscript):
+            # `hidden[0][-1]`: indexing an element of a tuple of states gives a view of it.
+            if self.subscript_base(view.value) in env:
+                self.events.add(
+                    "inplace_view_detaches",
+                    call,
+                    InplaceDetachOnView(call, _code(view), self.subscript_base(view) or ""),
+                )
+            return
         base = dotted_name(view.value)
         if base is None:
             return
         value = env.get(base)
         if value is None or value.elements is not None or not self.is_tensor_name(base):
             return
-        self.events.add("inplace_view_detaches", call, InplaceDetachOnView(call, _code(view)))
+        self.events.add("inplace_view_detaches", call, InplaceDetachOnView(call, _code(view), base))
 
     def cut_element_in_place(self, call: cst.Call, element: cst.Subscript, env: Env) -> None:
         """`hidden[0].detach_()`: one element of a tuple of states cut in place."""
@@ -698,6 +730,8 @@ class UnitInterpreter:
         self, statement: cst.CSTNode, target: cst.BaseExpression, call: cst.Call
     ) -> RecurrentCall | None:
         callee = dotted_name(call.func)
+        if callee is None and isinstance(call.func, cst.Subscript):
+            callee = _code(call.func)  # `cells[0](x, h)`: one module of a ModuleList
         if callee is None:
             return None
         qualified = self.context.imports.qualify(callee)
@@ -732,6 +766,12 @@ class UnitInterpreter:
             if len(in_group) > 1:
                 groups.append(tuple(in_group))
         if not carried:
+            return None
+        # `h = f(h)` with nothing else passed in transforms the state rather than stepping
+        # it: a recurrent call also takes an input.
+        if all(
+            any(arg.value is expression for expression in carried.values()) for arg in call.args
+        ):
             return None
         states = tuple(carried)
         return RecurrentCall(
@@ -777,6 +817,7 @@ class UnitInterpreter:
             produced = fresh(NO_GRAD, recurrent.call)
         elif facts is not None and facts.returns_stale:
             produced = Value(Status.STALE, "", recurrent.call, frozenset({recurrent.call}))
+            self.events.consumed.add(id(recurrent.call))
         elif facts is not None and facts.returns_cut:
             produced = fresh(CUT, recurrent.call)
         else:
@@ -806,6 +847,8 @@ class UnitInterpreter:
                     self.events.loops_with_backward.add(loop)
                 self.apply_backward(call, env)
                 continue
+            if self.context.stateful_classes and self.module_state_call(call, env):
+                continue
             method = method_name(call)
             if method in ("zero_grad", "step") and isinstance(call.func, cst.Attribute):
                 receiver = dotted_name(call.func.value)
@@ -813,6 +856,58 @@ class UnitInterpreter:
                     self.events.add(
                         "optimizer_calls", call, OptimizerCall(call, receiver, method, self.loops)
                     )
+
+    def module_state_call(self, call: cst.Call, env: Env) -> bool:
+        """`model(x)` on a module whose forward carries `self.hidden`, and `model.reset()`
+        on one of its methods that cuts or resets it. Returns whether the call was one."""
+        callee = dotted_name(call.func)
+        if callee is None:
+            return False
+        instance, method = callee, None
+        if self.context.class_of(callee, self.class_name) not in self.context.stateful_classes:
+            if not isinstance(call.func, cst.Attribute):
+                return False
+            instance = dotted_name(call.func.value) or ""
+            method = call.func.attr.value
+        class_name = self.context.class_of(instance, self.class_name)
+        attributes = self.context.stateful_classes.get(class_name or "")
+        if not attributes or class_name is None:
+            return False
+        if method is not None and method != "forward":
+            touched = self.context.state_methods.get(class_name, {}).get(method)
+            if not touched:
+                return False
+            for attribute, how in touched.items():
+                env[f"{instance}.{attribute}"] = fresh(how, call)
+            return True
+        recurrent = self._recurrent_cache.get(id(call))
+        if recurrent is None:
+            states = tuple(f"{instance}.{a}" for a in attributes)
+            recurrent = RecurrentCall(
+                call=call,
+                statement=call,
+                callee=instance,
+                module_class=class_name,
+                states=states,
+                state_args={state: call for state in states},
+                groups=(states,),
+                loops=self.loops,
+                no_grad=bool(self.no_grad_depth),
+            )
+            self._recurrent_cache[id(call)] = recurrent
+            self.events.recurrent_calls.append(recurrent)
+        for attribute, how in attributes.items():
+            state = f"{instance}.{attribute}"
+            if how == RESET:
+                continue
+            value = env.get(state, FRESH_UNRELATED)
+            if how in (CUT, LEAF) and value.has_graph:
+                value = fresh(CUT, call)
+            self.record_read(recurrent, state, value)
+            env[state] = (
+                fresh(NO_GRAD, call) if self.no_grad_depth else Value(Status.LIVE, "", call)
+            )
+        return True
 
     @staticmethod
     def calls_in(expression: cst.CSTNode) -> Iterator[cst.Call]:
@@ -857,6 +952,10 @@ class UnitInterpreter:
     def apply_backward(self, call: cst.Call, env: Env) -> None:
         for name, value in list(env.items()):
             if value.has_graph or (value.elements and any(e.has_graph for e in value.elements)):
+                if value.status == Status.LIVE:
+                    self.events.consumed.update(
+                        id(origin) for origin, how in value.all_sources() if how == "LIVE"
+                    )
                 env[name] = value.consumed_by(call)
 
     # ------------------------------------------------------------ evaluation
@@ -999,7 +1098,9 @@ class UnitInterpreter:
             inner = dict(env)
             inner[function.params.params[0].name.value] = self.element_of(source)
             result = self._evaluate(function.body, inner)
-        elif self.is_cut_callee(dotted_name(function)):
+        elif self.is_cut_callee(dotted_name(function)) or (
+            (dotted_name(function) or "").rsplit(".", 1)[-1] in DETACHING_METHODS
+        ):
             result = fresh(CUT, call)
         else:
             result = self.element_of(source)

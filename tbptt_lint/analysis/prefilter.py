@@ -39,5 +39,11 @@ def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
     return calls_backward(source, helper_names) or bool(DETACH_STATEMENT.search(source))
 
 
+# `out, self.hidden = self.lstm(x, self.hidden)`: state a module carries between calls.
+STATEFUL_FORWARD = re.compile(r"self\.(\w+)\s*=[^\n]*\([^\n]*\bself\.\1\b")
+
+
 def may_hold_helpers(source: str) -> bool:
-    return "def " in source and bool(HELPER_WORDS.search(source))
+    if "def " not in source:
+        return False
+    return bool(HELPER_WORDS.search(source) or STATEFUL_FORWARD.search(source))

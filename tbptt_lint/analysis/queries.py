@@ -69,8 +69,8 @@ class FileQueries:
         for unit in self.model.units:
             # A discarded `h.detach()` or an in-place detach of a view is the better
             # explanation of the leak (TBP003, TBP014).
-            discarded = {d.target for d in unit.discarded_detaches}
-            discarded |= {v.target.split("[")[0] for v in unit.inplace_view_detaches}
+            discarded = {d.state for d in unit.discarded_detaches}
+            discarded |= {v.state for v in unit.inplace_view_detaches}
             for call in unit.recurrent_calls:
                 if call.no_grad:
                     continue
@@ -81,9 +81,14 @@ class FileQueries:
 
     def _leak_of(self, unit: UnitEvents, call: RecurrentCall, discarded: set[str]) -> Leak | None:
         reads = unit.reads_of(call)
-        stale = [r for r in reads if r.value.status in (Status.STALE, Status.PARTIAL)]
+        stale = [
+            r
+            for r in reads
+            if r.value.status in (Status.STALE, Status.PARTIAL) and r.value.backwards
+        ]
         stale = [r for r in stale if r.name not in discarded]
-        if not stale:
+        # Reading stale state only leaks when a backward later runs through this call.
+        if not stale or id(call.call) not in unit.consumed:
             return None
         by_name = {r.name: r for r in reads}
         kind = FULL

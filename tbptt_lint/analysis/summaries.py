@@ -15,7 +15,7 @@ from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.names import ImportMap, dotted_name
-from tbptt_lint.analysis.values import CUT, LEAF, Status, Value
+from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children
 
 SUMMARY_PASSES = 3
@@ -28,6 +28,11 @@ class ModuleFacts:
     functions: dict[str, FunctionFacts] = field(default_factory=dict)
     inplace_detach_classes: set[str] = field(default_factory=set)
     forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
+    # Class -> attributes its `forward` carries from call to call (`self.hidden`), with how
+    # forward treats them on entry: "carried", or CUT/RESET when it cuts or resets them.
+    stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Class -> method -> attributes the method cuts or resets (`def reset(self): ...`).
+    state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def iter_functions(
@@ -134,6 +139,58 @@ def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts
             cut = _forward_cut_positions(member, context, name)
             if cut:
                 facts.forward_cuts[name] = cut
+            carried = _carried_attributes(member, context, name)
+            if carried:
+                facts.stateful_classes[name] = carried
+    if name in facts.stateful_classes:
+        for member in node.body.body:
+            if isinstance(member, cst.FunctionDef) and member.name.value != "forward":
+                touched = _attributes_set_fresh(member, context, name)
+                if touched:
+                    facts.state_methods.setdefault(name, {})[member.name.value] = touched
+
+
+def _carried_attributes(
+    forward: cst.FunctionDef, context: FileContext, class_name: str
+) -> dict[str, str]:
+    """`out, self.hidden = self.lstm(x, self.hidden)`: attributes a forward feeds back into a
+    recurrent call, and whether it cuts or resets them first."""
+    first = UnitInterpreter(forward, context, class_name=class_name)
+    events = first.run(forward.body.body)
+    attributes = {
+        state
+        for call in events.recurrent_calls
+        for state in call.states
+        if state.startswith("self.")
+    }
+    if not attributes:
+        return {}
+    seeded = UnitInterpreter(
+        forward, context, class_name=class_name, summarising=tuple(sorted(attributes))
+    )
+    events = seeded.run(forward.body.body)
+    result: dict[str, str] = {}
+    for read in events.reads.values():
+        if read.name not in attributes:
+            continue
+        value = read.value
+        fresh_on_entry = value.status == Status.FRESH and value.how in (CUT, LEAF, RESET)
+        how = value.how if fresh_on_entry else "carried"
+        result[read.name.removeprefix("self.")] = how
+    return result
+
+
+def _attributes_set_fresh(
+    method: cst.FunctionDef, context: FileContext, class_name: str
+) -> dict[str, str]:
+    """Attributes a method leaves cut or re-initialised (`self.hidden = None`)."""
+    interpreter = UnitInterpreter(method, context, class_name=class_name)
+    interpreter.run(method.body.body)
+    return {
+        name.removeprefix("self."): value.how
+        for name, value in interpreter.final_env.items()
+        if name.startswith("self.") and value.status == Status.FRESH and value.origin is not None
+    }
 
 
 def _detaches_in_place(method: cst.FunctionDef) -> bool:

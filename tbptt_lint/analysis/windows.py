@@ -62,11 +62,11 @@ def _range_of(iterable: cst.BaseExpression) -> tuple[cst.Call, int] | None:
     """The `range(...)` call of a loop and which target element is its index."""
     if isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "range":
         return iterable, 0
-    if isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "enumerate":
-        if iterable.args:
-            inner = _range_of(iterable.args[0].value)
-            if inner is not None:
-                return inner[0], 1
+    is_enumerate = isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "enumerate"
+    if is_enumerate and iterable.args:
+        inner = _range_of(iterable.args[0].value)
+        if inner is not None:
+            return inner[0], 1
     return None
 
 

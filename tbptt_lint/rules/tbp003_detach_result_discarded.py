@@ -53,9 +53,10 @@ for x, y in batches:
                 if not discarded.certain:
                     continue
                 name = discarded.target
+                leaked = discarded.state or name
                 message = (
                     f"`{name}.detach()` returns a new tensor and the result is thrown away, so "
-                    f"`{name}` stays attached to the graph and leaks into the next window. "
+                    f"`{leaked}` stays attached to the graph and leaks into the next window. "
                     f"Write `{name} = {name}.detach()` (or `{name}.detach_()`)"
                 )
                 yield model.finding(self.code, discarded.node, message)

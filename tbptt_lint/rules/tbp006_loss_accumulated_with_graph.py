@@ -10,9 +10,9 @@ import libcst as cst
 from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.walk import children
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.analysis.walk import children
 
 
 class LossAccumulatedWithGraph(Rule):

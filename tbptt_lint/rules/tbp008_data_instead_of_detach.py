@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.values import Status
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -49,16 +48,13 @@ for x, y in batches:
     )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
-        reported: set[int] = set()
-        for _, read in model.reads():
-            value = read.value
-            if value.status != Status.FRESH or not value.via_data or value.origin is None:
-                continue
-            if id(value.origin) in reported:
-                continue
-            reported.add(id(value.origin))
-            message = (
-                f"`{read.name}` is cut with `.data`, which bypasses autograd's checks for "
-                "in-place changes; use `.detach()`, which cuts the graph the same way"
-            )
-            yield model.finding(self.code, value.origin, message)
+        for unit in model.units:
+            states = {state for call in unit.recurrent_calls for state in call.states}
+            for cut in unit.data_cuts:
+                if cut.name not in states:
+                    continue
+                message = (
+                    f"`{cut.name}` is cut with `.data`, which bypasses autograd's checks for "
+                    "in-place changes; use `.detach()`, which cuts the graph the same way"
+                )
+                yield model.finding(self.code, cut.node, message)

@@ -12,6 +12,7 @@ from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries, spans_contain
+from tbptt_lint.analysis.walk import children
 from tbptt_lint.analysis.windows import (
     LinearForm,
     WindowLoop,
@@ -21,7 +22,6 @@ from tbptt_lint.analysis.windows import (
 )
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.analysis.walk import children
 
 
 class WindowMisaligned(Rule):

@@ -9,10 +9,10 @@ import libcst as cst
 from tbptt_lint.analysis.context import RECURRENT_MODULES
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.walk import children, descendants
 from tbptt_lint.analysis.windows import WindowLoop, WindowSlice, window_loops
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.analysis.walk import children
 
 
 class BatchDimSliced(Rule):
@@ -79,22 +79,20 @@ def _loops_over_axis_one(window: WindowLoop) -> str | None:
     """`x` when the loop's range stops at `x.size(1)` or `x.shape[1]` (or an expression of it)."""
     if window.stop is None:
         return None
-    stack: list[cst.CSTNode] = [window.stop]
-    while stack:
-        node = stack.pop()
-        stack.extend(children(node))
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            if node.func.attr.value == "size" and len(node.args) == 1:
-                arg = node.args[0].value
-                if isinstance(arg, cst.Integer) and arg.value == "1":
-                    return dotted_name(node.func.value)
-        if isinstance(node, cst.Subscript) and isinstance(node.value, cst.Attribute):
-            if node.value.attr.value == "shape" and len(node.slice) == 1:
-                index = node.slice[0].slice
-                if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
-                    if index.value.value == "1":
-                        return dotted_name(node.value.value)
+    for node in descendants([window.stop]):
+        if isinstance(node, cst.Call) and _is_one(node.args[0].value if node.args else None):
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value == "size":
+                return dotted_name(node.func.value)
+        elif isinstance(node, cst.Subscript) and len(node.slice) == 1:
+            index = node.slice[0].slice
+            is_shape = isinstance(node.value, cst.Attribute) and node.value.attr.value == "shape"
+            if is_shape and isinstance(index, cst.Index) and _is_one(index.value):
+                return dotted_name(node.value.value)  # type: ignore[attr-defined]
     return None
+
+
+def _is_one(node: cst.BaseExpression | None) -> bool:
+    return isinstance(node, cst.Integer) and node.value == "1"
 
 
 def _slices_feeding_batch_first(model: FileModel, window: WindowLoop) -> dict[int, str]:
@@ -113,7 +111,7 @@ def _slices_feeding_batch_first(model: FileModel, window: WindowLoop) -> dict[in
             continue
         callee = dotted_name(node.func)
         built = model.context.construction_of(callee)
-        if built is None or built.qualified_class not in RECURRENT_MODULES:
+        if built is None or not model.context.is_recurrent_class(built.qualified_class):
             continue
         if not built.flag("batch_first"):
             continue

@@ -79,7 +79,7 @@ for x, y in loader:
         states = ", ".join(f"`{s}`" for s in call.states)
         loader = _loader_of(model, loop.iter)
         if loader is not None:
-            if loader.flag("shuffle") or _random_sampler(loader):
+            if loader.flag("shuffle") or _random_sampler(model, loader):
                 return (
                     f"{states} is carried from one batch of this shuffled loader to the next, "
                     "so every sample starts from an unrelated sample's state. Re-initialise "
@@ -123,12 +123,14 @@ def _loader_of(model: FileModel, iterable: cst.BaseExpression) -> Construction |
     return built
 
 
-def _random_sampler(loader: Construction) -> bool:
+def _random_sampler(model: FileModel, loader: Construction) -> bool:
     sampler = loader.keyword("sampler")
     if isinstance(sampler, cst.Call):
         name = dotted_name(sampler.func) or ""
-        return name.rsplit(".", 1)[-1] in RANDOM_SAMPLERS
-    return False
+    else:
+        built = model.context.construction_of(dotted_name(sampler) if sampler else None)
+        name = built.qualified_class if built is not None else ""
+    return name.rsplit(".", 1)[-1] in RANDOM_SAMPLERS
 
 
 def _resets_state(loop: cst.For, call: RecurrentCall) -> bool:

@@ -54,14 +54,16 @@ optimizer.step()
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         for unit in model.units:
+            # Only loops that carry recurrent state are TBPTT window loops.
+            recurrent_loops = {loop for call in unit.recurrent_calls for loop in call.loops}
             optimizers = _optimizer_receivers(model, unit)
             steps = [
                 c for c in unit.optimizer_calls if c.method == "step" and c.receiver in optimizers
             ]
             clears = [c for c in unit.optimizer_calls if c.method == "zero_grad"]
-            yield from self._zero_grad_inside(model, unit, clears, steps)
+            yield from self._zero_grad_inside(model, unit, clears, steps, recurrent_loops)
             if not clears and not _clears_gradients(model, unit.unit):
-                yield from self._step_without_zero_grad(model, unit, steps)
+                yield from self._step_without_zero_grad(model, unit, steps, recurrent_loops)
 
     def _zero_grad_inside(
         self,
@@ -69,10 +71,11 @@ optimizer.step()
         unit: UnitEvents,
         clears: list[OptimizerCall],
         steps: list[OptimizerCall],
+        recurrent_loops: set[cst.CSTNode],
     ) -> Iterator[Finding]:
         for clear in clears:
             for loop in clear.loops:
-                if loop not in unit.loops_with_backward:
+                if loop not in unit.loops_with_backward or loop not in recurrent_loops:
                     continue
                 if any(loop in step.loops for step in steps):
                     continue
@@ -95,10 +98,15 @@ optimizer.step()
                 break
 
     def _step_without_zero_grad(
-        self, model: FileModel, unit: UnitEvents, steps: list[OptimizerCall]
+        self,
+        model: FileModel,
+        unit: UnitEvents,
+        steps: list[OptimizerCall],
+        recurrent_loops: set[cst.CSTNode],
     ) -> Iterator[Finding]:
         for step in steps:
-            if not any(loop in unit.loops_with_backward for loop in step.loops):
+            loops = [loop for loop in step.loops if loop in recurrent_loops]
+            if not any(loop in unit.loops_with_backward for loop in loops):
                 continue
             message = (
                 f"`{model.code(step.node.func)}()` runs on every pass of the loop but gradients "

@@ -13,9 +13,9 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries, spans_contain
 from tbptt_lint.analysis.values import RESET, Status
+from tbptt_lint.analysis.walk import children
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.analysis.walk import children
 
 
 class StateNotThreaded(Rule):

@@ -1,0 +1,417 @@
+"""The loop model on the idioms people really write: what must be found, what must stay silent."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tbptt_lint.analysis.api import check_source
+from tbptt_lint.engine import lint_paths
+from tbptt_lint.settings import Settings
+
+
+def codes(source: str, settings: Settings | None = None) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "example.py", settings or Settings())
+    return [(f.code, f.line) for f in findings]
+
+
+def expected(source: str) -> list[tuple[str, int]]:
+    """`# expect: TBP001` comments mark the lines a snippet must be reported on."""
+    found = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
+        if match:
+            found += [(code.strip(), number) for code in match.group(1).split(",")]
+    return found
+
+
+HEADER = """\
+import torch
+import torch.nn as nn
+"""
+
+FOUND = {
+    "module carries self.hidden through forward": (
+        HEADER
+        + """
+class Stateful(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16)
+        self.hidden = None
+
+    def forward(self, x):
+        out, self.hidden = self.lstm(x, self.hidden)
+        return out
+
+model = Stateful()
+for i in range(0, 100, 10):
+    loss = model(data[i:i + 10]).pow(2).mean()  # expect: TBP001
+    loss.backward()
+""",
+    ),
+    "cells of a ModuleList": (
+        HEADER
+        + """
+cells = nn.ModuleList([nn.GRUCell(8, 16), nn.GRUCell(16, 16)])
+for start in range(0, 100, 10):
+    h1 = h1.detach()
+    loss = 0
+    for t in range(start, start + 10):
+        h1 = cells[0](x[t], h1)
+        h2 = cells[1](h1, h2)  # expect: TBP001
+        loss = loss + h2.sum()
+    loss.backward()
+""",
+    ),
+    "iterating a GRU state tensor yields views": (
+        HEADER
+        + """
+gru = nn.GRU(8, 16, num_layers=2)
+hidden = None
+for x in batches:
+    out, hidden = gru(x, hidden)
+    out.sum().backward()
+    for h in hidden:
+        h.detach_()  # expect: TBP014
+""",
+    ),
+    "an element of an LSTM state indexed again is a view": (
+        HEADER
+        + """
+lstm = nn.LSTM(8, 16, num_layers=2)
+hidden = None
+for x in batches:
+    out, hidden = lstm(x, hidden)
+    out.sum().backward()
+    hidden[0][-1].detach_()  # expect: TBP014
+""",
+    ),
+    "a .data cut before a cell loop is reported on the .data line": (
+        HEADER
+        + """
+cell = nn.GRUCell(8, 16)
+for start in range(0, 100, 10):
+    h = h.data  # expect: TBP008
+    loss = 0
+    for t in range(start, start + 10):
+        h = cell(x[t], h)
+        loss = loss + h.sum()
+    loss.backward()
+""",
+    ),
+    "detach results of tuple elements thrown away": (
+        HEADER
+        + """
+lstm = nn.LSTM(8, 16)
+hidden = None
+for x in batches:
+    out, hidden = lstm(x, hidden)
+    out.sum().backward()
+    hidden[0].detach()  # expect: TBP003
+    hidden[1].detach()  # expect: TBP003
+""",
+    ),
+    "detach results thrown away in a for loop": (
+        HEADER
+        + """
+lstm = nn.LSTM(8, 16)
+hidden = None
+for x in batches:
+    out, hidden = lstm(x, hidden)
+    out.sum().backward()
+    for h in hidden:
+        h.detach()  # expect: TBP003
+""",
+    ),
+    "a random sampler bound to a name": (
+        HEADER
+        + """
+from torch.utils.data import DataLoader, RandomSampler
+sampler = RandomSampler(dataset)
+loader = DataLoader(dataset, batch_size=8, sampler=sampler, drop_last=True)
+hidden = None
+for x, y in loader:  # expect: TBP011
+    if hidden is not None:
+        hidden = hidden.detach()
+    out, hidden = model(x, hidden)
+    (out - y).pow(2).mean().backward()
+""",
+    ),
+    "a local training step that calls backward and returns the state": (
+        HEADER
+        + """
+def train_step(x, hidden):
+    out, hidden = model(x, hidden)
+    out.sum().backward()
+    return hidden
+
+hidden = None
+for x in batches:
+    hidden = train_step(x, hidden)  # expect: TBP001
+""",
+    ),
+    "a helper named like a cut that does not cut": (
+        HEADER
+        + """
+def detach_hidden(h):
+    return h
+
+hidden = None
+for x in batches:
+    hidden = detach_hidden(hidden)
+    out, hidden = model(x, hidden)  # expect: TBP001
+    out.sum().backward()
+""",
+    ),
+}
+
+SILENT = {
+    "backward and cut under the same condition, in separate blocks": HEADER
+    + """
+cell = nn.GRUCell(8, 16)
+loss = 0
+for t in range(1000):
+    h = cell(x[t], h)
+    loss = loss + h.sum()
+    if (t + 1) % 20 == 0:
+        loss.backward()
+        loss = 0
+    if (t + 1) % 20 == 0:
+        h = h.detach()
+""",
+    "warm-up with gradients on, cut before the window": HEADER
+    + """
+cell = nn.LSTMCell(8, 16)
+for start in range(0, 100, 15):
+    for t in range(start, start + 5):
+        h, c = cell(x[t], (h, c))
+    h, c = h.detach(), c.detach()
+    loss = 0
+    for t in range(start + 5, start + 15):
+        h, c = cell(x[t], (h, c))
+        loss = loss + h.sum()
+    loss.backward()
+""",
+    "map over Tensor.detach": HEADER
+    + """
+lstm = nn.LSTM(8, 16)
+hidden = None
+for i in range(0, 100, 10):
+    if hidden is not None:
+        hidden = tuple(map(torch.Tensor.detach, hidden))
+    out, hidden = lstm(x[i:i + 10], hidden)
+    out.sum().backward()
+""",
+    "a module that detaches its own carried state": HEADER
+    + """
+class Stateful(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 16)
+        self.hidden = None
+
+    def forward(self, x):
+        if self.hidden is not None:
+            self.hidden = self.hidden.detach()
+        out, self.hidden = self.gru(x, self.hidden)
+        return out
+
+model = Stateful()
+for i in range(0, 100, 10):
+    model(data[i:i + 10]).sum().backward()
+""",
+    "a module reset by its own method every window": HEADER
+    + """
+class Stateful(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 16)
+        self.hidden = None
+
+    def forward(self, x):
+        out, self.hidden = self.gru(x, self.hidden)
+        return out
+
+    def reset_state(self):
+        self.hidden = None
+
+model = Stateful()
+for i in range(0, 100, 10):
+    model.reset_state()
+    model(data[i:i + 10]).sum().backward()
+""",
+    "evaluation under a no_grad decorator carries state uncut": HEADER
+    + """
+@torch.no_grad()
+def evaluate(model, batches):
+    hidden = None
+    total = 0.0
+    for x, y in batches:
+        out, hidden = model(x, hidden)
+        total += (out - y).pow(2).mean().item()
+    return total
+""",
+    "GAN training": HEADER
+    + """
+for real in loader:
+    z = torch.randn(real.size(0), 64)
+    fake = generator(z)
+    d_loss = criterion(discriminator(real), ones) + criterion(discriminator(fake.detach()), zeros)
+    d_opt.zero_grad()
+    d_loss.backward()
+    d_opt.step()
+    g_loss = criterion(discriminator(fake), ones)
+    g_opt.zero_grad()
+    g_loss.backward()
+    g_opt.step()
+""",
+    "transformer training with a running loss": HEADER
+    + """
+model = nn.Transformer(d_model=32, nhead=4)
+total_loss = 0.0
+for src, tgt in loader:
+    optimizer.zero_grad()
+    out = model(src, tgt)
+    loss = criterion(out, tgt)
+    loss.backward()
+    optimizer.step()
+    total_loss += loss.item()
+""",
+    "CNN training with a scheduler": HEADER
+    + """
+for epoch in range(10):
+    for images, labels in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.step()
+    scheduler.step()
+""",
+    "Lightning manual optimisation with a fresh state per batch": HEADER
+    + """
+import lightning as L
+
+class Model(L.LightningModule):
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        hidden = None
+        for i in range(0, batch.size(0), 10):
+            out, hidden = self.lstm(batch[i:i + 10], hidden)
+            loss = out.pow(2).mean()
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+            hidden = tuple(h.detach() for h in hidden)
+""",
+    "accelerate with repackage_hidden": HEADER
+    + """
+def repackage_hidden(h):
+    if isinstance(h, torch.Tensor):
+        return h.detach()
+    return tuple(repackage_hidden(v) for v in h)
+
+hidden = model.init_hidden(8)
+for i in range(0, data.size(0) - 1, 35):
+    hidden = repackage_hidden(hidden)
+    out, hidden = model(data[i:i + 35], hidden)
+    loss = criterion(out, targets[i:i + 35])
+    accelerator.backward(loss)
+    optimizer.step()
+    optimizer.zero_grad()
+""",
+    "state built under no_grad": HEADER
+    + """
+for i in range(0, 100, 10):
+    with torch.no_grad():
+        _, hidden = encoder(context[i])
+    out, hidden = decoder(x[i:i + 10], hidden)
+    out.sum().backward()
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_finds(name: str) -> None:
+    (source,) = FOUND[name]
+    assert expected(source)
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_stays_silent(name: str) -> None:
+    assert codes(SILENT[name], Settings(select=("TBP",), extend_select=("TBP007",))) == []
+
+
+def test_detach_functions_setting_names_an_opaque_helper() -> None:
+    source = (
+        HEADER
+        + """
+from mylib.utils import cut
+
+hidden = None
+for x in batches:
+    hidden = cut(hidden)
+    out, hidden = model(x, hidden)
+    out.sum().backward()
+"""
+    )
+    assert codes(source) == [("TBP001", 9)]
+    assert codes(source, Settings(detach_functions=("mylib.utils.cut",))) == []
+
+
+def test_recurrent_modules_setting_enables_batch_axis_checks() -> None:
+    source = (
+        HEADER
+        + """
+from mylib import SRU
+
+rnn = SRU(8, 16, batch_first=True)
+hidden = None
+for i in range(0, 100, 10):
+    out, hidden = rnn(x[i:i + 10], hidden)
+    out.sum().backward()
+    hidden = hidden.detach()
+"""
+    )
+    assert codes(source) == []
+    assert codes(source, Settings(recurrent_modules=("mylib.SRU",))) == [("TBP010", 9)]
+
+
+def write(root: Path, name: str, text: str) -> None:
+    (root / name).write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def test_a_cut_helper_imported_from_another_file_of_the_run(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "helpers.py",
+        """\
+        import torch
+
+        def repackage(h):
+            if isinstance(h, torch.Tensor):
+                return h.detach()
+            return tuple(repackage(v) for v in h)
+
+        def pretend(h):
+            return h
+        """,
+    )
+    loop = """\
+        from helpers import {name}
+
+        hidden = None
+        for x in batches:
+            hidden = {name}(hidden)
+            out, hidden = model(x, hidden)
+            out.sum().backward()
+        """
+    write(tmp_path, "good.py", loop.format(name="repackage"))
+    write(tmp_path, "bad.py", loop.format(name="pretend"))
+    result = lint_paths([tmp_path], Settings(project_root=tmp_path), jobs=1)
+    found = [(Path(d.path).name, d.code, d.line) for d in result.diagnostics]
+    assert found == [("bad.py", "TBP001", 6)]
