@@ -25,7 +25,6 @@ class StateNotDetached(Rule):
     name = "state-not-detached"
     severity = Severity.ERROR
     runtime_visible = True
-    fix_availability = "unsafe"
 
     INVALID = (
         """

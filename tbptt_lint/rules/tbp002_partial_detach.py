@@ -24,7 +24,6 @@ class PartialDetach(Rule):
     name = "partial-detach"
     severity = Severity.ERROR
     runtime_visible = True
-    fix_availability = "unsafe"
 
     INVALID = (
         """

@@ -22,7 +22,6 @@ class DetachResultDiscarded(Rule):
     name = "detach-result-discarded"
     severity = Severity.ERROR
     runtime_visible = True
-    fix_availability = "safe"
 
     INVALID = (
         """

@@ -28,7 +28,6 @@ class LossAccumulatedWithGraph(Rule):
     code = "TBP006"
     name = "loss-accumulated-with-graph"
     severity = Severity.WARNING
-    fix_availability = "unsafe"
 
     INVALID = (
         """

@@ -20,7 +20,6 @@ class DataInsteadOfDetach(Rule):
     code = "TBP008"
     name = "data-instead-of-detach"
     severity = Severity.INFO
-    fix_availability = "safe"
 
     INVALID = (
         """

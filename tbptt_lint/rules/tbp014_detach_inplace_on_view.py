@@ -21,7 +21,6 @@ class DetachInplaceOnView(Rule):
     code = "TBP014"
     name = "detach-inplace-on-view"
     severity = Severity.ERROR
-    fix_availability = "safe"
 
     INVALID = (
         """

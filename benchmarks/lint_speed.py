@@ -1,0 +1,80 @@
+"""Lint the installed torch package and print files/s and lines/s, beside ruff on the same tree.
+
+    python benchmarks/lint_speed.py [PATH] [--jobs N] [--repeats R]
+
+PATH defaults to the installed `torch` package (thousands of real files). Each tool runs as a
+subprocess, cold (tbptt-lint has no cache yet; ruff gets --no-cache), and the best of
+`--repeats` runs is reported. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def default_corpus() -> Path:
+    spec = importlib.util.find_spec("torch")
+    if spec is None or spec.origin is None:
+        sys.exit("torch is not installed; pass a PATH to lint")
+    return Path(spec.origin).parent
+
+
+def count(corpus: Path) -> tuple[int, int]:
+    files = lines = 0
+    for path in corpus.rglob("*.py"):
+        files += 1
+        with path.open("rb") as handle:
+            lines += sum(1 for _ in handle)
+    return files, lines
+
+
+def timed(command: list[str], repeats: int) -> tuple[float, int]:
+    """Best wall time of `repeats` runs, and the largest peak RSS (kB) any child reached."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        best = min(best, time.perf_counter() - started)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return best, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", type=Path)
+    parser.add_argument("--jobs", type=int, default=None, help="tbptt-lint --jobs (default: CPUs)")
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    corpus = args.path or default_corpus()
+    files, lines = count(corpus)
+    print(f"corpus: {corpus} ({files} files, {lines} lines)")
+
+    ours = [sys.executable, "-m", "tbptt_lint", str(corpus), "--exit-zero", "-q"]
+    if args.jobs is not None:
+        ours += ["--jobs", str(args.jobs)]
+    seconds, peak = timed(ours, args.repeats)
+    print(
+        f"tbptt-lint: {seconds:.2f} s wall, {files / seconds:.0f} files/s, "
+        f"{lines / seconds:.0f} lines/s, peak RSS of any run so far {peak / 1024:.0f} MB"
+    )
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        print("ruff: not installed, no comparison")
+        return
+    ruff_seconds, _ = timed(
+        [ruff, "check", "--no-cache", "--select", "ALL", "--exit-zero", "-q", str(corpus)],
+        args.repeats,
+    )
+    print(f"ruff check --select ALL: {ruff_seconds:.2f} s wall")
+    print(f"ratio tbptt-lint / ruff: {seconds / ruff_seconds:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
