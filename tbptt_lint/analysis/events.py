@@ -69,6 +69,15 @@ class DiscardedDetach:
 
 
 @dataclass
+class AliasCut:
+    """`h = h.detach()` on a local copy of state (`h, c = hidden`) that is never written back."""
+
+    node: cst.CSTNode  # the cut expression
+    alias: str
+    state: str
+
+
+@dataclass
 class DataCut:
     """A state rebound to a `.data` cut (`h = h.data`, `Variable(h.data)`)."""
 
@@ -108,6 +117,7 @@ class UnitEvents:
     discarded_detaches: list[DiscardedDetach] = field(default_factory=list)
     inplace_view_detaches: list[InplaceDetachOnView] = field(default_factory=list)
     data_cuts: list[DataCut] = field(default_factory=list)
+    alias_cuts: list[AliasCut] = field(default_factory=list)
     # Recurrent calls whose output some backward ran through.
     consumed: set[int] = field(default_factory=set)
     accumulations: list[Accumulation] = field(default_factory=list)

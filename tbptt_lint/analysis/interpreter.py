@@ -15,6 +15,7 @@ import libcst as cst
 from tbptt_lint.analysis.context import CELL_MODULES, FileContext, FunctionFacts
 from tbptt_lint.analysis.events import (
     Accumulation,
+    AliasCut,
     BackwardSite,
     DataCut,
     DiscardedDetach,
@@ -191,6 +192,8 @@ class UnitInterpreter:
         self.summarising = tuple(summarising)
         self.return_values: list[Value] = []
         self.final_env: Env = {}
+        # Local copies of state: `h` -> `hidden` after `h, c = hidden` or `for h in hidden`.
+        self.aliases: dict[str, str] = {}
         self._recurrent_cache: dict[int, RecurrentCall | None] = {}
 
     # ----------------------------------------------------------------- driving
@@ -308,8 +311,25 @@ class UnitInterpreter:
             if isinstance(target, cst.Subscript):
                 self.assign_subscript(target, result, env)
             else:
+                self.note_alias(target, value, result)
                 self.bind(target, result, env)
             self.note_accumulation(statement, target, value, env)
+
+    def note_alias(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, result: Value
+    ) -> None:
+        """`h, c = hidden` makes local copies of a state; `h = h.detach()` then cuts the copy
+        only, which TBP003 reports when `hidden` itself is never cut."""
+        names = target_names(target)
+        source = self.subscript_base(value)
+        if source is not None and source not in names:
+            for name in names:
+                self.aliases[name] = source
+            return
+        is_cut = result.status == Status.FRESH and result.how == CUT and result.origin is not None
+        if len(names) == 1 and names[0] in self.aliases and is_cut:
+            cut = AliasCut(result.origin, names[0], self.aliases[names[0]])
+            self.events.add("alias_cuts", result.origin, cut)
 
     def bind(self, target: cst.BaseExpression, value: Value, env: Env) -> None:
         if isinstance(target, (cst.Tuple, cst.List)):
@@ -671,8 +691,11 @@ class UnitInterpreter:
             else FRESH_UNRELATED
         )
         element = self.element_of(source)
+        container = dotted_name(statement.iter)
         for name in target_names(statement.target):
             env[name] = element
+            if container is not None:
+                self.aliases[name] = container
 
     @staticmethod
     def element_of(value: Value) -> Value:

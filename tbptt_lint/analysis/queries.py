@@ -71,6 +71,7 @@ class FileQueries:
             # explanation of the leak (TBP003, TBP014).
             discarded = {d.state for d in unit.discarded_detaches}
             discarded |= {v.state for v in unit.inplace_view_detaches}
+            discarded |= {a.state for a in unit.alias_cuts}
             for call in unit.recurrent_calls:
                 if call.no_grad:
                     continue
@@ -108,6 +109,17 @@ class FileQueries:
         if kind == FULL and sites and all(site.retain_graph for site in sites):
             kind = RETAINED
         return Leak(unit, call, stale, kind, sites)
+
+    def leaked_states(self, unit: UnitEvents) -> set[str]:
+        """States read stale by a recurrent call that a backward later runs through, whatever
+        rule explains it."""
+        return {
+            read.name
+            for read in unit.reads.values()
+            if read.value.status in (Status.STALE, Status.PARTIAL)
+            and read.value.backwards
+            and id(read.call.call) in unit.consumed
+        }
 
     def innermost_loop(self, call: RecurrentCall) -> cst.CSTNode | None:
         return call.loops[-1] if call.loops else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.queries import queries
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -59,3 +60,14 @@ for x, y in batches:
                     f"Write `{name} = {name}.detach()` (or `{name}.detach_()`)"
                 )
                 yield model.finding(self.code, discarded.node, message)
+            leaked = queries(model).leaked_states(unit)
+            for cut in unit.alias_cuts:
+                if cut.state not in leaked:
+                    continue
+                message = (
+                    f"`{cut.alias}` is a local copy taken from `{cut.state}`; cutting the copy "
+                    f"leaves `{cut.state}` attached to the graph, and the loop passes "
+                    f"`{cut.state}` on uncut. Cut `{cut.state}` itself, or write the cut copies "
+                    f"back into it"
+                )
+                yield model.finding(self.code, cut.node, message)
