@@ -45,6 +45,7 @@ class ModuleSummary:
     forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,6 +129,9 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
         summary.state_methods.update(
             {f"{module_name}.{n}": m for n, m in facts.state_methods.items()}
         )
+        summary.forward_resets.update(
+            {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
+        )
     return summary
 
 
@@ -151,6 +155,7 @@ def build_context(
     context.forward_cuts.update(facts.forward_cuts)
     context.stateful_classes.update(facts.stateful_classes)
     context.state_methods.update(facts.state_methods)
+    context.forward_resets.update(facts.forward_resets)
     return context
 
 
@@ -169,6 +174,9 @@ def _import_facts(context: FileContext, index: ProjectIndex) -> None:
         cuts = summary.forward_cuts.get(f"{prefix}.{name}")
         if cuts:
             context.forward_cuts[local] = cuts
+        resets = summary.forward_resets.get(f"{prefix}.{name}")
+        if resets:
+            context.forward_resets[local] = resets
         attributes = summary.stateful_classes.get(f"{prefix}.{name}")
         if attributes:
             context.stateful_classes[local] = attributes
@@ -188,6 +196,8 @@ def _local_facts(context: FileContext, summary: ModuleSummary) -> None:
         context.forward_cuts.setdefault(qualified.removeprefix(prefix), cuts)
     for qualified, attributes in summary.stateful_classes.items():
         context.stateful_classes.setdefault(qualified.removeprefix(prefix), attributes)
+    for qualified, resets in summary.forward_resets.items():
+        context.forward_resets.setdefault(qualified.removeprefix(prefix), resets)
     for qualified, methods in summary.state_methods.items():
         context.state_methods.setdefault(qualified.removeprefix(prefix), methods)
 

@@ -67,6 +67,8 @@ class FileContext:
     inplace_detach_classes: set[str] = field(default_factory=set)
     # Class name -> positions (after self) of `forward` parameters it cuts on entry.
     forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
+    # Class name -> positions (after self) of `forward` parameters it re-initialises.
+    forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
     # Class -> attributes its forward carries between calls, and how forward treats them.
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Class -> method -> attributes it cuts or resets.

@@ -43,7 +43,23 @@ def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
 STATEFUL_FORWARD = re.compile(r"self\.(\w+)\s*=[^\n]*\([^\n]*\bself\.\1\b")
 
 
+FORWARD_SIGNATURE = re.compile(r"def forward\(\s*self\s*,([^)]*)\)")
+
+
+def resets_forward_argument(source: str) -> bool:
+    """A `forward` that assigns to one of its own parameters in its top-level body."""
+    for signature in FORWARD_SIGNATURE.finditer(source):
+        for param in re.findall(r"\b([A-Za-z_]\w*)\b\s*(?:[:=,]|$)", signature.group(1)):
+            if re.search(rf"\n(?:    ){{2}}{param}\s*=[^=]", source[signature.end() :]):
+                return True
+    return False
+
+
 def may_hold_helpers(source: str) -> bool:
     if "def " not in source:
         return False
-    return bool(HELPER_WORDS.search(source) or STATEFUL_FORWARD.search(source))
+    return bool(
+        HELPER_WORDS.search(source)
+        or STATEFUL_FORWARD.search(source)
+        or resets_forward_argument(source)
+    )

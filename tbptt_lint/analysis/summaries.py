@@ -16,7 +16,7 @@ from tbptt_lint.analysis.context import Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import children, descendants
 
 SUMMARY_PASSES = 3
 
@@ -31,6 +31,8 @@ class ModuleFacts:
     # Class -> attributes its `forward` carries from call to call (`self.hidden`), with how
     # forward treats them on entry: "carried", or CUT/RESET when it cuts or resets them.
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Class -> positions (after self) of `forward` parameters it re-initialises unconditionally.
+    forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
     # Class -> method -> attributes the method cuts or resets (`def reset(self): ...`).
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
@@ -139,6 +141,9 @@ def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts
             cut = _forward_cut_positions(member, context, name)
             if cut:
                 facts.forward_cuts[name] = cut
+            resets = _forward_reset_positions(member)
+            if resets:
+                facts.forward_resets[name] = resets
             carried = _carried_attributes(member, context, name)
             if carried:
                 facts.stateful_classes[name] = carried
@@ -148,6 +153,30 @@ def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts
                 touched = _attributes_set_fresh(member, context, name)
                 if touched:
                     facts.state_methods.setdefault(name, {})[member.name.value] = touched
+
+
+def _forward_reset_positions(forward: cst.FunctionDef) -> frozenset[int]:
+    """`hidden = self.init_hidden(x.size(1))` as a plain statement of `forward`: the state a
+    caller passes in is thrown away. A reset under `if hidden is None:` is the usual default
+    and is not counted."""
+    params = parameter_names(forward, skip_self=True)
+    reset: set[int] = set()
+    for statement in forward.body.body:
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if not isinstance(small, cst.Assign):
+                continue
+            bound = {n for t in small.targets for n in target_names(t.target)}
+            read = _names_read(small.value)
+            for position, param in enumerate(params):
+                if param in bound and param not in read:
+                    reset.add(position)
+    return frozenset(reset)
+
+
+def _names_read(node: cst.CSTNode) -> set[str]:
+    return {n.value for n in descendants([node]) if isinstance(n, cst.Name)}
 
 
 def _carried_attributes(

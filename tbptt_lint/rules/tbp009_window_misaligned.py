@@ -64,8 +64,55 @@ for i in range(0, data.size(0) - 1, 35):
         for window in window_loops(model.loops()):
             if not _carries_state(model, window):
                 continue
-            yield from self._stride_mismatch(model, window)
-            yield from self._length_mismatch(model, window)
+            findings = list(self._stride_mismatch(model, window))
+            findings += self._length_mismatch(model, window)
+            yield from findings or self._last_window(model, window)
+
+    def _last_window(self, model: FileModel, window: WindowLoop) -> Iterator[Finding]:
+        """`data[i:i + k]` with `data[i + 1:i + 1 + k]` while the range runs to `len(data)`:
+        the last target is a step short. A range that stops at `n - k` never visits the last
+        window."""
+        if window.stop is None or window.stride is None:
+            return
+        stop = linear_form(window.stop)
+        assigned = _assignments(window.loop.body)
+        pieces = [
+            p
+            for p in window.slices
+            if p.length is not None
+            and _comparable(p.length, window.stride)
+            and not _clipped_to(p.length, window.stride, assigned)
+        ]
+        for first in pieces:
+            for second in pieces:
+                shifted = subtract(second.lower, first.lower) == {"": 1}
+                same = first.sliced == second.sliced and first.length == second.length
+                # Only a range measured on the sliced sequence itself is known to reach its end.
+                measured = first.sliced is not None and any(
+                    re.search(rf"\b{re.escape(first.sliced)}\b", term) for term in stop
+                )
+                if shifted and same and measured and _may_overrun(stop):
+                    message = (
+                        f"the range runs to `{model.code(window.stop)}`, so on the last window "
+                        f"`{model.code(second.subscript)}` (the input shifted by one) runs past the "
+                        f"end and is one step shorter than `{model.code(first.subscript)}`. Stop "
+                        "the range one step earlier, or clip the length with "
+                        "`min(k, n - 1 - i)`"
+                    )
+                    yield model.finding(self.code, second.subscript, message)
+                    return
+        for piece in pieces:
+            length = piece.length or {}
+            rest = _add(stop, length)
+            subtracts_window = all(stop.get(t, 0) == -c for t, c in length.items())
+            if subtracts_window and rest and all(c > 0 for c in rest.values()) and "" not in rest:
+                message = (
+                    f"the range stops at `{model.code(window.stop)}`, one window before the "
+                    f"end, so the last {_text(piece.length)} steps are never trained on while "
+                    "the state is carried up to them. Stop the range at the sequence length"
+                )
+                yield model.finding(self.code, window.stop, message)
+                return
 
     def _stride_mismatch(self, model: FileModel, window: WindowLoop) -> Iterator[Finding]:
         if window.stride is None:
@@ -147,6 +194,17 @@ def _clipped_to(
 
 
 _PLAIN_ARITHMETIC = re.compile(r"[\w.\s*/%()+-]*")
+
+
+def _may_overrun(stop: LinearForm) -> bool:
+    """Whether the last window of a range over a sequence's full length (`range(0, n, k)`)
+    surely reaches past its end by one. With `n - 1` or any other offset it depends on `n`,
+    and only a certain overrun is reported."""
+    return all(c > 0 for t, c in stop.items() if t != "") and stop.get("", 0) >= 0
+
+
+def _add(left: LinearForm, right: LinearForm) -> LinearForm:
+    return subtract(left, {t: -c for t, c in right.items()})
 
 
 def _comparable(length: LinearForm, stride: LinearForm) -> bool:

@@ -64,6 +64,31 @@ for x, y in windows:
     def check(self, model: FileModel) -> Iterator[Finding]:
         yield from self._resets_per_step(model)
         yield from self._states_never_passed_back(model)
+        yield from self._reset_inside_forward(model)
+
+    def _reset_inside_forward(self, model: FileModel) -> Iterator[Finding]:
+        resets = model.context.forward_resets
+        if not resets:
+            return
+        ask = queries(model)
+        for unit, call in model.recurrent_calls():
+            class_name = (call.module_class or "").rsplit(".", 1)[-1]
+            positions = resets.get(class_name)
+            if not positions or call.no_grad or not ask.is_carried(unit, call):
+                continue
+            for position, arg in enumerate(call.call.args):
+                if arg.keyword is not None or position not in positions:
+                    continue
+                carried = [n for n, e in call.state_args.items() if e is arg.value]
+                if not carried:
+                    continue
+                message = (
+                    f"the loop carries `{carried[0]}` into `{call.callee}`, but "
+                    f"`{class_name}.forward` re-initialises that argument, so the carried state "
+                    "is thrown away on every call. Use the argument in `forward` (initialise it "
+                    "only when it is None)"
+                )
+                yield model.finding(self.code, arg.value, message)
 
     def _resets_per_step(self, model: FileModel) -> Iterator[Finding]:
         ask = queries(model)

@@ -169,6 +169,64 @@ for x in batches:
     ),
 }
 
+FOUND["forward re-initialises the state the loop carries in"] = (
+    HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 16)
+
+    def forward(self, x, hidden):
+        hidden = torch.zeros(1, x.size(1), 16)
+        return self.gru(x, hidden)
+
+model = Model()
+hidden = torch.zeros(1, 4, 16)
+for i in range(0, 100, 10):
+    hidden = hidden.detach()
+    out, hidden = model(x[i:i + 10], hidden)  # expect: TBP015
+    out.sum().backward()
+""",
+)
+FOUND["a local copy of the state is cut and never written back"] = (
+    HEADER
+    + """
+lstm = nn.LSTM(8, 16)
+hidden = None
+for x in batches:
+    if hidden is not None:
+        h, c = hidden
+        h = h.detach()  # expect: TBP003
+        c = c.detach()  # expect: TBP003
+    out, hidden = lstm(x, hidden)
+    out.sum().backward()
+""",
+)
+
+FOUND["the shifted target of the last window runs past the end"] = (
+    """
+hidden = None
+for i in range(0, data.size(0), 35):
+    x, y = data[i:i + 35], data[i + 1:i + 36]  # expect: TBP009
+    if hidden is not None:
+        hidden = hidden.detach()
+    out, hidden = model(x, hidden)
+    criterion(out, y).backward()
+""",
+)
+FOUND["the range stops one window before the end"] = (
+    """
+hidden = None
+for i in range(0, n - bptt, bptt):  # expect: TBP009
+    x, y = data[i:i + bptt], target[i:i + bptt]
+    if hidden is not None:
+        hidden = hidden.detach()
+    out, hidden = model(x, hidden)
+    criterion(out, y).backward()
+""",
+)
+
 SILENT = {
     "backward and cut under the same condition, in separate blocks": HEADER
     + """
@@ -322,6 +380,45 @@ for i in range(0, data.size(0) - 1, 35):
     accelerator.backward(loss)
     optimizer.step()
     optimizer.zero_grad()
+""",
+    "forward initialises the state only when none is passed": HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 16)
+
+    def forward(self, x, hidden=None):
+        if hidden is None:
+            hidden = torch.zeros(1, x.size(1), 16)
+        return self.gru(x, hidden)
+
+model = Model()
+hidden = None
+for i in range(0, 100, 10):
+    out, hidden = model(x[i:i + 10], hidden)
+    out.sum().backward()
+    hidden = hidden.detach()
+""",
+    "local copies of the state cut and written back": HEADER
+    + """
+lstm = nn.LSTM(8, 16)
+hidden = None
+for x in batches:
+    if hidden is not None:
+        h, c = hidden
+        hidden = (h.detach(), c.detach())
+    out, hidden = lstm(x, hidden)
+    out.sum().backward()
+""",
+    "the last window clipped with min, as pytorch/examples does": """
+hidden = None
+for i in range(0, data.size(0) - 1, bptt):
+    seq_len = min(bptt, data.size(0) - 1 - i)
+    x, y = data[i:i + seq_len], data[i + 1:i + 1 + seq_len]
+    out, hidden = model(x, hidden)
+    criterion(out, y).backward()
+    hidden = hidden.detach()
 """,
     "state built under no_grad": HEADER
     + """
