@@ -73,7 +73,15 @@ def _check_stride(calls: Sequence[BackwardCall], k1: int) -> list[str]:
 def _check_horizon(
     calls: Sequence[BackwardCall], k2: int, k1: int | None, leaks: Sequence[StateLeak]
 ) -> list[str]:
-    visible = [c for c in calls if not c.opaque]
+    # A walk cut short at its node limit gives a lower bound: above k2 it still proves a
+    # failure, at or below k2 it proves nothing.
+    visible = [c for c in calls if not c.opaque and not (c.walk_limited and c.horizon <= k2)]
+    if not visible and any(c.walk_limited for c in calls):
+        return [
+            f"horizon: every backward's graph is bigger than the walk may visit, so k2={k2} "
+            "cannot be checked; run with `ulimit -s unlimited` (or pass "
+            "trace(..., max_walk_nodes=N)) to walk whole graphs."
+        ]
     if not visible:
         return [
             f"horizon: every backward passes through a region the tracer cannot see into "

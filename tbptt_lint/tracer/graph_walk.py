@@ -14,6 +14,7 @@ steps) and linear in nodes plus edges. No node object outlives the walk: tags li
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -29,12 +30,36 @@ TagResolver = Callable[[Any], "StepTag | None"]  # autograd Node -> its step, if
 ACCUMULATE_GRAD = "torch::autograd::AccumulateGrad"
 # Nodes whose inside the walk cannot see: the steps they cover are hidden from the horizon.
 OPAQUE_MARKERS = ("CompiledFunctionBackward", "CheckpointFunctionBackward")
-# How many nodes the walk visits. Each node Python has visited keeps its Python wrapper
-# (refcount shows the node holding it), and torch 2.13 then frees such a graph
-# recursively: after visiting a plain chain of 45k nodes, or 5000 LSTMCell steps (90k
-# nodes), dropping the graph overflowed the 8 MiB main-thread stack (segfault). 30k nodes
-# was measured safe for a plain chain; bigger graphs get a lower-bound horizon.
+# How many nodes the walk visits. On torch 2.13 (CPU), freeing a back-propagated graph whose
+# nodes Python has visited recurses once per node: with the default 8 MiB main-thread stack,
+# a graph of 45k nodes (a plain chain) or 120k (8000 LSTMCell steps) segfaulted when the user
+# dropped it, while 30k was safe (benchmarks/deep_graph_free.py reproduces it). torch 2.11 on
+# an H100 machine freed 120k visited nodes fine. The main thread's stack grows up to the soft
+# RLIMIT_STACK, so the limit scales with it: `ulimit -s unlimited` (or raising the soft limit
+# with `resource.setrlimit` at program start) lifts it. Past the limit the horizon is a lower
+# bound.
 MAX_WALK_NODES = 30_000
+MEASURED_STACK_BYTES = 8 << 20  # the stack limit MAX_WALK_NODES was measured safe under
+FIRST_AFFECTED_TORCH = (2, 12)
+
+
+def default_walk_limit() -> int:
+    """The most nodes a walk may visit without risking the crash above."""
+    import torch
+
+    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+    if version < FIRST_AFFECTED_TORCH:
+        return sys.maxsize
+    try:
+        import resource
+    except ImportError:  # not on Linux/macOS: nothing to read, stay safe
+        return MAX_WALK_NODES
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft == resource.RLIM_INFINITY:
+        return sys.maxsize
+    return max(MAX_WALK_NODES, MAX_WALK_NODES * soft // MEASURED_STACK_BYTES)
+
+
 _NEG = -1
 _NO_TAG = -1  # key of "no step seen on this path"
 
@@ -103,12 +128,14 @@ def walk_graph(
     *,
     measure_saved: bool = True,
     snapshot_limit: int = 5000,
-    max_nodes: int = MAX_WALK_NODES,
+    max_nodes: int | None = None,
     param_names: Callable[[Any], str | None] | None = None,
 ) -> WalkResult:
     """Walk every node reachable from `roots` (autograd Nodes) once and measure the horizon."""
     import torch
 
+    if max_nodes is None:
+        max_nodes = default_walk_limit()
     result = WalkResult()
     index: dict[int, int] = {}
     nodes: list[Any] = []

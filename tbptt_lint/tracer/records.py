@@ -54,6 +54,8 @@ class BackwardCall:
     opaque: tuple[str, ...] = ()  # names of nodes the walk could not see into
     snapshot: GraphSnapshot | None = None
     notes: list[str] = field(default_factory=list)
+    # The walk stopped at its node limit: the true horizon may be longer.
+    walk_limited: bool = False
 
 
 @dataclass

@@ -85,8 +85,11 @@ class Trace:
         dot_node_limit: int = DOT_NODE_LIMIT,
         snapshot_node_limit: int = SNAPSHOT_NODE_LIMIT,
         measure_saved: bool = True,
+        max_walk_nodes: int | None = None,
     ) -> None:
         self.model = model
+        # None: as many as the stack limit makes safe (graph_walk.default_walk_limit).
+        self.max_walk_nodes = max_walk_nodes
         self.step_modules = list(step_modules) if step_modules else None
         self.dot_node_limit = dot_node_limit
         self.snapshot_node_limit = snapshot_node_limit
@@ -212,6 +215,7 @@ class Trace:
                 self._tracker.resolve_node,
                 measure_saved=self.measure_saved and not self._tracker.saved_hooks_seen,
                 snapshot_limit=self.snapshot_node_limit,
+                max_nodes=self.max_walk_nodes,
                 param_names=self._param_name,
             )
             dot = self._dot_source(root_tensors, walk) if role != "reevaluation" else None
@@ -285,9 +289,11 @@ class Trace:
                 "saved tensors are packed by hooks (checkpointing?): bytes not counted"
             )
         if walk.node_limited:
+            call.walk_limited = True
             call.notes.append(
-                f"the graph has more nodes than the walk visits ({walk.node_count} seen; see "
-                "graph_walk.MAX_WALK_NODES): the horizon is a lower bound"
+                f"the graph has more nodes than the walk may visit ({walk.node_count} seen): "
+                "the horizon is a lower bound. On torch 2.12+ the limit follows the stack "
+                "limit: run with `ulimit -s unlimited` to walk the whole graph"
             )
         if call.opaque:
             call.notes.append(
