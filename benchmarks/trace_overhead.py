@@ -67,11 +67,19 @@ class _WalkTimer:
         session.walk_graph = self._original
 
 
+def sync() -> None:
+    """Wait for queued GPU work, so that wall times cover it."""
+    if torch.cuda.is_available() and torch.get_default_device().type == "cuda":
+        torch.cuda.synchronize()
+
+
 def best_of(fn: Callable[[], None], repeats: int) -> float:
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -83,13 +91,14 @@ def overhead(steps: int, repeats: int) -> None:
     traced_times, walk_s, nodes, backward_s = [], 0.0, 0, 0.0
     for _ in range(repeats):
         with _WalkTimer() as timer:
+            sync()
             start = time.perf_counter()
             with trace(None) as t:
                 run()
+            sync()
             traced_times.append(time.perf_counter() - start)
         walk_s, nodes = timer.seconds, timer.nodes
     # Backward alone, untraced, for the "walk under 10% of backward" figure.
-    cell_run = lstm_loop(steps)
     torch.manual_seed(0)
     cell = nn.LSTMCell(32, 64)
     x = torch.randn(steps, 8, 32)
@@ -99,10 +108,11 @@ def overhead(steps: int, repeats: int) -> None:
     for i in range(steps):
         h, c = cell(x[i], (h, c))
         loss = loss + h.pow(2).mean()
+    sync()
     start = time.perf_counter()
     loss.backward()
+    sync()
     backward_s = time.perf_counter() - start
-    del cell_run
     traced = min(traced_times)
     call = t.calls[-1]
     print(
@@ -162,8 +172,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-graphs", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    torch.set_default_device(args.device)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     for steps in args.steps:
         overhead(steps, args.repeats)
     walk_only(max(args.steps))

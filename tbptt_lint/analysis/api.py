@@ -7,6 +7,7 @@ analysis needs: which helpers cut state, call backward, or detach in place. Phas
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -91,7 +92,17 @@ def parse(source: str) -> cst.Module:
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        message = str(error).splitlines()[0] if str(error) else "invalid syntax"
+        # Python's own parser words errors better ("'(' was never closed"); ask it only now
+        # that the file is known to be broken.
+        try:
+            ast.parse(source)
+        except SyntaxError as python_error:
+            raise SourceSyntaxError(
+                python_error.msg, python_error.lineno or 1, python_error.offset or 1
+            ) from None
+        except (ValueError, RecursionError, MemoryError):
+            pass
+        message = error.message or "invalid syntax"
         raise SourceSyntaxError(message, error.raw_line, error.raw_column + 1) from None
     except RecursionError:
         raise SourceSyntaxError("too deeply nested to parse", 1, 1) from None
