@@ -383,7 +383,10 @@ def lint_paths(
     else:
         summarized = [checker.summarize(Path(path)) for path in files]
     index = ProjectIndex.from_summaries([r.summary for r in summarized if r.summary is not None])
-    to_check = [r.path for r in summarized if r.summary is not None]
+    # Phase 2 reads again only the files phase 1 found could hold a finding.
+    to_check = [
+        r.path for r in summarized if r.summary is not None and index.needs_check(r.summary)
+    ]
     if workers > 1 and len(to_check) > 1:
         checked = _run_pool(_worker_check, to_check, settings, index, min(workers, len(to_check)))
     else:

@@ -19,7 +19,12 @@ from tbptt_lint.analysis.context import FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
-from tbptt_lint.analysis.prefilter import may_hold_findings, may_hold_helpers
+from tbptt_lint.analysis.prefilter import (
+    imported_names,
+    may_hold_findings,
+    may_hold_helpers,
+    worth_summarising,
+)
 from tbptt_lint.analysis.summaries import collect_constructions, summarise_module
 from tbptt_lint.analysis.walk import children
 from tbptt_lint.diagnostics import Finding
@@ -41,6 +46,11 @@ class ModuleSummary:
     """Facts about one module's functions that other modules' analysis needs (picklable)."""
 
     module_name: str
+    # Whether phase 2 must look at this file at all: it calls backward or holds a bare detach
+    # statement, or it imports one of `imported` names, which may turn out to be a helper of
+    # another file that calls backward.
+    may_hold_findings: bool = True
+    imported: frozenset[str] = frozenset()
     functions: dict[str, FunctionFacts] = field(default_factory=dict)
     inplace_detach_classes: set[str] = field(default_factory=set)
     forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
@@ -71,6 +81,10 @@ class ProjectIndex:
             }
             self._backward_helpers = names
         return names
+
+    def needs_check(self, summary: ModuleSummary) -> bool:
+        """Whether phase 2 can find anything in the module `summary` describes."""
+        return summary.may_hold_findings or bool(summary.imported & self.backward_helper_names())
 
     def lookup(self, qualified: str) -> tuple[ModuleSummary, str] | None:
         """The summary holding `pkg.mod.name`, matching module names by suffix so that
@@ -113,11 +127,13 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
 
     Only top-level blocks that mention a cut or a backward are parsed. Raises nothing for
     blocks that do not parse: phase 2 reports syntax errors."""
-    summary = ModuleSummary(module_name)
+    summary = ModuleSummary(
+        module_name, may_hold_findings(source), frozenset(imported_names(source))
+    )
     if not may_hold_helpers(source):
         return summary
     for block in top_level_blocks(source):
-        if not may_hold_helpers(block.text):
+        if not worth_summarising(block.text):
             continue
         try:
             module = cst.parse_module(block.text)

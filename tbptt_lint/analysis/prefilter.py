@@ -23,6 +23,17 @@ HELPER_WORDS = re.compile(
 )
 
 
+IMPORTED = re.compile(r"^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+([^\n#]+)", re.MULTILINE)
+
+
+def imported_names(source: str) -> set[str]:
+    """Names a module imports (`from a import b as c` gives b and c), read from the text."""
+    names: set[str] = set()
+    for match in IMPORTED.finditer(source):
+        names.update(re.findall(r"[A-Za-z_]\w*", match.group(1)))
+    return names - {"as"}
+
+
 def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
     if BACKWARD_CALL.search(source):
         return True
@@ -40,7 +51,7 @@ def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
 
 
 # `out, self.hidden = self.lstm(x, self.hidden)`: state a module carries between calls.
-STATEFUL_FORWARD = re.compile(r"self\.(\w+)\s*=[^\n]*\([^\n]*\bself\.\1\b")
+STATEFUL_FORWARD = re.compile(r"self\.(\w+)\s*=\s*self\.[\w.]+\([^\n]*\bself\.\1\b")
 
 
 FORWARD_SIGNATURE = re.compile(r"def forward\(\s*self\s*,([^)]*)\)")
@@ -50,12 +61,15 @@ def resets_forward_argument(source: str) -> bool:
     """A `forward` that assigns to one of its own parameters in its top-level body."""
     for signature in FORWARD_SIGNATURE.finditer(source):
         for param in re.findall(r"\b([A-Za-z_]\w*)\b\s*(?:[:=,]|$)", signature.group(1)):
-            if re.search(rf"\n(?:    ){{2}}{param}\s*=[^=]", source[signature.end() :]):
+            # Re-initialised: assigned without reading itself (`x = F.relu(x)` is not).
+            reset = rf"\n(?:    ){{2}}{param}\s*=(?!=)(?![^\n]*\b{param}\b)"
+            if re.search(reset, source[signature.end() :]):
                 return True
     return False
 
 
 def may_hold_helpers(source: str) -> bool:
+    """Whether any block of the file may be worth summarising (a cheap first look)."""
     if "def " not in source:
         return False
     return bool(
@@ -63,3 +77,29 @@ def may_hold_helpers(source: str) -> bool:
         or STATEFUL_FORWARD.search(source)
         or resets_forward_argument(source)
     )
+
+
+SHORT_HELPER_LINES = 40
+CUT_WORD = re.compile(r"\bdetach_?\b|\.data\b")
+RETURNS_CUT = re.compile(r"\breturn\b[^\n]*(?:\bdetach\b|\.data\b)|\bdetach_\(")
+
+
+def worth_summarising(block: str) -> bool:
+    """Whether a top-level block defines what other blocks or files need to know.
+
+    A function: a cut helper (it returns a detach or `.data`, or detaches in place) or a helper
+    that calls backward. A class: one whose objects detach in place, whose `forward` carries
+    `self.<attr>` state, cuts, or re-initialises its arguments. Methods used only inside their
+    own class are summarised when that class is analysed."""
+    header = next((line for line in block.splitlines() if not line.startswith("@")), "")
+    if header.startswith("class "):
+        return bool(
+            "def detach(" in block
+            or STATEFUL_FORWARD.search(block)
+            or resets_forward_argument(block)
+            or ("def forward(" in block and "detach" in block)
+        )
+    # Cut helpers are short; a long function that mentions detach is not one to import.
+    short_cut = block.count("\n") <= SHORT_HELPER_LINES and bool(CUT_WORD.search(block))
+    has_cut = bool(RETURNS_CUT.search(block)) or ("return" in block and short_cut)
+    return has_cut or calls_backward(block)

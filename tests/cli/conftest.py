@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from cli_helpers import fake_check_source
 
 from tbptt_lint import engine
+from tbptt_lint.analysis import ModuleSummary
 from tbptt_lint.cli import main
 
 
@@ -38,6 +40,13 @@ def fake_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replace the analysis with the marker-based fake (in-process only, so jobs are 1)."""
     monkeypatch.setattr(engine, "check_source", fake_check_source)
     monkeypatch.setattr(engine, "available_cpus", lambda: 1)
+    real_summarize = engine.summarize_source
+
+    def summarize_for_the_fake(source: str, module_name: str) -> ModuleSummary:
+        # The fake finds markers in any file, so no file may be skipped by the real prefilter.
+        return dataclasses.replace(real_summarize(source, module_name), may_hold_findings=True)
+
+    monkeypatch.setattr(engine, "summarize_source", summarize_for_the_fake)
 
 
 @pytest.fixture

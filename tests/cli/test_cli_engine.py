@@ -120,9 +120,10 @@ def test_module_names_follow_packages(tmp_path):
 
 
 def test_phase_one_summarises_every_file_before_phase_two(project, monkeypatch):
-    write(project / "pkg" / "__init__.py", "")
-    write(project / "pkg" / "utils.py", "")
-    write(project / "train.py", "")
+    # Each file calls backward, so none is skipped by the prefilter before phase 2.
+    write(project / "pkg" / "__init__.py", "loss.backward()\n")
+    write(project / "pkg" / "utils.py", "loss.backward()\n")
+    write(project / "train.py", "loss.backward()\n")
     seen: list[list[str]] = []
 
     def check(source, path, settings, index=None, module_name=None):
@@ -132,6 +133,20 @@ def test_phase_one_summarises_every_file_before_phase_two(project, monkeypatch):
     monkeypatch.setattr(engine, "check_source", check)
     lint_paths(["."], Settings(project_root=project), jobs=1)
     assert seen == [["pkg", "pkg.utils", "train"]] * 3
+
+
+def test_phase_two_skips_files_that_cannot_hold_a_finding(project, monkeypatch):
+    write(project / "model.py", "import torch\nx = torch.zeros(3)\n")
+    write(project / "train.py", "loss.backward()\n")
+    checked: list[str] = []
+
+    def check(source, path, settings, index=None, module_name=None):
+        checked.append(Path(path).name)
+        return []
+
+    monkeypatch.setattr(engine, "check_source", check)
+    lint_paths(["."], Settings(project_root=project), jobs=1)
+    assert checked == ["train.py"]
 
 
 @pytest.mark.usefixtures("fake_analysis")
