@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from tbptt_lint import __version__
+from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
 from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
 from tbptt_lint.diagnostics import rule_url
 from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths
@@ -136,7 +137,13 @@ def build_check_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-cache",
         action="store_true",
-        help="accepted and ignored: there is no cache yet (a later release adds one)",
+        help="neither read nor write the results cache",
+    )
+    run.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="PATH",
+        help=f"where the results cache lives (default: {CACHE_DIRECTORY}/ in the project root)",
     )
     return parser
 
@@ -176,7 +183,10 @@ def run_check(argv: Sequence[str]) -> int:
         sys.stdout.write(describe_settings(settings, FileChecker(settings).enabled))
         return EXIT_OK
 
-    result = lint_paths(args.paths or ["."], settings, jobs=args.jobs)
+    cache = None
+    if not args.no_cache:
+        cache = LintCache(args.cache_dir or settings.project_root / CACHE_DIRECTORY, settings)
+    result = lint_paths(args.paths or ["."], settings, jobs=args.jobs, cache=cache)
     if not args.quiet:
         for warning in result.warnings:
             print(warning, file=sys.stderr)

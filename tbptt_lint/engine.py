@@ -27,6 +27,7 @@ from tbptt_lint.analysis import (
     check_source,
     summarize_source,
 )
+from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, rule_url
 from tbptt_lint.discovery import PathPatterns, discover
 from tbptt_lint.noqa import apply_noqa
@@ -360,10 +361,14 @@ def _run_pool(
 
 
 def lint_paths(
-    paths: Sequence[Path | str], settings: Settings, jobs: int | None = None
+    paths: Sequence[Path | str],
+    settings: Settings,
+    jobs: int | None = None,
+    cache: LintCache | None = None,
 ) -> LintResult:
     """Lint every file found under `paths`. `jobs`: worker processes (None: one per CPU,
-    1: in this process). The result does not depend on `jobs`."""
+    1: in this process). `cache`: reuse and record results of unchanged files. The result does
+    not depend on `jobs` or on the cache."""
     discovery = discover(paths, settings)
     checker = FileChecker(settings)
     diagnostics = [
@@ -377,20 +382,42 @@ def lint_paths(
     ]
     files = [str(path) for path in discovery.files]
     workers = min(jobs or available_cpus(), len(files))
+    # Stamps are taken before reading, so a file changed during the run is read again next time.
+    stamps = {path: FileStamp.of(Path(path)) for path in files} if cache is not None else {}
+    cached = {path: cache.lookup(path, stamps[path]) for path in files} if cache else {}
 
-    if workers > 1:
-        summarized = _run_pool(_worker_summarize, files, settings, None, workers)
-    else:
-        summarized = [checker.summarize(Path(path)) for path in files]
+    def run(worker: Any, inline: Any, todo: list[str], index: ProjectIndex | None) -> list:
+        if workers > 1 and len(todo) > 1:
+            return _run_pool(worker, todo, settings, index, min(workers, len(todo)))
+        return [inline(Path(path)) for path in todo]
+
+    fresh_summaries = run(
+        _worker_summarize, checker.summarize, [p for p in files if cached.get(p) is None], None
+    )
+    by_path = {result.path: result for result in fresh_summaries}
+    summarized = [by_path.get(path) or _summary_from(cached[path], path) for path in files]
     index = ProjectIndex.from_summaries([r.summary for r in summarized if r.summary is not None])
+    fingerprint = index_fingerprint(index) if cache is not None else None
     # Phase 2 reads again only the files phase 1 found could hold a finding.
     to_check = [
         r.path for r in summarized if r.summary is not None and index.needs_check(r.summary)
     ]
-    if workers > 1 and len(to_check) > 1:
-        checked = _run_pool(_worker_check, to_check, settings, index, min(workers, len(to_check)))
-    else:
-        checked = [checker.check(Path(path), index) for path in to_check]
+    reusable = {
+        path
+        for path in to_check
+        if (entry := cached.get(path)) is not None and entry.index_fingerprint == fingerprint
+    }
+    fresh_checks = run(
+        _worker_check,
+        lambda path: checker.check(path, index),
+        [path for path in to_check if path not in reusable],
+        index,
+    )
+    checked = fresh_checks + [_check_from(cached[path], path) for path in sorted(reusable)]
+    if cache is not None:
+        _record(cache, stamps, fresh_summaries, fresh_checks, fingerprint)
+        cache.forget_others(set(files))
+        cache.save()
 
     internal_errors: list[InternalError] = []
     for result in (*summarized, *checked):
@@ -404,3 +431,42 @@ def lint_paths(
         internal_errors=sorted(internal_errors, key=lambda e: e.path),
         warnings=warnings,
     )
+
+
+def _summary_from(entry: CacheEntry, path: str) -> FileResult:
+    return FileResult(
+        path,
+        diagnostics=list(entry.summary_diagnostics),
+        warnings=list(entry.summary_warnings),
+        summary=entry.summary,
+    )
+
+
+def _check_from(entry: CacheEntry, path: str) -> FileResult:
+    return FileResult(path, diagnostics=list(entry.diagnostics), warnings=list(entry.warnings))
+
+
+def _record(
+    cache: LintCache,
+    stamps: dict[str, FileStamp | None],
+    summaries: list[FileResult],
+    checks: list[FileResult],
+    fingerprint: str | None,
+) -> None:
+    """Store what this run computed; a file that crashed the analysis is not remembered."""
+    for result in summaries:
+        stamp = stamps.get(result.path)
+        if stamp is None or result.internal_error is not None:
+            continue
+        cache.store(
+            result.path,
+            CacheEntry(stamp, result.summary, list(result.diagnostics), list(result.warnings)),
+        )
+    for result in checks:
+        entry = cache.entries.get(result.path)
+        if entry is None or result.internal_error is not None:
+            continue
+        entry.index_fingerprint = fingerprint
+        entry.diagnostics = list(result.diagnostics)
+        entry.warnings = list(result.warnings)
+        cache.changed = True

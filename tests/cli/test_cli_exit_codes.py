@@ -71,7 +71,7 @@ def test_help_exits_0_and_documents_exit_codes(cli):
     assert run.code == 0
     assert "exit status:" in run.out
     assert "2  usage or configuration error, or an internal error" in run.out
-    assert "--no-cache" in run.out and "no cache yet" in run.out
+    assert "--no-cache" in run.out and "results cache" in run.out
 
 
 def test_version(cli):

@@ -1,0 +1,151 @@
+"""The results cache: unchanged files are neither read nor analysed again.
+
+One file per tool version and configuration, under `.tbptt_lint_cache/` in the project root
+(or `--cache-dir`). An entry is reused while the file's size, modification time and inode are
+unchanged; phase 2 results are reused only while the summaries of every helper in the run are
+the same as when they were computed, since a helper's change can change another file's findings.
+The cache file is replaced atomically, so a killed run leaves the previous cache, never a
+partial one, and an unreadable cache is treated as empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tbptt_lint import __version__
+from tbptt_lint.analysis import ModuleSummary, ProjectIndex
+from tbptt_lint.diagnostics import Diagnostic
+from tbptt_lint.settings import Settings
+
+CACHE_DIRECTORY = ".tbptt_lint_cache"
+FORMAT = 1  # bump when the pickled layout changes
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp | None:
+        try:
+            status = path.stat()
+        except OSError:
+            return None
+        return cls(status.st_size, status.st_mtime_ns, status.st_ino)
+
+
+@dataclass
+class CacheEntry:
+    stamp: FileStamp
+    # Phase 1: the summary, or the diagnostics that replaced it (unreadable, broken file).
+    summary: ModuleSummary | None = None
+    summary_diagnostics: list[Diagnostic] = field(default_factory=list)
+    summary_warnings: list[str] = field(default_factory=list)
+    # Phase 2, valid for `index_fingerprint` only.
+    index_fingerprint: str | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def settings_fingerprint(settings: Settings) -> str:
+    """What the results depend on besides the files: the tool and the configuration."""
+    relevant = (
+        FORMAT,
+        __version__,
+        settings.select,
+        settings.ignore,
+        settings.extend_select,
+        settings.per_file_ignores,
+        settings.detach_functions,
+        settings.recurrent_modules,
+        str(settings.project_root),
+    )
+    return hashlib.sha256(repr(relevant).encode()).hexdigest()[:16]
+
+
+def index_fingerprint(index: ProjectIndex) -> str:
+    """The helper facts of a whole run, ignoring what only decides which files to read."""
+    digest = hashlib.sha256()
+    for name in sorted(index.summaries):
+        summary = index.summaries[name]
+        facts = (
+            sorted(summary.functions.items()),
+            sorted(summary.inplace_detach_classes),
+            sorted(summary.forward_cuts.items()),
+            sorted((k, sorted(v.items())) for k, v in summary.stateful_classes.items()),
+            sorted(
+                (k, sorted((m, sorted(a.items())) for m, a in v.items()))
+                for k, v in summary.state_methods.items()
+            ),
+            sorted(summary.forward_resets.items()),
+        )
+        if any(facts):
+            digest.update(repr((name, facts)).encode())
+    return digest.hexdigest()[:16]
+
+
+class LintCache:
+    def __init__(self, directory: Path, settings: Settings) -> None:
+        self.directory = directory
+        self.path = directory / f"{__version__}-{settings_fingerprint(settings)}.pickle"
+        self.entries: dict[str, CacheEntry] = self._load()
+        self.changed = False
+
+    def _load(self) -> dict[str, CacheEntry]:
+        try:
+            with self.path.open("rb") as handle:
+                loaded = pickle.load(handle)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+            return {}
+        except Exception:  # noqa: BLE001 - a damaged cache must never break a run
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    def lookup(self, path: str, stamp: FileStamp | None) -> CacheEntry | None:
+        entry = self.entries.get(path)
+        if entry is None or stamp is None or entry.stamp != stamp:
+            return None
+        return entry
+
+    def store(self, path: str, entry: CacheEntry) -> None:
+        self.entries[path] = entry
+        self.changed = True
+
+    def forget_others(self, paths: set[str]) -> None:
+        """Drop entries of files this run did not see, so the cache does not grow forever."""
+        stale = [path for path in self.entries if path not in paths]
+        for path in stale:
+            del self.entries[path]
+        self.changed = self.changed or bool(stale)
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            gitignore = self.directory / ".gitignore"
+            if not gitignore.exists():
+                gitignore.write_text("*\n", encoding="utf-8")
+            descriptor, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        except OSError:
+            return  # a read-only tree: run without a cache
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                pickle.dump(self.entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache is not secret
+            os.replace(temporary, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)  # a full disk: keep the previous cache
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
