@@ -256,7 +256,9 @@ def build_model(
     backward_helpers: Iterable[str] = (),
 ) -> FileModel:
     helpers = tuple(backward_helpers)
-    reduced = keep_blocks(source, lambda text: may_hold_findings(text, helpers))
+    reduced = keep_blocks(
+        source, lambda text: may_hold_findings(text, helpers) or worth_summarising(text)
+    )
     try:
         module = parse(reduced)
     except SourceSyntaxError:

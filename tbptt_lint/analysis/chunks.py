@@ -15,6 +15,7 @@ BLOCK_STARTS = ("def ", "async def ", "class ", "@")
 # Lines at column 0 that continue the statement above: black puts a multi-line signature's
 # closing bracket there.
 CONTINUATIONS = (")", "]", "}")
+MEMBER_INDENT = "    "
 
 
 @dataclass(frozen=True)
@@ -26,29 +27,55 @@ class Block:
 
 def top_level_blocks(source: str) -> Iterator[Block]:
     lines = source.splitlines(keepends=True)
-    start: int | None = None
-    for number, line in enumerate(lines):
-        if line[:1] in ("", " ", "\t", "\n", "\r", "#") or line.startswith(CONTINUATIONS):
+    return _blocks(lines, 0, len(lines), "")
+
+
+def _blocks(lines: list[str], start: int, end: int, indent: str) -> Iterator[Block]:
+    """def/class blocks whose header sits at exactly `indent` between lines start and end."""
+    depth = len(indent)
+    current: int | None = None
+    for number in range(start, end):
+        line = lines[number]
+        body = line[depth:] if line.startswith(indent) else ""
+        if body[:1] in ("", " ", "\t", "\n", "\r", "#") or body.startswith(CONTINUATIONS):
             continue
-        if start is not None:
-            if line.startswith(BLOCK_STARTS) and all(
-                previous.startswith("@") or not previous.strip() for previous in lines[start:number]
+        if current is not None:
+            if body.startswith(BLOCK_STARTS) and all(
+                previous[depth:].startswith("@") or not previous.strip()
+                for previous in lines[current:number]
             ):
                 continue  # a decorator's function
-            yield Block(start, number, "".join(lines[start:number]))
-            start = None
-        if line.startswith(BLOCK_STARTS):
-            start = number
-    if start is not None:
-        yield Block(start, len(lines), "".join(lines[start:]))
+            yield Block(current, number, "".join(lines[current:number]))
+            current = None
+        if body.startswith(BLOCK_STARTS):
+            current = number
+    if current is not None:
+        yield Block(current, end, "".join(lines[current:end]))
+
+
+def _is_class(block: Block) -> bool:
+    header = next((line for line in block.text.splitlines() if not line.startswith("@")), "")
+    return header.startswith("class ")
 
 
 def keep_blocks(source: str, wanted: Callable[[str], bool]) -> str:
     """The source with every top-level def/class block that is not `wanted` blanked out, line
-    count and positions unchanged. Statements outside blocks (imports, scripts) stay."""
+    count and positions unchanged. Inside a kept class, unwanted methods (indented four
+    spaces) are blanked too, each leaving a `pass` so the class body stays valid. Statements
+    outside blocks (imports, scripts) stay."""
     lines = source.splitlines(keepends=True)
     for block in top_level_blocks(source):
         if not wanted(block.text):
-            for number in range(block.first_line, block.end_line):
-                lines[number] = "\n"
+            _blank(lines, block, "")
+        elif _is_class(block):
+            for member in _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT):
+                if not wanted(member.text):
+                    _blank(lines, member, MEMBER_INDENT)
     return "".join(lines)
+
+
+def _blank(lines: list[str], block: Block, indent: str) -> None:
+    for number in range(block.first_line, block.end_line):
+        lines[number] = "\n"
+    if indent:
+        lines[block.first_line] = f"{indent}pass\n"
