@@ -6,6 +6,7 @@ Nothing here imports torch or imports/executes the linted code.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import re
@@ -31,6 +32,7 @@ from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, rule_url
 from tbptt_lint.discovery import PathPatterns, discover
 from tbptt_lint.noqa import apply_noqa
+from tbptt_lint.notebooks import NotebookError, NotebookSource, read_notebook
 from tbptt_lint.rules import (
     IO_ERROR_CODE,
     RULES_BY_CODE,
@@ -45,6 +47,8 @@ MAX_SOURCE_LINES = 6
 # Errors about the file itself rather than about its loops; reported whatever `select` says,
 # like ruff's syntax errors, unless ignored by name.
 ALWAYS_REPORTED_CODES = (SYNTAX_ERROR_CODE, IO_ERROR_CODE)
+NOTEBOOK_SUFFIX = ".ipynb"
+LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
 CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
 
 
@@ -123,12 +127,8 @@ def decode_source(data: bytes) -> str:
         raise SourceUnavailable(SYNTAX_ERROR_CODE, f"syntax error: {error}") from None
 
 
-def read_source(path: Path) -> str:
-    """The file's text. Raises SourceUnavailable.
-
-    Only `.py` files are read today; a notebook reader (`.ipynb` -> cells joined in order) plugs
-    in here, keyed on the suffix.
-    """
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes. Raises SourceUnavailable."""
     try:
         # O_NONBLOCK so that a FIFO named on the command line cannot hang the run.
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -136,12 +136,31 @@ def read_source(path: Path) -> str:
             if not stat.S_ISREG(os.fstat(descriptor).st_mode):
                 raise SourceUnavailable(IO_ERROR_CODE, "Not a regular file")
             with os.fdopen(descriptor, "rb", closefd=False) as handle:
-                data = handle.read()
+                return handle.read()
         finally:
             os.close(descriptor)
     except OSError as error:
         raise SourceUnavailable(IO_ERROR_CODE, error.strerror or str(error)) from None
-    return decode_source(data)
+
+
+def read_document(path: Path) -> tuple[str, NotebookSource | None]:
+    """The file's text, and for a notebook the map back to its cells. Raises
+    SourceUnavailable."""
+    data = read_bytes(path)
+    if path.suffix != NOTEBOOK_SUFFIX:
+        return decode_source(data), None
+    try:
+        notebook = read_notebook(data)
+    except NotebookError as error:
+        raise SourceUnavailable(
+            SYNTAX_ERROR_CODE, f"syntax error: {error.message}", error.line, error.column
+        ) from None
+    return notebook.text, notebook
+
+
+def read_source(path: Path) -> str:
+    """The file's text (a notebook's code cells joined). Raises SourceUnavailable."""
+    return read_document(path)[0]
 
 
 def module_name_for(path: Path) -> str:
@@ -198,25 +217,34 @@ class FileChecker:
         return codes
 
     def finalize(
-        self, findings: Iterable[Finding], source: str, path: str
+        self,
+        findings: Iterable[Finding],
+        source: str,
+        path: str,
+        notebook: NotebookSource | None = None,
     ) -> tuple[list[Diagnostic], list[str]]:
-        """Selection, per-file-ignores and noqa, then conversion into diagnostics."""
+        """Selection, per-file-ignores and noqa, then conversion into diagnostics (placed in
+        their notebook cell when the file is a notebook)."""
         reported = self.reported_codes(Path(path))
         selected = [finding for finding in findings if finding.code in reported]
         kept, warnings = apply_noqa(selected, source, path)
         lines = source.splitlines()
-        return [_to_diagnostic(finding, path, lines) for finding in kept], warnings
+        diagnostics = [_to_diagnostic(finding, path, lines) for finding in kept]
+        if notebook is not None:
+            diagnostics = [_in_cell(diagnostic, notebook) for diagnostic in diagnostics]
+        return diagnostics, warnings
 
     def summarize(self, path: Path) -> FileResult:
         result = FileResult(str(path))
+        notebook = None
         try:
-            source = read_source(path)
+            source, notebook = read_document(path)
             result.summary = summarize_source(source, module_name_for(path))
         except SourceUnavailable as error:
             self._report_unavailable(result, error, path)
         except SourceSyntaxError as error:
             finding = _syntax_finding(error)
-            result.diagnostics, result.warnings = self.finalize([finding], "", str(path))
+            result.diagnostics, result.warnings = self.finalize([finding], "", str(path), notebook)
         except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
             result.internal_error = _internal_error(str(path), error)
         return result
@@ -224,14 +252,16 @@ class FileChecker:
     def check(self, path: Path, index: ProjectIndex) -> FileResult:
         result = FileResult(str(path))
         try:
-            source = read_source(path)
+            source, notebook = read_document(path)
             try:
                 findings = check_source(
                     source, str(path), self.settings, index, module_name_for(path)
                 )
             except SourceSyntaxError as error:
                 findings = [_syntax_finding(error)]
-            result.diagnostics, result.warnings = self.finalize(findings, source, str(path))
+            result.diagnostics, result.warnings = self.finalize(
+                findings, source, str(path), notebook
+            )
         except SourceUnavailable as error:
             self._report_unavailable(result, error, path)
         except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
@@ -243,6 +273,21 @@ class FileChecker:
             result.diagnostics = [
                 _diagnostic_at(error.code, error.message, str(path), error.line, error.column)
             ]
+
+
+def _in_cell(diagnostic: Diagnostic, notebook: NotebookSource) -> Diagnostic:
+    cell, line = notebook.locate(diagnostic.line)
+    end_cell, end_line = notebook.locate(diagnostic.end_line)
+    if end_cell != cell:
+        end_line = line
+
+    def in_cell(match: re.Match[str]) -> str:
+        # Messages name other lines ("the backward at line 12"): name them by cell too.
+        other_cell, other_line = notebook.locate(int(match.group(1)))
+        return f"line {other_line} of cell {other_cell}"
+
+    message = LINE_REFERENCE.sub(in_cell, diagnostic.message)
+    return dataclasses.replace(diagnostic, cell=cell, line=line, end_line=end_line, message=message)
 
 
 def _syntax_finding(error: SourceSyntaxError) -> Finding:
