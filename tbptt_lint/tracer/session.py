@@ -74,6 +74,9 @@ class _CallExtras:
     lo: int | None = None  # lowest step reached by the last part of a chain
 
 
+SNAPSHOT_HISTORY = 32
+
+
 class Trace:
     """`with trace(model) as t: ...` then read `t.calls`, `t.assert_tbptt(k1, k2)`, `t.report()`."""
 
@@ -304,6 +307,10 @@ class Trace:
         event.call = call
         self._calls.append(call)
         self._extras.append(_CallExtras(stale=list(walk.stale_leaves), lo=lo))
+        # Node-by-node snapshots are kept for the latest calls only, so that a long run's
+        # memory stays flat; older calls are still drawn, in the condensed view.
+        if len(self._calls) > SNAPSHOT_HISTORY:
+            self._calls[-SNAPSHOT_HISTORY - 1].snapshot = None
         self._refresh_steps()
         return call.index, walk
 
