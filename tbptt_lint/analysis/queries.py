@@ -144,6 +144,37 @@ class FileQueries:
         return False
 
 
+@dataclass
+class PerStepFreshState:
+    """A recurrent call in a time loop with no backward inside it, whose state is made fresh
+    (cut or reset) inside that same loop on every pass, while a backward runs after the loop."""
+
+    unit: UnitEvents
+    read: StateRead
+    loop: cst.CSTNode
+    origins: list[cst.CSTNode]  # the cuts or resets inside the loop
+    backward: BackwardSite
+
+
+def per_step_fresh_state(model: FileModel, how: str) -> list[PerStepFreshState]:
+    """TBP004 (how=CUT) and TBP015 (how=RESET) ask the same question of the loop model."""
+    ask = queries(model)
+    found = []
+    for unit, read in model.reads():
+        loop = ask.innermost_loop(read.call)
+        if loop is None or read.value.status != Status.FRESH or read.call.no_grad:
+            continue
+        if loop in unit.loops_with_backward:
+            continue
+        inside = [o for o in read.origins_of(how) if spans_contain(model, loop, o)]
+        if not inside:
+            continue
+        site = ask.backward_after_loop(unit, loop)
+        if site is not None:
+            found.append(PerStepFreshState(unit, read, loop, inside, site))
+    return found
+
+
 def queries(model: FileModel) -> FileQueries:
     cached = getattr(model, "_queries", None)
     if cached is None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.queries import queries, spans_contain
-from tbptt_lint.analysis.values import CUT, Status
+from tbptt_lint.analysis.queries import per_step_fresh_state
+from tbptt_lint.analysis.values import CUT
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -53,27 +53,17 @@ for x, y in windows:
     )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
-        ask = queries(model)
         reported: set[int] = set()
-        for unit, read in model.reads():
-            value = read.value
-            loop = ask.innermost_loop(read.call)
-            if loop is None or value.status != Status.FRESH or read.call.no_grad:
-                continue
-            if loop in unit.loops_with_backward:
-                continue
-            inside = [o for o in read.origins_of(CUT) if spans_contain(model, loop, o)]
-            if not inside or id(inside[0]) in reported:
-                continue
-            origin = inside[0]
-            site = ask.backward_after_loop(unit, loop)
-            if site is None:
+        for fresh in per_step_fresh_state(model, CUT):
+            origin = fresh.origins[0]
+            if id(origin) in reported:
                 continue
             reported.add(id(origin))
             message = (
-                f"`{read.name}` is cut at every time step of the loop at line "
-                f"{model.line(loop)}, but the backward at line {model.line(site.call)} runs "
-                "after that loop, so the gradient reaches back only one step. Cut the state "
-                "once per window, before the time loop"
+                f"`{fresh.read.name}` is cut at every time step of the loop at line "
+                f"{model.line(fresh.loop)}, but the backward at line "
+                f"{model.line(fresh.backward.call)} runs after that loop, so the gradient "
+                "reaches back only one step. Cut the state once per window, before the time "
+                "loop"
             )
             yield model.finding(self.code, origin, message)

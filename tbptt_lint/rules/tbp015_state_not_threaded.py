@@ -11,7 +11,7 @@ from tbptt_lint.analysis.context import CELL_MODULES
 from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.queries import queries, spans_contain
+from tbptt_lint.analysis.queries import per_step_fresh_state, queries
 from tbptt_lint.analysis.values import RESET, Status
 from tbptt_lint.analysis.walk import children
 from tbptt_lint.diagnostics import Finding, Severity
@@ -91,27 +91,17 @@ for x, y in windows:
                 yield model.finding(self.code, arg.value, message)
 
     def _resets_per_step(self, model: FileModel) -> Iterator[Finding]:
-        ask = queries(model)
-        for unit, read in model.reads():
-            value = read.value
-            loop = ask.innermost_loop(read.call)
-            if loop is None or value.status != Status.FRESH:
-                continue
-            if read.call.no_grad or loop in unit.loops_with_backward:
-                continue
-            inside = [o for o in read.origins_of(RESET) if spans_contain(model, loop, o)]
-            if not inside or len(inside) != len(read.origins):
-                continue
-            origin = inside[0]
-            if ask.backward_after_loop(unit, loop) is None:
+        for fresh in per_step_fresh_state(model, RESET):
+            # Reset on every path: no pass of the loop takes the state from the one before.
+            if len(fresh.origins) != len(fresh.read.origins):
                 continue
             message = (
-                f"`{read.name}` is re-initialised on every pass of the loop at line "
-                f"{model.line(loop)} although the recurrent call at line "
-                f"{model.line(read.call.call)} returns it for the next step, so no state flows "
-                "between steps. Initialise it once before the loop"
+                f"`{fresh.read.name}` is re-initialised on every pass of the loop at line "
+                f"{model.line(fresh.loop)} although the recurrent call at line "
+                f"{model.line(fresh.read.call.call)} returns it for the next step, so no state "
+                "flows between steps. Initialise it once before the loop"
             )
-            yield model.finding(self.code, origin, message)
+            yield model.finding(self.code, fresh.origins[0], message)
 
     def _states_never_passed_back(self, model: FileModel) -> Iterator[Finding]:
         constructions = model.context.constructions
