@@ -235,6 +235,14 @@ class _Walker:
                 found.append(path)
 
 
+def _identity(path: Path) -> str:
+    """One key for every spelling of a file (`a.py`, `./a.py`, `/abs/a.py`)."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: keep the spelling
+        return str(path)
+
+
 def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
     """Files to lint for `paths`, sorted and without duplicates."""
     result = Discovery()
@@ -247,11 +255,11 @@ def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
             if not found:
                 result.empty_directories.append(path)
             for file in found:
-                files.setdefault(str(file), file)
+                files.setdefault(_identity(file), file)
         elif path.exists() or path.is_symlink():
             # Named explicitly: linted whatever its suffix or the exclude patterns say.
             # A dangling symlink lands here too; reading it reports the error.
-            files.setdefault(str(path), path)
+            files.setdefault(_identity(path), path)
         else:
             result.missing.append(path)
     result.files = sorted(files.values(), key=lambda p: _posix(p))

@@ -302,7 +302,13 @@ def _syntax_finding(error: SourceSyntaxError) -> Finding:
 
 
 def _internal_error(path: str, error: BaseException) -> InternalError:
-    return InternalError(path, f"{type(error).__name__}: {error}", traceback.format_exc())
+    # Formatting can fail too (a RecursionError whose text holds a deep libcst node).
+    try:
+        message = f"{type(error).__name__}: {error}"[:500]
+        details = traceback.format_exc()
+    except RecursionError:
+        message, details = type(error).__name__, ""
+    return InternalError(path, message, details)
 
 
 def _to_diagnostic(finding: Finding, path: str, lines: Sequence[str]) -> Diagnostic:

@@ -8,6 +8,7 @@ analysis needs: which helpers cut state, call backward, or detach in place. Phas
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -103,23 +104,62 @@ class ProjectIndex:
 
 
 def parse(source: str) -> cst.Module:
+    """libcst's tree of a module, after Python's own parser has vouched for it.
+
+    Python's parser words errors better ("'(' was never closed"), and it is cheap next to
+    libcst's. libcst recurses once per level of nesting, so code nested deeper than any real
+    training loop is reported instead of risking its stack (3000 nested parentheses or an
+    8000-term sum crash its parser outright)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise SourceSyntaxError(error.msg, error.lineno or 1, error.offset or 1) from None
+    except (ValueError, RecursionError, MemoryError) as error:
+        message = (
+            "too deeply nested to analyse" if isinstance(error, RecursionError) else (str(error))
+        )
+        raise SourceSyntaxError(message, 1, 1) from None
+    depth, line = deepest(tree)
+    if depth > MAX_NESTING:
+        raise SourceSyntaxError(
+            f"too deeply nested to analyse ({depth} levels, at most {MAX_NESTING})", line, 1
+        )
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        # Python's own parser words errors better ("'(' was never closed"); ask it only now
-        # that the file is known to be broken.
-        try:
-            ast.parse(source)
-        except SyntaxError as python_error:
-            raise SourceSyntaxError(
-                python_error.msg, python_error.lineno or 1, python_error.offset or 1
-            ) from None
-        except (ValueError, RecursionError, MemoryError):
-            pass
-        message = error.message or "invalid syntax"
-        raise SourceSyntaxError(message, error.raw_line, error.raw_column + 1) from None
+        # Python accepted it: libcst's tokenizer rejects some tab-after-spaces indentation
+        # that Python resolves by expanding tabs, so try that.
+        expanded = expand_indentation_tabs(source)
+        if expanded != source:
+            try:
+                return cst.parse_module(expanded)
+            except cst.ParserSyntaxError:
+                pass
+        raise SourceSyntaxError(
+            error.message or "invalid syntax", error.raw_line, error.raw_column + 1
+        ) from None
     except RecursionError:
-        raise SourceSyntaxError("too deeply nested to parse", 1, 1) from None
+        raise SourceSyntaxError("too deeply nested to analyse", 1, 1) from None
+
+
+MAX_NESTING = 150
+LEADING_WHITESPACE = re.compile(r"^[ \t]+", re.MULTILINE)
+
+
+def deepest(tree: ast.AST) -> tuple[int, int]:
+    """The deepest nesting of the syntax tree, and a line where it happens."""
+    best, line = 0, 1
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > best:
+            best, line = depth, getattr(node, "lineno", line)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return best, line
+
+
+def expand_indentation_tabs(source: str) -> str:
+    return LEADING_WHITESPACE.sub(lambda match: match.group(0).expandtabs(8), source)
 
 
 def summarize_source(source: str, module_name: str) -> ModuleSummary:
@@ -136,8 +176,8 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
         if not worth_summarising(block.text):
             continue
         try:
-            module = cst.parse_module(block.text)
-        except (cst.ParserSyntaxError, RecursionError):
+            module = parse(block.text)
+        except SourceSyntaxError:
             continue
         context = FileContext(ImportMap(module, module_name))
         facts = summarise_module(module, context)
