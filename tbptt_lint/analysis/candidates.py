@@ -3,36 +3,27 @@ cannot hold a finding, and interpreting them is the expensive part."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import libcst as cst
 
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import descendants
 
 BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 DETACH_METHODS = frozenset({"detach", "detach_"})
 # Attributes a helper worth summarising touches.
+# A unit's own statements: nested functions and classes are units of their own.
+NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef)
 HELPER_ATTRIBUTES = frozenset({"detach", "detach_", "data", "backward", "manual_backward"})
-
-
-def _nodes(roots: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
-    """Every node of a unit's statements, without entering nested functions or classes."""
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        yield node
-        stack.extend(children(node))
 
 
 def is_candidate_unit(
     body: Sequence[cst.CSTNode], context: FileContext, backward_helpers: set[str]
 ) -> bool:
     has_loop = has_backward = False
-    for node in _nodes(body):
+    for node in descendants(body, stop=NESTED_SCOPES):
         if isinstance(node, (cst.For, cst.While)):
             has_loop = True
         elif isinstance(node, cst.Call):
@@ -66,7 +57,7 @@ def _is_detach_statement(value: cst.BaseExpression) -> bool:
 
 
 def mentions_helper_attributes(function: cst.FunctionDef) -> bool:
-    for node in _nodes([function.body]):
+    for node in descendants([function.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Attribute) and node.attr.value in HELPER_ATTRIBUTES:
             return True
         if isinstance(node, cst.Call) and dotted_name(node.func) in ("grad", "autograd.grad"):

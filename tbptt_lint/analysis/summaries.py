@@ -19,6 +19,7 @@ from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants
 
 SUMMARY_PASSES = 3
+NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 @dataclass
@@ -249,7 +250,7 @@ def _forward_cut_positions(
     params = parameter_names(method, skip_self=True)
     interpreter = UnitInterpreter(method, context, class_name=class_name)
     cut: set[int] = set()
-    for node in _nodes(method.body):
+    for node in descendants([method.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Assign):
             bound = {n for t in node.targets for n in target_names(t.target)}
             for position, param in enumerate(params):
@@ -262,12 +263,3 @@ def _forward_cut_positions(
             if node.func.attr.value == "detach_" and receiver in params:
                 cut.add(params.index(receiver))
     return frozenset(cut)
-
-
-def _nodes(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    stack: list[cst.CSTNode] = [root]
-    while stack:
-        current = stack.pop()
-        yield current
-        if not isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            stack.extend(children(current))

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from tbptt_lint.analysis.interpreter import target_names
+from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -82,27 +82,10 @@ for x, y in batches:
 def _reset_inside(loop: cst.CSTNode, accumulator: str, accumulation: cst.CSTNode) -> bool:
     """Whether the loop body re-creates the accumulator, so it lives for one pass only."""
     body = loop.body  # type: ignore[attr-defined]
-    stack: list[cst.CSTNode] = [body]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Assign) and node is not accumulation:
-            for target in node.targets:
-                if accumulator in target_names(target.target):
-                    value = node.value
-                    if dotted_name(value) != accumulator and accumulator not in _names(value):
-                        return True
-        if not isinstance(node, (cst.FunctionDef, cst.Lambda)):
-            stack.extend(children(node))
+    for node in descendants([body], stop=(cst.FunctionDef, cst.Lambda)):
+        if not isinstance(node, cst.Assign) or node is accumulation:
+            continue
+        bound = {name for target in node.targets for name in target_names(target.target)}
+        if accumulator in bound and accumulator not in names_in(node.value):
+            return True
     return False
-
-
-def _names(node: cst.CSTNode) -> set[str]:
-    found: set[str] = set()
-    stack: list[cst.CSTNode] = [node]
-    while stack:
-        current = stack.pop()
-        name = dotted_name(current) if isinstance(current, cst.BaseExpression) else None
-        if name is not None:
-            found.add(name)
-        stack.extend(children(current))
-    return found

@@ -12,7 +12,7 @@ from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries, spans_contain
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.analysis.windows import (
     LinearForm,
     WindowLoop,
@@ -165,15 +165,11 @@ def _carries_state(model: FileModel, window: WindowLoop) -> bool:
 
 def _assignments(body: cst.CSTNode) -> dict[str, cst.BaseExpression]:
     found: dict[str, cst.BaseExpression] = {}
-    stack: list[cst.CSTNode] = [body]
-    while stack:
-        node = stack.pop()
+    for node in descendants([body], stop=(cst.FunctionDef, cst.ClassDef)):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 for name in target_names(target.target):
                     found[name] = node.value
-        if not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            stack.extend(children(node))
     return found
 
 

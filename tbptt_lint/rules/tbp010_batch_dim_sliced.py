@@ -9,7 +9,7 @@ import libcst as cst
 from tbptt_lint.analysis.context import RECURRENT_MODULES
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.analysis.windows import WindowLoop, WindowSlice, window_loops
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
@@ -97,16 +97,17 @@ def _is_one(node: cst.BaseExpression | None) -> bool:
 
 def _slices_feeding_batch_first(model: FileModel, window: WindowLoop) -> dict[int, str]:
     """Slices passed (directly or through one name) to a batch-first recurrent module."""
-    aliases: dict[str, WindowSlice] = {}
-    for piece in window.slices:
-        parent = _assigned_name(window.loop, piece.subscript)
-        if parent is not None:
-            aliases[parent] = piece
+    nodes = list(descendants([window.loop.body]))
+    by_id = {id(piece.subscript): piece for piece in window.slices}
+    # `inp = x[i:i + k]` then `rnn(inp, h)`: the name a slice was bound to.
+    aliases: dict[str, WindowSlice] = {
+        name: by_id[id(node.value)]
+        for node in nodes
+        if isinstance(node, cst.Assign) and id(node.value) in by_id and len(node.targets) == 1
+        and (name := dotted_name(node.targets[0].target)) is not None
+    }
     feeds: dict[int, str] = {}
-    stack: list[cst.CSTNode] = [window.loop.body]
-    while stack:
-        node = stack.pop()
-        stack.extend(children(node))
+    for node in nodes:
         if not isinstance(node, cst.Call) or not node.args:
             continue
         callee = dotted_name(node.func)
@@ -116,20 +117,9 @@ def _slices_feeding_batch_first(model: FileModel, window: WindowLoop) -> dict[in
         if not built.flag("batch_first"):
             continue
         first = node.args[0].value
-        for piece in window.slices:
-            if first is piece.subscript:
-                feeds[id(piece.subscript)] = callee or ""
+        if id(first) in by_id:
+            feeds[id(first)] = callee or ""
         name = dotted_name(first)
         if name in aliases:
             feeds[id(aliases[name].subscript)] = callee or ""
     return feeds
-
-
-def _assigned_name(loop: cst.For, subscript: cst.Subscript) -> str | None:
-    stack: list[cst.CSTNode] = [loop.body]
-    while stack:
-        node = stack.pop()
-        stack.extend(children(node))
-        if isinstance(node, cst.Assign) and node.value is subscript and len(node.targets) == 1:
-            return dotted_name(node.targets[0].target)
-    return None

@@ -13,7 +13,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries
 from tbptt_lint.analysis.values import RESET, Status
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -136,24 +136,17 @@ for x, y in windows:
 
 
 def _calls(root: cst.CSTNode) -> Iterator[cst.Call]:
-    stack: list[cst.CSTNode] = [root]
-    while stack:
-        node = stack.pop()
+    for node in descendants([root], stop=(cst.FunctionDef, cst.Lambda)):
         if isinstance(node, cst.Call):
             yield node
-        if not isinstance(node, (cst.FunctionDef, cst.Lambda)):
-            stack.extend(children(node))
 
 
 def _assigned_names(root: cst.CSTNode) -> set[str]:
     names: set[str] = set()
-    stack: list[cst.CSTNode] = [root]
-    while stack:
-        node = stack.pop()
+    for node in descendants([root]):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 names.update(target_names(target.target))
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
             names.update(target_names(node.target))
-        stack.extend(children(node))
     return names
