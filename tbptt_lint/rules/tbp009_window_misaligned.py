@@ -94,10 +94,10 @@ for i in range(0, data.size(0) - 1, 35):
                 if shifted and same and measured and _may_overrun(stop):
                     message = (
                         f"the range runs to `{model.code(window.stop)}`, so on the last window "
-                        f"`{model.code(second.subscript)}` (the input shifted by one) runs past the "
-                        f"end and is one step shorter than `{model.code(first.subscript)}`. Stop "
-                        "the range one step earlier, or clip the length with "
-                        "`min(k, n - 1 - i)`"
+                        f"`{model.code(second.subscript)}` (the input shifted by one) runs past "
+                        "the end and is one step shorter than "
+                        f"`{model.code(first.subscript)}`. Stop the range one step earlier, "
+                        "or clip the length with `min(k, n - 1 - i)`"
                     )
                     yield model.finding(self.code, second.subscript, message)
                     return

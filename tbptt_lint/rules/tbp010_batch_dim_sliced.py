@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from tbptt_lint.analysis.context import RECURRENT_MODULES
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
@@ -103,7 +102,9 @@ def _slices_feeding_batch_first(model: FileModel, window: WindowLoop) -> dict[in
     aliases: dict[str, WindowSlice] = {
         name: by_id[id(node.value)]
         for node in nodes
-        if isinstance(node, cst.Assign) and id(node.value) in by_id and len(node.targets) == 1
+        if isinstance(node, cst.Assign)
+        and id(node.value) in by_id
+        and len(node.targets) == 1
         and (name := dotted_name(node.targets[0].target)) is not None
     }
     feeds: dict[int, str] = {}

@@ -12,7 +12,7 @@ from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries
-from tbptt_lint.analysis.values import RESET, Status
+from tbptt_lint.analysis.values import RESET
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
