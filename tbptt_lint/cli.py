@@ -17,6 +17,7 @@ from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
 from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
 from tbptt_lint.diagnostics import rule_url
 from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths
+from tbptt_lint.fixer import FixOutcome, fixed_total, unified_diff, write_fixes
 from tbptt_lint.output import DEFAULT_FORMAT, FORMATS, ReportContext, render
 from tbptt_lint.output import statistics as statistics_output
 from tbptt_lint.output.rule_docs import rule_documentation
@@ -36,8 +37,9 @@ TRACE_EXTRA_MESSAGE = (
 
 EXIT_STATUS_EPILOG = """\
 exit status:
-  0  no findings
-  1  findings were reported (files that cannot be parsed, TBP900, or read, TBP901, count)
+  0  no findings (with --fix: none left; with --fix-only: always)
+  1  findings were reported (files that cannot be parsed, TBP900, or read, TBP901, count);
+     with --diff: some file would change; with --exit-non-zero-on-fix: a fix was applied
   2  usage or configuration error, or an internal error
 
 other commands:
@@ -121,6 +123,36 @@ def build_check_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="print findings and nothing else"
     )
     output.add_argument("--exit-zero", action="store_true", help="exit 0 even with findings")
+    fixing = parser.add_argument_group("fixes")
+    fixing.add_argument(
+        "--fix",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="apply safe fixes and report what is left",
+    )
+    fixing.add_argument(
+        "--unsafe-fixes",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also apply (or show) fixes that may change what the code does",
+    )
+    fixing.add_argument(
+        "--fix-only",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="apply fixes, but do not report or exit non-zero for what is left (implies --fix)",
+    )
+    fixing.add_argument(
+        "--diff",
+        action="store_true",
+        help="print a unified diff of the fixes instead of writing them; exit 1 if any "
+        "(implies --fix-only)",
+    )
+    fixing.add_argument(
+        "--exit-non-zero-on-fix",
+        action="store_true",
+        help="exit 1 when a fix was applied, even if nothing is left",
+    )
     config = parser.add_argument_group("configuration")
     config.add_argument("--config", type=Path, metavar="PATH", help="use this configuration file")
     config.add_argument("--isolated", action="store_true", help="ignore all configuration files")
@@ -186,21 +218,55 @@ def run_check(argv: Sequence[str]) -> int:
     cache = None
     if not args.no_cache:
         cache = LintCache(args.cache_dir or settings.project_root / CACHE_DIRECTORY, settings)
-    result = lint_paths(args.paths or ["."], settings, jobs=args.jobs, cache=cache)
+    fix_only = args.fix_only or args.diff
+    fixing = args.fix or fix_only
+    result = lint_paths(
+        args.paths or ["."],
+        settings,
+        jobs=args.jobs,
+        cache=cache,
+        fix=fixing,
+        unsafe_fixes=args.unsafe_fixes,
+    )
+    if args.diff:
+        _print_diffs(result.fixes)
+    elif fixing:
+        result.warnings.extend(write_fixes(result.fixes))
+        result.use_fix_outcomes()
+    fixed = fixed_total(result.fixes)
     if not args.quiet:
         for warning in result.warnings:
             print(warning, file=sys.stderr)
-    _write_report(result, args)
+    if args.diff:
+        if not args.quiet:
+            print(f"Would fix {fixed} error{'s' if fixed != 1 else ''}.", file=sys.stderr)
+    elif fix_only:
+        if not args.quiet:
+            print(f"Fixed {fixed} error{'s' if fixed != 1 else ''}.")
+    else:
+        _write_report(result, args, fixed if fixing else None)
 
     if result.internal_errors:
         _report_internal_errors(result)
         return EXIT_ERROR
-    if result.diagnostics and not args.exit_zero:
+    if args.diff:
+        return EXIT_FINDINGS if any(outcome.changed for outcome in result.fixes) else EXIT_OK
+    if args.exit_non_zero_on_fix and fixed:
+        return EXIT_FINDINGS
+    if result.diagnostics and not args.exit_zero and not fix_only:
         return EXIT_FINDINGS
     return EXIT_OK
 
 
-def _write_report(result: LintResult, args: argparse.Namespace) -> None:
+def _print_diffs(outcomes: list[FixOutcome]) -> None:
+    context = ReportContext()
+    for outcome in sorted(outcomes, key=lambda o: o.path):
+        if outcome.changed:
+            sys.stdout.write(unified_diff(outcome, context.display_path(outcome.path)))
+    sys.stdout.flush()
+
+
+def _write_report(result: LintResult, args: argparse.Namespace, fixed: int | None) -> None:
     to_stdout = args.output_file is None
     color = to_stdout and args.output_format in ("text", "concise") and _use_color(sys.stdout)
     if args.statistics:
@@ -214,6 +280,8 @@ def _write_report(result: LintResult, args: argparse.Namespace) -> None:
             show_source=args.show_source,
             color=color,
             quiet=args.quiet,
+            fixed=fixed,
+            unsafe_fixes=args.unsafe_fixes,
         )
         report = render(args.output_format, result.diagnostics, context)
     if to_stdout:

@@ -31,6 +31,7 @@ from tbptt_lint.analysis import (
 from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, rule_url
 from tbptt_lint.discovery import PathPatterns, discover
+from tbptt_lint.fixer import FixOutcome, applicable, fix_document
 from tbptt_lint.noqa import apply_noqa
 from tbptt_lint.notebooks import NotebookError, NotebookSource, read_notebook
 from tbptt_lint.rules import (
@@ -88,6 +89,17 @@ class LintResult:
     files_checked: int
     internal_errors: list[InternalError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # With fixing on: every file that had applicable fixes, fixed in memory (not yet written).
+    fixes: list[FixOutcome] = field(default_factory=list)
+
+    def use_fix_outcomes(self) -> None:
+        """Report for each fixed file what its outcome says is left (all of what it had,
+        when the fix could not be written)."""
+        by_path = {outcome.path: outcome for outcome in self.fixes}
+        kept = [d for d in self.diagnostics if d.path not in by_path]
+        for outcome in self.fixes:
+            kept.extend(outcome.diagnostics)
+        self.diagnostics = sorted(kept, key=lambda d: d.sort_key)
 
     @property
     def files_with_errors(self) -> list[str]:
@@ -146,7 +158,10 @@ def read_bytes(path: Path) -> bytes:
 def read_document(path: Path) -> tuple[str, NotebookSource | None]:
     """The file's text, and for a notebook the map back to its cells. Raises
     SourceUnavailable."""
-    data = read_bytes(path)
+    return _decode_document(path, read_bytes(path))
+
+
+def _decode_document(path: Path, data: bytes) -> tuple[str, NotebookSource | None]:
     if path.suffix != NOTEBOOK_SUFFIX:
         return decode_source(data), None
     try:
@@ -225,14 +240,29 @@ class FileChecker:
     ) -> tuple[list[Diagnostic], list[str]]:
         """Selection, per-file-ignores and noqa, then conversion into diagnostics (placed in
         their notebook cell when the file is a notebook)."""
+        kept, warnings = self.select(findings, source, path)
+        return self.diagnostics_of(kept, source, path, notebook), warnings
+
+    def select(
+        self, findings: Iterable[Finding], source: str, path: str
+    ) -> tuple[list[Finding], list[str]]:
+        """The findings selection, per-file-ignores and noqa leave, and noqa warnings."""
         reported = self.reported_codes(Path(path))
         selected = [finding for finding in findings if finding.code in reported]
-        kept, warnings = apply_noqa(selected, source, path)
+        return apply_noqa(selected, source, path)
+
+    def diagnostics_of(
+        self,
+        kept: Iterable[Finding],
+        source: str,
+        path: str,
+        notebook: NotebookSource | None = None,
+    ) -> list[Diagnostic]:
         lines = source.splitlines()
         diagnostics = [_to_diagnostic(finding, path, lines) for finding in kept]
         if notebook is not None:
             diagnostics = [_in_cell(diagnostic, notebook) for diagnostic in diagnostics]
-        return diagnostics, warnings
+        return diagnostics
 
     def summarize(self, path: Path) -> FileResult:
         result = FileResult(str(path))
@@ -267,6 +297,32 @@ class FileChecker:
         except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
             result.internal_error = _internal_error(str(path), error)
         return result
+
+    def fix(self, path: Path, index: ProjectIndex, unsafe: bool) -> FixOutcome | FileResult:
+        """Apply the applicable fixes to one file in memory, re-checking after each round.
+        A FileResult when the file cannot be read or the analysis crashed."""
+        module_name = module_name_for(path)
+
+        def check_text(
+            text: str, notebook: object
+        ) -> tuple[list[Finding], list[Diagnostic], list[str]]:
+            own = summarize_source(text, module_name)
+            updated = ProjectIndex({**index.summaries, module_name: own})
+            findings = check_source(text, str(path), self.settings, updated, module_name)
+            kept, warnings = self.select(findings, text, str(path))
+            diagnostics = self.diagnostics_of(kept, text, str(path), notebook)  # type: ignore[arg-type]
+            return kept, diagnostics, warnings
+
+        try:
+            data = read_bytes(path)
+            text, notebook = _decode_document(path, data)
+            return fix_document(path, data, text, notebook, check_text, unsafe)
+        except SourceUnavailable:
+            return self.check(path, index)
+        except SourceSyntaxError:
+            return self.check(path, index)
+        except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
+            return FileResult(str(path), internal_error=_internal_error(str(path), error))
 
     def _report_unavailable(self, result: FileResult, error: SourceUnavailable, path: Path) -> None:
         if error.code in self.reported_codes(path):
@@ -416,10 +472,14 @@ def lint_paths(
     settings: Settings,
     jobs: int | None = None,
     cache: LintCache | None = None,
+    fix: bool = False,
+    unsafe_fixes: bool = False,
 ) -> LintResult:
     """Lint every file found under `paths`. `jobs`: worker processes (None: one per CPU,
     1: in this process). `cache`: reuse and record results of unchanged files. The result does
-    not depend on `jobs` or on the cache."""
+    not depend on `jobs` or on the cache. `fix`: also fix, in memory, every file with a safe
+    fix (or an unsafe one, with `unsafe_fixes`); the diagnostics are then those left after
+    fixing, and `fixes` holds the fixed files for the caller to write or diff."""
     discovery = discover(paths, settings)
     checker = FileChecker(settings)
     diagnostics = [
@@ -470,6 +530,10 @@ def lint_paths(
         cache.forget_others(set(files))
         cache.save()
 
+    outcomes: list[FixOutcome] = []
+    if fix:
+        checked, outcomes = _fix_files(checker, index, checked, unsafe_fixes)
+
     internal_errors: list[InternalError] = []
     for result in (*summarized, *checked):
         diagnostics.extend(result.diagnostics)
@@ -481,7 +545,28 @@ def lint_paths(
         files_checked=len(files),
         internal_errors=sorted(internal_errors, key=lambda e: e.path),
         warnings=warnings,
+        fixes=outcomes,
     )
+
+
+def _fix_files(
+    checker: FileChecker, index: ProjectIndex, checked: list[FileResult], unsafe: bool
+) -> tuple[list[FileResult], list[FixOutcome]]:
+    """Fix the files whose findings have an applicable fix; their results become what is left
+    after fixing. Few files have fixes, so this runs in this process, after the pool."""
+    results: list[FileResult] = []
+    outcomes: list[FixOutcome] = []
+    for result in checked:
+        if not any(applicable(d.fix, unsafe) for d in result.diagnostics):
+            results.append(result)
+            continue
+        fixed = checker.fix(Path(result.path), index, unsafe)
+        if isinstance(fixed, FileResult):
+            results.append(fixed)
+            continue
+        outcomes.append(fixed)
+        results.append(FileResult(result.path, fixed.diagnostics, fixed.warnings))
+    return results, outcomes
 
 
 def _summary_from(entry: CacheEntry, path: str) -> FileResult:

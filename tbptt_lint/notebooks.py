@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tbptt_lint.diagnostics import Edit, Fix
+from tbptt_lint.edits import apply_fixes
 
 # Cell magics whose body is still Python.
 PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug", "python"})
@@ -74,3 +78,49 @@ def python_lines(cell: list[str]) -> list[str]:
             return [""] * len(cell)
         cell = ["", *cell[1:]]
     return ["" if IPYTHON_LINE.search(line) else line for line in cell]
+
+
+def fix_notebook(data: bytes, notebook: NotebookSource, fixes: Sequence[Fix]) -> tuple[bytes, int]:
+    """The notebook with the fixes applied inside its code cells, and how many were applied.
+
+    Edits are placed in the joined program; each is moved into its cell (a fix whose edits
+    span two cells is skipped) and applied to the cell's own text, magics included, so every
+    other byte of the cell stays. The JSON is written back with the notebook's indentation."""
+    document = json.loads(data.decode("utf-8-sig"))
+    by_cell: dict[int, list[Fix]] = {}
+    for fix in fixes:
+        placed = [_in_cell(edit, notebook) for edit in fix.edits]
+        cells = {cell for cell, _ in placed}
+        if len(cells) != 1 or None in cells:
+            continue
+        (cell,) = cells
+        by_cell.setdefault(cell, []).append(
+            Fix(fix.message, fix.applicability, tuple(e for _, e in placed))
+        )
+    applied = 0
+    for number, cell_fixes in by_cell.items():
+        cell = document["cells"][number - 1]
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        fixed, done = apply_fixes(text, cell_fixes)
+        applied += len(done)
+        cell["source"] = fixed.splitlines(keepends=True) if isinstance(source, list) else fixed
+    return _dump(document, data), applied
+
+
+def _in_cell(edit: Edit, notebook: NotebookSource) -> tuple[int | None, Edit]:
+    start_cell, start_line = notebook.locate(edit.location[0])
+    end_cell, end_line = notebook.locate(edit.end_location[0])
+    if start_cell != end_cell:
+        return None, edit
+    moved = Edit(edit.content, (start_line, edit.location[1]), (end_line, edit.end_location[1]))
+    return start_cell, moved
+
+
+def _dump(document: object, original: bytes) -> bytes:
+    match = re.search(rb"^\{\r?\n( +)\"", original)
+    indent = len(match.group(1)) if match else 1
+    text = json.dumps(document, indent=indent, ensure_ascii=False) + "\n"
+    if b"\r\n" in original:
+        text = text.replace("\n", "\r\n")
+    return text.encode("utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -9,7 +10,9 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead, UnitEvents
-from tbptt_lint.diagnostics import Finding
+from tbptt_lint.diagnostics import Finding, Fix
+
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 class FileModel:
@@ -18,6 +21,7 @@ class FileModel:
         self.context = context
         self.units = units
         self._positions: object | None = None
+        self._lines: list[str] | None = None
 
     def _position_map(self):  # type: ignore[no-untyped-def]
         # Positions are resolved only for files that have something to report.
@@ -35,12 +39,21 @@ class FileModel:
             code_range.end.column + 1,
         )
 
+    def source_lines(self) -> list[str]:
+        """The module's lines with their line endings; kept blocks sit at their own lines."""
+        if self._lines is None:
+            # Python's own line breaks only: str.splitlines also breaks at \f, \x1c and others.
+            self._lines = LINE.findall(self.module.code)
+        return self._lines
+
     def line(self, node: cst.CSTNode) -> int:
         return self.span(node)[0]
 
-    def finding(self, code: str, node: cst.CSTNode, message: str) -> Finding:
+    def finding(
+        self, code: str, node: cst.CSTNode, message: str, fix: Fix | None = None
+    ) -> Finding:
         line, column, end_line, end_column = self.span(node)
-        return Finding(code, message, line, column, end_line, end_column)
+        return Finding(code, message, line, column, end_line, end_column, fix)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)

@@ -14,6 +14,15 @@ class ReportContext:
     color: bool = False
     # Print diagnostics and nothing else (no summary line), as ruff's --quiet.
     quiet: bool = False
+    # Findings fixed by this run; None when the run did not fix.
+    fixed: int | None = None
+    # Whether unsafe fixes count as applicable (--unsafe-fixes).
+    unsafe_fixes: bool = False
+
+    def applicable(self, diagnostic: object) -> bool:
+        fix = getattr(diagnostic, "fix", None)
+        return fix is not None and (fix.applicability == "safe" or self.unsafe_fixes)
+
     cwd: Path = field(default_factory=Path.cwd)
 
     def display_path(self, path: str) -> str:

@@ -26,13 +26,39 @@ def headline(diagnostic: Diagnostic, context: ReportContext) -> str:
     where = paint(context.display_path(diagnostic.path), BOLD, color)
     cell = f"cell {diagnostic.cell}:" if diagnostic.cell is not None else ""
     code = paint(diagnostic.code, f"{BOLD};{SEVERITY_COLOR[diagnostic.severity]}", color)
-    return f"{where}:{cell}{diagnostic.line}:{diagnostic.column}: {code} {diagnostic.message}"
+    fixable = f" {paint('[*]', CYAN, color)}" if context.applicable(diagnostic) else ""
+    return (
+        f"{where}:{cell}{diagnostic.line}:{diagnostic.column}: {code}{fixable} {diagnostic.message}"
+    )
 
 
-def summary_line(count: int) -> str:
-    if count == 0:
-        return "All checks passed!"
-    return f"Found {count} error{'s' if count != 1 else ''}."
+def _errors(count: int) -> str:
+    return f"{count} error{'s' if count != 1 else ''}"
+
+
+def summary_lines(diagnostics: Sequence[Diagnostic], context: ReportContext) -> list[str]:
+    """ruff's closing lines: the count (with what was fixed), then what a fix could do."""
+    count = len(diagnostics)
+    fixed = context.fixed or 0
+    if count == 0 and not fixed:
+        return ["All checks passed!"]
+    if context.fixed is None:
+        lines = [f"Found {_errors(count)}."]
+    else:
+        lines = [f"Found {_errors(count + fixed)} ({fixed} fixed, {count} remaining)."]
+    fixable = sum(1 for d in diagnostics if context.applicable(d))
+    hidden = sum(1 for d in diagnostics if d.fix is not None and not context.applicable(d))
+    hint = (
+        f" ({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the "
+        "`--unsafe-fixes` option)"
+        if hidden
+        else ""
+    )
+    if fixable:
+        lines.append(f"[*] {fixable} fixable with the `--fix` option{hint}.")
+    elif hidden:
+        lines.append(f"No fixes available{hint}.")
+    return lines
 
 
 def _underline(diagnostic: Diagnostic, index: int, line: str, last_index: int) -> tuple[int, int]:
@@ -84,5 +110,5 @@ def render(diagnostics: Sequence[Diagnostic], context: ReportContext) -> str:
     if not context.quiet:
         if diagnostics and (not out or out[-1] != ""):
             out.append("")
-        out.append(summary_line(len(diagnostics)))
+        out.extend(summary_lines(diagnostics, context))
     return "".join(line + "\n" for line in out)

@@ -9,6 +9,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import FULL, cut_suggestion, queries
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.fixes import UNSAFE, cut_after_backward_fix
 
 
 class StateNotDetached(Rule):
@@ -25,6 +26,7 @@ class StateNotDetached(Rule):
     name = "state-not-detached"
     severity = Severity.ERROR
     runtime_visible = True
+    fix_availability = UNSAFE
 
     INVALID = (
         """
@@ -65,4 +67,5 @@ for x, y in batches:
                     'cut; the second window will raise "Trying to backward through the graph '
                     f'a second time". Add `{fix}` at the top of the loop'
                 )
-                yield model.finding(self.code, leak.call.state_args[read.name], message)
+                state_fix = cut_after_backward_fix(model, leak.call, leak.reads, leak.backwards)
+                yield model.finding(self.code, leak.call.state_args[read.name], message, state_fix)

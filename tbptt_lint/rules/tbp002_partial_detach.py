@@ -8,6 +8,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import PARTIAL, queries
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.fixes import UNSAFE, cut_after_backward_fix
 
 
 class PartialDetach(Rule):
@@ -24,6 +25,7 @@ class PartialDetach(Rule):
     name = "partial-detach"
     severity = Severity.ERROR
     runtime_visible = True
+    fix_availability = UNSAFE
 
     INVALID = (
         """
@@ -66,4 +68,5 @@ for x, y in windows:
                 "`tuple(s.detach() for s in state)`"
             )
             first = leak.reads[0]
-            yield model.finding(self.code, leak.call.state_args[first.name], message)
+            fix = cut_after_backward_fix(model, leak.call, leak.reads, leak.backwards)
+            yield model.finding(self.code, leak.call.state_args[first.name], message, fix)

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+import libcst as cst
+
+from tbptt_lint.analysis.events import DiscardedDetach, UnitEvents
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.fixes import (
+    SAFE,
+    container_kind,
+    elementwise_cut,
+    is_whole_statement,
+    rebind_detached,
+    replace_node,
+)
 
 
 class DetachResultDiscarded(Rule):
@@ -23,6 +35,7 @@ class DetachResultDiscarded(Rule):
     name = "detach-result-discarded"
     severity = Severity.ERROR
     runtime_visible = True
+    fix_availability = SAFE
 
     INVALID = (
         """
@@ -59,7 +72,8 @@ for x, y in batches:
                     f"`{leaked}` stays attached to the graph and leaks into the next window. "
                     f"Write `{name} = {name}.detach()` (or `{name}.detach_()`)"
                 )
-                yield model.finding(self.code, discarded.node, message)
+                fix = _assign_result(model, unit, discarded)
+                yield model.finding(self.code, discarded.node, message, fix)
             leaked = queries(model).leaked_states(unit)
             for cut in unit.alias_cuts:
                 if cut.state not in leaked:
@@ -71,3 +85,52 @@ for x, y in batches:
                     f"back into it"
                 )
                 yield model.finding(self.code, cut.node, message)
+
+
+def _assign_result(model: FileModel, unit: UnitEvents, discarded: DiscardedDetach) -> Fix | None:
+    """`h.detach()` becomes `h = h.detach()`; `for s in hidden: s.detach()` becomes the
+    element-wise rebinding of `hidden`, as a tuple or a list like the state it cuts."""
+    node = discarded.node
+    if discarded.state != discarded.target and discarded.loops:
+        # `for s in hidden: s.detach()`: the loop, not the call, is what gets rewritten.
+        node = discarded.loops[-1]
+    elif isinstance(node, cst.Call):
+        receiver = node.func.value if isinstance(node.func, cst.Attribute) else None
+        if receiver is None or dotted_name(receiver) is None:
+            return None  # `hidden[0].detach()`: assigning into the container would not cut it
+        if not is_whole_statement(model, node):
+            return None
+        cut = rebind_detached(discarded.target)
+        return Fix(f"Assign the result: `{cut}`", SAFE, (replace_node(model, node, cut),))
+    if not isinstance(node, cst.For) or node.orelse is not None or node.asynchronous:
+        return None
+    variable = node.target.value if isinstance(node.target, cst.Name) else None
+    state = discarded.state
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    if variable is None or dotted_name(node.iter) != state or not _only_detaches(body, variable):
+        return None
+    reads = [read for read in unit.reads.values() if read.name == state]
+    kind = container_kind(model, reads, reads[0].call if reads else None)
+    if kind not in ("tuple", "list"):
+        return None
+    cut = elementwise_cut(state, kind, variable)
+    return Fix(
+        f"Rebind `{state}` to its detached elements", SAFE, (replace_node(model, node, cut),)
+    )
+
+
+def _only_detaches(body: Sequence[cst.BaseStatement], variable: str) -> bool:
+    """The loop body is the single statement `variable.detach()`."""
+    if len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine):
+        return False
+    statements = body[0].body
+    if len(statements) != 1 or not isinstance(statements[0], cst.Expr):
+        return False
+    call = statements[0].value
+    return (
+        isinstance(call, cst.Call)
+        and not call.args
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "detach"
+        and dotted_name(call.func.value) == variable
+    )

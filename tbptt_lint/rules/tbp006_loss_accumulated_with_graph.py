@@ -11,8 +11,9 @@ from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Edit, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.fixes import UNSAFE
 
 
 class LossAccumulatedWithGraph(Rule):
@@ -28,6 +29,7 @@ class LossAccumulatedWithGraph(Rule):
     code = "TBP006"
     name = "loss-accumulated-with-graph"
     severity = Severity.WARNING
+    fix_availability = UNSAFE
 
     INVALID = (
         """
@@ -76,7 +78,8 @@ for x, y in batches:
                     f"every window's graph alive. Accumulate `{name}.item()` (or "
                     f"`{name}.detach()`) instead"
                 )
-                yield model.finding(self.code, accumulation.node, message)
+                fix = _item_instead(model, accumulation.node, name)
+                yield model.finding(self.code, accumulation.node, message, fix)
 
 
 def _reset_inside(loop: cst.CSTNode, accumulator: str, accumulation: cst.CSTNode) -> bool:
@@ -89,3 +92,25 @@ def _reset_inside(loop: cst.CSTNode, accumulator: str, accumulation: cst.CSTNode
         if accumulator in bound and accumulator not in names_in(node.value):
             return True
     return False
+
+
+def _item_instead(model: FileModel, accumulation: cst.CSTNode, name: str) -> Fix | None:
+    """Append `.item()` to the one place the back-propagated loss is accumulated. Unsafe: a
+    loss that is not a single number makes `.item()` raise, and later code may expect a
+    tensor."""
+    if isinstance(accumulation, (cst.AugAssign, cst.Assign)):
+        roots: list[cst.CSTNode] = [accumulation.value]
+    elif isinstance(accumulation, cst.Call):
+        roots = [arg.value for arg in accumulation.args]
+    else:
+        return None
+    uses = [
+        node
+        for node in descendants(roots, stop=(cst.Lambda, cst.Call))
+        if isinstance(node, (cst.Name, cst.Attribute)) and dotted_name(node) == name
+    ]
+    if len(uses) != 1:
+        return None
+    line, column, end_line, end_column = model.span(uses[0])
+    edit = Edit(".item()", (end_line, end_column), (end_line, end_column))
+    return Fix(f"Accumulate `{name}.item()`", UNSAFE, (edit,))

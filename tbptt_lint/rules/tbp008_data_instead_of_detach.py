@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.analysis.names import call_name
+from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.diagnostics import Edit, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.fixes import SAFE, detached, replace_node
 
 
 class DataInsteadOfDetach(Rule):
@@ -20,6 +25,7 @@ class DataInsteadOfDetach(Rule):
     code = "TBP008"
     name = "data-instead-of-detach"
     severity = Severity.INFO
+    fix_availability = SAFE
 
     INVALID = (
         """
@@ -56,4 +62,33 @@ for x, y in batches:
                     f"`{cut.name}` is cut with `.data`, which bypasses autograd's checks for "
                     "in-place changes; use `.detach()`, which cuts the graph the same way"
                 )
-                yield model.finding(self.code, cut.node, message)
+                yield model.finding(self.code, cut.node, message, _detach_instead(model, cut.node))
+
+
+def _detach_instead(model: FileModel, cut: cst.CSTNode) -> Fix | None:
+    """Every `x.data` in the cut becomes `x.detach()`, and `Variable(x.data)` becomes
+    `x.detach()` too: a Variable of a `.data` is a leaf that needs no gradient, as is a detach."""
+    edits: list[Edit] = []
+    covered: set[int] = set()
+    for node in descendants([cut], stop=(cst.Lambda,)):
+        if id(node) in covered:
+            continue
+        if isinstance(node, cst.Call) and (call_name(node) or "").split(".")[-1] == "Variable":
+            inner = node.args[0].value if node.args else None
+            if not _is_data(inner):
+                continue
+            if len(node.args) != 1 or node.args[0].keyword is not None:
+                return None  # `Variable(h.data, requires_grad=True)` is not a detach
+            assert isinstance(inner, cst.Attribute)
+            edits.append(replace_node(model, node, detached(model.code(inner.value))))
+            covered.add(id(inner))
+        elif _is_data(node):
+            assert isinstance(node, cst.Attribute)
+            edits.append(replace_node(model, node, detached(model.code(node.value))))
+    if not edits:
+        return None
+    return Fix("Use `.detach()` instead of `.data`", SAFE, tuple(edits))
+
+
+def _is_data(node: cst.CSTNode | None) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value == "data"

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
+from tbptt_lint.analysis.events import InplaceDetachOnView
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.diagnostics import Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.fixes import SAFE, is_whole_statement, rebind_detached, replace_node
 
 
 class DetachInplaceOnView(Rule):
@@ -21,6 +26,7 @@ class DetachInplaceOnView(Rule):
     code = "TBP014"
     name = "detach-inplace-on-view"
     severity = Severity.ERROR
+    fix_availability = SAFE
 
     INVALID = (
         """
@@ -54,4 +60,21 @@ for x, y in batches:
                     '"Can\'t detach views in-place". Detach the whole tensor '
                     "(`x = x.detach()`) or rebind the slice out of place"
                 )
-                yield model.finding(self.code, event.node, message)
+                yield model.finding(self.code, event.node, message, _rebind(model, event))
+
+
+def _rebind(model: FileModel, event: InplaceDetachOnView) -> Fix | None:
+    """`view.detach_()` becomes `view = view.detach()` for a name bound to a view, and
+    `hidden[i].detach_()` becomes `hidden = hidden.detach()`: the whole tensor is cut out of
+    place, which is what detaching each slice in place was meant to do."""
+    call = event.node
+    if not isinstance(call.func, cst.Attribute) or not is_whole_statement(model, call):
+        return None
+    view = call.func.value
+    if isinstance(view, cst.Subscript):
+        view = view.value
+    name = dotted_name(view)
+    if name is None or name not in (event.target, event.state):
+        return None  # `hidden[0][-1]`: a view of one element of a tuple of states
+    cut = rebind_detached(name)
+    return Fix(f"Rebind out of place: `{cut}`", SAFE, (replace_node(model, call, cut),))

@@ -36,7 +36,11 @@ def test_text_report_of_a_real_finding(cli, train):
     assert lines[0].startswith(f"train.py:{TBP001_LINE}:")
     assert " TBP001 " in lines[0]
     assert f"{TBP001_LINE} | {SNIPPET_LINE}" in lines
-    assert lines[-1] == "Found 1 error."
+    # The fix of TBP001 is unsafe, so the summary says how to enable it, as ruff does.
+    assert lines[-2:] == [
+        "Found 1 error.",
+        "No fixes available (1 hidden fix can be enabled with the `--unsafe-fixes` option).",
+    ]
 
 
 def test_json_and_sarif_of_a_real_finding(cli, train):

@@ -223,3 +223,34 @@ def test_try_repo_runs_the_hook_on_the_given_files(
     assert result.returncode == 1, output
     assert re.search(rf"^bad\.py:{BUG_LINE}:\d+: TBP001 ", output, re.M), output
     assert "good.py:" not in output, output
+
+
+def test_the_fix_hook_fixes_the_file_and_then_passes(
+    tmp_path: Path, hook_repo: tuple[Path, str], env: dict[str, str]
+) -> None:
+    repo_path, _ = hook_repo
+    fixable = FIXTURES / "bug_tbp003_detach_result_discarded.py"
+    (tmp_path / "train.py").write_text(fixable.read_text())
+    _git("init", "-q", cwd=tmp_path, env=env)
+    _git("add", ".", cwd=tmp_path, env=env)
+
+    def fix_hook() -> subprocess.CompletedProcess[str]:
+        return _pre_commit(
+            "try-repo", str(repo_path), "tbptt-lint-fix", "--files", "train.py",
+            cwd=tmp_path, env=env,
+        )  # fmt: skip
+
+    first = fix_hook()
+    fixed = (tmp_path / "train.py").read_text()
+    # pre-commit fails a hook that changed files; the fix is in the working tree.
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout + first.stderr
+    assert fixed == fixable.read_text().replace(
+        "        hidden.detach()  # expect", "        hidden = hidden.detach()  # expect"
+    )
+    assert fixed != fixable.read_text()
+
+    _git("add", ".", cwd=tmp_path, env=env)
+    second = fix_hook()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert (tmp_path / "train.py").read_text() == fixed

@@ -1,0 +1,162 @@
+"""Text edits that rules attach to their findings, built from the positions of libcst nodes.
+
+An edit replaces the exact span of a node (or inserts a line after a statement), so the rest of
+the file, comments and formatting included, is left byte for byte as it was. Each builder
+returns None when the code around the finding is not in a shape the fix was written for: no
+fix is better than a wrong one.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from tbptt_lint.analysis.context import PAIR_STATE_MODULES
+from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead
+from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.diagnostics import Edit, Fix
+
+SAFE = "safe"
+UNSAFE = "unsafe"
+
+
+def replace_node(model: FileModel, node: cst.CSTNode, content: str) -> Edit:
+    line, column, end_line, end_column = model.span(node)
+    return Edit(content, (line, column), (end_line, end_column))
+
+
+def is_whole_statement(model: FileModel, node: cst.CSTNode) -> bool:
+    """Whether the node is alone on its line(s): only indentation before it, and nothing but a
+    comment after it."""
+    line, column, end_line, end_column = model.span(node)
+    lines = model.source_lines()
+    before = lines[line - 1][: column - 1]
+    after = lines[end_line - 1][end_column - 1 :].strip()
+    return not before.strip() and (not after or after.startswith("#"))
+
+
+def detached(expression: str) -> str:
+    return f"{expression}.detach()"
+
+
+def rebind_detached(target: str) -> str:
+    return f"{target} = {detached(target)}"
+
+
+def elementwise_cut(name: str, container: str, variable: str = "s") -> str:
+    """The cut of every element of a tuple, list or dict state."""
+    if container == "dict":
+        return f"{name} = {{k: v.detach() for k, v in {name}.items()}}"
+    if container == "list":
+        return f"{name} = [{variable}.detach() for {variable} in {name}]"
+    return f"{name} = tuple({variable}.detach() for {variable} in {name})"
+
+
+def container_kind(model: FileModel, reads: list[StateRead], call: RecurrentCall | None) -> str:
+    """ "tuple", "list", "dict" or "tensor" when the analysis knows the state's shape, else ""."""
+    kinds = set()
+    for read in reads:
+        for origin in read.origins:
+            if isinstance(origin, cst.Tuple):
+                kinds.add("tuple")
+            elif isinstance(origin, (cst.List, cst.ListComp)):
+                kinds.add("list")
+            elif isinstance(origin, (cst.Dict, cst.DictComp)):
+                kinds.add("dict")
+        if read.value.elements is not None:
+            kinds.add("tuple" if not kinds else next(iter(kinds)))
+    if call is not None and call.module_class in PAIR_STATE_MODULES:
+        kinds.add("tuple")
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds:
+        return ""  # tuple on one path and list on another: no single form fits
+    if (
+        call is not None
+        and call.module_class is not None
+        and call.module_class.startswith("torch.nn.")
+    ):
+        return "tensor"
+    return ""
+
+
+def state_cut(model: FileModel, call: RecurrentCall, reads: list[StateRead]) -> str | None:
+    """The statement that cuts every part of the state a recurrent call carries."""
+    names = [read.name for read in reads]
+    group = next((g for g in call.groups if set(names) & set(g) and len(g) > 1), None)
+    if group is not None:
+        return f"{', '.join(group)} = {', '.join(detached(n) for n in group)}"
+    if len(names) != 1:
+        return None
+    name = names[0]
+    kind = container_kind(model, reads, call)
+    if kind == "tensor":
+        return rebind_detached(name)
+    if kind:
+        return elementwise_cut(name, kind)
+    return None
+
+
+def _backward_statement(
+    model: FileModel, loop: cst.CSTNode, site: BackwardSite
+) -> tuple[cst.SimpleStatementLine, cst.IndentedBlock] | None:
+    """The statement line holding the backward call inside the loop, and its block."""
+    call_span = model.span(site.call)
+    for node in descendants([loop], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if not isinstance(node, cst.IndentedBlock):
+            continue
+        for statement in node.body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            line, column, end_line, end_column = model.span(statement)
+            if (line, column) <= call_span[:2] and call_span[2:] <= (end_line, end_column):
+                return statement, node
+    return None
+
+
+def insert_after_backward(
+    model: FileModel, call: RecurrentCall, sites: list[BackwardSite], statement_text: str
+) -> Edit | None:
+    """An edit that puts `statement_text` on its own line right after the last backward that
+    runs through the carrying loop's graph, in that backward's block.
+
+    After the backward is where TBPTT cuts: the state exists there (the recurrent call made it
+    earlier in the pass), and a backward that runs only every k steps (`if (t + 1) % k == 0`)
+    keeps its k-step horizon, which a cut at the top of a per-step loop would shrink to one.
+    """
+    carrying = [loop for loop in call.loops if any(loop in site.loops for site in sites)]
+    if not carrying:
+        return None
+    loop = carrying[-1]
+    inside = [site for site in sites if loop in site.loops]
+    site = max(inside, key=lambda s: model.span(s.call))
+    found = _backward_statement(model, loop, site)
+    if found is None:
+        return None
+    statement, _block = found
+    _, _, end_line, _ = model.span(statement)
+    lines = model.source_lines()
+    first_line = lines[model.line(statement) - 1]
+    indent = first_line[: len(first_line) - len(first_line.lstrip())]
+    last = lines[end_line - 1]
+    body = last.rstrip("\r\n")
+    newline = last[len(body) :] or "\n"
+    return Edit(
+        f"{newline}{indent}{statement_text}", (end_line, len(body) + 1), (end_line, len(body) + 1)
+    )
+
+
+def cut_after_backward_fix(
+    model: FileModel, call: RecurrentCall, reads: list[StateRead], sites: list[BackwardSite]
+) -> Fix | None:
+    """TBP001/TBP002: cut the carried state right after the backward that ran through it.
+
+    The recurrent call made the state earlier in the same pass, so it is never None there."""
+    cut = state_cut(model, call, reads)
+    if cut is None:
+        return None
+    names = ", ".join(f"`{read.name}`" for read in reads)
+    edit = insert_after_backward(model, call, sites, cut)
+    if edit is None:
+        return None
+    return Fix(f"Cut {names} after the backward: `{cut}`", UNSAFE, (edit,))
