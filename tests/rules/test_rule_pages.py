@@ -2,9 +2,11 @@
 
 Every ```python bad block on a page must trigger exactly the page's rule (among the rules
 enabled by default, plus the page's own rule, so that off-by-default rules can be shown);
-every ```python good block must trigger nothing at all, with every rule enabled. The same
-holds for each rule class's INVALID and VALID snippets. Each page's header must agree with
-the class attributes, and `rules/README.md` must index every page.
+every ```python good block must trigger nothing at all, with every rule enabled. The pages'
+blocks are checked by the pytest plugin, one item each (`rules/TBP001.md::bad[1]`, enabled by
+`tbptt_rule_pages` in pyproject.toml); this module checks that the plugin covers every page,
+and checks each rule class's INVALID and VALID snippets the same way. Each page's header must
+agree with the class attributes, and `rules/README.md` must index every page.
 """
 
 from __future__ import annotations
@@ -115,13 +117,6 @@ CLASS_EXAMPLES = class_examples()
 
 
 @pytest.mark.parametrize(
-    "example", [e for _, e in PAGE_EXAMPLES], ids=[i for i, _ in PAGE_EXAMPLES]
-)
-def test_page_example(example: Example) -> None:
-    check_example(example)
-
-
-@pytest.mark.parametrize(
     "example", [e for _, e in CLASS_EXAMPLES], ids=[i for i, _ in CLASS_EXAMPLES]
 )
 def test_class_example(example: Example) -> None:
@@ -130,6 +125,18 @@ def test_class_example(example: Example) -> None:
 
 def test_page_examples_were_found() -> None:
     assert PAGE_EXAMPLES, f"no ```python bad/good blocks under {PAGES}"
+
+
+def test_the_plugin_checks_every_page_example(pytestconfig: pytest.Config) -> None:
+    """The page examples are test items of the plugin: every page is collected, every block."""
+    from tbptt_lint.pytest_plugin import _EXAMPLE_BLOCK, _is_rule_page
+
+    assert "rules" in pytestconfig.getini("testpaths")
+    pages = sorted(PAGES.glob("TBP*.md"))
+    assert [p.name for p in pages if not _is_rule_page(p, pytestconfig)] == []
+    assert not _is_rule_page(PAGES / "README.md", pytestconfig)
+    blocks = sum(len(_EXAMPLE_BLOCK.findall(p.read_text(encoding="utf-8"))) for p in pages)
+    assert blocks == len(PAGE_EXAMPLES)
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=[rule.code for rule in ALL_RULES])
