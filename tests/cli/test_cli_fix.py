@@ -378,3 +378,17 @@ def test_the_fixed_file_keeps_its_permissions_and_symlinks_stay_links(cli, proje
     assert link.is_symlink()
     assert "hidden = hidden.detach()" in real.read_text()
     assert (real.stat().st_mode & 0o777) == 0o640
+
+
+def test_temporaries_of_killed_runs_are_removed_and_live_ones_kept(project):
+    target = write(project / "a.py", "x = 0\n")
+    dead = project / f".a.py.{2**22 + 12345}.0badf00d{atomic.TEMPORARY_SUFFIX}"
+    live = project / f".a.py.{os.getpid()}.0badf00d{atomic.TEMPORARY_SUFFIX}"
+    other = project / ".a.py.notes.tbptt-lint-tmp.txt"
+    for stray in (dead, live, other):
+        stray.write_text("half a fi")
+    atomic.replace_content(target, b"x = 0\n", b"x = 1\n")
+    assert target.read_text() == "x = 1\n"
+    assert sorted(p.name for p in project.iterdir() if p.name != ".git") == sorted(
+        ["a.py", live.name, other.name]
+    )
