@@ -113,12 +113,15 @@ def parse(source: str) -> cst.Module:
     try:
         tree = ast.parse(source)
     except SyntaxError as error:
+        if error.lineno is None and "\0" in source:
+            raise SourceSyntaxError(error.msg, *_null_byte_position(source)) from None
         raise SourceSyntaxError(error.msg, error.lineno or 1, error.offset or 1) from None
     except (ValueError, RecursionError, MemoryError) as error:
         message = (
             "too deeply nested to analyse" if isinstance(error, RecursionError) else (str(error))
         )
-        raise SourceSyntaxError(message, 1, 1) from None
+        line, column = _null_byte_position(source) if "\0" in source else (1, 1)
+        raise SourceSyntaxError(message, line, column) from None
     depth, line = deepest(tree)
     if depth > MAX_NESTING:
         raise SourceSyntaxError(
@@ -140,6 +143,16 @@ def parse(source: str) -> cst.Module:
         ) from None
     except RecursionError:
         raise SourceSyntaxError("too deeply nested to analyse", 1, 1) from None
+
+
+def _null_byte_position(source: str) -> tuple[int, int]:
+    """1-based line and column of the first NUL character (Python names no position)."""
+    offset = source.index("\0")
+    line_start = max(source.rfind("\n", 0, offset), source.rfind("\r", 0, offset)) + 1
+    line = source.count("\n", 0, offset) + 1
+    if "\r" in source[:offset] and "\n" not in source[:offset]:
+        line = source.count("\r", 0, offset) + 1  # old Mac line ends
+    return line, offset - line_start + 1
 
 
 MAX_NESTING = 150

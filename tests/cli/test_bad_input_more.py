@@ -193,6 +193,9 @@ def test_nul_byte_inside_valid_code_is_one_tbp900_line(cli, project, other):
     assert_clean_failure(run)
     [line] = lines_for(run, "nul.py")
     assert " TBP900 syntax error: " in line and "null bytes" in line
+    # Python names no position for a NUL; the report points at it.
+    [(row, text)] = [(n, t) for n, t in enumerate(source.splitlines(), 1) if "\0" in t]
+    assert line.startswith(f"nul.py:{row}:{text.index(chr(0)) + 1}: TBP900 "), line
     assert len(lines_for(run, OTHER)) == 1
 
 
