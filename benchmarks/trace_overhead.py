@@ -1,8 +1,11 @@
 """How much the tracer costs: traced / untraced wall time, and graph-walk time per node.
 
 LSTMCell loops of 1000 and 5000 steps with one backward at the end (the worst case for the
-walk: one graph holding every step). Also `save_graph` at 50, 500 and 5000 steps, condensed
-against torchviz where torchviz is tried. Prints figures; asserts nothing.
+walk: one graph holding every step). Walk times are the best of the repeats, split by phase
+(discover: the one pass over the Node objects, saved tensors included; order: topological
+order and the step above each node; horizon: the longest-path DP; finish: leaves and the
+snapshot). Also `save_graph` at 50, 500 and 5000 steps, condensed against torchviz where
+torchviz is tried. Prints figures; asserts nothing.
 
     python benchmarks/trace_overhead.py [--steps 1000 5000] [--repeats 3] [--no-graphs]
 """
@@ -10,6 +13,7 @@ against torchviz where torchviz is tried. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import inspect
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,6 +23,9 @@ import torch
 from torch import nn
 
 from tbptt_lint.tracer import graph_walk, trace
+
+# Older walks take no `timings`: then phases are not shown (to compare with a checkout of one).
+_PHASES = "timings" in inspect.signature(graph_walk.walk_graph).parameters
 
 
 def lstm_loop(steps: int, hidden: int = 64, batch: int = 8) -> Callable[[], None]:
@@ -45,6 +52,7 @@ class _WalkTimer:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.nodes = 0
+        self.phases: dict[str, float] = {}
 
     def __enter__(self) -> _WalkTimer:
         from tbptt_lint.tracer import session
@@ -52,6 +60,8 @@ class _WalkTimer:
         self._original = session.walk_graph
 
         def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if _PHASES:
+                kwargs["timings"] = self.phases
             start = time.perf_counter()
             result = self._original(*args, **kwargs)
             self.seconds += time.perf_counter() - start
@@ -84,11 +94,18 @@ def best_of(fn: Callable[[], None], repeats: int) -> float:
     return min(times)
 
 
+def phase_split(phases: dict[str, float]) -> str:
+    if not phases:
+        return "no phase timings"
+    return ", ".join(f"{name} {seconds * 1e3:.1f}" for name, seconds in phases.items()) + " ms"
+
+
 def overhead(steps: int, repeats: int) -> None:
     run = lstm_loop(steps)
     run()  # warm up allocators and kernels
     plain = best_of(run, repeats)
-    traced_times, walk_s, nodes, backward_s = [], 0.0, 0, 0.0
+    traced_times, backward_s = [], 0.0
+    best: _WalkTimer | None = None
     for _ in range(repeats):
         with _WalkTimer() as timer:
             sync()
@@ -97,7 +114,10 @@ def overhead(steps: int, repeats: int) -> None:
                 run()
             sync()
             traced_times.append(time.perf_counter() - start)
-        walk_s, nodes = timer.seconds, timer.nodes
+        if best is None or timer.seconds < best.seconds:
+            best = timer
+    assert best is not None
+    walk_s, nodes = best.seconds, best.nodes
     # Backward alone, untraced, for the "walk under 10% of backward" figure.
     torch.manual_seed(0)
     cell = nn.LSTMCell(32, 64)
@@ -122,10 +142,14 @@ def overhead(steps: int, repeats: int) -> None:
         f"({walk_s / max(nodes, 1) * 1e6:.2f} us/node), {walk_s / backward_s * 100:5.1f}% of the "
         f"backward ({backward_s * 1e3:.1f} ms) | horizon {call.horizon}"
     )
+    print(f"  walk phases: {phase_split(best.phases)}")
 
 
-def walk_only(steps: int) -> None:
-    """Walk time without saved-bytes accounting, to show what that part costs."""
+def walk_only(steps: int, repeats: int) -> None:
+    """Walk time without saved-bytes accounting, to show what that part costs. The garbage
+    collector is paused, as the tracer pauses it around its walks."""
+    from tbptt_lint.tracer.session import _gc_paused
+
     torch.manual_seed(0)
     cell = nn.LSTMCell(32, 64)
     x = torch.randn(steps, 8, 32)
@@ -136,12 +160,21 @@ def walk_only(steps: int) -> None:
         h, c = cell(x[i], (h, c))
         loss = loss + h.pow(2).mean()
     for measure in (True, False):
-        start = time.perf_counter()
-        result = graph_walk.walk_graph([loss.grad_fn], lambda node: None, measure_saved=measure)
-        took = time.perf_counter() - start
+        took, phases = float("inf"), {}
+        for _ in range(repeats):
+            timings: dict[str, float] = {}
+            extra = {"timings": timings} if _PHASES else {}
+            with _gc_paused():
+                start = time.perf_counter()
+                result = graph_walk.walk_graph(
+                    [loss.grad_fn], lambda node: None, measure_saved=measure, **extra
+                )
+                seconds = time.perf_counter() - start
+            if seconds < took:
+                took, phases = seconds, timings
         print(
             f"  walk of {result.node_count} nodes, measure_saved={measure}: {took * 1e3:.1f} ms "
-            f"({took / result.node_count * 1e6:.2f} us/node)"
+            f"({took / result.node_count * 1e6:.2f} us/node; {phase_split(phases)})"
         )
 
 
@@ -178,7 +211,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     for steps in args.steps:
         overhead(steps, args.repeats)
-    walk_only(max(args.steps))
+    walk_only(max(args.steps), args.repeats)
     if not args.no_graphs:
         graphs([50, 500, 5000])
 

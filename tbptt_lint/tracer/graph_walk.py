@@ -10,20 +10,29 @@ top-two-with-distinct-keys trick), which is enough to answer that question for i
 Everything is iterative (graphs of 35k+ nodes; `make_dot` hits RecursionError near 1000
 steps) and linear in nodes plus edges. No node object outlives the walk: tags live in
 `Node.metadata`, and the result holds only plain data.
+
+Cost: each Node is touched in one breadth-first pass (name, tag, `next_functions` read once,
+saved tensors); the topological order and the longest-path DP then run over lists of ints,
+and the DP shares one state tuple along chains instead of merging anew at every node. Saved
+tensors are read only through the attributes that can hold one (not the sizes, strides and
+scalars that most `_saved_*` attributes are). tests/tracer/test_graph_walk_equivalence.py
+checks every result against a from-scratch reference.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import GetSetDescriptorType
 from typing import Any
 
 from tbptt_lint.tracer.records import GraphNode, GraphSnapshot
 
-# (first step, number of steps) of a tagged node, or None for glue.
+# (first step, number of steps) of a tagged node, or None for glue. first >= 0, number >= 1:
+# the DP below relies on a path through a step being worth at least 1.
 StepTag = tuple[int, int]
 TagResolver = Callable[[Any], "StepTag | None"]  # autograd Node -> its step, if tagged
 
@@ -62,9 +71,21 @@ def default_walk_limit() -> int:
 
 _NEG = -1
 _NO_TAG = -1  # key of "no step seen on this path"
+# DP state of a node: (best value, its first-step key, best value whose key differs, its key).
+_EMPTY: tuple[int, int, int, int] = (0, _NO_TAG, _NEG, _NO_TAG)
+_NO_KIDS: tuple[int, ...] = ()
+
+# What a node's name says about it, per name (names are few: one per op).
+_OP, _OPAQUE, _LEAF = 0, 1, 2
+_name_kinds: dict[str, int] = {}
 
 # Attribute names of saved tensors, per node class (dir() is slow; classes are few).
 _saved_attrs_cache: dict[type, tuple[str, ...]] = {}
+# The ones that can hold a tensor. A generated node class's `_saved_*` attributes are
+# getters with one C++ type each: one seen holding an int, a dtype or a tuple of ints never
+# holds a tensor, and never raises either (only tensor getters check for freed buffers), so
+# skipping it changes nothing but the time.
+_tensor_attrs_cache: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass
@@ -106,20 +127,67 @@ def _saved_attrs(node: Any) -> tuple[str, ...]:
     return attrs
 
 
-def _merge_pairs(children: Sequence[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
-    """Best (value, first-step key) over children, and the best whose key differs from it."""
-    best_v, best_k, sec_v, sec_k = 0, _NO_TAG, _NEG, _NO_TAG
-    for bv, bk, sv, sk in children:
-        for v, k in ((bv, bk), (sv, sk)):
-            if v < 0:
-                continue
-            if v > best_v or (v == best_v and best_k == _NO_TAG and k != _NO_TAG):
-                if k != best_k:
-                    sec_v, sec_k = best_v, best_k
-                best_v, best_k = v, k
-            elif k != best_k and v > sec_v:
-                sec_v, sec_k = v, k
-    return best_v, best_k, sec_v, sec_k
+def _never_tensor(value: Any) -> bool:
+    """True for a value no tensor getter returns: not a tensor, None, or tensors in a tuple."""
+    import torch
+
+    if value is None or isinstance(value, torch.Tensor):
+        return False
+    if isinstance(value, (tuple, list)):
+        # Empty, or all None: could be an optional tensor list. Anything else: ints, scalars.
+        return any(v is not None and not isinstance(v, torch.Tensor) for v in value)
+    return True
+
+
+def _tensor_attrs(node: Any) -> tuple[str, ...]:
+    """`_saved_attrs(node)` less the class-level getters that, read once, hold no tensor."""
+    cls = type(node)
+    keep = []
+    for attr in _saved_attrs(node):
+        if isinstance(getattr(cls, attr, None), GetSetDescriptorType):
+            try:
+                if _never_tensor(getattr(node, attr)):
+                    continue
+            except Exception:  # noqa: BLE001 - freed or odd: keep it, the walk reads it again
+                pass
+        keep.append(attr)
+    attrs = tuple(keep)
+    _tensor_attrs_cache[cls] = attrs
+    return attrs
+
+
+def _name_kind(name: str) -> int:
+    kind = _OP
+    if any(marker in name for marker in OPAQUE_MARKERS):
+        kind = _OPAQUE
+    elif name == ACCUMULATE_GRAD:
+        kind = _LEAF
+    if len(_name_kinds) > 100_000:  # generated names without end: stay bounded
+        _name_kinds.clear()
+    _name_kinds[name] = kind
+    return kind
+
+
+def _storage_bytes(t: Any, seen: set[int]) -> int:
+    """Bytes of `t`'s storage, unless a storage at the same address was counted already."""
+    try:
+        storage = t.untyped_storage()
+        key = storage.data_ptr()
+        if key in seen:
+            return 0
+        seen.add(key)
+        return storage.nbytes()
+    except Exception:  # noqa: BLE001 - sparse or meta tensors have no storage
+        return 0
+
+
+def _unreadable_reason(exc: RuntimeError) -> str | None:
+    text = str(exc)
+    if "backward through the graph a second time" in text or "freed" in text:
+        return "freed"
+    if "inplace operation" in text:
+        return "inplace"
+    return None
 
 
 def walk_graph(
@@ -130,163 +198,244 @@ def walk_graph(
     snapshot_limit: int = 5000,
     max_nodes: int | None = None,
     param_names: Callable[[Any], str | None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> WalkResult:
-    """Walk every node reachable from `roots` (autograd Nodes) once and measure the horizon."""
+    """Walk every node reachable from `roots` (autograd Nodes) once and measure the horizon.
+
+    Tags from `resolve_tag` are (first step >= 0, number of steps >= 1). `timings`, when
+    given, gets the seconds spent in each phase added to it (for benchmarks).
+    """
     import torch
 
+    clock = time.perf_counter
+    started = clock()
     if max_nodes is None:
         max_nodes = default_walk_limit()
     result = WalkResult()
-    index: dict[int, int] = {}
-    nodes: list[Any] = []
-    children: list[list[int]] = []
-    tags: list[StepTag | None] = []
-    names: list[str] = []
-
-    queue: deque[Any] = deque()
+    # Node -> its index. Nodes hash by identity, and `nodes` keeps each one alive meanwhile.
+    index: dict[Any, int] = {}
+    nodes: list[Any] = []  # the queue of the breadth-first pass; node i is nodes[i]
+    indegree: list[int] = []
     for root in roots:
-        if root is not None and id(root) not in index:
-            index[id(root)] = len(nodes)
+        if root is not None and root not in index:
+            index[root] = len(nodes)
             nodes.append(root)
-            queue.append(root)
+            indegree.append(0)
     root_count = len(nodes)
 
-    # Discovery, breadth first. Children are resolved to indices as nodes are found.
-    pos = 0
-    while pos < len(nodes):
-        node = nodes[pos]
-        pos += 1
-        names.append(node.name())
+    # One breadth-first pass reads everything the walk needs from each Node, once: name,
+    # tag, children (as indices; `next_functions` builds a new tuple on every access),
+    # in-degree, opaque markers, saved tensors. Later passes only see lists of ints.
+    names: list[str] = []
+    tags: list[StepTag | None] = []
+    children: list[Sequence[int]] = []
+    leaves: list[int] = []  # AccumulateGrad nodes
+    unreadable: list[tuple[FreedSaved, int]] = []
+    opaque = result.opaque
+    index_get = index.get
+    nodes_append = nodes.append
+    indegree_append = indegree.append
+    names_append = names.append
+    tags_append = tags.append
+    children_append = children.append
+    kinds_get = _name_kinds.get
+    attrs_get = _tensor_attrs_cache.get
+    tensor_type = torch.Tensor
+    seen: set[int] = set()  # storage data pointers counted: each storage counts once
+    saved = 0
+
+    limited = False
+    found = len(nodes)  # nodes found so far: the next one's index
+    i = -1
+    for node in nodes:  # grows while it is walked
+        i += 1
+        name = node.name()
+        names_append(name)
         # The resolver reads `metadata` of tagged nodes only (reading creates it).
-        tags.append(resolve_tag(node))
-        kids: list[int] = []
-        if len(nodes) >= max_nodes:
+        tags_append(resolve_tag(node))
+        kind = kinds_get(name)
+        if kind is None:
+            kind = _name_kind(name)
+        if kind == _LEAF:
+            leaves.append(i)
+        else:
+            if kind == _OPAQUE:
+                opaque.append(name)
+            if measure_saved:
+                attrs = attrs_get(type(node))
+                if attrs is None:
+                    attrs = _tensor_attrs(node)
+                for attr in attrs:
+                    try:
+                        value = getattr(node, attr)
+                    except RuntimeError as exc:
+                        reason = _unreadable_reason(exc)
+                        if reason is not None:
+                            unreadable.append((FreedSaved(name, None, reason), i))
+                        break
+                    except Exception:  # noqa: BLE001 - an odd attribute must never break a run
+                        continue
+                    if value is None:
+                        continue
+                    if isinstance(value, tensor_type):
+                        try:
+                            storage = value.untyped_storage()
+                            key = storage.data_ptr()
+                            if key not in seen:
+                                seen.add(key)
+                                saved += storage.nbytes()
+                        except Exception:  # noqa: BLE001 - sparse or meta tensors have no storage
+                            pass
+                    elif isinstance(value, (tuple, list)):
+                        for t in value:
+                            if isinstance(t, tensor_type):
+                                saved += _storage_bytes(t, seen)
+        if found >= max_nodes:
             # Frontier node: counted, not expanded (see MAX_WALK_NODES).
-            result.node_limited = True
-            children.append(kids)
+            limited = True
+            children_append(_NO_KIDS)
             continue
+        kids: list[int] = []
         for child, _ in node.next_functions:
             if child is None:
                 continue
-            ci = index.get(id(child))
+            ci = index_get(child)
             if ci is None:
-                ci = len(nodes)
-                index[id(child)] = ci
-                nodes.append(child)
-            kids.append(ci)
-        children.append(kids)
+                index[child] = found
+                kids.append(found)
+                nodes_append(child)
+                indegree_append(1)
+                found += 1
+            else:
+                indegree[ci] += 1
+                kids.append(ci)
+        children_append(kids)
     n = len(nodes)
     result.node_count = n
+    result.node_limited = limited
+    result.saved_bytes = saved
+    discovered = clock()
 
-    # Topological order, parents first (Kahn), then DP over it in reverse.
-    indegree = [0] * n
-    for kids in children:
+    # Topological order, parents first (Kahn). The same pass carries down, for each node,
+    # the step of the nearest tagged nodes above it (the largest; -1: none above).
+    order = [j for j in range(n) if not indegree[j]]
+    order_append = order.append
+    above = [-1] * n
+    for j in order:  # grows while it is walked
+        kids = children[j]
+        if not kids:
+            continue
+        tag = tags[j]
+        mine = above[j] if tag is None else tag[0]
         for c in kids:
-            indegree[c] += 1
-    order: list[int] = [i for i in range(n) if indegree[i] == 0]
-    head = 0
-    while head < len(order):
-        i = order[head]
-        head += 1
-        for c in children[i]:
-            indegree[c] -= 1
-            if indegree[c] == 0:
-                order.append(c)
+            if mine > above[c]:
+                above[c] = mine
+            left = indegree[c] - 1
+            indegree[c] = left
+            if not left:
+                order_append(c)
+    ordered = clock()
 
-    # under_step[i]: some tagged node sits above i (so i belongs to a step's computation).
-    under_step = [False] * n
-    step_above: list[int | None] = [None] * n
-    for i in order:
-        tag = tags[i]
-        mine = tag[0] if tag is not None else step_above[i]
-        flag = under_step[i] or tag is not None
-        for c in children[i]:
-            if flag and not under_step[c]:
-                under_step[c] = True
-            if mine is not None and (step_above[c] is None or mine > step_above[c]):
-                step_above[c] = mine
-
-    best: list[tuple[int, int, int, int]] = [(0, _NO_TAG, _NEG, _NO_TAG)] * n
-    links = result.links
+    # Longest path over distinct steps, children first. A node's state is the best path
+    # value with its first step, and the best one whose first step differs (or _NEG/_NO_TAG).
+    # Children merge in `next_functions` order with strict comparisons: on a tie the earlier
+    # child's step is kept, which decides which steps `links` names. States are shared
+    # tuples: a node with one child reuses its child's state, and merging a state into
+    # itself (children that reach the same subgraph) changes nothing, so it is skipped.
+    best: list[tuple[int, int, int, int]] = [_EMPTY] * n
     reached = result.reached
-    for i in reversed(order):
-        merged = _merge_pairs([best[c] for c in children[i]]) if children[i] else best[i]
-        tag = tags[i]
+    links = result.links
+    cut_ids = result.cut_node_ids
+    node_steps = result.node_steps
+    empty = _EMPTY
+    for j in reversed(order):
+        kids = children[j]
+        if kids:
+            state = best[kids[0]]
+            if len(kids) > 1:
+                for c in kids:
+                    other = best[c]
+                    if other is state or other is empty:
+                        continue
+                    if state is empty:
+                        state = other
+                        continue
+                    ov, ok, osv, osk = other
+                    bv, bk, sv, sk = state
+                    if ov <= sv:
+                        continue  # nothing in `other` beats the second best
+                    if ov > bv:
+                        if ok != bk:
+                            sv, sk = bv, bk
+                        bv, bk = ov, ok
+                    elif ok != bk:
+                        sv, sk = ov, ok
+                    if osv > sv and osk != bk:  # osv <= ov <= bv: never a new best
+                        sv, sk = osv, osk
+                    state = (bv, bk, sv, sk)
+        else:
+            state = empty
+        tag = tags[j]
         if tag is None:
-            best[i] = merged
+            best[j] = state
             continue
-        start, count = tag
-        bv, bk, sv, sk = merged
+        start, steps = tag
+        bv, bk, sv, sk = state
         # Continue from this step: a path whose first step is this same step adds nothing new.
-        tail = max(bv - count, sv, 0) if bk == start else bv
-        best[i] = (count + tail, start, _NEG, _NO_TAG)
-        reached.update(range(start, start + count))
-        for k in (bk, sk):
-            if k not in (_NO_TAG, start) and k < start:
-                links.add((k, start))
+        if bk == start:
+            tail = bv - steps
+            if sv > tail:
+                tail = sv
+            if tail < 0:
+                tail = 0
+        else:
+            tail = bv
+        best[j] = (steps + tail, start, _NEG, _NO_TAG)
+        reached.update(range(start, start + steps))
+        if bk != _NO_TAG and bk < start:
+            links.add((bk, start))
+        if sk != _NO_TAG and sk < start:
+            links.add((sk, start))
+        node_id = id(nodes[j])
         if tail == 0:
-            result.cut_node_ids.add(id(nodes[i]))
-        result.node_steps[id(nodes[i])] = start
-    result.horizon = max((best[i][0] for i in range(root_count)), default=0)
+            cut_ids.add(node_id)
+        node_steps[node_id] = start
+    result.horizon = max((best[j][0] for j in range(root_count)), default=0)
+    measured = clock()
 
-    # Per-node facts: opaque regions, leaves, saved tensors.
-    seen_storages: set[int] = set()
-    for i in range(n):
-        name = names[i]
-        node = nodes[i]
-        if any(marker in name for marker in OPAQUE_MARKERS):
-            result.opaque.append(name)
-        if name == ACCUMULATE_GRAD:
-            var = getattr(node, "variable", None)
-            if var is not None and under_step[i] and not isinstance(var, torch.nn.Parameter):
-                result.state_leaves.append(weakref.ref(var))
-                result.cut_node_ids.add(id(node))
-                if var.grad is not None:
-                    result.stale_leaves.append((tuple(var.shape), step_above[i]))
-            continue
-        if measure_saved:
-            _measure_saved(node, result, seen_storages, step_above[i])
+    # Leaves below a step (the k1/k2 recipe's state), and where unreadable tensors sit.
+    parameter = torch.nn.Parameter
+    for j in leaves:
+        var = getattr(nodes[j], "variable", None)
+        if var is not None and above[j] >= 0 and not isinstance(var, parameter):
+            result.state_leaves.append(weakref.ref(var))
+            cut_ids.add(id(nodes[j]))
+            if var.grad is not None:
+                result.stale_leaves.append((tuple(var.shape), above[j]))
+    for freed, j in unreadable:
+        freed.step = above[j] if above[j] >= 0 else None
+        result.unreadable.append(freed)
 
     if n <= snapshot_limit:
         result.snapshot = _snapshot(names, tags, children, nodes, root_count, param_names)
     else:
         result.snapshot = GraphSnapshot(truncated=True)
+    if timings is not None:
+        finished = clock()
+        for phase, took in (
+            ("discover", discovered - started),
+            ("order", ordered - discovered),
+            ("horizon", measured - ordered),
+            ("finish", finished - measured),
+        ):
+            timings[phase] = timings.get(phase, 0.0) + took
     return result
-
-
-def _measure_saved(node: Any, result: WalkResult, seen: set[int], step: int | None) -> None:
-    """Add the bytes of `node`'s saved tensors; note the ones already freed or bumped in place."""
-    import torch
-
-    for attr in _saved_attrs(node):
-        try:
-            value = getattr(node, attr)
-        except RuntimeError as exc:
-            text = str(exc)
-            if "backward through the graph a second time" in text or "freed" in text:
-                result.unreadable.append(FreedSaved(node.name(), step, "freed"))
-            elif "inplace operation" in text:
-                result.unreadable.append(FreedSaved(node.name(), step, "inplace"))
-            return
-        except Exception:  # noqa: BLE001 - an odd attribute must never break the user's run
-            continue
-        values = value if isinstance(value, (tuple, list)) else (value,)
-        for t in values:
-            if isinstance(t, torch.Tensor):
-                try:
-                    storage = t.untyped_storage()
-                    key = storage.data_ptr()
-                    if key not in seen:
-                        seen.add(key)
-                        result.saved_bytes += storage.nbytes()
-                except Exception:  # noqa: BLE001 - sparse or meta tensors have no storage
-                    continue
 
 
 def _snapshot(
     names: list[str],
     tags: list[StepTag | None],
-    children: list[list[int]],
+    children: list[Sequence[int]],
     nodes: list[Any],
     root_count: int,
     param_names: Callable[[Any], str | None] | None,
