@@ -32,6 +32,7 @@ from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, rule_url
 from tbptt_lint.discovery import PathPatterns, discover
 from tbptt_lint.fixer import FixOutcome, applicable, fix_document
+from tbptt_lint.memory import release_after
 from tbptt_lint.noqa import apply_noqa
 from tbptt_lint.notebooks import NotebookError, NotebookSource, read_notebook
 from tbptt_lint.rules import (
@@ -420,12 +421,23 @@ def _init_worker(settings: Settings, index: ProjectIndex | None) -> None:
 
 def _worker_summarize(path: str) -> FileResult:
     assert _WORKER_CHECKER is not None
-    return _WORKER_CHECKER.summarize(Path(path))
+    result = _WORKER_CHECKER.summarize(Path(path))
+    release_after(_size(path))
+    return result
 
 
 def _worker_check(path: str) -> FileResult:
     assert _WORKER_CHECKER is not None and _WORKER_INDEX is not None
-    return _WORKER_CHECKER.check(Path(path), _WORKER_INDEX)
+    result = _WORKER_CHECKER.check(Path(path), _WORKER_INDEX)
+    release_after(_size(path))
+    return result
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def available_cpus() -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from tbptt_lint.analysis.candidates import is_candidate_unit
-from tbptt_lint.analysis.chunks import keep_blocks, top_level_blocks
+from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
 from tbptt_lint.analysis.context import FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
@@ -188,8 +188,11 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     for block in top_level_blocks(source):
         if not worth_summarising(block.text):
             continue
+        text = block.text
+        if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
+            text = prune_class(text, _summary_member)
         try:
-            module = parse(block.text)
+            module = parse(text)
         except SourceSyntaxError:
             continue
         context = FileContext(ImportMap(module, module_name))
@@ -213,6 +216,26 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
             {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
         )
     return summary
+
+
+# A class this long is a test suite or a framework's core, not a model or state class that
+# other modules import; parsing all of it cost 100 MB (torch's distributed_test.py, 450 kB).
+LARGE_CLASS_CHARACTERS = 50_000
+# Methods whose facts describe the class's objects to other modules.
+SUMMARY_METHOD = re.compile(r"\s*(?:async\s+)?def\s+(?:forward|detach_?|__init__)\s*\(")
+
+
+def _summary_member(text: str) -> bool:
+    """Whether phase 1 keeps a member of a large class: nested classes (pruned in turn), the
+    methods whose facts describe the class's objects, and what the prefilters want."""
+    lines = (line for line in text.splitlines() if line.strip())
+    header = next((line for line in lines if not line.lstrip().startswith("@")), "")
+    return bool(
+        header.lstrip().startswith("class ")
+        or SUMMARY_METHOD.match(header)
+        or worth_summarising(text)
+        or may_hold_findings(text)
+    )
 
 
 def build_context(

@@ -54,24 +54,44 @@ def _blocks(lines: list[str], start: int, end: int, indent: str) -> Iterator[Blo
 
 
 def _is_class(block: Block) -> bool:
-    header = next((line for line in block.text.splitlines() if not line.startswith("@")), "")
+    stripped = (line.lstrip() for line in block.text.splitlines())
+    header = next((line for line in stripped if line and not line.startswith("@")), "")
     return header.startswith("class ")
 
 
 def keep_blocks(source: str, wanted: Callable[[str], bool]) -> str:
     """The source with every top-level def/class block that is not `wanted` blanked out, line
     count and positions unchanged. Inside a kept class, unwanted methods (indented four
-    spaces) are blanked too, each leaving a `pass` so the class body stays valid. Statements
-    outside blocks (imports, scripts) stay."""
+    spaces) are blanked too, each leaving a `pass` so the class body stays valid, and so on
+    into kept nested classes (test suites nest a whole file's tests in one inner class).
+    Statements outside blocks (imports, scripts) stay."""
     lines = source.splitlines(keepends=True)
     for block in top_level_blocks(source):
         if not wanted(block.text):
             _blank(lines, block, "")
         elif _is_class(block):
-            for member in _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT):
-                if not wanted(member.text):
-                    _blank(lines, member, MEMBER_INDENT)
+            _keep_members(lines, block, MEMBER_INDENT, wanted)
     return "".join(lines)
+
+
+def prune_class(text: str, wanted: Callable[[str], bool]) -> str:
+    """A class block's text with its unwanted methods (and those of its nested classes)
+    blanked, as `keep_blocks` does inside a kept class."""
+    lines = text.splitlines(keepends=True)
+    for block in _blocks(lines, 0, len(lines), ""):
+        if _is_class(block):
+            _keep_members(lines, block, MEMBER_INDENT, wanted)
+    return "".join(lines)
+
+
+def _keep_members(
+    lines: list[str], block: Block, indent: str, wanted: Callable[[str], bool]
+) -> None:
+    for member in _blocks(lines, block.first_line + 1, block.end_line, indent):
+        if not wanted(member.text):
+            _blank(lines, member, indent)
+        elif _is_class(member):
+            _keep_members(lines, member, indent + MEMBER_INDENT, wanted)
 
 
 def _blank(lines: list[str], block: Block, indent: str) -> None:
