@@ -199,11 +199,18 @@ def walk_graph(
     max_nodes: int | None = None,
     param_names: Callable[[Any], str | None] | None = None,
     timings: dict[str, float] | None = None,
+    keep_alive: list[Any] | None = None,
 ) -> WalkResult:
     """Walk every node reachable from `roots` (autograd Nodes) once and measure the horizon.
 
     Tags from `resolve_tag` are (first step >= 0, number of steps >= 1). `timings`, when
     given, gets the seconds spent in each phase added to it (for benchmarks).
+
+    `keep_alive`, when given, receives the walked node objects. The ids in `node_steps` and
+    `cut_node_ids` name those Python objects, and on some torch versions (2.11) a node's
+    Python object is made anew each time it is reached once the old one is gone, so whoever
+    matches ids against another traversal (torchviz's `make_dot`) must hold them meanwhile,
+    and then let go: held nodes keep the graph alive.
     """
     import torch
 
@@ -429,6 +436,8 @@ def walk_graph(
             ("finish", finished - measured),
         ):
             timings[phase] = timings.get(phase, 0.0) + took
+    if keep_alive is not None:
+        keep_alive.extend(nodes)
     return result
 
 

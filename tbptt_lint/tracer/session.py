@@ -212,6 +212,7 @@ class Trace:
         counts = self._tracker.counts()
         with self._lock:
             role = self._role(tensors, grad_tensors, counts)
+        walked: list[Any] = []  # held until the picture is drawn: see walk_graph
         with _gc_paused():
             walk = walk_graph(
                 roots,
@@ -220,8 +221,10 @@ class Trace:
                 snapshot_limit=self.snapshot_node_limit,
                 max_nodes=self.max_walk_nodes,
                 param_names=self._param_name,
+                keep_alive=walked,
             )
             dot = self._dot_source(root_tensors, walk) if role != "reevaluation" else None
+            walked.clear()
         with self._lock:
             return self._record(role, counts, walk, dot, info)
 

@@ -61,6 +61,9 @@ def rnn_graph(steps: int, cut_at: int):
     cell = torch.nn.RNNCell(3, 4)
     h = torch.zeros(1, 4)
     outputs, node_steps, cut_ids = [], {}, set()
+    # The ids name Python node objects; torch 2.11 makes a new one for a node each time it is
+    # reached once the old one is gone, so every node seen is held while its id is used.
+    held = []
     for t in range(steps):
         if t == cut_at:
             h = h.detach()
@@ -74,6 +77,7 @@ def rnn_graph(steps: int, cut_at: int):
             if fn is None or id(fn) in node_steps or type(fn).__name__ == "AccumulateGrad":
                 continue
             node_steps[id(fn)] = t
+            held.append(fn)
             for nxt, _ in fn.next_functions:
                 stack.append(nxt)
         if t == cut_at:
@@ -87,7 +91,7 @@ def rnn_graph(steps: int, cut_at: int):
             ]
             cut_ids.add(id(consumers[-1]))
     loss = torch.stack(outputs).sum()
-    return cell, loss, node_steps, cut_ids, outputs
+    return cell, loss, node_steps, cut_ids, (outputs, held)
 
 
 def _nodes(root):
@@ -135,7 +139,8 @@ def test_dot_source_renders():
 
 def test_nodes_feeding_one_tagged_step_join_its_cluster():
     cell, loss, node_steps, cut_ids, keep = rnn_graph(3, cut_at=1)
-    outputs_only = {id(h.grad_fn): t for t, h in enumerate(keep)}  # only the tanh of each step
+    outputs, _held = keep
+    outputs_only = {id(h.grad_fn): t for t, h in enumerate(outputs)}  # only each step's tanh
     dot = dot_source_for([loss], outputs_only, set(), params=dict(cell.named_parameters()))
     for t in range(3):
         body = dot.split(f"subgraph cluster_step_{t} {{")[1].split("\t}")[0]
