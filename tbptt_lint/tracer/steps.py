@@ -65,6 +65,34 @@ class StateLeak:
     backward_index: int  # the root backward that ended that window
 
 
+class SequenceBits:
+    """A set of autograd sequence numbers as a bit array: one bit per node the process ever
+    made, where a set of numbers cost about 70 bytes per tagged node for the whole run."""
+
+    __slots__ = ("bits", "large")
+    # Numbers past this (AccumulateGrad reports 2**64 - 1) go to a plain set.
+    LARGEST_BIT = 1 << 34
+
+    def __init__(self) -> None:
+        self.bits = bytearray()
+        self.large: set[int] = set()
+
+    def add(self, number: int) -> None:
+        if not 0 <= number < self.LARGEST_BIT:
+            self.large.add(number)
+            return
+        byte = number >> 3
+        if byte >= len(self.bits):
+            self.bits.extend(bytes(max(byte + 1 - len(self.bits), len(self.bits))))
+        self.bits[byte] |= 1 << (number & 7)
+
+    def __contains__(self, number: int) -> bool:
+        if not 0 <= number < self.LARGEST_BIT:
+            return number in self.large
+        byte = number >> 3
+        return byte < len(self.bits) and bool(self.bits[byte] >> (number & 7) & 1)
+
+
 @dataclass
 class ModuleInfo:
     key: int
@@ -137,8 +165,8 @@ class StepTracker:
         self.leaks: list[StateLeak] = []
         self.saved_hooks_seen = False
         self.errors: list[str] = []  # tracebacks of the tracer's own failures in hooks
-        # (sequence number, node class) of every node tagged; see resolve_node.
-        self.tagged: set[tuple[int, type]] = set()
+        # Sequence numbers of the nodes tagged; see resolve_node.
+        self.tagged = SequenceBits()
         self._seq_nr_ok = True  # False on a torch whose nodes lack _sequence_nr()
         self._backward_index = backward_index  # callable: index of the last root backward
         self._lock = threading.RLock()
@@ -187,10 +215,12 @@ class StepTracker:
     def resolve_node(self, node: Any) -> tuple[int, int] | None:
         """Step range of a node this tracker tagged, or None.
 
-        A set of (sequence number, node class) keys says which nodes carry a tag, so that
-        `metadata` is never read on the others: reading it creates a dict on every node.
+        A bit per sequence number says which nodes may carry a tag, so that `metadata` is not
+        read on the others: reading it creates a dict on every node. Sequence numbers count per
+        thread, so a node of another thread may share a tagged node's number: its metadata is
+        then read and holds no tag, which costs time, never a wrong answer.
         """
-        if self._seq_nr_ok and (node._sequence_nr(), type(node)) not in self.tagged:
+        if self._seq_nr_ok and node._sequence_nr() not in self.tagged:
             return None
         meta = node.metadata
         return self.resolve(meta) if meta else None
@@ -328,7 +358,7 @@ class StepTracker:
                 fn = t.grad_fn
                 if fn is not None:
                     try:
-                        self.tagged.add((fn._sequence_nr(), type(fn)))
+                        self.tagged.add(fn._sequence_nr())
                     except AttributeError:
                         self._seq_nr_ok = False
                     meta = fn.metadata

@@ -32,3 +32,15 @@ def test_old_calls_drop_their_snapshots_and_are_still_drawn(tmp_path: Path) -> N
     first = tmp_path / "first.dot"
     t.save_graph(first, call=0)
     assert "digraph" in first.read_text(encoding="utf-8")
+
+
+def test_sequence_bits_is_a_set_of_numbers() -> None:
+    from tbptt_lint.tracer.steps import SequenceBits
+
+    bits = SequenceBits()
+    numbers = [0, 7, 8, 9, 1000, 123_456, 2**64 - 1]  # the last is AccumulateGrad's number
+    for n in numbers:
+        bits.add(n)
+    assert all(n in bits for n in numbers)
+    assert not any(n in bits for n in (1, 6, 10, 999, 1001, 123_457, 2**63, -1))
+    assert len(bits.bits) < 123_456 // 8 * 2 + 16  # one bit per number, doubling growth
