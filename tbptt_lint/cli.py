@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from tbptt_lint import __version__
 from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
@@ -21,8 +21,9 @@ from tbptt_lint.fixer import FixOutcome, fixed_total, unified_diff, write_fixes
 from tbptt_lint.output import DEFAULT_FORMAT, FORMATS, ReportContext, render
 from tbptt_lint.output import statistics as statistics_output
 from tbptt_lint.output.rule_docs import rule_documentation
-from tbptt_lint.rules import ALL_RULES, RULES_BY_CODE
-from tbptt_lint.rules.base import Rule
+
+if TYPE_CHECKING:
+    from tbptt_lint.rules.base import Rule
 
 PROG = "tbptt-lint"
 DEBUG_ENV = "TBPTT_LINT_DEBUG"
@@ -321,6 +322,8 @@ def rule_metadata(rule: type[Rule]) -> dict[str, object]:
 
 
 def run_rule(argv: Sequence[str]) -> int:
+    from tbptt_lint.rules import ALL_RULES, RULES_BY_CODE
+
     args = build_rule_parser().parse_args(list(argv))
     if args.all == (args.code is not None):
         raise UsageError("rule needs either a rule code or --all")

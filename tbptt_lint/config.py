@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tbptt_lint.rules import rules_matching
+from tbptt_lint.catalog import rules_matching
 from tbptt_lint.settings import DEFAULT_EXCLUDE, Settings
 
 if sys.version_info >= (3, 11):

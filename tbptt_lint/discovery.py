@@ -82,25 +82,36 @@ class PathPatterns:
 
     patterns: tuple[str, ...]
     root: Path
-    _compiled: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = field(
+    _compiled: tuple[re.Pattern[str], re.Pattern[str]] = field(
         init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
         root = _posix(self.root.absolute()).rstrip("/")
-        compiled = []
+        by_name, by_path = [], []
         for pattern in self.patterns:
             posix = pattern.replace(os.sep, "/").rstrip("/")
             absolute = posix if posix.startswith("/") else f"{root}/{posix.removeprefix('./')}"
-            compiled.append((glob_to_regex(posix), glob_to_regex(absolute)))
-        object.__setattr__(self, "_compiled", tuple(compiled))
+            by_name.append(glob_to_regex(posix).pattern)
+            by_path.append(glob_to_regex(absolute).pattern)
+        # One alternation per kind: a directory walk asks this of every entry.
+        never = re.compile(r"(?!)")
+        object.__setattr__(
+            self,
+            "_compiled",
+            tuple(
+                re.compile("|".join(f"(?:{p})" for p in parts)) if parts else never
+                for parts in (by_name, by_path)
+            ),
+        )
 
     def matches(self, path: Path) -> bool:
-        absolute = _posix(path.absolute())
-        name = path.name
-        return any(
-            by_name.match(name) or by_path.match(absolute) for by_name, by_path in self._compiled
-        )
+        return self.matches_text(path.name, _posix(path.absolute()))
+
+    def matches_text(self, name: str, absolute: str) -> bool:
+        """`matches` for a base name and an absolute POSIX path already at hand."""
+        by_name, by_path = self._compiled
+        return bool(by_name.match(name) or by_path.match(absolute))
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ class GitIgnore:
 
     base: Path
     spec: pathspec.PathSpec
+    base_text: str = ""  # the base as an absolute POSIX string, ending in "/"
 
     @classmethod
     def load(cls, directory: Path) -> GitIgnore | None:
@@ -117,13 +129,20 @@ class GitIgnore:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return None
-        return cls(directory.absolute(), pathspec.GitIgnoreSpec.from_lines(lines))
+        base = directory.absolute()
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        return cls(base, spec, _posix(base).rstrip("/") + "/")
 
     def decision(self, path: Path, is_dir: bool) -> bool | None:
         """True: ignored, False: re-included by a `!` pattern, None: no pattern matched."""
-        try:
-            relative = _posix(path.absolute().relative_to(self.base))
-        except ValueError:
+        return self.decision_text(_posix(path.absolute()), is_dir)
+
+    def decision_text(self, absolute: str, is_dir: bool) -> bool | None:
+        """`decision` for an absolute POSIX path string."""
+        if not absolute.startswith(self.base_text):
+            return None
+        relative = absolute[len(self.base_text) :]
+        if not relative:
             return None
         if is_dir:
             relative += "/"
@@ -139,9 +158,13 @@ class GitIgnore:
 
 
 def is_gitignored(path: Path, is_dir: bool, stack: Sequence[GitIgnore]) -> bool:
+    return is_gitignored_text(_posix(path.absolute()), is_dir, stack)
+
+
+def is_gitignored_text(absolute: str, is_dir: bool, stack: Sequence[GitIgnore]) -> bool:
     # Deeper .gitignore files override shallower ones, so the innermost decision wins.
     for ignore in reversed(stack):
-        decision = ignore.decision(path, is_dir)
+        decision = ignore.decision_text(absolute, is_dir)
         if decision is not None:
             return decision
     return False
@@ -192,21 +215,24 @@ class _Walker:
         self.excluded = PathPatterns(
             (*settings.exclude, *settings.extend_exclude), settings.project_root
         )
-        self.visited_directories: set[Path] = set()
+        self.visited_directories: set[str] = set()
 
-    def walk(self, root: Path) -> list[Path]:
+    def walk(self, root: Path) -> list[tuple[str, Path]]:
+        """(identity, path) of every file to lint under `root`; see `_identity`."""
         stack = _ancestor_gitignores(root, self.settings.project_root)
         if _inside_ignored_directory(root, stack):
             # The user named a directory that git ignores (say, .venv/.../torch): lint it, with
             # only the .gitignore files inside it applying.
             stack = []
-        found: list[Path] = []
+        found: list[tuple[str, Path]] = []
         self._walk_directory(root, stack, found)
         return found
 
-    def _walk_directory(self, directory: Path, stack: list[GitIgnore], found: list[Path]) -> None:
+    def _walk_directory(
+        self, directory: Path, stack: list[GitIgnore], found: list[tuple[str, Path]]
+    ) -> None:
         try:
-            resolved = directory.resolve()
+            resolved = os.path.realpath(directory, strict=True)
         except (OSError, RuntimeError):
             return
         # Symlinked directories are followed once; a link back up the tree would loop forever.
@@ -220,19 +246,27 @@ class _Walker:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
         except OSError:
             return
+        # Entry paths as strings: Path objects for every entry were most of a warm run's time.
+        absolute_directory = _posix(directory.absolute()).rstrip("/")
         for entry in entries:
-            path = directory / entry.name
+            name = entry.name
             try:
                 is_dir = entry.is_dir()
                 is_file = not is_dir and entry.is_file()
             except OSError:
                 continue
-            if self.excluded.matches(path) or is_gitignored(path, is_dir, stack):
+            absolute = f"{absolute_directory}/{name}"
+            if self.excluded.matches_text(name, absolute):
+                continue
+            if stack and is_gitignored_text(absolute, is_dir, stack):
                 continue
             if is_dir:
-                self._walk_directory(path, stack, found)
-            elif is_file and path.suffix in SOURCE_SUFFIXES:
-                found.append(path)
+                self._walk_directory(directory / name, stack, found)
+            elif is_file and os.path.splitext(name)[1] in SOURCE_SUFFIXES:
+                path = directory / name
+                # Inside a resolved directory, only a symlinked file needs resolving again.
+                identity = _identity(path) if entry.is_symlink() else f"{resolved}{os.sep}{name}"
+                found.append((identity, path))
 
 
 def _identity(path: Path) -> str:
@@ -254,8 +288,8 @@ def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
             found = walker.walk(path)
             if not found:
                 result.empty_directories.append(path)
-            for file in found:
-                files.setdefault(_identity(file), file)
+            for identity, file in found:
+                files.setdefault(identity, file)
         elif path.exists() or path.is_symlink():
             # Named explicitly: linted whatever its suffix or the exclude patterns say.
             # A dangling symlink lands here too; reading it reports the error.

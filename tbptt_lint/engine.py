@@ -29,19 +29,14 @@ from tbptt_lint.analysis import (
     summarize_source,
 )
 from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
+from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
+from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE, enabled_codes, rules_matching
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, rule_url
 from tbptt_lint.discovery import PathPatterns, discover
 from tbptt_lint.fixer import FixOutcome, applicable, fix_document
 from tbptt_lint.memory import release_after
 from tbptt_lint.noqa import apply_noqa
 from tbptt_lint.notebooks import NotebookError, NotebookSource, read_notebook
-from tbptt_lint.rules import (
-    IO_ERROR_CODE,
-    RULES_BY_CODE,
-    SYNTAX_ERROR_CODE,
-    enabled_codes,
-    rules_matching,
-)
 from tbptt_lint.settings import Settings
 
 # The text formatter shows the reported lines; longer spans are cut to keep the output short.

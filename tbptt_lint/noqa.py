@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from tbptt_lint.rules import RULES_BY_CODE, SYNTAX_ERROR_CODE
+from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
+from tbptt_lint.catalog import SYNTAX_ERROR_CODE
 
 _CODES = r"(?P<codes>[A-Za-z]+[0-9]+(?:[\s,]+[A-Za-z]+[0-9]+)*)"
 LINE_NOQA = re.compile(rf"#\s*noqa\b(?::\s*{_CODES}?)?", re.IGNORECASE)

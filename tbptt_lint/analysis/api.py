@@ -10,13 +10,18 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import libcst as cst
 
 from tbptt_lint.analysis.candidates import is_candidate_unit
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
-from tbptt_lint.analysis.context import FileContext, FunctionFacts
+from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.index import (
+    FunctionFacts,
+    ModuleSummary,
+    ProjectIndex,
+    SourceSyntaxError,
+)
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
@@ -30,77 +35,6 @@ from tbptt_lint.analysis.summaries import collect_constructions, summarise_modul
 from tbptt_lint.analysis.walk import children
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
-
-
-class SourceSyntaxError(Exception):
-    """The source could not be parsed. Positions are 1-based."""
-
-    def __init__(self, message: str, line: int, column: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-
-
-@dataclass
-class ModuleSummary:
-    """Facts about one module's functions that other modules' analysis needs (picklable)."""
-
-    module_name: str
-    # Whether phase 2 must look at this file at all: it calls backward or holds a bare detach
-    # statement, or it imports one of `imported` names, which may turn out to be a helper of
-    # another file that calls backward.
-    may_hold_findings: bool = True
-    imported: frozenset[str] = frozenset()
-    functions: dict[str, FunctionFacts] = field(default_factory=dict)
-    inplace_detach_classes: set[str] = field(default_factory=set)
-    forward_cuts: dict[str, frozenset[int]] = field(default_factory=dict)
-    stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
-    state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
-    forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
-
-
-@dataclass
-class ProjectIndex:
-    summaries: dict[str, ModuleSummary] = field(default_factory=dict)
-    _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
-    _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
-        return cls({summary.module_name: summary for summary in summaries})
-
-    def backward_helper_names(self) -> set[str]:
-        """Bare names of helpers that call backward, for the prefilter."""
-        names = self._backward_helpers
-        if names is None:
-            names = {
-                name.rsplit(".", 1)[-1]
-                for summary in self.summaries.values()
-                for name, facts in summary.functions.items()
-                if facts.does_backward
-            }
-            self._backward_helpers = names
-        return names
-
-    def needs_check(self, summary: ModuleSummary) -> bool:
-        """Whether phase 2 can find anything in the module `summary` describes."""
-        return summary.may_hold_findings or bool(summary.imported & self.backward_helper_names())
-
-    def lookup(self, qualified: str) -> tuple[ModuleSummary, str] | None:
-        """The summary holding `pkg.mod.name`, matching module names by suffix so that
-        `from utils import f` finds `scripts/utils.py` run as `scripts.utils`."""
-        module, _, name = qualified.rpartition(".")
-        if not module:
-            return None
-        if self._by_suffix is None:
-            self._by_suffix = {}
-            for module_name, summary in self.summaries.items():
-                parts = module_name.split(".")
-                for start in range(len(parts)):
-                    self._by_suffix.setdefault(".".join(parts[start:]), summary)
-        summary = self._by_suffix.get(module)
-        return (summary, name) if summary is not None else None
 
 
 def parse(source: str) -> cst.Module:

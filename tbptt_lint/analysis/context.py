@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 
 RECURRENT_MODULES = frozenset(
@@ -45,16 +46,6 @@ class Construction:
     def flag(self, name: str) -> bool:
         value = self.keyword(name)
         return isinstance(value, cst.Name) and value.value == "True"
-
-
-@dataclass(frozen=True)
-class FunctionFacts:
-    """Summary of one function, as seen from its callers."""
-
-    returns_cut: bool = False  # every return value is a cut of its input
-    inplace_cut: bool = False  # cuts its argument in place and returns nothing useful
-    does_backward: bool = False
-    returns_stale: bool = False  # runs a backward through the state it returns
 
 
 @dataclass

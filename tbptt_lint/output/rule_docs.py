@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tbptt_lint.rules.base import Rule
+if TYPE_CHECKING:
+    from tbptt_lint.rules.base import Rule
+
 
 RULE_PAGES = Path(__file__).resolve().parent.parent / "rule_pages"
 

@@ -6,14 +6,15 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tbptt_lint import __version__
 from tbptt_lint.diagnostics import Diagnostic, Severity, rule_url
 from tbptt_lint.output.context import ReportContext
 from tbptt_lint.output.rule_docs import full_description, rule_documentation
-from tbptt_lint.rules import ALL_RULES
-from tbptt_lint.rules.base import Rule
+
+if TYPE_CHECKING:
+    from tbptt_lint.rules.base import Rule
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -76,6 +77,8 @@ def _result(
 
 
 def render(diagnostics: Sequence[Diagnostic], context: ReportContext) -> str:
+    from tbptt_lint.rules import ALL_RULES  # the help texts live on the rule classes
+
     rule_index = {rule.code: index for index, rule in enumerate(ALL_RULES)}
     log = {
         "$schema": SARIF_SCHEMA,

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
 from tbptt_lint.diagnostics import Diagnostic
-from tbptt_lint.rules import RULES_BY_CODE
 
 
 @dataclass(frozen=True)

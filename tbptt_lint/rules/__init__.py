@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from tbptt_lint import catalog
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.tbp001_state_not_detached import StateNotDetached
@@ -78,31 +79,10 @@ ALL_RULES: tuple[type[Rule], ...] = (
 RULES_BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in ALL_RULES}
 SYNTAX_ERROR_CODE = SyntaxErrorRule.code
 IO_ERROR_CODE = IoErrorRule.code
+# Selection works on the catalog, which the command line loads without these classes.
+enabled_codes = catalog.enabled_codes
 
 
 def rules_matching(selector: str) -> list[type[Rule]]:
     """Rules whose code starts with `selector` (a full code or a prefix such as "TBP0")."""
     return [rule for rule in ALL_RULES if rule.code.startswith(selector.upper())]
-
-
-def enabled_codes(
-    select: tuple[str, ...], ignore: tuple[str, ...], extend_select: tuple[str, ...] = ()
-) -> frozenset[str]:
-    """Apply ruff's selection order: select (or the defaults), then extend-select, minus ignore.
-
-    An off-by-default rule is enabled only when a selector names its exact code.
-    """
-
-    def chosen(selectors: tuple[str, ...]) -> set[str]:
-        codes: set[str] = set()
-        for selector in selectors:
-            for rule in rules_matching(selector):
-                if rule.default_enabled or rule.code == selector.upper():
-                    codes.add(rule.code)
-        return codes
-
-    codes = chosen(select) if select else {rule.code for rule in ALL_RULES if rule.default_enabled}
-    codes |= chosen(extend_select)
-    for selector in ignore:
-        codes -= {rule.code for rule in rules_matching(selector)}
-    return frozenset(codes)
