@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class StepRecord:
     """One time step: one cell call, or one of the T steps of a sequence module call."""
 
@@ -15,7 +15,7 @@ class StepRecord:
     grad_enabled: bool  # False for steps taken under no_grad / inference_mode
 
 
-@dataclass
+@dataclass(slots=True)
 class GraphNode:
     id: int  # stable within one snapshot
     label: str  # autograd node name, e.g. "AddmmBackward0", or "param: weight_ih"
@@ -37,7 +37,7 @@ class GraphSnapshot:
     truncated: bool = False  # True when only the condensed view was kept
 
 
-@dataclass
+@dataclass(slots=True)
 class BackwardCall:
     index: int  # 0-based position among root backward calls
     step: int  # time steps consumed before this backward (cumulative)

@@ -58,7 +58,7 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     role: str  # "root", "continuation", "reevaluation"
     counts: dict[int, int]
@@ -104,6 +104,11 @@ class Trace:
         self.expected_k2: int | None = None
         self.verdict: str | None = None
         self._events: list[_Event] = []
+        # How far _refresh_steps has read, under which tracker version, and its running sums
+        # per thread (discount, previous raw count, previous step).
+        self._refreshed_version = -1
+        self._refreshed_events = 0
+        self._refresh_state: tuple[dict[int, int], dict[int, int], dict[int, int]] = ({}, {}, {})
         self._calls: list[BackwardCall] = []
         self._extras: list[_CallExtras] = []
         self._lock = threading.RLock()
@@ -351,11 +356,19 @@ class Trace:
     # ----- results -----
     def _refresh_steps(self) -> None:
         """Fill step and stride from the per-backward snapshots, with what is known now (a
-        hand-written cell is recognised only on its second call)."""
-        discount: dict[int, int] = {}
-        prev_raw: dict[int, int] = {}
-        prev_step: dict[int, int] = {}
-        for event in self._events:
+        hand-written cell is recognised only on its second call).
+
+        Only events not yet seen are read, unless what counts as a step changed since: a run
+        of n backward calls costs O(n), where re-reading every event each time cost O(n^2)."""
+        version = self._tracker.counted_version
+        if version != self._refreshed_version:
+            self._refreshed_version = version
+            self._refreshed_events = 0
+            self._refresh_state = ({}, {}, {})
+        discount, prev_raw, prev_step = self._refresh_state
+        events = self._events[self._refreshed_events :]
+        self._refreshed_events = len(self._events)
+        for event in events:
             th = event.thread
             raw = self._tracker.steps_from(event.counts)
             if event.role == "reevaluation":

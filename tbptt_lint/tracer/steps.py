@@ -165,6 +165,9 @@ class StepTracker:
         self.leaks: list[StateLeak] = []
         self.saved_hooks_seen = False
         self.errors: list[str] = []  # tracebacks of the tracer's own failures in hooks
+        # Changes whenever a module starts or stops counting as a step, which changes what
+        # earlier snapshots of the counts mean (see Trace._refresh_steps).
+        self.counted_version = 0
         # Sequence numbers of the nodes tagged; see resolve_node.
         self.tagged = SequenceBits()
         self._seq_nr_ok = True  # False on a torch whose nodes lack _sequence_nr()
@@ -339,6 +342,7 @@ class StepTracker:
                 and self._feeds_back(info, args, kwargs)
             ):
                 info.confirmed = True
+                self.counted_version += 1
                 self._mark_enclosing_containers()
             call = info.calls
             info.calls += 1
@@ -393,6 +397,7 @@ class StepTracker:
             if outer.kind == "candidate":
                 outer.kind = "container"
                 outer.confirmed = False
+                self.counted_version += 1
 
     def _inspect_state(
         self, info: ModuleInfo, module: nn.Module, args: tuple, kwargs: dict
