@@ -3,6 +3,8 @@ so that old autograd graphs can be freed."""
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -37,25 +39,113 @@ class GraphSnapshot:
     truncated: bool = False  # True when only the condensed view was kept
 
 
-@dataclass(slots=True)
 class BackwardCall:
-    index: int  # 0-based position among root backward calls
-    step: int  # time steps consumed before this backward (cumulative)
-    stride: int  # steps since the previous root backward (or since the start)
-    horizon: int  # longest chain of steps linked through carried state the gradient flows along
-    graph_nodes: int
-    saved_bytes: int
-    kind: str = "backward"  # "backward" or "grad"
-    reached_steps: tuple[int, ...] = ()  # global step indices whose nodes the gradient reaches
-    # (from_step, to_step) pairs: the gradient flows from step `to_step` back into `from_step`
-    # through carried state. Used by the condensed graph.
-    state_links: tuple[tuple[int, int], ...] = ()
-    continuations: int = 0  # chained `state.backward(gradient)` calls folded into this one
-    opaque: tuple[str, ...] = ()  # names of nodes the walk could not see into
-    snapshot: GraphSnapshot | None = None
-    notes: list[str] = field(default_factory=list)
-    # The walk stopped at its node limit: the true horizon may be longer.
-    walk_limited: bool = False
+    """One root backward call: where it happened, and what its gradient reached.
+
+    A long run keeps one of these per backward, so the step lists are stored as machine
+    integers (`array`), 8 bytes a number instead of a tuple of int objects; the attributes
+    still read and assign as tuples."""
+
+    __slots__ = (
+        "index",
+        "step",
+        "stride",
+        "horizon",
+        "graph_nodes",
+        "saved_bytes",
+        "kind",
+        "_reached",
+        "_links",
+        "continuations",
+        "opaque",
+        "snapshot",
+        "notes",
+        "walk_limited",
+    )
+
+    def __init__(
+        self,
+        index: int,  # 0-based position among root backward calls
+        step: int,  # time steps consumed before this backward (cumulative)
+        stride: int,  # steps since the previous root backward (or since the start)
+        horizon: int,  # longest chain of steps linked through carried state it flows along
+        graph_nodes: int,
+        saved_bytes: int,
+        kind: str = "backward",  # "backward" or "grad"
+        reached_steps: Iterable[int] = (),  # global step indices whose nodes it reaches
+        # (from_step, to_step) pairs: the gradient flows from step `to_step` back into
+        # `from_step` through carried state. Used by the condensed graph.
+        state_links: Iterable[tuple[int, int]] = (),
+        continuations: int = 0,  # chained `state.backward(gradient)` calls folded into it
+        opaque: tuple[str, ...] = (),  # names of nodes the walk could not see into
+        snapshot: GraphSnapshot | None = None,
+        notes: list[str] | None = None,
+        # The walk stopped at its node limit: the true horizon may be longer.
+        walk_limited: bool = False,
+    ) -> None:
+        self.index = index
+        self.step = step
+        self.stride = stride
+        self.horizon = horizon
+        self.graph_nodes = graph_nodes
+        self.saved_bytes = saved_bytes
+        self.kind = kind
+        self.reached_steps = reached_steps  # type: ignore[assignment]
+        self.state_links = state_links  # type: ignore[assignment]
+        self.continuations = continuations
+        self.opaque = opaque
+        self.snapshot = snapshot
+        self.notes = [] if notes is None else notes
+        self.walk_limited = walk_limited
+
+    @property
+    def reached_steps(self) -> tuple[int, ...]:
+        return tuple(self._reached)
+
+    @reached_steps.setter
+    def reached_steps(self, steps: Iterable[int]) -> None:
+        self._reached = array("q", steps)
+
+    @property
+    def state_links(self) -> tuple[tuple[int, int], ...]:
+        flat = self._links
+        return tuple(zip(flat[0::2], flat[1::2], strict=True))
+
+    @state_links.setter
+    def state_links(self, links: Iterable[tuple[int, int]]) -> None:
+        self._links = array("q", (step for link in links for step in link))
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.index,
+            self.step,
+            self.stride,
+            self.horizon,
+            self.graph_nodes,
+            self.saved_bytes,
+            self.kind,
+            self.reached_steps,
+            self.state_links,
+            self.continuations,
+            self.opaque,
+            self.snapshot,
+            self.notes,
+            self.walk_limited,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BackwardCall):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass
+
+    def __repr__(self) -> str:
+        return (
+            f"BackwardCall(index={self.index}, step={self.step}, stride={self.stride}, "
+            f"horizon={self.horizon}, graph_nodes={self.graph_nodes}, "
+            f"saved_bytes={self.saved_bytes}, kind={self.kind!r})"
+        )
 
 
 @dataclass

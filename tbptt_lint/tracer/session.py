@@ -61,7 +61,7 @@ def _gc_paused() -> Iterator[None]:
 @dataclass(slots=True)
 class _Event:
     role: str  # "root", "continuation", "reevaluation"
-    counts: dict[int, int]
+    counts: tuple[tuple[int, int], ...]
     thread: int = 0  # strides are counted per thread: independent loops may run in threads
     call: BackwardCall | None = None
 
@@ -233,7 +233,9 @@ class Trace:
         with self._lock:
             return self._record(role, counts, walk, dot, info)
 
-    def _role(self, tensors: list[Any], grad_tensors: Any, counts: dict[int, int]) -> str:
+    def _role(
+        self, tensors: list[Any], grad_tensors: Any, counts: tuple[tuple[int, int], ...]
+    ) -> str:
         in_step = getattr(self._opt_local, "depth", 0) > 0
         if in_step and getattr(self._opt_local, "roots", 0) > 0:
             return "reevaluation"
@@ -252,7 +254,12 @@ class Trace:
         return "root"
 
     def _record(
-        self, role: str, counts: dict[int, int], walk: WalkResult, dot: str | None, info: dict
+        self,
+        role: str,
+        counts: tuple[tuple[int, int], ...],
+        walk: WalkResult,
+        dot: str | None,
+        info: dict,
     ) -> tuple[int, WalkResult]:
         event = _Event(role, counts, threading.get_ident())
         self._events.append(event)

@@ -241,8 +241,9 @@ class StepTracker:
                 return info.step_range(call)
         return None
 
-    def counts(self) -> dict[int, int]:
-        """Per module: steps so far. The snapshot a backward call keeps.
+    def counts(self) -> tuple[tuple[int, int], ...]:
+        """Per module: (key, steps so far), sorted. The snapshot a backward call keeps (a
+        tuple: a long run keeps one per backward).
 
         Only modules this thread ran, so that independent loops in threads keep their own
         strides; all modules when this thread ran none (forward in another thread).
@@ -250,13 +251,15 @@ class StepTracker:
         mine = getattr(self._local, "keys", None)
         with self._lock:
             if mine:
-                return {k: self.modules[k].steps for k in mine if self.modules[k].steps}
-            return {k: m.steps for k, m in self.modules.items() if m.steps}
+                pairs = ((k, self.modules[k].steps) for k in mine)
+            else:
+                pairs = ((k, m.steps) for k, m in self.modules.items())
+            return tuple(sorted((k, n) for k, n in pairs if n))
 
-    def steps_from(self, counts: dict[int, int]) -> int:
+    def steps_from(self, counts: tuple[tuple[int, int], ...]) -> int:
         """Steps consumed at a snapshot, judged with what is known *now* about each module."""
         total = 0
-        for key, n in counts.items():
+        for key, n in counts:
             info = self.modules.get(key)
             if info is not None and info.counted and n > total:
                 total = n
