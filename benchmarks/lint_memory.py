@@ -20,7 +20,6 @@ never asserted; the ratio to the 300 MB goal of issue 5 is printed beside them.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -30,24 +29,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus import count, default_corpus  # this directory's own module
+
 GOAL_MB = 300.0
 KB_PER_MB = 1024.0
-
-
-def default_corpus() -> Path:
-    spec = importlib.util.find_spec("torch")  # finds the package; does not import it
-    if spec is None or spec.origin is None:
-        sys.exit("torch is not installed; pass a PATH to lint")
-    return Path(spec.origin).parent
-
-
-def count(corpus: Path) -> tuple[int, int]:
-    files = lines = 0
-    for path in corpus.rglob("*.py"):
-        files += 1
-        with path.open("rb") as handle:
-            lines += sum(1 for _ in handle)
-    return files, lines
 
 
 def lint_command() -> list[str]:

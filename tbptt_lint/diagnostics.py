@@ -23,11 +23,20 @@ class Edit:
     end_location: tuple[int, int]
 
 
+SAFE = "safe"
+UNSAFE = "unsafe"
+
+
 @dataclass(frozen=True)
 class Fix:
     message: str
-    applicability: str  # "safe" or "unsafe", as in ruff
+    applicability: str  # SAFE or UNSAFE, as in ruff
     edits: tuple[Edit, ...] = ()
+
+
+def applicable(fix: Fix | None, unsafe: bool) -> bool:
+    """Whether a run applies `fix`: safe fixes always, unsafe ones with `--unsafe-fixes`."""
+    return fix is not None and (fix.applicability == SAFE or unsafe)
 
 
 @dataclass(frozen=True)

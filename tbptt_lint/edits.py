@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from tbptt_lint.diagnostics import Edit, Fix
+from tbptt_lint.diagnostics import Fix
 
 # Python's line breaks (str.splitlines would also break at \f, \x1c and others).
 LINE_START = re.compile(r"\r\n|\r|\n")
@@ -69,7 +69,3 @@ def _collide(span: tuple[int, int, str], other: tuple[int, int, str]) -> bool:
             return True
         return other_start < start < other_end or start < other_start < end
     return start < other_end and other_start < end
-
-
-def edits_of(fixes: Sequence[Fix]) -> list[Edit]:
-    return [edit for fix in fixes for edit in fix.edits]

@@ -31,9 +31,9 @@ from tbptt_lint.analysis import (
 from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
 from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
 from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE, enabled_codes, rules_matching
-from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, rule_url
+from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, applicable, rule_url
 from tbptt_lint.discovery import PathPatterns, discover
-from tbptt_lint.fixer import FixOutcome, applicable, fix_document
+from tbptt_lint.fixer import FixOutcome, fix_document
 from tbptt_lint.memory import release_after
 from tbptt_lint.noqa import apply_noqa
 from tbptt_lint.notebooks import NotebookError, NotebookSource, read_notebook
@@ -313,10 +313,8 @@ class FileChecker:
             data = read_bytes(path)
             text, notebook = _decode_document(path, data)
             return fix_document(path, data, text, notebook, check_text, unsafe)
-        except SourceUnavailable:
-            return self.check(path, index)
-        except SourceSyntaxError:
-            return self.check(path, index)
+        except (SourceUnavailable, SourceSyntaxError):
+            return self.check(path, index)  # it reports the unreadable or unparsable file
         except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
             return FileResult(str(path), internal_error=_internal_error(str(path), error))
 

@@ -18,17 +18,11 @@ from io import BytesIO
 from pathlib import Path
 
 from tbptt_lint.atomic import ChangedOnDisk, replace_content
-from tbptt_lint.diagnostics import Diagnostic, Finding, Fix
+from tbptt_lint.diagnostics import Diagnostic, Finding, Fix, applicable
 from tbptt_lint.edits import apply_fixes
 from tbptt_lint.notebooks import fix_notebook, read_notebook
 
 MAX_ROUNDS = 10
-SAFE = "safe"
-UNSAFE = "unsafe"
-
-
-def applicable(fix: Fix | None, unsafe: bool) -> bool:
-    return fix is not None and (fix.applicability == SAFE or unsafe)
 
 
 @dataclass

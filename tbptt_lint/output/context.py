@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tbptt_lint.diagnostics import Diagnostic, applicable
+
 
 @dataclass(frozen=True)
 class ReportContext:
@@ -19,9 +21,8 @@ class ReportContext:
     # Whether unsafe fixes count as applicable (--unsafe-fixes).
     unsafe_fixes: bool = False
 
-    def applicable(self, diagnostic: object) -> bool:
-        fix = getattr(diagnostic, "fix", None)
-        return fix is not None and (fix.applicability == "safe" or self.unsafe_fixes)
+    def applicable(self, diagnostic: Diagnostic) -> bool:
+        return applicable(diagnostic.fix, self.unsafe_fixes)
 
     cwd: Path = field(default_factory=Path.cwd)
 

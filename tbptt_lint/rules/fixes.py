@@ -14,10 +14,7 @@ from tbptt_lint.analysis.context import PAIR_STATE_MODULES
 from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Edit, Fix
-
-SAFE = "safe"
-UNSAFE = "unsafe"
+from tbptt_lint.diagnostics import UNSAFE, Edit, Fix
 
 
 def replace_node(model: FileModel, node: cst.CSTNode, content: str) -> Edit:
@@ -99,8 +96,8 @@ def state_cut(model: FileModel, call: RecurrentCall, reads: list[StateRead]) -> 
 
 def _backward_statement(
     model: FileModel, loop: cst.CSTNode, site: BackwardSite
-) -> tuple[cst.SimpleStatementLine, cst.IndentedBlock] | None:
-    """The statement line holding the backward call inside the loop, and its block."""
+) -> cst.SimpleStatementLine | None:
+    """The statement line, in an indented block of the loop, that holds the backward call."""
     call_span = model.span(site.call)
     for node in descendants([loop], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
         if not isinstance(node, cst.IndentedBlock):
@@ -110,7 +107,7 @@ def _backward_statement(
                 continue
             line, column, end_line, end_column = model.span(statement)
             if (line, column) <= call_span[:2] and call_span[2:] <= (end_line, end_column):
-                return statement, node
+                return statement
     return None
 
 
@@ -130,10 +127,9 @@ def insert_after_backward(
     loop = carrying[-1]
     inside = [site for site in sites if loop in site.loops]
     site = max(inside, key=lambda s: model.span(s.call))
-    found = _backward_statement(model, loop, site)
-    if found is None:
+    statement = _backward_statement(model, loop, site)
+    if statement is None:
         return None
-    statement, _block = found
     _, _, end_line, _ = model.span(statement)
     lines = model.source_lines()
     first_line = lines[model.line(statement) - 1]

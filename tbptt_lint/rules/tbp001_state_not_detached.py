@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import FULL, cut_suggestion, queries
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import UNSAFE, Finding, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.rules.fixes import UNSAFE, cut_after_backward_fix, state_cut
+from tbptt_lint.rules.fixes import cut_after_backward_fix, state_cut
 
 
 class StateNotDetached(Rule):

@@ -10,10 +10,9 @@ from tbptt_lint.analysis.events import DiscardedDetach, UnitEvents
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries
-from tbptt_lint.diagnostics import Finding, Fix, Severity
+from tbptt_lint.diagnostics import SAFE, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import (
-    SAFE,
     container_kind,
     elementwise_cut,
     is_whole_statement,

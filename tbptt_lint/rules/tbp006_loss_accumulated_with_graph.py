@@ -11,9 +11,8 @@ from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Edit, Finding, Fix, Severity
+from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.rules.fixes import UNSAFE
 
 
 class LossAccumulatedWithGraph(Rule):

@@ -9,9 +9,9 @@ import libcst as cst
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import call_name
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Edit, Finding, Fix, Severity
+from tbptt_lint.diagnostics import SAFE, Edit, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.rules.fixes import SAFE, detached, replace_node
+from tbptt_lint.rules.fixes import detached, replace_node
 
 
 class DataInsteadOfDetach(Rule):

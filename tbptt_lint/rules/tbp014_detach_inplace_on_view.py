@@ -9,9 +9,9 @@ import libcst as cst
 from tbptt_lint.analysis.events import InplaceDetachOnView
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.diagnostics import Finding, Fix, Severity
+from tbptt_lint.diagnostics import SAFE, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.rules.fixes import SAFE, is_whole_statement, rebind_detached, replace_node
+from tbptt_lint.rules.fixes import is_whole_statement, rebind_detached, replace_node
 
 
 class DetachInplaceOnView(Rule):
