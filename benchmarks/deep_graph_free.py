@@ -1,4 +1,4 @@
-"""Reproduce the crash that caps the tracer's graph walk (graph_walk.MAX_WALK_NODES).
+"""Reproduce the crash that tbptt_lint/tracer/node_keeper.py works around.
 
     python benchmarks/deep_graph_free.py none|walk [steps]
 
@@ -6,9 +6,10 @@ An LSTMCell loop of `steps` steps (default 8000, about 120k autograd nodes) buil
 With `none`, it is back-propagated and freed: fine. With `walk`, Python first visits every
 node (reading `next_functions`, as any graph walk must), then the same backward and free
 crash with a segmentation fault on torch 2.13 on CPU (exit code 139): freeing a
-back-propagated graph whose nodes Python has visited recurses once per node and overflows the
-8 MiB main-thread stack. Without the backward, the free is fine. Exit code 0 and "freed ok"
-mean this torch build is not affected.
+graph whose nodes Python has visited recurses once per node (each node is freed through its
+Python object's deallocator) and overflows the 8 MiB main-thread stack; the backward is not
+what matters, the walk is. Exit code 0 and "freed ok" mean this torch build is not affected.
+The tracer holds the nodes it walked and frees them parents first, one at a time.
 """
 
 from __future__ import annotations

@@ -78,9 +78,9 @@ def _check_horizon(
     visible = [c for c in calls if not c.opaque and not (c.walk_limited and c.horizon <= k2)]
     if not visible and any(c.walk_limited for c in calls):
         return [
-            f"horizon: every backward's graph is bigger than the walk may visit, so k2={k2} "
-            "cannot be checked; run with `ulimit -s unlimited` (or pass "
-            "trace(..., max_walk_nodes=N)) to walk whole graphs."
+            f"horizon: every backward's graph is bigger than trace(..., max_walk_nodes=N) "
+            f"lets the walk visit, so k2={k2} cannot be checked; raise N, or leave it out to "
+            "walk whole graphs."
         ]
     if not visible:
         return [

@@ -39,21 +39,20 @@ TagResolver = Callable[[Any], "StepTag | None"]  # autograd Node -> its step, if
 ACCUMULATE_GRAD = "torch::autograd::AccumulateGrad"
 # Nodes whose inside the walk cannot see: the steps they cover are hidden from the horizon.
 OPAQUE_MARKERS = ("CompiledFunctionBackward", "CheckpointFunctionBackward")
-# How many nodes the walk visits. On torch 2.13 (CPU), freeing a back-propagated graph whose
-# nodes Python has visited recurses once per node: with the default 8 MiB main-thread stack,
-# a graph of 45k nodes (a plain chain) or 120k (8000 LSTMCell steps) segfaulted when the user
-# dropped it, while 30k was safe (benchmarks/deep_graph_free.py reproduces it). torch 2.11 on
-# an H100 machine freed 120k visited nodes fine. The main thread's stack grows up to the soft
-# RLIMIT_STACK, so the limit scales with it: `ulimit -s unlimited` (or raising the soft limit
-# with `resource.setrlimit` at program start) lifts it. Past the limit the horizon is a lower
-# bound.
-MAX_WALK_NODES = 30_000
-MEASURED_STACK_BYTES = 8 << 20  # the stack limit MAX_WALK_NODES was measured safe under
+# How many walked nodes a graph may have for freeing it to be safe without node_keeper's
+# ordered release. On torch 2.13 (CPU), freeing a graph whose nodes Python has visited
+# recurses once per node: with the default 8 MiB main-thread stack, a graph of 45k nodes (a
+# plain chain) or 120k (8000 LSTMCell steps) segfaulted when the user dropped it, while 30k
+# was safe (benchmarks/deep_graph_free.py reproduces it). torch 2.11 on an H100 machine freed
+# 120k visited nodes fine. The main thread's stack grows up to the soft RLIMIT_STACK, so the
+# size scales with it.
+SAFE_FREE_NODES = 30_000
+MEASURED_STACK_BYTES = 8 << 20  # the stack limit SAFE_FREE_NODES was measured safe under
 FIRST_AFFECTED_TORCH = (2, 12)
 
 
-def default_walk_limit() -> int:
-    """The most nodes a walk may visit without risking the crash above."""
+def safe_free_nodes() -> int:
+    """The most walked nodes a graph may have for an unordered free not to crash."""
     import torch
 
     version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
@@ -62,11 +61,11 @@ def default_walk_limit() -> int:
     try:
         import resource
     except ImportError:  # not on Linux/macOS: nothing to read, stay safe
-        return MAX_WALK_NODES
+        return SAFE_FREE_NODES
     soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
     if soft == resource.RLIM_INFINITY:
         return sys.maxsize
-    return max(MAX_WALK_NODES, MAX_WALK_NODES * soft // MEASURED_STACK_BYTES)
+    return max(SAFE_FREE_NODES, SAFE_FREE_NODES * soft // MEASURED_STACK_BYTES)
 
 
 _NEG = -1
@@ -106,7 +105,7 @@ class WalkResult:
     opaque: list[str] = field(default_factory=list)
     saved_bytes: int = 0
     saved_bytes_known: bool = True
-    node_limited: bool = False  # the walk stopped at MAX_WALK_NODES: horizon is a lower bound
+    node_limited: bool = False  # the walk stopped at `max_nodes`: horizon is a lower bound
     # Non-parameter leaves below a step that already held a .grad: (shape, step above it).
     stale_leaves: list[tuple[tuple[int, ...], int | None]] = field(default_factory=list)
     # Weak references to the leaves of the k1/k2 recipe (non-parameter leaves below a step).
@@ -206,18 +205,18 @@ def walk_graph(
     Tags from `resolve_tag` are (first step >= 0, number of steps >= 1). `timings`, when
     given, gets the seconds spent in each phase added to it (for benchmarks).
 
-    `keep_alive`, when given, receives the walked node objects. The ids in `node_steps` and
-    `cut_node_ids` name those Python objects, and on some torch versions (2.11) a node's
-    Python object is made anew each time it is reached once the old one is gone, so whoever
-    matches ids against another traversal (torchviz's `make_dot`) must hold them meanwhile,
-    and then let go: held nodes keep the graph alive.
+    `keep_alive`, when given, receives the walked node objects, parents before children. The
+    ids in `node_steps` and `cut_node_ids` name those Python objects, and on some torch
+    versions (2.11) a node's Python object is made anew each time it is reached once the old
+    one is gone, so whoever matches ids against another traversal (torchviz's `make_dot`) must
+    hold them meanwhile. Holding them matters more on torch 2.12+: see node_keeper.
     """
     import torch
 
     clock = time.perf_counter
     started = clock()
     if max_nodes is None:
-        max_nodes = default_walk_limit()
+        max_nodes = sys.maxsize
     result = WalkResult()
     # Node -> its index. Nodes hash by identity, and `nodes` keeps each one alive meanwhile.
     index: dict[Any, int] = {}
@@ -298,7 +297,7 @@ def walk_graph(
                             if isinstance(t, tensor_type):
                                 saved += _storage_bytes(t, seen)
         if found >= max_nodes:
-            # Frontier node: counted, not expanded (see MAX_WALK_NODES).
+            # Frontier node: counted, not expanded (the caller's `max_nodes`).
             limited = True
             children_append(_NO_KIDS)
             continue
@@ -437,7 +436,7 @@ def walk_graph(
         ):
             timings[phase] = timings.get(phase, 0.0) + took
     if keep_alive is not None:
-        keep_alive.extend(nodes)
+        keep_alive.extend([nodes[j] for j in order])  # parents first: see node_keeper
     return result
 
 

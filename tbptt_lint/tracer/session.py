@@ -26,7 +26,8 @@ from torch import nn
 
 from tbptt_lint.tracer import explain
 from tbptt_lint.tracer.assertions import check_tbptt
-from tbptt_lint.tracer.graph_walk import WalkResult, walk_graph
+from tbptt_lint.tracer.graph_walk import WalkResult, safe_free_nodes, walk_graph
+from tbptt_lint.tracer.node_keeper import NodeKeeper, bury, graveyard
 from tbptt_lint.tracer.patching import BackwardInterceptor
 from tbptt_lint.tracer.records import BackwardCall, StepRecord, TraceSummary
 from tbptt_lint.tracer.steps import StepTracker
@@ -91,7 +92,7 @@ class Trace:
         max_walk_nodes: int | None = None,
     ) -> None:
         self.model = model
-        # None: as many as the stack limit makes safe (graph_walk.default_walk_limit).
+        # None: no limit. A limit makes bigger graphs' horizons lower bounds.
         self.max_walk_nodes = max_walk_nodes
         self.step_modules = list(step_modules) if step_modules else None
         self.dot_node_limit = dot_node_limit
@@ -123,12 +124,14 @@ class Trace:
         self._optim_handles: list[Any] = []
         self._entered = False
         self._param_names: dict[int, str] = {}
+        self._walked = NodeKeeper()  # nodes of earlier walks, freed in order: see node_keeper
 
     # ----- context manager -----
     def __enter__(self) -> Trace:
         if self._entered:
             raise RuntimeError("a Trace can be entered once; create a new one with trace(...)")
         self._entered = True
+        graveyard.release()
         try:
             self._tracker.install()
             self._install_optimizer_hooks()
@@ -150,11 +153,24 @@ class Trace:
 
     def _uninstall(self) -> None:
         # Each removal is independent: one failing must not leave the others installed.
-        for action in (self._interceptor.uninstall, self._tracker.close, self._remove_optim_hooks):
+        for action in (
+            self._interceptor.uninstall,
+            self._tracker.close,
+            self._remove_optim_hooks,
+            self._release_walked,
+        ):
             try:
                 action()
             except Exception:  # noqa: BLE001
                 self._errors.append(traceback.format_exc())
+
+    def _release_walked(self) -> None:
+        # What the user still references after the trace: small graphs are safe to let go
+        # of in any order; big ones wait in the graveyard for an ordered release.
+        if self._walked.release() <= safe_free_nodes():
+            self._walked.drop()
+        else:
+            bury(self._walked)
 
     def _install_optimizer_hooks(self) -> None:
         import torch.optim.optimizer as optim_mod
@@ -217,8 +233,9 @@ class Trace:
         counts = self._tracker.counts()
         with self._lock:
             role = self._role(tensors, grad_tensors, counts)
-        walked: list[Any] = []  # held until the picture is drawn: see walk_graph
+        walked: list[Any] = []  # held until the next backward: see node_keeper
         with _gc_paused():
+            self._walked.release()
             walk = walk_graph(
                 roots,
                 self._tracker.resolve_node,
@@ -229,6 +246,7 @@ class Trace:
                 keep_alive=walked,
             )
             dot = self._dot_source(root_tensors, walk) if role != "reevaluation" else None
+            self._walked.hold(walked)
             walked.clear()
         with self._lock:
             return self._record(role, counts, walk, dot, info)

@@ -1,0 +1,134 @@
+"""Holds the autograd nodes a walk visited, and frees them parents first, one at a time.
+
+Why: on torch 2.12 and later, an autograd node whose Python object exists (any walk creates
+one per node: `next_functions` returns them) is freed through Python's deallocator, and that
+frees its children the same way, one C stack frame per node. Freeing an unwalked graph is
+iterative, but freeing a walked one of ~45k nodes overflows an 8 MiB stack (a segmentation
+fault in the user's process; benchmarks/deep_graph_free.py reproduces it). Holding every
+walked node and letting go of them parents first means each release frees one node whose
+children are still held, so nothing recurses.
+
+Whether a node is still referenced elsewhere (by its parents, a tensor's `grad_fn` or the
+user) shows in its Python reference count: on those torch versions the C++ node owns one
+reference to its Python object while anything else holds the node. Nodes still referenced
+are kept for a later release; `graveyard` takes over the big ones a finished trace could not
+free.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+
+def _refcount(node: Any) -> int:
+    return sys.getrefcount(node)
+
+
+_free_refcount: int | None = None
+
+
+def _free_node_refcount() -> int:
+    """The reference count `_refcount` reads on a node that nothing but the caller holds."""
+    global _free_refcount
+    if _free_refcount is None:
+        import torch
+
+        leaf = torch.zeros(1, requires_grad=True)
+        probe = [(leaf * 2).grad_fn]  # the output tensor is gone: only the list holds it
+        node = probe[0]
+        probe[0] = None
+        _free_refcount = _refcount(node)
+    return _free_refcount
+
+
+class NodeKeeper:
+    """Walked nodes in batches, newest last; each batch lists parents before children."""
+
+    def __init__(self) -> None:
+        self._batches: list[list[Any]] = []
+        self._kept_ids: set[int] = set()  # ids of nodes a release could not free yet
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return sum(len(batch) for batch in self._batches)
+
+    def hold(self, nodes_parents_first: Iterable[Any]) -> None:
+        batch = list(nodes_parents_first)
+        with self._lock:
+            if self._kept_ids:  # a graph the user still holds is walked again: hold it once
+                kept = self._kept_ids
+                batch = [node for node in batch if id(node) not in kept]
+            if batch:
+                self._batches.append(batch)
+
+    def release(self) -> int:
+        """Free every held node nothing else references; return how many are still held."""
+        with self._lock:
+            batches, self._batches = self._batches, []
+        free = _free_node_refcount()
+        survivors: list[list[Any]] = []
+        # Newer graphs point into older ones, never the reverse: newest batch first.
+        for batch in reversed(batches):
+            kept: list[Any] = []
+            for i in range(len(batch)):
+                node = batch[i]
+                batch[i] = None
+                if _refcount(node) > free:
+                    kept.append(node)  # still referenced: freeing it now would do nothing
+                node = None  # frees it, alone: its parents are gone, its children held
+            if kept:
+                survivors.append(kept)
+        survivors.reverse()
+        with self._lock:
+            self._batches[:0] = survivors
+            self._kept_ids = {id(node) for batch in self._batches for node in batch}
+            return sum(len(batch) for batch in self._batches)
+
+    def adopt(self, other: NodeKeeper) -> None:
+        """Take over what `other` still holds (its nodes are older than any held here)."""
+        with other._lock:
+            batches, other._batches, other._kept_ids = other._batches, [], set()
+        with self._lock:
+            self._batches[:0] = batches
+            for batch in batches:
+                self._kept_ids.update(id(node) for node in batch)
+
+    def drop(self) -> None:
+        """Let go of everything, parents first (safe when what is left is small)."""
+        with self._lock:
+            batches, self._batches, self._kept_ids = self._batches, [], set()
+        for batch in reversed(batches):
+            for i in range(len(batch)):
+                batch[i] = None
+
+
+# What finished traces could not free because the user still referenced it, and was too big
+# to let go of without the crash above. Released again when a trace starts, and at exit.
+graveyard = NodeKeeper()
+_exit_hook_registered = False
+
+
+def bury(keeper: NodeKeeper) -> None:
+    global _exit_hook_registered
+    graveyard.adopt(keeper)
+    if not _exit_hook_registered:
+        _exit_hook_registered = True
+        atexit.register(_release_at_exit)
+
+
+def _release_at_exit() -> None:
+    if graveyard.release():
+        # Still referenced by the program's globals, which the interpreter frees after this,
+        # with the recursion above. The process is ending: its memory goes back to the
+        # system either way, so these nodes are kept rather than freed.
+        _immortal.append(graveyard._batches)
+        import ctypes
+
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(_immortal))
+
+
+_immortal: list[Any] = []
