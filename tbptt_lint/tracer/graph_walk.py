@@ -42,10 +42,10 @@ OPAQUE_MARKERS = ("CompiledFunctionBackward", "CheckpointFunctionBackward")
 # How many walked nodes a graph may have for freeing it to be safe without node_keeper's
 # ordered release. On torch 2.13 (CPU), freeing a graph whose nodes Python has visited
 # recurses once per node: with the default 8 MiB main-thread stack, a graph of 45k nodes (a
-# plain chain) or 120k (8000 LSTMCell steps) segfaulted when the user dropped it, while 30k
-# was safe (benchmarks/deep_graph_free.py reproduces it). torch 2.11 on an H100 machine freed
-# 120k visited nodes fine. The main thread's stack grows up to the soft RLIMIT_STACK, so the
-# size scales with it.
+# plain chain) or 75k (5000 LSTMCell steps) segfaulted when the user dropped it, while 30k
+# (chain) and 60k (4000 LSTMCell steps) were safe (benchmarks/deep_graph_free.py). torch 2.11
+# on an H100 machine freed 120k visited nodes fine. The main thread's stack grows up to the
+# soft RLIMIT_STACK, so the size scales with it.
 SAFE_FREE_NODES = 30_000
 MEASURED_STACK_BYTES = 8 << 20  # the stack limit SAFE_FREE_NODES was measured safe under
 FIRST_AFFECTED_TORCH = (2, 12)

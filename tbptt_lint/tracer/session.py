@@ -327,9 +327,8 @@ class Trace:
         if walk.node_limited:
             call.walk_limited = True
             call.notes.append(
-                f"the graph has more nodes than the walk may visit ({walk.node_count} seen): "
-                "the horizon is a lower bound. On torch 2.12+ the limit follows the stack "
-                "limit: run with `ulimit -s unlimited` to walk the whole graph"
+                f"the graph has more nodes than max_walk_nodes lets the walk visit "
+                f"({walk.node_count} seen): the horizon is a lower bound"
             )
         if call.opaque:
             call.notes.append(
