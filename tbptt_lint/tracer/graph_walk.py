@@ -11,12 +11,14 @@ Everything is iterative (graphs of 35k+ nodes; `make_dot` hits RecursionError ne
 steps) and linear in nodes plus edges. No node object outlives the walk: tags live in
 `Node.metadata`, and the result holds only plain data.
 
-Cost: each Node is touched in one breadth-first pass (name, tag, `next_functions` read once,
-saved tensors); the topological order and the longest-path DP then run over lists of ints,
-and the DP shares one state tuple along chains instead of merging anew at every node. Saved
-tensors are read only through the attributes that can hold one (not the sizes, strides and
-scalars that most `_saved_*` attributes are). tests/tracer/test_graph_walk_equivalence.py
-checks every result against a from-scratch reference.
+Cost: each Node is touched in one breadth-first pass (tag, `next_functions` read once, saved
+tensors; what its class says, such as leaf or opaque, is cached per class, and names are
+read only for the small graphs a snapshot keeps); the topological order and the longest-path
+DP then run over lists of ints, and the DP shares one state tuple along chains instead of
+merging anew at every node. Saved tensors are read only through the attributes that can hold
+one (not the sizes, strides and scalars that most `_saved_*` attributes are).
+tests/tracer/test_graph_walk_equivalence.py checks every result against a from-scratch
+reference.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ _NO_KIDS: tuple[int, ...] = ()
 # What a node's name says about it, per name (names are few: one per op).
 _OP, _OPAQUE, _LEAF = 0, 1, 2
 _name_kinds: dict[str, int] = {}
+# Per node class: (kind, tensor attributes); kind None where the class is shared by nodes of
+# different names (torch's generic wrapper for unregistered C++ nodes).
+_type_info: dict[type, tuple[int | None, tuple[str, ...]]] = {}
 
 # Attribute names of saved tensors, per node class (dir() is slow; classes are few).
 _saved_attrs_cache: dict[type, tuple[str, ...]] = {}
@@ -167,6 +172,20 @@ def _name_kind(name: str) -> int:
     return kind
 
 
+def _node_info(node: Any) -> tuple[int, tuple[str, ...]]:
+    cls = type(node)
+    name = node.name()
+    kind = _name_kinds.get(name)
+    if kind is None:
+        kind = _name_kind(name)
+    attrs = _tensor_attrs_cache.get(cls)
+    if attrs is None:
+        attrs = _tensor_attrs(node)
+    if cls not in _type_info:
+        _type_info[cls] = (kind if name.endswith(cls.__name__) else None, attrs)
+    return kind, attrs
+
+
 def _storage_bytes(t: Any, seen: set[int]) -> int:
     """Bytes of `t`'s storage, unless a storage at the same address was counted already."""
     try:
@@ -199,11 +218,14 @@ def walk_graph(
     param_names: Callable[[Any], str | None] | None = None,
     timings: dict[str, float] | None = None,
     keep_alive: list[Any] | None = None,
+    tagged: Any = None,
 ) -> WalkResult:
     """Walk every node reachable from `roots` (autograd Nodes) once and measure the horizon.
 
     Tags from `resolve_tag` are (first step >= 0, number of steps >= 1). `timings`, when
-    given, gets the seconds spent in each phase added to it (for benchmarks).
+    given, gets the seconds spent in each phase added to it (for benchmarks). `tagged`, when
+    given, is a `steps.SequenceBits` of the sequence numbers `resolve_tag` may tag: nodes
+    outside it are not asked (most nodes are not a step's output; asking costs a call each).
 
     `keep_alive`, when given, receives the walked node objects, parents before children. The
     ids in `node_steps` and `cut_node_ids` name those Python objects, and on some torch
@@ -229,10 +251,9 @@ def walk_graph(
             indegree.append(0)
     root_count = len(nodes)
 
-    # One breadth-first pass reads everything the walk needs from each Node, once: name,
-    # tag, children (as indices; `next_functions` builds a new tuple on every access),
-    # in-degree, opaque markers, saved tensors. Later passes only see lists of ints.
-    names: list[str] = []
+    # One breadth-first pass reads everything the walk needs from each Node, once: tag,
+    # children (as indices; `next_functions` builds a new tuple on every access), in-degree,
+    # kind, saved tensors. Later passes only see lists of ints.
     tags: list[StepTag | None] = []
     children: list[Sequence[int]] = []
     leaves: list[int] = []  # AccumulateGrad nodes
@@ -241,43 +262,47 @@ def walk_graph(
     index_get = index.get
     nodes_append = nodes.append
     indegree_append = indegree.append
-    names_append = names.append
     tags_append = tags.append
     children_append = children.append
-    kinds_get = _name_kinds.get
-    attrs_get = _tensor_attrs_cache.get
+    info_get = _type_info.get
     tensor_type = torch.Tensor
     seen: set[int] = set()  # storage data pointers counted: each storage counts once
     saved = 0
 
     limited = False
     found = len(nodes)  # nodes found so far: the next one's index
+    if tagged is not None:
+        tag_bits, tag_large, largest = tagged.bits, tagged.large, tagged.LARGEST_BIT
     i = -1
     for node in nodes:  # grows while it is walked
         i += 1
-        name = node.name()
-        names_append(name)
-        # The resolver reads `metadata` of tagged nodes only (reading creates it).
-        tags_append(resolve_tag(node))
-        kind = kinds_get(name)
-        if kind is None:
-            kind = _name_kind(name)
+        if tagged is None:
+            tags_append(resolve_tag(node))
+        else:  # SequenceBits.__contains__, inline
+            seq = node._sequence_nr()
+            if 0 <= seq < largest:
+                byte = seq >> 3
+                hit = byte < len(tag_bits) and tag_bits[byte] >> (seq & 7) & 1
+            else:
+                hit = seq in tag_large
+            tags_append(resolve_tag(node) if hit else None)
+        info = info_get(type(node))
+        if info is None or info[0] is None:
+            info = _node_info(node)
+        kind, attrs = info
         if kind == _LEAF:
             leaves.append(i)
         else:
             if kind == _OPAQUE:
-                opaque.append(name)
+                opaque.append(node.name())
             if measure_saved:
-                attrs = attrs_get(type(node))
-                if attrs is None:
-                    attrs = _tensor_attrs(node)
                 for attr in attrs:
                     try:
                         value = getattr(node, attr)
                     except RuntimeError as exc:
                         reason = _unreadable_reason(exc)
                         if reason is not None:
-                            unreadable.append((FreedSaved(name, None, reason), i))
+                            unreadable.append((FreedSaved(node.name(), None, reason), i))
                         break
                     except Exception:  # noqa: BLE001 - an odd attribute must never break a run
                         continue
@@ -423,6 +448,7 @@ def walk_graph(
         result.unreadable.append(freed)
 
     if n <= snapshot_limit:
+        names = [node.name() for node in nodes]
         result.snapshot = _snapshot(names, tags, children, nodes, root_count, param_names)
     else:
         result.snapshot = GraphSnapshot(truncated=True)

@@ -244,6 +244,7 @@ class Trace:
                 max_nodes=self.max_walk_nodes,
                 param_names=self._param_name,
                 keep_alive=walked,
+                tagged=self._tracker.tagged_filter(),
             )
             dot = self._dot_source(root_tensors, walk) if role != "reevaluation" else None
             self._walked.hold(walked)

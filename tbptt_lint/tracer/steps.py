@@ -228,6 +228,10 @@ class StepTracker:
         meta = node.metadata
         return self.resolve(meta) if meta else None
 
+    def tagged_filter(self) -> SequenceBits | None:
+        """The sequence numbers `resolve_node` may tag, for the walk to test inline."""
+        return self.tagged if self._seq_nr_ok else None
+
     def resolve(self, meta: dict) -> tuple[int, int] | None:
         """Step range of a tagged node, or None if none of its tags is a counted step."""
         entries = meta.get(TAG_KEY)
