@@ -45,6 +45,26 @@ def _free_node_refcount() -> int:
     return _free_refcount
 
 
+_preserved: bool | None = None
+
+
+def python_objects_preserved() -> bool:
+    """Whether a node's Python object lives as long as the node while something else holds
+    it (torch 2.12+). Only then does freeing a walked graph recurse, and only then does the
+    reference count show that something else holds a node."""
+    global _preserved
+    if _preserved is None:
+        import torch
+
+        leaf = torch.zeros(1, requires_grad=True)
+        out = leaf * 2  # holds its node from C++
+        probe = [out.grad_fn]
+        node = probe[0]
+        probe[0] = None
+        _preserved = _refcount(node) > _free_node_refcount()
+    return _preserved
+
+
 class NodeKeeper:
     """Walked nodes in batches, newest last; each batch lists parents before children."""
 
@@ -89,11 +109,11 @@ class NodeKeeper:
             return sum(len(batch) for batch in self._batches)
 
     def adopt(self, other: NodeKeeper) -> None:
-        """Take over what `other` still holds (its nodes are older than any held here)."""
+        """Take over what `other` still holds, as newer than anything held here."""
         with other._lock:
             batches, other._batches, other._kept_ids = other._batches, [], set()
         with self._lock:
-            self._batches[:0] = batches
+            self._batches.extend(batches)
             for batch in batches:
                 self._kept_ids.update(id(node) for node in batch)
 

@@ -1,10 +1,12 @@
 """Intercept every backward before the autograd engine runs (and frees) its graph.
 
 `Tensor.backward`, `torch.autograd.backward` and `torch.autograd.grad` all end in the
-private `torch.autograd.graph._engine_run_backward`, which `torch.autograd` re-imports
-under the same name; patching both names catches a `backward` imported before tracing
-began too. That function is private, so if it is missing the public entry points are
-wrapped instead. Either way a thread-local depth plus the engine's current graph task make
+private `torch.autograd.graph._engine_run_backward` (torch 2.3+), which `torch.autograd`
+re-imports under the same name; patching both names catches a `backward` imported before
+tracing began too. That function is private, so where it is missing (older torch) the engine
+object those entry points call, `Variable._execution_engine`, is replaced by a proxy whose
+`run_backward` takes the same arguments; where even that is missing the public entry points
+are wrapped. Either way a thread-local depth plus the engine's current graph task make
 nested calls (reentrant checkpointing, a backward inside a custom Function's backward,
 `torch.set_default_device` re-entering `Tensor.backward`) count once.
 """
@@ -26,6 +28,27 @@ def _in_engine() -> bool:
     """True inside a running backward (a reentrant backward, possibly in an engine thread)."""
     getter = getattr(torch._C, "_current_graph_task_id", None)
     return getter is not None and getter() != -1
+
+
+def _engine_owner() -> Any:
+    """The class whose `_execution_engine` the autograd entry points call, if it has one."""
+    try:
+        from torch.autograd.variable import Variable
+    except ImportError:
+        return None
+    engine = getattr(Variable, "_execution_engine", None)
+    return Variable if callable(getattr(engine, "run_backward", None)) else None
+
+
+class _EngineProxy:
+    """Stands in for the autograd engine object: `run_backward` intercepted, the rest as is."""
+
+    def __init__(self, engine: Any, run_backward: Callable[..., Any]) -> None:
+        self._engine = engine
+        self.run_backward = run_backward
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
 
 
 class BackwardInterceptor:
@@ -52,7 +75,15 @@ class BackwardInterceptor:
             if getattr(autograd_mod, "_engine_run_backward", None) is not None:
                 self._patch(autograd_mod, "_engine_run_backward", wrapper)
             self.mode = "engine"
-        else:  # pragma: no cover - only on a torch without the private hook point
+        elif (owner := _engine_owner()) is not None:
+            engine = owner._execution_engine
+            self._patch(
+                owner,
+                "_execution_engine",
+                _EngineProxy(engine, self._wrap_engine(engine.run_backward)),
+            )
+            self.mode = "engine-object"
+        else:
             self._patch(torch.Tensor, "backward", self._wrap_public(torch.Tensor.backward, True))
             self._patch(autograd_mod, "backward", self._wrap_public(autograd_mod.backward, True))
             self._patch(autograd_mod, "grad", self._wrap_public(autograd_mod.grad, False))

@@ -27,7 +27,7 @@ from torch import nn
 from tbptt_lint.tracer import explain
 from tbptt_lint.tracer.assertions import check_tbptt
 from tbptt_lint.tracer.graph_walk import WalkResult, safe_free_nodes, walk_graph
-from tbptt_lint.tracer.node_keeper import NodeKeeper, bury, graveyard
+from tbptt_lint.tracer.node_keeper import NodeKeeper, bury, graveyard, python_objects_preserved
 from tbptt_lint.tracer.patching import BackwardInterceptor
 from tbptt_lint.tracer.records import BackwardCall, StepRecord, TraceSummary
 from tbptt_lint.tracer.steps import StepTracker
@@ -247,7 +247,8 @@ class Trace:
                 tagged=self._tracker.tagged_filter(),
             )
             dot = self._dot_source(root_tensors, walk) if role != "reevaluation" else None
-            self._walked.hold(walked)
+            if python_objects_preserved():
+                self._walked.hold(walked)
             walked.clear()
         with self._lock:
             return self._record(role, counts, walk, dot, info)

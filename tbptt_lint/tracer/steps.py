@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from tbptt_lint.tracer.saved_hooks import SavedHooksWatch
+
 TAG_KEY = "tbptt_lint"
 # How deep to look into nested args/outputs for tensors, and how many to keep.
 _MAX_DEPTH = 3
@@ -65,6 +67,39 @@ class StateLeak:
     backward_index: int  # the root backward that ended that window
 
 
+def _storages_preserved() -> bool:
+    """Whether a storage's Python object lives as long as the storage (torch 2.2+, roughly).
+
+    Before that, `untyped_storage()` made a new object at every call, and a weak reference to
+    one crashed the process later (seen on torch 2.1.2)."""
+    t = torch.zeros(1)
+    return t.untyped_storage() is t.untyped_storage()
+
+
+STORAGES_PRESERVED = _storages_preserved()
+
+
+def output_ref(t: torch.Tensor) -> weakref.ref:
+    """A weak reference that says, while alive, which storage a module's output had.
+
+    Where storage objects are preserved it refers to the storage, which outlives the output
+    tensor when the caller keeps `h.detach()`. Elsewhere it refers to the tensor, so feedback
+    through a detached copy is not seen there."""
+    return weakref.ref(t.untyped_storage() if STORAGES_PRESERVED else t)
+
+
+def storage_key(obj: Any) -> int | None:
+    """Identity of a live storage, from what `output_ref` refers to (None: gone)."""
+    if obj is None:
+        return None
+    if STORAGES_PRESERVED:
+        return id(obj)
+    try:
+        return obj.untyped_storage().data_ptr() or None  # the tensor is alive: so is its storage
+    except Exception:  # noqa: BLE001 - tensors without storage
+        return None
+
+
 class SequenceBits:
     """A set of autograd sequence numbers as a bit array: one bit per node the process ever
     made, where a set of numbers cost about 70 bytes per tagged node for the whole run."""
@@ -105,7 +140,7 @@ class ModuleInfo:
     # Sequence modules: start step of each call (cells: call i is step i).
     starts: array = field(default_factory=lambda: array("q"))
     grad: bytearray = field(default_factory=bytearray)  # grad enabled, per call
-    last_out: list[weakref.ref] = field(default_factory=list)  # storages of the last output
+    last_out: list[weakref.ref] = field(default_factory=list)  # see output_ref
     steps_at_backward: int = 0  # own step count at the last root backward
 
     @property
@@ -164,6 +199,7 @@ class StepTracker:
         self.modules: dict[int, ModuleInfo] = {}
         self.leaks: list[StateLeak] = []
         self.saved_hooks_seen = False
+        self._saved_hooks = SavedHooksWatch()
         self.errors: list[str] = []  # tracebacks of the tracer's own failures in hooks
         # Changes whenever a module starts or stops counting as a step, which changes what
         # earlier snapshots of the counts mean (see Trace._refresh_steps).
@@ -181,6 +217,7 @@ class StepTracker:
 
     # ----- lifecycle -----
     def install(self) -> None:
+        self._saved_hooks.install()
         if self.model is None:
             from torch.nn.modules import module as module_mod
 
@@ -213,6 +250,7 @@ class StepTracker:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._saved_hooks.uninstall()
 
     # ----- queries -----
     def resolve_node(self, node: Any) -> tuple[int, int] | None:
@@ -333,7 +371,7 @@ class StepTracker:
         return type(module).__name__
 
     def _record(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
-        if torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+        if self._saved_hooks.active():
             self.saved_hooks_seen = True
         with self._lock:
             info = self._info(module)
@@ -360,7 +398,7 @@ class StepTracker:
             else:
                 info.steps += 1
             if info.kind in ("candidate",):
-                info.last_out = [weakref.ref(t.untyped_storage()) for t in flat_tensors(output)]
+                info.last_out = [output_ref(t) for t in flat_tensors(output)]
             if info.counted:
                 self._mark_enclosing_containers()
                 self._inspect_state(info, module, args, kwargs)
@@ -384,12 +422,12 @@ class StepTracker:
         also after `h.detach()`, which keeps the storage)."""
         if not info.last_out:
             return False
-        previous = {id(s) for s in (ref() for ref in info.last_out) if s is not None}
+        previous = {key for key in (storage_key(ref()) for ref in info.last_out) if key}
         if not previous:
             return False
         for t in flat_tensors((args, kwargs)):
             try:
-                if id(t.untyped_storage()) in previous:
+                if storage_key(t.untyped_storage() if STORAGES_PRESERVED else t) in previous:
                     return True
             except Exception:  # noqa: BLE001 - tensors without storage
                 continue

@@ -14,6 +14,7 @@ nn = torch.nn
 from _trace_loops import TinyCell, cell_windows  # noqa: E402
 
 from tbptt_lint import trace  # noqa: E402
+from tbptt_lint.tracer import patching  # noqa: E402
 from tbptt_lint.tracer.patching import BackwardInterceptor  # noqa: E402
 
 
@@ -67,9 +68,12 @@ def _hook_state(module: nn.Module) -> tuple:
 
 
 def _engine_functions() -> tuple:
+    from torch.autograd.variable import Variable
+
     return (
-        torch.autograd.graph._engine_run_backward,
-        torch.autograd._engine_run_backward,
+        getattr(torch.autograd.graph, "_engine_run_backward", None),  # torch 2.3+
+        getattr(torch.autograd, "_engine_run_backward", None),
+        Variable._execution_engine,
         torch.Tensor.backward,
         torch.autograd.backward,
         torch.autograd.grad,
@@ -115,13 +119,12 @@ def test_backward_imported_before_tracing_is_seen():
 
 
 def test_set_default_device_reentry_counted_once():
-    previous = torch.get_default_device()
     torch.set_default_device("cpu")  # installs a TorchFunctionMode: Tensor.backward re-enters
     try:
         with trace(None) as t:
             cell_windows(nn.GRUCell(4, 6), steps=20, window=5)
     finally:
-        torch.set_default_device(previous)
+        torch.set_default_device(None)  # removes the mode (setting "cpu" back would keep it)
     assert [(c.stride, c.horizon) for c in t.calls] == [(5, 5)] * 4
 
 
@@ -208,9 +211,9 @@ def test_nested_traces_restore_in_order():
     assert len(inner.calls) == 2 and len(outer.calls) == 4
 
 
-def test_public_fallback_counts_once(monkeypatch):
-    # Without the private engine function, the public entry points are wrapped instead.
-    monkeypatch.delattr(torch.autograd.graph, "_engine_run_backward")
+def _intercepted_calls(interceptor_mode: str) -> list[int]:
+    from torch.autograd import backward as early_backward
+
     seen: list[int] = []
 
     def handler(outputs, grads, info, run):
@@ -220,10 +223,29 @@ def test_public_fallback_counts_once(monkeypatch):
     interceptor = BackwardInterceptor(handler)
     interceptor.install()
     try:
-        assert interceptor.mode == "public"
+        assert interceptor.mode == interceptor_mode
         a = torch.randn(3, requires_grad=True)
         (a * 2).sum().backward()
         torch.autograd.grad((a * 3).sum(), a)
+        early_backward([(a * 4).sum()])
     finally:
         interceptor.uninstall()
-    assert seen == [1, 1]
+    return seen
+
+
+def test_engine_object_fallback_counts_once(monkeypatch):
+    # Without the private engine function (torch < 2.3), the engine object is proxied: that
+    # sees a `backward` imported before tracing too.
+    monkeypatch.delattr(torch.autograd.graph, "_engine_run_backward", raising=False)
+    before = _engine_functions()
+    assert _intercepted_calls("engine-object") == [1, 1, 1]
+    assert _engine_functions() == before
+
+
+def test_public_fallback_counts_once(monkeypatch):
+    # Without either, the public entry points are wrapped (what was imported before is missed).
+    monkeypatch.delattr(torch.autograd.graph, "_engine_run_backward", raising=False)
+    monkeypatch.setattr(patching, "_engine_owner", lambda: None)
+    before = _engine_functions()
+    assert _intercepted_calls("public") == [1, 1]
+    assert _engine_functions() == before
