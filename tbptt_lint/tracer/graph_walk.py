@@ -45,20 +45,19 @@ OPAQUE_MARKERS = ("CompiledFunctionBackward", "CheckpointFunctionBackward")
 # ordered release. On torch 2.13 (CPU), freeing a graph whose nodes Python has visited
 # recurses once per node: with the default 8 MiB main-thread stack, a graph of 45k nodes (a
 # plain chain) or 75k (5000 LSTMCell steps) segfaulted when the user dropped it, while 30k
-# (chain) and 60k (4000 LSTMCell steps) were safe (benchmarks/deep_graph_free.py). torch 2.11
-# on an H100 machine freed 120k visited nodes fine. The main thread's stack grows up to the
-# soft RLIMIT_STACK, so the size scales with it.
+# (chain) and 60k (4000 LSTMCell steps) were safe (benchmarks/deep_graph_free.py). torch
+# 2.12.1 and older free 120k walked nodes fine: their nodes' Python objects are not
+# preserved. The main thread's stack grows up to the soft RLIMIT_STACK, so the size scales
+# with it.
 SAFE_FREE_NODES = 30_000
 MEASURED_STACK_BYTES = 8 << 20  # the stack limit SAFE_FREE_NODES was measured safe under
-FIRST_AFFECTED_TORCH = (2, 12)
 
 
 def safe_free_nodes() -> int:
     """The most walked nodes a graph may have for an unordered free not to crash."""
-    import torch
+    from tbptt_lint.tracer.node_keeper import python_objects_preserved
 
-    version = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
-    if version < FIRST_AFFECTED_TORCH:
+    if not python_objects_preserved():
         return sys.maxsize
     try:
         import resource
@@ -79,9 +78,9 @@ _NO_KIDS: tuple[int, ...] = ()
 # What a node's name says about it, per name (names are few: one per op).
 _OP, _OPAQUE, _LEAF = 0, 1, 2
 _name_kinds: dict[str, int] = {}
-# Per node class: (kind, tensor attributes); kind None where the class is shared by nodes of
-# different names (torch's generic wrapper for unregistered C++ nodes).
-_type_info: dict[type, tuple[int | None, tuple[str, ...]]] = {}
+# Per node class: its kind, or None where the class is shared by nodes of different names
+# (torch's generic wrapper for unregistered C++ nodes).
+_type_kinds: dict[type, int | None] = {}
 
 # Attribute names of saved tensors, per node class (dir() is slow; classes are few).
 _saved_attrs_cache: dict[type, tuple[str, ...]] = {}
@@ -172,18 +171,15 @@ def _name_kind(name: str) -> int:
     return kind
 
 
-def _node_info(node: Any) -> tuple[int, tuple[str, ...]]:
+def _node_kind(node: Any) -> int:
     cls = type(node)
     name = node.name()
     kind = _name_kinds.get(name)
     if kind is None:
         kind = _name_kind(name)
-    attrs = _tensor_attrs_cache.get(cls)
-    if attrs is None:
-        attrs = _tensor_attrs(node)
-    if cls not in _type_info:
-        _type_info[cls] = (kind if name.endswith(cls.__name__) else None, attrs)
-    return kind, attrs
+    if cls not in _type_kinds:
+        _type_kinds[cls] = kind if name.endswith(cls.__name__) else None
+    return kind
 
 
 def _storage_bytes(t: Any, seen: set[int]) -> int:
@@ -231,7 +227,7 @@ def walk_graph(
     ids in `node_steps` and `cut_node_ids` name those Python objects, and on some torch
     versions (2.11) a node's Python object is made anew each time it is reached once the old
     one is gone, so whoever matches ids against another traversal (torchviz's `make_dot`) must
-    hold them meanwhile. Holding them matters more on torch 2.12+: see node_keeper.
+    hold them meanwhile. Holding them matters more on torch 2.13: see node_keeper.
     """
     import torch
 
@@ -264,7 +260,8 @@ def walk_graph(
     indegree_append = indegree.append
     tags_append = tags.append
     children_append = children.append
-    info_get = _type_info.get
+    kinds_get = _type_kinds.get
+    attrs_get = _tensor_attrs_cache.get
     tensor_type = torch.Tensor
     seen: set[int] = set()  # storage data pointers counted: each storage counts once
     saved = 0
@@ -286,16 +283,19 @@ def walk_graph(
             else:
                 hit = seq in tag_large
             tags_append(resolve_tag(node) if hit else None)
-        info = info_get(type(node))
-        if info is None or info[0] is None:
-            info = _node_info(node)
-        kind, attrs = info
+        kind = kinds_get(type(node))
+        if kind is None:
+            kind = _node_kind(node)
         if kind == _LEAF:
             leaves.append(i)
         else:
             if kind == _OPAQUE:
                 opaque.append(node.name())
             if measure_saved:
+                # Reading an attribute may run a saved-tensor unpack hook: only here.
+                attrs = attrs_get(type(node))
+                if attrs is None:
+                    attrs = _tensor_attrs(node)
                 for attr in attrs:
                     try:
                         value = getattr(node, attr)

@@ -1,12 +1,12 @@
 """Holds the autograd nodes a walk visited, and frees them parents first, one at a time.
 
-Why: on torch 2.12 and later, an autograd node whose Python object exists (any walk creates
-one per node: `next_functions` returns them) is freed through Python's deallocator, and that
-frees its children the same way, one C stack frame per node. Freeing an unwalked graph is
-iterative, but freeing a walked one of ~45k nodes overflows an 8 MiB stack (a segmentation
-fault in the user's process; benchmarks/deep_graph_free.py reproduces it). Holding every
-walked node and letting go of them parents first means each release frees one node whose
-children are still held, so nothing recurses.
+Why: on torch 2.13 (not on 2.12.1 or older), an autograd node whose Python object exists (any
+walk creates one per node: `next_functions` returns them) is freed through Python's
+deallocator, and that frees its children the same way, one C stack frame per node. Freeing
+an unwalked graph is iterative, but freeing a walked one of ~45k nodes overflows an 8 MiB
+stack (a segmentation fault in the user's process; benchmarks/deep_graph_free.py reproduces
+it). Holding every walked node and letting go of them parents first means each release
+frees one node whose children are still held, so nothing recurses.
 
 Whether a node is still referenced elsewhere (by its parents, a tensor's `grad_fn` or the
 user) shows in its Python reference count: on those torch versions the C++ node owns one
@@ -50,8 +50,8 @@ _preserved: bool | None = None
 
 def python_objects_preserved() -> bool:
     """Whether a node's Python object lives as long as the node while something else holds
-    it (torch 2.12+). Only then does freeing a walked graph recurse, and only then does the
-    reference count show that something else holds a node."""
+    it (torch 2.13; not 2.12.1 or older). Only then does freeing a walked graph recurse, and
+    only then does the reference count show that something else holds a node."""
     global _preserved
     if _preserved is None:
         import torch

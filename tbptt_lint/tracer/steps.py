@@ -68,10 +68,10 @@ class StateLeak:
 
 
 def _storages_preserved() -> bool:
-    """Whether a storage's Python object lives as long as the storage (torch 2.2+, roughly).
+    """Whether a storage's Python object lives as long as the storage.
 
-    Before that, `untyped_storage()` made a new object at every call, and a weak reference to
-    one crashed the process later (seen on torch 2.1.2)."""
+    On torch 2.1.2 it does not: `untyped_storage()` makes a new object at every call, and a
+    weak reference to one crashed the process later."""
     t = torch.zeros(1)
     return t.untyped_storage() is t.untyped_storage()
 

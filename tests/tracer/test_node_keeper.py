@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from tbptt_lint.tracer.graph_walk import walk_graph  # noqa: E402
 from tbptt_lint.tracer.node_keeper import NodeKeeper, python_objects_preserved  # noqa: E402
 
-# Before torch 2.12 a node's Python object dies with its last Python reference, so reference
+# Before torch 2.13 a node's Python object dies with its last Python reference, so reference
 # counts cannot show who else holds a node, and the trace has no reason to hold any.
 needs_preserved_objects = pytest.mark.skipif(
     not python_objects_preserved(), reason="this torch does not preserve nodes' Python objects"

@@ -14,7 +14,7 @@ nn = torch.nn
 from _trace_loops import TinyCell, cell_windows  # noqa: E402
 
 from tbptt_lint import trace  # noqa: E402
-from tbptt_lint.tracer import patching  # noqa: E402
+from tbptt_lint.tracer import graph_walk, patching  # noqa: E402
 from tbptt_lint.tracer.patching import BackwardInterceptor  # noqa: E402
 
 
@@ -155,6 +155,61 @@ def test_checkpointing_counted_once(reentrant):
     else:
         assert [c.horizon for c in calls] == [5] * 4
         assert not any(c.opaque for c in calls)
+
+
+class CountingCell(nn.GRUCell):
+    """Counts its forward calls: a checkpoint's unpack hook recomputes them."""
+
+    calls = 0
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        CountingCell.calls += 1
+        return super().forward(x, h)
+
+
+def checkpointed_windows() -> list:
+    """Four windows of 5 steps, each run inside non-reentrant checkpointing."""
+    from torch.utils.checkpoint import checkpoint
+
+    torch.manual_seed(0)
+    cell = CountingCell(4, 6)
+    x = torch.randn(20, 2, 4)
+
+    def window(h: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        for i in range(xs.shape[0]):
+            h = cell(xs[i], h)
+        return h
+
+    h = torch.zeros(2, 6)
+    for start in range(0, 20, 5):
+        h = checkpoint(window, h.detach(), x[start : start + 5], use_reentrant=False)
+        h.pow(2).mean().backward()
+    return [p.grad.clone() for p in cell.parameters()]
+
+
+@pytest.mark.parametrize("torch_reports_hooks", [True, False])
+def test_saved_tensors_behind_hooks_are_not_read(monkeypatch, torch_reports_hooks):
+    # Reading a checkpointed tensor runs its unpack hook, which recomputes the forward: the
+    # walk must leave such tensors alone. Without `_top_saved_tensors_default_hooks` (torch
+    # < 2.3) the trace counts `saved_tensors_hooks` contexts itself.
+    if not torch_reports_hooks:
+        monkeypatch.delattr(torch._C._autograd, "_top_saved_tensors_default_hooks", raising=False)
+    for cache in ("_saved_attrs_cache", "_tensor_attrs_cache", "_type_kinds", "_name_kinds"):
+        monkeypatch.setattr(graph_walk, cache, {})  # cold: what a class holds is probed anew
+    hooks_cls = torch.autograd.graph.saved_tensors_hooks
+    methods = (hooks_cls.__enter__, hooks_cls.__exit__)
+    CountingCell.calls = 0
+    untraced = checkpointed_windows()
+    untraced_calls = CountingCell.calls
+    CountingCell.calls = 0
+    with trace(None) as t:
+        traced = checkpointed_windows()
+    assert CountingCell.calls == untraced_calls == 40  # 20 steps, each recomputed once
+    assert all(torch.equal(a, b) for a, b in zip(untraced, traced, strict=True))
+    assert [c.horizon for c in t.calls] == [5] * 4
+    assert all(c.saved_bytes == 0 for c in t.calls)
+    assert all(any("packed by hooks" in note for note in c.notes) for c in t.calls)
+    assert (hooks_cls.__enter__, hooks_cls.__exit__) == methods
 
 
 def test_lbfgs_closure_counted_once_per_step():
