@@ -36,6 +36,7 @@ DOT_NODE_LIMIT = 400  # torchviz output is kept for graphs up to this many nodes
 SNAPSHOT_NODE_LIMIT = 5000  # node/edge lists are kept up to this many nodes
 
 _session_ids = itertools.count(1)
+_thread_keys = itertools.count(1)
 _gc_lock = threading.Lock()
 _gc_pauses = 0
 _gc_was_enabled = False
@@ -114,6 +115,7 @@ class Trace:
         self._extras: list[_CallExtras] = []
         self._lock = threading.RLock()
         self._opt_local = threading.local()
+        self._thread_local = threading.local()
         self._tracker = StepTracker(
             self.session_id, model, self.step_modules, lambda: max(len(self._calls) - 1, 0)
         )
@@ -253,6 +255,13 @@ class Trace:
         with self._lock:
             return self._record(role, counts, walk, dot, info)
 
+    def _thread_key(self) -> int:
+        # Not threading.get_ident(): a finished thread's ident is given to the next one.
+        key = getattr(self._thread_local, "key", None)
+        if key is None:
+            key = self._thread_local.key = next(_thread_keys)
+        return key
+
     def _role(
         self, tensors: list[Any], grad_tensors: Any, counts: tuple[tuple[int, int], ...]
     ) -> str:
@@ -281,7 +290,7 @@ class Trace:
         dot: str | None,
         info: dict,
     ) -> tuple[int, WalkResult]:
-        event = _Event(role, counts, threading.get_ident())
+        event = _Event(role, counts, self._thread_key())
         self._events.append(event)
         if role == "reevaluation":
             call = self._calls[-1]
@@ -374,7 +383,8 @@ class Trace:
         for owner in reversed(owners):  # the model last, so its qualified names win
             if owner is None:
                 continue
-            prefix = "" if owner is self.model else f"{self._tracker.modules[id(owner)].name}."
+            info = self._tracker.known(owner)
+            prefix = "" if owner is self.model or info is None else f"{info.name}."
             for pname, p in owner.named_parameters():
                 names[id(p)] = pname if owner is self.model else prefix + pname
         self._param_names = names

@@ -13,6 +13,7 @@ the horizon walk needs to count a time step once. "Steps consumed" is the larges
 
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 import weakref
@@ -196,7 +197,11 @@ class StepTracker:
         self.session_id = session_id
         self.model = model
         self.explicit = {id(m) for m in step_modules} if step_modules else None
+        # Keys are handed out once: a module's id() and a thread's ident are reused once
+        # theirs is gone, and a count carried under a reused key reads as a negative stride.
         self.modules: dict[int, ModuleInfo] = {}
+        self._by_id: dict[int, ModuleInfo] = {}  # id(module) -> its info, checked by weakref
+        self._next_key = itertools.count(1)
         self.leaks: list[StateLeak] = []
         self.saved_hooks_seen = False
         self._saved_hooks = SavedHooksWatch()
@@ -339,14 +344,22 @@ class StepTracker:
                 self.errors.append(traceback.format_exc())
 
     def _info(self, module: nn.Module) -> ModuleInfo:
-        key = id(module)
-        info = self.modules.get(key)
-        if info is None or info.ref() is not module:
+        info = self.known(module)
+        if info is None:
             info = ModuleInfo(
-                key, self._name_of(module), weakref.ref(module), self._kind_of(module)
+                next(self._next_key),
+                self._name_of(module),
+                weakref.ref(module),
+                self._kind_of(module),
             )
-            self.modules[key] = info
+            self.modules[info.key] = info
+            self._by_id[id(module)] = info
         return info
+
+    def known(self, module: nn.Module) -> ModuleInfo | None:
+        """This module's info, if it ran (or was named) while tracing."""
+        info = self._by_id.get(id(module))
+        return info if info is not None and info.ref() is module else None
 
     def _kind_of(self, module: nn.Module) -> str:
         if self.explicit is not None:
@@ -436,9 +449,7 @@ class StepTracker:
     def _mark_enclosing_containers(self) -> None:
         """A module whose forward runs a step is a container, not a step itself."""
         for module in self._stack():
-            outer = self.modules.get(id(module))
-            if outer is None:
-                outer = self._info(module)
+            outer = self._info(module)
             if outer.kind == "candidate":
                 outer.kind = "container"
                 outer.confirmed = False

@@ -255,6 +255,21 @@ def test_threads_keep_their_own_strides():
     assert not t.internal_errors
 
 
+def test_threads_and_modules_that_come_and_go_keep_their_own_strides():
+    # One thread after another, each with a new cell that dies with it: CPython gives the
+    # next thread the same ident, and the next cell often the same id().
+    def worker() -> None:
+        cell_windows(nn.RNNCell(4, 6), steps=20, window=5)
+
+    with trace(None) as t:
+        for _ in range(4):
+            thread = threading.Thread(target=worker)
+            thread.start()
+            thread.join()
+    assert [(c.stride, c.horizon) for c in t.calls] == [(5, 5)] * 16
+    assert not t.internal_errors
+
+
 def test_nested_traces_restore_in_order():
     before = _engine_functions()
     cell = TinyCell(4, 6)
