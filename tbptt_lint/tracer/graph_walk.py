@@ -29,9 +29,12 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import GetSetDescriptorType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tbptt_lint.tracer.records import GraphNode, GraphSnapshot
+
+if TYPE_CHECKING:
+    from tbptt_lint.tracer.steps import SequenceBits
 
 # (first step, number of steps) of a tagged node, or None for glue. first >= 0, number >= 1:
 # the DP below relies on a path through a step being worth at least 1.
@@ -214,7 +217,7 @@ def walk_graph(
     param_names: Callable[[Any], str | None] | None = None,
     timings: dict[str, float] | None = None,
     keep_alive: list[Any] | None = None,
-    tagged: Any = None,
+    tagged: SequenceBits | None = None,
 ) -> WalkResult:
     """Walk every node reachable from `roots` (autograd Nodes) once and measure the horizon.
 
