@@ -44,34 +44,6 @@ TagResolver = Callable[[Any], "StepTag | None"]  # autograd Node -> its step, if
 ACCUMULATE_GRAD = "torch::autograd::AccumulateGrad"
 # Nodes whose inside the walk cannot see: the steps they cover are hidden from the horizon.
 OPAQUE_MARKERS = ("CompiledFunctionBackward", "CheckpointFunctionBackward")
-# How many walked nodes a graph may have for freeing it to be safe without node_keeper's
-# ordered release. On torch 2.13 (CPU), freeing a graph whose nodes Python has visited
-# recurses once per node: with the default 8 MiB main-thread stack, a graph of 45k nodes (a
-# plain chain) or 75k (5000 LSTMCell steps) segfaulted when the user dropped it, while 30k
-# (chain) and 60k (4000 LSTMCell steps) were safe (benchmarks/deep_graph_free.py). torch
-# 2.12.1 and older free 120k walked nodes fine: their nodes' Python objects are not
-# preserved. The main thread's stack grows up to the soft RLIMIT_STACK, so the size scales
-# with it.
-SAFE_FREE_NODES = 30_000
-MEASURED_STACK_BYTES = 8 << 20  # the stack limit SAFE_FREE_NODES was measured safe under
-
-
-def safe_free_nodes() -> int:
-    """The most walked nodes a graph may have for an unordered free not to crash."""
-    from tbptt_lint.tracer.node_keeper import python_objects_preserved
-
-    if not python_objects_preserved():
-        return sys.maxsize
-    try:
-        import resource
-    except ImportError:  # not on Linux/macOS: nothing to read, stay safe
-        return SAFE_FREE_NODES
-    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
-    if soft == resource.RLIM_INFINITY:
-        return sys.maxsize
-    return max(SAFE_FREE_NODES, SAFE_FREE_NODES * soft // MEASURED_STACK_BYTES)
-
-
 _NEG = -1
 _NO_TAG = -1  # key of "no step seen on this path"
 # DP state of a node: (best value, its first-step key, best value whose key differs, its key).

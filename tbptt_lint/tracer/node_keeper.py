@@ -28,24 +28,30 @@ def _refcount(node: Any) -> int:
     return sys.getrefcount(node)
 
 
+def _probe_refcount(output_kept: bool) -> int:
+    """What `_refcount` reads, through the same steps as `NodeKeeper.release`, on a fresh node
+    that only the caller holds, or that its output tensor holds too."""
+    import torch
+
+    out = torch.zeros(1, requires_grad=True) * 2
+    probe = [out.grad_fn]
+    if not output_kept:
+        del out  # only the list holds the node now
+    node = probe[0]
+    probe[0] = None
+    return _refcount(node)
+
+
 _free_refcount: int | None = None
+_preserved: bool | None = None
 
 
 def _free_node_refcount() -> int:
     """The reference count `_refcount` reads on a node that nothing but the caller holds."""
     global _free_refcount
     if _free_refcount is None:
-        import torch
-
-        leaf = torch.zeros(1, requires_grad=True)
-        probe = [(leaf * 2).grad_fn]  # the output tensor is gone: only the list holds it
-        node = probe[0]
-        probe[0] = None
-        _free_refcount = _refcount(node)
+        _free_refcount = _probe_refcount(output_kept=False)
     return _free_refcount
-
-
-_preserved: bool | None = None
 
 
 def python_objects_preserved() -> bool:
@@ -54,15 +60,34 @@ def python_objects_preserved() -> bool:
     only then does the reference count show that something else holds a node."""
     global _preserved
     if _preserved is None:
-        import torch
-
-        leaf = torch.zeros(1, requires_grad=True)
-        out = leaf * 2  # holds its node from C++
-        probe = [out.grad_fn]
-        node = probe[0]
-        probe[0] = None
-        _preserved = _refcount(node) > _free_node_refcount()
+        _preserved = _probe_refcount(output_kept=True) > _free_node_refcount()
     return _preserved
+
+
+# How many walked nodes a graph may have for freeing it to be safe without the ordered
+# release below. On torch 2.13 (CPU), freeing a graph whose nodes Python has visited
+# recurses once per node: with the default 8 MiB main-thread stack, a graph of 45k nodes (a
+# plain chain) or 75k (5000 LSTMCell steps) segfaulted when the user dropped it, while 30k
+# (chain) and 60k (4000 LSTMCell steps) were safe (benchmarks/deep_graph_free.py). torch
+# 2.12.1 and older free 120k walked nodes fine: their nodes' Python objects are not
+# preserved. The main thread's stack grows up to the soft RLIMIT_STACK, so the size scales
+# with it.
+SAFE_FREE_NODES = 30_000
+MEASURED_STACK_BYTES = 8 << 20  # the stack limit SAFE_FREE_NODES was measured safe under
+
+
+def safe_free_nodes() -> int:
+    """The most walked nodes a graph may have for an unordered free not to crash."""
+    if not python_objects_preserved():
+        return sys.maxsize
+    try:
+        import resource
+    except ImportError:  # not on Linux/macOS: nothing to read, stay safe
+        return SAFE_FREE_NODES
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    if soft == resource.RLIM_INFINITY:
+        return sys.maxsize
+    return max(SAFE_FREE_NODES, SAFE_FREE_NODES * soft // MEASURED_STACK_BYTES)
 
 
 class NodeKeeper:

@@ -26,8 +26,14 @@ from torch import nn
 
 from tbptt_lint.tracer import explain
 from tbptt_lint.tracer.assertions import check_tbptt
-from tbptt_lint.tracer.graph_walk import WalkResult, safe_free_nodes, walk_graph
-from tbptt_lint.tracer.node_keeper import NodeKeeper, bury, graveyard, python_objects_preserved
+from tbptt_lint.tracer.graph_walk import WalkResult, walk_graph
+from tbptt_lint.tracer.node_keeper import (
+    NodeKeeper,
+    bury,
+    graveyard,
+    python_objects_preserved,
+    safe_free_nodes,
+)
 from tbptt_lint.tracer.patching import BackwardInterceptor
 from tbptt_lint.tracer.records import BackwardCall, StepRecord, TraceSummary
 from tbptt_lint.tracer.steps import StepTracker

@@ -80,17 +80,15 @@ def _storages_preserved() -> bool:
 STORAGES_PRESERVED = _storages_preserved()
 
 
-def output_ref(t: torch.Tensor) -> weakref.ref:
-    """A weak reference that says, while alive, which storage a module's output had.
-
-    Where storage objects are preserved it refers to the storage, which outlives the output
-    tensor when the caller keeps `h.detach()`. Elsewhere it refers to the tensor, so feedback
-    through a detached copy is not seen there."""
-    return weakref.ref(t.untyped_storage() if STORAGES_PRESERVED else t)
+def storage_holder(t: torch.Tensor) -> Any:
+    """What stands for a tensor's storage: the storage where storage objects are preserved
+    (it outlives the tensor when the caller keeps `h.detach()`), else the tensor itself (so
+    feedback through a detached copy is not seen there). Weakly referenced for outputs."""
+    return t.untyped_storage() if STORAGES_PRESERVED else t
 
 
 def storage_key(obj: Any) -> int | None:
-    """Identity of a live storage, from what `output_ref` refers to (None: gone)."""
+    """Identity of a live storage, from a `storage_holder` (None: gone)."""
     if obj is None:
         return None
     if STORAGES_PRESERVED:
@@ -141,7 +139,7 @@ class ModuleInfo:
     # Sequence modules: start step of each call (cells: call i is step i).
     starts: array = field(default_factory=lambda: array("q"))
     grad: bytearray = field(default_factory=bytearray)  # grad enabled, per call
-    last_out: list[weakref.ref] = field(default_factory=list)  # see output_ref
+    last_out: list[weakref.ref] = field(default_factory=list)  # see storage_holder
     steps_at_backward: int = 0  # own step count at the last root backward
 
     @property
@@ -411,7 +409,7 @@ class StepTracker:
             else:
                 info.steps += 1
             if info.kind in ("candidate",):
-                info.last_out = [output_ref(t) for t in flat_tensors(output)]
+                info.last_out = [weakref.ref(storage_holder(t)) for t in flat_tensors(output)]
             if info.counted:
                 self._mark_enclosing_containers()
                 self._inspect_state(info, module, args, kwargs)
@@ -440,7 +438,7 @@ class StepTracker:
             return False
         for t in flat_tensors((args, kwargs)):
             try:
-                if storage_key(t.untyped_storage() if STORAGES_PRESERVED else t) in previous:
+                if storage_key(storage_holder(t)) in previous:
                     return True
             except Exception:  # noqa: BLE001 - tensors without storage
                 continue

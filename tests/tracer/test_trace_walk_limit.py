@@ -17,7 +17,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tbptt_lint.tracer import graph_walk, node_keeper  # noqa: E402
+from tbptt_lint.tracer import node_keeper  # noqa: E402
 from tbptt_lint.tracer.assertions import check_tbptt  # noqa: E402
 from tbptt_lint.tracer.records import BackwardCall  # noqa: E402
 
@@ -28,18 +28,18 @@ def test_the_safe_free_size_follows_the_stack_limit(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(
         resource, "getrlimit", lambda which: (limits["soft"], resource.RLIM_INFINITY)
     )
-    assert graph_walk.safe_free_nodes() == graph_walk.SAFE_FREE_NODES
+    assert node_keeper.safe_free_nodes() == node_keeper.SAFE_FREE_NODES
     limits["soft"] = 64 << 20
-    assert graph_walk.safe_free_nodes() == 8 * graph_walk.SAFE_FREE_NODES
+    assert node_keeper.safe_free_nodes() == 8 * node_keeper.SAFE_FREE_NODES
     limits["soft"] = resource.RLIM_INFINITY
-    assert graph_walk.safe_free_nodes() == sys.maxsize
+    assert node_keeper.safe_free_nodes() == sys.maxsize
 
 
 def test_torch_builds_without_preserved_node_objects_free_anything_safely(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(node_keeper, "_preserved", False)
-    assert graph_walk.safe_free_nodes() == sys.maxsize
+    assert node_keeper.safe_free_nodes() == sys.maxsize
 
 
 def call(index: int, horizon: int, limited: bool) -> BackwardCall:
