@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tbptt_lint.tracer.explain import describe_leaks, growth_explanation
+from tbptt_lint.tracer.explain import describe_leaks, growth_explanation, opaque_hint
 from tbptt_lint.tracer.records import BackwardCall
 from tbptt_lint.tracer.steps import StateLeak
 
@@ -27,10 +27,11 @@ def check_tbptt(
     if not calls:
         return ["no backward call was seen inside `trace`."]
     if total_steps == 0 and all(c.step == 0 for c in calls):
+        hint = opaque_hint([name for c in calls for name in c.opaque])
         return [
             "no time step was seen: no nn.RNN/LSTM/GRU or cell module ran, and no module fed its "
             "output back as its input. Pass the recurrent modules: "
-            "trace(model, step_modules=[...])."
+            "trace(model, step_modules=[...])." + (f" {hint}" if hint else "")
         ]
     problems: list[str] = []
     if k1 is not None:
@@ -83,9 +84,11 @@ def _check_horizon(
             "walk whole graphs."
         ]
     if not visible:
+        hint = opaque_hint(calls[0].opaque)
         return [
             f"horizon: every backward passes through a region the tracer cannot see into "
             f"({', '.join(sorted(set(calls[0].opaque)))}), so k2={k2} cannot be checked."
+            + (f" {hint}" if hint else "")
         ]
     horizons = [c.horizon for c in visible]
     growth = growth_explanation(horizons, leaks, visible)

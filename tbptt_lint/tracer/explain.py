@@ -25,6 +25,24 @@ INPLACE_FIX = (
 )
 
 
+def opaque_hint(names: Sequence[str]) -> str:
+    """How to make the steps inside these opaque nodes visible, as sentences ('' if unknown)."""
+    hints = []
+    if any("CompiledFunctionBackward" in name for name in names):
+        hints.append(
+            "Steps run inside torch.compile'd code are not seen: compile the cell or RNN module "
+            "alone (`torch.compile(cell)` counts one step per call), or trace under "
+            "`torch.compiler.set_stance('force_eager')` (torch 2.6+; before that, run with "
+            "TORCHDYNAMO_DISABLE=1)."
+        )
+    if any("CheckpointFunctionBackward" in name for name in names):
+        hints.append(
+            "Reentrant checkpointing hides the steps it wraps: "
+            "`checkpoint(..., use_reentrant=False)` keeps them visible."
+        )
+    return " ".join(hints)
+
+
 def window_of(step: int, calls: Sequence[BackwardCall]) -> int | None:
     """Index of the root backward whose window contains `step` (the first one past it)."""
     for call in calls:

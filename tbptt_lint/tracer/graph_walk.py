@@ -264,7 +264,8 @@ def walk_graph(
         if kind == _LEAF:
             leaves.append(i)
         else:
-            if kind == _OPAQUE:
+            if kind == _OPAQUE and tags[i] is None:
+                # A tagged one is a step's own node (a compiled cell): nothing hidden.
                 opaque.append(node.name())
             if measure_saved:
                 # Reading an attribute may run a saved-tensor unpack hook: only here.

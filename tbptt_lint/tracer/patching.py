@@ -20,14 +20,10 @@ from typing import Any
 
 import torch
 
+from tbptt_lint.tracer.torch_state import compiling, in_backward, is_fake
+
 # on_backward(outputs, grad_tensors, kwargs_of_engine_call, run) -> result of run()
 Handler = Callable[[Any, Any, dict, Callable[[], Any]], Any]
-
-
-def _in_engine() -> bool:
-    """True inside a running backward (a reentrant backward, possibly in an engine thread)."""
-    getter = getattr(torch._C, "_current_graph_task_id", None)
-    return getter is not None and getter() != -1
 
 
 def _engine_owner() -> Any:
@@ -38,6 +34,12 @@ def _engine_owner() -> Any:
         return None
     engine = getattr(Variable, "_execution_engine", None)
     return Variable if callable(getattr(engine, "run_backward", None)) else None
+
+
+def _on_fake(outputs: Any) -> bool:
+    """A backward over the compiler's fake tensors (torch 2.1 compiling): not training."""
+    first = outputs[0] if isinstance(outputs, (tuple, list)) and outputs else outputs
+    return is_fake(first)
 
 
 class _EngineProxy:
@@ -63,7 +65,9 @@ class BackwardInterceptor:
         self._local = threading.local()
 
     def _nested(self) -> bool:
-        return getattr(self._local, "depth", 0) > 0 or _in_engine()
+        # Nested: seen by the outer call already. Compiling: the compiler differentiating
+        # fake tensors to build its backward graph.
+        return getattr(self._local, "depth", 0) > 0 or in_backward() or compiling()
 
     def install(self) -> None:
         graph_mod = torch.autograd.graph
@@ -106,7 +110,7 @@ class BackwardInterceptor:
 
         @functools.wraps(original)
         def _engine_run_backward(t_outputs: Any, *args: Any, **kwargs: Any) -> Any:
-            if not interceptor.active or interceptor._nested():
+            if not interceptor.active or interceptor._nested() or _on_fake(t_outputs):
                 return original(t_outputs, *args, **kwargs)
             grad_tensors = args[0] if args else kwargs.get("grad_tensors")
             info = {
@@ -130,9 +134,9 @@ class BackwardInterceptor:
 
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not interceptor.active or interceptor._nested():
-                return original(*args, **kwargs)
             outputs = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
+            if not interceptor.active or interceptor._nested() or _on_fake(outputs):
+                return original(*args, **kwargs)
             grads = kwargs.get("gradient", kwargs.get("grad_tensors", kwargs.get("grad_outputs")))
             if grads is None and len(args) > (2 if not accumulate else 1):
                 grads = args[2] if not accumulate else args[1]

@@ -470,7 +470,10 @@ class Trace:
             found.append(explain.describe_leaks(self._tracker.leaks, calls))
         for call in calls:
             if call.opaque:
-                found.append(f"Backward #{call.index}: {call.notes[-1]}.")
+                hint = explain.opaque_hint(call.opaque)
+                found.append(
+                    f"Backward #{call.index}: {call.notes[-1]}." + (f" {hint}" if hint else "")
+                )
                 break
         if self.internal_errors:
             found.append(

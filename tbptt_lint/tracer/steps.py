@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from tbptt_lint.tracer.saved_hooks import SavedHooksWatch
+from tbptt_lint.tracer.torch_state import compiling, in_backward, is_fake
 
 TAG_KEY = "tbptt_lint"
 # How deep to look into nested args/outputs for tensors, and how many to keep.
@@ -154,6 +155,20 @@ class ModuleInfo:
             end = self.starts[call + 1] if call + 1 < len(self.starts) else self.steps
             return start, max(end - start, 1)
         return call, 1
+
+
+def first_tensor(obj: Any) -> torch.Tensor | None:
+    """The first tensor in a module's output, if any."""
+    found = flat_tensors(obj)
+    return found[0] if found else None
+
+
+def compiled_module(module: nn.Module) -> nn.Module | None:
+    """The module that a torch.compile wrapper (`OptimizedModule`) runs, or None."""
+    if type(module).__name__ != "OptimizedModule":
+        return None
+    inner = module.__dict__.get("_orig_mod") or module._modules.get("_orig_mod")
+    return inner if isinstance(inner, nn.Module) else None
 
 
 def sequence_length(module: nn.RNNBase, args: tuple, kwargs: dict) -> int:
@@ -325,16 +340,25 @@ class StepTracker:
         return stack
 
     def _pre(self, module: nn.Module, args: Any) -> None:
+        if compiling():
+            return
         self._stack().append(module)
 
     def _post(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+        if compiling():
+            # torch.compile traces module hooks into its graph; ours must leave nothing
+            # there, so steps inside a compiled region are not counted: its backward is an
+            # opaque node (CompiledFunctionBackward) instead.
+            return
         stack = self._stack()
         # Pop back to this module (a forward that raised may have left others behind).
         while stack:
             if stack.pop() is module:
                 break
-        if _in_backward():
+        if in_backward():
             return  # recomputation during backward (checkpointing) is not a new step
+        if is_fake(first_tensor(output)):
+            return  # torch 2.1 compiling: run on the compiler's fake tensors, not a step
         try:
             self._record(module, args if isinstance(args, tuple) else (args,), kwargs or {}, output)
         except Exception:  # noqa: BLE001 - the tracer must never break the user's forward
@@ -360,23 +384,37 @@ class StepTracker:
         return info if info is not None and info.ref() is module else None
 
     def _kind_of(self, module: nn.Module) -> str:
+        # A torch.compile wrapper runs its module out of sight of the hooks: it steps as
+        # that module does, and where that module contains recurrent modules, its calls
+        # hide an unknown number of steps (an opaque region, not a step).
+        inner = compiled_module(module)
+        target = inner if inner is not None else module
         if self.explicit is not None:
-            if id(module) in self.explicit:
-                return "sequence" if isinstance(module, nn.RNNBase) else "explicit"
+            if id(module) in self.explicit or id(target) in self.explicit:
+                return "sequence" if isinstance(target, nn.RNNBase) else "explicit"
             return "container"  # only the named modules are steps
-        if isinstance(module, nn.RNNBase):
+        if isinstance(target, nn.RNNBase):
             return "sequence"
-        if isinstance(module, nn.RNNCellBase):
+        if isinstance(target, nn.RNNCellBase):
             return "cell"
+        if inner is not None and any(
+            isinstance(m, (nn.RNNBase, nn.RNNCellBase)) for m in inner.modules()
+        ):
+            return "container"
         return "candidate"
 
     def _name_of(self, module: nn.Module) -> str:
         name = self._names.get(id(module))
         if name:
             return name
+        inner = compiled_module(module)
+        if inner is not None:
+            return f"{self._name_of(inner)} (compiled)"
         # Global hooks: find the module under the outermost module now running.
         for parent in self._stack()[:1]:
             for qual, sub in parent.named_modules():
+                # A compiled model's own names, without its wrapper's attribute.
+                qual = ".".join(part for part in qual.split(".") if part != "_orig_mod")
                 if sub is module and qual:
                     return qual
         return type(module).__name__
@@ -405,7 +443,8 @@ class StepTracker:
             info.grad.append(1 if torch.is_grad_enabled() else 0)
             if info.kind == "sequence":
                 info.starts.append(info.steps)
-                info.steps += sequence_length(module, args, kwargs)  # type: ignore[arg-type]
+                target = compiled_module(module) or module
+                info.steps += sequence_length(target, args, kwargs)  # type: ignore[arg-type]
             else:
                 info.steps += 1
             if info.kind in ("candidate",):
@@ -457,8 +496,9 @@ class StepTracker:
         self, info: ModuleInfo, module: nn.Module, args: tuple, kwargs: dict
     ) -> None:
         """Record which part of the carried state still references a window already backpropped."""
-        if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
-            parts = _state_parts(module, args, kwargs)
+        target = compiled_module(module) or module
+        if isinstance(target, (nn.RNNBase, nn.RNNCellBase)):
+            parts = _state_parts(target, args, kwargs)
         else:
             parts = [(f"input {i}", t) for i, t in enumerate(flat_tensors((args, kwargs)))]
         limit = info.steps_at_backward
@@ -488,8 +528,3 @@ def _find_tag(fn: Any, tracker: StepTracker, budget: int = 24) -> tuple[int, int
             return tag
         queue.extend(child for child, _ in node.next_functions if child is not None)
     return None
-
-
-def _in_backward() -> bool:
-    getter = getattr(torch._C, "_current_graph_task_id", None)
-    return getter is not None and getter() != -1

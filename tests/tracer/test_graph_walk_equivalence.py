@@ -10,6 +10,7 @@ through every `_saved_*` attribute of every node. The walk's answers must match 
 from __future__ import annotations
 
 import random
+import warnings
 from collections import deque
 from typing import Any
 
@@ -172,7 +173,11 @@ class Reference:
             "links_exact": links_exact,
             "cut_node_ids": cuts,
             "node_steps": {id(self.nodes[i]): self.tags[i][0] for i in tagged},
-            "opaque": [name for name in self.names if any(m in name for m in OPAQUE)],
+            "opaque": [
+                name
+                for name, tag in zip(self.names, self.tags, strict=True)
+                if tag is None and any(m in name for m in OPAQUE)
+            ],
             "state_leaves": state_leaves,
             "stale_leaves": stale,
             "saved_bytes": saved,
@@ -388,6 +393,32 @@ def test_opaque_checkpoint_region(recorder):
             h = h.detach()
     recorder.check(t)
     assert "opaque" in recorder.saw
+
+
+def test_compiled_cell_regions_are_steps_not_opaque(recorder):
+    # torch 2.3+: the region a compiled cell runs is one node, tagged as the step (opaque but
+    # tagged: nothing hidden); a compiled window around it is opaque and untagged.
+    if not hasattr(torch.compiler, "is_compiling"):
+        pytest.skip("torch.compile of torch < 2.3: see test_trace_compile.py")
+    torch._dynamo.reset()
+    torch.manual_seed(3)
+    cell = nn.GRUCell(3, 4)
+    step = torch.compile(cell, backend="aot_eager")
+    window = torch.compile(lambda h, xs: [h := cell(x, h) for x in xs][-1], backend="aot_eager")
+    x = torch.randn(8, 2, 3)
+    with warnings.catch_warnings(), trace(None) as t:
+        warnings.simplefilter("ignore")
+        h = torch.zeros(2, 4)
+        for start in (0, 4):
+            for i in range(start, start + 4):
+                h = step(x[i], h)
+            h.pow(2).mean().backward(retain_graph=True)
+        h = window(h.detach(), x[:4])
+        h.pow(2).mean().backward()
+    torch._dynamo.reset()
+    recorder.check(t)
+    assert recorder.horizons == [4, 8, 0]
+    assert [bool(c.opaque) for c in t.calls] == [False, False, True]
 
 
 def test_leaf_states_and_stale_grads(recorder):
