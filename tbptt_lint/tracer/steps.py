@@ -237,10 +237,7 @@ class StepTracker:
     def install(self) -> None:
         self._saved_hooks.install()
         if self.model is None:
-            from torch.nn.modules import module as module_mod
-
-            self._handles.append(module_mod.register_module_forward_pre_hook(self._pre))
-            self._handles.append(self._global_post_hook(module_mod))
+            self._install_global()
             return
         targets = list(self.model.modules())
         if self.explicit is not None:
@@ -248,21 +245,44 @@ class StepTracker:
             for m in self._explicit_modules():
                 if id(m) not in known:
                     targets.append(m)
+        unhookable: set[int] = set()
         for m in targets:
-            self._handles.append(m.register_forward_pre_hook(self._pre))
+            try:
+                self._handles.append(m.register_forward_pre_hook(self._pre))
+            except RuntimeError:  # a scripted module (torch.jit.script) takes no hooks
+                unhookable.add(id(m))
+                continue
             # No always_call: torch calls such hooks without the output when forward raises,
             # and warns. A forward that raised leaves its module on the stack; the next
             # post-hook of an enclosing module pops past it.
             self._handles.append(m.register_forward_hook(self._post, with_kwargs=True))
+        if unhookable:
+            # Called from Python, a scripted module still runs the global hooks.
+            self._install_global(only=unhookable)
+
+    def _install_global(self, only: set[int] | None = None) -> None:
+        from torch.nn.modules import module as module_mod
+
+        pre, post = self._pre, self._post
+        if only is not None:
+
+            def pre(module: nn.Module, args: Any) -> None:
+                if id(module) in only:
+                    self._pre(module, args)
+
+            def post(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
+                if id(module) in only:
+                    self._post(module, args, kwargs, output)
+
+        self._handles.append(module_mod.register_module_forward_pre_hook(pre))
+        try:
+            handle = module_mod.register_module_forward_hook(post, with_kwargs=True)
+        except TypeError:  # older torch: positional inputs only
+            handle = module_mod.register_module_forward_hook(lambda m, a, o: post(m, a, {}, o))
+        self._handles.append(handle)
 
     def _explicit_modules(self) -> list[nn.Module]:
         return [info.ref() for info in self.modules.values() if info.ref() is not None]
-
-    def _global_post_hook(self, module_mod: Any) -> Any:
-        try:
-            return module_mod.register_module_forward_hook(self._post, with_kwargs=True)
-        except TypeError:  # older torch: positional inputs only
-            return module_mod.register_module_forward_hook(lambda m, a, o: self._post(m, a, {}, o))
 
     def close(self) -> None:
         for handle in self._handles:

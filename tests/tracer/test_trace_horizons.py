@@ -158,6 +158,36 @@ def test_hand_written_cell_found_with_detach_every_step():
     assert measured(t) == ([6] * 4, [1] * 4)
 
 
+class ScriptedCellModel(nn.Module):
+    """A model whose cell is scripted: torch.jit.script modules refuse per-module hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = torch.jit.script(nn.GRUCell(4, 6))
+        self.input_size, self.hidden_size = 4, 6
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.cell(x, h)
+
+
+@pytest.mark.parametrize("retain_graph", [False, True])
+def test_scripted_cell_inside_a_traced_model(retain_graph):
+    from torch.nn.modules import module as module_mod
+
+    model = ScriptedCellModel()
+    global_hooks = len(module_mod._global_forward_hooks), len(module_mod._global_forward_pre_hooks)
+    with trace(model) as t:
+        # The model's own module is a container of the scripted cell, found by feedback.
+        cell_windows(
+            model, window=5, steps=15, detach_h=not retain_graph, retain_graph=retain_graph
+        )
+    assert measured(t) == ([5] * 3, [5, 10, 15] if retain_graph else [5] * 3)
+    assert {s.module for s in t.steps} == {"cell"}
+    assert (len(module_mod._global_forward_hooks), len(module_mod._global_forward_pre_hooks)) == (
+        global_hooks
+    )
+
+
 def test_explicit_step_modules():
     cell = TinyCell(4, 6)
     with trace(cell, step_modules=[cell]) as t:
