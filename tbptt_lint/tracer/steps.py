@@ -14,6 +14,7 @@ the horizon walk needs to count a time step once. "Steps consumed" is the larges
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import traceback
 import weakref
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 
 from tbptt_lint.tracer.saved_hooks import SavedHooksWatch
-from tbptt_lint.tracer.torch_state import compiling, in_backward, is_fake
+from tbptt_lint.tracer.torch_state import compiling, in_backward, is_fake, run_uncompiled
 
 TAG_KEY = "tbptt_lint"
 # How deep to look into nested args/outputs for tensors, and how many to keep.
@@ -266,10 +267,12 @@ class StepTracker:
         pre, post = self._pre, self._post
         if only is not None:
 
+            @run_uncompiled
             def pre(module: nn.Module, args: Any) -> None:
                 if id(module) in only:
                     self._pre(module, args)
 
+            @run_uncompiled
             def post(module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
                 if id(module) in only:
                     self._post(module, args, kwargs, output)
@@ -359,11 +362,13 @@ class StepTracker:
             stack = self._local.stack = []
         return stack
 
+    @run_uncompiled
     def _pre(self, module: nn.Module, args: Any) -> None:
         if compiling():
             return
         self._stack().append(module)
 
+    @run_uncompiled
     def _post(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         if compiling():
             # torch.compile traces module hooks into its graph; ours must leave nothing
@@ -417,9 +422,15 @@ class StepTracker:
             return "sequence"
         if isinstance(target, nn.RNNCellBase):
             return "cell"
-        if inner is not None and any(
-            isinstance(m, (nn.RNNBase, nn.RNNCellBase)) for m in inner.modules()
-        ):
+        fx = sys.modules.get("torch.fx")
+        if fx is not None and isinstance(target, fx.GraphModule):
+            return "container"  # a compiler's graph, run inside a compiled region
+        compiled = (
+            inner is not None
+            or getattr(module, "_compiled_call_impl", None) is not None  # model.compile()
+            or any(compiled_module(outer) is module for outer in self._stack())
+        )
+        if compiled and any(isinstance(m, (nn.RNNBase, nn.RNNCellBase)) for m in target.modules()):
             return "container"
         return "candidate"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -48,3 +49,33 @@ def is_fake(value: Any) -> bool:
         return bool(torch_is_fake(value))
     except Exception:  # noqa: BLE001 - an odd subclass is a real tensor to the tracer
         return False
+
+
+def _frame_skipper() -> Callable[[Any], None] | None:
+    """Marks a code object so that torch.compile never compiles frames of it, or of what it
+    calls (from torch's C extension: no import of torch._dynamo, which takes about a second)."""
+    frames = getattr(getattr(torch._C, "_dynamo", None), "eval_frame", None)
+    if frames is None:
+        return None
+    set_strategy = getattr(frames, "set_code_exec_strategy", None)
+    action = getattr(frames, "_FrameAction", None)
+    strategy = getattr(frames, "_FrameExecStrategy", None)
+    if set_strategy is not None and action is not None and strategy is not None:
+        skip_all = strategy(action.SKIP, action.SKIP)
+        return lambda code: set_strategy(code, skip_all)
+    return getattr(frames, "skip_code", None)  # torch 2.1: skips that frame
+
+
+_skip_frames = _frame_skipper()
+
+
+def run_uncompiled(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Lets `function` (a hook) run as written when compiled code calls it as a frame of its
+    own: where dynamo skips the caller (torch.nn's own modules under `module.compile()`), it
+    would otherwise compile the hook, and `compiling()` makes that a no-op. Inlined into a
+    graph, the hook is still traced (to nothing)."""
+    code = getattr(function, "__code__", None)
+    if _skip_frames is not None and code is not None:
+        with contextlib.suppress(Exception):  # an unknown torch build: hooks as before
+            _skip_frames(code)
+    return function

@@ -169,3 +169,53 @@ def test_compiled_module_is_found_behind_its_wrapper():
     cell = nn.GRUCell(3, 5)
     assert compiled_module(torch.compile(cell, backend="aot_eager")) is cell
     assert compiled_module(cell) is None
+
+
+class TinyCell(nn.Module):
+    """A hand-written cell: no recurrent module inside, so one call is one step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.lin(torch.cat([x, h], -1)))
+
+
+@pytest.mark.parametrize("kind", ["GRUCell", "TinyCell", "LoopModel"])
+def test_module_compile_in_place(kind):
+    # module.compile(): torch.nn's own frames are not compiled, but dynamo compiles the
+    # frames they call, hooks included: the tracer's must still run, or nothing is seen.
+    def run(traced: bool) -> tuple[list[torch.Tensor], object]:
+        torch._dynamo.reset()
+        torch.manual_seed(0)
+        module = {
+            "GRUCell": lambda: nn.GRUCell(3, 5),
+            "TinyCell": TinyCell,
+            "LoopModel": LoopModel,
+        }[kind]()
+        module.compile(backend="aot_eager")
+        xs = torch.randn(12, 2, 3)
+        with trace(None) if traced else contextlib.nullcontext() as t:
+            h = torch.zeros(2, 5)
+            for w in range(3):
+                if kind == "LoopModel":
+                    h = module(xs[4 * w : 4 * w + 4], h)
+                else:
+                    for i in range(4 * w, 4 * w + 4):
+                        h = module(xs[i], h)
+                h.pow(2).mean().backward()
+                h = h.detach()
+        return [p.grad.clone() for p in module.parameters()], t
+
+    untraced, _ = run(traced=False)
+    grads, t = run(traced=True)
+    assert all(torch.equal(a, b) for a, b in zip(untraced, grads, strict=True))
+    if kind == "LoopModel":  # its compiled forward hides the cell's calls
+        assert [(c.stride, c.horizon) for c in t.calls] == [(0, 0)] * 3
+        assert all("CompiledFunctionBackward" in c.opaque for c in t.calls)
+        with pytest.raises(AssertionError, match="force_eager"):
+            t.assert_tbptt(k1=4, k2=4)
+    else:
+        assert [(c.stride, c.horizon) for c in t.calls] == [(4, 4)] * 3
+        t.assert_tbptt(k1=4, k2=4)
