@@ -25,6 +25,15 @@ INPLACE_FIX = (
 )
 
 
+def graph_gradients_note(count: int) -> str:
+    return (
+        f"{count} gradient(s) were taken with create_graph=True without accumulating into "
+        "`.grad` (`torch.autograd.grad(..., create_graph=True)`, `torch.func.grad`): the tracer "
+        "counts those as part of a loss (a gradient penalty, a meta-learning step), not as "
+        "backward calls of a TBPTT window."
+    )
+
+
 def opaque_hint(names: Sequence[str]) -> str:
     """How to make the steps inside these opaque nodes visible, as sentences ('' if unknown)."""
     hints = []

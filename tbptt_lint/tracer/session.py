@@ -107,6 +107,8 @@ class Trace:
         self.measure_saved = measure_saved
         self.session_id = next(_session_ids)
         self.optimizer_steps = 0
+        # Gradients taken with create_graph=True and not accumulated into .grad: not windows.
+        self.graph_gradients = 0
         self._errors: list[str] = []  # tracebacks of the tracer's own failures
         self.expected_k1: int | None = None
         self.expected_k2: int | None = None
@@ -228,6 +230,8 @@ class Trace:
         self, outputs: Any, grad_tensors: Any, info: dict
     ) -> tuple[int, WalkResult] | None:
         if not info.get("accumulate_grad", True) and info.get("create_graph"):
+            with self._lock:
+                self.graph_gradients += 1
             return None  # a gradient used inside a loss (penalty, meta-step): not a window
         tensors = list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
         roots, root_tensors = [], []
@@ -475,6 +479,8 @@ class Trace:
                     f"Backward #{call.index}: {call.notes[-1]}." + (f" {hint}" if hint else "")
                 )
                 break
+        if not calls and self.graph_gradients:
+            found.append(explain.graph_gradients_note(self.graph_gradients))
         if self.internal_errors:
             found.append(
                 f"The tracer hit {len(self.internal_errors)} internal error(s); results may be "
@@ -484,7 +490,10 @@ class Trace:
 
     def check(self, k1: int | None = None, k2: int | None = None) -> list[str]:
         """The problems `assert_tbptt` would raise for, without raising."""
-        return check_tbptt(self.calls, k1, k2, self._tracker.leaks, len(self.steps))
+        problems = check_tbptt(self.calls, k1, k2, self._tracker.leaks, len(self.steps))
+        if not self.calls and problems and self.graph_gradients:
+            problems[0] += " " + explain.graph_gradients_note(self.graph_gradients)
+        return problems
 
     def assert_tbptt(self, k1: int | None = None, k2: int | None = None) -> None:
         """Raise AssertionError in plain words unless the steady state is stride k1, horizon k2."""

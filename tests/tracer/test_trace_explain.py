@@ -76,3 +76,28 @@ def test_report_and_dict_delegate_to_the_renderers(tmp_path):
     assert call.snapshot.dot_source is None or "digraph" in call.snapshot.dot_source
     out = t.save_graph(tmp_path / "g.dot")
     assert out.read_text().startswith(("digraph", "strict digraph"))
+
+
+def test_gradients_of_torch_func_are_not_windows_and_the_report_says_why():
+    from torch.func import functional_call, grad
+
+    torch.manual_seed(0)
+    cell = nn.GRUCell(3, 5)
+    params = {k: v.detach() for k, v in cell.named_parameters()}
+
+    def window_loss(p, xs, h):  # type: ignore[no-untyped-def]
+        loss = torch.zeros(())
+        for x in xs:
+            h = functional_call(cell, p, (x, h))
+            loss = loss + h.pow(2).mean()
+        return loss, h
+
+    with trace(None) as t:
+        h = torch.zeros(2, 5)
+        for _ in range(3):
+            g, h = grad(window_loss, has_aux=True)(params, torch.randn(4, 2, 3), h)
+            params = {k: v - 0.1 * g[k] for k, v in params.items()}
+    assert t.calls == [] and t.graph_gradients == 3
+    assert any("3 gradient(s) were taken with create_graph=True" in f for f in t.findings)
+    with pytest.raises(AssertionError, match="torch.func.grad"):
+        t.assert_tbptt(k1=4, k2=4)
