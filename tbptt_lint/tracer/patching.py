@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from tbptt_lint.tracer.torch_state import compiling, in_backward, is_fake
+from tbptt_lint.tracer.torch_state import compiling, in_backward, is_fake, tracing_graph
 
 # on_backward(outputs, grad_tensors, kwargs_of_engine_call, run) -> result of run()
 Handler = Callable[[Any, Any, dict, Callable[[], Any]], Any]
@@ -37,9 +37,9 @@ def _engine_owner() -> Any:
 
 
 def _on_fake(outputs: Any) -> bool:
-    """A backward over the compiler's fake tensors (torch 2.1 compiling): not training."""
+    """A backward a compiler runs on fake tensors to build its graph: not training."""
     first = outputs[0] if isinstance(outputs, (tuple, list)) and outputs else outputs
-    return is_fake(first)
+    return is_fake(first) or tracing_graph()
 
 
 class _EngineProxy:

@@ -79,3 +79,20 @@ def run_uncompiled(function: Callable[..., Any]) -> Callable[..., Any]:
         with contextlib.suppress(Exception):  # an unknown torch build: hooks as before
             _skip_frames(code)
     return function
+
+
+# Dispatch modes under which tensors hold no data: a compiler tracing a graph (AOT autograd
+# differentiates the forward to build the backward: torch 2.6 does it on FunctionalTensors
+# that `is_fake` does not recognise, with `is_compiling()` False).
+_TRACING_MODES = frozenset({"FakeTensorMode", "ProxyTorchDispatchMode"})
+
+
+def tracing_graph() -> bool:
+    """True while a compiler traces with fake tensors (make_fx, AOT autograd)."""
+    try:
+        from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+        stack = _get_current_dispatch_mode_stack()
+    except Exception:  # noqa: BLE001 - a torch without the private helper: assume not
+        return False
+    return any(type(mode).__name__ in _TRACING_MODES for mode in stack)
