@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from tbptt_lint.tracer.torch_state import compiling, in_backward, is_fake, tracing_graph
+from tbptt_lint.tracer.torch_state import compiler_backward, in_backward
 
 # on_backward(outputs, grad_tensors, kwargs_of_engine_call, run) -> result of run()
 Handler = Callable[[Any, Any, dict, Callable[[], Any]], Any]
@@ -34,12 +34,6 @@ def _engine_owner() -> Any:
         return None
     engine = getattr(Variable, "_execution_engine", None)
     return Variable if callable(getattr(engine, "run_backward", None)) else None
-
-
-def _on_fake(outputs: Any) -> bool:
-    """A backward a compiler runs on fake tensors to build its graph: not training."""
-    first = outputs[0] if isinstance(outputs, (tuple, list)) and outputs else outputs
-    return is_fake(first) or tracing_graph()
 
 
 class _EngineProxy:
@@ -64,10 +58,14 @@ class BackwardInterceptor:
         # Depth per interceptor and thread: nested traces each see a backward once.
         self._local = threading.local()
 
-    def _nested(self) -> bool:
-        # Nested: seen by the outer call already. Compiling: the compiler differentiating
-        # fake tensors to build its backward graph.
-        return getattr(self._local, "depth", 0) > 0 or in_backward() or compiling()
+    def _passes_through(self, outputs: Any) -> bool:
+        """Not a backward to record: not tracing, nested in one already seen, or a compiler's."""
+        return (
+            not self.active
+            or getattr(self._local, "depth", 0) > 0
+            or in_backward()
+            or compiler_backward(outputs)
+        )
 
     def install(self) -> None:
         graph_mod = torch.autograd.graph
@@ -110,7 +108,7 @@ class BackwardInterceptor:
 
         @functools.wraps(original)
         def _engine_run_backward(t_outputs: Any, *args: Any, **kwargs: Any) -> Any:
-            if not interceptor.active or interceptor._nested() or _on_fake(t_outputs):
+            if interceptor._passes_through(t_outputs):
                 return original(t_outputs, *args, **kwargs)
             grad_tensors = args[0] if args else kwargs.get("grad_tensors")
             info = {
@@ -135,7 +133,7 @@ class BackwardInterceptor:
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             outputs = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
-            if not interceptor.active or interceptor._nested() or _on_fake(outputs):
+            if interceptor._passes_through(outputs):
                 return original(*args, **kwargs)
             grads = kwargs.get("gradient", kwargs.get("grad_tensors", kwargs.get("grad_outputs")))
             if grads is None and len(args) > (2 if not accumulate else 1):

@@ -172,6 +172,11 @@ def compiled_module(module: nn.Module) -> nn.Module | None:
     return inner if isinstance(inner, nn.Module) else None
 
 
+def stepping_module(module: nn.Module) -> nn.Module:
+    """The module whose calls are the steps: the compiled one behind a torch.compile wrapper."""
+    return compiled_module(module) or module
+
+
 def sequence_length(module: nn.RNNBase, args: tuple, kwargs: dict) -> int:
     """T of one nn.RNN/LSTM/GRU call: the time axis per batch_first, or the longest packed
     length."""
@@ -413,7 +418,7 @@ class StepTracker:
         # that module does, and where that module contains recurrent modules, its calls
         # hide an unknown number of steps (an opaque region, not a step).
         inner = compiled_module(module)
-        target = inner if inner is not None else module
+        target = stepping_module(module)
         if self.explicit is not None:
             if id(module) in self.explicit or id(target) in self.explicit:
                 return "sequence" if isinstance(target, nn.RNNBase) else "explicit"
@@ -474,8 +479,7 @@ class StepTracker:
             info.grad.append(1 if torch.is_grad_enabled() else 0)
             if info.kind == "sequence":
                 info.starts.append(info.steps)
-                target = compiled_module(module) or module
-                info.steps += sequence_length(target, args, kwargs)  # type: ignore[arg-type]
+                info.steps += sequence_length(stepping_module(module), args, kwargs)  # type: ignore[arg-type]
             else:
                 info.steps += 1
             if info.kind in ("candidate",):
@@ -527,7 +531,7 @@ class StepTracker:
         self, info: ModuleInfo, module: nn.Module, args: tuple, kwargs: dict
     ) -> None:
         """Record which part of the carried state still references a window already backpropped."""
-        target = compiled_module(module) or module
+        target = stepping_module(module)
         if isinstance(target, (nn.RNNBase, nn.RNNCellBase)):
             parts = _state_parts(target, args, kwargs)
         else:

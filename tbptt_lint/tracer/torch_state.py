@@ -85,14 +85,16 @@ def run_uncompiled(function: Callable[..., Any]) -> Callable[..., Any]:
 # differentiates the forward to build the backward: torch 2.6 does it on FunctionalTensors
 # that `is_fake` does not recognise, with `is_compiling()` False).
 _TRACING_MODES = frozenset({"FakeTensorMode", "ProxyTorchDispatchMode"})
+try:
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+except ImportError:  # a torch without the private helper: no mode is seen
+    _get_current_dispatch_mode_stack = list
 
 
-def tracing_graph() -> bool:
-    """True while a compiler traces with fake tensors (make_fx, AOT autograd)."""
-    try:
-        from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
-
-        stack = _get_current_dispatch_mode_stack()
-    except Exception:  # noqa: BLE001 - a torch without the private helper: assume not
-        return False
-    return any(type(mode).__name__ in _TRACING_MODES for mode in stack)
+def compiler_backward(outputs: Any) -> bool:
+    """True for a backward a compiler runs to build its own backward graph (on fake tensors,
+    while compiling or under a tracing dispatch mode): not the user's training."""
+    first = outputs[0] if isinstance(outputs, (tuple, list)) and outputs else outputs
+    if compiling() or is_fake(first):
+        return True
+    return any(type(mode).__name__ in _TRACING_MODES for mode in _get_current_dispatch_mode_stack())
