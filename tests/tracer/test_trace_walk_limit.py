@@ -125,6 +125,10 @@ def run_script(mode: str, steps: int = STEPS, limit: int = 0) -> subprocess.Comp
 def test_a_big_graph_is_walked_whole_and_freed_without_a_crash(
     mode: str, horizons: list[int]
 ) -> None:
+    if mode != "leak" and not node_keeper.python_objects_preserved():
+        # The keeper is off on this build (freeing a walked graph does not recurse here), so
+        # the four ways of keeping the graph are one path: "leak" runs it.
+        pytest.skip("node objects are not preserved on this torch build")
     run = run_script(mode)
     assert run.returncode == 0, f"exit code {run.returncode}: {run.stderr[-2000:]}"
     lines = run.stdout.split("\n")
