@@ -70,7 +70,7 @@ def _gc_paused() -> Iterator[None]:
 class _Event:
     role: str  # "root", "continuation", "reevaluation"
     counts: tuple[tuple[int, int], ...]
-    thread: int = 0  # strides are counted per thread: independent loops may run in threads
+    thread: int = 0  # re-evaluations inside optimizer.step(closure) are discounted per thread
     call: BackwardCall | None = None
 
 
@@ -83,6 +83,9 @@ class _CallExtras:
 
 
 SNAPSHOT_HISTORY = 32
+# _refresh_steps' running state: discount and previous raw count per thread, and per step
+# module the (event index, step) of the latest root backward that counted it.
+_RefreshState = tuple[dict[int, int], dict[int, int], dict[int, tuple[int, int]]]
 
 
 class Trace:
@@ -114,11 +117,10 @@ class Trace:
         self.expected_k2: int | None = None
         self.verdict: str | None = None
         self._events: list[_Event] = []
-        # How far _refresh_steps has read, under which tracker version, and its running sums
-        # per thread (discount, previous raw count, previous step).
+        # How far _refresh_steps has read, under which tracker version, and its running state.
         self._refreshed_version = -1
         self._refreshed_events = 0
-        self._refresh_state: tuple[dict[int, int], dict[int, int], dict[int, int]] = ({}, {}, {})
+        self._refresh_state: _RefreshState = ({}, {}, {})
         self._calls: list[BackwardCall] = []
         self._extras: list[_CallExtras] = []
         self._lock = threading.RLock()
@@ -404,6 +406,12 @@ class Trace:
         """Fill step and stride from the per-backward snapshots, with what is known now (a
         hand-written cell is recognised only on its second call).
 
+        A stride counts from the latest earlier root backward that counted one of the same
+        step modules, whichever thread ran it: independent loops in threads keep their own
+        strides, and a loop whose backward runs in another thread (a new one per window, or
+        threads taking turns on one model) keeps one. Re-evaluations inside
+        `optimizer.step(closure)` are discounted in the thread that ran them.
+
         Only events not yet seen are read, unless what counts as a step changed since: a run
         of n backward calls costs O(n), where re-reading every event each time cost O(n^2)."""
         version = self._tracker.counted_version
@@ -411,12 +419,13 @@ class Trace:
             self._refreshed_version = version
             self._refreshed_events = 0
             self._refresh_state = ({}, {}, {})
-        discount, prev_raw, prev_step = self._refresh_state
-        events = self._events[self._refreshed_events :]
+        discount, prev_raw, last_root = self._refresh_state
+        first = self._refreshed_events
+        events = self._events[first:]
         self._refreshed_events = len(self._events)
-        for event in events:
+        for order, event in enumerate(events, start=first):
             th = event.thread
-            raw = self._tracker.steps_from(event.counts)
+            raw, keys = self._tracker.steps_from(event.counts)
             if event.role == "reevaluation":
                 discount[th] = discount.get(th, 0) + raw - prev_raw.get(th, 0)
                 prev_raw[th] = raw
@@ -424,9 +433,11 @@ class Trace:
             prev_raw[th] = raw
             if event.role == "root" and event.call is not None:
                 step = raw - discount.get(th, 0)
+                previous = max((last_root[k] for k in keys if k in last_root), default=(-1, 0))
                 event.call.step = step
-                event.call.stride = step - prev_step.get(th, 0)
-                prev_step[th] = step
+                event.call.stride = step - previous[1]
+                for key in keys:
+                    last_root[key] = (order, step)
 
     @property
     def internal_errors(self) -> list[str]:

@@ -344,14 +344,18 @@ class StepTracker:
                 pairs = ((k, m.steps) for k, m in self.modules.items())
             return tuple(sorted((k, n) for k, n in pairs if n))
 
-    def steps_from(self, counts: tuple[tuple[int, int], ...]) -> int:
-        """Steps consumed at a snapshot, judged with what is known *now* about each module."""
+    def steps_from(self, counts: tuple[tuple[int, int], ...]) -> tuple[int, frozenset[int]]:
+        """Steps consumed at a snapshot, and the step modules it counted, judged with what is
+        known *now* about each module."""
         total = 0
+        keys = []
         for key, n in counts:
             info = self.modules.get(key)
-            if info is not None and info.counted and n > total:
-                total = n
-        return total
+            if info is not None and info.counted:
+                keys.append(key)
+                if n > total:
+                    total = n
+        return total, frozenset(keys)
 
     def note_root_backward(self) -> None:
         with self._lock:
@@ -539,7 +543,7 @@ class StepTracker:
         limit = info.steps_at_backward
         if limit == 0 or len(self.leaks) > 200:
             return
-        current = info.steps - 1
+        current = info.step_range(info.calls - 1)[0]  # the step the state is passed into
         for part, t in parts:
             fn = t.grad_fn
             if fn is None:

@@ -270,6 +270,58 @@ def test_threads_and_modules_that_come_and_go_keep_their_own_strides():
     assert not t.internal_errors
 
 
+def test_a_backward_in_a_new_thread_each_window_keeps_the_stride():
+    cell = nn.GRUCell(4, 6)
+    x = torch.randn(20, 3, 4)
+    with trace(cell) as t:
+        h = torch.zeros(3, 6)
+        for start in range(0, 20, 5):
+            h = h.detach()
+            loss = torch.zeros(())
+            for i in range(start, start + 5):
+                h = cell(x[i], h)
+                loss = loss + h.pow(2).mean()
+            thread = threading.Thread(target=loss.backward)
+            thread.start()
+            thread.join()
+    assert [(c.step, c.stride, c.horizon) for c in t.calls] == [
+        (5, 5, 5),
+        (10, 5, 5),
+        (15, 5, 5),
+        (20, 5, 5),
+    ]
+    t.assert_tbptt(k1=5, k2=5)
+
+
+def test_threads_taking_turns_on_one_model_keep_the_stride():
+    cell = nn.RNNCell(4, 6)
+    turns = [threading.Event() for _ in range(8)]
+
+    def worker(first: int) -> None:
+        x = torch.randn(5, 3, 4)
+        h = torch.zeros(3, 6)
+        for turn in range(first, 8, 2):
+            turns[turn].wait()
+            h = h.detach()
+            loss = torch.zeros(())
+            for i in range(5):
+                h = cell(x[i], h)
+                loss = loss + h.pow(2).mean()
+            loss.backward()
+            if turn + 1 < 8:
+                turns[turn + 1].set()
+
+    with trace(None) as t:
+        threads = [threading.Thread(target=worker, args=(first,)) for first in (0, 1)]
+        for th in threads:
+            th.start()
+        turns[0].set()
+        for th in threads:
+            th.join()
+    assert [c.step for c in t.calls] == list(range(5, 45, 5))
+    assert {(c.stride, c.horizon) for c in t.calls} == {(5, 5)}
+
+
 def test_nested_traces_restore_in_order():
     before = _engine_functions()
     cell = TinyCell(4, 6)
