@@ -18,6 +18,13 @@ DETACH_FIX = (
     "or tuple of states cut every element. `retain_graph=True` only hides this error: every "
     "earlier window's graph stays alive and is backpropagated again, so the horizon keeps growing."
 )
+CHAIN_FIX = (
+    "The graph reaches leaf states (`state.detach()` then `requires_grad_()`): this is the k1/k2 "
+    "recipe, whose windows overlap when k1 < k2, so each step's graph is backpropagated by "
+    "several backward calls. Fix: pass `retain_graph=True` to the loss's backward and to every "
+    "chained `state.backward(leaf.grad, retain_graph=True)`; each step's graph is freed anyway "
+    "once its states drop out of the last k2 steps."
+)
 INPLACE_FIX = (
     "Fix: cut carried state out of place (`h = h.detach()`, not `h.detach_()` or `h.data`), "
     "never write into a state tensor a graph still uses (`h[...] = ...`, `h.zero_()`), and when "
@@ -90,11 +97,20 @@ def explain_error(
     unreadable: Sequence[FreedSaved],
     leaks: Sequence[StateLeak],
     calls: Sequence[BackwardCall],
+    leaf_states: bool = False,
 ) -> str | None:
-    """The text appended to a "second time" or "inplace" RuntimeError, or None for others."""
+    """The text appended to a "second time" or "inplace" RuntimeError, or None for others.
+
+    `leaf_states`: the failing graph reaches the leaf states of the k1/k2 recipe, whose
+    overlapping windows need the graph kept, not cut."""
     if SECOND_TIME in message:
         freed_steps = sorted(
-            {u.step for u in unreadable if u.reason == "freed" and u.step is not None}
+            {
+                step
+                for u in unreadable
+                if u.reason == "freed" and u.step is not None
+                for step in range(u.step, u.step + u.steps)
+            }
         )
         text = [
             f"{MARKER} Backward #{call_index} reaches a graph an earlier backward already freed."
@@ -106,13 +122,20 @@ def explain_error(
             text.append(
                 f"Its gradient flows into steps {lo}..{hi}{where}, whose saved tensors are gone."
             )
+        if leaf_states:
+            text.append(CHAIN_FIX)
+            return " ".join(text)
         leak_text = describe_leaks(leaks, calls)
         text.append(leak_text or "Carried state was not cut between windows.")
         text.append(DETACH_FIX)
         return " ".join(text)
     if INPLACE in message:
         bumped = sorted(
-            {u.step for u in unreadable if u.reason == "inplace" and u.step is not None}
+            {
+                u.step + u.steps - 1
+                for u in unreadable
+                if u.reason == "inplace" and u.step is not None
+            }
         )
         text = [
             f"{MARKER} Backward #{call_index} needs a tensor that was changed in place after "

@@ -71,8 +71,9 @@ class FreedSaved:
     """A saved tensor that could not be read: freed by an earlier backward, or bumped in place."""
 
     node: str
-    step: int | None  # nearest step tag at or above the node, if any
+    step: int | None  # first step of the node's own tag, else of the nearest one above it
     reason: str  # "freed" or "inplace"
+    steps: int = 1  # how many steps that tag covers (T for a sequence module's call)
 
 
 @dataclass
@@ -419,9 +420,15 @@ def walk_graph(
             cut_ids.add(id(nodes[j]))
             if var.grad is not None:
                 result.stale_leaves.append((tuple(var.shape), above[j]))
-    for freed, j in unreadable:
-        freed.step = above[j] if above[j] >= 0 else None
-        result.unreadable.append(freed)
+    if unreadable:
+        # Rare (the run is about to raise): find each tag's span only now.
+        spans = {tag[0]: tag[1] for tag in tags if tag is not None}
+        for freed, j in unreadable:
+            own = tags[j]
+            first = own[0] if own is not None else above[j]
+            if first >= 0:
+                freed.step, freed.steps = first, spans.get(first, 1)
+            result.unreadable.append(freed)
 
     if n <= snapshot_limit:
         names = [node.name() for node in nodes]

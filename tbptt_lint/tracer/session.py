@@ -222,7 +222,12 @@ class Trace:
             if prepared is not None:
                 index, walk = prepared
                 text = explain.explain_error(
-                    str(exc), index, walk.unreadable, self._tracker.leaks, self.calls
+                    str(exc),
+                    index,
+                    walk.unreadable,
+                    self._tracker.leaks,
+                    self.calls,
+                    leaf_states=bool(walk.state_leaves),
                 )
                 if text:
                     explain.add_explanation(exc, text)

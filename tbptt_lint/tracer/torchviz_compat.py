@@ -1,10 +1,13 @@
 """torchviz's `make_dot`, importable on Python 3.12+, and DOT post-processing by time step.
 
-torchviz 0.0.3 starts with `from distutils.version import LooseVersion`, and uses it once, to
-compare `torch.__version__` against "1.9" with `<`. Python 3.12 removed `distutils`; only
-setuptools' shim brings it back. When that import fails, a minimal stand-in module is put into
-`sys.modules` for the duration of torchviz's import and taken out again, so nothing else in the
-process sees a fake `distutils`.
+torchviz 0.0.3 starts with `from distutils.version import LooseVersion`, and compares
+`torch.__version__` against "1.9" with it on every `make_dot` call. Python 3.12 removed
+`distutils` (only setuptools' shim brings it back), and where it exists (3.11) each of those
+comparisons warns "distutils Version classes are deprecated": two DeprecationWarnings per
+traced backward, and with warnings as errors (`-W error`, pytest's `filterwarnings = error`)
+no torchviz picture at all. So torchviz is always imported with a minimal stand-in in
+`sys.modules`, put there for the duration of the import and taken out again, so nothing else
+in the process sees a fake `distutils`.
 """
 
 from __future__ import annotations
@@ -78,20 +81,11 @@ class LooseVersion:
         return f"LooseVersion({self.vstring!r})"
 
 
-def _distutils_available() -> bool:
-    try:
-        import distutils.version  # noqa: F401
-    except ImportError:  # also raised when sys.modules maps the name to None
-        return False
-    return True
-
-
 def load_make_dot() -> Callable[..., Any]:
-    """Return `torchviz.make_dot`, shimming `distutils.version` only while torchviz imports."""
+    """Return `torchviz.make_dot`, shimming `distutils.version` only while torchviz imports
+    (a torchviz the program imported itself is used as it is)."""
     if "torchviz" in sys.modules and sys.modules["torchviz"] is not None:
         return sys.modules["torchviz"].make_dot
-    if _distutils_available():
-        return importlib.import_module("torchviz").make_dot
 
     names = ("distutils", "distutils.version")
     missing = object()

@@ -90,7 +90,9 @@ class CutInForward(nn.Module):
         return torch.stack(outs), h
 
 
-def k1k2_chain(k1: int, k2: int, steps: int = 20, *, clear_stale: bool = True) -> None:
+def k1k2_chain(
+    k1: int, k2: int, steps: int = 20, *, clear_stale: bool = True, retain_graph: bool = True
+) -> None:
     """The forum recipe: leaf states and `prev_state.backward(leaf.grad)` chains."""
     torch.manual_seed(3)
     cell = nn.RNNCell(4, 6)
@@ -109,8 +111,8 @@ def k1k2_chain(k1: int, k2: int, steps: int = 20, *, clear_stale: bool = True) -
                 for leaf, _ in states:
                     if leaf is not None:
                         leaf.grad = None
-            head(new_state).pow(2).mean().backward(retain_graph=True)
+            head(new_state).pow(2).mean().backward(retain_graph=retain_graph)
             for i in range(k2 - 1):
                 if states[-i - 2][0] is None:
                     break
-                states[-i - 2][1].backward(states[-i - 1][0].grad, retain_graph=True)
+                states[-i - 2][1].backward(states[-i - 1][0].grad, retain_graph=retain_graph)

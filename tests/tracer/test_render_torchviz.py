@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 
 import pytest
 
@@ -50,9 +51,30 @@ def test_make_dot_imports_with_distutils_blocked(no_distutils):
 def test_shim_is_removed_even_when_nothing_was_there(no_distutils, monkeypatch):
     for name in BLOCKED:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setattr(torchviz_compat, "_distutils_available", lambda: False)
     load_make_dot()
     assert not any(name in sys.modules for name in BLOCKED)
+
+
+@pytest.fixture
+def torchviz_unloaded(monkeypatch):
+    """torchviz not imported yet; distutils left as this Python has it (3.11: present)."""
+    for name in [m for m in sys.modules if m == "torchviz" or m.startswith("torchviz.")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in BLOCKED:
+        if name in sys.modules:
+            monkeypatch.setitem(sys.modules, name, sys.modules[name])
+    yield
+
+
+def test_make_dot_never_warns_even_where_distutils_exists(torchviz_unloaded):
+    # A real distutils LooseVersion warns on every make_dot call; as an error (-W error) it
+    # would cost the picture.
+    make_dot = load_make_dot()
+    assert sys.modules["torchviz.dot"].LooseVersion is LooseVersion
+    x = torch.ones(2, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "MulBackward0" in make_dot((x * 2).sum()).source
 
 
 def rnn_graph(steps: int, cut_at: int):

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from _trace_loops import cell_windows  # noqa: E402
+from _trace_loops import cell_windows, k1k2_chain  # noqa: E402
 
 from tbptt_lint import trace  # noqa: E402
 
@@ -26,6 +26,37 @@ def test_second_time_error_names_the_leaking_state_and_the_fix():
     assert message.count("[tbptt-lint]") == 1
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "RNNCell"])
+def test_second_time_error_names_the_whole_freed_window(kind):
+    # Windows of 5 steps, never cut: the second backward reaches steps 0..4, all of them in
+    # the window the first backward freed (not only a sequence call's first step, and not a
+    # step of its own window).
+    model = nn.LSTM(4, 8) if kind == "LSTM" else nn.RNNCell(4, 8)
+    state = None if kind == "LSTM" else torch.zeros(2, 8)
+    with pytest.raises(RuntimeError) as info, trace(None):
+        for _ in range(2):
+            if kind == "LSTM":
+                out, state = model(torch.randn(5, 2, 4), state)
+                loss = out.sum()
+            else:
+                loss = torch.zeros(())
+                for _ in range(5):
+                    state = model(torch.randn(2, 4), state)
+                    loss = loss + state.sum()
+            loss.backward()
+    assert "flows into steps 0..4 (the window of backward #0)" in str(info.value)
+
+
+def test_k1k2_recipe_without_retain_graph_is_told_to_keep_the_graph():
+    # Overlapping windows (k1 < k2) backpropagate each step's graph several times: the state
+    # is cut on purpose, so the advice is retain_graph=True, not a detach.
+    with pytest.raises(RuntimeError) as info, trace(None):
+        k1k2_chain(2, 5, steps=10, retain_graph=False)
+    message = str(info.value)
+    assert "k1/k2 recipe" in message and "retain_graph=True" in message
+    assert "Carried state was not cut" not in message and "only hides" not in message
+
+
 def test_inplace_error_is_explained():
     cell = nn.RNNCell(4, 6)
     x = torch.randn(10, 2, 4)
@@ -40,6 +71,7 @@ def test_inplace_error_is_explained():
     message = str(info.value)
     assert "modified by an inplace operation" in message
     assert "[tbptt-lint]" in message and "h = h.detach()" in message
+    assert "saved by step 4" in message
 
 
 def test_unrelated_errors_are_untouched():
