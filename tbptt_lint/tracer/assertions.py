@@ -1,17 +1,51 @@
 """`assert_tbptt`: compare measured strides and horizons with TBPTT(k1, k2), in plain words.
 
-Steady state only: early windows may be shorter (the k1/k2 chain ramps up 2, 4, 5, 5 ...),
-and the first backward's stride may include a burn-in. The final window may be a shorter
-tail when the sequence length is not a multiple of k1.
+Steady state only. Windows that real loops take beside the steady ones pass:
+- ramp-up: before the first full window, and wherever the gradient reaches back to a state
+  made anew (each new sequence of the k1/k2 recipe ramps up again), horizons may be shorter;
+- tails: a window shorter than k1 that ends a sequence (its length not a multiple of k1) and
+  is followed by a full one, or ends the run;
+- steps without gradients between windows (sampling, evaluation, a burn-in at the start of a
+  sequence) may lengthen a stride whose steps with gradients number k1.
+Ramps and lengthened strides pass only while windows that match outnumber them: where every
+window is like that, that is the loop's stride or horizon, and it is reported.
+`assert_tbptt()` without k1 and k2 checks only that carried state is cut somewhere: a horizon
+that grows with every window while state still references backpropagated windows fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
+from dataclasses import dataclass
 
 from tbptt_lint.tracer.explain import describe_leaks, growth_explanation, opaque_hint
-from tbptt_lint.tracer.records import BackwardCall
+from tbptt_lint.tracer.records import BackwardCall, StepRecord
 from tbptt_lint.tracer.steps import StateLeak
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the steps say about the windows, beyond strides and horizons."""
+
+    grad_steps: Sequence[int] = ()  # per call: steps with gradients since the previous one
+    fresh_starts: Set[int] = frozenset()  # steps given a state made anew (sequence starts)
+
+
+def grad_steps_per_call(calls: Sequence[BackwardCall], steps: Sequence[StepRecord]) -> list[int]:
+    """For each call, how many of the steps in its stride were taken with gradients."""
+    size = max((rec.index for rec in steps), default=-1) + 1
+    flags = bytearray(size)
+    for rec in steps:
+        if rec.grad_enabled:
+            flags[rec.index] = 1
+    prefix = [0] * (size + 1)
+    for i, flag in enumerate(flags):
+        prefix[i + 1] = prefix[i] + flag
+
+    def upto(step: int) -> int:
+        return prefix[min(max(step, 0), size)]
+
+    return [upto(c.step) - upto(c.step - c.stride) for c in calls]
 
 
 def check_tbptt(
@@ -20,12 +54,14 @@ def check_tbptt(
     k2: int | None,
     leaks: Sequence[StateLeak] = (),
     total_steps: int = 0,
+    facts: RunFacts | None = None,
 ) -> list[str]:
     """Problems found, each a sentence; empty when the run matches."""
-    if k1 is None and k2 is None:
-        return []
+    facts = facts or RunFacts()
     if not calls:
         return ["no backward call was seen inside `trace`."]
+    if k1 is None and k2 is None:
+        return _check_cut(calls, leaks)
     if total_steps == 0 and all(c.step == 0 for c in calls):
         hint = opaque_hint([name for c in calls for name in c.opaque])
         return [
@@ -35,21 +71,49 @@ def check_tbptt(
         ]
     problems: list[str] = []
     if k1 is not None:
-        problems += _check_stride(calls, k1)
+        problems += _check_stride(calls, k1, facts)
     if k2 is not None:
-        problems += _check_horizon(calls, k2, k1, leaks)
+        problems += _check_horizon(calls, k2, k1, leaks, facts)
     return problems
 
 
+def _check_cut(calls: Sequence[BackwardCall], leaks: Sequence[StateLeak]) -> list[str]:
+    """Without k1 and k2: fail only on a leak, state never cut (horizons grow, state links)."""
+    visible = [c for c in calls if not c.opaque]
+    horizons = [c.horizon for c in visible]
+    growth = growth_explanation(horizons, leaks, visible)
+    if not leaks or growth is None:
+        return []
+    return [f"horizon: measured horizons {_short(horizons)}. Likely cause: {growth}"]
+
+
 def _is_tail(call: BackwardCall, calls: Sequence[BackwardCall], k1: int | None) -> bool:
-    """The last backward of a sequence whose length is not a multiple of k1."""
-    return len(calls) > 1 and call is calls[-1] and k1 is not None and 0 < call.stride < k1
+    """A window shorter than k1 that ends a sequence: the run's last, or followed by a full one."""
+    if k1 is None or len(calls) < 2 or not 0 < call.stride < k1:
+        return False
+    following = call.index + 1
+    return following >= len(calls) or calls[following].stride >= k1
 
 
-def _check_stride(calls: Sequence[BackwardCall], k1: int) -> list[str]:
-    bad = [c for c in calls[1:] if c.stride != k1 and not _is_tail(c, calls, k1)]
-    if len(calls) == 1 and calls[0].stride != k1:
-        bad = [calls[0]]
+def _no_grad_excess(call: BackwardCall, k1: int, facts: RunFacts) -> bool:
+    """A stride longer than k1 only by steps taken without gradients."""
+    if call.stride <= k1 or call.index >= len(facts.grad_steps):
+        return False
+    return facts.grad_steps[call.index] == k1
+
+
+def _reaches_fresh_start(call: BackwardCall, facts: RunFacts) -> bool:
+    """The gradient reaches back to where the state was made anew: nothing older to reach."""
+    return bool(call.reached_steps) and min(call.reached_steps) in facts.fresh_starts
+
+
+def _check_stride(calls: Sequence[BackwardCall], k1: int, facts: RunFacts) -> list[str]:
+    checked = calls[1:] if len(calls) > 1 else calls
+    off = [c for c in checked if c.stride != k1 and not _is_tail(c, calls, k1)]
+    lengthened = {c.index for c in off if _no_grad_excess(c, k1, facts)}
+    # Where most windows are lengthened, that is the stride (a no-grad warm-up every window).
+    every_window = len(lengthened) > sum(1 for c in calls if c.stride == k1)
+    bad = [c for c in off if every_window or c.index not in lengthened]
     if not bad:
         return []
     first = bad[0]
@@ -57,6 +121,14 @@ def _check_stride(calls: Sequence[BackwardCall], k1: int) -> list[str]:
     hint = ""
     if len(calls) == 1 and strides[0] > k1:
         hint = " There is a single backward after all the steps: full BPTT, no truncation."
+    elif {c.index for c in bad} == lengthened:
+        hint = (
+            f" Every window takes {k1} steps with gradients and {first.stride - k1} without (a "
+            "no-grad warm-up): warming up K1 steps before K2 with gradients is stride K1+K2, "
+            f"so assert k1={first.stride} for that scheme."
+            if len(strides) == 1
+            else " Every window takes k1 steps with gradients plus steps without them."
+        )
     elif all(s > k1 for s in strides):
         hint = (
             " The backward runs less often than every k1 steps (losses of several windows summed"
@@ -72,7 +144,11 @@ def _check_stride(calls: Sequence[BackwardCall], k1: int) -> list[str]:
 
 
 def _check_horizon(
-    calls: Sequence[BackwardCall], k2: int, k1: int | None, leaks: Sequence[StateLeak]
+    calls: Sequence[BackwardCall],
+    k2: int,
+    k1: int | None,
+    leaks: Sequence[StateLeak],
+    facts: RunFacts,
 ) -> list[str]:
     # A walk cut short at its node limit gives a lower bound: above k2 it still proves a
     # failure, at or below k2 it proves nothing.
@@ -103,8 +179,13 @@ def _check_horizon(
         if c.horizon > k2:
             problems.append(_horizon_sentence(c, k2, horizons, growth, leaks, visible))
             return problems
-    for c in visible[first_full + 1 :]:
-        if c.horizon == k2 or (_is_tail(c, calls, k1) and c.horizon <= k2):
+    later = visible[first_full + 1 :]
+    short = {c.index for c in later if c.horizon < k2 and not _is_tail(c, calls, k1)}
+    ramps = {c.index for c in later if c.index in short and _reaches_fresh_start(c, facts)}
+    if len(ramps) > sum(1 for c in visible if c.horizon == k2):
+        ramps = set()  # most windows are that short: that is the horizon
+    for c in later:
+        if c.horizon == k2 or (c.horizon < k2 and c.index not in short) or c.index in ramps:
             continue
         problems.append(_horizon_sentence(c, k2, horizons, growth, leaks, visible))
         break

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from tbptt_lint.tracer import explain
-from tbptt_lint.tracer.assertions import check_tbptt
+from tbptt_lint.tracer.assertions import RunFacts, check_tbptt, grad_steps_per_call
 from tbptt_lint.tracer.graph_walk import WalkResult, walk_graph
 from tbptt_lint.tracer.node_keeper import (
     NodeKeeper,
@@ -506,7 +506,9 @@ class Trace:
 
     def check(self, k1: int | None = None, k2: int | None = None) -> list[str]:
         """The problems `assert_tbptt` would raise for, without raising."""
-        problems = check_tbptt(self.calls, k1, k2, self._tracker.leaks, len(self.steps))
+        calls, steps = self.calls, self.steps
+        facts = RunFacts(grad_steps_per_call(calls, steps), self._tracker.fresh_starts())
+        problems = check_tbptt(calls, k1, k2, self._tracker.leaks, len(steps), facts)
         if not self.calls and problems and self.graph_gradients:
             problems[0] += " " + explain.graph_gradients_note(self.graph_gradients)
         return problems

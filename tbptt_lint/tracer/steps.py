@@ -143,6 +143,10 @@ class ModuleInfo:
     grad: bytearray = field(default_factory=bytearray)  # grad enabled, per call
     last_out: list[weakref.ref] = field(default_factory=list)  # see storage_holder
     steps_at_backward: int = 0  # own step count at the last root backward
+    # Counted modules: storage addresses of the last call's outputs, and the first step of
+    # every call whose inputs share none of them (a state made anew: a sequence starts there).
+    out_ptrs: frozenset[int] = frozenset()
+    fresh: array = field(default_factory=lambda: array("q"))
 
     @property
     def counted(self) -> bool:
@@ -156,6 +160,20 @@ class ModuleInfo:
             end = self.starts[call + 1] if call + 1 < len(self.starts) else self.steps
             return start, max(end - start, 1)
         return call, 1
+
+
+def storage_ptrs(obj: Any) -> frozenset[int]:
+    """Storage addresses of the tensors in `obj`. A cut (`detach()`, `.data`, `detach_()`)
+    keeps its storage; a state made anew gets one no live output has."""
+    ptrs = set()
+    for t in flat_tensors(obj):
+        try:
+            ptr = t.untyped_storage().data_ptr()
+        except Exception:  # noqa: BLE001 - tensors without storage
+            continue
+        if ptr:
+            ptrs.add(ptr)
+    return frozenset(ptrs)
 
 
 def first_tensor(obj: Any) -> torch.Tensor | None:
@@ -344,6 +362,16 @@ class StepTracker:
                 pairs = ((k, m.steps) for k, m in self.modules.items())
             return tuple(sorted((k, n) for k, n in pairs if n))
 
+    def fresh_starts(self) -> set[int]:
+        """Steps at which a counted module was given a state made anew (first steps included)."""
+        with self._lock:
+            return {
+                step
+                for info in list(self.modules.values())
+                if info.counted
+                for step in (0, *info.fresh)
+            }
+
     def steps_from(self, counts: tuple[tuple[int, int], ...]) -> tuple[int, frozenset[int]]:
         """Steps consumed at a snapshot, and the step modules it counted, judged with what is
         known *now* about each module."""
@@ -470,14 +498,16 @@ class StepTracker:
             if keys is None:
                 keys = self._local.keys = set()
             keys.add(info.key)
-            if (
+            just_confirmed = (
                 info.kind == "candidate"
                 and not info.confirmed
                 and self._feeds_back(info, args, kwargs)
-            ):
+            )
+            if just_confirmed:
                 info.confirmed = True
                 self.counted_version += 1
                 self._mark_enclosing_containers()
+            start = info.steps
             call = info.calls
             info.calls += 1
             info.grad.append(1 if torch.is_grad_enabled() else 0)
@@ -491,6 +521,9 @@ class StepTracker:
             if info.counted:
                 self._mark_enclosing_containers()
                 self._inspect_state(info, module, args, kwargs)
+                if not just_confirmed and info.out_ptrs.isdisjoint(storage_ptrs((args, kwargs))):
+                    info.fresh.append(start)
+                info.out_ptrs = storage_ptrs(output)
             entry = (self.session_id, info.key, call)
             for t in flat_tensors(output):
                 fn = t.grad_fn

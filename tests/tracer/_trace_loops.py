@@ -91,28 +91,36 @@ class CutInForward(nn.Module):
 
 
 def k1k2_chain(
-    k1: int, k2: int, steps: int = 20, *, clear_stale: bool = True, retain_graph: bool = True
+    k1: int,
+    k2: int,
+    steps: int = 20,
+    *,
+    clear_stale: bool = True,
+    retain_graph: bool = True,
+    sequences: int = 1,
 ) -> None:
-    """The forum recipe: leaf states and `prev_state.backward(leaf.grad)` chains."""
+    """The forum recipe: leaf states and `prev_state.backward(leaf.grad)` chains; each of
+    `sequences` sequences of `steps` steps starts from a state made anew."""
     torch.manual_seed(3)
     cell = nn.RNNCell(4, 6)
     head = nn.Linear(6, 1)
-    xs = torch.randn(steps, 2, 4)
-    states: list[tuple[torch.Tensor | None, torch.Tensor]] = [(None, torch.zeros(2, 6))]
-    for j in range(steps):
-        state = states[-1][1].detach()
-        state.requires_grad_()
-        new_state = cell(xs[j], state)
-        states.append((state, new_state))
-        while len(states) > k2:
-            del states[0]
-        if (j + 1) % k1 == 0:
-            if clear_stale:
-                for leaf, _ in states:
-                    if leaf is not None:
-                        leaf.grad = None
-            head(new_state).pow(2).mean().backward(retain_graph=retain_graph)
-            for i in range(k2 - 1):
-                if states[-i - 2][0] is None:
-                    break
-                states[-i - 2][1].backward(states[-i - 1][0].grad, retain_graph=retain_graph)
+    for _ in range(sequences):
+        xs = torch.randn(steps, 2, 4)
+        states: list[tuple[torch.Tensor | None, torch.Tensor]] = [(None, torch.zeros(2, 6))]
+        for j in range(steps):
+            state = states[-1][1].detach()
+            state.requires_grad_()
+            new_state = cell(xs[j], state)
+            states.append((state, new_state))
+            while len(states) > k2:
+                del states[0]
+            if (j + 1) % k1 == 0:
+                if clear_stale:
+                    for leaf, _ in states:
+                        if leaf is not None:
+                            leaf.grad = None
+                head(new_state).pow(2).mean().backward(retain_graph=retain_graph)
+                for i in range(k2 - 1):
+                    if states[-i - 2][0] is None:
+                        break
+                    states[-i - 2][1].backward(states[-i - 1][0].grad, retain_graph=retain_graph)

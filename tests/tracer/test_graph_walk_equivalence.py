@@ -117,6 +117,15 @@ class Reference:
         ]
         return max(steps, default=None)
 
+    def own_step(self, i: int) -> tuple[int | None, int]:
+        """(first step, steps covered) of i's own tag, else of the nearest tagged above it."""
+        tag = self.tags[i]
+        if tag is not None:
+            return tag
+        above = self.step_above(i)
+        spans = [t[1] for t in self.tags if t is not None and t[0] == above]
+        return above, spans[0] if spans else 1
+
     def horizon(self) -> int:
         """Longest path from a root, counting each step once (a new run of equal steps)."""
         memo: dict[tuple[int, int | None], int] = {}
@@ -184,7 +193,7 @@ class Reference:
             "unreadable": unreadable,
         }
 
-    def saved(self) -> tuple[int, list[tuple[str, int | None, str]]]:
+    def saved(self) -> tuple[int, list[tuple[str, int | None, int, str]]]:
         """Bytes of the distinct storages (by data pointer) of all saved tensors, and the
         first unreadable saved tensor of each node."""
         if not self.measure_saved:
@@ -200,9 +209,9 @@ class Reference:
                 except RuntimeError as exc:
                     text = str(exc)
                     if "a second time" in text or "freed" in text:
-                        unreadable.append((self.names[i], self.step_above(i), "freed"))
+                        unreadable.append((self.names[i], *self.own_step(i), "freed"))
                     elif "inplace operation" in text:
-                        unreadable.append((self.names[i], self.step_above(i), "inplace"))
+                        unreadable.append((self.names[i], *self.own_step(i), "inplace"))
                     break
                 values = value if isinstance(value, (tuple, list)) else (value,)
                 for t in values:
@@ -228,7 +237,10 @@ def assert_same(walk: graph_walk.WalkResult, ref: Reference, snapshot_limit: int
     assert [ref() for ref in walk.state_leaves] == want["state_leaves"]
     assert walk.stale_leaves == want["stale_leaves"]
     assert walk.saved_bytes == want["saved_bytes"]
-    assert [(f.node, f.step, f.reason) for f in walk.unreadable] == want["unreadable"]
+    got = [
+        (f.node, f.step, f.steps if f.step is not None else 1, f.reason) for f in walk.unreadable
+    ]
+    assert got == want["unreadable"]
     snap = walk.snapshot
     assert snap is not None
     if ref.n > snapshot_limit:
