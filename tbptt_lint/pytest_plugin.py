@@ -1,15 +1,18 @@
-"""pytest plugin (entry point `pytest11`): the `tbptt` fixture, the `tbptt` marker,
-`--tbptt-lint`, which lints test modules and `tbptt_lint_paths` as pytest-ruff does, and the
-rule-page examples: every ```python bad / ```python good block of a page matched by
-`tbptt_rule_pages` (or `--tbptt-rule-pages`) is a test item.
+"""pytest plugin (entry point `pytest11`, name `tbptt_lint`): the `tbptt` fixture, the `tbptt`
+marker, `--tbptt-lint`, which lints test modules and `tbptt_lint_paths` as pytest-ruff does
+(items in `tbptt_lint.pytest_lint`), and the rule-page examples: every ```python bad /
+```python good block of a page matched by `tbptt_rule_pages` (or `--tbptt-rule-pages`) is a
+test item.
 
 Importable without torch: the tracer is imported only when a test calls `tbptt.trace(...)`,
-and the linter only when a lint or rule-example item runs.
+and the linter only under `--tbptt-lint` or when a rule-example item runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import numbers
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +20,18 @@ from typing import Any
 
 import pytest
 
+from tbptt_lint import pytest_lint
+from tbptt_lint.pytest_lint import TbpttLintFile, TbpttLintItem  # noqa: F401 - importable here
+
 MARKER = "tbptt"
-_LINT_RESULTS = pytest.StashKey[dict[str, list[Any]]]()
-_LINT_PATHS = pytest.StashKey[list[Path]]()
+_MARKER_ARGUMENTS = ("k1", "k2")
+_FIXTURE_HINT = "request it and trace the training: `def test_x(tbptt): with tbptt.trace(model):`"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tbptt-lint")
     group.addoption(
-        "--tbptt-lint",
+        pytest_lint.LINT_OPTION,
         action="store_true",
         default=False,
         help="lint collected test modules and tbptt_lint_paths for TBPTT bugs",
@@ -34,14 +40,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--tbptt-artifacts",
         metavar="DIR",
         default=None,
-        help="where the tbptt fixture writes report, timeline and graph of failing tests "
-        "(default: the test's tmp path)",
+        help="where the tbptt fixture writes report, timeline and graph of failing tests, one "
+        "directory per test (default: the test's tmp_path)",
     )
     parser.addini(
         "tbptt_lint_paths",
         type="paths",
         default=[],
-        help="extra files or directories that --tbptt-lint checks",
+        help="extra files or directories that --tbptt-lint checks when the run does not name "
+        "node ids (directories are walked as the tbptt-lint command line walks them)",
     )
     group.addoption(
         "--tbptt-rule-pages",
@@ -65,29 +72,68 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(k1=None, k2=None): assert at the end of the test that every trace made with "
-        "the tbptt fixture is TBPTT(k1, k2)",
+        "the tbptt fixture is TBPTT(k1, k2); k1 and k2 are positive ints or None, and without "
+        "them the fixture calls assert_tbptt() without arguments",
     )
     config.addinivalue_line("markers", "tbptt_lint: a --tbptt-lint check of one file")
     config.addinivalue_line(
         "markers", "tbptt_rule_example: a ```python bad/good example of a rule page"
     )
-    config.stash[_LINT_PATHS] = []
 
 
 # ----- the fixture and marker -----
 
 
+def _read_marker(marker: pytest.Mark) -> tuple[dict[str, int], str | None]:
+    """The k1/k2 the marker sets (None left out), or a one-line message saying what is wrong:
+    a typo such as `k=5` must not silently assert nothing."""
+    if len(marker.args) > len(_MARKER_ARGUMENTS):
+        return {}, (
+            f"@pytest.mark.{MARKER} takes at most 2 positional arguments (k1, k2), "
+            f"got {len(marker.args)}"
+        )
+    given: dict[str, Any] = dict(zip(_MARKER_ARGUMENTS, marker.args, strict=False))
+    for name, value in marker.kwargs.items():
+        if name not in _MARKER_ARGUMENTS:
+            return {}, (
+                f"@pytest.mark.{MARKER}: unknown argument {name}={value!r}; it takes "
+                "k1= (the stride) and k2= (the horizon)"
+            )
+        if name in given:
+            return {}, f"@pytest.mark.{MARKER}: {name} is given twice, by position and as {name}="
+        given[name] = value
+    expected: dict[str, int] = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            return {}, (
+                f"@pytest.mark.{MARKER}: {name} must be a positive int or None, "
+                f"got {value!r} ({type(value).__name__})"
+            )
+        expected[name] = int(value)
+    return expected, None
+
+
+def _artifacts_dir_name(nodeid: str) -> str:
+    """A directory name per node id: readable, and unique even where sanitising makes two ids
+    alike ("lstm cell" and "lstm_cell") or cutting drops what tells two long ids apart."""
+    readable = re.sub(r"[^\w.-]+", "_", nodeid)[:100].strip("._-")
+    digest = hashlib.sha256(nodeid.encode("utf-8")).hexdigest()[:10]
+    return f"{readable}-{digest}" if readable else digest
+
+
 class TbpttFixture:
-    """`tbptt.trace(model, step_modules=...)` returns the same `Trace` as `tbptt_lint.trace`."""
+    """`tbptt.trace(model, step_modules=...)` returns a `Trace`, as `tbptt_lint.trace` does."""
 
     def __init__(self, request: pytest.FixtureRequest) -> None:
         self._request = request
         self.traces: list[Any] = []
 
     def trace(self, model: Any = None, step_modules: Any = None, **options: Any) -> Any:
-        from tbptt_lint.tracer import trace  # torch is needed from here on
+        from tbptt_lint.pytest_trace import FixtureTrace  # torch is needed from here on
 
-        t = trace(model, step_modules, **options)
+        t = FixtureTrace(model, step_modules, **options)
         self.traces.append(t)
         return t
 
@@ -97,23 +143,46 @@ class TbpttFixture:
             raise LookupError("tbptt.trace(...) was not called in this test")
         return self.traces[-1]
 
-    def expectation(self) -> tuple[int | None, int | None] | None:
+    def marker_failure(self) -> str | None:
+        """Why the test's traces do not meet its `tbptt` marker, in the tracer's plain words."""
         marker = self._request.node.get_closest_marker(MARKER)
         if marker is None:
             return None
-        k1 = marker.kwargs.get("k1", marker.args[0] if marker.args else None)
-        k2 = marker.kwargs.get("k2", marker.args[1] if len(marker.args) > 1 else None)
-        return k1, k2
+        expected, problem = _read_marker(marker)
+        if problem is not None:
+            return problem
+        if not self.traces:
+            return f"@pytest.mark.{MARKER}: the test never called tbptt.trace(...)"
+        failures: list[tuple[int, str]] = []
+        for number, t in enumerate(self.traces, 1):
+            try:
+                # Only the arguments given: a bare marker asks for assert_tbptt()'s own check.
+                t.assert_tbptt(**expected)
+            except AssertionError as error:
+                failures.append((number, str(error)))
+        if len(self.traces) == 1 or not failures:
+            return failures[0][1] if failures else None
+        return "\n".join(f"tbptt.trace #{n} of {len(self.traces)}: {text}" for n, text in failures)
+
+    def close_open_traces(self) -> int:
+        """Exit the traces the test left entered (undoing their patches); how many."""
+        if not self.traces:
+            return 0
+        from tbptt_lint.pytest_trace import close_open
+
+        return close_open(self.traces)
 
     def artifacts_dir(self) -> Path:
-        option = self._request.config.getoption("--tbptt-artifacts")
-        name = re.sub(r"[^\w.-]+", "_", self._request.node.nodeid)[-120:]
+        config = self._request.config
+        option = config.getoption("--tbptt-artifacts")
         if option:
-            out = Path(option) / name
+            # Relative to where pytest was started, even if the test changed directory.
+            out = Path(config.invocation_params.dir, option) / _artifacts_dir_name(
+                self._request.node.nodeid
+            )
             out.mkdir(parents=True, exist_ok=True)
             return out
-        factory = self._request.config._tmp_path_factory  # type: ignore[attr-defined]
-        return factory.mktemp(name[-40:] or "tbptt", numbered=True)
+        return Path(self._request.getfixturevalue("tmp_path"))
 
     def write_artifacts(self) -> list[Path]:
         written: list[Path] = []
@@ -147,23 +216,41 @@ class TbpttFixture:
 @pytest.fixture
 def tbptt(request: pytest.FixtureRequest) -> Iterator[TbpttFixture]:
     """Trace training code: `with tbptt.trace(model) as t: ...`."""
-    yield TbpttFixture(request)
+    fixture = TbpttFixture(request)
+    yield fixture
+    # Fixtures that use `tbptt` are torn down before it, so a trace still entered here leaked.
+    left_open = fixture.close_open_traces()
+    if left_open:
+        pytest.fail(
+            f"tbptt.trace(...) was entered but never exited ({left_open} still open at the end "
+            "of the test; its patches are now undone): use `with tbptt.trace(model):`",
+            pytrace=False,
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A misused marker fails before the test runs, as pytest does for a bad skipif condition;
+    # a plain impl, so a skip or skipif marker (tryfirst) still wins.
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return
+    _, problem = _read_marker(marker)
+    if problem is None and MARKER not in getattr(item, "fixturenames", ()):
+        problem = f"@pytest.mark.{MARKER} needs the `{MARKER}` fixture: {_FIXTURE_HINT}"
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    # The marker's check runs in the call phase so a mismatch is a test failure, not an error.
+    # The marker's check runs in the call phase so a mismatch is a test failure, not an error,
+    # and without a traceback: the message explains, our frames would not.
     result = yield
-    fixture = getattr(item, "funcargs", {}).get("tbptt")
+    fixture = getattr(item, "funcargs", {}).get(MARKER)
     if isinstance(fixture, TbpttFixture):
-        expected = fixture.expectation()
-        if expected is not None:
-            if not fixture.traces:
-                pytest.fail(
-                    "@pytest.mark.tbptt: the test never called tbptt.trace(...)", pytrace=False
-                )
-            for t in fixture.traces:
-                t.assert_tbptt(k1=expected[0], k2=expected[1])
+        failure = fixture.marker_failure()
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
     return result
 
 
@@ -171,7 +258,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
     report = yield
     if report.when == "call" and report.failed:
-        fixture = getattr(item, "funcargs", {}).get("tbptt")
+        fixture = getattr(item, "funcargs", {}).get(MARKER)
         if isinstance(fixture, TbpttFixture) and fixture.traces:
             try:
                 paths = fixture.write_artifacts()
@@ -183,45 +270,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-# ----- --tbptt-lint -----
+# ----- --tbptt-lint (the items: tbptt_lint.pytest_lint) -----
 
 
-class TbpttLintError(Exception):
-    pass
-
-
-class TbpttLintFile(pytest.File):
-    def collect(self) -> Iterator[TbpttLintItem]:
-        yield TbpttLintItem.from_parent(self, name="TBPTT-LINT")
-
-
-class TbpttLintItem(pytest.Item):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.add_marker("tbptt_lint")
-
-    def runtest(self) -> None:
-        results = _lint_all(self.config)
-        diagnostics = results.get(str(self.path.resolve()), [])
-        if diagnostics:
-            raise TbpttLintError(diagnostics)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, TbpttLintError):
-            return "\n".join(_format(d) for d in excinfo.value.args[0])
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Path, None, str]:
-        return self.path, None, f"{self.path}::TBPTT-LINT"
-
-
-def _format(diagnostic: Any) -> str:
-    if isinstance(diagnostic, str):
-        return diagnostic
-    return (
-        f"{diagnostic.path}:{diagnostic.line}:{diagnostic.column}: "
-        f"{diagnostic.code} {diagnostic.message}"
-    )
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Here, not per item: a bad [tool.tbptt-lint] stops the run (exit code 4) before anything
+    # runs, on the xdist controller too.
+    if pytest_lint.enabled(session.config):
+        pytest_lint.load_settings(session.config)
 
 
 def _is_test_module(file_path: Path, parent: pytest.Collector) -> bool:
@@ -240,51 +296,28 @@ def pytest_collect_file(
         if _is_rule_page(file_path, config):
             return RulePageFile.from_parent(parent, path=file_path)
         return None
-    if not config.getoption("--tbptt-lint") or file_path.suffix != ".py":
+    if not pytest_lint.enabled(config) or file_path.suffix != ".py":
         return None
     if not _is_test_module(file_path, parent):
         return None
-    config.stash[_LINT_PATHS].append(file_path)
+    if pytest_lint.is_extra_file(config, file_path):
+        return None  # one of tbptt_lint_paths: the session collects it, once
     return TbpttLintFile.from_parent(parent, path=file_path)
 
 
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    if not config.getoption("--tbptt-lint"):
-        return
-    seen = {p.resolve() for p in config.stash[_LINT_PATHS]}
-    for root in config.getini("tbptt_lint_paths"):
-        root = Path(root)
-        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-        for path in files:
-            if path.resolve() in seen:
-                continue
-            seen.add(path.resolve())
-            config.stash[_LINT_PATHS].append(path)
-            items.extend(TbpttLintFile.from_parent(session, path=path).collect())
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.CollectReport]:
+    # The files of tbptt_lint_paths join the session's own collectors, so that pytest collects
+    # them like any other node: counted in "collected N items", subject to -k, -m, --lf and
+    # --deselect, and the same on every xdist worker.
+    report = yield
+    if isinstance(collector, pytest.Session) and report.passed:
+        report.result.extend(pytest_lint.extra_nodes(collector))
+    return report
 
 
-def _lint_all(config: pytest.Config) -> dict[str, list[Any]]:
-    """Lint every collected path at once (cross-module facts need the whole set), once."""
-    cached = config.stash.get(_LINT_RESULTS, None)
-    if cached is not None:
-        return cached
-    from tbptt_lint.config import load_settings
-    from tbptt_lint.engine import lint_paths
-
-    settings = load_settings(cwd=Path(str(config.rootpath)))
-    paths = list(dict.fromkeys(p.resolve() for p in config.stash[_LINT_PATHS]))
-    result = lint_paths(paths, settings, jobs=1)
-    by_path: dict[str, list[Any]] = {}
-    for diagnostic in result.diagnostics:
-        by_path.setdefault(str(Path(diagnostic.path).resolve()), []).append(diagnostic)
-    for error in result.internal_errors:
-        by_path.setdefault(str(Path(error.path).resolve()), []).append(
-            f"{error.path}: internal error in tbptt-lint: {error.message}"
-        )
-    config.stash[_LINT_RESULTS] = by_path
-    return by_path
+def pytest_itemcollected(item: pytest.Item) -> None:
+    pytest_lint.record_collected(item)
 
 
 # ----- rule-page examples: tbptt_rule_pages / --tbptt-rule-pages -----
