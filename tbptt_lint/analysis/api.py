@@ -206,6 +206,12 @@ def _import_facts(context: FileContext, index: ProjectIndex) -> None:
         facts = summary.functions.get(f"{prefix}.{name}")
         if facts is not None:
             context.functions[local] = facts
+        # An imported class's methods, for calls on its objects (`model.training_step(x, h)`).
+        methods = f"{prefix}.{name}."
+        for qualified_method, method_facts in summary.functions.items():
+            method = qualified_method.removeprefix(methods)
+            if method != qualified_method and "." not in method:
+                context.functions[f"{local}.{method}"] = method_facts
         if f"{prefix}.{name}" in summary.inplace_detach_classes:
             context.inplace_detach_classes.add(local)
         cuts = summary.forward_cuts.get(f"{prefix}.{name}")

@@ -30,6 +30,11 @@ CELL_MODULES = frozenset(name for name in RECURRENT_MODULES if name.endswith("Ce
 PAIR_STATE_MODULES = frozenset(name for name in RECURRENT_MODULES if "LSTM" in name)
 
 
+# What summaries assume of a function before its body is read, so that recursive helpers
+# (`repackage_hidden`) can count as cuts; compared by identity to tell it from a real result.
+ASSUMED_CUT = FunctionFacts(returns_cut=True)
+
+
 @dataclass(frozen=True)
 class Construction:
     """`name = SomeClass(...)`: what an object name was built from."""

@@ -15,6 +15,9 @@ class FunctionFacts:
     inplace_cut: bool = False  # cuts its argument in place and returns nothing useful
     does_backward: bool = False
     returns_stale: bool = False  # runs a backward through the state it returns
+    # For a function returning a tuple of fixed length (`return out, h.detach()`): whether each
+    # element is cut on every return path. Empty when no element is.
+    returns_cut_elements: tuple[bool, ...] = ()
 
 
 class SourceSyntaxError(Exception):

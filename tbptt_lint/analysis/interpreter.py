@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.context import CELL_MODULES, FileContext, FunctionFacts
+from tbptt_lint.analysis.context import ASSUMED_CUT, CELL_MODULES, FileContext, FunctionFacts
 from tbptt_lint.analysis.events import (
     Accumulation,
     AliasCut,
@@ -321,6 +321,7 @@ class UnitInterpreter:
         """`h, c = hidden` makes local copies of a state; `h = h.detach()` then cuts the copy
         only, which TBP003 reports when `hidden` itself is never cut."""
         names = target_names(target)
+        self.note_written_back(names, value)
         source = self.subscript_base(value)
         if source is not None and source not in names:
             for name in names:
@@ -330,6 +331,16 @@ class UnitInterpreter:
         if len(names) == 1 and names[0] in self.aliases and is_cut:
             cut = AliasCut(result.origin, names[0], self.aliases[names[0]])
             self.events.add("alias_cuts", result.origin, cut)
+
+    def note_written_back(self, names: list[str], value: cst.BaseExpression) -> None:
+        """`hidden = (h, c)` after `h = h.detach()` writes the cut copy back: whatever `hidden`
+        still leaks is then the uncut `c` (TBP002), not a copy cut in vain."""
+        read = names_in(value)
+        kept = [
+            cut for cut in self.events.alias_cuts if not (cut.state in names and cut.alias in read)
+        ]
+        if len(kept) != len(self.events.alias_cuts):
+            self.events.alias_cuts[:] = kept
 
     def bind(self, target: cst.BaseExpression, value: Value, env: Env) -> None:
         if isinstance(target, (cst.Tuple, cst.List)):
@@ -844,8 +855,64 @@ class UnitInterpreter:
         elif facts is not None and facts.returns_cut:
             produced = fresh(CUT, recurrent.call)
         else:
-            produced = Value(Status.LIVE, "", recurrent.call)
+            produced = self.produced_by(recurrent, target)
         self.bind(target, produced, env)
+
+    def produced_by(self, recurrent: RecurrentCall, target: cst.BaseExpression) -> Value:
+        """What a recurrent call hands back: a live graph, except the parts its own function
+        cuts before returning them (a `forward` ending `return out, h.detach()`)."""
+        live = Value(Status.LIVE, "", recurrent.call)
+        arity = _unpacked_length(target)
+        cuts = self.returned_cuts(recurrent.callee, arity)
+        if not any(cuts):
+            return live
+        if arity is None:
+            return fresh(CUT, recurrent.call)
+        parts = tuple(fresh(CUT, recurrent.call) if cut else live for cut in cuts)
+        return composite(parts, recurrent.call)
+
+    def returned_cuts(self, callee: str, arity: int | None) -> tuple[bool, ...]:
+        """Which parts of the call's result its function cut, for a result unpacked into
+        `arity` names (None: bound whole)."""
+        cuts = (False,) * (arity or 1)
+        for facts in self.callee_facts(callee):
+            if facts.returns_cut:
+                return (True,) * len(cuts)
+            if arity is not None and len(facts.returns_cut_elements) == arity:
+                cuts = tuple(a or b for a, b in zip(cuts, facts.returns_cut_elements, strict=True))
+        return cuts
+
+    def callee_facts(self, callee: str) -> list[FunctionFacts]:
+        """Facts of what a call runs: a function, `self.step`, the `forward` of an object's
+        class (`model(x, h)`), or one of its methods (`model.training_step(x, h)`).
+
+        When a plain name's class is unknown (a parameter, `model: M`), every class of the file
+        with that method may be the one called, so all of them are returned: the caller takes
+        a cut by any of them as a cut, because a false alarm costs more than a missed leak.
+        Not for `self.lstm`: submodules are built in an `__init__` the analysis may not have
+        read, and are rarely the file's own model class."""
+        facts = self.function_facts(callee)
+        if facts is not None:
+            return [facts]
+        functions = self.context.functions
+        instance, _, method = callee.rpartition(".")
+        if not instance or not any(n.endswith("." + method) for n in functions):
+            instance, method = callee, "forward"
+        class_name = self.context.class_of(instance, self.class_name)
+        if class_name is not None:
+            found = functions.get(f"{class_name}.{method}")
+            return [found] if found is not None else []
+        if not instance.isidentifier():
+            return []
+        return [
+            facts
+            for name, facts in functions.items()
+            if name.count(".") == 1
+            and name.endswith("." + method)
+            # Still the guess that summaries start from: taking it would let a method that
+            # calls an unknown object count itself as the cut.
+            and facts is not ASSUMED_CUT
+        ]
 
     def record_read(self, recurrent: RecurrentCall, name: str, value: Value) -> None:
         key = (id(recurrent.call), name)
@@ -1155,6 +1222,16 @@ class UnitInterpreter:
         if value.status == Status.PARTIAL:
             return Value(Status.PARTIAL, "", node, value.backwards)
         return replace(value, elements=None)
+
+
+def _unpacked_length(target: cst.BaseExpression) -> int | None:
+    """How many names a tuple target unpacks a result into (`loss, h = ...`: 2); None for a
+    single name or a starred target."""
+    if not isinstance(target, (cst.Tuple, cst.List)):
+        return None
+    if any(isinstance(e, cst.StarredElement) for e in target.elements):
+        return None
+    return len(target.elements)
 
 
 def is_cell_class(qualified: str | None) -> bool:

@@ -82,6 +82,13 @@ def may_hold_helpers(source: str) -> bool:
 SHORT_HELPER_LINES = 40
 CUT_WORD = re.compile(r"\bdetach_?\b|\.data\b")
 RETURNS_CUT = re.compile(r"\breturn\b[^\n]*(?:\bdetach\b|\.data\b)|\bdetach_\(")
+# A method that may hand back a cut state: `return loss, h.detach()`, or `h = h.detach()` (or
+# `h, c = h.detach(), c.detach()`) and a later `return ..., h`.
+CUT_RETURNED = re.compile(
+    r"(?m)\breturn\b[^\n]*\bdetach\b"
+    r"|^[ \t]*(\w+)(?:[ \t]*,[ \t]*\w+)*[ \t]*=[^\n]*\bdetach\b[^\n]*\n"
+    r"(?s:.*?)^[ \t]*return\b[^\n]*\b\1\b"
+)
 
 
 def worth_summarising(block: str) -> bool:
@@ -89,8 +96,9 @@ def worth_summarising(block: str) -> bool:
 
     A function: a cut helper (it returns a detach or `.data`, or detaches in place) or a helper
     that calls backward. A class: one whose objects detach in place, whose `forward` carries
-    `self.<attr>` state, cuts, or re-initialises its arguments. Methods used only inside their
-    own class are summarised when that class is analysed."""
+    `self.<attr>` state, cuts, or re-initialises its arguments, or whose methods may return a
+    cut state. Methods used only inside their own class are summarised when that class is
+    analysed."""
     header = next((line for line in block.splitlines() if not line.startswith("@")), "")
     if header.startswith("class "):
         return bool(
@@ -98,6 +106,7 @@ def worth_summarising(block: str) -> bool:
             or STATEFUL_FORWARD.search(block)
             or resets_forward_argument(block)
             or ("def forward(" in block and "detach" in block)
+            or ("detach" in block and bool(CUT_RETURNED.search(block)))
         )
     # Cut helpers are short; a long function that mentions detach is not one to import.
     short_cut = block.count("\n") <= SHORT_HELPER_LINES and bool(CUT_WORD.search(block))

@@ -7,7 +7,6 @@ from functools import cached_property
 
 import libcst as cst
 
-from tbptt_lint.analysis.context import PAIR_STATE_MODULES
 from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.values import CUT, LEAF, Status
@@ -34,24 +33,6 @@ def spans_contain(model: FileModel, outer: cst.CSTNode, inner: cst.CSTNode) -> b
     return (o_line, o_col) <= (i_line, i_col) and (i_end_line, i_end_col) <= (
         o_end_line,
         o_end_col,
-    )
-
-
-def cut_suggestion(call: RecurrentCall, name: str, reads: list[StateRead]) -> str:
-    """The cut to write for a state, shaped like the state."""
-    group = next((g for g in call.groups if name in g and len(g) > 1), None)
-    if group is not None:
-        return f"{', '.join(group)} = {', '.join(f'{n}.detach()' for n in group)}"
-    is_pair = call.module_class in PAIR_STATE_MODULES or any(
-        r.value.elements is not None for r in reads if r.name == name
-    )
-    if is_pair:
-        return f"{name} = tuple(s.detach() for s in {name})"
-    if call.module_class is not None:
-        return f"{name} = {name}.detach()"
-    return (
-        f"{name} = {name}.detach()` (for a tuple or list: `{name} = "
-        f"tuple(s.detach() for s in {name})"
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
-from tbptt_lint.analysis.context import Construction, FileContext, FunctionFacts
+from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
@@ -87,14 +87,14 @@ def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
     # Optimistic start for helpers that call themselves (`repackage_hidden`): assume each
     # does cut, then let the passes take back what is false.
     for name, _, _ in functions:
-        context.functions.setdefault(name, FunctionFacts(returns_cut=True))
+        context.functions.setdefault(name, ASSUMED_CUT)
     for _ in range(SUMMARY_PASSES):
         changed = False
         for name, function, class_name in functions:
             summary = summarise_function(function, context, class_name)
-            if context.functions.get(name) != summary:
-                context.functions[name] = summary
-                changed = True
+            changed = changed or context.functions.get(name) != summary
+            # Replaced even when equal, so that no ASSUMED_CUT is left once a body was read.
+            context.functions[name] = summary
             if class_name is not None and function.name.value == name.split(".")[-1]:
                 context.functions.setdefault(name.split(".")[-1], summary)
         if not changed:
@@ -128,7 +128,24 @@ def summarise_function(
         inplace_cut=inplace_cut,
         does_backward=bool(events.backwards),
         returns_stale=returns_stale,
+        returns_cut_elements=cut_elements(returns),
     )
+
+
+def cut_elements(returns: list[Value]) -> tuple[bool, ...]:
+    """For a function whose every return is a tuple of one length, whether each element holds
+    no graph on any path and is cut on some: `return out, h.detach()` in a `forward` hands its
+    caller a state that is already cut (a reset on another path, `return out, None`, keeps
+    that). Empty when no element is cut."""
+    lengths = {len(v.elements) if v.elements is not None else -1 for v in returns}
+    if len(lengths) != 1 or -1 in lengths:
+        return ()
+    cuts = tuple(
+        all(v.elements[i].status == Status.FRESH for v in returns if v.elements)
+        and any(v.elements[i].how in (CUT, LEAF) for v in returns if v.elements)
+        for i in range(lengths.pop())
+    )
+    return cuts if any(cuts) else ()
 
 
 def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts) -> None:
@@ -159,20 +176,21 @@ def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts
 def _forward_reset_positions(forward: cst.FunctionDef) -> frozenset[int]:
     """`hidden = self.init_hidden(x.size(1))` as a plain statement of `forward`: the state a
     caller passes in is thrown away. A reset under `if hidden is None:` is the usual default
-    and is not counted."""
+    and is not counted, nor is rebinding an argument that was read before (`x, new_h =
+    rnn(x, hidden[l])` ... `hidden = new_hidden`): the caller's state was used."""
     params = parameter_names(forward, skip_self=True)
     reset: set[int] = set()
+    used: set[str] = set()
     for statement in forward.body.body:
-        if not isinstance(statement, cst.SimpleStatementLine):
-            continue
-        for small in statement.body:
+        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
             if not isinstance(small, cst.Assign):
                 continue
             bound = {n for t in small.targets for n in target_names(t.target)}
             read = _names_read(small.value)
             for position, param in enumerate(params):
-                if param in bound and param not in read:
+                if param in bound and param not in read and param not in used:
                     reset.add(position)
+        used |= _names_read(statement)
     return frozenset(reset)
 
 

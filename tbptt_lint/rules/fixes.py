@@ -41,29 +41,150 @@ def rebind_detached(target: str) -> str:
 
 
 def elementwise_cut(name: str, container: str, variable: str = "s") -> str:
-    """The cut of every element of a tuple, list or dict state."""
+    """The cut of every element of a tuple, list or dict state, or of every tensor of a list
+    or tuple of `(h, c)` tuples (one per layer)."""
     if container == "dict":
         return f"{name} = {{k: v.detach() for k, v in {name}.items()}}"
+    if container == LIST_OF_TUPLES:
+        return f"{name} = [tuple(s.detach() for s in layer) for layer in {name}]"
+    if container == TUPLE_OF_TUPLES:
+        return f"{name} = tuple(tuple(s.detach() for s in layer) for layer in {name})"
     if container == "list":
         return f"{name} = [{variable}.detach() for {variable} in {name}]"
     return f"{name} = tuple({variable}.detach() for {variable} in {name})"
 
 
+LIST_OF_TUPLES = "list of tuples"
+TUPLE_OF_TUPLES = "tuple of tuples"
+# A collection of collections in a form no cut here is written for: a recursive cut fits it.
+NESTED = "nested"
+# Methods whose result is a tensor when their receiver is one.
+TENSOR_METHODS = frozenset(
+    {
+        "detach",
+        "detach_",
+        "clone",
+        "to",
+        "cuda",
+        "cpu",
+        "contiguous",
+        "float",
+        "double",
+        "half",
+        "new_zeros",
+        "new_ones",
+        "new_empty",
+        "new_full",
+        "new_tensor",
+        "zero_",
+        "fill_",
+        "requires_grad_",
+        "view",
+        "reshape",
+        "expand",
+        "squeeze",
+        "unsqueeze",
+        "permute",
+        "transpose",
+        "repeat",
+    }
+)
+COLLECTIONS = (
+    cst.Tuple,
+    cst.List,
+    cst.Dict,
+    cst.ListComp,
+    cst.GeneratorExp,
+    cst.SetComp,
+    cst.DictComp,
+)
+
+
+def _is_leaf(model: FileModel, node: cst.BaseExpression) -> bool:
+    """Whether an element expression is (as far as can be told) a tensor, not a collection:
+    `h`, `h.detach()`, `torch.zeros(...)`. A call of any other function (`init(l)`,
+    `tuple(...)`) may return a tuple, so it is not one."""
+    if isinstance(node, COLLECTIONS):
+        return False
+    if isinstance(node, cst.Call):
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in TENSOR_METHODS:
+            return True
+        return (model.context.qualify(node.func) or "").startswith("torch.")
+    return True
+
+
+def _is_tuple_of_leaves(model: FileModel, node: cst.BaseExpression) -> bool:
+    """`(h, c)` or `tuple(s.detach() for s in layer)`: one layer's tuple of tensors."""
+    if isinstance(node, cst.Tuple):
+        return all(_is_leaf(model, e.value) for e in node.elements)
+    if isinstance(node, cst.Call) and len(node.args) == 1:
+        inner = node.args[0].value
+        return (
+            model.context.qualify(node.func) == "tuple"
+            and isinstance(inner, (cst.GeneratorExp, cst.ListComp))
+            and _is_leaf(model, inner.elt)
+        )
+    return False
+
+
+def _is_collection(model: FileModel, node: cst.BaseExpression) -> bool:
+    if isinstance(node, COLLECTIONS):
+        return True
+    return isinstance(node, cst.Call) and model.context.qualify(node.func) in (
+        "tuple",
+        "list",
+        "dict",
+    )
+
+
+def _origin_kind(model: FileModel, origin: cst.CSTNode) -> str | None:
+    """The shape a literal or comprehension gives a state ("" when its elements may be
+    anything: `[init(l) for l in layers]`); None for other origins, which tell nothing about
+    it (a recurrent call, `init_hidden()`)."""
+    elements: list[cst.BaseExpression]
+    if isinstance(origin, (cst.Tuple, cst.List)):
+        container = "tuple" if isinstance(origin, cst.Tuple) else "list"
+        elements = [e.value for e in origin.elements]
+    elif isinstance(origin, cst.ListComp):
+        container, elements = "list", [origin.elt]
+    elif isinstance(origin, cst.GeneratorExp):
+        # `tuple(... for ...)` or `list(...)`: the container is not known from here.
+        if _is_leaf(model, origin.elt):
+            return None
+        return NESTED if _is_collection(model, origin.elt) else ""
+    elif isinstance(origin, cst.Dict):
+        container = "dict"
+        elements = [e.value for e in origin.elements if isinstance(e, cst.DictElement)]
+    elif isinstance(origin, cst.DictComp):
+        container, elements = "dict", [origin.value]
+    else:
+        return None
+    if all(_is_leaf(model, e) for e in elements):
+        return container
+    if container != "dict" and all(_is_tuple_of_leaves(model, e) for e in elements):
+        return LIST_OF_TUPLES if container == "list" else TUPLE_OF_TUPLES
+    return NESTED if any(_is_collection(model, e) for e in elements) else ""
+
+
 def container_kind(model: FileModel, reads: list[StateRead], call: RecurrentCall | None) -> str:
-    """ "tuple", "list", "dict" or "tensor" when the analysis knows the state's shape, else ""."""
+    """ "tuple", "list", "dict", "tensor", a list or tuple of `(h, c)` tuples, or NESTED when
+    the analysis knows the state's shape, else ""."""
     kinds = set()
     for read in reads:
         for origin in read.origins:
-            if isinstance(origin, cst.Tuple):
-                kinds.add("tuple")
-            elif isinstance(origin, (cst.List, cst.ListComp)):
-                kinds.add("list")
-            elif isinstance(origin, (cst.Dict, cst.DictComp)):
-                kinds.add("dict")
-        if read.value.elements is not None:
-            kinds.add("tuple" if not kinds else next(iter(kinds)))
+            kind = _origin_kind(model, origin)
+            if kind is not None:
+                kinds.add(kind)
+        elements = read.value.elements
+        if elements is not None and not kinds:
+            nested = any(e.elements is not None for e in elements)
+            kinds.add(NESTED if nested else "tuple")
     if call is not None and call.module_class in PAIR_STATE_MODULES:
         kinds.add("tuple")
+    if NESTED in kinds:
+        return NESTED
+    if "" in kinds:
+        return ""  # elements that may be tuples: a flat element-wise cut could crash
     if len(kinds) == 1:
         return kinds.pop()
     if kinds:
@@ -89,9 +210,35 @@ def state_cut(model: FileModel, call: RecurrentCall, reads: list[StateRead]) -> 
     kind = container_kind(model, reads, call)
     if kind == "tensor":
         return rebind_detached(name)
-    if kind:
+    if kind and kind != NESTED:
         return elementwise_cut(name, kind)
     return None
+
+
+def cut_advice(
+    model: FileModel,
+    call: RecurrentCall,
+    reads: list[StateRead],
+    name: str | None = None,
+    composite: bool = False,
+) -> str:
+    """How to cut the state, for a message: the statement when the state's shape is known,
+    else the forms to choose from (`composite`: it is known not to be a single tensor). A
+    flat element-wise cut of nested tuples would crash."""
+    cut = state_cut(model, call, reads)
+    if cut is not None:
+        return f"`{cut}`"
+    name = name or reads[0].name
+    if container_kind(model, reads, call) == NESTED:
+        return (
+            f"`{name} = repackage_hidden({name})`, with a `repackage_hidden` that detaches "
+            "every tensor of the nested tuples and lists"
+        )
+    tensor = "" if composite else f"`{name} = {name}.detach()` for a tensor, "
+    return (
+        f"{tensor}`{name} = tuple(s.detach() for s in {name})` for a tuple of tensors, or a "
+        f"recursive `repackage_hidden({name})` for nested tuples and lists"
+    )
 
 
 def _backward_statement(

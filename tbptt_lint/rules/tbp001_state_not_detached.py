@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.queries import FULL, cut_suggestion, queries
+from tbptt_lint.analysis.queries import FULL, queries
 from tbptt_lint.diagnostics import UNSAFE, Finding, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.rules.fixes import cut_after_backward_fix, state_cut
+from tbptt_lint.rules.fixes import cut_advice, cut_after_backward_fix
 
 
 class StateNotDetached(Rule):
@@ -61,14 +61,12 @@ for x, y in batches:
                 produced = model.line(leak.call.call)
                 lines = sorted({model.line(site.call) for site in leak.backwards})
                 into = f"the backward at line {lines[0]}" if lines else "an earlier backward"
-                cut = state_cut(model, leak.call, leak.reads) or cut_suggestion(
-                    leak.call, read.name, leak.reads
-                )
+                cut = cut_advice(model, leak.call, leak.reads, read.name)
                 message = (
                     f"`{read.name}` is carried from line {produced} into {into} without a "
                     'cut; the second window will raise "Trying to backward through the graph '
-                    f'a second time". Cut it once per window: `{cut}` after the backward (or '
-                    "at the top of the loop)"
+                    'a second time". Cut it once per window, after the backward (or at the top '
+                    f"of the loop): {cut}"
                 )
                 state_fix = cut_after_backward_fix(model, leak.call, leak.reads, leak.backwards)
                 yield model.finding(self.code, leak.call.state_args[read.name], message, state_fix)

@@ -8,7 +8,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import PARTIAL, queries
 from tbptt_lint.diagnostics import UNSAFE, Finding, Severity
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.rules.fixes import cut_after_backward_fix, state_cut
+from tbptt_lint.rules.fixes import cut_advice, cut_after_backward_fix
 
 
 class PartialDetach(Rule):
@@ -61,13 +61,10 @@ for x, y in windows:
             group = next((g for g in leak.call.groups if len(g) > 1), leak.call.states)
             lines = sorted({model.line(site.call) for site in leak.backwards})
             into = f"the backward at line {lines[0]}" if lines else "an earlier backward"
-            cut = state_cut(model, leak.call, leak.reads) or (
-                f"{', '.join(group)} = {', '.join(n + '.detach()' for n in group)}` or "
-                "`tuple(s.detach() for s in state)"
-            )
+            cut = cut_advice(model, leak.call, leak.reads, composite=True)
             message = (
                 f"only part of the state {', '.join(group)} is cut: {state} still carries the "
-                f"previous window's graph into {into}. Cut every element, e.g. `{cut}`"
+                f"previous window's graph into {into}. Cut every element, e.g. {cut}"
             )
             first = leak.reads[0]
             fix = cut_after_backward_fix(model, leak.call, leak.reads, leak.backwards)

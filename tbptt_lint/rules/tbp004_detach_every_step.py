@@ -59,11 +59,15 @@ for x, y in windows:
             if id(origin) in reported:
                 continue
             reported.add(id(origin))
+            # The model's own code (its `forward` detaching what it returns) may be the cut.
+            callee = next((c.callee for c in fresh.unit.recurrent_calls if c.call is origin), None)
+            where = f" inside `{callee}`" if callee else ""
+            instead = f", not inside `{callee}`" if callee else ""
             message = (
-                f"`{fresh.read.name}` is cut at every time step of the loop at line "
+                f"`{fresh.read.name}` is cut{where} at every time step of the loop at line "
                 f"{model.line(fresh.loop)}, but the backward at line "
                 f"{model.line(fresh.backward.call)} runs after that loop, so the gradient "
                 "reaches back only one step. Cut the state once per window, before the time "
-                "loop"
+                f"loop{instead}"
             )
             yield model.finding(self.code, origin, message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
@@ -10,7 +10,7 @@ from tbptt_lint.analysis.context import Construction
 from tbptt_lint.analysis.events import RecurrentCall, UnitEvents
 from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.names import dotted_name, is_true_literal
 from tbptt_lint.analysis.queries import queries
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
@@ -74,7 +74,14 @@ for x, y in loader:
     def _problem(
         self, model: FileModel, unit: UnitEvents, call: RecurrentCall, loop: cst.For
     ) -> str | None:
-        if _resets_state(loop, call):
+        # A reset in this loop, or in a loop inside it around the call (`for epoch: for
+        # batch in loader: hidden = None`), starts every pass afresh.
+        inside = call.loops[call.loops.index(loop) :]
+        if any(
+            _resets_state(other, call)
+            for other in inside
+            if isinstance(other, (cst.For, cst.While))
+        ):
             return None
         states = ", ".join(f"`{s}`" for s in call.states)
         loader = _loader_of(model, loop.iter)
@@ -133,12 +140,10 @@ def _random_sampler(model: FileModel, loader: Construction) -> bool:
     return name.rsplit(".", 1)[-1] in RANDOM_SAMPLERS
 
 
-def _resets_state(loop: cst.For, call: RecurrentCall) -> bool:
-    """A plain re-assignment of the state in the loop body outside any inner loop and not by
-    the recurrent call itself or a cut of the state."""
-    for statement in loop.body.body:
-        if not isinstance(statement, cst.SimpleStatementLine):
-            continue
+def _resets_state(loop: cst.For | cst.While, call: RecurrentCall) -> bool:
+    """A plain re-assignment of the state that runs on every pass of the loop, outside any
+    inner loop, and not by the recurrent call itself or a cut of the state."""
+    for statement in _unconditional_statements(loop.body.body):
         for small in statement.body:
             if not isinstance(small, cst.Assign) or small is call.statement:
                 continue
@@ -148,3 +153,16 @@ def _resets_state(loop: cst.For, call: RecurrentCall) -> bool:
             if not names_in(small.value) & set(call.states):
                 return True
     return False
+
+
+def _unconditional_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.SimpleStatementLine]:
+    """The simple statements of a block that run whenever the block does: its own, and those
+    of `with` blocks and `if True:` inside it. A reset under any other condition (`if hidden is
+    None:`) does not happen on every pass."""
+    for statement in body:
+        if isinstance(statement, cst.SimpleStatementLine):
+            yield statement
+        elif isinstance(statement, cst.With) or (
+            isinstance(statement, cst.If) and is_true_literal(statement.test)
+        ):
+            yield from _unconditional_statements(statement.body.body)

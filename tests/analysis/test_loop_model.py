@@ -6,9 +6,13 @@ import re
 import textwrap
 from pathlib import Path
 
+import libcst as cst
 import pytest
 
 from tbptt_lint.analysis.api import check_source
+from tbptt_lint.analysis.context import ASSUMED_CUT, FileContext
+from tbptt_lint.analysis.names import ImportMap
+from tbptt_lint.analysis.summaries import summarise_module
 from tbptt_lint.engine import lint_paths
 from tbptt_lint.settings import Settings
 
@@ -227,6 +231,122 @@ for i in range(0, n - bptt, bptt):  # expect: TBP009
 """,
 )
 
+FOUND["a model passed in whose forward returns its state uncut"] = (
+    HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 16)
+
+    def forward(self, x, hidden):
+        out, hidden = self.gru(x, hidden)
+        return out.pow(2).mean(), hidden
+
+def fit(model, batches, optimizer):
+    hidden = None
+    for x in batches:
+        loss, hidden = model(x, hidden)  # expect: TBP001
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+)
+FOUND["a forward that cuts the output it returns but not the state"] = (
+    HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16)
+
+    def training_step(self, x, hiddens):
+        out, hiddens = self.lstm(x, hiddens)
+        return out.detach(), out.sum(), hiddens
+
+def fit(model, batches, optimizer):
+    hiddens = None
+    for x in batches:
+        _, loss, hiddens = model.training_step(x, hiddens)  # expect: TBP001
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+)
+# Summaries start by assuming every function cuts (for recursive helpers); a forward whose
+# state goes through an object of unknown class must not take that guess about itself as
+# the cut.
+FOUND["a forward that passes its state to an unknown object does not vouch for itself"] = (
+    HEADER
+    + """
+class Model(nn.Module):
+    def forward(self, x, hidden):
+        out, hidden = core(x.detach(), hidden)
+        return out.sum(), hidden
+
+def fit(model, batches, optimizer):
+    hidden = None
+    for x in batches:
+        loss, hidden = model(x, hidden)  # expect: TBP001
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+)
+FOUND["a forward that cuts the state it returns, called at every step of a window"] = (
+    HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(8, 16)
+
+    def forward(self, x, h):
+        h = self.cell(x, h)
+        return h.sum(), h.detach()
+
+def fit(model, windows, optimizer):
+    h = torch.zeros(4, 16)
+    for x in windows:
+        loss = 0
+        for t in range(x.size(0)):
+            out, h = model(x[t], h)  # expect: TBP004
+            loss = loss + out
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+)
+FOUND["state reset per batch inside an epoch loop but never cut"] = (
+    HEADER
+    + """
+def fit(loader, epochs):
+    lstm = nn.LSTM(3, 8, batch_first=True)
+    optimizer = torch.optim.Adam(lstm.parameters())
+    for epoch in range(epochs):
+        for batch in loader:
+            hiddens = None
+            for t in range(0, batch.size(1), 5):
+                out, hiddens = lstm(batch[:, t:t + 5], hiddens)  # expect: TBP001
+                optimizer.zero_grad()
+                out.sum().backward()
+                optimizer.step()
+""",
+)
+FOUND["only h of a local copy is cut, and the copies are written back"] = (
+    HEADER
+    + """
+lstm = nn.LSTM(8, 16)
+hidden = (torch.zeros(1, 4, 16), torch.zeros(1, 4, 16))
+for x in batches:
+    h, c = hidden
+    h = h.detach()
+    hidden = (h, c)
+    out, hidden = lstm(x, hidden)  # expect: TBP002
+    out.sum().backward()
+""",
+)
+
 SILENT = {
     "backward and cut under the same condition, in separate blocks": HEADER
     + """
@@ -428,6 +548,140 @@ for i in range(0, 100, 10):
     out, hidden = decoder(x[i:i + 10], hidden)
     out.sum().backward()
 """,
+    "a model passed in whose forward returns its state detached": HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 16)
+
+    def forward(self, x, hidden):
+        out, hidden = self.gru(x, hidden)
+        return out.pow(2).mean(), hidden.detach()
+
+def fit(model, batches, optimizer):
+    hidden = None
+    for x in batches:
+        loss, hidden = model(x, hidden)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "a training_step that returns its (h, c) state detached, on an annotated model": HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16)
+
+    def training_step(self, x, hiddens):
+        out, hiddens = self.lstm(x, hiddens)
+        h, c = hiddens
+        return out.sum(), (h.detach(), c.detach())
+
+def fit(model: Model, batches, optimizer):
+    hiddens = None
+    for x in batches:
+        loss, hiddens = model.training_step(x, hiddens)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "a model built here whose training_step cuts its LSTM state before returning it": HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16)
+
+    def training_step(self, x, hiddens):
+        out, hiddens = self.lstm(x, hiddens)
+        hiddens = tuple(h.detach() for h in hiddens)
+        return out.sum(), hiddens
+
+def fit(batches):
+    model = Model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    hiddens = None
+    for x in batches:
+        loss, hiddens = model.training_step(x, hiddens)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "a training_step that cuts h and c with one assignment before returning them": HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16)
+
+    def training_step(self, x, hiddens):
+        out, (h, c) = self.lstm(x, hiddens)
+        h, c = h.detach(), c.detach()
+        return out.sum(), (h, c)
+
+def fit(model, batches, optimizer):
+    hiddens = None
+    for x in batches:
+        loss, hiddens = model.training_step(x, hiddens)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "state reset per batch inside an epoch loop": HEADER
+    + """
+def fit(loader, epochs):
+    lstm = nn.LSTM(3, 8, batch_first=True)
+    optimizer = torch.optim.Adam(lstm.parameters())
+    for epoch in range(epochs):
+        for batch in loader:
+            hiddens = None
+            for t in range(0, batch.size(1), 5):
+                out, hiddens = lstm(batch[:, t:t + 5], hiddens)
+                optimizer.zero_grad()
+                out.sum().backward()
+                optimizer.step()
+                hiddens = tuple(h.detach() for h in hiddens)
+""",
+    "state reset per batch under `if True:` and `with`": HEADER
+    + """
+def fit(loader):
+    lstm = nn.LSTM(3, 8, batch_first=True)
+    optimizer = torch.optim.Adam(lstm.parameters())
+    for batch in loader:
+        if True:
+            with torch.autocast("cpu"):
+                hiddens = None
+            for t in range(0, batch.size(1), 5):
+                out, hiddens = lstm(batch[:, t:t + 5], hiddens)
+                optimizer.zero_grad()
+                out.sum().backward()
+                optimizer.step()
+                hiddens = tuple(h.detach() for h in hiddens)
+""",
+    "forward reads its state argument before rebinding it, as AWD-LSTM does": HEADER
+    + """
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnns = nn.ModuleList([nn.LSTM(4, 4) for _ in range(2)])
+
+    def forward(self, x, hidden):
+        new_hidden = []
+        for layer, rnn in enumerate(self.rnns):
+            x, new_h = rnn(x, hidden[layer])
+            new_hidden.append(new_h)
+        hidden = new_hidden
+        return x, hidden
+
+model = Stack()
+hidden = [(torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)) for _ in range(2)]
+for i in range(0, data.size(0), 5):
+    hidden = [tuple(s.detach() for s in h) for h in hidden]
+    out, hidden = model(data[i:i + 5], hidden)
+    out.sum().backward()
+""",
 }
 
 
@@ -512,3 +766,61 @@ def test_a_cut_helper_imported_from_another_file_of_the_run(tmp_path: Path) -> N
     result = lint_paths([tmp_path], Settings(project_root=tmp_path), jobs=1)
     found = [(Path(d.path).name, d.code, d.line) for d in result.diagnostics]
     assert found == [("bad.py", "TBP001", 6)]
+
+
+def test_a_class_imported_from_another_file_of_the_run_that_returns_its_state_cut(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        "models.py",
+        """\
+        import torch.nn as nn
+
+        class Cutting(nn.Module):
+            def training_step(self, x, hidden):
+                out, hidden = self.gru(x, hidden)
+                return out.sum(), hidden.detach()
+
+        class Leaking(nn.Module):
+            def training_step(self, x, hidden):
+                out, hidden = self.gru(x.detach(), hidden)
+                return out.sum(), hidden
+        """,
+    )
+    loop = """\
+        from models import {name}
+
+        model = {name}()
+        hidden = None
+        for x in batches:
+            loss, hidden = model.training_step(x, hidden)
+            loss.backward()
+        """
+    write(tmp_path, "good.py", loop.format(name="Cutting"))
+    write(tmp_path, "bad.py", loop.format(name="Leaking"))
+    result = lint_paths([tmp_path], Settings(project_root=tmp_path), jobs=1)
+    found = [(Path(d.path).name, d.code, d.line) for d in result.diagnostics]
+    assert found == [("bad.py", "TBP001", 6)]
+
+
+def test_no_function_keeps_the_first_guess_of_the_summaries() -> None:
+    """Summaries start by assuming every function cuts (for recursive helpers), and a call on
+    an object of unknown class ignores that guess; a function that does cut must therefore
+    end up with facts of its own, even when they equal the guess."""
+    module = cst.parse_module(
+        HEADER
+        + """
+def repackage(h):
+    return h.detach()
+
+class Model(nn.Module):
+    def forward(self, x, h):
+        return self.cell(x, h).detach()
+"""
+    )
+    context = FileContext(ImportMap(module))
+    summarise_module(module, context)
+    assert context.functions["repackage"] == ASSUMED_CUT
+    assert context.functions["Model.forward"] == ASSUMED_CUT
+    assert all(facts is not ASSUMED_CUT for facts in context.functions.values())
