@@ -143,9 +143,10 @@ class ModuleInfo:
     grad: bytearray = field(default_factory=bytearray)  # grad enabled, per call
     last_out: list[weakref.ref] = field(default_factory=list)  # see storage_holder
     steps_at_backward: int = 0  # own step count at the last root backward
-    # Counted modules: storage addresses of the last call's outputs, and the first step of
-    # every call whose inputs share none of them (a state made anew: a sequence starts there).
-    out_ptrs: frozenset[int] = frozenset()
+    # Counted modules: the state the last call returned (held until the next call, so that
+    # no new tensor can take its address; let go of by `StepTracker.close`), and the first
+    # step of every call given a state made anew (see `made_anew`: a sequence starts there).
+    state_out: tuple = ()
     fresh: array = field(default_factory=lambda: array("q"))
 
     @property
@@ -162,18 +163,30 @@ class ModuleInfo:
         return call, 1
 
 
-def storage_ptrs(obj: Any) -> frozenset[int]:
-    """Storage addresses of the tensors in `obj`. A cut (`detach()`, `.data`, `detach_()`)
-    keeps its storage; a state made anew gets one no live output has."""
-    ptrs = set()
-    for t in flat_tensors(obj):
-        try:
-            ptr = t.untyped_storage().data_ptr()
-        except Exception:  # noqa: BLE001 - tensors without storage
-            continue
-        if ptr:
-            ptrs.add(ptr)
-    return frozenset(ptrs)
+def returned_state(module: nn.Module, output: Any, outputs: list[torch.Tensor]) -> tuple:
+    """The tensors of the state a step module returned: `h_n` (and `c_n`) of a sequence
+    module, everything (`outputs`, the tensors of `output`) a cell or hand-written step
+    returns."""
+    if isinstance(module, nn.RNNBase) and isinstance(output, tuple) and len(output) == 2:
+        return tuple(flat_tensors(output[1]))
+    return tuple(outputs)
+
+
+def _storage_address(t: torch.Tensor) -> int:
+    try:
+        return t.untyped_storage().data_ptr()
+    except Exception:  # noqa: BLE001 - tensors without storage
+        return 0
+
+
+def made_anew(parts: list[tuple[str, torch.Tensor]], previous: tuple) -> bool:
+    """Whether the state a step was given starts a sequence: none of it is the state the
+    module returned last time (`previous`, held meanwhile so that no new tensor can take
+    its address), cut (`detach()`, `.data`, `detach_()` keep the storage) or not."""
+    if any(t.grad_fn is not None for _, t in parts):
+        return False  # carried on inside a graph (most steps: checked first, it is cheap)
+    addresses = {_storage_address(t) for t in previous} - {0}
+    return not any(_storage_address(t) in addresses for _, t in parts)
 
 
 def first_tensor(obj: Any) -> torch.Tensor | None:
@@ -219,6 +232,14 @@ def _state_parts(module: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str
         names = ("h", "c") if len(hx) == 2 else tuple(f"state[{i}]" for i in range(len(hx)))
         return [(n, t) for n, t in zip(names, hx, strict=False) if isinstance(t, torch.Tensor)]
     return []
+
+
+def _state_inputs(module: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str, torch.Tensor]]:
+    """The state a step module was given, by part name: `hx` of a torch.nn recurrent module,
+    every input tensor of any other."""
+    if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
+        return _state_parts(module, args, kwargs)
+    return [(f"input {i}", t) for i, t in enumerate(flat_tensors((args, kwargs)))]
 
 
 class StepTracker:
@@ -315,6 +336,9 @@ class StepTracker:
             handle.remove()
         self._handles.clear()
         self._saved_hooks.uninstall()
+        with self._lock:
+            for info in self.modules.values():
+                info.state_out = ()  # held only while the trace runs
 
     # ----- queries -----
     def resolve_node(self, node: Any) -> tuple[int, int] | None:
@@ -516,16 +540,19 @@ class StepTracker:
                 info.steps += sequence_length(stepping_module(module), args, kwargs)  # type: ignore[arg-type]
             else:
                 info.steps += 1
+            outputs = flat_tensors(output)
             if info.kind in ("candidate",):
-                info.last_out = [weakref.ref(storage_holder(t)) for t in flat_tensors(output)]
+                info.last_out = [weakref.ref(storage_holder(t)) for t in outputs]
             if info.counted:
                 self._mark_enclosing_containers()
-                self._inspect_state(info, module, args, kwargs)
-                if not just_confirmed and info.out_ptrs.isdisjoint(storage_ptrs((args, kwargs))):
+                target = stepping_module(module)
+                parts = _state_inputs(target, args, kwargs)
+                self._inspect_state(info, parts)
+                if not just_confirmed and made_anew(parts, info.state_out):
                     info.fresh.append(start)
-                info.out_ptrs = storage_ptrs(output)
+                info.state_out = returned_state(target, output, outputs)
             entry = (self.session_id, info.key, call)
-            for t in flat_tensors(output):
+            for t in outputs:
                 fn = t.grad_fn
                 if fn is not None:
                     try:
@@ -564,15 +591,8 @@ class StepTracker:
                 outer.confirmed = False
                 self.counted_version += 1
 
-    def _inspect_state(
-        self, info: ModuleInfo, module: nn.Module, args: tuple, kwargs: dict
-    ) -> None:
+    def _inspect_state(self, info: ModuleInfo, parts: list[tuple[str, torch.Tensor]]) -> None:
         """Record which part of the carried state still references a window already backpropped."""
-        target = stepping_module(module)
-        if isinstance(target, (nn.RNNBase, nn.RNNCellBase)):
-            parts = _state_parts(target, args, kwargs)
-        else:
-            parts = [(f"input {i}", t) for i, t in enumerate(flat_tensors((args, kwargs)))]
         limit = info.steps_at_backward
         if limit == 0 or len(self.leaks) > 200:
             return

@@ -139,3 +139,25 @@ def test_without_k1_and_k2_a_run_with_no_backward_fails():
         pass
     with pytest.raises(AssertionError, match="no backward call was seen"):
         t.assert_tbptt()
+
+
+def test_a_state_made_anew_is_told_apart_even_at_a_freed_states_address():
+    # A state made anew may be allocated where the last sequence's state was, once that is
+    # freed, and would then read as carried on (seen as a flaky ramp-up failure): the tracer
+    # holds the storage of the state a step returned until the next call, so an address is
+    # shared only by a real continuation.
+    cell = nn.RNNCell(4, 6)
+    x = torch.randn(2, 4)
+    with trace(cell) as t:
+        for _sequence in range(6):
+            h = torch.zeros(2, 6)
+            for _ in range(3):
+                h = cell(x, h)
+            h.sum().backward()
+            (info,) = (i for i in t._tracker.modules.values() if i.counted)
+            address = h.untyped_storage().data_ptr()
+            del h
+            held = [t.untyped_storage().data_ptr() for t in info.state_out]
+            assert held == [address]  # the state last returned, held until the next call
+    assert t._tracker.fresh_starts() == {0, 3, 6, 9, 12, 15}
+    assert not info.state_out  # let go of when the trace ends

@@ -275,17 +275,28 @@ LEFT_OPEN = textwrap.dedent(
     import torch
     import torch.autograd.graph as graph
     from torch import nn
+    from torch.autograd.variable import Variable
     from torch.nn.modules import module as module_mod
 
     from loops import loop
 
-    ORIGINAL = graph._engine_run_backward
+
+    def engine_functions():
+        # What the tracer may patch, on every torch it supports (2.1 has no
+        # _engine_run_backward).
+        return (
+            getattr(graph, "_engine_run_backward", None),
+            Variable._execution_engine,
+            torch.Tensor.backward,
+            torch.autograd.backward,
+        )
+
+
+    ORIGINAL = engine_functions()
 
 
     def patched():
-        return graph._engine_run_backward is not ORIGINAL or bool(
-            module_mod._global_forward_pre_hooks
-        )
+        return engine_functions() != ORIGINAL or bool(module_mod._global_forward_pre_hooks)
 
 
     def test_a_left_open(tbptt):
