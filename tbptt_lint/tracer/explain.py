@@ -85,6 +85,8 @@ def describe_leaks(
             f"step {first.from_step}, from the window that backward #{first.backward_index} "
             f"already backpropagated{more}."
         )
+    if len(by_part) > limit:
+        lines.append(f"{len(by_part) - limit} more state part(s) leak the same way.")
     parts = {part for _, part in by_part}
     if parts == {"c"}:
         lines.append("Only `c` leaks: `h` is cut but the cell state is not.")

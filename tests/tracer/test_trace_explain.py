@@ -133,3 +133,14 @@ def test_gradients_of_torch_func_are_not_windows_and_the_report_says_why():
     assert any("3 gradient(s) were taken with create_graph=True" in f for f in t.findings)
     with pytest.raises(AssertionError, match="torch.func.grad"):
         t.assert_tbptt(k1=4, k2=4)
+
+
+def test_leaks_past_the_first_three_are_counted_not_dropped():
+    from tbptt_lint.tracer.explain import describe_leaks
+    from tbptt_lint.tracer.steps import StateLeak
+
+    leaks = [StateLeak(f"rnns.{layer}", part, 10, 9, 0) for layer in range(3) for part in "hc"]
+    text = describe_leaks(leaks, [])
+    assert text.count("passed to") == 3
+    assert "3 more state part(s) leak the same way." in text
+    assert "more state part" not in describe_leaks(leaks[:3], [])
