@@ -1,21 +1,24 @@
 """`assert_tbptt`: compare measured strides and horizons with TBPTT(k1, k2), in plain words.
 
-Steady state only. Windows that real loops take beside the steady ones pass:
-- ramp-up: before the first full window, and wherever the gradient reaches back to a state
-  made anew (each new sequence of the k1/k2 recipe ramps up again), horizons may be shorter;
-- tails: a window shorter than k1 that ends a sequence (its length not a multiple of k1) and
-  is followed by a full one, or ends the run;
-- steps without gradients between windows (sampling, evaluation, a burn-in at the start of a
-  sequence) may lengthen a stride whose steps with gradients number k1.
-Ramps and lengthened strides pass only while windows that match outnumber them: where every
-window is like that, that is the loop's stride or horizon, and it is reported.
+Steady state only. Windows that correct loops take beside the steady ones pass:
+- ramp-ups: before the first full window, and where the gradient reaches every step of the
+  window back to a state made anew (each new sequence of the k1/k2 recipe ramps up again);
+- tails: a window with fewer than k1 steps with gradients after which the state is made
+  anew (an epoch's last window), or the run's last;
+- strides lengthened by steps without gradients that ran on a state of their own (sampling
+  from a copy, an evaluation, a rollout) or that started one (a burn-in).
+"Made anew" is what the tracer's forward hook records: a step given a state other than the
+one its module returned on its previous call (`StepTracker.fresh_starts`). Ramps and burn-ins
+pass only while windows that match outnumber them: where every window is like that, that is
+the loop's horizon or stride (a warm-up every window is stride K1+K2), and it is reported.
 `assert_tbptt()` without k1 and k2 checks only that carried state is cut somewhere: a horizon
 that grows with every window while state still references backpropagated windows fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tbptt_lint.tracer.explain import describe_leaks, growth_explanation, opaque_hint
@@ -28,7 +31,9 @@ class RunFacts:
     """What the steps say about the windows, beyond strides and horizons."""
 
     grad_steps: Sequence[int] = ()  # per call: steps with gradients since the previous one
-    fresh_starts: Set[int] = frozenset()  # steps given a state made anew (sequence starts)
+    # Steps given a state other than the one their module returned last (made anew, or one
+    # kept from earlier: sampling and evaluation run on their own), sorted.
+    fresh_starts: Sequence[int] = ()
 
 
 def grad_steps_per_call(calls: Sequence[BackwardCall], steps: Sequence[StepRecord]) -> list[int]:
@@ -87,33 +92,67 @@ def _check_cut(calls: Sequence[BackwardCall], leaks: Sequence[StateLeak]) -> lis
     return [f"horizon: measured horizons {_short(horizons)}. Likely cause: {growth}"]
 
 
-def _is_tail(call: BackwardCall, calls: Sequence[BackwardCall], k1: int | None) -> bool:
-    """A window shorter than k1 that ends a sequence: the run's last, or followed by a full one."""
-    if k1 is None or len(calls) < 2 or not 0 < call.stride < k1:
+def _grad_steps(call: BackwardCall, facts: RunFacts) -> int:
+    if call.index < len(facts.grad_steps):
+        return facts.grad_steps[call.index]
+    return call.stride
+
+
+def _fresh_in(facts: RunFacts, low: int, high: int) -> bool:
+    """Whether a state was made anew at a step in [low, high]."""
+    starts = facts.fresh_starts
+    at = bisect.bisect_left(starts, low)
+    return at < len(starts) and starts[at] <= high
+
+
+def _is_tail(
+    call: BackwardCall, calls: Sequence[BackwardCall], k1: int | None, facts: RunFacts
+) -> bool:
+    """A window with fewer than k1 steps with gradients that ends a sequence: the run's last
+    backward, or one after which the state is made anew (an epoch's last, short window)."""
+    if k1 is None or len(calls) < 2 or not 0 < _grad_steps(call, facts) < k1:
         return False
     following = call.index + 1
-    return following >= len(calls) or calls[following].stride >= k1
+    if following >= len(calls):
+        return True
+    return _fresh_in(facts, call.step, calls[following].step - 1)
 
 
 def _no_grad_excess(call: BackwardCall, k1: int, facts: RunFacts) -> bool:
-    """A stride longer than k1 only by steps taken without gradients."""
-    if call.stride <= k1 or call.index >= len(facts.grad_steps):
+    """A stride longer than k1 only by steps without gradients that ran on a state of their
+    own (sampling from a copy, an evaluation) or started one (a burn-in): a state is made
+    anew somewhere in the window up to its first step with gradients. Steps without
+    gradients that carry the training state on skip data, and do not pass."""
+    if call.stride <= k1 or _grad_steps(call, facts) != k1:
         return False
-    return facts.grad_steps[call.index] == k1
+    return _fresh_in(facts, call.step - call.stride, call.step - k1)
 
 
-def _reaches_fresh_start(call: BackwardCall, facts: RunFacts) -> bool:
-    """The gradient reaches back to where the state was made anew: nothing older to reach."""
-    return bool(call.reached_steps) and min(call.reached_steps) in facts.fresh_starts
+def _is_ramp(call: BackwardCall, facts: RunFacts) -> bool:
+    """A short horizon that is all there is to reach: every step of the window with
+    gradients is reached, and the chain starts where a state was made anew (a new
+    sequence). A cut inside the window leaves steps unreached, or starts no fresh state."""
+    if not call.reached_steps:
+        return False
+    reached = set(call.reached_steps)
+    window = range(call.step - min(call.stride, _grad_steps(call, facts)), call.step)
+    return min(reached) in facts.fresh_starts and all(step in reached for step in window)
 
 
 def _check_stride(calls: Sequence[BackwardCall], k1: int, facts: RunFacts) -> list[str]:
     checked = calls[1:] if len(calls) > 1 else calls
-    off = [c for c in checked if c.stride != k1 and not _is_tail(c, calls, k1)]
+    off = [c for c in checked if c.stride != k1 and not _is_tail(c, calls, k1, facts)]
     lengthened = {c.index for c in off if _no_grad_excess(c, k1, facts)}
-    # Where most windows are lengthened, that is the stride (a no-grad warm-up every window).
-    every_window = len(lengthened) > sum(1 for c in calls if c.stride == k1)
-    bad = [c for c in off if every_window or c.index not in lengthened]
+    # Steps with gradients that start from a state of their own (an evaluation or a rollout
+    # ran before them on another): never part of the stride.
+    separate = {
+        c.index for c in off if c.index in lengthened and _fresh_in(facts, c.step - k1, c.step - k1)
+    }
+    # Where most windows lengthen it by steps the training state goes through, that is the
+    # stride: a burn-in or warm-up every window is stride K1+K2.
+    every_window = len(lengthened - separate) > sum(1 for c in calls if c.stride == k1)
+    excused = separate | (set() if every_window else lengthened)
+    bad = [c for c in off if c.index not in excused]
     if not bad:
         return []
     first = bad[0]
@@ -121,14 +160,20 @@ def _check_stride(calls: Sequence[BackwardCall], k1: int, facts: RunFacts) -> li
     hint = ""
     if len(calls) == 1 and strides[0] > k1:
         hint = " There is a single backward after all the steps: full BPTT, no truncation."
-    elif {c.index for c in bad} == lengthened:
-        hint = (
-            f" Every window takes {k1} steps with gradients and {first.stride - k1} without (a "
-            "no-grad warm-up): warming up K1 steps before K2 with gradients is stride K1+K2, "
-            f"so assert k1={first.stride} for that scheme."
-            if len(strides) == 1
-            else " Every window takes k1 steps with gradients plus steps without them."
-        )
+    elif all(c.stride > k1 and _grad_steps(c, facts) == k1 for c in bad):
+        if len(bad) == len(checked) and len(strides) == 1:
+            hint = (
+                f" Every window takes {k1} steps with gradients and {first.stride - k1} without "
+                "(a no-grad warm-up): warming up K1 steps before K2 with gradients is stride "
+                f"K1+K2, so assert k1={first.stride} for that scheme."
+            )
+        else:
+            hint = (
+                f" Those windows take {k1} steps with gradients, and before them steps without "
+                "gradients that carry the training state on, skipping data. Sampling or "
+                "evaluating on a state of its own (a copy, or one made anew) does not count "
+                "against the stride."
+            )
     elif all(s > k1 for s in strides):
         hint = (
             " The backward runs less often than every k1 steps (losses of several windows summed"
@@ -180,8 +225,8 @@ def _check_horizon(
             problems.append(_horizon_sentence(c, k2, horizons, growth, leaks, visible))
             return problems
     later = visible[first_full + 1 :]
-    short = {c.index for c in later if c.horizon < k2 and not _is_tail(c, calls, k1)}
-    ramps = {c.index for c in later if c.index in short and _reaches_fresh_start(c, facts)}
+    short = {c.index for c in later if c.horizon < k2 and not _is_tail(c, calls, k1, facts)}
+    ramps = {c.index for c in later if c.index in short and _is_ramp(c, facts)}
     if len(ramps) > sum(1 for c in visible if c.horizon == k2):
         ramps = set()  # most windows are that short: that is the horizon
     for c in later:

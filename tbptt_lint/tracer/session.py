@@ -507,7 +507,7 @@ class Trace:
     def check(self, k1: int | None = None, k2: int | None = None) -> list[str]:
         """The problems `assert_tbptt` would raise for, without raising."""
         calls, steps = self.calls, self.steps
-        facts = RunFacts(grad_steps_per_call(calls, steps), self._tracker.fresh_starts())
+        facts = RunFacts(grad_steps_per_call(calls, steps), sorted(self._tracker.fresh_starts()))
         problems = check_tbptt(calls, k1, k2, self._tracker.leaks, len(steps), facts)
         if not self.calls and problems and self.graph_gradients:
             problems[0] += " " + explain.graph_gradients_note(self.graph_gradients)

@@ -18,9 +18,16 @@ def measured(t) -> tuple[list[int], list[int]]:
     return [c.stride for c in t.calls], [c.horizon for c in t.calls]
 
 
-def cell_loop(windows: list[tuple[int, int, int]], *, cut_at: dict[int, int] | None = None):
+def cell_loop(
+    windows: list[tuple[int, int, int]],
+    *,
+    cut_at: dict[int, int] | None = None,
+    sample: bool = False,
+):
     """An RNNCell loop: per window (no-grad steps first, steps with gradients, fresh state?).
-    `cut_at` maps a window to a step inside it where the state is (wrongly) detached."""
+    The no-grad steps carry the training state on (a warm-up), or with `sample` run on a copy
+    of it (sampling text, as char-rnn does). `cut_at` maps a window to a step inside it where
+    the state is (wrongly) detached."""
     torch.manual_seed(0)
     cell = nn.RNNCell(3, 5)
     h = torch.zeros(2, 5)
@@ -28,8 +35,11 @@ def cell_loop(windows: list[tuple[int, int, int]], *, cut_at: dict[int, int] | N
         for w, (no_grad_steps, grad_steps, fresh) in enumerate(windows):
             h = torch.zeros(2, 5) if fresh else h.detach()
             with torch.no_grad():
+                g = h
                 for _ in range(no_grad_steps):
-                    h = cell(torch.randn(2, 3), h)
+                    g = cell(torch.randn(2, 3), g)
+                if not sample:
+                    h = g
             loss = torch.zeros(())
             for i in range(grad_steps):
                 if cut_at and cut_at.get(w) == i:
@@ -40,10 +50,44 @@ def cell_loop(windows: list[tuple[int, int, int]], *, cut_at: dict[int, int] | N
     return t
 
 
+SOMETIMES_NO_GRAD = [(0, 5, False), (3, 5, False), (0, 5, False), (0, 5, False), (3, 5, False)]
+
+
 def test_sampling_without_gradients_between_windows_passes():
-    # char-rnn samples a few steps every so often, under no_grad, with the same cell.
-    t = cell_loop([(0, 5, False), (3, 5, False), (0, 5, False), (0, 5, False), (3, 5, False)])
+    # char-rnn samples a few steps every so often, under no_grad, from a copy of the state.
+    t = cell_loop(SOMETIMES_NO_GRAD, sample=True)
     assert measured(t) == ([5, 8, 5, 5, 8], [5] * 5)
+    t.assert_tbptt(k1=5, k2=5)
+
+
+def test_steps_without_gradients_that_carry_the_training_state_on_fail():
+    # The same steps on the training state itself: the data they consume is never learned from.
+    t = cell_loop(SOMETIMES_NO_GRAD)
+    assert measured(t) == ([5, 8, 5, 5, 8], [5] * 5)
+    with pytest.raises(AssertionError, match="carry the training state on, skipping data"):
+        t.assert_tbptt(k1=5, k2=5)
+
+
+def test_evaluation_on_a_state_of_its_own_before_an_epochs_tail_passes():
+    # An evaluation (own, new state, no gradients) every so often; each epoch of 13 steps ends
+    # with a 3-step tail, and the next epoch starts from a new state.
+    cell = nn.GRUCell(3, 5)
+    with trace(cell) as t:
+        for epoch in range(3):
+            h = torch.zeros(2, 5)
+            for start in range(0, 13, 5):
+                h = h.detach()
+                if epoch and start == 10:
+                    with torch.no_grad():
+                        e = torch.zeros(2, 5)
+                        for _ in range(4):
+                            e = cell(torch.randn(2, 3), e)
+                loss = torch.zeros(())
+                for _ in range(min(5, 13 - start)):
+                    h = cell(torch.randn(2, 3), h)
+                    loss = loss + h.pow(2).mean()
+                loss.backward()
+    assert measured(t) == ([5, 5, 3, 5, 5, 7, 5, 5, 7], [5, 5, 3] * 3)
     t.assert_tbptt(k1=5, k2=5)
 
 
@@ -161,3 +205,62 @@ def test_a_state_made_anew_is_told_apart_even_at_a_freed_states_address():
             assert held == [address]  # the state last returned, held until the next call
     assert t._tracker.fresh_starts() == {0, 3, 6, 9, 12, 15}
     assert not info.state_out  # let go of when the trace ends
+
+
+def test_a_rollout_without_gradients_before_every_window_is_not_in_the_stride():
+    # PPO with an LSTM policy: each window's steps are first run without gradients to collect
+    # a rollout, then again with gradients from the rollout's starting state.
+    cell = nn.GRUCell(3, 5)
+    with trace(cell) as t:
+        start = torch.zeros(2, 5)
+        for _ in range(4):
+            xs = torch.randn(5, 2, 3)
+            with torch.no_grad():
+                h = start
+                for x in xs:
+                    h = cell(x, h)
+            loss, g = torch.zeros(()), start
+            for x in xs:
+                g = cell(x, g)
+                loss = loss + g.pow(2).mean()
+            loss.backward()
+            start = h
+    assert measured(t) == ([10] * 4, [5] * 4)
+    t.assert_tbptt(k1=5, k2=5)
+
+
+def test_short_windows_of_a_carried_state_are_not_tails():
+    # Chunks of 7 steps walked in windows of 5, state carried across chunks: 5, 2, 5, 2, ...
+    # is not TBPTT(5, 5), though each short window is followed by a full one.
+    lstm = nn.LSTM(3, 5)
+    with trace(lstm) as t:
+        hidden = None
+        for _chunk in range(3):
+            data = torch.randn(7, 2, 3)
+            for i in range(0, 7, 5):
+                if hidden is not None:
+                    hidden = tuple(s.detach() for s in hidden)
+                out, hidden = lstm(data[i : i + 5], hidden)
+                out.sum().backward()
+    assert measured(t) == ([5, 2] * 3, [5, 2] * 3)
+    with pytest.raises(AssertionError, match="came 2 steps after"):
+        t.assert_tbptt(k1=5, k2=5)
+
+
+def test_a_state_made_anew_inside_a_window_is_no_ramp():
+    # Reset on the wrong condition, in every other window, with the loss on the last output:
+    # the gradient reaches only the steps after the reset.
+    torch.manual_seed(0)
+    cell = nn.RNNCell(3, 5)
+    with trace(cell) as t:
+        h = torch.zeros(2, 5)
+        for w in range(6):
+            h = h.detach()
+            for i in range(5):
+                if w % 2 and i == 2:
+                    h = torch.zeros(2, 5)
+                h = cell(torch.randn(2, 3), h)
+            h.pow(2).mean().backward()
+    assert measured(t) == ([5] * 6, [5, 3] * 3)
+    with pytest.raises(AssertionError, match="expected k2=5"):
+        t.assert_tbptt(k1=5, k2=5)
