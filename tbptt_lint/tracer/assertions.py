@@ -163,9 +163,9 @@ def _check_stride(calls: Sequence[BackwardCall], k1: int, facts: RunFacts) -> li
     elif all(c.stride > k1 and _grad_steps(c, facts) == k1 for c in bad):
         if len(bad) == len(checked) and len(strides) == 1:
             hint = (
-                f" Every window takes {k1} steps with gradients and {first.stride - k1} without "
-                "(a no-grad warm-up): warming up K1 steps before K2 with gradients is stride "
-                f"K1+K2, so assert k1={first.stride} for that scheme."
+                f" Every window takes {k1} steps with gradients after {first.stride - k1} "
+                "without that they continue from (a no-grad warm-up or burn-in): that scheme's "
+                f"stride counts both, so assert k1={first.stride} for it."
             )
         else:
             hint = (

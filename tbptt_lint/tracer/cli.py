@@ -9,9 +9,11 @@ raised and no expectation failed.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 PROG = "tbptt-lint trace"
 
@@ -48,6 +50,20 @@ def _split_target(target: str) -> tuple[Path, str]:
     return Path(path_text), func or "train"
 
 
+def _required_parameters(func: Any) -> list[str]:
+    """Parameters a call without arguments would leave unfilled (none when unknown)."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins and odd callables: let the call say
+        return []
+    return [
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.default is parameter.empty
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+
+
 def run_trace_command(argv: list[str]) -> int:
     parser = _parser()
     try:
@@ -74,6 +90,14 @@ def run_trace_command(argv: list[str]) -> int:
         func = getattr(module, func_name, None)
         if not callable(func):
             print(f"{PROG}: error: {path} has no function {func_name!r}", file=sys.stderr)
+            return 2
+        needed = _required_parameters(func)
+        if needed:
+            print(
+                f"{PROG}: error: {path}::{func_name} takes arguments ({', '.join(needed)}); "
+                "trace runs a function called with none: wrap the call in one",
+                file=sys.stderr,
+            )
             return 2
         raised: BaseException | None = None
         with trace(None) as t:

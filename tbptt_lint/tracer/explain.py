@@ -47,7 +47,8 @@ def opaque_hint(names: Sequence[str]) -> str:
     if any("CompiledFunctionBackward" in name for name in names):
         hints.append(
             "Steps run inside torch.compile'd code are not seen: compile the cell or RNN module "
-            "alone (`torch.compile(cell)` counts one step per call), or trace under "
+            "alone (`step = torch.compile(cell)` counts one step per call, traced as "
+            "`trace(step)` or `trace(None)`, not `trace(cell)`), or trace under "
             "`torch.compiler.set_stance('force_eager')` (torch 2.6+; before that, run with "
             "TORCHDYNAMO_DISABLE=1)."
         )

@@ -94,7 +94,7 @@ def test_evaluation_on_a_state_of_its_own_before_an_epochs_tail_passes():
 def test_a_no_grad_warm_up_in_every_window_is_that_schemes_stride():
     t = cell_loop([(3, 5, False)] * 4)
     assert measured(t) == ([8] * 4, [5] * 4)
-    with pytest.raises(AssertionError, match="assert k1=8 for that scheme"):
+    with pytest.raises(AssertionError, match="stride counts both, so assert k1=8 for it"):
         t.assert_tbptt(k1=5, k2=5)
     t.assert_tbptt(k1=8, k2=5)
 

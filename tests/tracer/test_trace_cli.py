@@ -40,6 +40,10 @@ SCRIPT = textwrap.dedent(
 
     def broken():
         raise ValueError("user bug")
+
+
+    def needs_data(loader, epochs=1):
+        raise AssertionError("never called")
     """
 )
 
@@ -88,3 +92,10 @@ def test_usage_errors_exit_two(script, tmp_path, capsys):
     assert run_trace_command([f"{script}::nope"]) == 2
     assert run_trace_command([f"{script}::broken"]) == 2
     assert "user bug" in capsys.readouterr().err
+
+
+def test_a_function_that_needs_arguments_is_a_usage_error(script, capsys):
+    assert run_trace_command([f"{script}::needs_data", "--k1", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "needs_data takes arguments (loader)" in err
+    assert "Traceback" not in err and "never called" not in err
