@@ -272,9 +272,9 @@ def _write_report(result: LintResult, args: argparse.Namespace, fixed: int | Non
     color = to_stdout and args.output_format in ("text", "concise") and _use_color(sys.stdout)
     if args.statistics:
         if args.output_format == "json":
-            report = statistics_output.render_json(result.diagnostics)
+            report = statistics_output.render_json(result.diagnostics, args.unsafe_fixes)
         else:
-            report = statistics_output.render_text(result.diagnostics)
+            report = statistics_output.render_text(result.diagnostics, args.unsafe_fixes)
     else:
         context = ReportContext(
             files_checked=result.files_checked,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
-from tbptt_lint.diagnostics import Diagnostic
+from tbptt_lint.diagnostics import Diagnostic, applicable
 
 
 @dataclass(frozen=True)
@@ -19,9 +19,11 @@ class RuleCount:
     fixable: bool
 
 
-def count_by_rule(diagnostics: Sequence[Diagnostic]) -> list[RuleCount]:
+def count_by_rule(diagnostics: Sequence[Diagnostic], unsafe_fixes: bool = False) -> list[RuleCount]:
+    """`fixable`: some finding has a fix `--fix` would apply (unsafe ones with `unsafe_fixes`),
+    as `[*]` marks in the text output."""
     counts = Counter(d.code for d in diagnostics)
-    fixable = {d.code for d in diagnostics if d.fix is not None}
+    fixable = {d.code for d in diagnostics if applicable(d.fix, unsafe_fixes)}
     rows = [
         RuleCount(
             code, RULES_BY_CODE[code].name if code in RULES_BY_CODE else "", n, code in fixable
@@ -31,8 +33,8 @@ def count_by_rule(diagnostics: Sequence[Diagnostic]) -> list[RuleCount]:
     return sorted(rows, key=lambda row: (-row.count, row.code))
 
 
-def render_text(diagnostics: Sequence[Diagnostic]) -> str:
-    rows = count_by_rule(diagnostics)
+def render_text(diagnostics: Sequence[Diagnostic], unsafe_fixes: bool = False) -> str:
+    rows = count_by_rule(diagnostics, unsafe_fixes)
     if not rows:
         return ""
     count_width = max(len(str(row.count)) for row in rows)
@@ -45,9 +47,9 @@ def render_text(diagnostics: Sequence[Diagnostic]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+def render_json(diagnostics: Sequence[Diagnostic], unsafe_fixes: bool = False) -> str:
     rows = [
         {"code": row.code, "name": row.name, "count": row.count, "fixable": row.fixable}
-        for row in count_by_rule(diagnostics)
+        for row in count_by_rule(diagnostics, unsafe_fixes)
     ]
     return json.dumps(rows, indent=2) + "\n"

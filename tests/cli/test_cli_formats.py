@@ -307,3 +307,20 @@ def test_output_file_receives_the_report(cli, buggy, project):
     assert run.code == 1
     assert run.out == ""
     assert len(json.loads(target.read_text())) == 3
+
+
+def test_statistics_mark_only_fixes_that_fix_would_apply():
+    from tbptt_lint.diagnostics import SAFE, UNSAFE, Diagnostic, Fix, Severity
+    from tbptt_lint.output import statistics
+
+    def found(code: str, applicability: str) -> Diagnostic:
+        fix = Fix("cut it", applicability)
+        return Diagnostic(code, "m", "a.py", 1, 1, 1, 2, Severity.ERROR, fix=fix)
+
+    diagnostics = [found("TBP001", UNSAFE), found("TBP003", SAFE)]
+    marks = {row.code: row.fixable for row in statistics.count_by_rule(diagnostics)}
+    assert marks == {"TBP001": False, "TBP003": True}
+    with_unsafe = statistics.count_by_rule(diagnostics, unsafe_fixes=True)
+    assert all(row.fixable for row in with_unsafe)
+    assert "TBP001\t[ ] " in statistics.render_text(diagnostics)
+    assert '"fixable": true' in statistics.render_json(diagnostics, unsafe_fixes=True)
