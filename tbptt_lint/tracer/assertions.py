@@ -225,7 +225,9 @@ def _check_horizon(
             problems.append(_horizon_sentence(c, k2, horizons, growth, leaks, visible))
             return problems
     later = visible[first_full + 1 :]
-    short = {c.index for c in later if c.horizon < k2 and not _is_tail(c, calls, k1, facts)}
+    # Without k1, a tail is a window with fewer than k2 steps with gradients.
+    tail_k = k1 if k1 is not None else k2
+    short = {c.index for c in later if c.horizon < k2 and not _is_tail(c, calls, tail_k, facts)}
     ramps = {c.index for c in later if c.index in short and _is_ramp(c, facts)}
     if len(ramps) > sum(1 for c in visible if c.horizon == k2):
         ramps = set()  # most windows are that short: that is the horizon

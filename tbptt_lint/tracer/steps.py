@@ -13,6 +13,7 @@ the horizon walk needs to count a time step once. "Steps consumed" is the larges
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import sys
 import threading
@@ -155,6 +156,13 @@ class ModuleInfo:
             return False
         return self.kind in ("sequence", "cell", "explicit") or self.confirmed
 
+    def starts_call(self, step: int) -> bool:
+        """Whether one of this module's calls starts at `step`."""
+        if self.kind == "sequence" or (self.kind == "explicit" and self.starts):
+            at = bisect.bisect_left(self.starts, step)
+            return at < len(self.starts) and self.starts[at] == step
+        return 0 <= step < self.steps
+
     def step_range(self, call: int) -> tuple[int, int]:
         if self.kind == "sequence" or (self.kind == "explicit" and self.starts):
             start = self.starts[call]
@@ -179,14 +187,15 @@ def _storage_address(t: torch.Tensor) -> int:
         return 0
 
 
-def made_anew(parts: list[tuple[str, torch.Tensor]], previous: tuple) -> bool:
-    """Whether the state a step was given starts a sequence: none of it is the state the
-    module returned last time (`previous`, held meanwhile so that no new tensor can take
-    its address), cut (`detach()`, `.data`, `detach_()` keep the storage) or not."""
-    if any(t.grad_fn is not None for _, t in parts):
-        return False  # carried on inside a graph (most steps: checked first, it is cheap)
-    addresses = {_storage_address(t) for t in previous} - {0}
-    return not any(_storage_address(t) in addresses for _, t in parts)
+def _same_values(state: torch.Tensor, previous: torch.Tensor) -> bool:
+    try:
+        if state.numel() != previous.numel() or state.numel() == 0:
+            return False
+        if state.dtype != previous.dtype or state.device != previous.device:
+            return False
+        return torch.equal(state.reshape(-1), previous.detach().reshape(-1))
+    except Exception:  # noqa: BLE001 - fake, meta or sparse tensors: no values to compare
+        return False
 
 
 def first_tensor(obj: Any) -> torch.Tensor | None:
@@ -387,13 +396,20 @@ class StepTracker:
             return tuple(sorted((k, n) for k, n in pairs if n))
 
     def fresh_starts(self) -> set[int]:
-        """Steps at which a counted module was given a state made anew (first steps included)."""
+        """Steps where a sequence starts: some counted module was given a state made anew
+        there (first steps included), and every counted module with a call starting there
+        was (a stacked layer whose state is carried on keeps the sequence going)."""
         with self._lock:
+            infos = [info for info in list(self.modules.values()) if info.counted]
+            fresh = [{0, *info.fresh} for info in infos]
             return {
                 step
-                for info in list(self.modules.values())
-                if info.counted
-                for step in (0, *info.fresh)
+                for made in fresh
+                for step in made
+                if all(
+                    step in other or not info.starts_call(step)
+                    for info, other in zip(infos, fresh, strict=True)
+                )
             }
 
     def steps_from(self, counts: tuple[tuple[int, int], ...]) -> tuple[int, frozenset[int]]:
@@ -548,7 +564,7 @@ class StepTracker:
                 target = stepping_module(module)
                 parts = _state_inputs(target, args, kwargs)
                 self._inspect_state(info, parts)
-                if not just_confirmed and made_anew(parts, info.state_out):
+                if not just_confirmed and self._made_anew(parts, info.state_out):
                     info.fresh.append(start)
                 info.state_out = returned_state(target, output, outputs)
             entry = (self.session_id, info.key, call)
@@ -590,6 +606,33 @@ class StepTracker:
                 outer.kind = "container"
                 outer.confirmed = False
                 self.counted_version += 1
+
+    def _made_anew(self, parts: list[tuple[str, torch.Tensor]], previous: tuple) -> bool:
+        """Whether the state a step was given starts a sequence: none of it is carried on from
+        a step, through a graph (also another module's: a decoder started from an encoder),
+        cut (`detach()`, `.data`, `detach_()` keep the storage of `previous`, the state the
+        module returned last time, held meanwhile so that no new tensor takes its address) or
+        copied (`clone()`, a slice of a stack: the same values elsewhere). A learned initial
+        state (`h0.expand(...)`) or an input such as an embedding is not carried."""
+        for _, t in parts:  # the cheapest check first: it settles almost every step
+            for p in previous:
+                if t is p:
+                    return False
+        graphs = []
+        for _, t in parts:
+            fn = t.grad_fn
+            if fn is not None:
+                if fn._sequence_nr() in self.tagged and self.resolve_node(fn) is not None:
+                    return False
+                graphs.append(fn)
+        addresses = {_storage_address(t) for t in previous} - {0}
+        if any(_storage_address(t) in addresses for _, t in parts):
+            return False
+        if any(_find_tag(fn, self, budget=8) is not None for fn in graphs):
+            return False
+        # Only here, at most once a window (a new state, or a copy): comparing values waits for
+        # the device, where the checks above never do.
+        return not any(_same_values(t, p) for _, t in parts if t.grad_fn is None for p in previous)
 
     def _inspect_state(self, info: ModuleInfo, parts: list[tuple[str, torch.Tensor]]) -> None:
         """Record which part of the carried state still references a window already backpropped."""

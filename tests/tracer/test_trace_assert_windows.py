@@ -264,3 +264,62 @@ def test_a_state_made_anew_inside_a_window_is_no_ramp():
     assert measured(t) == ([5] * 6, [5, 3] * 3)
     with pytest.raises(AssertionError, match="expected k2=5"):
         t.assert_tbptt(k1=5, k2=5)
+
+
+def chunked_cells(*, chunk: int, carry, layers: int = 1, reset_layer: int | None = None):
+    """Stacked RNNCells walked in windows of 5 over chunks of `chunk` steps; `carry(h, i)` is
+    the state layer i starts a window from; layer `reset_layer` starts every window anew."""
+    torch.manual_seed(0)
+    cells = nn.ModuleList(nn.RNNCell(3 if i == 0 else 4, 4) for i in range(layers))
+    with trace(cells) as t:
+        hs = [torch.zeros(2, 4) for _ in cells]
+        for _chunk in range(3):
+            for start in range(0, chunk, 5):
+                hs = [
+                    torch.zeros(2, 4) if i == reset_layer else carry(h, i) for i, h in enumerate(hs)
+                ]
+                loss = torch.zeros(())
+                for _ in range(min(5, chunk - start)):
+                    x = torch.randn(2, 3)
+                    for i, cell in enumerate(cells):
+                        hs[i] = x = cell(x, hs[i])
+                    loss = loss + x.pow(2).mean()
+                loss.backward()
+    return t
+
+
+@pytest.mark.parametrize(
+    "carry",
+    [lambda h, i: h.detach().clone(), lambda h, i: torch.stack([h.detach()])[0]],
+    ids=["clone", "stack"],
+)
+def test_a_copied_state_is_still_carried_on(carry):
+    # Chunks of 7 in windows of 5, the state carried through a copy: 5, 2, 5, 2 fails.
+    t = chunked_cells(chunk=7, carry=carry)
+    assert measured(t) == ([5, 2] * 3, [5, 2] * 3)
+    with pytest.raises(AssertionError, match="came 2 steps after"):
+        t.assert_tbptt(k1=5, k2=5)
+
+
+def test_one_stacked_layer_made_anew_does_not_start_a_sequence():
+    t = chunked_cells(chunk=7, carry=lambda h, i: h.detach(), layers=2, reset_layer=1)
+    with pytest.raises(AssertionError, match="came 2 steps after"):
+        t.assert_tbptt(k1=5, k2=5)
+
+
+def test_sequences_from_a_learned_initial_state_end_in_tails():
+    h0 = nn.Parameter(torch.zeros(1, 4))
+    cell = nn.RNNCell(3, 4)
+    with trace(cell) as t:
+        for _sequence in range(3):
+            h = h0.expand(2, 4)  # each sequence starts from the learned state, in a graph
+            for start in range(0, 7, 5):
+                h = h if start == 0 else h.detach()
+                loss = torch.zeros(())
+                for _ in range(min(5, 7 - start)):
+                    h = cell(torch.randn(2, 3), h)
+                    loss = loss + h.pow(2).mean()
+                loss.backward()
+    assert measured(t) == ([5, 2] * 3, [5, 2] * 3)
+    t.assert_tbptt(k1=5, k2=5)
+    t.assert_tbptt(k2=5)  # without k1, a tail is a window shorter than k2
