@@ -36,7 +36,7 @@ from tbptt_lint.tracer.node_keeper import (
 )
 from tbptt_lint.tracer.patching import BackwardInterceptor
 from tbptt_lint.tracer.records import BackwardCall, StepRecord, TraceSummary
-from tbptt_lint.tracer.steps import StepTracker
+from tbptt_lint.tracer.steps import StateLeak, StepTracker
 
 DOT_NODE_LIMIT = 400  # torchviz output is kept for graphs up to this many nodes
 SNAPSHOT_NODE_LIMIT = 5000  # node/edge lists are kept up to this many nodes
@@ -156,9 +156,8 @@ class Trace:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self._uninstall()
         if isinstance(exc, RuntimeError) and not getattr(exc, "_tbptt_explained", False):
-            text = explain.explain_error(
-                str(exc), len(self._calls), [], self._tracker.leaks, self.calls
-            )
+            calls = self.calls
+            text = explain.explain_error(str(exc), len(self._calls), [], self._leaks(calls), calls)
             if text:
                 explain.add_explanation(exc, text)
         return False
@@ -221,12 +220,13 @@ class Trace:
         except RuntimeError as exc:
             if prepared is not None:
                 index, walk = prepared
+                calls = self.calls
                 text = explain.explain_error(
                     str(exc),
                     index,
                     walk.unreadable,
-                    self._tracker.leaks,
-                    self.calls,
+                    self._leaks(calls),
+                    calls,
                     leaf_states=bool(walk.state_leaves),
                 )
                 if text:
@@ -473,6 +473,20 @@ class Trace:
                         rec.grad_enabled = True
         return [records[i] for i in sorted(records)]
 
+    def _leaks(self, calls: list[BackwardCall]) -> list[StateLeak]:
+        """The recorded leaks whose earlier step the named backward really went through: a
+        window's backward run after the next window's first step counts that step in its
+        window, but does not reach it."""
+        reached: dict[int, set[int]] = {}
+        kept = []
+        for leak in self._tracker.leaks:
+            index = leak.backward_index
+            if index < len(calls) and index not in reached:
+                reached[index] = set(calls[index].reached_steps)
+            if index >= len(calls) or leak.from_step in reached[index]:
+                kept.append(leak)
+        return kept
+
     @property
     def findings(self) -> list[str]:
         found: list[str] = []
@@ -481,13 +495,14 @@ class Trace:
             first_call, (shape, step) = stale[0]
             found.append(explain.stale_grad_finding(len(stale), first_call, shape, step))
         calls = self.calls
+        leaks = self._leaks(calls)
         growth = explain.growth_explanation(
-            [c.horizon for c in calls if not c.opaque], self._tracker.leaks, calls
+            [c.horizon for c in calls if not c.opaque], leaks, calls
         )
         if growth:
             found.append(growth[0].upper() + growth[1:])
-        elif self._tracker.leaks:
-            found.append(explain.describe_leaks(self._tracker.leaks, calls))
+        elif leaks:
+            found.append(explain.describe_leaks(leaks, calls))
         for call in calls:
             if call.opaque:
                 hint = explain.opaque_hint(call.opaque)
@@ -508,7 +523,7 @@ class Trace:
         """The problems `assert_tbptt` would raise for, without raising."""
         calls, steps = self.calls, self.steps
         facts = RunFacts(grad_steps_per_call(calls, steps), sorted(self._tracker.fresh_starts()))
-        problems = check_tbptt(calls, k1, k2, self._tracker.leaks, len(steps), facts)
+        problems = check_tbptt(calls, k1, k2, self._leaks(calls), len(steps), facts)
         if not self.calls and problems and self.graph_gradients:
             problems[0] += " " + explain.graph_gradients_note(self.graph_gradients)
         return problems

@@ -144,3 +144,23 @@ def test_leaks_past_the_first_three_are_counted_not_dropped():
     assert text.count("passed to") == 3
     assert "3 more state part(s) leak the same way." in text
     assert "more state part" not in describe_leaks(leaks[:3], [])
+
+
+def test_a_backward_run_after_the_next_windows_first_step_reports_no_leak():
+    # The window's loss is backpropagated only after the next window has started from the
+    # cut state: that step counts toward the earlier window but its graph is not reached.
+    cell = nn.RNNCell(3, 5)
+    with trace(cell) as t:
+        h = torch.zeros(2, 5)
+        loss = None
+        for _window in range(4):
+            h = h.detach()
+            for i in range(5):
+                h = cell(torch.randn(2, 3), h)
+                if i == 0 and loss is not None:
+                    loss.backward()
+                loss = h.pow(2).mean() if i == 0 else loss + h.pow(2).mean()
+        loss.backward()
+    assert [c.horizon for c in t.calls] == [5] * 4
+    assert not any("passed to" in f for f in t.findings)
+    assert t._tracker.leaks  # recorded in the forward hook, then found unreached
