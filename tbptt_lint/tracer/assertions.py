@@ -130,13 +130,24 @@ def _no_grad_excess(call: BackwardCall, k1: int, facts: RunFacts) -> bool:
 
 def _is_ramp(call: BackwardCall, facts: RunFacts) -> bool:
     """A short horizon that is all there is to reach: every step of the window with
-    gradients is reached, and the chain starts where a state was made anew (a new
-    sequence). A cut inside the window leaves steps unreached, or starts no fresh state."""
+    gradients is reached, and the chain starts where a sequence starts, or sequences start
+    inside the window (an episode ended) and the horizon spans the longest stretch between
+    them. A cut inside the window leaves steps unreached, or starts no sequence."""
     if not call.reached_steps:
         return False
     reached = set(call.reached_steps)
-    window = range(call.step - min(call.stride, _grad_steps(call, facts)), call.step)
-    return min(reached) in facts.fresh_starts and all(step in reached for step in window)
+    first = call.step - min(call.stride, _grad_steps(call, facts))
+    if not all(step in reached for step in range(first, call.step)):
+        return False
+    starts = facts.fresh_starts
+    if min(reached) in starts:
+        return True
+    inside = starts[bisect.bisect_right(starts, first) : bisect.bisect_left(starts, call.step)]
+    if not inside:
+        return False
+    bounds = [first, *inside, call.step]
+    longest = max(later - earlier for earlier, later in zip(bounds, bounds[1:], strict=False))
+    return call.horizon >= longest
 
 
 def _check_stride(calls: Sequence[BackwardCall], k1: int, facts: RunFacts) -> list[str]:

@@ -323,3 +323,23 @@ def test_sequences_from_a_learned_initial_state_end_in_tails():
     assert measured(t) == ([5, 2] * 3, [5, 2] * 3)
     t.assert_tbptt(k1=5, k2=5)
     t.assert_tbptt(k2=5)  # without k1, a tail is a window shorter than k2
+
+
+def test_an_episode_that_ends_inside_a_window_passes():
+    # RL: the state is made anew where an episode ends, once in a while mid-window, with a
+    # loss at every step. The horizon is the longest stretch between the resets.
+    torch.manual_seed(0)
+    cell = nn.GRUCell(3, 5)
+    with trace(cell) as t:
+        h = torch.zeros(2, 5)
+        for window in range(6):
+            h = h.detach()
+            loss = torch.zeros(())
+            for i in range(5):
+                if window in (2, 4) and i == 2:
+                    h = torch.zeros(2, 5)  # the episode ended
+                h = cell(torch.randn(2, 3), h)
+                loss = loss + h.pow(2).mean()
+            loss.backward()
+    assert measured(t) == ([5] * 6, [5, 5, 3, 5, 3, 5])
+    t.assert_tbptt(k1=5, k2=5)  # a detach there instead fails: see the cut test above
