@@ -524,7 +524,7 @@ class Trace:
         calls, steps = self.calls, self.steps
         facts = RunFacts(grad_steps_per_call(calls, steps), sorted(self._tracker.fresh_starts()))
         problems = check_tbptt(calls, k1, k2, self._leaks(calls), len(steps), facts)
-        if not self.calls and problems and self.graph_gradients:
+        if not calls and problems and self.graph_gradients:
             problems[0] += " " + explain.graph_gradients_note(self.graph_gradients)
         return problems
 

@@ -146,7 +146,8 @@ class ModuleInfo:
     steps_at_backward: int = 0  # own step count at the last root backward
     # Counted modules: the state the last call returned (held until the next call, so that
     # no new tensor can take its address; let go of by `StepTracker.close`), and the first
-    # step of every call given a state made anew (see `made_anew`: a sequence starts there).
+    # step of every call given a state made anew (`StepTracker._made_anew`: a sequence may
+    # start there).
     state_out: tuple = ()
     fresh: array = field(default_factory=lambda: array("q"))
 
@@ -614,20 +615,13 @@ class StepTracker:
         module returned last time, held meanwhile so that no new tensor takes its address) or
         copied (`clone()`, a slice of a stack: the same values elsewhere). A learned initial
         state (`h0.expand(...)`) or an input such as an embedding is not carried."""
-        for _, t in parts:  # the cheapest check first: it settles almost every step
-            for p in previous:
-                if t is p:
-                    return False
-        graphs = []
-        for _, t in parts:
-            fn = t.grad_fn
-            if fn is not None:
-                if fn._sequence_nr() in self.tagged and self.resolve_node(fn) is not None:
-                    return False
-                graphs.append(fn)
+        # Cheapest first: the state returned last time, passed back as it is (most steps).
+        if any(t is p for _, t in parts for p in previous):
+            return False
         addresses = {_storage_address(t) for t in previous} - {0}
         if any(_storage_address(t) in addresses for _, t in parts):
             return False
+        graphs = [t.grad_fn for _, t in parts if t.grad_fn is not None]
         if any(_find_tag(fn, self, budget=8) is not None for fn in graphs):
             return False
         # Only here, at most once a window (a new state, or a copy): comparing values waits for

@@ -22,12 +22,15 @@ def cell_loop(
     windows: list[tuple[int, int, int]],
     *,
     cut_at: dict[int, int] | None = None,
+    reset_at: dict[int, int] | None = None,
     sample: bool = False,
+    last_loss: bool = False,
 ):
     """An RNNCell loop: per window (no-grad steps first, steps with gradients, fresh state?).
     The no-grad steps carry the training state on (a warm-up), or with `sample` run on a copy
-    of it (sampling text, as char-rnn does). `cut_at` maps a window to a step inside it where
-    the state is (wrongly) detached."""
+    of it (sampling text, as char-rnn does). `cut_at` and `reset_at` map a window to a step
+    inside it where the state is detached, or made anew (zeros). The loss sums every step,
+    or with `last_loss` takes the window's last output only."""
     torch.manual_seed(0)
     cell = nn.RNNCell(3, 5)
     h = torch.zeros(2, 5)
@@ -44,8 +47,10 @@ def cell_loop(
             for i in range(grad_steps):
                 if cut_at and cut_at.get(w) == i:
                     h = h.detach()
+                if reset_at and reset_at.get(w) == i:
+                    h = torch.zeros(2, 5)
                 h = cell(torch.randn(2, 3), h)
-                loss = loss + h.pow(2).mean()
+                loss = h.pow(2).mean() if last_loss else loss + h.pow(2).mean()
             loss.backward()
     return t
 
@@ -250,34 +255,33 @@ def test_short_windows_of_a_carried_state_are_not_tails():
 def test_a_state_made_anew_inside_a_window_is_no_ramp():
     # Reset on the wrong condition, in every other window, with the loss on the last output:
     # the gradient reaches only the steps after the reset.
-    torch.manual_seed(0)
-    cell = nn.RNNCell(3, 5)
-    with trace(cell) as t:
-        h = torch.zeros(2, 5)
-        for w in range(6):
-            h = h.detach()
-            for i in range(5):
-                if w % 2 and i == 2:
-                    h = torch.zeros(2, 5)
-                h = cell(torch.randn(2, 3), h)
-            h.pow(2).mean().backward()
+    t = cell_loop([(0, 5, False)] * 6, reset_at={1: 2, 3: 2, 5: 2}, last_loss=True)
     assert measured(t) == ([5] * 6, [5, 3] * 3)
     with pytest.raises(AssertionError, match="expected k2=5"):
         t.assert_tbptt(k1=5, k2=5)
 
 
-def chunked_cells(*, chunk: int, carry, layers: int = 1, reset_layer: int | None = None):
+def chunked_cells(
+    *, chunk: int, carry, layers: int = 1, reset_layer: int | None = None, sequence_start=None
+):
     """Stacked RNNCells walked in windows of 5 over chunks of `chunk` steps; `carry(h, i)` is
-    the state layer i starts a window from; layer `reset_layer` starts every window anew."""
+    the state layer i starts a window from; layer `reset_layer` starts every window anew; with
+    `sequence_start()`, every chunk is a sequence that starts from that state."""
     torch.manual_seed(0)
     cells = nn.ModuleList(nn.RNNCell(3 if i == 0 else 4, 4) for i in range(layers))
+
+    def window_state(i: int, h: torch.Tensor, start: int) -> torch.Tensor:
+        if i == reset_layer:
+            return torch.zeros(2, 4)
+        if sequence_start is not None and start == 0:
+            return sequence_start()
+        return carry(h, i)
+
     with trace(cells) as t:
         hs = [torch.zeros(2, 4) for _ in cells]
         for _chunk in range(3):
             for start in range(0, chunk, 5):
-                hs = [
-                    torch.zeros(2, 4) if i == reset_layer else carry(h, i) for i, h in enumerate(hs)
-                ]
+                hs = [window_state(i, h, start) for i, h in enumerate(hs)]
                 loss = torch.zeros(())
                 for _ in range(min(5, chunk - start)):
                     x = torch.randn(2, 3)
@@ -309,17 +313,10 @@ def test_one_stacked_layer_made_anew_does_not_start_a_sequence():
 
 def test_sequences_from_a_learned_initial_state_end_in_tails():
     h0 = nn.Parameter(torch.zeros(1, 4))
-    cell = nn.RNNCell(3, 4)
-    with trace(cell) as t:
-        for _sequence in range(3):
-            h = h0.expand(2, 4)  # each sequence starts from the learned state, in a graph
-            for start in range(0, 7, 5):
-                h = h if start == 0 else h.detach()
-                loss = torch.zeros(())
-                for _ in range(min(5, 7 - start)):
-                    h = cell(torch.randn(2, 3), h)
-                    loss = loss + h.pow(2).mean()
-                loss.backward()
+    # Each sequence starts from the learned state, in a graph.
+    t = chunked_cells(
+        chunk=7, carry=lambda h, i: h.detach(), sequence_start=lambda: h0.expand(2, 4)
+    )
     assert measured(t) == ([5, 2] * 3, [5, 2] * 3)
     t.assert_tbptt(k1=5, k2=5)
     t.assert_tbptt(k2=5)  # without k1, a tail is a window shorter than k2
@@ -328,18 +325,6 @@ def test_sequences_from_a_learned_initial_state_end_in_tails():
 def test_an_episode_that_ends_inside_a_window_passes():
     # RL: the state is made anew where an episode ends, once in a while mid-window, with a
     # loss at every step. The horizon is the longest stretch between the resets.
-    torch.manual_seed(0)
-    cell = nn.GRUCell(3, 5)
-    with trace(cell) as t:
-        h = torch.zeros(2, 5)
-        for window in range(6):
-            h = h.detach()
-            loss = torch.zeros(())
-            for i in range(5):
-                if window in (2, 4) and i == 2:
-                    h = torch.zeros(2, 5)  # the episode ended
-                h = cell(torch.randn(2, 3), h)
-                loss = loss + h.pow(2).mean()
-            loss.backward()
+    t = cell_loop([(0, 5, False)] * 6, reset_at={2: 2, 4: 2})
     assert measured(t) == ([5] * 6, [5, 5, 3, 5, 3, 5])
     t.assert_tbptt(k1=5, k2=5)  # a detach there instead fails: see the cut test above
