@@ -120,6 +120,8 @@ class FileQueries:
         """Whether the state flows from one pass of the loop to the next (cut or not)."""
         for read in unit.reads_of(call):
             value = read.value
+            if value.status == Status.UNKNOWN:
+                continue  # what the analysis could not model says nothing either way
             if value.status != Status.FRESH or value.how in (CUT, LEAF):
                 return True
         return False
