@@ -200,6 +200,10 @@ def build_context(
 
 
 def _import_facts(context: FileContext, index: ProjectIndex) -> None:
+    for dotted in context.imports.dotted_modules:
+        module = index.module(dotted)
+        if module is not None:
+            _module_facts(context, dotted, module)
     for local, qualified in context.imports.aliases.items():
         module = index.module(qualified)
         if module is not None:

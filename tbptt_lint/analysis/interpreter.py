@@ -1257,6 +1257,8 @@ class UnitInterpreter:
         # `torch.Tensor.detach`, `Tensor.detach_`, `torch.detach`: the cut itself.
         if "." in qualified and qualified.rsplit(".", 1)[-1] in DETACHING_METHODS:
             return True
+        if qualified.startswith("torch.Tensor."):
+            return False  # `torch.Tensor.clone`: a tensor method, which keeps the graph
         facts = self.resolved_facts(dotted, {})
         if any(f.returns_cut or f.cuts_tensor or f.inplace_cut for f in facts):
             return True

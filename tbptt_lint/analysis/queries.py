@@ -121,7 +121,11 @@ class FileQueries:
         for read in unit.reads_of(call):
             value = read.value
             if value.status == Status.UNKNOWN:
-                continue  # what the analysis could not model says nothing either way
+                # What the analysis could not model says nothing either way; a cut or a graph
+                # the loop itself feeds back still does.
+                if read.origins_of(CUT) or read.origins_of(LEAF) or read.origins_of("LIVE"):
+                    return True
+                continue
             if value.status != Status.FRESH or value.how in (CUT, LEAF):
                 return True
         return False
