@@ -74,6 +74,8 @@ class FileContext:
     recurrent_modules: frozenset[str] = frozenset()
     # The classes of every file of the run, by short name.
     run: RunClasses = NO_CLASSES
+    _methods: set[str] = field(default_factory=set, repr=False)
+    _methods_counted: int = field(default=-1, repr=False)
 
     def qualify(self, node: cst.BaseExpression) -> str | None:
         return self.imports.qualify(dotted_name(node))
@@ -90,10 +92,13 @@ class FileContext:
 
     def has_method(self, method: str) -> bool:
         """Whether some class of this file or of the run has a summarised `method`."""
-        suffix = "." + method
-        return method in self.run.by_method or any(
-            name.endswith(suffix) and name.count(".") == 1 for name in self.functions
-        )
+        if method in self.run.by_method:
+            return True
+        # `functions` grows while the file is summarised: recount when it did.
+        if self._methods_counted != len(self.functions):
+            self._methods = {n.split(".")[1] for n in self.functions if n.count(".") == 1}
+            self._methods_counted = len(self.functions)
+        return method in self._methods
 
     def methods_of_class(self, class_name: str, method: str) -> list[FunctionFacts]:
         """Facts of `class_name.method`: this file's class (or one it imports by name), else the
