@@ -156,6 +156,7 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
 # other modules import; parsing all of it cost 100 MB (torch's distributed_test.py, 450 kB).
 LARGE_CLASS_CHARACTERS = 50_000
 # Methods whose facts describe the class's objects to other modules.
+INIT_METHOD = re.compile(r"[ \t]+(?:async\s+)?def\s+__init__\s*\(")
 SUMMARY_METHOD = re.compile(r"\s*(?:async\s+)?def\s+(?:forward|detach_?|__init__)\s*\(")
 
 
@@ -183,6 +184,8 @@ def build_context(
         recurrent_modules=frozenset(settings.recurrent_modules),
     )
     if index is not None:
+        context.run = index.classes()
+        context.inplace_detach_classes |= context.run.inplace_detach
         _import_facts(context, index)
         own = index.summaries.get(module_name)
         if own is not None:
@@ -197,7 +200,14 @@ def build_context(
 
 
 def _import_facts(context: FileContext, index: ProjectIndex) -> None:
+    for dotted in context.imports.dotted_modules:
+        module = index.module(dotted)
+        if module is not None:
+            _module_facts(context, dotted, module)
     for local, qualified in context.imports.aliases.items():
+        module = index.module(qualified)
+        if module is not None:
+            _module_facts(context, local, module)
         found = index.lookup(qualified)
         if found is None:
             continue
@@ -224,6 +234,14 @@ def _import_facts(context: FileContext, index: ProjectIndex) -> None:
         if attributes:
             context.stateful_classes[local] = attributes
             context.state_methods[local] = summary.state_methods.get(f"{prefix}.{name}", {})
+
+
+def _module_facts(context: FileContext, local: str, summary: ModuleSummary) -> None:
+    """`import utils` (or `from pkg import utils`): `utils.repackage(h)` and
+    `utils.Model.method` name the module's functions."""
+    prefix = summary.module_name + "."
+    for qualified, facts in summary.functions.items():
+        context.functions.setdefault(f"{local}.{qualified.removeprefix(prefix)}", facts)
 
 
 def _local_facts(context: FileContext, summary: ModuleSummary) -> None:
@@ -273,7 +291,13 @@ def build_model(
 ) -> FileModel:
     helpers = tuple(backward_helpers)
     reduced = keep_blocks(
-        source, lambda text: may_hold_findings(text, helpers) or worth_summarising(text)
+        source,
+        lambda text: (
+            may_hold_findings(text, helpers)
+            or worth_summarising(text)
+            # What a kept class's objects are built from (`self.model = RNNModel()`).
+            or bool(INIT_METHOD.match(text))
+        ),
     )
     try:
         module = parse(reduced)

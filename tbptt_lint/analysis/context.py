@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from tbptt_lint.analysis.index import FunctionFacts
+from tbptt_lint.analysis.index import NO_CLASSES, FunctionFacts, RunClasses
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 
 RECURRENT_MODULES = frozenset(
@@ -72,6 +72,10 @@ class FileContext:
     # Extra names from configuration.
     detach_functions: frozenset[str] = frozenset()
     recurrent_modules: frozenset[str] = frozenset()
+    # The classes of every file of the run, by short name.
+    run: RunClasses = NO_CLASSES
+    _methods: set[str] = field(default_factory=set, repr=False)
+    _methods_counted: int = field(default=-1, repr=False)
 
     def qualify(self, node: cst.BaseExpression) -> str | None:
         return self.imports.qualify(dotted_name(node))
@@ -85,6 +89,39 @@ class FileContext:
             return enclosing_class
         built = self.constructions.get(instance)
         return built.qualified_class.rsplit(".", 1)[-1] if built is not None else None
+
+    def has_method(self, method: str) -> bool:
+        """Whether some class of this file or of the run has a summarised `method`."""
+        if method in self.run.by_method:
+            return True
+        # `functions` grows while the file is summarised: recount when it did.
+        if self._methods_counted != len(self.functions):
+            self._methods = {n.split(".")[1] for n in self.functions if n.count(".") == 1}
+            self._methods_counted = len(self.functions)
+        return method in self._methods
+
+    def methods_of_class(self, class_name: str, method: str) -> list[FunctionFacts]:
+        """Facts of `class_name.method`: this file's class (or one it imports by name), else the
+        classes of that name anywhere in the run."""
+        facts = self.functions.get(f"{class_name}.{method}")
+        if facts is not None:
+            return [facts]
+        return list(self.run.by_class.get(class_name, {}).get(method, ()))
+
+    def methods_named(self, method: str) -> list[FunctionFacts]:
+        """Facts of `method` in every class of this file and of the run, for a call on an
+        object whose class is unknown."""
+        suffix = "." + method
+        local = [
+            facts
+            for name, facts in self.functions.items()
+            if name.count(".") == 1
+            and name.endswith(suffix)
+            # Still the guess that summaries start from: taking it would let a method that
+            # calls an unknown object count itself as the cut.
+            and facts is not ASSUMED_CUT
+        ]
+        return local + list(self.run.by_method.get(method, ()))
 
     def is_recurrent_class(self, qualified: str | None) -> bool:
         if qualified is None:

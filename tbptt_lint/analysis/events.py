@@ -66,6 +66,8 @@ class DiscardedDetach:
     loops: Loops
     certain: bool  # False when the target may be an object whose detach() works in place
     state: str = ""  # the variable left uncut: `hidden` for `for h in hidden: h.detach()`
+    # `State.detach` when the detach is inside a state class's own cutting method.
+    method: str = ""
 
 
 @dataclass

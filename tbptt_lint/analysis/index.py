@@ -18,6 +18,9 @@ class FunctionFacts:
     # For a function returning a tuple of fixed length (`return out, h.detach()`): whether each
     # element is cut on every return path. Empty when no element is.
     returns_cut_elements: tuple[bool, ...] = ()
+    # Applied to a tensor, returns it cut: `lambda t: t.detach() if torch.is_tensor(t) else t`
+    # as a function, the map function a `tree_map` or `apply_to_tensor` is handed.
+    cuts_tensor: bool = False
 
 
 class SourceSyntaxError(Exception):
@@ -48,11 +51,49 @@ class ModuleSummary:
     forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunClasses:
+    """The classes of a whole run, by their short names, for calls on objects whose class is
+    defined in another file (imported, or merely part of the run), and for calls on objects of
+    unknown class, which any class of the run with that method may be the one to answer."""
+
+    # Class -> method -> facts of every summarised method (classes of one name may be several).
+    by_class: dict[str, dict[str, tuple[FunctionFacts, ...]]] = field(default_factory=dict)
+    # Method -> facts of that method in every class of the run.
+    by_method: dict[str, tuple[FunctionFacts, ...]] = field(default_factory=dict)
+    # Classes whose `detach()` works in place and returns nothing.
+    inplace_detach: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, summaries: Iterable[ModuleSummary]) -> RunClasses:
+        by_class: dict[str, dict[str, list[FunctionFacts]]] = {}
+        by_method: dict[str, list[FunctionFacts]] = {}
+        inplace: set[str] = set()
+        for summary in summaries:
+            prefix = summary.module_name + "."
+            for qualified, facts in summary.functions.items():
+                class_name, dot, method = qualified.removeprefix(prefix).partition(".")
+                if not dot or "." in method:
+                    continue  # a module-level function
+                by_class.setdefault(class_name, {}).setdefault(method, []).append(facts)
+                by_method.setdefault(method, []).append(facts)
+            inplace |= {name.rsplit(".", 1)[-1] for name in summary.inplace_detach_classes}
+        return cls(
+            {c: {m: tuple(f) for m, f in methods.items()} for c, methods in by_class.items()},
+            {m: tuple(f) for m, f in by_method.items()},
+            frozenset(inplace),
+        )
+
+
+NO_CLASSES = RunClasses()
+
+
 @dataclass
 class ProjectIndex:
     summaries: dict[str, ModuleSummary] = field(default_factory=dict)
     _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
     _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
+    _classes: RunClasses | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
@@ -75,17 +116,26 @@ class ProjectIndex:
         """Whether phase 2 can find anything in the module `summary` describes."""
         return summary.may_hold_findings or bool(summary.imported & self.backward_helper_names())
 
+    def classes(self) -> RunClasses:
+        if self._classes is None:
+            self._classes = RunClasses.of(self.summaries.values())
+        return self._classes
+
     def lookup(self, qualified: str) -> tuple[ModuleSummary, str] | None:
         """The summary holding `pkg.mod.name`, matching module names by suffix so that
         `from utils import f` finds `scripts/utils.py` run as `scripts.utils`."""
         module, _, name = qualified.rpartition(".")
         if not module:
             return None
+        summary = self.module(module)
+        return (summary, name) if summary is not None else None
+
+    def module(self, qualified: str) -> ModuleSummary | None:
+        """The summary of the module `pkg.mod` (`import utils` finds `scripts/utils.py`)."""
         if self._by_suffix is None:
             self._by_suffix = {}
             for module_name, summary in self.summaries.items():
                 parts = module_name.split(".")
                 for start in range(len(parts)):
                     self._by_suffix.setdefault(".".join(parts[start:]), summary)
-        summary = self._by_suffix.get(module)
-        return (summary, name) if summary is not None else None
+        return self._by_suffix.get(qualified)

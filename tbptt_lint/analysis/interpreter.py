@@ -7,12 +7,12 @@ of every state when a recurrent call reads it, the backward calls, discarded det
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.context import ASSUMED_CUT, CELL_MODULES, FileContext, FunctionFacts
+from tbptt_lint.analysis.context import CELL_MODULES, FileContext, FunctionFacts
 from tbptt_lint.analysis.events import (
     Accumulation,
     AliasCut,
@@ -33,6 +33,7 @@ from tbptt_lint.analysis.values import (
     LEAF,
     NO_GRAD,
     RESET,
+    UNKNOWN,
     Env,
     Status,
     Value,
@@ -41,7 +42,7 @@ from tbptt_lint.analysis.values import (
     join,
     join_envs,
 )
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import children, descendants
 
 NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.enable_grad"}
@@ -98,6 +99,36 @@ NOT_RECURRENT_BUILTINS = frozenset(
 )
 # Heads of qualified names that are functions, not stateful modules.
 NOT_RECURRENT_HEADS = ("numpy.", "np.", "math.", "random.", "os.", "itertools.", "functools.")
+# Methods of modules, optimizers and other objects that no tensor has: their receiver is an
+# object, never a state (`model, opt = amp.initialize(model, opt, ...)` rebinds no state).
+OBJECT_METHODS = frozenset(
+    {
+        "parameters",
+        "named_parameters",
+        "buffers",
+        "modules",
+        "children",
+        "state_dict",
+        "load_state_dict",
+        "zero_grad",
+        "step",
+        "train",
+        "eval",
+        "add_param_group",
+        "register_forward_hook",
+        "register_buffer",
+    }
+)
+# Functions that hand back a function: `functools.partial(torch.Tensor.detach)`.
+PARTIAL_FUNCTIONS = frozenset({"functools.partial", "partial"})
+METHOD_CALLERS = frozenset({"operator.methodcaller", "methodcaller"})
+# `isinstance(t, torch.Tensor)`, `torch.is_tensor(t)`: tests that a name is a tensor.
+TENSOR_CLASSES = frozenset({"torch.Tensor", "Tensor", "torch.autograd.Variable"})
+TENSOR_TESTS = frozenset({"torch.is_tensor"})
+# Method names whose functions say they cut the state they are given or hold (`detach`,
+# `repackage_hidden`, `detach_state`): inside such a method of a class, a detach whose result
+# is thrown away is that method's bug.
+CUTTING_METHOD_WORDS = ("detach", "repackage")
 MAX_PATHS = 16
 MAX_LOOP_PASSES = 4
 
@@ -195,6 +226,39 @@ class UnitInterpreter:
         # Local copies of state: `h` -> `hidden` after `h, c = hidden` or `for h in hidden`.
         self.aliases: dict[str, str] = {}
         self._recurrent_cache: dict[int, RecurrentCall | None] = {}
+        self._object_names: set[str] | None = None
+        self._local_functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
+        # Names taken to be tensors: the parameter of a function handed to a mapper, to learn
+        # whether it cuts the tensors it is applied to (`isinstance(t, torch.Tensor)` holds).
+        self.tensor_names: frozenset[str] = frozenset()
+        # Names of the elements a comprehension maps over.
+        self.element_names: frozenset[str] = frozenset()
+        self.cutting_method = _is_cutting_method(unit, class_name)
+
+    # ----------------------------------------------------------------- objects
+    @property
+    def object_names(self) -> set[str]:
+        """Names the unit uses as objects, never as tensors: what it calls (`model(x, h)`),
+        the receivers of module or optimizer methods (`optimizer.step()`), `self`."""
+        if self._object_names is None:
+            names = {"self"}
+            body = self.unit.body if isinstance(self.unit, cst.FunctionDef) else self.unit
+            roots = list(body.body) if isinstance(body, cst.Module) else [body]
+            for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if not isinstance(node, cst.Call):
+                    continue
+                callee = dotted_name(node.func)
+                if callee is not None:
+                    names.add(callee)
+                if isinstance(node.func, cst.Attribute) and node.func.attr.value in OBJECT_METHODS:
+                    receiver = dotted_name(node.func.value)
+                    if receiver is not None:
+                        names.add(receiver)
+            self._object_names = names
+        return self._object_names
+
+    def is_object(self, name: str | None) -> bool:
+        return name is not None and name in self.object_names
 
     # ----------------------------------------------------------------- driving
     def run(self, body: Sequence[cst.CSTNode]) -> UnitEvents:
@@ -361,6 +425,8 @@ class UnitInterpreter:
             return
         if self.no_grad_depth and value.status != Status.FRESH:
             value = fresh(NO_GRAD, value.origin)
+        if value.has_graph and self.is_object(name):
+            value = UNKNOWN  # a module or optimizer holds no state of its own here
         if value.status == Status.FRESH and value.via_data and value.origin is not None:
             self.events.add("data_cuts", value.origin, DataCut(value.origin, name))
         env[name] = value
@@ -446,6 +512,36 @@ class UnitInterpreter:
                 for name in names_in(expression.for_in.iter):
                     if name in env:
                         env[name] = fresh(CUT, expression)
+            elif self.detaches_each(expression):
+                self.exec_comprehension_detach(expression, env)
+
+    @staticmethod
+    def detaches_each(expression: cst.ListComp | cst.GeneratorExp) -> bool:
+        """`[s.detach() for s in states]`: the out-of-place detach of each element."""
+        element, clause = expression.elt, expression.for_in
+        return (
+            isinstance(element, cst.Call)
+            and method_name(element) == "detach"
+            and not element.args
+            and clause.inner_for_in is None
+            and isinstance(clause.target, cst.Name)
+            and dotted_name(element.func.value) == clause.target.value  # type: ignore[attr-defined]
+        )
+
+    def exec_comprehension_detach(
+        self, expression: cst.ListComp | cst.GeneratorExp, env: Env
+    ) -> None:
+        """`[s.detach() for s in states]` as a statement throws every result away, unless the
+        elements are objects whose `detach()` works in place."""
+        container = dotted_name(expression.for_in.iter)
+        if container is None:
+            return
+        if self.detaches_in_place(container, env):
+            if container in env:
+                env[container] = fresh(CUT, expression)
+            return
+        variable = expression.for_in.target.value  # type: ignore[attr-defined]
+        self.note_discarded_detach(expression, variable, container, env)
 
     def exec_call_statement(self, call: cst.Call, env: Env) -> None:
         method = method_name(call)
@@ -479,6 +575,10 @@ class UnitInterpreter:
                 self.note_discarded_detach(call, _code(receiver_node), base, env)
             return
         if method == "append" and receiver is not None and len(call.args) == 1:
+            if receiver in env:
+                # A list built here holds what is appended to it (`out.append(x.detach())`).
+                appended = self.evaluate(call.args[0].value, env)
+                env[receiver] = join(replace(env[receiver], elements=None), appended) or appended
             added = dotted_name(call.args[0].value)
             if added is not None and self.loop_stack:
                 self.events.add(
@@ -491,8 +591,7 @@ class UnitInterpreter:
                 env[receiver] = replace(current, how=LEAF)
             return
         callee = dotted_name(call.func)
-        facts = self.function_facts(callee)
-        if facts is not None and facts.inplace_cut:
+        if any(facts.inplace_cut for facts in self.resolved_facts(callee, env)):
             for arg in call.args:
                 name = dotted_name(arg.value)
                 if name is not None and name in env:
@@ -507,20 +606,41 @@ class UnitInterpreter:
             return dotted_name(loop.iter)
         return None
 
-    def detaches_in_place(self, receiver: str, env: Env) -> bool:
-        """Whether `receiver.detach()` is a custom object's in-place cut."""
+    def inplace_classes(self) -> set[str]:
+        """Classes of the run whose `detach()` works in place. Inside such a class's own
+        cutting method, what it detaches is not one of its own objects."""
         classes = self.context.inplace_detach_classes
+        if self.cutting_method and self.class_name in classes:
+            return classes - {self.class_name}
+        return classes
+
+    def detaches_in_place(self, receiver: str, env: Env) -> bool:
+        """Whether `receiver.detach()` may be a custom object's in-place cut: an object of a
+        class whose `detach()` works in place, or one of unknown class (a state that a model
+        of the run hands back may be such an object) while such a class exists in the run."""
+        classes = self.inplace_classes()
         if not classes:
             return False
+        built = self.context.construction_of(receiver)
+        if built is not None:
+            qualified = built.qualified_class
+            return qualified in classes or qualified.rsplit(".", 1)[-1] in classes
         value = env.get(receiver)
         if value is not None and value.has_graph:
-            return False  # a tensor produced by a recurrent call
-        built = self.context.construction_of(receiver)
-        if built is None:
-            return True
-        return built.qualified_class in classes or built.qualified_class.rsplit(".", 1)[-1] in (
-            classes
-        )
+            return not self.made_by_tensor_code(value)
+        return True
+
+    def made_by_tensor_code(self, value: Value) -> bool:
+        """Whether every recurrent call a value may come from is a torch module's, whose
+        state is a tensor (or a tuple of them), never an object of the user's."""
+        for origin, _ in value.all_sources():
+            call = self._recurrent_cache.get(id(origin))
+            if call is None:
+                continue
+            module = call.module_class
+            if module is None or not module.startswith("torch."):
+                return False
+        return True
 
     @staticmethod
     def subscript_base(node: cst.BaseExpression) -> str | None:
@@ -532,16 +652,24 @@ class UnitInterpreter:
         self, node: cst.CSTNode, target: str, variable: str, env: Env
     ) -> None:
         value = env.get(variable)
+        state = self.iterated_container(variable) or variable
         known_tensor = value is not None and value.has_graph
+        # Inside a state class's own `detach()`, what it detaches from `self` is the state
+        # its callers rely on it to cut.
+        method = ""
+        if self.cutting_method and not known_tensor and state.startswith("self."):
+            if self.inplace_classes():
+                return  # `self.parts` may hold objects whose detach() works in place
+            known_tensor = True
+            method = f"{self.class_name}.{self.unit.name.value}"  # type: ignore[attr-defined]
         if not known_tensor and not self.loop_stack:
             return
         # An object with its own in-place detach() is fine; without knowing the type, only
         # say so when no such class exists in the run.
-        certain = known_tensor and not self.context.inplace_detach_classes
-        if self.context.inplace_detach_classes and not known_tensor:
+        certain = known_tensor and not self.inplace_classes()
+        if self.inplace_classes() and not known_tensor:
             return
-        state = self.iterated_container(variable) or variable
-        event = DiscardedDetach(node, target, self.loops, certain or known_tensor, state)
+        event = DiscardedDetach(node, target, self.loops, certain or known_tensor, state, method)
         self.events.add("discarded_detaches", node, event)
         # A later pass over the loop may learn that the target holds a graph.
         for recorded in self.events.discarded_detaches:
@@ -615,8 +743,9 @@ class UnitInterpreter:
     def exec_if(self, statement: cst.If, paths: list[Path]) -> list[Path]:
         condition = _code(statement.test)
         results: list[Path] = []
+        tensor_test = self.is_tensor_test(statement.test)
         for path in paths:
-            known = dict(path.assumptions).get(condition)
+            known = dict(path.assumptions).get(condition, tensor_test)
             if known is not False:
                 then_env = dict(path.env)
                 self.refine(statement.test, then_env, truth=True)
@@ -788,7 +917,11 @@ class UnitInterpreter:
             return None
         if callee.split(".")[-1] in ("detach", "clone", "to", "cuda", "cpu", "contiguous"):
             return None
-        bound = target_names(target)
+        if self.maps_a_function(call):
+            return None  # `h = tree_map(fn, h)`: a function applied to the state, not a step
+        # Modules and optimizers a call hands back (`model, opt = amp.initialize(model, opt,
+        # opt_level="O1")`) are objects, not state.
+        bound = [name for name in target_names(target) if not self.is_object(name)]
         carried: dict[str, cst.BaseExpression] = {}
         groups: list[tuple[str, ...]] = []
         for arg in call.args:
@@ -801,10 +934,13 @@ class UnitInterpreter:
                 groups.append(tuple(in_group))
         if not carried:
             return None
-        # `h = f(h)` with nothing else passed in transforms the state rather than stepping
-        # it: a recurrent call also takes an input.
+        # `h = f(h)` with nothing else passed in (or only settings: `f(h, scale=2.0)`)
+        # transforms the state rather than stepping it: a recurrent call also takes an input.
         if all(
-            any(arg.value is expression for expression in carried.values()) for arg in call.args
+            _is_constant(arg.value)
+            or _only_carries(arg.value, carried)
+            or self.is_object(dotted_name(arg.value))
+            for arg in call.args
         ):
             return None
         states = tuple(carried)
@@ -886,33 +1022,54 @@ class UnitInterpreter:
         """Facts of what a call runs: a function, `self.step`, the `forward` of an object's
         class (`model(x, h)`), or one of its methods (`model.training_step(x, h)`).
 
-        When a plain name's class is unknown (a parameter, `model: M`), every class of the file
+        When a plain name's class is unknown (a parameter, `model: M`), every class of the run
         with that method may be the one called, so all of them are returned: the caller takes
         a cut by any of them as a cut, because a false alarm costs more than a missed leak.
-        Not for `self.lstm`: submodules are built in an `__init__` the analysis may not have
-        read, and are rarely the file's own model class."""
+        Not for the `forward` of `self.lstm`: submodules are built in an `__init__` the
+        analysis may not have read, and are rarely the file's own model class."""
         facts = self.function_facts(callee)
         if facts is not None:
             return [facts]
-        functions = self.context.functions
+        if self.is_method_call(callee):
+            return self.method_facts(callee)
+        class_name = self.context.class_of(callee, self.class_name)
+        if class_name is not None:
+            return self.context.methods_of_class(class_name, "forward")
+        if not callee.isidentifier():
+            return []
+        return self.context.methods_named("forward")
+
+    def is_method_call(self, callee: str) -> bool:
+        """`model.repackage_hidden`, `self.net.detach_state`: a method some class of the file
+        or the run defines, called on an object (not a function's own name)."""
         instance, _, method = callee.rpartition(".")
-        if not instance or not any(n.endswith("." + method) for n in functions):
-            instance, method = callee, "forward"
+        return bool(instance) and self.context.has_method(method)
+
+    def method_facts(self, callee: str) -> list[FunctionFacts]:
+        """Facts of `obj.method`, through the class of `obj` (built in this file, `self`, or an
+        attribute built in `__init__`), wherever in the run that class is defined; for an
+        object of unknown class, that method of every class of the run."""
+        instance, _, method = callee.rpartition(".")
         class_name = self.context.class_of(instance, self.class_name)
         if class_name is not None:
-            found = functions.get(f"{class_name}.{method}")
-            return [found] if found is not None else []
-        if not instance.isidentifier():
+            return self.context.methods_of_class(class_name, method)
+        return self.context.methods_named(method)
+
+    def resolved_facts(self, callee: str | None, env: Env) -> list[FunctionFacts]:
+        """What a called name is known to do: a function's facts, or an object's method's. A
+        method called on a state (`h.clone()`) is a tensor's, whatever classes define it."""
+        if callee is None:
             return []
-        return [
-            facts
-            for name, facts in functions.items()
-            if name.count(".") == 1
-            and name.endswith("." + method)
-            # Still the guess that summaries start from: taking it would let a method that
-            # calls an unknown object count itself as the cut.
-            and facts is not ASSUMED_CUT
-        ]
+        facts = self.function_facts(callee)
+        if facts is not None:
+            return [facts]
+        if not self.is_method_call(callee):
+            return []
+        receiver = callee.rpartition(".")[0]
+        value = env.get(receiver)
+        if value is not None and value.has_graph:
+            return []
+        return self.method_facts(callee)
 
     def record_read(self, recurrent: RecurrentCall, name: str, value: Value) -> None:
         key = (id(recurrent.call), name)
@@ -1057,14 +1214,159 @@ class UnitInterpreter:
             facts = self.context.functions.get(f"{self.class_name}.{callee[5:]}")
         return facts
 
-    def is_cut_callee(self, callee: str | None) -> bool:
+    def is_cut_callee(self, callee: str | None, env: Env | None = None) -> bool:
         if callee is None:
             return False
-        facts = self.function_facts(callee)
-        if facts is not None and facts.returns_cut:
+        if any(facts.returns_cut for facts in self.resolved_facts(callee, env or {})):
             return True
         qualified = self.context.imports.qualify(callee)
         return self.context.is_detach_function(qualified, callee)
+
+    # ---------------------------------------------------------------- mappers
+    def maps_a_function(self, call: cst.Call) -> bool:
+        """A call handed a function to apply (`tree_map(lambda t: t.detach(), h)`,
+        `apply_to_tensor(h, torch.Tensor.detach)`, `h.apply(fn)`): a lambda, a `partial`, a
+        `methodcaller`, or a function known to cut. It maps the function over what it is
+        given; it is no recurrent step."""
+        return any(self.function_cuts(arg.value) is not None for arg in call.args)
+
+    def maps_a_cut(self, call: cst.Call) -> bool:
+        """Whether a call is handed a function that cuts what it is applied to: the mapper is
+        then a cut of what it maps, whatever its name."""
+        return any(self.function_cuts(arg.value) for arg in call.args)
+
+    def function_cuts(self, node: cst.BaseExpression) -> bool | None:
+        """For an argument that is a function, whether it cuts the tensors it is applied to;
+        None when the argument is not known to be a function."""
+        if isinstance(node, cst.Lambda):
+            return self.lambda_cuts(node)
+        if isinstance(node, cst.Call):
+            qualified = self.context.qualify(node.func)
+            if qualified in PARTIAL_FUNCTIONS and node.args:
+                return bool(self.function_cuts(node.args[0].value))
+            if qualified in METHOD_CALLERS and node.args:
+                name = node.args[0].value
+                return isinstance(name, cst.SimpleString) and (
+                    name.evaluated_value in DETACHING_METHODS
+                )
+            return None
+        dotted = dotted_name(node)
+        if dotted is None:
+            return None
+        qualified = self.context.qualify(node) or dotted
+        # `torch.Tensor.detach`, `Tensor.detach_`, `torch.detach`: the cut itself.
+        if "." in qualified and qualified.rsplit(".", 1)[-1] in DETACHING_METHODS:
+            return True
+        if qualified.startswith("torch.Tensor."):
+            return False  # `torch.Tensor.clone`: a tensor method, which keeps the graph
+        facts = self.resolved_facts(dotted, {})
+        if any(f.returns_cut or f.cuts_tensor or f.inplace_cut for f in facts):
+            return True
+        return self.local_function_cuts(dotted)
+
+    def lambda_cuts(self, function: cst.Lambda) -> bool:
+        params = function.params.params
+        if not params:
+            return False
+        name = params[0].name.value
+        applied_to = {name: Value(Status.LIVE, "", function)}
+        return self.cuts_tensor_named(name, lambda: self._evaluate(function.body, applied_to))
+
+    def cuts_tensor_named(self, name: str, evaluate: Callable[[], Value]) -> bool:
+        """Whether `evaluate` (of a function applied to the tensor `name`) gives a cut."""
+        before = self.tensor_names
+        self.tensor_names = before | {name}
+        try:
+            value = evaluate()
+        finally:
+            self.tensor_names = before
+        return value.status == Status.FRESH and value.how in (CUT, LEAF)
+
+    def local_function_cuts(self, name: str) -> bool | None:
+        """A function defined (or a lambda bound) in this unit, handed to a mapper by name."""
+        if self._local_functions is None:
+            self._local_functions = self.collect_local_functions()
+        function = self._local_functions.get(name)
+        if function is None:
+            return None
+        if isinstance(function, cst.Lambda):
+            return self.lambda_cuts(function)
+        params = [p.name.value for p in function.params.params]
+        if not params:
+            return False
+        inner = UnitInterpreter(function, self.context, summarising=params[:1])
+        inner.tensor_names = frozenset(params[:1])
+        inner.run(function.body.body)
+        returns = inner.return_values
+        return bool(returns) and all(
+            v.status == Status.FRESH and v.how in (CUT, LEAF) for v in returns
+        )
+
+    def collect_local_functions(self) -> dict[str, cst.FunctionDef | cst.Lambda]:
+        found: dict[str, cst.FunctionDef | cst.Lambda] = {}
+        body = self.unit.body if isinstance(self.unit, cst.FunctionDef) else self.unit
+        roots = list(body.body) if isinstance(body, cst.Module) else [body]
+        for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if isinstance(node, cst.FunctionDef) and node is not self.unit:
+                found.setdefault(node.name.value, node)
+            elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Lambda):
+                for target in node.targets:
+                    if isinstance(target.target, cst.Name):
+                        found.setdefault(target.target.value, node.value)
+        return found
+
+    def is_tensor_test(self, test: cst.BaseExpression) -> bool | None:
+        """The truth of a tensor test of a name taken to be a tensor; None for any other test."""
+        tested = self.tensor_test(test)
+        if tested is None or tested[0] not in self.tensor_names:
+            return None
+        return tested[1]
+
+    def tensor_test(self, test: cst.BaseExpression) -> tuple[str, bool] | None:
+        """`isinstance(t, torch.Tensor)` or `torch.is_tensor(t)`, or their negation: the name
+        tested, and whether the test holds when it is a tensor."""
+        negated = False
+        while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            negated, test = not negated, test.expression
+        if not isinstance(test, cst.Call) or not test.args:
+            return None
+        name = dotted_name(test.args[0].value)
+        if name is None:
+            return None
+        qualified = self.context.qualify(test.func)
+        if qualified in TENSOR_TESTS and len(test.args) == 1:
+            return name, not negated
+        if qualified == "isinstance" and len(test.args) == 2:
+            classes = test.args[1].value
+            options = (
+                [e.value for e in classes.elements]
+                if isinstance(classes, (cst.Tuple, cst.List))
+                else [classes]
+            )
+            if any(self.context.qualify(option) in TENSOR_CLASSES for option in options):
+                return name, not negated
+        return None
+
+    def evaluate_tensor_choice(self, node: cst.IfExp, env: Env) -> Value | None:
+        """`t.detach() if isinstance(t, torch.Tensor) else t`: for a tensor, only its branch;
+        for an element of a collection being mapped, the other branch holds something that is
+        no tensor (a number, None), which holds no graph. None for any other choice."""
+        tested = self.tensor_test(node.test)
+        if tested is None:
+            return None
+        name, holds_for_tensor = tested
+        tensor_branch, other = (
+            (node.body, node.orelse) if holds_for_tensor else (node.orelse, node.body)
+        )
+        if name in self.tensor_names:
+            return self._evaluate(tensor_branch, env)
+        if name not in self.element_names:
+            return None
+        not_a_tensor = {**env, name: FRESH_UNRELATED}
+        return (
+            join(self._evaluate(tensor_branch, env), self._evaluate(other, not_a_tensor))
+            or FRESH_UNRELATED
+        )
 
     def evaluate(self, node: cst.BaseExpression, env: Env) -> Value:
         value = self._evaluate(node, env)
@@ -1121,6 +1423,9 @@ class UnitInterpreter:
                         return base.elements[position]
             return self.element_of(base) if base.elements is not None else base
         if isinstance(node, cst.IfExp):
+            chosen = self.evaluate_tensor_choice(node, env)
+            if chosen is not None:
+                return chosen
             return (
                 join(self._evaluate(node.body, env), self._evaluate(node.orelse, env))
                 or FRESH_UNRELATED
@@ -1161,20 +1466,25 @@ class UnitInterpreter:
                 if inner.status == Status.FRESH and inner.how == CUT
                 else self.join_of_names(call, env)
             )
-        if self.is_cut_callee(callee):
+        if self.is_cut_callee(callee, env):
             return fresh(CUT, call)
         if qualified in ELEMENTWISE_WRAPPERS and len(call.args) == 1:
             return self._evaluate(call.args[0].value, env)
         if qualified == "map" and len(call.args) == 2:
             return self.evaluate_map(call, env)
+        if self.maps_a_cut(call):
+            return fresh(CUT, call)
         if qualified is not None and qualified.endswith("_like") and qualified.startswith("torch."):
             return fresh(RESET, call)
-        # `h.clone()`, `h.to(device)`, `model.init_hidden(b)`, `f(h, x)`: the values passed
-        # in, receiver included. A call that takes nothing with a graph or a cut builds a
-        # new value.
+        # `h.clone()`, `h.to(device)`, `f(h, x)`: the values passed in, receiver included. A
+        # call that takes nothing with a graph or a cut builds a new value. An object's method
+        # (`model.init_hidden(b)`) builds what it returns from what it is passed: should the
+        # object hold a graph, the analysis lost track of it, and the result is unknown.
         value: Value | None = None
         if method is not None and receiver_node is not None:
             value = self._evaluate(receiver_node, env)
+            if self.is_object(dotted_name(receiver_node)):
+                value = UNKNOWN if value.has_graph else None
         for arg in call.args:
             value = join(value, self._evaluate(arg.value, env))
         if value is None or (value.status == Status.FRESH and value.how in (RESET, NO_GRAD)):
@@ -1188,9 +1498,7 @@ class UnitInterpreter:
             inner = dict(env)
             inner[function.params.params[0].name.value] = self.element_of(source)
             result = self._evaluate(function.body, inner)
-        elif self.is_cut_callee(dotted_name(function)) or (
-            (dotted_name(function) or "").rsplit(".", 1)[-1] in DETACHING_METHODS
-        ):
+        elif self.function_cuts(function):
             result = fresh(CUT, call)
         else:
             result = self.element_of(source)
@@ -1216,12 +1524,57 @@ class UnitInterpreter:
                     continue
             self.bind(clause.target, item, inner)
             clause = clause.inner_for_in
-        value = self._evaluate(element, inner)
+        before = self.element_names
+        self.element_names = before | set(target_names(node.for_in.target))  # type: ignore[attr-defined]
+        try:
+            value = self._evaluate(element, inner)
+        finally:
+            self.element_names = before
         if value.status == Status.FRESH:
             return Value(Status.FRESH, value.how or RESET, node, via_data=value.via_data)
         if value.status == Status.PARTIAL:
             return Value(Status.PARTIAL, "", node, value.backwards)
         return replace(value, elements=None)
+
+
+def _only_carries(node: cst.BaseExpression, carried: dict[str, cst.BaseExpression]) -> bool:
+    """An argument that passes the state and nothing else: `h`, or `(x, h)` when both are
+    rebound by the call (`x, h = require_grad((x, h))`)."""
+    if any(node is expression for expression in carried.values()):
+        return True
+    if isinstance(node, (cst.Tuple, cst.List)) and node.elements:
+        return all(_only_carries(element.value, carried) for element in node.elements)
+    return False
+
+
+def _is_constant(node: cst.BaseExpression) -> bool:
+    """A literal setting (`"O1"`, `2.0`, `True`, `None`, `-1`, `(1, 2)`), never an input."""
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float)):
+        return True
+    if isinstance(node, cst.Name):
+        return node.value in ("True", "False", "None")
+    if isinstance(node, cst.UnaryOperation):
+        return _is_constant(node.expression)
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return all(_is_constant(element.value) for element in node.elements)
+    return False
+
+
+def _is_cutting_method(unit: cst.CSTNode, class_name: str | None) -> bool:
+    """A method whose name promises a cut of the state its object holds (`detach`,
+    `repackage_hidden`, `detach_state`) and that returns nothing else than its object: its
+    callers rely on it to cut in place, so a detach in it whose result is thrown away is a bug
+    whatever the objects it is called on."""
+    if class_name is None or not isinstance(unit, cst.FunctionDef):
+        return False
+    name = unit.name.value.lower()
+    if not any(word in name for word in CUTTING_METHOD_WORDS):
+        return False
+    for node in descendants([unit.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        returned = node.value if isinstance(node, cst.Return) else None
+        if returned is not None and dotted_name(returned) not in ("self", "None"):
+            return False
+    return True
 
 
 def _unpacked_length(target: cst.BaseExpression) -> int | None:

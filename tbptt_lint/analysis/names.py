@@ -55,6 +55,8 @@ class ImportMap:
 
     def __init__(self, module: cst.Module, module_name: str = "") -> None:
         self.aliases: dict[str, str] = {}
+        # `import pkg.mod` binds `pkg`, and `pkg.mod.f` names what the module defines.
+        self.dotted_modules: set[str] = set()
         package = module_name.rsplit(".", 1)[0] if "." in module_name else ""
         for statement in module.body:
             self._collect(statement, package)
@@ -85,6 +87,8 @@ class ImportMap:
             else:
                 top = full.split(".")[0]
                 self.aliases.setdefault(top, top)
+                if full != top:
+                    self.dotted_modules.add(full)
 
     def _add_import_from(self, node: cst.ImportFrom, package: str) -> None:
         base = dotted_name(node.module) if node.module is not None else ""

@@ -15,8 +15,12 @@ from collections.abc import Iterable
 BACKWARD_CALL = re.compile(r"(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\(")
 GRAD_IMPORT = re.compile(r"from\s+torch\.autograd\s+import[^\n]*\bgrad\b")
 BARE_GRAD_CALL = re.compile(r"\bgrad\s*\(")
-# A line that ends in a detach call without assigning its result.
-DETACH_STATEMENT = re.compile(r"(?m)^[^=#\n]*\.detach_?\(\)[ \t]*(?:#.*)?$")
+# A line that ends in a detach call without assigning its result, or a comprehension of
+# detaches standing alone (`[s.detach() for s in states]`).
+DETACH_STATEMENT = re.compile(
+    r"(?m)^[^=#\n]*\.detach_?\(\)[ \t]*(?:#.*)?$"
+    r"|^[ \t]*[\[(][ \t]*\w+\.detach\(\)[ \t]+for\b[^=\n]*[\])][ \t]*(?:#.*)?$"
+)
 # What a helper worth summarising contains: a detach, a `.data` cut it returns, a backward.
 HELPER_WORDS = re.compile(
     r"\bdetach_?\b|return[^\n]*\.data\b|(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\("

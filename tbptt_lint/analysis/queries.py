@@ -120,6 +120,12 @@ class FileQueries:
         """Whether the state flows from one pass of the loop to the next (cut or not)."""
         for read in unit.reads_of(call):
             value = read.value
+            if value.status == Status.UNKNOWN:
+                # What the analysis could not model says nothing either way; a cut or a graph
+                # the loop itself feeds back still does.
+                if read.origins_of(CUT) or read.origins_of(LEAF) or read.origins_of("LIVE"):
+                    return True
+                continue
             if value.status != Status.FRESH or value.how in (CUT, LEAF):
                 return True
         return False

@@ -74,10 +74,18 @@ def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, C
             if qualified is not None and qualified.rsplit(".", 1)[-1][:1].isupper():
                 for target in node.targets:
                     for name in target_names(target.target):
-                        found.setdefault(name, Construction(qualified, node.value))
+                        if not _wraps(node.value, name):
+                            found.setdefault(name, Construction(qualified, node.value))
             continue
         stack.extend(children(node))
     return found
+
+
+def _wraps(call: cst.Call, name: str) -> bool:
+    """`model = DDP(model)`, `self.net = nn.DataParallel(self.net)`: a wrapper that hands
+    every call on to the object it is given, which keeps the class it was built from."""
+    first = call.args[0] if call.args else None
+    return first is not None and first.keyword is None and dotted_name(first.value) == name
 
 
 def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
@@ -113,9 +121,7 @@ def summarise_function(
     interpreter = UnitInterpreter(function, context, class_name=class_name, summarising=params)
     events = interpreter.run(function.body.body)
     returns = interpreter.return_values
-    returns_cut = bool(returns) and all(
-        v.status == Status.FRESH and v.how in (CUT, LEAF) for v in returns
-    )
+    returns_cut = _all_cut(returns)
     returns_stale = any(v.status == Status.STALE for v in returns)
     inplace_cut = not returns and any(
         interpreter.final_env.get(p) is not None
@@ -129,7 +135,38 @@ def summarise_function(
         does_backward=bool(events.backwards),
         returns_stale=returns_stale,
         returns_cut_elements=cut_elements(returns),
+        cuts_tensor=not returns_cut and _cuts_tensor(function, context, class_name, params),
     )
+
+
+def _all_cut(returns: list[Value]) -> bool:
+    """Every return path hands back no graph, and some hands back a cut (`return None if h
+    is None else h.detach()`). A path the analysis could not model does not undo the cut."""
+    return (
+        bool(returns)
+        and all(v.status in (Status.FRESH, Status.UNKNOWN) for v in returns)
+        and any(v.status == Status.FRESH and v.how in (CUT, LEAF) for v in returns)
+    )
+
+
+TENSOR_TEST_NAMES = frozenset({"isinstance", "is_tensor"})
+
+
+def _cuts_tensor(
+    function: cst.FunctionDef, context: FileContext, class_name: str | None, params: list[str]
+) -> bool:
+    """Whether the function, applied to a tensor, returns it cut: `return t.detach() if
+    torch.is_tensor(t) else t` is the function a `tree_map` is handed, though it hands any
+    other value back as it is."""
+    if not params or not any(
+        isinstance(node, cst.Name) and node.value in TENSOR_TEST_NAMES
+        for node in descendants([function.body], stop=NESTED_SCOPES)
+    ):
+        return False
+    interpreter = UnitInterpreter(function, context, class_name=class_name, summarising=params[:1])
+    interpreter.tensor_names = frozenset(params[:1])
+    interpreter.run(function.body.body)
+    return _all_cut(interpreter.return_values)
 
 
 def cut_elements(returns: list[Value]) -> tuple[bool, ...]:

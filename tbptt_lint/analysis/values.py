@@ -8,6 +8,9 @@ and whether a backward has already run through that graph:
 - PARTIAL: a composite whose elements are a mix of FRESH and STALE.
 - STALE: its graph was consumed by a backward. Feeding it to a recurrent call links the next
   window to a graph that has been backpropagated (and freed), which is the TBPTT leak.
+- UNKNOWN: something the analysis cannot model (an object it lost track of, a mapper handed a
+  function it cannot read). No rule reports on it: it is neither a cut nor a graph, and a join
+  with a cut stays unknown rather than turning the cut into an uncut state.
 - INPUT: a function parameter while a function is summarised; unknown until a call site.
 """
 
@@ -23,10 +26,11 @@ class Status(IntEnum):
     # Ordered from best to worst: a join keeps the worse one, so that a cut must happen on
     # every path for the result to be FRESH.
     FRESH = 0
-    INPUT = 1
-    LIVE = 2
-    PARTIAL = 3
-    STALE = 4
+    UNKNOWN = 1
+    INPUT = 2
+    LIVE = 3
+    PARTIAL = 4
+    STALE = 5
 
 
 # How a FRESH value came to be; rules tell cuts from resets from no-grad values.
@@ -74,6 +78,7 @@ class Value:
 
 
 FRESH_UNRELATED = Value(Status.FRESH, RESET)
+UNKNOWN = Value(Status.UNKNOWN)
 
 
 def fresh(how: str, origin: cst.CSTNode | None, via_data: bool = False) -> Value:

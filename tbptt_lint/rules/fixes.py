@@ -198,9 +198,32 @@ def container_kind(model: FileModel, reads: list[StateRead], call: RecurrentCall
     return ""
 
 
+def inplace_state_class(model: FileModel, name: str) -> str | None:
+    """The class a state object was built from, when that class's `detach()` works in place
+    and returns None: `state = state.detach()` would set such a state to None."""
+    built = model.context.construction_of(name)
+    if built is None:
+        return None
+    classes = model.context.inplace_detach_classes
+    qualified = built.qualified_class
+    short = qualified.rsplit(".", 1)[-1]
+    return short if qualified in classes or short in classes else None
+
+
+def may_be_inplace_object(model: FileModel, call: RecurrentCall) -> bool:
+    """Whether a state of unknown type may be an object whose `detach()` works in place: such
+    a class exists in the run, and no torch module made the state."""
+    module = call.module_class or ""
+    return bool(model.context.inplace_detach_classes) and not module.startswith("torch.")
+
+
 def state_cut(model: FileModel, call: RecurrentCall, reads: list[StateRead]) -> str | None:
     """The statement that cuts every part of the state a recurrent call carries."""
     names = [read.name for read in reads]
+    if any(inplace_state_class(model, name) for name in names):
+        if len(names) != 1:
+            return None
+        return f"{names[0]}.detach()"  # the object's own in-place cut
     group = next((g for g in call.groups if set(names) & set(g) and len(g) > 1), None)
     if group is not None:
         return f"{', '.join(group)} = {', '.join(detached(n) for n in group)}"
@@ -226,18 +249,27 @@ def cut_advice(
     else the forms to choose from (`composite`: it is known not to be a single tensor). A
     flat element-wise cut of nested tuples would crash."""
     cut = state_cut(model, call, reads)
+    name = name or reads[0].name
+    owner = inplace_state_class(model, name)
+    if cut is not None and owner is not None:
+        return f"`{cut}` (`{owner}.detach()` works in place; its result is None)"
     if cut is not None:
         return f"`{cut}`"
-    name = name or reads[0].name
     if container_kind(model, reads, call) == NESTED:
         return (
             f"`{name} = repackage_hidden({name})`, with a `repackage_hidden` that detaches "
             "every tensor of the nested tuples and lists"
         )
+    # An object whose detach() works in place must not be rebound to its result (None).
+    inplace = (
+        f"`{name}.detach()` if it is an object whose `detach()` works in place, "
+        if may_be_inplace_object(model, call)
+        else ""
+    )
     tensor = "" if composite else f"`{name} = {name}.detach()` for a tensor, "
     return (
-        f"{tensor}`{name} = tuple(s.detach() for s in {name})` for a tuple of tensors, or a "
-        f"recursive `repackage_hidden({name})` for nested tuples and lists"
+        f"{inplace}{tensor}`{name} = tuple(s.detach() for s in {name})` for a tuple of "
+        f"tensors, or a recursive `repackage_hidden({name})` for nested tuples and lists"
     )
 
 

@@ -71,6 +71,8 @@ for x, y in batches:
                     f"`{leaked}` stays attached to the graph and leaks into the next window. "
                     f"Write `{name} = {name}.detach()` (or `{name}.detach_()`)"
                 )
+                if discarded.method:
+                    message = _cutting_method_message(discarded)
                 fix = _assign_result(model, unit, discarded)
                 yield model.finding(self.code, discarded.node, message, fix)
             leaked = queries(model).leaked_states(unit)
@@ -86,10 +88,30 @@ for x, y in batches:
                 yield model.finding(self.code, cut.node, message)
 
 
+def _cutting_method_message(discarded: DiscardedDetach) -> str:
+    """Inside a state class's own `detach()`: its callers cut nothing."""
+    name, state = discarded.target, discarded.state
+    if state == name:
+        advice = f"`{name} = {name}.detach()` (or `{name}.detach_()`)"
+    else:
+        advice = (
+            f"`{name}.detach_()`, or assign the detached tensors back "
+            f"(`{state} = [{name}.detach() for {name} in {state}]`, or a tuple like it)"
+        )
+    return (
+        f"`{name}.detach()` returns a new tensor and the result is thrown away, so "
+        f"`{discarded.method}()` cuts nothing: `{state}` stays attached to the graph, and "
+        f"every caller that relies on it to cut the state leaks into the next window. "
+        f"Write {advice}"
+    )
+
+
 def _assign_result(model: FileModel, unit: UnitEvents, discarded: DiscardedDetach) -> Fix | None:
     """`h.detach()` becomes `h = h.detach()`; `for s in hidden: s.detach()` becomes the
     element-wise rebinding of `hidden`, as a tuple or a list like the state it cuts."""
     node = discarded.node
+    if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+        return None  # `[s.detach() for s in hidden]`: which container to build is not known
     if discarded.state != discarded.target and discarded.loops:
         # `for s in hidden: s.detach()`: the loop, not the call, is what gets rewritten.
         node = discarded.loops[-1]
