@@ -26,9 +26,11 @@ from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
+    detaches_attributes_in_place,
     imported_names,
     may_hold_findings,
     may_hold_helpers,
+    stores_attributes,
     worth_summarising,
 )
 from tbptt_lint.analysis.summaries import collect_constructions, summarise_module
@@ -181,6 +183,7 @@ def build_context(
         constructions=collect_constructions(module, imports),
         detach_functions=frozenset(settings.detach_functions),
         recurrent_modules=frozenset(settings.recurrent_modules),
+        module=module,
     )
     if index is not None:
         _import_facts(context, index)
@@ -272,8 +275,14 @@ def build_model(
     backward_helpers: Iterable[str] = (),
 ) -> FileModel:
     helpers = tuple(backward_helpers)
+    views = detaches_attributes_in_place(source)
     reduced = keep_blocks(
-        source, lambda text: may_hold_findings(text, helpers) or worth_summarising(text)
+        source,
+        lambda text: (
+            may_hold_findings(text, helpers)
+            or worth_summarising(text)
+            or (views and stores_attributes(text))
+        ),
     )
     try:
         module = parse(reduced)
