@@ -26,6 +26,7 @@ from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
+    builds_recurrent_attribute,
     detaches_attributes_in_place,
     imported_names,
     may_hold_findings,
@@ -282,6 +283,7 @@ def build_model(
             may_hold_findings(text, helpers)
             or worth_summarising(text)
             or (views and stores_attributes(text))
+            or builds_recurrent_attribute(text)
         ),
     )
     try:

@@ -483,8 +483,8 @@ class UnitInterpreter:
         receiver = dotted_name(receiver_node) if receiver_node is not None else None
         if method == "detach_" and receiver_node is not None:
             if isinstance(receiver_node, cst.Subscript):
-                self.note_inplace_on_view(call, receiver_node, env)
-                self.cut_element_in_place(call, receiver_node, env)
+                if not self.note_inplace_on_view(call, receiver_node, env):
+                    self.cut_element_in_place(call, receiver_node, env)
             elif receiver is not None:
                 if self.note_attribute_view(call, receiver, env):
                     return
@@ -581,34 +581,40 @@ class UnitInterpreter:
             if recorded.node is node:
                 recorded.certain = recorded.certain or event.certain
 
-    def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> None:
+    def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> bool:
+        """`hidden[0].detach_()` where `hidden` is known to be a tensor. Returns whether the
+        detached element was a view."""
         if isinstance(view.value, cst.Subscript):
             # `hidden[0][-1]`: indexing an element of a tuple of states gives a view of it, but
             # only an LSTM's pair is known to hold tensors (a list of layers holds pairs).
-            if self.shape_of(self.subscript_base(view.value) or "", env) in (TENSOR, TENSOR_PAIR):
-                self.events.add(
-                    "inplace_view_detaches",
-                    call,
-                    InplaceDetachOnView(call, _code(view), self.subscript_base(view) or ""),
-                )
-            return
+            base = self.subscript_base(view) or ""
+            if self.shape_of(base, env) not in (TENSOR, TENSOR_PAIR):
+                return False
+            event = InplaceDetachOnView(call, _code(view), base)
+            self.events.add("inplace_view_detaches", call, event)
+            return True
         base = dotted_name(view.value)
         if base is None:
-            return
+            return False
         value = env.get(base)
         if value is None or value.elements is not None or self.shape_of(base, env) != TENSOR:
-            return
+            return False
         self.events.add("inplace_view_detaches", call, InplaceDetachOnView(call, _code(view), base))
+        return True
 
     def cut_element_in_place(self, call: cst.Call, element: cst.Subscript, env: Env) -> None:
         """`hidden[0].detach_()`: one element of a tuple of states cut in place."""
+        if isinstance(element.value, cst.Subscript):
+            # `hidden[layer][0]` of a state whose make-up is unknown (a list of layers' pairs):
+            # whether every part gets cut cannot be told. Taken as cut, to stay silent.
+            nested = self.subscript_base(element)
+            if nested is not None and nested in env and env[nested].has_graph:
+                env[nested] = fresh(CUT, call)
+            return
         base = dotted_name(element.value)
         value = env.get(base) if base is not None else None
         if base is None or value is None or not value.has_graph:
             return
-        shape = self.shape_of(base, env)
-        if shape == TENSOR:
-            return  # a view: TBP014
         if self.subscript_covers_all(element):
             env[base] = fresh(CUT, call)
             return
@@ -619,7 +625,7 @@ class UnitInterpreter:
             else None
         )
         elements = value.elements
-        if elements is None and shape == TENSOR_PAIR:
+        if elements is None and self.shape_of(base, env) == TENSOR_PAIR:
             elements = (replace(value, elements=None),) * 2
         if elements is None:
             # A user's model's state: how many elements it has is unknown, so whether every

@@ -97,6 +97,15 @@ def stores_attributes(block: str) -> bool:
     return bool(ATTRIBUTE_STORE.search(block))
 
 
+# `self.rnn = nn.GRU(...)`: what the class's methods call is a torch recurrent module, whose
+# signature rules know (TBP015: a call that leaves the state out).
+BUILDS_RECURRENT_ATTRIBUTE = re.compile(r"\bself\.\w+\s*=\s*[\w.]*\b(?:RNN|LSTM|GRU)(?:Cell)?\s*\(")
+
+
+def builds_recurrent_attribute(block: str) -> bool:
+    return bool(BUILDS_RECURRENT_ATTRIBUTE.search(block))
+
+
 SHORT_HELPER_LINES = 40
 CUT_WORD = re.compile(r"\bdetach_?\b|\.data\b")
 RETURNS_CUT = re.compile(r"\breturn\b[^\n]*(?:\bdetach\b|\.data\b)|\bdetach_\(")

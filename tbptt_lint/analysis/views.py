@@ -189,12 +189,18 @@ def class_views(module: cst.Module, modules: dict[str, str]) -> ClassViews:
         gathers: dict[str, tuple[str, ...]] = {}
         for method in _methods(node):
             tensors = _tensor_names(method, modules)
+            viewed_here: set[str] = set()
             for target, value, statement in _attribute_stores(method):
                 if is_view_expression(value, tensors):
                     views.setdefault(target, statement)
-                members = _gathered(value)
+                    viewed_here.add(target)
+                else:
+                    viewed_here.discard(target)
+                # A list built from attributes holds the tensors they hold at that moment: a
+                # view only when this method set one before building it.
+                members = tuple(m for m in _gathered(value) if m in viewed_here)
                 if members:
-                    gathers[target] = members
+                    gathers[target] = gathers.get(target, ()) + members
             if _is_property(method):
                 for returned in _returned(method):
                     members = _gathered(returned)

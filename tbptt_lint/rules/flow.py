@@ -41,7 +41,9 @@ def _graph_names(node: cst.CSTNode) -> Iterator[str]:
         return
     dotted = dotted_name(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
     if dotted is not None:
-        yield dotted
+        # `logits.log_softmax` reads `logits`.
+        parts = dotted.split(".")
+        yield from (".".join(parts[: i + 1]) for i in range(len(parts)))
         return
     for child in children(node):
         yield from _graph_names(child)
