@@ -20,11 +20,11 @@ from tbptt_lint.rules.flow import loss_names
 class LossAccumulatedWithGraph(Rule):
     """A loss is accumulated across iterations together with its graph.
 
-    `total += loss` or `losses.append(loss)` for logging keeps every window's loss tensor, and
-    with it every window's graph, alive until the accumulator goes away: memory grows with
-    every window although each graph was already back-propagated. Accumulate a number instead:
-    `loss.item()`, `float(loss)` or `loss.detach()`. Accumulating the very value that is
-    back-propagated (gradient accumulation) is fine.
+    `total += loss`, `avg += loss / n` or `losses.append(loss)` for logging keeps every
+    window's loss tensor, and with it every window's graph, alive until the accumulator goes
+    away: memory grows with every window although each graph was already back-propagated.
+    Accumulate a number instead: `loss.item()`, `float(loss)` or `loss.detach()`.
+    Accumulating the very value that is back-propagated (gradient accumulation) is fine.
     """
 
     code = "TBP006"

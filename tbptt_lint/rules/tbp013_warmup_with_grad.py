@@ -24,7 +24,8 @@ class WarmupWithGrad(Rule):
     Burn-in steps meant only to settle the state are recorded in the graph when they run with
     gradients on, and without a cut between warm-up and window the backward reaches through
     them too: the horizon becomes warm-up plus window instead of the window. Run the warm-up
-    under `torch.no_grad()` or cut the state after it.
+    under `torch.no_grad()` or cut the state after it. A loop that keeps its steps' outputs
+    (a glimpse or attention loop feeding the loss) is not a warm-up.
     """
 
     code = "TBP013"

@@ -19,8 +19,10 @@ class DetachInplaceOnView(Rule):
 
     Indexing a tensor (`out[-1]`, `h[0]`) returns a view, and PyTorch refuses to detach a view
     in place: "Can't detach views in-place. Use detach() instead." Rebind the name with the
-    out-of-place form instead. Indexing a tuple of states (`hidden[0]` of an LSTM) is not a view
-    and is not reported.
+    out-of-place form instead. An attribute that one method stores a view in
+    (`self.feed = out[-1].unsqueeze(0)`) and another detaches in place is reported too.
+    Indexing a tuple of states (`hidden[0]` of an LSTM) is not a view, and indexing what is not
+    known to be a tensor (a user's model's state) is not reported.
     """
 
     code = "TBP014"

@@ -23,9 +23,11 @@ class StateNotThreaded(Rule):
     """Carried state is reset inside the loop or never passed back to the recurrent call.
 
     When the per-step loop re-initialises the state on every step, or the cell's new state is
-    stored under another name and the old one is passed in again, no information flows from
-    one step to the next: the network is trained as if every step were the first. Initialise
-    the state once per sequence or window, and pass the returned state back in.
+    stored under another name and the old one is passed in again, or the state is cut to be
+    carried on but the torch recurrent module is then called without it (`out, h = gru(x)`),
+    no information flows from one step to the next: the network is trained as if every step
+    were the first. Initialise the state once per sequence or window, and pass the returned
+    state back in.
     """
 
     code = "TBP015"
