@@ -283,7 +283,8 @@ def build_model(
             may_hold_findings(text, helpers)
             or worth_summarising(text)
             or (views and stores_attributes(text))
-            or builds_recurrent_attribute(text)
+            # Inside a kept class only: its methods call what `__init__` builds.
+            or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
         ),
     )
     try:

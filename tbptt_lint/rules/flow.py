@@ -49,16 +49,23 @@ def _graph_names(node: cst.CSTNode) -> Iterator[str]:
         yield from _graph_names(child)
 
 
-def loss_names(node: cst.CSTNode, imports: ImportMap) -> set[str]:
+def loss_names(node: cst.CSTNode, imports: ImportMap, strict: bool = False) -> set[str]:
     """Names whose value an expression passes on as it is, up to arithmetic: `loss / n`,
     `loss * bs`, `loss.mean()`, `torch.stack(losses).sum()`, `sum(losses)`. A call that
     makes something new from its arguments (`criterion(out, y)`, `F.mse_loss(out, y)`)
-    passes on none."""
-    return set(_loss_names(node, imports))
+    passes on none.
+
+    `strict` keeps only what is surely the loss rather than a factor scaling it: the
+    dividend of `loss / n`, the one name of `0.1 * kl`, and nothing of `loss * ntokens`, where
+    either may be the number."""
+    return set(_loss_names(node, imports, strict))
 
 
-def _loss_names(node: cst.CSTNode, imports: ImportMap) -> Iterator[str]:
+def _loss_names(node: cst.CSTNode, imports: ImportMap, strict: bool = False) -> Iterator[str]:
     if is_cut(node):
+        return
+    if strict and isinstance(node, cst.BinaryOperation):
+        yield from _strict_operands(node, imports)
         return
     if isinstance(node, (cst.Name, cst.Attribute)):
         dotted = dotted_name(node)
@@ -79,7 +86,19 @@ def _loss_names(node: cst.CSTNode, imports: ImportMap) -> Iterator[str]:
     elif isinstance(node, cst.Call):
         parts = _passed_on(node, imports)
     for part in parts:
-        yield from _loss_names(part, imports)
+        yield from _loss_names(part, imports, strict)
+
+
+def _strict_operands(node: cst.BinaryOperation, imports: ImportMap) -> Iterator[str]:
+    left = set(_loss_names(node.left, imports, strict=True))
+    if isinstance(node.operator, (cst.Add, cst.Subtract)):
+        yield from left | set(_loss_names(node.right, imports, strict=True))
+    elif isinstance(node.operator, cst.Multiply):
+        right = set(_loss_names(node.right, imports, strict=True))
+        if not (left and right):
+            yield from left | right
+    elif isinstance(node.operator, (cst.Divide, cst.FloorDivide, cst.Power)):
+        yield from left
 
 
 def _passed_on(call: cst.Call, imports: ImportMap) -> list[cst.CSTNode]:

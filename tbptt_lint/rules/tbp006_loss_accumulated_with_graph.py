@@ -85,28 +85,32 @@ for x, y in batches:
                 yield model.finding(self.code, accumulation.node, message, fix)
 
 
-def _added_names(accumulation: Accumulation, imports: ImportMap) -> set[str]:
+def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = False) -> set[str]:
     """The names an accumulation adds with their graph: `loss` in `total += loss * bs`."""
     if accumulation.added is None:
         return {accumulation.value} if accumulation.value else set()
-    return loss_names(accumulation.added, imports) - {accumulation.accumulator}
+    return loss_names(accumulation.added, imports, strict) - {accumulation.accumulator}
 
 
 def _back_propagated(unit: UnitEvents, imports: ImportMap) -> dict[str, BackwardSite]:
     """Every name whose value some backward of the unit runs through, with that backward:
     its roots (`loss` in `loss.backward()`, `losses` in `torch.stack(losses).sum()`), what
     is accumulated into them (`loss_sum = loss_sum + loss`), and what they are computed from
-    by plain arithmetic (`total = ce + 0.1 * kl`)."""
+    by plain arithmetic (`total = ce + 0.1 * kl`). Factors that may be plain numbers are left
+    out (`ntokens` in `loss_sum = loss_sum + loss * ntokens`): counting them up is no leak."""
     found: dict[str, BackwardSite] = {}
     for site in unit.backwards:
         for root in site.roots:
-            for name in loss_names(root, imports):
+            for name in loss_names(root, imports, strict=True):
                 found.setdefault(name, site)
     flows = [
-        (accumulation.accumulator, _added_names(accumulation, imports))
+        (accumulation.accumulator, _added_names(accumulation, imports, strict=True))
         for accumulation in unit.accumulations
     ]
-    flows += [(target, loss_names(value, imports)) for target, value in _assignments(unit.unit)]
+    flows += [
+        (target, loss_names(value, imports, strict=True))
+        for target, value in _assignments(unit.unit)
+    ]
     changed = True
     while changed:
         changed = False

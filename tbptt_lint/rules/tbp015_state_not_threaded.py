@@ -77,7 +77,7 @@ for x, y in windows:
             if isinstance(unit.unit, cst.FunctionDef) and unit.unit.name.value == "forward":
                 continue  # a model's own forward: its caller decides what state goes in
             for event in unit.stateless_calls:
-                if event.no_grad:
+                if event.no_grad or _passed_elsewhere(unit, event):
                     continue
                 found = _thrown_away_cut(model, unit, event)
                 if found is None:
@@ -176,6 +176,16 @@ def _assigned_names(root: cst.CSTNode) -> set[str]:
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
             names.update(target_names(node.target))
     return names
+
+
+def _passed_elsewhere(unit: UnitEvents, event: StatelessCall) -> bool:
+    """Whether the loop also calls the module with its state (`if i == 0: out, h = gru(x)`
+    `else: out, h = gru(x, h)`): leaving it out is then the deliberate start of a sequence."""
+    callee = dotted_name(event.call.func)
+    return any(
+        call.callee == callee and set(call.loops) & set(event.loops)
+        for call in unit.recurrent_calls
+    )
 
 
 def _thrown_away_cut(

@@ -744,6 +744,21 @@ for x, y in batches:
     (out - y).pow(2).mean().backward()
 """
 )
+SILENT["15: the first batch starts from zeros, the others pass the state"] = (
+    HEADER
+    + """
+gru = nn.GRU(8, 16)
+h = None
+for i, (x, y) in enumerate(batches):
+    if h is not None:
+        h = h.detach()
+    if i == 0:
+        out, h = gru(x)
+    else:
+        out, h = gru(x, h)
+    (out - y).pow(2).mean().backward()
+"""
+)
 SILENT["15: evaluation under no_grad"] = (
     HEADER
     + """
@@ -885,6 +900,63 @@ for start in range(0, 100, 10):
         shown += loss * 2
     loss_sum.backward()
     print(shown.item())
+"""
+)
+
+FOUND["6: a second accumulator beside a window loss averaged per step"] = (
+    HEADER
+    + """
+def train(model, windows, k):
+    h = None
+    epoch_loss = 0
+    for x, y in windows:
+        if h is not None:
+            h = h.detach()
+        window_loss = 0
+        for t in range(k):
+            out, h = model(x[t], h)
+            loss = (out - y[t]).pow(2).mean()
+            window_loss += loss / k
+            epoch_loss = epoch_loss + loss  # expect: TBP006
+        window_loss.backward()
+    return epoch_loss
+"""
+)
+SILENT["6: the token counts that scale a summed loss"] = (
+    HEADER
+    + """
+cell = nn.GRUCell(8, 16)
+h = torch.zeros(4, 16)
+num_tokens = 0
+for start in range(0, 100, 10):
+    h = h.detach()
+    loss_sum = 0
+    for t in range(start, start + 10):
+        h = cell(x[t], h)
+        ntok = mask[t].sum()
+        loss_sum = loss_sum + (h - y[t]).pow(2).mean() * ntok
+        num_tokens += ntok
+    (loss_sum / 10).backward()
+"""
+)
+SILENT["6: the batch sizes a loss is scaled by"] = (
+    HEADER
+    + """
+def train(model, loader, optimizer):
+    seen = 0
+    hidden = None
+    for x, y in loader:
+        if hidden is not None:
+            hidden = hidden.detach()
+        out, hidden = model(x, hidden)
+        bs = x.size(1)
+        loss = (out - y).pow(2).mean()
+        loss = loss * bs
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += bs
+    return seen
 """
 )
 
