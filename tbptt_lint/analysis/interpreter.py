@@ -540,6 +540,16 @@ class UnitInterpreter:
             return dotted_name(loop.iter)
         return None
 
+    def iterated_method(self, name: str) -> str | None:
+        """`self.states` when `name` is the variable of `for name in self.states():`."""
+        loop = self.loop_stack[-1].node if self.loop_stack else None
+        if not isinstance(loop, cst.For) or target_names(loop.target) != [name]:
+            return None
+        called = loop.iter
+        if isinstance(called, cst.Call) and not called.args:
+            return dotted_name(called.func)
+        return None
+
     def detaches_in_place(self, receiver: str, env: Env) -> bool:
         """Whether `receiver.detach()` is a custom object's in-place cut."""
         classes = self.context.inplace_detach_classes
@@ -674,7 +684,7 @@ class UnitInterpreter:
     def note_attribute_view(self, call: cst.Call, receiver: str, env: Env) -> bool:
         """`self.feed.detach_()`, or `s.detach_()` in `for s in self.all_states:`, where some
         method of the class sets `self.feed` to a view of a tensor. Returns whether it was."""
-        container = self.iterated_container(receiver)
+        container = self.iterated_container(receiver) or self.iterated_method(receiver)
         for holder in self.attributes_reached(receiver, container):
             instance, _, attribute = holder.rpartition(".")
             if holder in env:

@@ -85,7 +85,10 @@ def may_hold_helpers(source: str) -> bool:
 ATTRIBUTE_DETACHED_IN_PLACE = re.compile(
     r"\b\w+(?:\.\w+)+\.detach_\(\)|(?m:^[ \t]*for[ \t]+\w+[ \t]+in[ \t][^\n]*\bself\.)"
 )
-ATTRIBUTE_STORE = re.compile(r"\bself\.\w+(?:[ \t]*,[ \t]*self\.\w+)*[ \t]*=(?!=)|@property")
+ATTRIBUTE_STORE = re.compile(
+    r"\bself\.\w+(?:[ \t]*,[ \t]*self\.\w+)*[ \t]*=(?!=)|@property"
+    r"|\breturn\b[^\n]*\bself\.\w+[ \t]*,"
+)
 
 
 def detaches_attributes_in_place(source: str) -> bool:
@@ -93,7 +96,7 @@ def detaches_attributes_in_place(source: str) -> bool:
 
 
 def stores_attributes(block: str) -> bool:
-    """Whether a block may set an attribute, or define a property that gathers some."""
+    """Whether a block may set an attribute, or return (or be a property of) several."""
     return bool(ATTRIBUTE_STORE.search(block))
 
 

@@ -201,7 +201,7 @@ def class_views(module: cst.Module, modules: dict[str, str]) -> ClassViews:
                 members = tuple(m for m in _gathered(value) if m in viewed_here)
                 if members:
                     gathers[target] = gathers.get(target, ()) + members
-            if _is_property(method):
+            if _is_property(method) or _takes_nothing(method):
                 for returned in _returned(method):
                     members = _gathered(returned)
                     if members:
@@ -242,6 +242,18 @@ def _methods(node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
 
 def _is_property(method: cst.FunctionDef) -> bool:
     return any(dotted_name(d.decorator) == "property" for d in method.decorators)
+
+
+def _takes_nothing(method: cst.FunctionDef) -> bool:
+    """`def states(self):`, called as `self.states()`."""
+    params = method.params
+    return (
+        len(params.params) == 1
+        and not params.posonly_params
+        and not params.kwonly_params
+        and not isinstance(params.star_arg, cst.Param)
+        and params.star_kwarg is None
+    )
 
 
 def _returned(method: cst.FunctionDef) -> Iterator[cst.BaseExpression]:

@@ -335,6 +335,44 @@ for x, y in batches:
 """
 )
 
+FOUND["14: a method that returns the attributes, one of them a view"] = (
+    HEADER
+    + """
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(8, 16)
+
+    def states(self):
+        return [self.h, self.c, self.feed]
+
+    def step(self, x):
+        out, (self.h, self.c) = self.rnn(x, (self.h, self.c))
+        self.feed = out.view(-1, 16)[-4:]
+        return out
+
+    def detach(self):
+        for s in self.states():
+            s.detach_()  # expect: TBP014
+"""
+)
+SILENT["14: a method that takes arguments is not a list of attributes"] = (
+    HEADER
+    + """
+class Decoder(nn.Module):
+    def states(self, which):
+        return [self.h, self.feed]
+
+    def step(self, out):
+        self.feed = out.view(-1, 16)
+
+    def detach(self):
+        for s in self.states(0):
+            s.detach_()
+"""
+)
+
+
 CLASS_13_SILENT = (
     HEADER
     + """
