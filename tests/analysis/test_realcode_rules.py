@@ -500,6 +500,11 @@ for x, y in batches:
 for collect, setup, loss in (
     ("outputs.append(head(h))", "outputs = []", "torch.stack(outputs).sum() + h.sum()"),
     ("outputs += [h]", "outputs = []", "torch.stack(outputs).sum() + h.sum()"),
+    (
+        "if t % 2 == 0:\n            outputs.append(head(h))",
+        "outputs = []",
+        "torch.stack(outputs).sum() + h.sum()",
+    ),
     ("outputs[t] = head(h)", "outputs = x.new_zeros(6, 4, 4)", "outputs.sum() + h.sum()"),
     (
         "glimpse_loss = glimpse_loss + (head(h) - y[t]).pow(2).mean()",
@@ -522,8 +527,9 @@ for collect, setup, loss in (
         "torch.stack(log_probs).sum()",
     ),
 ):
-    SILENT[f"13: a glimpse loop that keeps every step: {collect.splitlines()[-1].strip()}"] = (
-        GLIMPSE.format(collect=collect, setup=setup, loss=loss)
+    shown = " ".join(line.strip() for line in collect.splitlines())
+    SILENT[f"13: a glimpse loop that keeps every step: {shown}"] = GLIMPSE.format(
+        collect=collect, setup=setup, loss=loss
     )
 
 SILENT["13: a recurrent attention model's glimpses, each one scored"] = (
@@ -835,6 +841,7 @@ def train(batches, optimizer, n):
 )
 for init, accumulate in (
     ("total = 0.0", "total += loss / n"),
+    ("total = 0.0", "if n:\n            total += loss / n"),
     ("total = 0.0", "total += loss * x.size(1)"),
     ("total = 0.0", "total = total + loss.detach() * 0 + loss"),
     ("total = 0.0", "total -= -loss.mean()"),
@@ -842,7 +849,8 @@ for init, accumulate in (
     ("total = []", "total.append(loss * n)"),
     ("self_total = torch.zeros(())", "self_total += loss if n else loss.detach()"),
 ):
-    FOUND[f"6: accumulated through an expression: {accumulate}"] = ACCUMULATE.format(
+    shown = " ".join(line.strip() for line in accumulate.splitlines())
+    FOUND[f"6: accumulated through an expression: {shown}"] = ACCUMULATE.format(
         init=init, accumulate=accumulate, expect="  # expect: TBP006"
     )
 for init, accumulate in (
