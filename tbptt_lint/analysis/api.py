@@ -26,9 +26,12 @@ from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
+    builds_recurrent_attribute,
+    detaches_attributes_in_place,
     imported_names,
     may_hold_findings,
     may_hold_helpers,
+    stores_attributes,
     worth_summarising,
 )
 from tbptt_lint.analysis.summaries import collect_constructions, summarise_module
@@ -182,6 +185,7 @@ def build_context(
         constructions=collect_constructions(module, imports),
         detach_functions=frozenset(settings.detach_functions),
         recurrent_modules=frozenset(settings.recurrent_modules),
+        module=module,
     )
     if index is not None:
         context.run = index.classes()
@@ -290,6 +294,7 @@ def build_model(
     backward_helpers: Iterable[str] = (),
 ) -> FileModel:
     helpers = tuple(backward_helpers)
+    views = detaches_attributes_in_place(source)
     reduced = keep_blocks(
         source,
         lambda text: (
@@ -297,6 +302,9 @@ def build_model(
             or worth_summarising(text)
             # What a kept class's objects are built from (`self.model = RNNModel()`).
             or bool(INIT_METHOD.match(text))
+            or (views and stores_attributes(text))
+            # Inside a kept class only: its methods call what `__init__` builds.
+            or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
         ),
     )
     try:

@@ -8,6 +8,7 @@ import libcst as cst
 
 from tbptt_lint.analysis.index import NO_CLASSES, FunctionFacts, RunClasses
 from tbptt_lint.analysis.names import ImportMap, dotted_name
+from tbptt_lint.analysis.views import ClassViews, class_views
 
 RECURRENT_MODULES = frozenset(
     {
@@ -76,6 +77,18 @@ class FileContext:
     run: RunClasses = NO_CLASSES
     _methods: set[str] = field(default_factory=set, repr=False)
     _methods_counted: int = field(default=-1, repr=False)
+    # The parsed file, for facts worked out only when a unit asks (`class_views`).
+    module: cst.Module | None = None
+    _class_views: ClassViews | None = field(default=None, repr=False)
+
+    def class_views(self) -> ClassViews:
+        """Attributes each class of the file sets to views; read once, on first need."""
+        if self._class_views is None:
+            modules = {name: built.qualified_class for name, built in self.constructions.items()}
+            self._class_views = (
+                class_views(self.module, modules) if self.module is not None else ClassViews()
+            )
+        return self._class_views
 
     def qualify(self, node: cst.BaseExpression) -> str | None:
         return self.imports.qualify(dotted_name(node))

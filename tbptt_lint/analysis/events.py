@@ -92,14 +92,31 @@ class InplaceDetachOnView:
     node: cst.Call
     target: str  # source text of the view
     state: str  # the variable it is a view of, left uncut
+    # For an attribute set to a view by another method: that assignment, and the attribute.
+    made: cst.CSTNode | None = None
+    holder: str = ""
 
 
 @dataclass
 class Accumulation:
     node: cst.CSTNode  # `total += loss`, `losses.append(loss)`, `avg = avg + loss`
     accumulator: str
-    value: str  # the accumulated name
+    value: str  # the accumulated name ("" for an expression: `total += loss * bs`)
     loops: Loops
+    added: cst.BaseExpression | None = None  # what is added: `loss`, `loss * bs`
+
+
+@dataclass
+class StatelessCall:
+    """`out, h = gru(x)`: a torch recurrent module called without the state it returns (left
+    out, or None), so it starts from zeros, while `h` is bound to its new state."""
+
+    call: cst.Call
+    states: tuple[str, ...]  # the names bound to the returned state
+    # The value each of them held right before the call, joined over all paths and passes.
+    before: dict[str, Value]
+    loops: Loops
+    no_grad: bool
 
 
 @dataclass
@@ -124,6 +141,7 @@ class UnitEvents:
     consumed: set[int] = field(default_factory=set)
     accumulations: list[Accumulation] = field(default_factory=list)
     optimizer_calls: list[OptimizerCall] = field(default_factory=list)
+    stateless_calls: list[StatelessCall] = field(default_factory=list)
     # Every For/While of the unit -> the loops enclosing it (outermost first).
     loop_parents: dict[cst.CSTNode, Loops] = field(default_factory=dict)
     # Loops whose body holds a backward (directly or nested).

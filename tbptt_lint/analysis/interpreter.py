@@ -12,7 +12,13 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.context import CELL_MODULES, FileContext, FunctionFacts
+from tbptt_lint.analysis.context import (
+    CELL_MODULES,
+    PAIR_STATE_MODULES,
+    RECURRENT_MODULES,
+    FileContext,
+    FunctionFacts,
+)
 from tbptt_lint.analysis.events import (
     Accumulation,
     AliasCut,
@@ -23,6 +29,7 @@ from tbptt_lint.analysis.events import (
     Loops,
     OptimizerCall,
     RecurrentCall,
+    StatelessCall,
     StateRead,
     UnitEvents,
 )
@@ -42,6 +49,7 @@ from tbptt_lint.analysis.values import (
     join,
     join_envs,
 )
+from tbptt_lint.analysis.views import NO_TENSOR, TENSOR, TENSOR_PAIR, TUPLE, expression_shape
 from tbptt_lint.analysis.walk import children, descendants
 
 NO_GRAD_CONTEXTS = frozenset(
@@ -369,6 +377,8 @@ class UnitInterpreter:
         if recurrent is not None:
             self.exec_recurrent_call(recurrent, targets[0], env)
             return
+        if isinstance(value, cst.Call) and len(targets) == 1:
+            self.note_stateless_call(value, targets[0], env)
         self.scan_calls(value, env)
         result = self.evaluate(value, env)
         for target in targets:
@@ -378,6 +388,28 @@ class UnitInterpreter:
                 self.note_alias(target, value, result)
                 self.bind(target, result, env)
             self.note_accumulation(statement, target, value, env)
+
+    def note_stateless_call(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> None:
+        """`out, h = gru(x)` or `gru(x, None)`: a torch recurrent module that starts from zeros
+        while its new state is bound (TBP015 asks whether a cut state was meant to go in)."""
+        built = self.context.construction_of(dotted_name(call.func))
+        if built is None or built.qualified_class not in RECURRENT_MODULES:
+            return
+        if not state_left_out(call):
+            return
+        if built.qualified_class in CELL_MODULES:
+            states = target_names(target)
+        elif isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
+            states = target_names(target.elements[1].value)
+        else:
+            return
+        before = {name: env[name] for name in states if name in env}
+        event = StatelessCall(call, tuple(states), before, self.loops, bool(self.no_grad_depth))
+        self.events.add("stateless_calls", call, event)
+        for recorded in self.events.stateless_calls:
+            if recorded.call is call and recorded is not event:
+                for name, value in before.items():
+                    recorded.before[name] = join(recorded.before.get(name), value) or value
 
     def note_alias(
         self, target: cst.BaseExpression, value: cst.BaseExpression, result: Value
@@ -485,21 +517,18 @@ class UnitInterpreter:
         if augmented and isinstance(statement, cst.AugAssign):
             if isinstance(statement.operator, (cst.AddAssign, cst.SubtractAssign)):
                 added = value
-        elif isinstance(value, cst.BinaryOperation) and isinstance(
-            value.operator, (cst.Add, cst.Subtract)
-        ):
-            if dotted_name(value.left) == accumulator:
-                added = value.right
-            elif dotted_name(value.right) == accumulator:
-                added = value.left
+        else:
+            terms = additive_terms(value)
+            others = [term for term in terms if dotted_name(term) != accumulator]
+            if len(others) < len(terms):
+                # `avg = avg + loss`: the other term; `r = r + a + b`: the whole sum.
+                added = others[0] if len(others) == 1 else value
         if added is None:
             return
-        added_name = dotted_name(added)
-        if added_name is None:
-            return
-        self.events.add(
-            "accumulations", statement, Accumulation(statement, accumulator, added_name, self.loops)
+        accumulation = Accumulation(
+            statement, accumulator, dotted_name(added) or "", self.loops, added
         )
+        self.events.add("accumulations", statement, accumulation)
 
     def exec_expression_statement(self, expression: cst.BaseExpression, env: Env) -> None:
         self.scan_calls(expression, env)
@@ -549,11 +578,13 @@ class UnitInterpreter:
         receiver = dotted_name(receiver_node) if receiver_node is not None else None
         if method == "detach_" and receiver_node is not None:
             if isinstance(receiver_node, cst.Subscript):
-                self.note_inplace_on_view(call, receiver_node, env)
-                self.cut_element_in_place(call, receiver_node, env)
+                if not self.note_inplace_on_view(call, receiver_node, env):
+                    self.cut_element_in_place(call, receiver_node, env)
             elif receiver is not None:
+                if self.note_attribute_view(call, receiver, env):
+                    return
                 container = self.iterated_container(receiver)
-                if container is not None and self.is_tensor_name(container):
+                if container is not None and self.shape_of(container, env) == TENSOR:
                     # Iterating a tensor yields views of it.
                     self.events.add(
                         "inplace_view_detaches",
@@ -579,11 +610,12 @@ class UnitInterpreter:
                 # A list built here holds what is appended to it (`out.append(x.detach())`).
                 appended = self.evaluate(call.args[0].value, env)
                 env[receiver] = join(replace(env[receiver], elements=None), appended) or appended
-            added = dotted_name(call.args[0].value)
-            if added is not None and self.loop_stack:
-                self.events.add(
-                    "accumulations", call, Accumulation(call, receiver, added, self.loops)
+            added = call.args[0].value
+            if self.loop_stack:
+                accumulation = Accumulation(
+                    call, receiver, dotted_name(added) or "", self.loops, added
                 )
+                self.events.add("accumulations", call, accumulation)
             return
         if method in ("requires_grad_",) and receiver is not None and receiver in env:
             current = env[receiver]
@@ -604,6 +636,16 @@ class UnitInterpreter:
         loop = self.loop_stack[-1].node
         if isinstance(loop, cst.For) and target_names(loop.target) == [name]:
             return dotted_name(loop.iter)
+        return None
+
+    def iterated_method(self, name: str) -> str | None:
+        """`self.states` when `name` is the variable of `for name in self.states():`."""
+        loop = self.loop_stack[-1].node if self.loop_stack else None
+        if not isinstance(loop, cst.For) or target_names(loop.target) != [name]:
+            return None
+        called = loop.iter
+        if isinstance(called, cst.Call) and not called.args:
+            return dotted_name(called.func)
         return None
 
     def inplace_classes(self) -> set[str]:
@@ -676,29 +718,39 @@ class UnitInterpreter:
             if recorded.node is node:
                 recorded.certain = recorded.certain or event.certain
 
-    def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> None:
+    def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> bool:
+        """`hidden[0].detach_()` where `hidden` is known to be a tensor. Returns whether the
+        detached element was a view."""
         if isinstance(view.value, cst.Subscript):
-            # `hidden[0][-1]`: indexing an element of a tuple of states gives a view of it.
-            if self.subscript_base(view.value) in env:
-                self.events.add(
-                    "inplace_view_detaches",
-                    call,
-                    InplaceDetachOnView(call, _code(view), self.subscript_base(view) or ""),
-                )
-            return
+            # `hidden[0][-1]`: indexing an element of a tuple of states gives a view of it, but
+            # only an LSTM's pair is known to hold tensors (a list of layers holds pairs).
+            base = self.subscript_base(view) or ""
+            if self.shape_of(base, env) not in (TENSOR, TENSOR_PAIR):
+                return False
+            event = InplaceDetachOnView(call, _code(view), base)
+            self.events.add("inplace_view_detaches", call, event)
+            return True
         base = dotted_name(view.value)
         if base is None:
-            return
+            return False
         value = env.get(base)
-        if value is None or value.elements is not None or not self.is_tensor_name(base):
-            return
+        if value is None or value.elements is not None or self.shape_of(base, env) != TENSOR:
+            return False
         self.events.add("inplace_view_detaches", call, InplaceDetachOnView(call, _code(view), base))
+        return True
 
     def cut_element_in_place(self, call: cst.Call, element: cst.Subscript, env: Env) -> None:
         """`hidden[0].detach_()`: one element of a tuple of states cut in place."""
+        if isinstance(element.value, cst.Subscript):
+            # `hidden[layer][0]` of a state whose make-up is unknown (a list of layers' pairs):
+            # whether every part gets cut cannot be told. Taken as cut, to stay silent.
+            nested = self.subscript_base(element)
+            if nested is not None and nested in env and env[nested].has_graph:
+                env[nested] = fresh(CUT, call)
+            return
         base = dotted_name(element.value)
         value = env.get(base) if base is not None else None
-        if base is None or value is None or not value.has_graph or self.is_tensor_name(base):
+        if base is None or value is None or not value.has_graph:
             return
         if self.subscript_covers_all(element):
             env[base] = fresh(CUT, call)
@@ -710,34 +762,91 @@ class UnitInterpreter:
             else None
         )
         elements = value.elements
-        if elements is None and self.is_pair_state(base):
+        if elements is None and self.shape_of(base, env) == TENSOR_PAIR:
             elements = (replace(value, elements=None),) * 2
-        if elements is None or position is None or not -len(elements) <= position < len(elements):
+        if elements is None:
+            # A user's model's state: how many elements it has is unknown, so whether every
+            # one gets cut cannot be told. Taken as cut, to stay silent.
+            env[base] = fresh(CUT, call)
+            return
+        if position is None or not -len(elements) <= position < len(elements):
             env[base] = replace(value, status=Status.PARTIAL, elements=None)
             return
         updated = list(elements)
         updated[position] = fresh(CUT, call)
         env[base] = composite(tuple(updated), value.origin)
 
-    def is_pair_state(self, name: str) -> bool:
-        return any(
-            name in r.states and r.module_class is not None and "LSTM" in r.module_class
-            for r in self.events.recurrent_calls
-        )
+    def shape_of(self, name: str, env: Env) -> str | None:
+        """TENSOR, TENSOR_PAIR or TUPLE when every value `name` may hold here is known to be
+        that; None when any of them is unknown (a user's model's state, a parameter)."""
+        value = env.get(name)
+        if value is None:
+            return None
+        if value.elements is not None:
+            return TUPLE
+        shapes = {self.origin_shape(origin, name) for origin, _ in value.all_sources()}
+        shapes.discard(NO_TENSOR)
+        return shapes.pop() if len(shapes) == 1 else None
 
-    def is_tensor_name(self, name: str) -> bool:
-        """Whether `name` is known to be a single tensor rather than a tuple of them."""
-        for recurrent in self.events.recurrent_calls:
+    def origin_shape(self, origin: cst.CSTNode, name: str) -> str | None:
+        recurrent = self._recurrent_cache.get(id(origin))
+        if recurrent is None:
+            return expression_shape(origin, self.context.imports)
+        if name not in recurrent.states:
+            statement = recurrent.statement
             targets = (
-                target_names(recurrent.statement.targets[0].target)
-                if isinstance(recurrent.statement, cst.Assign)
+                target_names(statement.targets[0].target)
+                if isinstance(statement, cst.Assign)
                 else []
             )
-            if targets and targets[0] == name and name not in recurrent.states:
-                return True  # the output sequence of a recurrent call
-            if name in recurrent.states and recurrent.module_class is not None:
-                return "LSTM" not in recurrent.module_class
+            return TENSOR if targets and targets[0] == name else None  # the output sequence
+        if recurrent.module_class not in RECURRENT_MODULES:
+            return None
+        if recurrent.module_class not in PAIR_STATE_MODULES:
+            return TENSOR
+        # `out, (h, c) = lstm(x, (h, c))`: h alone is a tensor; `hidden` is the pair.
+        in_pair = any(name in group and len(group) > 1 for group in recurrent.groups)
+        return TENSOR if in_pair else TENSOR_PAIR
+
+    def note_attribute_view(self, call: cst.Call, receiver: str, env: Env) -> bool:
+        """`self.feed.detach_()`, or `s.detach_()` in `for s in self.all_states:`, where some
+        method of the class sets `self.feed` to a view of a tensor. Returns whether it was."""
+        container = self.iterated_container(receiver) or self.iterated_method(receiver)
+        for holder in self.attributes_reached(receiver, container):
+            instance, _, attribute = holder.rpartition(".")
+            if holder in env:
+                continue  # rebound in this very unit: what it holds here is not that view
+            class_name = self.context.class_of(instance, self.class_name)
+            made = self.context.class_views().view_made(class_name, attribute)
+            if made is None:
+                continue
+            event = InplaceDetachOnView(call, receiver, container or receiver, made, holder)
+            self.events.add("inplace_view_detaches", call, event)
+            return True
         return False
+
+    def attributes_reached(self, receiver: str, container: str | None) -> list[str]:
+        """The `obj.attr` paths a detached name may be: itself, or what the loop it is the
+        variable of runs over (`self.all_states` and the attributes it gathers, or the
+        attributes of a literal `(self.h, self.feed)`)."""
+        paths = [receiver] if "." in receiver else []
+        loop = self.loop_stack[-1].node if self.loop_stack else None
+        if container is not None and "." in container:
+            instance, _, attribute = container.rpartition(".")
+            class_name = self.context.class_of(instance, self.class_name)
+            gathered = self.context.class_views().gathered(class_name, attribute)
+            paths += [f"{instance}.{member}" for member in gathered]
+        elif (
+            container is None
+            and isinstance(loop, cst.For)
+            and target_names(loop.target) == [receiver]
+            and isinstance(loop.iter, (cst.Tuple, cst.List))
+        ):
+            for element in loop.iter.elements:
+                path = dotted_name(element.value)
+                if path is not None and "." in path:
+                    paths.append(path)
+        return paths
 
     # ----------------------------------------------------------- control flow
     def exec_if(self, statement: cst.If, paths: list[Path]) -> list[Path]:
@@ -1585,6 +1694,28 @@ def _unpacked_length(target: cst.BaseExpression) -> int | None:
     if any(isinstance(e, cst.StarredElement) for e in target.elements):
         return None
     return len(target.elements)
+
+
+def additive_terms(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """`a + b - c` -> a, b, c; anything else is one term."""
+    if isinstance(value, cst.BinaryOperation) and isinstance(
+        value.operator, (cst.Add, cst.Subtract)
+    ):
+        return additive_terms(value.left) + additive_terms(value.right)
+    return [value]
+
+
+def state_left_out(call: cst.Call) -> bool:
+    """Whether a torch recurrent module's call passes no state: `gru(x)`, `gru(x, None)`,
+    `gru(x, hx=None)`. A state passed any other way, or `*args`, counts as passed."""
+    if any(arg.star for arg in call.args):
+        return False
+    positional = [arg.value for arg in call.args if arg.keyword is None]
+    keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+    if len(positional) > 2 or set(keywords) - {"hx"}:
+        return False
+    state = positional[1] if len(positional) == 2 else keywords.get("hx")
+    return state is None or dotted_name(state) == "None"
 
 
 def is_cell_class(qualified: str | None) -> bool:

@@ -83,6 +83,36 @@ def may_hold_helpers(source: str) -> bool:
     )
 
 
+# An attribute detached in place (`self.feed.detach_()`, or the variable of a loop over
+# `self.all_states`): another method of its class may have set it to a view (TBP014), so the
+# methods that set attributes are worth parsing too.
+ATTRIBUTE_DETACHED_IN_PLACE = re.compile(
+    r"\b\w+(?:\.\w+)+\.detach_\(\)|(?m:^[ \t]*for[ \t]+\w+[ \t]+in[ \t][^\n]*\bself\.)"
+)
+ATTRIBUTE_STORE = re.compile(
+    r"\bself\.\w+(?:[ \t]*,[ \t]*self\.\w+)*[ \t]*=(?!=)|@property"
+    r"|\breturn\b[^\n]*\bself\.\w+[ \t]*,"
+)
+
+
+def detaches_attributes_in_place(source: str) -> bool:
+    return ".detach_()" in source and bool(ATTRIBUTE_DETACHED_IN_PLACE.search(source))
+
+
+def stores_attributes(block: str) -> bool:
+    """Whether a block may set an attribute, or return (or be a property of) several."""
+    return bool(ATTRIBUTE_STORE.search(block))
+
+
+# `self.rnn = nn.GRU(...)`: what the class's methods call is a torch recurrent module, whose
+# signature rules know (TBP015: a call that leaves the state out).
+BUILDS_RECURRENT_ATTRIBUTE = re.compile(r"\bself\.\w+\s*=\s*[\w.]*\b(?:RNN|LSTM|GRU)(?:Cell)?\s*\(")
+
+
+def builds_recurrent_attribute(block: str) -> bool:
+    return bool(BUILDS_RECURRENT_ATTRIBUTE.search(block))
+
+
 SHORT_HELPER_LINES = 40
 CUT_WORD = re.compile(r"\bdetach_?\b|\.data\b")
 RETURNS_CUT = re.compile(r"\breturn\b[^\n]*(?:\bdetach\b|\.data\b)|\bdetach_\(")

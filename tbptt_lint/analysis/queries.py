@@ -25,6 +25,10 @@ class Leak:
     reads: list[StateRead]  # the stale or partially cut reads
     kind: str  # FULL, PARTIAL or RETAINED
     backwards: list[BackwardSite]
+    # Every stale read is explained by a cut that cuts nothing (TBP003, TBP014): the rules of
+    # the missing cut (TBP001, TBP002) leave it to those, but a `retain_graph=True` that hides
+    # it is still a band-aid of its own (TBP005).
+    explained: bool = False
 
 
 def spans_contain(model: FileModel, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
@@ -49,26 +53,34 @@ class FileQueries:
         found: list[Leak] = []
         for unit in self.model.units:
             # A discarded `h.detach()` or an in-place detach of a view is the better
-            # explanation of the leak (TBP003, TBP014).
-            discarded = {d.state for d in unit.discarded_detaches}
-            discarded |= {v.state for v in unit.inplace_view_detaches}
-            discarded |= {a.state for a in unit.alias_cuts}
+            # explanation of the leak (TBP003, TBP014). A detach that may be a custom object's
+            # in-place cut explains nothing for sure: its state is left alone altogether.
+            explained = {d.state for d in unit.discarded_detaches if d.certain}
+            explained |= {v.state for v in unit.inplace_view_detaches}
+            explained |= {a.state for a in unit.alias_cuts}
+            uncertain = {d.state for d in unit.discarded_detaches if not d.certain}
             for call in unit.recurrent_calls:
                 if call.no_grad:
                     continue
-                leak = self._leak_of(unit, call, discarded)
+                leak = self._leak_of(unit, call, explained, uncertain)
                 if leak is not None:
                     found.append(leak)
         return found
 
-    def _leak_of(self, unit: UnitEvents, call: RecurrentCall, discarded: set[str]) -> Leak | None:
+    def _leak_of(
+        self, unit: UnitEvents, call: RecurrentCall, explained: set[str], uncertain: set[str]
+    ) -> Leak | None:
         reads = unit.reads_of(call)
         stale = [
             r
             for r in reads
             if r.value.status in (Status.STALE, Status.PARTIAL) and r.value.backwards
         ]
-        stale = [r for r in stale if r.name not in discarded]
+        stale = [r for r in stale if r.name not in uncertain]
+        unexplained = [r for r in stale if r.name not in explained]
+        is_explained = bool(stale) and not unexplained
+        if not is_explained:
+            stale = unexplained
         # Reading stale state only leaks when a backward later runs through this call.
         if not stale or id(call.call) not in unit.consumed:
             return None
@@ -89,7 +101,7 @@ class FileQueries:
         ]
         if kind == FULL and sites and all(site.retain_graph for site in sites):
             kind = RETAINED
-        return Leak(unit, call, stale, kind, sites)
+        return Leak(unit, call, stale, kind, sites, is_explained)
 
     def leaked_states(self, unit: UnitEvents) -> set[str]:
         """States read stale by a recurrent call that a backward later runs through, whatever

@@ -55,7 +55,7 @@ for x, y in batches:
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         for leak in queries(model).leaks:
-            if leak.kind != FULL:
+            if leak.kind != FULL or leak.explained:
                 continue
             for read in leak.reads:
                 produced = model.line(leak.call.call)

@@ -54,7 +54,7 @@ for x, y in windows:
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         for leak in queries(model).leaks:
-            if leak.kind != PARTIAL:
+            if leak.kind != PARTIAL or leak.explained:
                 continue
             names = [r.name for r in leak.reads]
             state = ", ".join(f"`{n}`" for n in names)

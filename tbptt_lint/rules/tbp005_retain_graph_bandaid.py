@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.queries import RETAINED, queries
+from tbptt_lint.analysis.queries import RETAINED, Leak, queries
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -64,7 +64,23 @@ for x, y in batches:
                 message = (
                     f"`retain_graph=True` hides an uncut carried state: {names} (line "
                     f"{produced}) links every window to all earlier ones, so each backward runs "
-                    "through the whole history again and time and memory grow. Cut the state "
-                    "at the top of the loop and drop `retain_graph=True`"
+                    "through the whole history again and time and memory grow. "
+                    f"{_failed_cut(model, leak)}Cut the state at the top of the loop and drop "
+                    "`retain_graph=True`"
                 )
                 yield model.finding(self.code, site.call, message)
+
+
+def _failed_cut(model: FileModel, leak: Leak) -> str:
+    """For a leak whose cut cuts nothing (reported by TBP003 or TBP014), where that cut is."""
+    if not leak.explained:
+        return ""
+    states = {read.name for read in leak.reads}
+    unit = leak.unit
+    nodes = [d.node for d in unit.discarded_detaches if d.state in states]
+    nodes += [v.node for v in unit.inplace_view_detaches if v.state in states]
+    nodes += [a.node for a in unit.alias_cuts if a.state in states]
+    if not nodes:
+        return ""
+    line = min(model.line(node) for node in nodes)
+    return f"The cut at line {line} leaves the state attached (it cuts nothing). "

@@ -7,22 +7,24 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
 from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.flow import loss_names
 
 
 class LossAccumulatedWithGraph(Rule):
     """A loss is accumulated across iterations together with its graph.
 
-    `total += loss` or `losses.append(loss)` for logging keeps every window's loss tensor, and
-    with it every window's graph, alive until the accumulator goes away: memory grows with
-    every window although each graph was already back-propagated. Accumulate a number instead:
-    `loss.item()`, `float(loss)` or `loss.detach()`. Accumulating the very value that is
-    back-propagated (gradient accumulation) is fine.
+    `total += loss`, `avg += loss / n` or `losses.append(loss)` for logging keeps every
+    window's loss tensor, and with it every window's graph, alive until the accumulator goes
+    away: memory grows with every window although each graph was already back-propagated.
+    Accumulate a number instead: `loss.item()`, `float(loss)` or `loss.detach()`.
+    Accumulating the very value that is back-propagated (gradient accumulation) is fine.
     """
 
     code = "TBP006"
@@ -54,23 +56,25 @@ for x, y in batches:
     )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
+        imports = model.context.imports
         for unit in model.units:
-            roots = {}
-            for site in unit.backwards:
-                for root in site.roots:
-                    name = dotted_name(root)
-                    if name is not None:
-                        roots.setdefault(name, site)
+            if not unit.accumulations or not unit.backwards:
+                continue
+            propagated = _back_propagated(unit, imports)
             for accumulation in unit.accumulations:
-                site = roots.get(accumulation.value)
-                if site is None or accumulation.accumulator in roots:
+                if accumulation.accumulator in propagated:
+                    continue  # gradient accumulation: the sum itself is back-propagated
+                found = [
+                    (name, propagated[name])
+                    for name in sorted(_added_names(accumulation, imports))
+                    if name in propagated
+                ]
+                if not found:
                     continue
-                loop = accumulation.loops[-1] if accumulation.loops else None
-                if loop is None or loop not in site.loops:
+                name, site = found[0]
+                loop = _shared_loop(accumulation, site)
+                if loop is None or _reset_inside(loop, accumulation.accumulator, accumulation.node):
                     continue
-                if _reset_inside(loop, accumulation.accumulator, accumulation.node):
-                    continue
-                name = accumulation.value
                 message = (
                     f"`{name}` is back-propagated at line {model.line(site.call)} and then "
                     f"accumulated into `{accumulation.accumulator}` with its graph, which keeps "
@@ -79,6 +83,62 @@ for x, y in batches:
                 )
                 fix = _item_instead(model, accumulation.node, name)
                 yield model.finding(self.code, accumulation.node, message, fix)
+
+
+def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = False) -> set[str]:
+    """The names an accumulation adds with their graph: `loss` in `total += loss * bs`."""
+    if accumulation.added is None:
+        return {accumulation.value} if accumulation.value else set()
+    return loss_names(accumulation.added, imports, strict) - {accumulation.accumulator}
+
+
+def _back_propagated(unit: UnitEvents, imports: ImportMap) -> dict[str, BackwardSite]:
+    """Every name whose value some backward of the unit runs through, with that backward:
+    its roots (`loss` in `loss.backward()`, `losses` in `torch.stack(losses).sum()`), what
+    is accumulated into them (`loss_sum = loss_sum + loss`), and what they are computed from
+    by plain arithmetic (`total = ce + 0.1 * kl`). Factors that may be plain numbers are left
+    out (`ntokens` in `loss_sum = loss_sum + loss * ntokens`): counting them up is no leak."""
+    found: dict[str, BackwardSite] = {}
+    for site in unit.backwards:
+        for root in site.roots:
+            for name in loss_names(root, imports, strict=True):
+                found.setdefault(name, site)
+    flows = [
+        (accumulation.accumulator, _added_names(accumulation, imports, strict=True))
+        for accumulation in unit.accumulations
+    ]
+    flows += [
+        (target, loss_names(value, imports, strict=True))
+        for target, value in _assignments(unit.unit)
+    ]
+    changed = True
+    while changed:
+        changed = False
+        for target, names in flows:
+            site = found.get(target)
+            if site is None:
+                continue
+            for name in names - found.keys():
+                found[name] = site
+                changed = True
+    return found
+
+
+def _assignments(unit: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
+    roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
+    for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                name = dotted_name(target.target)
+                if name is not None:
+                    yield name, node.value
+
+
+def _shared_loop(accumulation: Accumulation, site: BackwardSite) -> cst.CSTNode | None:
+    """The innermost loop around both the accumulation and the backward: the accumulator
+    outlives a window unless that loop's body makes it anew."""
+    shared = [loop for loop in accumulation.loops if loop in site.loops]
+    return shared[-1] if shared else None
 
 
 def _reset_inside(loop: cst.CSTNode, accumulator: str, accumulation: cst.CSTNode) -> bool:

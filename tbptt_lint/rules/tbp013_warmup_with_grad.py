@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import libcst as cst
+
+from tbptt_lint.analysis.events import RecurrentCall
+from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import dotted_name, method_name
 from tbptt_lint.analysis.values import Status
+from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
+from tbptt_lint.rules.flow import graph_names
 
 
 class WarmupWithGrad(Rule):
@@ -17,7 +24,8 @@ class WarmupWithGrad(Rule):
     Burn-in steps meant only to settle the state are recorded in the graph when they run with
     gradients on, and without a cut between warm-up and window the backward reaches through
     them too: the horizon becomes warm-up plus window instead of the window. Run the warm-up
-    under `torch.no_grad()` or cut the state after it.
+    under `torch.no_grad()` or cut the state after it. A loop that keeps its steps' outputs
+    (a glimpse or attention loop feeding the loss) is not a warm-up.
     """
 
     code = "TBP013"
@@ -73,6 +81,8 @@ for x, y in batches:
                 warmup_loop = origin.loops[-1]
                 if warmup_loop in read.call.loops or warmup_loop in unit.loops_with_backward:
                     continue
+                if _collects_outputs(warmup_loop, origin):
+                    continue
                 if (
                     not any(loop in unit.loops_with_backward for loop in read.call.loops)
                     and not unit.backwards
@@ -88,3 +98,66 @@ for x, y in batches:
                     "too. Run the warm-up under `torch.no_grad()` or cut the state after it"
                 )
                 yield model.finding(self.code, origin.call, message)
+
+
+COLLECTING_METHODS = frozenset({"append", "extend", "insert", "add_"})
+COMBINING_CALLS = frozenset({"cat", "stack"})
+NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def _collects_outputs(loop: cst.CSTNode, call: RecurrentCall) -> bool:
+    """Whether each pass of the loop keeps something made from the recurrent call's result,
+    besides the state it passes on: `outputs.append(head(h))`, `loss = loss + f(out)`,
+    `logits[t] = ...`. Then every step feeds what comes after the loop (the loss, as in a
+    glimpse or attention loop), and the loop is part of the gradient window, not a warm-up."""
+    statement = call.statement
+    produced = (
+        {n for t in statement.targets for n in target_names(t.target)}
+        if isinstance(statement, cst.Assign)
+        else set()
+    )
+    states = produced | set(call.states)
+    tainted = set(produced)
+    body = [node for node in descendants([loop.body], stop=NESTED_SCOPES)]  # type: ignore[attr-defined]
+    # Twice: what a pass makes from the output may be collected earlier in the next pass.
+    for _ in range(2):
+        for node in body:
+            if node is statement:
+                continue
+            if _collects(node, tainted, states):
+                return True
+            if isinstance(node, cst.Assign) and graph_names(node.value) & tainted:
+                for target in node.targets:
+                    tainted.update(n for n in target_names(target.target) if n not in states)
+    return False
+
+
+def _collects(node: cst.CSTNode, tainted: set[str], states: set[str]) -> bool:
+    if isinstance(node, cst.AugAssign):
+        return dotted_name(node.target) not in states and bool(graph_names(node.value) & tainted)
+    if isinstance(node, cst.Call) and method_name(node) in COLLECTING_METHODS:
+        return any(graph_names(arg.value) & tainted for arg in node.args)
+    if not isinstance(node, cst.Assign) or not graph_names(node.value) & tainted:
+        return False
+    for target in node.targets:
+        if isinstance(target.target, cst.Subscript):
+            return True  # `outputs[t] = head(h)`
+        name = dotted_name(target.target)
+        if name is None or name in states:
+            continue
+        if _accumulates(node.value, name):
+            return True
+    return False
+
+
+def _accumulates(value: cst.BaseExpression, name: str) -> bool:
+    """`total = total + x`, `seq = torch.cat([seq, x])`: the value extends the name itself."""
+    if isinstance(value, cst.BinaryOperation):
+        return name in (dotted_name(value.left), dotted_name(value.right))
+    if isinstance(value, cst.Call) and (dotted_name(value.func) or "").rpartition(".")[2] in (
+        COMBINING_CALLS
+    ):
+        first = value.args[0].value if value.args else None
+        elements = first.elements if isinstance(first, (cst.Tuple, cst.List)) else ()
+        return any(dotted_name(element.value) == name for element in elements)
+    return False

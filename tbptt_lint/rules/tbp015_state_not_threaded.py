@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import libcst as cst
 
 from tbptt_lint.analysis.context import CELL_MODULES
+from tbptt_lint.analysis.events import StatelessCall, UnitEvents
 from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.queries import per_step_fresh_state, queries
-from tbptt_lint.analysis.values import RESET
+from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_contain
+from tbptt_lint.analysis.values import CUT, LEAF, RESET
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
@@ -22,9 +23,11 @@ class StateNotThreaded(Rule):
     """Carried state is reset inside the loop or never passed back to the recurrent call.
 
     When the per-step loop re-initialises the state on every step, or the cell's new state is
-    stored under another name and the old one is passed in again, no information flows from
-    one step to the next: the network is trained as if every step were the first. Initialise
-    the state once per sequence or window, and pass the returned state back in.
+    stored under another name and the old one is passed in again, or the state is cut to be
+    carried on but the torch recurrent module is then called without it (`out, h = gru(x)`),
+    no information flows from one step to the next: the network is trained as if every step
+    were the first. Initialise the state once per sequence or window, and pass the returned
+    state back in.
     """
 
     code = "TBP015"
@@ -65,6 +68,29 @@ for x, y in windows:
         yield from self._resets_per_step(model)
         yield from self._states_never_passed_back(model)
         yield from self._reset_inside_forward(model)
+        yield from self._cut_but_left_out(model)
+
+    def _cut_but_left_out(self, model: FileModel) -> Iterator[Finding]:
+        """`h = h.detach()` and then `out, h = gru(x)`: the loop cuts the state to carry it
+        on, but the call leaves it out, so every call starts from zeros."""
+        for unit in model.units:
+            if isinstance(unit.unit, cst.FunctionDef) and unit.unit.name.value == "forward":
+                continue  # a model's own forward: its caller decides what state goes in
+            for event in unit.stateless_calls:
+                if event.no_grad or _passed_elsewhere(unit, event):
+                    continue
+                found = _thrown_away_cut(model, unit, event)
+                if found is None:
+                    continue
+                name, cut = found
+                callee = model.code(event.call.func)
+                message = (
+                    f"`{name}` is cut at line {model.line(cut)} to be carried on, but "
+                    f"`{callee}` at line {model.line(event.call)} is called without it, so "
+                    "every call starts from a zero state and the carried state is thrown "
+                    f"away. Pass it back in: `{callee}(..., {name})`"
+                )
+                yield model.finding(self.code, event.call, message)
 
     def _reset_inside_forward(self, model: FileModel) -> Iterator[Finding]:
         resets = model.context.forward_resets
@@ -150,3 +176,73 @@ def _assigned_names(root: cst.CSTNode) -> set[str]:
         elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
             names.update(target_names(node.target))
     return names
+
+
+def _passed_elsewhere(unit: UnitEvents, event: StatelessCall) -> bool:
+    """Whether the loop also calls the module with its state (`if i == 0: out, h = gru(x)`
+    `else: out, h = gru(x, h)`): leaving it out is then the deliberate start of a sequence."""
+    callee = dotted_name(event.call.func)
+    return any(
+        call.callee == callee and set(call.loops) & set(event.loops)
+        for call in unit.recurrent_calls
+    )
+
+
+def _thrown_away_cut(
+    model: FileModel, unit: UnitEvents, event: StatelessCall
+) -> tuple[str, cst.CSTNode] | None:
+    """The first state of the call that a loop around it cuts, where nothing reads the cut
+    value before the call replaces it: the cut was only good for passing the state on."""
+    for name in event.states:
+        value = event.before.get(name)
+        if value is None:
+            continue
+        for origin, how in value.all_sources():
+            if how not in (CUT, LEAF):
+                continue
+            loops = [loop for loop in event.loops if spans_contain(model, loop, origin)]
+            if loops and not _read_between(model, loops[-1], name, origin, event.call):
+                return name, origin
+    return None
+
+
+def _read_between(
+    model: FileModel, loop: cst.CSTNode, name: str, cut: cst.CSTNode, call: cst.Call
+) -> bool:
+    """Whether `name` is read on the way from the cut to the call inside `loop`: after the
+    cut and before the call ends when the cut comes first, and otherwise after the cut to
+    the end of the loop's body or from its start to the call (the next pass)."""
+    cut_end = model.span(cut)[2:]
+    call_start, call_end = model.span(call)[:2], model.span(call)[2:]
+    targets = _target_nodes(loop)
+    for node in descendants([loop.body], stop=(cst.FunctionDef, cst.Lambda)):  # type: ignore[attr-defined]
+        if not isinstance(node, (cst.Name, cst.Attribute)) or dotted_name(node) != name:
+            continue
+        if id(node) in targets or spans_contain(model, cut, node):
+            continue
+        at = model.span(node)[:2]
+        if call_start <= at <= call_end:
+            return True  # read by the call itself: `gru(torch.cat([x, h]))`
+        if cut_end < call_start and cut_end < at < call_start:
+            return True
+        if cut_end > call_end and (at > cut_end or at < call_start):
+            return True
+    return False
+
+
+def _target_nodes(root: cst.CSTNode) -> set[int]:
+    """The nodes an assignment binds (not reads) under `root`."""
+    bound: set[int] = set()
+    for node in descendants([root]):
+        targets: list[cst.BaseExpression] = []
+        if isinstance(node, cst.Assign):
+            targets = [t.target for t in node.targets]
+        elif isinstance(node, (cst.AnnAssign, cst.For)):
+            targets = [node.target]
+        for target in targets:
+            bound.update(
+                id(part)
+                for part in descendants([target])
+                if isinstance(part, (cst.Name, cst.Attribute))
+            )
+    return bound
