@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
+from tbptt_lint.analysis.attributes import apply_call
 from tbptt_lint.analysis.context import ASSUMED_CUT, CELL_MODULES, FileContext, FunctionFacts
 from tbptt_lint.analysis.events import (
     Accumulation,
@@ -195,11 +196,21 @@ class UnitInterpreter:
         # Local copies of state: `h` -> `hidden` after `h, c = hidden` or `for h in hidden`.
         self.aliases: dict[str, str] = {}
         self._recurrent_cache: dict[int, RecurrentCall | None] = {}
+        # State on attributes (attributes.py): the env at every return, whether the body can
+        # end without one, the object whose attributes a summarised method sets, and the
+        # attribute states recurrent calls read so far.
+        self.return_envs: list[tuple[cst.CSTNode, Env]] = []
+        self.fell_through = False
+        self.effects_receiver: str | None = None
+        self.attribute_state_cache: tuple[int, frozenset[str]] = (0, frozenset())
 
     # ----------------------------------------------------------------- driving
-    def run(self, body: Sequence[cst.CSTNode]) -> UnitEvents:
+    def run(self, body: Sequence[cst.CSTNode], entry: Env | None = None) -> UnitEvents:
         env: Env = {name: Value(Status.INPUT) for name in self.summarising}
+        env.update(entry or {})
+        self.return_envs = []
         ends = self.exec_block(body, [Path(env)])
+        self.fell_through = bool(ends)
         self.final_env = self.merge(ends).env if ends else {}
         return self.events
 
@@ -265,6 +276,7 @@ class UnitInterpreter:
             if small.value is not None and dotted_name(small.value) != "None":
                 self.scan_calls(small.value, env)
                 self.return_values.append(self.evaluate(small.value, env))
+            self.return_envs.append((small, env))
             return []
         elif isinstance(small, cst.Continue):
             if self.loop_stack:
@@ -436,7 +448,7 @@ class UnitInterpreter:
         )
 
     def exec_expression_statement(self, expression: cst.BaseExpression, env: Env) -> None:
-        self.scan_calls(expression, env)
+        self.scan_calls(expression, env, statement=expression)
         if isinstance(expression, cst.Call):
             self.exec_call_statement(expression, env)
         elif isinstance(expression, (cst.ListComp, cst.GeneratorExp)):
@@ -927,8 +939,11 @@ class UnitInterpreter:
                 read.how_by_origin[id(origin)] = how
 
     # --------------------------------------------------------- side effects
-    def scan_calls(self, expression: cst.CSTNode, env: Env) -> None:
-        """Backward and optimizer calls anywhere inside an expression."""
+    def scan_calls(
+        self, expression: cst.CSTNode, env: Env, statement: cst.CSTNode | None = None
+    ) -> None:
+        """Backward and optimizer calls anywhere inside an expression (`statement`: the
+        expression statement it is, whose call is made for its effects)."""
         for call in self.calls_in(expression):
             site = self.backward_site(call)
             if site is not None:
@@ -939,6 +954,7 @@ class UnitInterpreter:
                 continue
             if self.context.stateful_classes and self.module_state_call(call, env):
                 continue
+            apply_call(self, call, env, call is statement)
             method = method_name(call)
             if method in ("zero_grad", "step") and isinstance(call.func, cst.Attribute):
                 receiver = dotted_name(call.func.value)

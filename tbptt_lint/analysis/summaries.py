@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
@@ -82,6 +83,7 @@ def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, C
 
 def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
     facts = ModuleFacts()
+    index_definitions(module, context)
     # Only functions that touch a cut or a backward can be helpers worth knowing.
     functions = [f for f in iter_functions(module) if mentions_helper_attributes(f[1])]
     # Optimistic start for helpers that call themselves (`repackage_hidden`): assume each
@@ -231,14 +233,19 @@ def _carried_attributes(
 def _attributes_set_fresh(
     method: cst.FunctionDef, context: FileContext, class_name: str
 ) -> dict[str, str]:
-    """Attributes a method leaves cut or re-initialised (`self.hidden = None`)."""
+    """Attributes a method leaves cut or re-initialised (`self.hidden = None`), and those it
+    sets to anything else (a state it steps itself): UNKNOWN to its callers."""
     interpreter = UnitInterpreter(method, context, class_name=class_name)
     interpreter.run(method.body.body)
-    return {
+    touched = {
         name.removeprefix("self."): value.how
         for name, value in interpreter.final_env.items()
         if name.startswith("self.") and value.status == Status.FRESH and value.origin is not None
     }
+    for name, value in interpreter.final_env.items():
+        if name.startswith("self.") and value.has_graph:
+            touched.setdefault(name.removeprefix("self."), UNKNOWN)
+    return touched
 
 
 def _detaches_in_place(method: cst.FunctionDef) -> bool:

@@ -12,6 +12,7 @@ from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, is_true_literal
 from tbptt_lint.analysis.queries import queries
+from tbptt_lint.analysis.values import RESET
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -78,7 +79,7 @@ for x, y in loader:
         # batch in loader: hidden = None`), starts every pass afresh.
         inside = call.loops[call.loops.index(loop) :]
         if any(
-            _resets_state(other, call)
+            _resets_state(other, call) or _reset_by_a_call(unit, other, call)
             for other in inside
             if isinstance(other, (cst.For, cst.While))
         ):
@@ -153,6 +154,19 @@ def _resets_state(loop: cst.For | cst.While, call: RecurrentCall) -> bool:
             if not names_in(small.value) & set(call.states):
                 return True
     return False
+
+
+def _reset_by_a_call(unit: UnitEvents, loop: cst.For | cst.While, call: RecurrentCall) -> bool:
+    """`self.reset_hidden()`, `model.reset_state()` on every pass of the loop: a call whose body
+    re-initialises the state kept on an object (the analysis follows it into that body)."""
+    resets = {id(origin) for read in unit.reads_of(call) for origin in read.origins_of(RESET)}
+    if not resets:
+        return False
+    return any(
+        isinstance(small, cst.Expr) and id(small.value) in resets
+        for statement in _unconditional_statements(loop.body.body)
+        for small in statement.body
+    )
 
 
 def _unconditional_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.SimpleStatementLine]:
