@@ -15,12 +15,14 @@ import libcst as cst
 
 from tbptt_lint.analysis.attributes import (
     ATTRIBUTE_STATE,
+    evaluates_kept_state,
     factory_constructions,
     import_factories,
     keep_attribute_writers,
     keeps_state_between_calls,
     module_factories,
     repeat_between_calls,
+    runs_without_gradients,
 )
 from tbptt_lint.analysis.candidates import is_candidate_unit
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
@@ -304,11 +306,16 @@ def build_model(
     for node, body, class_name in units_of(module):
         if not is_candidate_unit(body, context, local_helpers) and not (
             attribute_state
-            and class_name is not None
-            and keeps_state_between_calls(node, body, context, local_helpers, class_name)
+            and (
+                class_name is not None
+                and keeps_state_between_calls(node, body, context, local_helpers, class_name)
+                or evaluates_kept_state(node, body, context, class_name)
+            )
         ):
             continue
         interpreter = UnitInterpreter(node, context, class_name=class_name)
+        if isinstance(node, cst.FunctionDef) and runs_without_gradients(node, context):
+            interpreter.no_grad_depth = 1
         interpreter.run(body)
         units.append(repeat_between_calls(interpreter, body, source))
     return FileModel(module, context, units)

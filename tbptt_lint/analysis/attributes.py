@@ -32,7 +32,7 @@ from tbptt_lint.analysis.index import ProjectIndex
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.prefilter import STATE_ON_SELF as ATTRIBUTE_STATE
 from tbptt_lint.analysis.prefilter import hands_loss_to_lightning
-from tbptt_lint.analysis.values import Env, Status, Value, fresh, join_envs
+from tbptt_lint.analysis.values import RESET, Env, Status, Value, fresh, join_envs
 from tbptt_lint.analysis.walk import descendants
 
 if TYPE_CHECKING:
@@ -166,13 +166,36 @@ def apply_call(interpreter: UnitInterpreter, call: cst.Call, env: Env, statement
         owner = dotted_name(call.func.value)
         if owner is not None and _reaches(interpreter, owner, states, receiver):
             effects = method_effects(interpreter, owner, call.func.attr.value)
-            _apply(env, owner, states, receiver, effects, call, statement)
+            _apply(interpreter.events, env, owner, states, receiver, effects, call, statement)
     for position, arg in enumerate(call.args):
         owner = dotted_name(arg.value)
         if owner is None or not _reaches(interpreter, owner, states, receiver):
             continue
         effects = argument_effects(interpreter, call, position, arg)
-        _apply(env, owner, states, receiver, effects, call, statement)
+        _apply(interpreter.events, env, owner, states, receiver, effects, call, statement)
+
+
+NUMBER_METHODS = frozenset({"item", "tolist"})
+NUMBER_FUNCTIONS = frozenset({"float", "int", "len", "round"})
+
+
+def takes_only_numbers(call: cst.Call, carried: Iterable[cst.BaseExpression]) -> bool:
+    """`self.avg = self.smooth(self.avg, loss.item())`: besides the state, only Python numbers
+    go in. A recurrent step takes a tensor input; this keeps a running statistic."""
+    passed = [arg.value for arg in call.args if not any(arg.value is c for c in carried)]
+    return bool(passed) and all(_is_number(value) for value in passed)
+
+
+def _is_number(node: cst.BaseExpression) -> bool:
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return True
+    if isinstance(node, cst.UnaryOperation):
+        return _is_number(node.expression)
+    if isinstance(node, cst.Call):
+        if isinstance(node.func, cst.Attribute):
+            return node.func.attr.value in NUMBER_METHODS
+        return dotted_name(node.func) in NUMBER_FUNCTIONS
+    return False
 
 
 def _reaches(
@@ -194,6 +217,7 @@ def _within(owner: str, receiver: str | None) -> bool:
 
 
 def _apply(
+    events: UnitEvents,
     env: Env,
     owner: str,
     states: frozenset[str],
@@ -219,6 +243,8 @@ def _apply(
         if how is None or (effects is None and not statement):
             continue
         env[state] = fresh(how, call)
+        if how == RESET:
+            events.attribute_resets.add((id(call), state))
 
 
 def effect_on(path: str, effects: dict[str, str]) -> str | None:
@@ -377,13 +403,20 @@ def keep_attribute_writers(
         called = set(re.findall(rf"(?m)^[ \t]*(?:{alternatives})\.(\w+)\(", source))
         called |= set(re.findall(rf"(?m)^[ \t]*(\w+)\((?:[^\n]*\W)?(?:{alternatives})\b", source))
         if hands_loss_to_lightning(source):
-            called.add("training_step")  # the framework calls it, and runs its backward
+            # The framework calls them: the step (and runs its backward), and the loader.
+            called |= {"training_step", "train_dataloader"}
+        called.add("__init__")  # where loaders and modules are built
         patterns.append(_write_pattern("|".join(sorted({re.escape(a) for _, a in states}))))
         if called:
             patterns.append(re.compile(rf"(?m)^[ \t]*def[ \t]+(?:{'|'.join(sorted(called))})\b"))
     if builders:
         builders |= set(CLASS_LINE.findall(source))
-        patterns.append(re.compile(rf"\b(?:{'|'.join(sorted(builders))})\(|def __init__\b"))
+        # And evaluation loops, which must not start from the state training left.
+        patterns.append(
+            re.compile(
+                rf"\b(?:{'|'.join(sorted(builders))})\(|def __init__\b|no_grad|inference_mode"
+            )
+        )
 
     def widened(text: str) -> bool:
         return wanted(text) or any(pattern.search(text) for pattern in patterns)
@@ -444,8 +477,54 @@ def keeps_state_between_calls(
     return False
 
 
-def _writes_back_attribute(node: cst.Assign) -> bool:
-    """`out, self.hidden = self.lstm(x, self.hidden)`."""
+NO_GRAD_NAMES = frozenset(
+    {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "no_grad"}
+)
+
+
+def evaluates_kept_state(
+    function: cst.CSTNode, body: Sequence[cst.CSTNode], context: FileContext, class_name: str | None
+) -> bool:
+    """A function that loops without gradients over a model that keeps state on itself (an
+    evaluation loop), for TBP011's check that evaluation does not start from the state training
+    left behind: cheap syntax only."""
+    if not isinstance(function, cst.FunctionDef):
+        return False
+    no_grad = runs_without_gradients(function, context)
+    loop = calls = False
+    for node in descendants(body, stop=NESTED_SCOPES):
+        if isinstance(node, cst.For):
+            loop = True
+        elif isinstance(node, cst.With):
+            no_grad = no_grad or any(
+                context.qualify(item.item.func if isinstance(item.item, cst.Call) else item.item)
+                in NO_GRAD_NAMES
+                for item in node.items
+            )
+        elif isinstance(node, cst.Call) and not calls and context.stateful_classes:
+            callee = dotted_name(node.func)
+            calls = context.class_of(callee or "", class_name) in context.stateful_classes
+        elif isinstance(node, cst.Assign) and not calls:
+            calls = _writes_back_attribute(node, "")
+        if loop and calls and no_grad:
+            return True
+    return False
+
+
+def runs_without_gradients(function: cst.FunctionDef, context: FileContext) -> bool:
+    """`@torch.no_grad()` (or `@torch.inference_mode()`) on the function."""
+    for decorator in function.decorators:
+        node = decorator.decorator
+        if isinstance(node, cst.Call):
+            node = node.func
+        if context.qualify(node) in NO_GRAD_NAMES:
+            return True
+    return False
+
+
+def _writes_back_attribute(node: cst.Assign, owner: str = "self.") -> bool:
+    """`out, self.hidden = self.lstm(x, self.hidden)` (an attribute of any object when
+    `owner` is empty)."""
     if not isinstance(node.value, cst.Call):
         return False
     written = {
@@ -454,7 +533,7 @@ def _writes_back_attribute(node: cst.Assign) -> bool:
         for element in (target.target.elements if isinstance(target.target, cst.Tuple) else ())
     }
     written |= {dotted_name(target.target) for target in node.targets}
-    written = {name for name in written if name and name.startswith("self.")}
+    written = {name for name in written if name and "." in name and name.startswith(owner)}
     if not written:
         return False
     return any(

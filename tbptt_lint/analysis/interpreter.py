@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import apply_call
+from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
 from tbptt_lint.analysis.context import ASSUMED_CUT, CELL_MODULES, FileContext, FunctionFacts
 from tbptt_lint.analysis.events import (
     Accumulation,
@@ -819,6 +819,8 @@ class UnitInterpreter:
             any(arg.value is expression for expression in carried.values()) for arg in call.args
         ):
             return None
+        if takes_only_numbers(call, carried.values()):
+            return None
         states = tuple(carried)
         return RecurrentCall(
             call=call,
@@ -985,6 +987,8 @@ class UnitInterpreter:
                 return False
             for attribute, how in touched.items():
                 env[f"{instance}.{attribute}"] = fresh(how, call)
+                if how == RESET:
+                    self.events.attribute_resets.add((id(call), f"{instance}.{attribute}"))
             return True
         recurrent = self._recurrent_cache.get(id(call))
         if recurrent is None:

@@ -218,6 +218,8 @@ def _carried_attributes(
     seeded = UnitInterpreter(
         forward, context, class_name=class_name, summarising=tuple(sorted(attributes))
     )
+    # Known before the first recurrent call, so that `self.init_state(...)` ahead of it counts.
+    seeded.attribute_state_cache = (0, frozenset(attributes))
     events = seeded.run(forward.body.body)
     result: dict[str, str] = {}
     for read in events.reads.values():

@@ -236,6 +236,18 @@ class Trainer:
             self.optimizer.step()
             self.running = 0.9 * self.running + 0.1 * loss.item()
 """,
+    "a running statistic updated from a number": HEADER
+    + """
+class Trainer:
+    def smooth(self, average, value):
+        return 0.9 * average + 0.1 * value
+
+    def train(self, loader):
+        for x, y in loader:
+            loss = self.model(x).sum()
+            loss.backward()
+            self.average = self.smooth(self.average, loss.item())
+""",
     "evaluation under no_grad keeps the state on the object": HEADER
     + """
 class Trainer:
@@ -465,6 +477,15 @@ class Model(pl.LightningModule):
         x, y = batch
         out, self.hidden = self.lstm(x, self.hidden)
         return F.mse_loss(out, y)
+""",
+    "a running statistic kept between calls": HEADER
+    + """
+class Trainer:
+    def train_step(self, x, y):
+        loss = (self.model(x) - y).pow(2).mean()
+        loss.backward()
+        self.average = self.ema(self.average, float(loss))
+        self.count = self.bump(self.count, 1)
 """,
     "a method that only evaluates": HEADER
     + """
@@ -707,3 +728,426 @@ def test_state_on_a_model_of_another_file_is_found(tmp_path: Path, name: str) ->
 @pytest.mark.parametrize("name", sorted(SILENT_ACROSS_FILES))
 def test_state_on_a_model_of_another_file_stays_silent(tmp_path: Path, name: str) -> None:
     assert _run_across_files(tmp_path, SILENT_ACROSS_FILES[name]) == []
+
+
+# ---------------------------------------------------------------- retain_graph over such a state
+FOUND_RETAINED = {
+    "a trainer loop": HEADER
+    + """
+class Trainer:
+    def train(self, batches):
+        for x in batches:
+            out, self.hidden = self.lstm(x, self.hidden)
+            out.sum().backward(retain_graph=True)  # expect: TBP005
+""",
+    "a trainer step between calls": HEADER
+    + """
+class Trainer:
+    def train_step(self, x, y):
+        self.h = self.cell(x, self.h)
+        loss = (self.h - y).pow(2).mean()
+        loss.backward(retain_graph=True)  # expect: TBP005
+""",
+    "Lightning manual_backward": LIGHTNING
+    + """
+class Model(pl.LightningModule):
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        out, self.hidden = self.lstm(x, self.hidden)
+        self.manual_backward(F.mse_loss(out, y), retain_graph=True)  # expect: TBP005
+""",
+}
+
+SILENT_RETAINED = {
+    "cut after the backward": HEADER
+    + """
+class Trainer:
+    def train(self, batches):
+        for x in batches:
+            out, self.hidden = self.lstm(x, self.hidden)
+            out.sum().backward(retain_graph=True)
+            self.hidden = tuple(h.detach() for h in self.hidden)
+""",
+    "cut between calls by the step itself": HEADER
+    + """
+class Trainer:
+    def train_step(self, x, y):
+        self.h = self.cell(x, self.h)
+        loss = (self.h - y).pow(2).mean()
+        loss.backward(retain_graph=True)
+        self.h = self.h.detach()
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND_RETAINED))
+def test_retain_graph_over_attribute_state_is_found(name: str) -> None:
+    source = FOUND_RETAINED[name]
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT_RETAINED))
+def test_retain_graph_over_cut_attribute_state_stays_silent(name: str) -> None:
+    assert codes(SILENT_RETAINED[name]) == []
+
+
+# ---------------------------------------------------------------- unrelated sequences (TBP011)
+FOUND_CROSSING = {
+    "a trainer's shuffled loader built in __init__": HEADER
+    + """
+from torch.utils.data import DataLoader
+
+class Trainer:
+    def __init__(self, dataset):
+        self.loader = DataLoader(dataset, batch_size=8, shuffle=True, drop_last=True)
+
+    def train(self):
+        for x, y in self.loader:  # expect: TBP011
+            if self.hidden is not None:
+                self.hidden = self.hidden.detach()
+            out, self.hidden = self.gru(x, self.hidden)
+            (out - y).pow(2).mean().backward()
+""",
+    "Lightning keeps the state while train_dataloader shuffles": LIGHTNING
+    + """
+from torch.utils.data import DataLoader
+
+class Model(pl.LightningModule):
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=8, shuffle=True, drop_last=True)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        if self.hidden is not None:
+            self.hidden = tuple(h.detach() for h in self.hidden)
+        out, self.hidden = self.lstm(x, self.hidden)  # expect: TBP011
+        return F.mse_loss(out, y)
+""",
+    "evaluation in the same loop starts from the training state": HEADER
+    + """
+class Streamer(nn.Module):
+    def forward(self, x):
+        out, self.state = self.rnn(x, self.state)
+        return out
+
+    def detach_state(self):
+        self.state = self.state.detach()
+
+model = Streamer()
+for epoch in range(10):  # expect: TBP011
+    for x in train_batches:
+        model.detach_state()
+        model(x).sum().backward()
+    with torch.no_grad():
+        for x in val_batches:  # expect: TBP011
+            total = model(x).sum().item()
+""",
+    "an evaluation method of the trainer": HEADER
+    + """
+class Streamer(nn.Module):
+    def forward(self, x):
+        out, self.state = self.rnn(x, self.state)
+        return out
+
+    def detach_state(self):
+        self.state = self.state.detach()
+
+class Trainer:
+    def __init__(self):
+        self.model = Streamer()
+
+    def train(self, batches):
+        for x in batches:
+            self.model.detach_state()
+            self.model(x).sum().backward()
+
+    @torch.no_grad()
+    def evaluate(self, batches):
+        total = 0.0
+        for x in batches:  # expect: TBP011
+            total += self.model(x).sum().item()
+        return total
+""",
+    "an evaluation loop over the trainer's own attribute state": HEADER
+    + """
+class Trainer:
+    def train(self, batches):
+        for x in batches:
+            if self.hidden is not None:
+                self.hidden = self.hidden.detach()
+            out, self.hidden = self.gru(x, self.hidden)
+            out.sum().backward()
+        with torch.no_grad():
+            for x in self.val_batches:  # expect: TBP011
+                out, self.hidden = self.gru(x, self.hidden)
+""",
+}
+
+SILENT_CROSSING = {
+    "a trainer's ordered loader": HEADER
+    + """
+from torch.utils.data import DataLoader
+
+class Trainer:
+    def __init__(self, dataset):
+        self.loader = DataLoader(dataset, batch_size=8, shuffle=False, drop_last=True)
+
+    def train(self):
+        for x, y in self.loader:
+            if self.hidden is not None:
+                self.hidden = self.hidden.detach()
+            out, self.hidden = self.gru(x, self.hidden)
+            (out - y).pow(2).mean().backward()
+""",
+    "a trainer resets the state for every shuffled batch": HEADER
+    + """
+from torch.utils.data import DataLoader
+
+class Trainer:
+    def __init__(self, dataset):
+        self.loader = DataLoader(dataset, batch_size=8, shuffle=True)
+
+    def reset(self):
+        self.hidden = None
+
+    def train(self):
+        for x, y in self.loader:
+            self.reset()
+            out, self.hidden = self.gru(x, self.hidden)
+            (out - y).pow(2).mean().backward()
+""",
+    "Lightning resets the state per batch under a shuffled loader": LIGHTNING
+    + """
+from torch.utils.data import DataLoader
+
+class Model(pl.LightningModule):
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=8, shuffle=True)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        self.hidden = None
+        out, self.hidden = self.lstm(x, self.hidden)
+        return F.mse_loss(out, y)
+""",
+    "Lightning's ordered loader": LIGHTNING
+    + """
+from torch.utils.data import DataLoader
+
+class Model(pl.LightningModule):
+    def train_dataloader(self):
+        return DataLoader(self.train_set, batch_size=8, drop_last=True)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        if self.hidden is not None:
+            self.hidden = tuple(h.detach() for h in self.hidden)
+        out, self.hidden = self.lstm(x, self.hidden)
+        return F.mse_loss(out, y)
+""",
+    "evaluation resets the state first": HEADER
+    + """
+class Streamer(nn.Module):
+    def forward(self, x):
+        out, self.state = self.rnn(x, self.state)
+        return out
+
+    def detach_state(self):
+        self.state = self.state.detach()
+
+    def reset_state(self):
+        self.state = None
+
+model = Streamer()
+for epoch in range(10):
+    model.reset_state()
+    for x in train_batches:
+        model.detach_state()
+        model(x).sum().backward()
+    model.reset_state()
+    with torch.no_grad():
+        for x in val_batches:
+            total = model(x).sum().item()
+""",
+    "an evaluation method that sets the state anew": HEADER
+    + """
+class Streamer(nn.Module):
+    def forward(self, x):
+        out, self.state = self.rnn(x, self.state)
+        return out
+
+    def detach_state(self):
+        self.state = self.state.detach()
+
+class Trainer:
+    def __init__(self):
+        self.model = Streamer()
+
+    def train(self, batches):
+        for x in batches:
+            self.model.detach_state()
+            self.model(x).sum().backward()
+
+    @torch.no_grad()
+    def evaluate(self, batches):
+        self.model.state = None
+        for x in batches:
+            self.model(x)
+""",
+    "an evaluation that resets in a way the analysis cannot follow": HEADER
+    + """
+from mylib import reset_all
+
+class Trainer:
+    def train(self, batches):
+        for x in batches:
+            if self.hidden is not None:
+                self.hidden = self.hidden.detach()
+            out, self.hidden = self.gru(x, self.hidden)
+            out.sum().backward()
+        reset_all(self)
+        with torch.no_grad():
+            for x in self.val_batches:
+                out, self.hidden = self.gru(x, self.hidden)
+""",
+    "a model whose state is only ever evaluated": HEADER
+    + """
+class Streamer(nn.Module):
+    def forward(self, x):
+        out, self.state = self.rnn(x, self.state)
+        return out
+
+model = Streamer()
+with torch.no_grad():
+    for x in val_batches:
+        model(x)
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND_CROSSING))
+def test_attribute_state_crossing_sequences_is_found(name: str) -> None:
+    source = FOUND_CROSSING[name]
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT_CROSSING))
+def test_attribute_state_that_starts_anew_stays_silent(name: str) -> None:
+    assert codes(SILENT_CROSSING[name]) == []
+
+
+# ---------------------------------------------------------------- forward throws the state away
+FOUND_THROWN_AWAY = {
+    "forward re-initialises self.hidden that the loop repackages": HEADER
+    + """
+class Model(nn.Module):
+    def init_hidden(self, batch_size):
+        return torch.zeros(1, batch_size, 16)
+
+    def forward(self, x):
+        self.hidden = self.init_hidden(x.size(1))
+        out, self.hidden = self.gru(x, self.hidden)
+        return out
+
+model = Model()
+for x in batches:
+    model.hidden = repackage_hidden(model.hidden)  # expect: TBP015
+    model(x).sum().backward()
+""",
+    "forward calls self.init_state every call while the loop detaches": HEADER
+    + """
+class Model(nn.Module):
+    def init_state(self, batch_size):
+        self.state = torch.zeros(1, batch_size, 16)
+
+    def forward(self, x):
+        self.init_state(x.size(1))
+        out, self.state = self.gru(x, self.state)
+        return out
+
+    def detach_state(self):
+        self.state = self.state.detach()
+
+model = Model()
+for x in batches:
+    model(x).sum().backward()
+    model.detach_state()  # expect: TBP015
+""",
+    "a trainer method carries the model's state": HEADER
+    + """
+class Model(nn.Module):
+    def forward(self, x):
+        self.hidden = torch.zeros(1, x.size(1), 16)
+        out, self.hidden = self.gru(x, self.hidden)
+        return out
+
+class Trainer:
+    def __init__(self):
+        self.model = Model()
+
+    def train(self, batches):
+        for x in batches:
+            self.model.hidden = self.model.hidden.detach()  # expect: TBP015
+            self.model(x).sum().backward()
+""",
+}
+
+SILENT_THROWN_AWAY = {
+    "forward initialises only when there is no state": HEADER
+    + """
+def repackage_hidden(h):
+    return h.detach()
+
+class Model(nn.Module):
+    def forward(self, x):
+        if self.hidden is None:
+            self.hidden = self.init_hidden(x.size(1))
+        out, self.hidden = self.gru(x, self.hidden)
+        return out
+
+model = Model()
+for x in batches:
+    model.hidden = repackage_hidden(model.hidden)
+    model(x).sum().backward()
+""",
+    "forward initialises when the batch size changes": HEADER
+    + """
+class Model(nn.Module):
+    def forward(self, x):
+        if self.hidden is None or self.hidden.size(1) != x.size(1):
+            self.init_state(x.size(1))
+        out, self.hidden = self.gru(x, self.hidden)
+        return out
+
+    def init_state(self, batch_size):
+        self.hidden = torch.zeros(1, batch_size, 16)
+
+model = Model()
+for x in batches:
+    model.hidden = model.hidden.detach()
+    model(x).sum().backward()
+""",
+    "a stateless forward and a loop that does not carry": HEADER
+    + """
+class Model(nn.Module):
+    def forward(self, x):
+        self.hidden = self.init_hidden(x.size(1))
+        out, self.hidden = self.gru(x, self.hidden)
+        return out
+
+model = Model()
+for x in batches:
+    model(x).sum().backward()
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUND_THROWN_AWAY))
+def test_state_thrown_away_by_forward_is_found(name: str) -> None:
+    source = FOUND_THROWN_AWAY[name]
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT_THROWN_AWAY))
+def test_state_kept_by_forward_stays_silent(name: str) -> None:
+    assert codes(SILENT_THROWN_AWAY[name]) == []
