@@ -24,7 +24,7 @@ from tbptt_lint.diagnostics import Diagnostic
 from tbptt_lint.settings import Settings
 
 CACHE_DIRECTORY = ".tbptt_lint_cache"
-FORMAT = 1  # bump when the pickled layout changes
+FORMAT = 2  # bump when the pickled layout changes
 
 
 @dataclass(frozen=True)

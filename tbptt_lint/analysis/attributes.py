@@ -406,6 +406,10 @@ def keep_attribute_writers(
             # The framework calls them: the step (and runs its backward), and the loader.
             called |= {"training_step", "train_dataloader"}
         called.add("__init__")  # where loaders and modules are built
+        bases = set(BASE_NAMES.findall(source)) & set(CLASS_LINE.findall(source))
+        if bases:
+            # Base classes of the module, for the methods and hooks objects inherit.
+            patterns.append(re.compile(rf"(?m)^class[ \t]+(?:{'|'.join(sorted(bases))})\b"))
         patterns.append(_write_pattern("|".join(sorted({re.escape(a) for _, a in states}))))
         if called:
             patterns.append(re.compile(rf"(?m)^[ \t]*def[ \t]+(?:{'|'.join(sorted(called))})\b"))
@@ -567,10 +571,20 @@ def automatic_lightning_step(function: cst.FunctionDef, context: FileContext) ->
 
 
 def is_lightning_module(context: FileContext, node: cst.ClassDef) -> bool:
-    for base in node.bases:
-        qualified = context.imports.qualify(dotted_name(base.value)) or ""
-        if qualified.endswith("LightningModule") and qualified.startswith(LIGHTNING_HEADS):
-            return True
+    """Whether the class derives from Lightning's `LightningModule`, directly or through
+    classes of the same module."""
+    todo, seen = [node], set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        for base in current.bases:
+            qualified = context.imports.qualify(dotted_name(base.value)) or ""
+            if qualified.endswith("LightningModule") and qualified.startswith(LIGHTNING_HEADS):
+                return True
+            if qualified in context.class_defs:
+                todo.append(context.class_defs[qualified])
     return False
 
 
@@ -635,6 +649,10 @@ def between_calls(
     owner = context.class_defs.get(interpreter.class_name or "")
     lightning = owner is not None and is_lightning_module(context, owner)
     own_classes = _same_module_ancestry(context, interpreter.class_name or "")
+    if find_method(context, interpreter.class_name or "", "") is None:
+        # A base class of another module (a mixin, a project's base trainer) may cut or
+        # reset the state in a hook of its own.
+        return dict.fromkeys(carried)
     own_text = _code(unit)
     result: dict[str, Value | None] = {}
     for state in carried:
@@ -643,6 +661,13 @@ def between_calls(
         unplaced = len(pattern.findall(source)) - len(pattern.findall(own_text))
         value: Value | None = None
         known = True
+        # The object that holds the attribute: `self`, or `self.model` for `self.model.state`.
+        holder, _, attribute = f"self.{path}".rpartition(".")
+        if holder == "self":
+            holder_classes, holder_lightning = own_classes, lightning
+        else:
+            held = context.class_of(holder, interpreter.class_name)
+            holder_classes, holder_lightning = _same_module_ancestry(context, held or ""), False
         for class_name, node in context.class_defs.items():
             for member in node.body.body:
                 if not isinstance(member, cst.FunctionDef) or member is unit:
@@ -654,11 +679,10 @@ def between_calls(
                 effect = _hook_effect(
                     context,
                     member,
-                    class_name,
-                    class_name in own_classes,
-                    class_name in own_classes and lightning,
-                    path,
-                    own_text,
+                    class_name if class_name in holder_classes else None,
+                    holder_lightning,
+                    attribute,
+                    (holder, unit.name.value, own_text, source),
                 )
                 if effect is None:
                     known = False
@@ -688,35 +712,46 @@ def _same_module_ancestry(context: FileContext, class_name: str) -> set[str]:
     return found
 
 
-def _called_in(method: str, text: str) -> bool:
-    if method == "forward" and re.search(r"\bself\(", text):
+def _called_in(holder: str, method: str, text: str) -> bool:
+    """Whether `text` calls `method` on `holder` (`forward` through `holder(...)`)."""
+    holder = re.escape(holder)
+    if method == "forward" and re.search(rf"\b{holder}\(", text):
         return True
-    return bool(re.search(rf"\bself\.{re.escape(method)}\(", text))
+    return bool(re.search(rf"\b{holder}\.{re.escape(method)}\(", text))
 
 
 def _hook_effect(
     context: FileContext,
     member: cst.FunctionDef,
-    class_name: str,
-    in_own_class: bool,
-    lightning_owner: bool,
-    path: str,
-    own_text: str,
+    holder_class: str | None,
+    lightning: bool,
+    attribute: str,
+    texts: tuple[str, str, str, str],
 ) -> Value | bool | None:
-    """What a method that writes the attribute does between two calls of the analysed one:
-    a fresh value, False for nothing, None for unknown."""
+    """What a method that writes the attribute does between two calls of the analysed one: a
+    fresh value, False for nothing, None for unknown. `holder_class`: the member's class when
+    it is (a base of) the class of the object holding the attribute; `texts`: that object's
+    expression in the analysed method (`self`, `self.model`), the method's name, its source
+    and the module's."""
     name = member.name.value
     if name == "__init__":
         return False  # runs once, when the object is built
-    if in_own_class and _called_in(name, own_text):
-        return False  # called from the analysed method: followed there
-    if not lightning_owner:
+    if holder_class is None:
         return None
+    holder, analysed, own_text, source = texts
+    if _called_in(holder, name, own_text):
+        return False  # called from the analysed method: followed there
+    if not lightning:
+        # Called nowhere in this module, and not a driver of the analysed method (a `fit`
+        # that cuts the state before calling `train_step`): nothing runs it between calls.
+        called = re.search(rf"\.{re.escape(name)}\(", source)
+        drives = _called_in("self", analysed, _code(member))
+        return None if called or drives else False
     if name in RARER_HOOKS:
         return False
     if name in PER_BATCH_HOOKS:
-        effects = effects_of(context, member, class_name, "self")
-        how = effect_on(path, effects) if effects is not None else None
+        effects = effects_of(context, member, holder_class, "self")
+        how = effect_on(attribute, effects) if effects is not None else None
         if how is None or how == UNKNOWN:
             return None
         return fresh(how, member)
@@ -736,6 +771,7 @@ def _code(node: cst.CSTNode) -> str:
 
 # ------------------------------------------------------------------ objects built by factories
 CLASS_LINE = re.compile(r"(?m)^class[ \t]+(\w+)")
+BASE_NAMES = re.compile(r"(?m)^class[ \t]+\w+[ \t]*\([ \t]*(\w+)")
 RETURNED_CALL = re.compile(r"(?m)^[ \t]+return[ \t]+([\w.]+)[ \t]*\(")
 RETURN_LINE = re.compile(r"(?m)^[ \t]+return\b")
 

@@ -5,6 +5,7 @@ into evaluation. Each FOUND case has SILENT twins that cut or reset correctly.""
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -338,6 +339,18 @@ class Model(pl.LightningModule):
         loss = F.mse_loss(self(x), y)  # expect: TBP001
         return loss
 """,
+    "a base class of the same file adds no hook": LIGHTNING
+    + """
+class Base(pl.LightningModule):
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters())
+
+class Model(Base):
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        out, self.hidden = self.lstm(x, self.hidden)  # expect: TBP001
+        return F.mse_loss(out, y)
+""",
     "a reset in an epoch hook does not cut between batches": LIGHTNING
     + """
 class Model(pl.LightningModule):
@@ -486,6 +499,16 @@ class Trainer:
         loss.backward()
         self.average = self.ema(self.average, float(loss))
         self.count = self.bump(self.count, 1)
+""",
+    "a base class of another module may reset it in a hook": LIGHTNING
+    + """
+from project.base import BaseLit
+
+class Model(BaseLit):
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        out, self.hidden = self.lstm(x, self.hidden)
+        self.manual_backward(F.mse_loss(out, y))
 """,
     "a method that only evaluates": HEADER
     + """
@@ -1151,3 +1174,62 @@ def test_state_thrown_away_by_forward_is_found(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SILENT_THROWN_AWAY))
 def test_state_kept_by_forward_stays_silent(name: str) -> None:
     assert codes(SILENT_THROWN_AWAY[name]) == []
+
+
+# ---------------------------------------------------------------- notebooks
+def _notebook(*cells: str) -> str:
+    return json.dumps(
+        {
+            "cells": [
+                {"cell_type": "code", "metadata": {}, "source": cell.splitlines(keepends=True)}
+                for cell in cells
+            ],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+
+
+NOTEBOOK_MODEL = """\
+class Streamer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(8, 16)
+        self.state = None
+
+    def forward(self, x):
+        out, self.state = self.gru(x, self.state)
+        return out
+
+    def detach_state(self):
+        self.state = self.state.detach()
+"""
+NOTEBOOK_TRAINER = """\
+class Trainer:
+    def __init__(self):
+        self.model = Streamer()
+
+    def train_step(self, x):
+        {cut}loss = self.model(x).pow(2).mean()
+        loss.backward()
+"""
+
+
+@pytest.mark.parametrize(
+    ("cut", "found"),
+    [("", [("TBP001", 3, 6)]), ("self.model.detach_state()\n        ", [])],
+    ids=["kept between calls", "cut every call"],
+)
+def test_a_notebook_whose_trainer_keeps_the_model_state(
+    tmp_path: Path, cut: str, found: list[tuple[str, int, int]]
+) -> None:
+    cells = (
+        "%matplotlib inline\nimport torch\nimport torch.nn as nn\n",
+        NOTEBOOK_MODEL,
+        NOTEBOOK_TRAINER.format(cut=cut),
+        "trainer = Trainer()\nfor x in stream:\n    trainer.train_step(x)\n",
+    )
+    write(tmp_path, "train.ipynb", _notebook(*cells))
+    result = lint_paths([tmp_path], Settings(project_root=tmp_path, select=("TBP",)), jobs=1)
+    assert [(d.code, d.cell, d.line) for d in result.diagnostics] == found
