@@ -24,7 +24,7 @@ from tbptt_lint.diagnostics import Diagnostic
 from tbptt_lint.settings import Settings
 
 CACHE_DIRECTORY = ".tbptt_lint_cache"
-FORMAT = 2  # bump when the pickled layout changes (or what summaries hold)
+FORMAT = 3  # bump when the pickled layout changes (or what summaries hold)
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ def index_fingerprint(index: ProjectIndex) -> str:
                 for k, v in summary.state_methods.items()
             ),
             sorted(summary.forward_resets.items()),
+            sorted(summary.factories.items()),
         )
         if any(facts):
             digest.update(repr((name, facts)).encode())

@@ -13,6 +13,17 @@ from collections.abc import Iterable
 
 import libcst as cst
 
+from tbptt_lint.analysis.attributes import (
+    ATTRIBUTE_STATE,
+    evaluates_kept_state,
+    factory_constructions,
+    import_factories,
+    keep_attribute_writers,
+    keeps_state_between_calls,
+    module_factories,
+    repeat_between_calls,
+    runs_without_gradients,
+)
 from tbptt_lint.analysis.candidates import is_candidate_unit
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
 from tbptt_lint.analysis.context import FileContext
@@ -120,6 +131,7 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     summary = ModuleSummary(
         module_name, may_hold_findings(source), frozenset(imported_names(source))
     )
+    summary.factories.update(module_factories(source, module_name))
     if not may_hold_helpers(source):
         return summary
     for block in top_level_blocks(source):
@@ -195,6 +207,9 @@ def build_context(
         if own is not None:
             _local_facts(context, own)
     facts = summarise_module(module, context)
+    if index is not None:
+        import_factories(context, index)
+    factory_constructions(module, context)
     context.inplace_detach_classes |= facts.inplace_detach_classes
     context.forward_cuts.update(facts.forward_cuts)
     context.stateful_classes.update(facts.stateful_classes)
@@ -295,7 +310,7 @@ def build_model(
 ) -> FileModel:
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
-    reduced = keep_blocks(
+    wanted = keep_attribute_writers(
         source,
         lambda text: (
             may_hold_findings(text, helpers)
@@ -306,20 +321,38 @@ def build_model(
             # Inside a kept class only: its methods call what `__init__` builds.
             or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
         ),
+        index.stateful_names() if index is not None else frozenset(),
     )
+    reduced = keep_blocks(source, wanted)
     try:
         module = parse(reduced)
     except SourceSyntaxError:
         module = parse(source)  # the blocks were guessed wrong, or the file is broken
     context = build_context(module, module_name, settings, index)
+    context.manual_optimization = bool(MANUAL_OPTIMIZATION.search(source))
+    # Methods without a loop matter when they keep state on their object between calls.
+    attribute_state = bool(context.stateful_classes or ATTRIBUTE_STATE.search(source))
     units = []
     local_helpers = {n for n, f in context.functions.items() if f.does_backward}
     for node, body, class_name in units_of(module):
-        if not is_candidate_unit(body, context, local_helpers):
+        if not is_candidate_unit(body, context, local_helpers) and not (
+            attribute_state
+            and (
+                class_name is not None
+                and keeps_state_between_calls(node, body, context, local_helpers, class_name)
+                or evaluates_kept_state(node, body, context, class_name)
+            )
+        ):
             continue
         interpreter = UnitInterpreter(node, context, class_name=class_name)
-        units.append(interpreter.run(body))
+        if isinstance(node, cst.FunctionDef) and runs_without_gradients(node, context):
+            interpreter.no_grad_depth = 1
+        interpreter.run(body)
+        units.append(repeat_between_calls(interpreter, body, source))
     return FileModel(module, context, units)
+
+
+MANUAL_OPTIMIZATION = re.compile(r"automatic_optimization\s*=\s*False")
 
 
 def check_source(

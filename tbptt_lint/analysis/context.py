@@ -70,6 +70,17 @@ class FileContext:
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Class -> method -> attributes it cuts or resets.
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # The module's own classes and top-level functions, for what calls do to state kept on
+    # attributes (`self.reset_hidden()`, `detach_state(model)`): see attributes.py.
+    class_defs: dict[str, cst.ClassDef] = field(default_factory=dict)
+    function_defs: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    # (class or function, method) -> attribute path -> how the call leaves it; None: unknown.
+    attribute_effects: dict[tuple[str, str], dict[str, str] | None] = field(default_factory=dict)
+    # Functions that build an object of a known class: local name -> qualified class.
+    factories: dict[str, str] = field(default_factory=dict)
+    # `self.automatic_optimization = False` somewhere in the file: Lightning runs no backward
+    # of its own after `training_step`.
+    manual_optimization: bool = False
     # Extra names from configuration.
     detach_functions: frozenset[str] = frozenset()
     recurrent_modules: frozenset[str] = frozenset()

@@ -146,6 +146,10 @@ class UnitEvents:
     loop_parents: dict[cst.CSTNode, Loops] = field(default_factory=dict)
     # Loops whose body holds a backward (directly or nested).
     loops_with_backward: set[cst.CSTNode] = field(default_factory=set)
+    # `self.*` states a method keeps on its object from one call to the next (attributes.py).
+    carried_between_calls: tuple[str, ...] = ()
+    # (call, state): calls whose body re-initialises a state kept on an object (`model.reset()`).
+    attribute_resets: set[tuple[int, str]] = field(default_factory=set)
     _seen: set[tuple[str, int]] = field(default_factory=set, repr=False)
 
     def add(self, kind: str, node: cst.CSTNode, item: object) -> None:

@@ -49,6 +49,8 @@ class ModuleSummary:
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
+    # Functions that build one of the module's stateful classes: `build_model` -> its class.
+    factories: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class ProjectIndex:
     _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
     _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
     _classes: RunClasses | None = field(default=None, repr=False, compare=False)
+    _stateful_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
@@ -110,6 +113,19 @@ class ProjectIndex:
                 if facts.does_backward
             }
             self._backward_helpers = names
+        return names
+
+    def stateful_names(self) -> frozenset[str]:
+        """Bare names of classes whose objects keep state on themselves, and of the functions
+        that build them: a file naming one may hold such an object."""
+        names = self._stateful_names
+        if names is None:
+            names = frozenset(
+                name.rsplit(".", 1)[-1]
+                for summary in self.summaries.values()
+                for name in (*summary.stateful_classes, *summary.factories)
+            )
+            self._stateful_names = names
         return names
 
     def needs_check(self, summary: ModuleSummary) -> bool:

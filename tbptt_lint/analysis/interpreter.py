@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
+from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
 from tbptt_lint.analysis.context import (
     CELL_MODULES,
     PAIR_STATE_MODULES,
@@ -243,6 +244,14 @@ class UnitInterpreter:
         self.element_names: frozenset[str] = frozenset()
         self.cutting_method = _is_cutting_method(unit, class_name)
 
+        # State on attributes (attributes.py): the env at every return, whether the body can
+        # end without one, the object whose attributes a summarised method sets, and the
+        # attribute states recurrent calls read so far.
+        self.return_envs: list[tuple[cst.CSTNode, Env]] = []
+        self.fell_through = False
+        self.effects_receiver: str | None = None
+        self.attribute_state_cache: tuple[int, frozenset[str]] = (0, frozenset())
+
     # ----------------------------------------------------------------- objects
     @property
     def object_names(self) -> set[str]:
@@ -269,9 +278,12 @@ class UnitInterpreter:
         return name is not None and name in self.object_names
 
     # ----------------------------------------------------------------- driving
-    def run(self, body: Sequence[cst.CSTNode]) -> UnitEvents:
+    def run(self, body: Sequence[cst.CSTNode], entry: Env | None = None) -> UnitEvents:
         env: Env = {name: Value(Status.INPUT) for name in self.summarising}
+        env.update(entry or {})
+        self.return_envs = []
         ends = self.exec_block(body, [Path(env)])
+        self.fell_through = bool(ends)
         self.final_env = self.merge(ends).env if ends else {}
         return self.events
 
@@ -337,6 +349,7 @@ class UnitInterpreter:
             if small.value is not None and dotted_name(small.value) != "None":
                 self.scan_calls(small.value, env)
                 self.return_values.append(self.evaluate(small.value, env))
+            self.return_envs.append((small, env))
             return []
         elif isinstance(small, cst.Continue):
             if self.loop_stack:
@@ -531,7 +544,7 @@ class UnitInterpreter:
         self.events.add("accumulations", statement, accumulation)
 
     def exec_expression_statement(self, expression: cst.BaseExpression, env: Env) -> None:
-        self.scan_calls(expression, env)
+        self.scan_calls(expression, env, statement=expression)
         if isinstance(expression, cst.Call):
             self.exec_call_statement(expression, env)
         elif isinstance(expression, (cst.ListComp, cst.GeneratorExp)):
@@ -1052,6 +1065,8 @@ class UnitInterpreter:
             for arg in call.args
         ):
             return None
+        if takes_only_numbers(call, carried.values()):
+            return None
         states = tuple(carried)
         return RecurrentCall(
             call=call,
@@ -1193,8 +1208,11 @@ class UnitInterpreter:
                 read.how_by_origin[id(origin)] = how
 
     # --------------------------------------------------------- side effects
-    def scan_calls(self, expression: cst.CSTNode, env: Env) -> None:
-        """Backward and optimizer calls anywhere inside an expression."""
+    def scan_calls(
+        self, expression: cst.CSTNode, env: Env, statement: cst.CSTNode | None = None
+    ) -> None:
+        """Backward and optimizer calls anywhere inside an expression (`statement`: the
+        expression statement it is, whose call is made for its effects)."""
         for call in self.calls_in(expression):
             site = self.backward_site(call)
             if site is not None:
@@ -1205,6 +1223,7 @@ class UnitInterpreter:
                 continue
             if self.context.stateful_classes and self.module_state_call(call, env):
                 continue
+            apply_call(self, call, env, call is statement)
             method = method_name(call)
             if method in ("zero_grad", "step") and isinstance(call.func, cst.Attribute):
                 receiver = dotted_name(call.func.value)
@@ -1235,6 +1254,8 @@ class UnitInterpreter:
                 return False
             for attribute, how in touched.items():
                 env[f"{instance}.{attribute}"] = fresh(how, call)
+                if how == RESET:
+                    self.events.attribute_resets.add((id(call), f"{instance}.{attribute}"))
             return True
         recurrent = self._recurrent_cache.get(id(call))
         if recurrent is None:

@@ -51,7 +51,21 @@ def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
 
 
 def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
-    return calls_backward(source, helper_names) or bool(DETACH_STATEMENT.search(source))
+    return (
+        calls_backward(source, helper_names)
+        or bool(DETACH_STATEMENT.search(source))
+        or hands_loss_to_lightning(source)
+    )
+
+
+# `out, self.hidden = self.lstm(x, self.hidden)`: state kept on the object between calls.
+STATE_ON_SELF = re.compile(r"self\.([\w.]+)\s*=\s*[^\n]*\(\s*[^\n]*\bself\.\1\b")
+
+
+def hands_loss_to_lightning(source: str) -> bool:
+    """A Lightning `training_step` (the framework runs the backward on the loss it returns)
+    beside state kept on `self`: the backward is in no line of the file."""
+    return "def training_step" in source and bool(STATE_ON_SELF.search(source))
 
 
 # `out, self.hidden = self.lstm(x, self.hidden)`: state a module carries between calls.

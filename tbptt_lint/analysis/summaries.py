@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
@@ -90,6 +91,7 @@ def _wraps(call: cst.Call, name: str) -> bool:
 
 def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
     facts = ModuleFacts()
+    index_definitions(module, context)
     # Only functions that touch a cut or a backward can be helpers worth knowing.
     functions = [f for f in iter_functions(module) if mentions_helper_attributes(f[1])]
     # Optimistic start for helpers that call themselves (`repackage_hidden`): assume each
@@ -253,6 +255,8 @@ def _carried_attributes(
     seeded = UnitInterpreter(
         forward, context, class_name=class_name, summarising=tuple(sorted(attributes))
     )
+    # Known before the first recurrent call, so that `self.init_state(...)` ahead of it counts.
+    seeded.attribute_state_cache = (0, frozenset(attributes))
     events = seeded.run(forward.body.body)
     result: dict[str, str] = {}
     for read in events.reads.values():
@@ -268,14 +272,19 @@ def _carried_attributes(
 def _attributes_set_fresh(
     method: cst.FunctionDef, context: FileContext, class_name: str
 ) -> dict[str, str]:
-    """Attributes a method leaves cut or re-initialised (`self.hidden = None`)."""
+    """Attributes a method leaves cut or re-initialised (`self.hidden = None`), and those it
+    sets to anything else (a state it steps itself): UNKNOWN to its callers."""
     interpreter = UnitInterpreter(method, context, class_name=class_name)
     interpreter.run(method.body.body)
-    return {
+    touched = {
         name.removeprefix("self."): value.how
         for name, value in interpreter.final_env.items()
         if name.startswith("self.") and value.status == Status.FRESH and value.origin is not None
     }
+    for name, value in interpreter.final_env.items():
+        if name.startswith("self.") and value.has_graph:
+            touched.setdefault(name.removeprefix("self."), UNKNOWN)
+    return touched
 
 
 def _detaches_in_place(method: cst.FunctionDef) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.queries import FULL, queries
+from tbptt_lint.analysis.queries import FULL, Leak, queries
 from tbptt_lint.diagnostics import UNSAFE, Finding, Severity
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import cut_advice, cut_after_backward_fix
@@ -62,7 +62,7 @@ for x, y in batches:
                 lines = sorted({model.line(site.call) for site in leak.backwards})
                 into = f"the backward at line {lines[0]}" if lines else "an earlier backward"
                 cut = cut_advice(model, leak.call, leak.reads, read.name)
-                message = (
+                message = _between_calls_message(leak, read.name, produced, cut) or (
                     f"`{read.name}` is carried from line {produced} into {into} without a "
                     'cut; the second window will raise "Trying to backward through the graph '
                     'a second time". Cut it once per window, after the backward (or at the top '
@@ -70,3 +70,19 @@ for x, y in batches:
                 )
                 state_fix = cut_after_backward_fix(model, leak.call, leak.reads, leak.backwards)
                 yield model.finding(self.code, leak.call.state_args[read.name], message, state_fix)
+
+
+def _between_calls_message(leak: Leak, name: str, produced: int, cut: str) -> str | None:
+    """The message for a state a method keeps on its object from one call to the next."""
+    unit = leak.unit
+    if name not in unit.carried_between_calls or any(
+        loop in unit.loops_with_backward for loop in leak.call.loops
+    ):
+        return None
+    method = getattr(getattr(unit.unit, "name", None), "value", "the method")
+    return (
+        f"`{name}` is kept on the object from one call of `{method}` to the next (set at line "
+        f"{produced}) without a cut, so each call's backward runs into the graph of the call "
+        'before and raises "Trying to backward through the graph a second time". Cut it at the '
+        f"start of each call, under `if {name} is not None:`, with {cut}"
+    )

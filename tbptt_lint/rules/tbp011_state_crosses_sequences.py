@@ -6,12 +6,15 @@ from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
+from tbptt_lint.analysis.attributes import UNKNOWN, is_lightning_module
 from tbptt_lint.analysis.context import Construction
-from tbptt_lint.analysis.events import RecurrentCall, UnitEvents
+from tbptt_lint.analysis.events import RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, is_true_literal
-from tbptt_lint.analysis.queries import queries
+from tbptt_lint.analysis.queries import queries, spans_contain
+from tbptt_lint.analysis.values import CUT, LEAF, RESET
+from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
@@ -70,6 +73,8 @@ for x, y in loader:
                     if message is not None:
                         reported.add(id(loop))
                         yield model.finding(self.code, loop.iter, message)
+        yield from kept_between_shuffled_batches(model, self.code)
+        yield from training_state_into_evaluation(model, self.code)
 
     def _problem(
         self, model: FileModel, unit: UnitEvents, call: RecurrentCall, loop: cst.For
@@ -78,7 +83,7 @@ for x, y in loader:
         # batch in loader: hidden = None`), starts every pass afresh.
         inside = call.loops[call.loops.index(loop) :]
         if any(
-            _resets_state(other, call)
+            _resets_state(other, call) or _reset_by_a_call(unit, other, call)
             for other in inside
             if isinstance(other, (cst.For, cst.While))
         ):
@@ -155,6 +160,19 @@ def _resets_state(loop: cst.For | cst.While, call: RecurrentCall) -> bool:
     return False
 
 
+def _reset_by_a_call(unit: UnitEvents, loop: cst.For | cst.While, call: RecurrentCall) -> bool:
+    """`self.reset_hidden()`, `model.reset_state()` on every pass of the loop: a call whose body
+    re-initialises the state kept on an object (the analysis follows it into that body)."""
+    if not unit.attribute_resets:
+        return False
+    return any(
+        isinstance(small, cst.Expr) and (id(small.value), state) in unit.attribute_resets
+        for statement in _unconditional_statements(loop.body.body)
+        for small in statement.body
+        for state in call.states
+    )
+
+
 def _unconditional_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.SimpleStatementLine]:
     """The simple statements of a block that run whenever the block does: its own, and those
     of `with` blocks and `if True:` inside it. A reset under any other condition (`if hidden is
@@ -166,3 +184,85 @@ def _unconditional_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.Simpl
             isinstance(statement, cst.If) and is_true_literal(statement.test)
         ):
             yield from _unconditional_statements(statement.body.body)
+
+
+# ------------------------------------------------------------------ state kept on attributes
+def kept_between_shuffled_batches(model: FileModel, code: str) -> Iterator[Finding]:
+    """A Lightning `training_step` that keeps state on `self` from one batch to the next (cut
+    or not) while its module's `train_dataloader` shuffles."""
+    ask = queries(model)
+    for unit in model.units:
+        if not unit.carried_between_calls:
+            continue
+        loader = _lightning_train_loader(model, unit.unit)
+        if loader is None or not (loader.flag("shuffle") or _random_sampler(model, loader)):
+            continue
+        for call in unit.recurrent_calls:
+            kept = [s for s in call.states if s in unit.carried_between_calls]
+            if not kept or call.no_grad or not ask.is_carried(unit, call):
+                continue
+            message = (
+                f"`{kept[0]}` is kept on the module from one `training_step` to the next while "
+                f"`train_dataloader` shuffles (line {model.line(loader.call)}), so every sample "
+                "starts from an unrelated sample's state. Re-initialise the state for each "
+                "batch"
+            )
+            yield model.finding(code, call.state_args[kept[0]], message)
+            break
+
+
+def _lightning_train_loader(model: FileModel, method: cst.CSTNode) -> Construction | None:
+    """The loader `train_dataloader` returns, in the Lightning module that defines `method`."""
+    context = model.context
+    owner = next((c for c in context.class_defs.values() if method in c.body.body), None)
+    if owner is None or not is_lightning_module(context, owner):
+        return None
+    for member in owner.body.body:
+        if isinstance(member, cst.FunctionDef) and member.name.value == "train_dataloader":
+            for node in descendants([member.body]):
+                if isinstance(node, cst.Return) and isinstance(node.value, cst.Call):
+                    qualified = context.qualify(node.value.func)
+                    if qualified in LOADERS:
+                        return Construction(qualified, node.value)
+    return None
+
+
+def training_state_into_evaluation(model: FileModel, code: str) -> Iterator[Finding]:
+    """An evaluation loop (no gradients) that starts from the state training left on an
+    object (`model.state`, `self.hidden`) without re-initialising it first."""
+    trained = {
+        state
+        for unit, call in model.recurrent_calls()
+        if not call.no_grad
+        for state in call.states
+        if "." in state
+    }
+    reported: set[int] = set()
+    for unit, call in model.recurrent_calls():
+        loop = call.loops[-1] if call.loops else None
+        if not call.no_grad or not isinstance(loop, cst.For) or id(loop) in reported:
+            continue
+        states = [s for s in call.states if "." in s and s in trained]
+        reads = [r for r in unit.reads_of(call) if r.name in states]
+        if reads and all(_starts_from_training(model, loop, read) for read in reads):
+            reported.add(id(loop))
+            names = ", ".join(f"`{r.name}`" for r in reads)
+            message = (
+                f"{names} is carried from training into this evaluation loop: its first batch "
+                "starts from the state the last training batch left on the object. "
+                "Re-initialise the state before the loop"
+            )
+            yield model.finding(code, loop.iter, message)
+
+
+def _starts_from_training(model: FileModel, loop: cst.For, read: StateRead) -> bool:
+    """Nothing resets the state before (or inside) the loop, and what reaches the loop's first
+    pass comes from a recurrent call with gradients, or from outside this unit."""
+    hows = {read.how_by_origin.get(id(origin)) for origin in read.origins}
+    if hows & {RESET, UNKNOWN}:
+        return False
+    before = [o for o in read.origins if not spans_contain(model, loop, o)]
+    return all(read.how_by_origin.get(id(o)) in TRAINED for o in before)
+
+
+TRAINED = frozenset({"LIVE", "STALE", "PARTIAL", CUT, LEAF})

@@ -9,7 +9,7 @@ import libcst as cst
 
 from tbptt_lint.analysis.context import CELL_MODULES
 from tbptt_lint.analysis.events import StatelessCall, UnitEvents
-from tbptt_lint.analysis.interpreter import target_names
+from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_contain
@@ -69,6 +69,7 @@ for x, y in windows:
         yield from self._states_never_passed_back(model)
         yield from self._reset_inside_forward(model)
         yield from self._cut_but_left_out(model)
+        yield from attribute_reset_inside_forward(model, self.code)
 
     def _cut_but_left_out(self, model: FileModel) -> Iterator[Finding]:
         """`h = h.detach()` and then `out, h = gru(x)`: the loop cuts the state to carry it
@@ -246,3 +247,51 @@ def _target_nodes(root: cst.CSTNode) -> set[int]:
                 if isinstance(part, (cst.Name, cst.Attribute))
             )
     return bound
+
+
+def attribute_reset_inside_forward(model: FileModel, code: str) -> Iterator[Finding]:
+    """`forward` re-initialises the state it keeps on the module on every call
+    (`self.hidden = self.init_hidden(bs)`, `self.init_state(...)`), while the loop cuts and
+    carries that state (`model.hidden = repackage(model.hidden)`, `model.detach_state()`)."""
+    classes = model.context.stateful_classes
+    reported: set[int] = set()
+    for unit, call in model.recurrent_calls():
+        attributes = classes.get(call.module_class or "") if call.module_class else None
+        if not attributes or call.no_grad:
+            continue
+        for attribute, how in attributes.items():
+            if how != RESET:
+                continue
+            state = f"{call.callee}.{attribute}"
+            scope = call.loops[0] if call.loops else unit.unit
+            for node in _carrying_statements(model, scope, call.module_class or "", state):
+                if id(node) in reported:
+                    continue
+                reported.add(id(node))
+                message = (
+                    f"the loop cuts and carries `{state}`, but `{call.module_class}.forward` "
+                    f"re-initialises `self.{attribute}` on every call, so the carried state is "
+                    "thrown away. Initialise it in `forward` only when it is None (or when the "
+                    "batch size changes)"
+                )
+                yield model.finding(code, node, message)
+
+
+def _carrying_statements(
+    model: FileModel, scope: cst.CSTNode, class_name: str, state: str
+) -> Iterator[cst.CSTNode]:
+    """Where the loop keeps `state` going: an assignment to it that reads it
+    (`model.hidden = repackage(model.hidden)`), or a call of a method of the class that cuts
+    it (`model.detach_hidden()`)."""
+    instance, _, attribute = state.rpartition(".")
+    methods = model.context.state_methods.get(class_name, {})
+    for node in descendants([scope], stop=(cst.FunctionDef, cst.Lambda)):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                if dotted_name(target.target) == state and state in names_in(node.value):
+                    yield target.target
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            if dotted_name(node.func.value) != instance:
+                continue
+            if methods.get(node.func.attr.value, {}).get(attribute) in (CUT, LEAF):
+                yield node
