@@ -290,7 +290,12 @@ class UnitInterpreter:
         self.tensor_names: frozenset[str] = frozenset()
         # Names of the elements a comprehension maps over.
         self.element_names: frozenset[str] = frozenset()
-        self.cutting_method = _is_cutting_method(unit, class_name)
+        # A state class's own cutting method, in a file that works with torch (a stream's
+        # `detach()` hands back its raw stream, and throwing that away is no bug).
+        self.cutting_method = _is_cutting_method(unit, class_name) and any(
+            name == "torch" or name.startswith("torch.")
+            for name in context.imports.aliases.values()
+        )
 
     # ----------------------------------------------------------------- objects
     @property

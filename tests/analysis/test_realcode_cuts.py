@@ -1006,6 +1006,11 @@ CORRECT_STATE_METHODS = {
 }
 
 
+def test_a_detach_method_of_a_file_without_torch_is_not_a_state_class() -> None:
+    source = textwrap.dedent(BUGGY_STATE_METHODS["an attribute"]).replace("# expect: TBP003", "")
+    assert findings("import io\n\n" + source) == []
+
+
 @pytest.mark.parametrize("name", CORRECT_STATE_METHODS, ids=list(CORRECT_STATE_METHODS))
 def test_a_state_class_detach_that_keeps_its_results_is_silent(name: str) -> None:
     source = "import torch\n\n" + textwrap.dedent(CORRECT_STATE_METHODS[name])
