@@ -87,6 +87,8 @@ class FileContext:
     # The classes of every file of the run, by short name.
     run: RunClasses = NO_CLASSES
     _methods: set[str] = field(default_factory=set, repr=False)
+    # id(unit) -> (unit, what a walk of it tells): interpreters of one unit share one walk.
+    unit_scans: dict[int, tuple[cst.CSTNode, object]] = field(default_factory=dict, repr=False)
     _methods_counted: int = field(default=-1, repr=False)
     # The parsed file, for facts worked out only when a unit asks (`class_views`).
     module: cst.Module | None = None

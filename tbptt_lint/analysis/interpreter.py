@@ -150,6 +150,65 @@ class Path:
     assumptions: frozenset[tuple[str, bool]] = frozenset()
 
 
+class UnitScan:
+    """What walks of one unit tell, each made once when first needed: the names it uses as
+    objects, and the functions it defines (or binds to lambdas)."""
+
+    def __init__(self, unit: cst.CSTNode) -> None:
+        body = unit.body if isinstance(unit, cst.FunctionDef) else unit
+        self.roots = list(body.body) if isinstance(body, cst.Module) else [body]
+        self._objects: set[str] | None = None
+        self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
+
+    @property
+    def objects(self) -> set[str]:
+        if self._objects is None:
+            objects = {"self"}
+            for node in descendants(self.roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if not isinstance(node, cst.Call):
+                    continue
+                callee = dotted_name(node.func)
+                if callee is not None:
+                    objects.add(callee)
+                if isinstance(node.func, cst.Attribute) and node.func.attr.value in OBJECT_METHODS:
+                    receiver = dotted_name(node.func.value)
+                    if receiver is not None:
+                        objects.add(receiver)
+            self._objects = objects
+        return self._objects
+
+    @property
+    def functions(self) -> dict[str, cst.FunctionDef | cst.Lambda]:
+        """`def f(...)` and `f = lambda ...` statements, found without entering expressions."""
+        if self._functions is None:
+            functions: dict[str, cst.FunctionDef | cst.Lambda] = {}
+            stack = list(reversed(self.roots))
+            while stack:
+                node = stack.pop()
+                if isinstance(node, cst.FunctionDef):
+                    functions.setdefault(node.name.value, node)
+                elif isinstance(node, cst.SimpleStatementLine):
+                    for small in node.body:
+                        if isinstance(small, cst.Assign) and isinstance(small.value, cst.Lambda):
+                            for target in small.targets:
+                                if isinstance(target.target, cst.Name):
+                                    functions.setdefault(target.target.value, small.value)
+                elif not isinstance(node, (cst.ClassDef, cst.BaseExpression)):
+                    stack.extend(reversed(list(_statement_children(node))))
+            self._functions = functions
+        return self._functions
+
+
+def _statement_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The blocks and statements under a compound statement or block (no expressions)."""
+    for name in ("body", "orelse", "handlers", "finalbody", "cases"):
+        child = getattr(node, name, None)
+        if isinstance(child, (list, tuple)):
+            yield from child
+        elif isinstance(child, cst.CSTNode):
+            yield child
+
+
 @dataclass
 class LoopFrame:
     node: cst.CSTNode
@@ -235,14 +294,17 @@ class UnitInterpreter:
         # Local copies of state: `h` -> `hidden` after `h, c = hidden` or `for h in hidden`.
         self.aliases: dict[str, str] = {}
         self._recurrent_cache: dict[int, RecurrentCall | None] = {}
-        self._object_names: set[str] | None = None
-        self._local_functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
         # Names taken to be tensors: the parameter of a function handed to a mapper, to learn
         # whether it cuts the tensors it is applied to (`isinstance(t, torch.Tensor)` holds).
         self.tensor_names: frozenset[str] = frozenset()
         # Names of the elements a comprehension maps over.
         self.element_names: frozenset[str] = frozenset()
-        self.cutting_method = _is_cutting_method(unit, class_name)
+        # A state class's own cutting method, in a file that works with torch (a stream's
+        # `detach()` hands back its raw stream, and throwing that away is no bug).
+        self.cutting_method = _is_cutting_method(unit, class_name) and any(
+            name == "torch" or name.startswith("torch.")
+            for name in context.imports.aliases.values()
+        )
 
         # State on attributes (attributes.py): the env at every return, whether the body can
         # end without one, the object whose attributes a summarised method sets, and the
@@ -257,22 +319,15 @@ class UnitInterpreter:
     def object_names(self) -> set[str]:
         """Names the unit uses as objects, never as tensors: what it calls (`model(x, h)`),
         the receivers of module or optimizer methods (`optimizer.step()`), `self`."""
-        if self._object_names is None:
-            names = {"self"}
-            body = self.unit.body if isinstance(self.unit, cst.FunctionDef) else self.unit
-            roots = list(body.body) if isinstance(body, cst.Module) else [body]
-            for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef)):
-                if not isinstance(node, cst.Call):
-                    continue
-                callee = dotted_name(node.func)
-                if callee is not None:
-                    names.add(callee)
-                if isinstance(node.func, cst.Attribute) and node.func.attr.value in OBJECT_METHODS:
-                    receiver = dotted_name(node.func.value)
-                    if receiver is not None:
-                        names.add(receiver)
-            self._object_names = names
-        return self._object_names
+        return self.scan().objects
+
+    def scan(self) -> UnitScan:
+        """What one walk of the unit tells, shared by every interpreter of the same unit."""
+        cached = self.context.unit_scans.get(id(self.unit))
+        if cached is None or cached[0] is not self.unit:
+            cached = (self.unit, UnitScan(self.unit))
+            self.context.unit_scans[id(self.unit)] = cached
+        return cached[1]  # type: ignore[return-value]
 
     def is_object(self, name: str | None) -> bool:
         return name is not None and name in self.object_names
@@ -1039,11 +1094,14 @@ class UnitInterpreter:
             return None
         if callee.split(".")[-1] in ("detach", "clone", "to", "cuda", "cpu", "contiguous"):
             return None
+        bound = target_names(target)
+        if not any(name in bound for arg in call.args for name, _ in arg_state_names(arg.value)):
+            return None  # nothing it returns is passed back in
         if self.maps_a_function(call):
             return None  # `h = tree_map(fn, h)`: a function applied to the state, not a step
         # Modules and optimizers a call hands back (`model, opt = amp.initialize(model, opt,
         # opt_level="O1")`) are objects, not state.
-        bound = [name for name in target_names(target) if not self.is_object(name)]
+        bound = [name for name in bound if not self.is_object(name)]
         carried: dict[str, cst.BaseExpression] = {}
         groups: list[tuple[str, ...]] = []
         for arg in call.args:
@@ -1056,12 +1114,17 @@ class UnitInterpreter:
                 groups.append(tuple(in_group))
         if not carried:
             return None
-        # `h = f(h)` with nothing else passed in (or only settings: `f(h, scale=2.0)`)
-        # transforms the state rather than stepping it: a recurrent call also takes an input.
+        # `h = f(h)` with nothing else passed in (or only settings: `f(h, scale=2.0)`,
+        # `tqdm(batches, total=n)`, or objects: `prepare(model, loader)`) transforms the
+        # state rather than stepping it: a recurrent call also takes an input.
+        positional_state = not any(
+            arg.keyword is not None and _only_carries(arg.value, carried) for arg in call.args
+        )
         if all(
             _is_constant(arg.value)
             or _only_carries(arg.value, carried)
             or self.is_object(dotted_name(arg.value))
+            or (positional_state and arg.keyword is not None)
             for arg in call.args
         ):
             return None
@@ -1159,8 +1222,8 @@ class UnitInterpreter:
         class_name = self.context.class_of(callee, self.class_name)
         if class_name is not None:
             return self.context.methods_of_class(class_name, "forward")
-        if not callee.isidentifier():
-            return []
+        if not callee.isidentifier() or callee in self.context.imports.aliases:
+            return []  # `tqdm(...)`: an imported name is no object of unknown class
         return self.context.methods_named("forward")
 
     def is_method_call(self, callee: str) -> bool:
@@ -1187,9 +1250,9 @@ class UnitInterpreter:
         facts = self.function_facts(callee)
         if facts is not None:
             return [facts]
-        if not self.is_method_call(callee):
-            return []
-        receiver = callee.rpartition(".")[0]
+        receiver, _, method = callee.rpartition(".")
+        if method == "forward" or not self.is_method_call(callee):
+            return []  # `model.forward(x, h)` is a step of the model, as `model(x, h)` is
         value = env.get(receiver)
         if value is not None and value.has_graph:
             return []
@@ -1363,6 +1426,8 @@ class UnitInterpreter:
     def maps_a_cut(self, call: cst.Call) -> bool:
         """Whether a call is handed a function that cuts what it is applied to: the mapper is
         then a cut of what it maps, whatever its name."""
+        if len(call.args) < 2 and not isinstance(call.func, cst.Attribute):
+            return False  # nothing to map a function over
         return any(self.function_cuts(arg.value) for arg in call.args)
 
     def function_cuts(self, node: cst.BaseExpression) -> bool | None:
@@ -1414,9 +1479,7 @@ class UnitInterpreter:
 
     def local_function_cuts(self, name: str) -> bool | None:
         """A function defined (or a lambda bound) in this unit, handed to a mapper by name."""
-        if self._local_functions is None:
-            self._local_functions = self.collect_local_functions()
-        function = self._local_functions.get(name)
+        function = self.scan().functions.get(name)
         if function is None:
             return None
         if isinstance(function, cst.Lambda):
@@ -1431,19 +1494,6 @@ class UnitInterpreter:
         return bool(returns) and all(
             v.status == Status.FRESH and v.how in (CUT, LEAF) for v in returns
         )
-
-    def collect_local_functions(self) -> dict[str, cst.FunctionDef | cst.Lambda]:
-        found: dict[str, cst.FunctionDef | cst.Lambda] = {}
-        body = self.unit.body if isinstance(self.unit, cst.FunctionDef) else self.unit
-        roots = list(body.body) if isinstance(body, cst.Module) else [body]
-        for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            if isinstance(node, cst.FunctionDef) and node is not self.unit:
-                found.setdefault(node.name.value, node)
-            elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Lambda):
-                for target in node.targets:
-                    if isinstance(target.target, cst.Name):
-                        found.setdefault(target.target.value, node.value)
-        return found
 
     def is_tensor_test(self, test: cst.BaseExpression) -> bool | None:
         """The truth of a tensor test of a name taken to be a tensor; None for any other test."""
@@ -1613,8 +1663,8 @@ class UnitInterpreter:
         value: Value | None = None
         if method is not None and receiver_node is not None:
             value = self._evaluate(receiver_node, env)
-            if self.is_object(dotted_name(receiver_node)):
-                value = UNKNOWN if value.has_graph else None
+            if value.has_graph and self.is_object(dotted_name(receiver_node)):
+                value = UNKNOWN
         for arg in call.args:
             value = join(value, self._evaluate(arg.value, env))
         if value is None or (value.status == Status.FRESH and value.how in (RESET, NO_GRAD)):

@@ -152,6 +152,8 @@ def _all_cut(returns: list[Value]) -> bool:
 
 
 TENSOR_TEST_NAMES = frozenset({"isinstance", "is_tensor"})
+# A function handed to a mapper is short: a longer one is not read a second time.
+MAP_FUNCTION_STATEMENTS = 6
 
 
 def _cuts_tensor(
@@ -160,8 +162,16 @@ def _cuts_tensor(
     """Whether the function, applied to a tensor, returns it cut: `return t.detach() if
     torch.is_tensor(t) else t` is the function a `tree_map` is handed, though it hands any
     other value back as it is."""
-    if not params or not any(
-        isinstance(node, cst.Name) and node.value in TENSOR_TEST_NAMES
+    required = [p for p in function.params.params if p.default is None]
+    if len(required) != 1 + (class_name is not None) or len(function.body.body) > (
+        MAP_FUNCTION_STATEMENTS
+    ):
+        return False  # a function handed to a mapper takes one tensor, and is short
+    if not any(
+        isinstance(node, cst.Call)
+        and (dotted_name(node.func) or "").rsplit(".", 1)[-1] in TENSOR_TEST_NAMES
+        and bool(node.args)
+        and dotted_name(node.args[0].value) == params[0]
         for node in descendants([function.body], stop=NESTED_SCOPES)
     ):
         return False

@@ -1006,6 +1006,11 @@ CORRECT_STATE_METHODS = {
 }
 
 
+def test_a_detach_method_of_a_file_without_torch_is_not_a_state_class() -> None:
+    source = textwrap.dedent(BUGGY_STATE_METHODS["an attribute"]).replace("# expect: TBP003", "")
+    assert findings("import io\n\n" + source) == []
+
+
 @pytest.mark.parametrize("name", CORRECT_STATE_METHODS, ids=list(CORRECT_STATE_METHODS))
 def test_a_state_class_detach_that_keeps_its_results_is_silent(name: str) -> None:
     source = "import torch\n\n" + textwrap.dedent(CORRECT_STATE_METHODS[name])
@@ -1104,3 +1109,31 @@ def test_a_cut_helper_of_another_notebook_cell_called_at_every_step(tmp_path: Pa
     result = lint_paths([tmp_path], Settings(project_root=tmp_path), jobs=1)
     found = sorted((d.cell, d.code, d.line) for d in result.diagnostics)
     assert found == [(2, "TBP004", line) for _, line in expected(loop)]
+
+
+def test_a_progress_bar_around_the_cases_of_a_benchmark_is_no_state() -> None:
+    """`cases = progress(cases, total=n)` passes the cases and a setting: no step of a
+    recurrent model, so what its loop hands out is no graph carried from the last pass."""
+    source = """\
+        import torch
+        from tqdm import tqdm
+
+        def with_grad(x, flag=True):
+            if isinstance(x, torch.Tensor) and x.is_floating_point():
+                return x.detach().requires_grad_(flag)
+            if isinstance(x, (list, tuple)):
+                return type(x)(with_grad(v, flag) for v in x)
+            return x
+
+        def time_backward(models, batches, repeats, show):
+            cases = zip(models, batches)
+            if show:
+                cases = tqdm(cases, total=len(models), desc="backward")
+            for model, batch in cases:
+                for _ in range(repeats):
+                    inputs = batch() if callable(batch) else batch
+                    inputs = with_grad(inputs, show)
+                    out = model(*inputs)
+                    out.sum().backward()
+        """
+    assert findings(source) == []
