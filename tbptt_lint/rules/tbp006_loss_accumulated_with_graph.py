@@ -71,12 +71,13 @@ for x, y in batches:
                 ]
                 if not found:
                     continue
-                name, site = found[0]
+                name, (site, through) = found[0]
                 loop = _shared_loop(accumulation, site)
                 if loop is None or _reset_inside(loop, accumulation.accumulator, accumulation.node):
                     continue
+                how = f" (through `{through}`)" if through else ""
                 message = (
-                    f"`{name}` is back-propagated at line {model.line(site.call)} and then "
+                    f"`{name}` is back-propagated{how} at line {model.line(site.call)} and also "
                     f"accumulated into `{accumulation.accumulator}` with its graph, which keeps "
                     f"every window's graph alive. Accumulate `{name}.item()` (or "
                     f"`{name}.detach()`) instead"
@@ -92,17 +93,20 @@ def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = 
     return loss_names(accumulation.added, imports, strict) - {accumulation.accumulator}
 
 
-def _back_propagated(unit: UnitEvents, imports: ImportMap) -> dict[str, BackwardSite]:
+def _back_propagated(
+    unit: UnitEvents, imports: ImportMap
+) -> dict[str, tuple[BackwardSite, str | None]]:
     """Every name whose value some backward of the unit runs through, with that backward:
     its roots (`loss` in `loss.backward()`, `losses` in `torch.stack(losses).sum()`), what
     is accumulated into them (`loss_sum = loss_sum + loss`), and what they are computed from
     by plain arithmetic (`total = ce + 0.1 * kl`). Factors that may be plain numbers are left
-    out (`ntokens` in `loss_sum = loss_sum + loss * ntokens`): counting them up is no leak."""
-    found: dict[str, BackwardSite] = {}
+    out (`ntokens` in `loss_sum = loss_sum + loss * ntokens`): counting them up is no leak.
+    Each name comes with the root it reaches the backward through (None: it is one)."""
+    found: dict[str, tuple[BackwardSite, str | None]] = {}
     for site in unit.backwards:
         for root in site.roots:
             for name in loss_names(root, imports, strict=True):
-                found.setdefault(name, site)
+                found.setdefault(name, (site, None))
     flows = [
         (accumulation.accumulator, _added_names(accumulation, imports, strict=True))
         for accumulation in unit.accumulations
@@ -115,11 +119,12 @@ def _back_propagated(unit: UnitEvents, imports: ImportMap) -> dict[str, Backward
     while changed:
         changed = False
         for target, names in flows:
-            site = found.get(target)
-            if site is None:
+            reached = found.get(target)
+            if reached is None:
                 continue
+            site, through = reached
             for name in names - found.keys():
-                found[name] = site
+                found[name] = (site, through or target)
                 changed = True
     return found
 
