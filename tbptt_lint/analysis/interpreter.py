@@ -196,6 +196,9 @@ class UnitInterpreter:
         # Local copies of state: `h` -> `hidden` after `h, c = hidden` or `for h in hidden`.
         self.aliases: dict[str, str] = {}
         self._recurrent_cache: dict[int, RecurrentCall | None] = {}
+        # Calls of modules that keep state on themselves, apart: `out = model(x)` is such a
+        # call, and must not be taken for a recurrent call of the assignment's own names.
+        self._module_state_cache: dict[int, RecurrentCall] = {}
         # State on attributes (attributes.py): the env at every return, whether the body can
         # end without one, the object whose attributes a summarised method sets, and the
         # attribute states recurrent calls read so far.
@@ -815,7 +818,7 @@ class UnitInterpreter:
             return None
         # `h = f(h)` with nothing else passed in transforms the state rather than stepping
         # it: a recurrent call also takes an input.
-        if all(
+        if not self.context.is_recurrent_class(module_class) and all(
             any(arg.value is expression for expression in carried.values()) for arg in call.args
         ):
             return None
@@ -990,7 +993,7 @@ class UnitInterpreter:
                 if how == RESET:
                     self.events.attribute_resets.add((id(call), f"{instance}.{attribute}"))
             return True
-        recurrent = self._recurrent_cache.get(id(call))
+        recurrent = self._module_state_cache.get(id(call))
         if recurrent is None:
             states = tuple(f"{instance}.{a}" for a in attributes)
             recurrent = RecurrentCall(
@@ -1004,7 +1007,7 @@ class UnitInterpreter:
                 loops=self.loops,
                 no_grad=bool(self.no_grad_depth),
             )
-            self._recurrent_cache[id(call)] = recurrent
+            self._module_state_cache[id(call)] = recurrent
             self.events.recurrent_calls.append(recurrent)
         for attribute, how in attributes.items():
             state = f"{instance}.{attribute}"
