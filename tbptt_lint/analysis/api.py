@@ -206,10 +206,10 @@ def build_context(
         own = index.summaries.get(module_name)
         if own is not None:
             _local_facts(context, own)
-    facts = summarise_module(module, context)
     if index is not None:
         import_factories(context, index)
     factory_constructions(module, context)
+    facts = summarise_module(module, context)
     context.inplace_detach_classes |= facts.inplace_detach_classes
     context.forward_cuts.update(facts.forward_cuts)
     context.stateful_classes.update(facts.stateful_classes)

@@ -28,7 +28,7 @@ from tbptt_lint.analysis.candidates import NESTED_SCOPES, _is_backward_call
 from tbptt_lint.analysis.chunks import top_level_blocks
 from tbptt_lint.analysis.context import Construction, FileContext
 from tbptt_lint.analysis.events import UnitEvents
-from tbptt_lint.analysis.index import ProjectIndex
+from tbptt_lint.analysis.index import ModuleSummary, ProjectIndex
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.prefilter import STATE_ON_SELF as ATTRIBUTE_STATE
 from tbptt_lint.analysis.prefilter import hands_loss_to_lightning
@@ -415,10 +415,12 @@ def keep_attribute_writers(
             patterns.append(re.compile(rf"(?m)^[ \t]*def[ \t]+(?:{'|'.join(sorted(called))})\b"))
     if builders:
         builders |= set(CLASS_LINE.findall(source))
-        # And evaluation loops, which must not start from the state training left.
+        # And the forward of a module that holds such an object, and evaluation loops, which
+        # must not start from the state training left.
         patterns.append(
             re.compile(
-                rf"\b(?:{'|'.join(sorted(builders))})\(|def __init__\b|no_grad|inference_mode"
+                rf"\b(?:{'|'.join(sorted(builders))})\("
+                r"|def (?:__init__|forward)\b|no_grad|inference_mode"
             )
         )
 
@@ -800,28 +802,50 @@ def module_factories(source: str, module_name: str) -> dict[str, str]:
 
 
 def import_factories(context: FileContext, index: ProjectIndex) -> None:
-    """Phase 2: factories imported from other files of the run, with the facts of the class
-    they build under its bare name (what `class_of` gives for their objects)."""
+    """Phase 2: factories imported from other files of the run, and classes a package
+    re-exports from one of its modules (`from pkg.nn import Streamer`, defined in
+    `pkg/nn/streamer.py`), with the facts of the class under the bare name `class_of` gives
+    for their objects."""
     for local, qualified in context.imports.aliases.items():
         found = index.lookup(qualified)
         if found is None:
             continue
         summary, name = found
         built = summary.factories.get(f"{summary.module_name}.{name}")
-        if built is None:
-            continue
-        context.factories[local] = built
-        short = built.rsplit(".", 1)[-1]
-        attributes = summary.stateful_classes.get(built)
-        if attributes:
-            context.stateful_classes.setdefault(short, attributes)
-            context.state_methods.setdefault(short, summary.state_methods.get(built, {}))
-        cuts = summary.forward_cuts.get(built)
-        if cuts:
-            context.forward_cuts.setdefault(short, cuts)
-        resets = summary.forward_resets.get(built)
-        if resets:
-            context.forward_resets.setdefault(short, resets)
+        if built is not None:
+            context.factories[local] = built
+            _import_class(context, summary, built)
+        elif local not in context.stateful_classes and name in summary.imported:
+            _import_reexported(context, index, summary, name)
+
+
+def _import_reexported(
+    context: FileContext, index: ProjectIndex, package: ModuleSummary, name: str
+) -> None:
+    """The one stateful class called `name` in the modules under `package`, which imports it."""
+    prefix = package.module_name + "."
+    owners = [
+        summary
+        for module_name, summary in index.summaries.items()
+        if module_name.startswith(prefix) and f"{module_name}.{name}" in summary.stateful_classes
+    ]
+    if len(owners) == 1:
+        _import_class(context, owners[0], f"{owners[0].module_name}.{name}")
+
+
+def _import_class(context: FileContext, summary: ModuleSummary, qualified: str) -> None:
+    """The facts of a class of another module, under its bare name."""
+    short = qualified.rsplit(".", 1)[-1]
+    attributes = summary.stateful_classes.get(qualified)
+    if attributes:
+        context.stateful_classes.setdefault(short, attributes)
+        context.state_methods.setdefault(short, summary.state_methods.get(qualified, {}))
+    cuts = summary.forward_cuts.get(qualified)
+    if cuts:
+        context.forward_cuts.setdefault(short, cuts)
+    resets = summary.forward_resets.get(qualified)
+    if resets:
+        context.forward_resets.setdefault(short, resets)
 
 
 def factory_constructions(module: cst.Module, context: FileContext) -> None:
@@ -829,6 +853,7 @@ def factory_constructions(module: cst.Module, context: FileContext) -> None:
     recorded as constructions of the class the factory builds."""
     if not context.stateful_classes:
         return
+    index_definitions(module, context)
     for name, function in context.function_defs.items():
         built = _built_by(function, context)
         if built is not None:

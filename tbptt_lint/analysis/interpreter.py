@@ -306,6 +306,9 @@ class UnitInterpreter:
             for name in context.imports.aliases.values()
         )
 
+        # Calls of modules that keep state on themselves, apart: `out = model(x)` is such a
+        # call, and must not be taken for a recurrent call of the assignment's own names.
+        self._module_state_cache: dict[int, RecurrentCall] = {}
         # State on attributes (attributes.py): the env at every return, whether the body can
         # end without one, the object whose attributes a summarised method sets, and the
         # attribute states recurrent calls read so far.
@@ -1120,7 +1123,8 @@ class UnitInterpreter:
         positional_state = not any(
             arg.keyword is not None and _only_carries(arg.value, carried) for arg in call.args
         )
-        if all(
+        # A torch recurrent module fed its own state as input still steps it.
+        if not self.context.is_recurrent_class(module_class) and all(
             _is_constant(arg.value)
             or _only_carries(arg.value, carried)
             or self.is_object(dotted_name(arg.value))
@@ -1320,7 +1324,7 @@ class UnitInterpreter:
                 if how == RESET:
                     self.events.attribute_resets.add((id(call), f"{instance}.{attribute}"))
             return True
-        recurrent = self._recurrent_cache.get(id(call))
+        recurrent = self._module_state_cache.get(id(call))
         if recurrent is None:
             states = tuple(f"{instance}.{a}" for a in attributes)
             recurrent = RecurrentCall(
@@ -1334,7 +1338,7 @@ class UnitInterpreter:
                 loops=self.loops,
                 no_grad=bool(self.no_grad_depth),
             )
-            self._recurrent_cache[id(call)] = recurrent
+            self._module_state_cache[id(call)] = recurrent
             self.events.recurrent_calls.append(recurrent)
         for attribute, how in attributes.items():
             state = f"{instance}.{attribute}"

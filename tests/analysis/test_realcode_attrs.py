@@ -112,6 +112,34 @@ for x in batches:
     out, model.hidden = model.rnn(x, model.hidden)  # expect: TBP001
     out.sum().backward()
 """,
+    "a module's output bound alone": HEADER
+    + """
+class Stateful(nn.Module):
+    def forward(self, x):
+        out, self.hidden = self.lstm(x, self.hidden)
+        return out
+
+model = Stateful()
+for x in data:
+    out = model(x)  # expect: TBP001
+    out.sum().backward()
+""",
+    "a GRU stepped on its own state as input": HEADER
+    + """
+class Evolving(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(16, 16)
+
+    def forward(self, x):
+        _, self.weight = self.gru(self.weight, self.weight)
+        return x @ self.weight.squeeze(0)
+
+model = Evolving()
+for x in data:
+    out = model(x)  # expect: TBP001
+    out.sum().backward()
+""",
     "module methods known from torch leave the state alone": HEADER
     + """
 for x in batches:
@@ -248,6 +276,20 @@ class Trainer:
             loss = self.model(x).sum()
             loss.backward()
             self.average = self.smooth(self.average, loss.item())
+""",
+    "a module's output bound alone, cut in forward": HEADER
+    + """
+class Stateful(nn.Module):
+    def forward(self, x):
+        if self.hidden is not None:
+            self.hidden = self.hidden.detach()
+        out, self.hidden = self.lstm(x, self.hidden)
+        return out
+
+model = Stateful()
+for x in data:
+    out = model(x)
+    out.sum().backward()
 """,
     "evaluation under no_grad keeps the state on the object": HEADER
     + """
@@ -605,6 +647,36 @@ FOUND_ACROSS_FILES = {
             loss = model(x).sum()  # expect: TBP001
             loss.backward()
         """,
+    "the output bound alone": """\
+        from models.streamer import Streamer
+
+        model = Streamer()
+        for x in loader:
+            out = model(x)  # expect: TBP001
+            out.sum().backward()
+        """,
+    "a model of this file holding a layer of the run that keeps state": """\
+        import torch.nn as nn
+        from models import Streamer
+
+        class Wrapper(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.recurrent = Streamer()
+                self.head = nn.Linear(16, 1)
+
+            def forward(self, x):
+                h = self.recurrent(x)
+                return self.head(h)
+
+        model = Wrapper()
+        for epoch in range(10):
+            cost = 0
+            for x in loader:
+                y = model(x)
+                cost = cost + y.sum()
+            cost.backward(retain_graph=True)  # expect: TBP005
+        """,
     "a trainer holding the model on self": """\
         from models.streamer import Streamer
 
@@ -703,6 +775,34 @@ SILENT_ACROSS_FILES = {
                 loss = self.model(x).sum()
                 loss.backward()
         """,
+    "the output bound alone, cut inside forward": """\
+        from models.cutting import CuttingStreamer
+
+        model = CuttingStreamer()
+        for x in loader:
+            out = model(x)
+            out.sum().backward()
+        """,
+    "a layer of the run detached after each epoch": """\
+        import torch.nn as nn
+        from models import Streamer
+
+        class Wrapper(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.recurrent = Streamer()
+
+            def forward(self, x):
+                return self.recurrent(x)
+
+        model = Wrapper()
+        for epoch in range(10):
+            cost = 0
+            for x in loader:
+                cost = cost + model(x).sum()
+            cost.backward()
+            model.recurrent.state = model.recurrent.state.detach()
+        """,
     "the model cuts its state inside forward": """\
         from models.cutting import CuttingStreamer
 
@@ -733,7 +833,8 @@ SILENT_ACROSS_FILES = {
 
 
 def _run_across_files(tmp_path: Path, loop: str) -> list[tuple[str, str, int]]:
-    write(tmp_path, "models/__init__.py", "")
+    # The package re-exports the class its module defines.
+    write(tmp_path, "models/__init__.py", "from .streamer import Streamer\n")
     write(tmp_path, "models/streamer.py", STREAMER)
     write(tmp_path, "models/cutting.py", CUTTING_STREAMER)
     write(tmp_path, "train.py", loop)
