@@ -652,7 +652,13 @@ class UnitInterpreter:
                 if not self.note_inplace_on_view(call, receiver_node, env):
                     self.cut_element_in_place(call, receiver_node, env)
             elif receiver is not None:
-                if self.note_attribute_view(call, receiver, env):
+                # `for s in self.all_states: s.detach_()` cuts every attribute it gathers
+                # (or, on a view, raises: TBP014 then explains, and no leak is reported).
+                gatherer = self.iterated_container(receiver) or self.iterated_method(receiver)
+                on_view = self.note_attribute_view(call, receiver, env)
+                for path in self.attributes_reached(receiver, gatherer):
+                    env[path] = fresh(CUT, call)
+                if on_view:
                     return
                 container = self.iterated_container(receiver)
                 if container is not None and self.shape_of(container, env) == TENSOR:

@@ -239,6 +239,36 @@ for x, y in batches:
     (out - y).pow(2).mean().backward()
 """
 )
+SILENT["14: a property gathers whole tensors that a method detaches in place"] = (
+    HEADER
+    + """
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(8, 16)
+        self.feed = torch.zeros(1, 4, 16)
+        self.hidden = torch.zeros(1, 4, 16)
+
+    @property
+    def all_states(self):
+        return (self.hidden, self.feed)
+
+    def forward(self, x):
+        out, self.hidden = self.rnn(torch.cat([x, self.feed], -1), self.hidden)
+        self.feed = out[-1:].clone()
+        return out
+
+    def detach_state(self):
+        for s in self.all_states:
+            s.detach_()
+
+model = Decoder()
+for x, y in batches:
+    model.detach_state()
+    out = model(x)
+    (out - y).pow(2).mean().backward()
+"""
+)
 FOUND["14: the attribute itself detached in place in another method"] = (
     HEADER
     + """
