@@ -86,6 +86,7 @@ def index_fingerprint(index: ProjectIndex) -> str:
                 for k, v in summary.state_methods.items()
             ),
             sorted(summary.forward_resets.items()),
+            summary.loader_calls or (),
         )
         if any(facts):
             digest.update(repr((name, facts)).encode())

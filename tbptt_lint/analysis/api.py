@@ -23,6 +23,7 @@ from tbptt_lint.analysis.index import (
     SourceSyntaxError,
 )
 from tbptt_lint.analysis.interpreter import UnitInterpreter
+from tbptt_lint.analysis.loaders import loader_calls
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
@@ -117,6 +118,7 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     summary = ModuleSummary(
         module_name, may_hold_findings(source), frozenset(imported_names(source))
     )
+    summary.loader_calls = loader_calls(source, module_name)
     if not may_hold_helpers(source):
         return summary
     for block in top_level_blocks(source):
@@ -280,6 +282,7 @@ def build_model(
     except SourceSyntaxError:
         module = parse(source)  # the blocks were guessed wrong, or the file is broken
     context = build_context(module, module_name, settings, index)
+    context.source, context.module_name, context.index = source, module_name, index
     units = []
     local_helpers = {n for n, f in context.functions.items() if f.does_backward}
     for node, body, class_name in units_of(module):

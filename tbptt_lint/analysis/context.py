@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from tbptt_lint.analysis.index import FunctionFacts
+from tbptt_lint.analysis.index import FunctionFacts, ProjectIndex
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 
 RECURRENT_MODULES = frozenset(
@@ -72,6 +72,12 @@ class FileContext:
     # Extra names from configuration.
     detach_functions: frozenset[str] = frozenset()
     recurrent_modules: frozenset[str] = frozenset()
+    # The module's full text and name, and the run's index: TBP011 reads the loaders a loop
+    # iterates from the whole file (phase 2 parses only the blocks that can matter) and from
+    # the calls that pass them in.
+    source: str = ""
+    module_name: str = ""
+    index: ProjectIndex | None = None
 
     def qualify(self, node: cst.BaseExpression) -> str | None:
         return self.imports.qualify(dotted_name(node))
