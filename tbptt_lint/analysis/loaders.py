@@ -36,6 +36,8 @@ ITERATION_WRAPPERS = frozenset({"enumerate", "iter", "tqdm", "trange"})
 MAX_FORWARDS = 3
 MAX_RESOLUTION_DEPTH = 8
 UNKNOWN_LOADER = LoaderInfo(shuffled=None)
+# Larger sources (generated code) are not read for loaders: their loaders count as unknown.
+MAX_SOURCE_CHARACTERS = 5_000_000
 ANY_OBJECT = "*"
 
 
@@ -394,6 +396,8 @@ def _argument_for(call: LoaderCall, position: int, name: str) -> LoaderArgument 
 
 
 def read_module(source: str, module_name: str) -> ModuleLoaders | None:
+    if len(source) > MAX_SOURCE_CHARACTERS:
+        return None
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -411,10 +415,22 @@ def loader_calls(source: str, module_name: str) -> tuple[LoaderCall, ...] | None
     """Phase 1: a module's calls of functions, with the loaders they pass. Only a module that
     builds a loader (`DataLoader(` in its text) is read, None for the others: a loader one of
     its functions is given can only come from such a module."""
-    if "DataLoader(" not in source:
+    if "DataLoader(" not in source or len(source) > MAX_SOURCE_CHARACTERS:
         return None
     module = read_module(source, module_name)
     return tuple(module.loader_calls()) if module is not None else None
+
+
+def functions_given_loaders(index: ProjectIndex | None) -> frozenset[str]:
+    """The last names of the functions some call in the run passes a loader, or a parameter
+    that may hold one, to: a function of a module that builds no loader can only be given one
+    through them."""
+    return frozenset(
+        call.callee.rsplit(".", 1)[-1]
+        for summary in (index.summaries.values() if index is not None else ())
+        for call in summary.loader_calls or ()
+        if any(call.positional) or any(argument for _, argument in call.keywords)
+    )
 
 
 def loader_iterated(

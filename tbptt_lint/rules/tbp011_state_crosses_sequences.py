@@ -10,7 +10,12 @@ from tbptt_lint.analysis.conditions import names_bound_in, reads_any
 from tbptt_lint.analysis.events import RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.analysis.index import LoaderInfo
 from tbptt_lint.analysis.interpreter import names_in, target_names
-from tbptt_lint.analysis.loaders import ModuleLoaders, loader_iterated, read_module
+from tbptt_lint.analysis.loaders import (
+    ModuleLoaders,
+    functions_given_loaders,
+    loader_iterated,
+    read_module,
+)
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries
@@ -90,7 +95,7 @@ for x, y in loader:
             return None
         states = ", ".join(f"`{s}`" for s in call.states)
         loader = None
-        if not _counts(loop.iter):
+        if not _counts(loop.iter) and _may_iterate_a_loader(model, unit):
             loader = loader_iterated(_loaders(model), model.context.index, model.line(loop))
         if loader is not None:
             if loader.shuffled:
@@ -148,6 +153,20 @@ def _counts(iterable: cst.BaseExpression) -> bool:
             return False
         iterable = iterable.args[0].value
     return isinstance(iterable, cst.Call) and dotted_name(iterable.func) in ("range", "trange")
+
+
+def _may_iterate_a_loader(model: FileModel, unit: UnitEvents) -> bool:
+    """Whether a loop of this unit may iterate a DataLoader: one built in this file, or one
+    that some call in the run passes to a function of this unit's name. Reading the file for
+    loaders costs a parse, which most files never need."""
+    if "DataLoader" in model.context.source:
+        return True
+    if not isinstance(unit.unit, cst.FunctionDef):
+        return False
+    given = getattr(model, "_given_loaders", None)
+    if given is None:
+        given = model._given_loaders = functions_given_loaders(model.context.index)  # type: ignore[attr-defined]
+    return unit.unit.name.value in given
 
 
 def _loaders(model: FileModel) -> ModuleLoaders | None:
