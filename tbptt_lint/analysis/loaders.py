@@ -170,11 +170,19 @@ class ModuleLoaders:
             if name in scope.declared_global:
                 scope, position = self.module, None
                 continue
-            if name in scope.params:
-                return Parameter(scope, name)
             bindings = scope.bindings.get(name)
+            if name in scope.params:
+                # A parameter rebound before the use (`loader = tqdm(loader)`) is what the
+                # rebinding made; one rebound on some paths only is unknown.
+                reaching, complete = _reaching(bindings or [], place, strict=True)
+                if not reaching:
+                    return Parameter(scope, name)
+                if not complete:  # the value passed in may reach the use too
+                    entry = Place(scope, (0, 0), ())
+                    reaching = [*reaching, Binding(ast.Name(id=name, ctx=ast.Load()), entry)]
+                return _known(reaching)
             if bindings:
-                reaching = _reaching(bindings, position) if position is not None else bindings
+                reaching = _reaching(bindings, position)[0] if position is not None else bindings
                 return _known(reaching)
             # Enclosing functions, then the module; a class body's names are not visible in
             # its methods.
@@ -641,20 +649,24 @@ def _unwrapped(node: ast.expr) -> ast.expr:
     return node
 
 
-def _reaching(bindings: list[Binding], place: Place) -> list[Binding]:
+def _reaching(
+    bindings: list[Binding], place: Place, strict: bool = False
+) -> tuple[list[Binding], bool]:
     """The bindings of a name in one scope that may reach a use there: the last one before it
-    that runs whenever the use does, and every one between that and the use. Bindings after
-    the use count only when none comes before it (a use in a loop, or a closure)."""
+    that runs whenever the use does, and every one between that and the use; and whether
+    such a last one was found (else the value on entry may reach the use too). Bindings after
+    the use count only when none comes before it (a use in a loop, or a closure), unless
+    `strict`."""
     before = [b for b in bindings if b.place.position < place.position]
     if not before:
-        return bindings
+        return ([], False) if strict else (bindings, True)
     reaching: list[Binding] = []
     for binding in reversed(before):
         reaching.append(binding)
         blocks = binding.place.blocks
         if place.blocks[: len(blocks)] == blocks:
-            break
-    return reaching
+            return reaching, True
+    return reaching, False
 
 
 def _known(bindings: list[Binding] | None) -> list[Binding] | None:
@@ -669,6 +681,11 @@ def _combine(found: Sequence[Resolved]) -> Resolved:
     shuffle, a loader of unknown order when all are loaders, else nothing known."""
     if len(found) == 1:
         return found[0]
+    first = found[0] if found else None
+    if isinstance(first, Parameter) and all(
+        isinstance(f, Parameter) and f.scope is first.scope and f.name == first.name for f in found
+    ):
+        return first
     if not found or any(not isinstance(f, LoaderInfo) for f in found):
         return None
     loaders = [f for f in found if isinstance(f, LoaderInfo)]

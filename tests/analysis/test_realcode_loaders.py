@@ -798,6 +798,32 @@ def main():
     trainer = Trainer(model)
     trainer.train_epoch(DataLoader(data, batch_size=8, shuffle=True), optimizer)
 """,
+    "a parameter wrapped in a progress bar, always or on a flag": HEADER
+    + """
+from tqdm import tqdm
+
+def train(model, loader, optimizer, verbose):
+    if verbose:
+        loader = tqdm(loader, desc="train")
+    hidden = None
+    for step, (x, y) in enumerate(loader):  # expect: TBP011
+        out, hidden = model(x, hidden)
+        optimizer.zero_grad()
+        out.sum().backward()
+        optimizer.step()
+        hidden = hidden.detach()
+
+def evaluate(model, loader):
+    loader = tqdm(loader)
+    hidden = None
+    for x, y in loader:  # expect: TBP011
+        out, hidden = model(x, hidden)
+        out.sum().backward()
+        hidden = hidden.detach()
+
+train(model, DataLoader(data, batch_size=8, shuffle=True), optimizer, True)
+evaluate(model, DataLoader(data, batch_size=8, shuffle=True))
+""",
     "passed on from function to function": HEADER
     + """
 def train_epoch(model, batches, optimizer):
@@ -819,6 +845,20 @@ def main():
 }
 
 CALLS_SILENT = {
+    "a parameter rebuilt into an ordered loader before the loop": HEADER
+    + """
+def train(model, dataset, optimizer):
+    dataset = DataLoader(dataset, batch_size=4, drop_last=True)
+    hidden = None
+    for x, y in dataset:
+        out, hidden = model(x, hidden)
+        optimizer.zero_grad()
+        out.sum().backward()
+        optimizer.step()
+        hidden = hidden.detach()
+
+train(model, DataLoader(data, batch_size=8, shuffle=True), optimizer)
+""",
     "a method given a shuffled loader inside its class and an ordered one from outside": HEADER
     + """
 class Trainer:
