@@ -87,6 +87,7 @@ def index_fingerprint(index: ProjectIndex) -> str:
             ),
             sorted(summary.forward_resets.items()),
             sorted(summary.factories.items()),
+            summary.loader_calls or (),
         )
         if any(facts):
             digest.update(repr((name, facts)).encode())

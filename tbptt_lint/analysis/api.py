@@ -34,6 +34,7 @@ from tbptt_lint.analysis.index import (
     SourceSyntaxError,
 )
 from tbptt_lint.analysis.interpreter import UnitInterpreter
+from tbptt_lint.analysis.loaders import loader_calls
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
@@ -132,6 +133,7 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
         module_name, may_hold_findings(source), frozenset(imported_names(source))
     )
     summary.factories.update(module_factories(source, module_name))
+    summary.loader_calls = loader_calls(source, module_name)
     if not may_hold_helpers(source):
         return summary
     for block in top_level_blocks(source):
@@ -332,6 +334,7 @@ def build_model(
     context.manual_optimization = bool(MANUAL_OPTIMIZATION.search(source))
     # Methods without a loop matter when they keep state on their object between calls.
     attribute_state = bool(context.stateful_classes or ATTRIBUTE_STATE.search(source))
+    context.source, context.module_name, context.index = source, module_name, index
     units = []
     local_helpers = {n for n, f in context.functions.items() if f.does_backward}
     for node, body, class_name in units_of(module):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from tbptt_lint.analysis.index import NO_CLASSES, FunctionFacts, RunClasses
+from tbptt_lint.analysis.index import NO_CLASSES, FunctionFacts, ProjectIndex, RunClasses
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.views import ClassViews, class_views
 
@@ -102,6 +102,13 @@ class FileContext:
                 class_views(self.module, modules) if self.module is not None else ClassViews()
             )
         return self._class_views
+
+    # The module's full text and name, and the run's index: TBP011 reads the loaders a loop
+    # iterates from the whole file (phase 2 parses only the blocks that can matter) and from
+    # the calls that pass them in.
+    source: str = ""
+    module_name: str = ""
+    index: ProjectIndex | None = None
 
     def qualify(self, node: cst.BaseExpression) -> str | None:
         return self.imports.qualify(dotted_name(node))

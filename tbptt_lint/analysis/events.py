@@ -42,6 +42,9 @@ class StateRead:
     value: Value
     # Every node a read value came from, over all paths: cuts, resets, recurrent calls.
     origins: list[cst.CSTNode] = field(default_factory=list)
+    # Loops from an earlier pass of which the value read may come, with no reset in between
+    # on some path: the state is carried across the passes of each.
+    carried_across: set[cst.CSTNode] = field(default_factory=set)
 
     def origins_of(self, how: str) -> list[cst.CSTNode]:
         return [o for o in self.origins if self.how_by_origin.get(id(o)) == how]

@@ -23,6 +23,40 @@ class FunctionFacts:
     cuts_tensor: bool = False
 
 
+@dataclass(frozen=True)
+class LoaderInfo:
+    """How a `torch.utils.data.DataLoader` was built, as far as its call says; `shuffled` is
+    None when the loader's order is unknown (`shuffle=args.shuffle`, another library's
+    loader)."""
+
+    shuffled: bool | None
+    batch_size: str | None = None  # source text of a `batch_size` argument, when one is given
+    drop_last: bool | None = None
+
+
+@dataclass(frozen=True)
+class LoaderArgument:
+    """An argument that may be a data loader, at a call site: one known there, or a
+    parameter of the calling function passed on (resolved at that function's call sites)."""
+
+    loader: LoaderInfo | None = None
+    forwarded_from: str = ""  # qualified name of the calling function
+    forwarded_method: bool = False  # ... which is a method
+    position: int = -1  # the parameter's position (self not counted); -1 when keyword-only
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class LoaderCall:
+    """A call that passes a data loader (or a parameter that may hold one) to a function."""
+
+    callee: str  # qualified name: `pkg.train.train`, `pkg.train.Trainer.fit` for `self.fit`
+    method: bool  # called on an object: positions start after `self`
+    positional: tuple[LoaderArgument | None, ...]
+    keywords: tuple[tuple[str, LoaderArgument | None], ...]
+    starred: bool  # `*args` or `**kwargs`: which parameter gets what is unknown
+
+
 class SourceSyntaxError(Exception):
     """The source could not be parsed. Positions are 1-based."""
 
@@ -51,6 +85,10 @@ class ModuleSummary:
     forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
     # Functions that build one of the module's stateful classes: `build_model` -> its class.
     factories: dict[str, str] = field(default_factory=dict)
+    # Calls of functions, with the data loaders they pass (TBP011 follows a loader into the
+    # function it is passed to). None when the module was not read for them: it builds no
+    # loader.
+    loader_calls: tuple[LoaderCall, ...] | None = None
 
 
 @dataclass(frozen=True)

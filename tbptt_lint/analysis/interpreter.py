@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
+from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
     CELL_MODULES,
     PAIR_STATE_MODULES,
@@ -49,6 +50,7 @@ from tbptt_lint.analysis.values import (
     fresh,
     join,
     join_envs,
+    with_carried,
 )
 from tbptt_lint.analysis.views import NO_TENSOR, TENSOR, TENSOR_PAIR, TUPLE, expression_shape
 from tbptt_lint.analysis.walk import children, descendants
@@ -140,6 +142,9 @@ TENSOR_TESTS = frozenset({"torch.is_tensor"})
 CUTTING_METHOD_WORDS = ("detach", "repackage")
 MAX_PATHS = 16
 MAX_LOOP_PASSES = 4
+# Groups of paths that enter a loop with different assumptions about a condition tested in it,
+# interpreted apart; more are merged.
+MAX_LOOP_GROUPS = 4
 
 
 @dataclass
@@ -316,6 +321,7 @@ class UnitInterpreter:
         self.fell_through = False
         self.effects_receiver: str | None = None
         self.attribute_state_cache: tuple[int, frozenset[str]] = (0, frozenset())
+        self.conditions = Conditions()
 
     # ----------------------------------------------------------------- objects
     @property
@@ -423,7 +429,7 @@ class UnitInterpreter:
         assumptions = frozenset(
             (text, truth)
             for text, truth in path.assumptions
-            if not any(name in text for name in assigned)
+            if not any(mentions(text, name) for name in assigned)
         )
         return [Path(env, assumptions)]
 
@@ -452,12 +458,15 @@ class UnitInterpreter:
             self.note_stateless_call(value, targets[0], env)
         self.scan_calls(value, env)
         result = self.evaluate(value, env)
+        carried = self.carried_marks(value, result, env)
         for target in targets:
             if isinstance(target, cst.Subscript):
                 self.assign_subscript(target, result, env)
             else:
                 self.note_alias(target, value, result)
                 self.bind(target, result, env)
+                if carried:
+                    self.mark_carried(target, carried, env)
             self.note_accumulation(statement, target, value, env)
 
     def note_stateless_call(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> None:
@@ -481,6 +490,30 @@ class UnitInterpreter:
             if recorded.call is call and recorded is not event:
                 for name, value in before.items():
                     recorded.before[name] = join(recorded.before.get(name), value) or value
+
+    def carried_marks(
+        self, expression: cst.BaseExpression, result: Value, env: Env
+    ) -> frozenset[cst.CSTNode]:
+        """The loops from an earlier pass of which `expression`'s value may come: those of
+        the names it is computed from (`h.detach()` carries `h` on), none when it makes its
+        value anew (`init_hidden(b)`, `None`, `h.new_zeros(...)`)."""
+        if not _holds_state(result):
+            return frozenset()
+        marks = result.carried
+        if result.status != Status.FRESH:
+            return marks  # read through names, joins keep their marks
+        for name in names_in(expression):
+            value = env.get(name)
+            if value is not None and value.carried:
+                marks = marks | value.carried
+        return marks
+
+    @staticmethod
+    def mark_carried(target: cst.BaseExpression, carried: frozenset[cst.CSTNode], env: Env) -> None:
+        for name in target_names(target):
+            value = env.get(name)
+            if value is not None and _holds_state(value):
+                env[name] = with_carried(value, carried)
 
     def note_alias(
         self, target: cst.BaseExpression, value: cst.BaseExpression, result: Value
@@ -527,7 +560,7 @@ class UnitInterpreter:
         if name is None:
             return
         if self.no_grad_depth and value.status != Status.FRESH:
-            value = fresh(NO_GRAD, value.origin)
+            value = with_carried(fresh(NO_GRAD, value.origin), value.carried)
         if value.has_graph and self.is_object(name):
             value = UNKNOWN  # a module or optimizer holds no state of its own here
         if value.status == Status.FRESH and value.via_data and value.origin is not None:
@@ -927,21 +960,24 @@ class UnitInterpreter:
 
     # ----------------------------------------------------------- control flow
     def exec_if(self, statement: cst.If, paths: list[Path]) -> list[Path]:
-        condition = _code(statement.test)
         results: list[Path] = []
         tensor_test = self.is_tensor_test(statement.test)
         for path in paths:
-            known = dict(path.assumptions).get(condition, tensor_test)
+            known = self.conditions.truth_of(statement.test, dict(path.assumptions))
+            if known is None:
+                known = tensor_test
             if known is not False:
                 then_env = dict(path.env)
                 self.refine(statement.test, then_env, truth=True)
                 self.scan_calls(statement.test, then_env)
-                then_paths = [Path(then_env, path.assumptions | {(condition, True)})]
+                learnt = self.conditions.facts_of(statement.test, True)
+                then_paths = [Path(then_env, path.assumptions | learnt)]
                 results += self.exec_block(statement.body.body, then_paths)
             if known is not True:
                 else_env = dict(path.env)
                 self.refine(statement.test, else_env, truth=False)
-                else_paths = [Path(else_env, path.assumptions | {(condition, False)})]
+                learnt = self.conditions.facts_of(statement.test, False)
+                else_paths = [Path(else_env, path.assumptions | learnt)]
                 orelse = statement.orelse
                 if isinstance(orelse, cst.If):
                     results += self.exec_if(orelse, else_paths)
@@ -973,7 +1009,39 @@ class UnitInterpreter:
 
     def exec_loop(self, statement: cst.For | cst.While, paths: list[Path]) -> list[Path]:
         self.events.loop_parents.setdefault(statement, self.loops)
-        head = self.merge(paths).env
+        results: list[Path] = []
+        for assumptions, group in self.loop_entry_groups(statement, paths):
+            results += self.run_loop(statement, self.merge(group).env, assumptions)
+        return self.limit(results)
+
+    def loop_entry_groups(
+        self, statement: cst.For | cst.While, paths: list[Path]
+    ) -> list[tuple[frozenset[tuple[str, bool]], list[Path]]]:
+        """Paths grouped by what they assume about conditions the loop tests but cannot
+        change (`if not random_iter: h = None` before `for x in loader: if random_iter: h =
+        init()`): each group runs the loop on its own, so that complementary resets cover
+        every path. Other assumptions are dropped at the loop, as are all where the groups
+        would be too many."""
+        wanted = {text for path in paths for text, _ in path.assumptions}
+        if not wanted:
+            return [(frozenset(), paths)]
+        invariant = self.conditions.loop_invariant(statement, wanted)
+        if not invariant:
+            return [(frozenset(), paths)]
+        groups: dict[frozenset[tuple[str, bool]], list[Path]] = {}
+        for path in paths:
+            kept = frozenset(a for a in path.assumptions if a[0] in invariant)
+            groups.setdefault(kept, []).append(path)
+        if len(groups) > MAX_LOOP_GROUPS:
+            return [(frozenset(), paths)]
+        return list(groups.items())
+
+    def run_loop(
+        self,
+        statement: cst.For | cst.While,
+        head: Env,
+        assumptions: frozenset[tuple[str, bool]],
+    ) -> list[Path]:
         frame = LoopFrame(statement)
         self.loop_stack.append(frame)
         exits: list[Env] = []
@@ -987,11 +1055,12 @@ class UnitInterpreter:
                     self.bind_loop_target(statement, body_env)
                 else:
                     self.scan_calls(statement.test, body_env)
-                ends = self.exec_block(statement.body.body, [Path(body_env)])
+                ends = self.exec_block(statement.body.body, [Path(body_env, assumptions)])
                 end_env: Env | None = None
                 for env in [p.env for p in ends] + frame.continues:
                     end_env = join_envs(end_env, env)
-                new_head = join_envs(head, end_env) or head
+                back_edge = _carried_around(end_env, statement) if end_env is not None else None
+                new_head = join_envs(head, back_edge) or head
                 exits = list(frame.breaks)
                 if end_env is not None:
                     exits.append(end_env)
@@ -1005,7 +1074,7 @@ class UnitInterpreter:
         after: Env | None = None if exits else head
         for env in exits:
             after = join_envs(after, env)
-        result = [Path(after or {})]
+        result = [Path(after or {}, assumptions)]
         if statement.orelse is not None:
             result = self.exec_block(statement.orelse.body.body, result)
         return result
@@ -1174,9 +1243,10 @@ class UnitInterpreter:
                 self.scan_calls(arg.value, env)
         for name, expression in recurrent.state_args.items():
             value = self.evaluate(expression, env)
+            carried = self.carried_marks(expression, value, env)
             if recurrent.cuts_input and value.has_graph:
                 value = fresh(CUT, recurrent.call)
-            self.record_read(recurrent, name, value)
+            self.record_read(recurrent, name, value, carried)
         facts = self.function_facts(recurrent.callee)
         if facts is not None and facts.does_backward:
             self.apply_backward(recurrent.call, env)
@@ -1268,13 +1338,20 @@ class UnitInterpreter:
             return []
         return self.method_facts(callee)
 
-    def record_read(self, recurrent: RecurrentCall, name: str, value: Value) -> None:
+    def record_read(
+        self,
+        recurrent: RecurrentCall,
+        name: str,
+        value: Value,
+        carried: frozenset[cst.CSTNode] = frozenset(),
+    ) -> None:
         key = (id(recurrent.call), name)
         read = self.events.reads.get(key)
         if read is None:
             read = self.events.reads[key] = StateRead(recurrent, name, value)
         else:
             read.value = join(read.value, value) or value
+        read.carried_across |= carried
         for origin, how in value.all_sources():
             if id(origin) not in read.how_by_origin:
                 read.origins.append(origin)
@@ -1351,9 +1428,10 @@ class UnitInterpreter:
             if how == RESET:
                 continue
             value = env.get(state, FRESH_UNRELATED)
+            carried = value.carried
             if how in (CUT, LEAF) and value.has_graph:
                 value = fresh(CUT, call)
-            self.record_read(recurrent, state, value)
+            self.record_read(recurrent, state, value, carried)
             env[state] = (
                 fresh(NO_GRAD, call) if self.no_grad_depth else Value(Status.LIVE, "", call)
             )
@@ -1765,6 +1843,21 @@ def _is_cutting_method(unit: cst.CSTNode, class_name: str | None) -> bool:
         if returned is not None and dotted_name(returned) not in ("self", "None"):
             return False
     return True
+
+
+def _holds_state(value: Value) -> bool:
+    """Whether a value may be state carried on: anything but a value made anew."""
+    return value.status != Status.FRESH or value.how != RESET
+
+
+def _carried_around(env: Env, loop: cst.CSTNode) -> Env:
+    """The values at the end of a pass, as the next pass of `loop` sees them: every state
+    among them now comes from an earlier pass."""
+    marks = frozenset({loop})
+    return {
+        name: with_carried(value, marks) if _holds_state(value) else value
+        for name, value in env.items()
+    }
 
 
 def _unpacked_length(target: cst.BaseExpression) -> int | None:

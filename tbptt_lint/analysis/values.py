@@ -56,6 +56,10 @@ class Value:
     # (node, how) for every cut, reset or recurrent call the value may come from, over all
     # paths that were joined into it.
     sources: frozenset[tuple[cst.CSTNode, str]] = field(default=frozenset(), compare=False)
+    # Loops (For/While nodes) from an earlier pass of which the value may come with no reset
+    # on the way: a state read with a loop here is carried across that loop's passes (TBP011).
+    # Compared, so that a loop runs until these reach its head.
+    carried: frozenset[cst.CSTNode] = frozenset()
 
     def all_sources(self) -> frozenset[tuple[cst.CSTNode, str]]:
         if self.origin is None:
@@ -71,7 +75,7 @@ class Value:
         """The value after `backward` ran through its graph."""
         if self.elements is not None:
             elements = tuple(element.consumed_by(backward) for element in self.elements)
-            return composite(elements, self.origin)
+            return with_carried(composite(elements, self.origin), self.carried)
         if self.status == Status.LIVE:
             return replace(self, status=Status.STALE, backwards=frozenset({backward}))
         return self
@@ -90,6 +94,10 @@ def composite(elements: tuple[Value, ...], origin: cst.CSTNode | None) -> Value:
     stale ones."""
     if not elements:
         return Value(Status.FRESH, RESET, origin, elements=())
+    return with_carried(_composite(elements, origin), *(e.carried for e in elements))
+
+
+def _composite(elements: tuple[Value, ...], origin: cst.CSTNode | None) -> Value:
     statuses = {element.status for element in elements}
     backwards = frozenset().union(*(element.backwards for element in elements))
     if statuses == {Status.FRESH}:
@@ -103,12 +111,25 @@ def composite(elements: tuple[Value, ...], origin: cst.CSTNode | None) -> Value:
     return Value(status, "", origin, backwards, elements=elements)
 
 
+def with_carried(value: Value, *marks: frozenset[cst.CSTNode]) -> Value:
+    """The value, also carried across the passes of the loops in `marks`."""
+    carried = value.carried.union(*marks)
+    return value if carried == value.carried else replace(value, carried=carried)
+
+
 def join(left: Value | None, right: Value | None) -> Value | None:
     """The value at a merge point of two paths (None: the variable is unbound on that path)."""
     if left is None:
         return right
     if right is None:
         return left
+    joined = _join(left, right)
+    if left.carried or right.carried:
+        return with_carried(joined, left.carried, right.carried)
+    return joined
+
+
+def _join(left: Value, right: Value) -> Value:
     sources = left.all_sources() | right.all_sources()
     if left == right and left.origin is right.origin:
         return replace(left, sources=sources)

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import UNKNOWN, is_lightning_module
-from tbptt_lint.analysis.context import Construction
+from tbptt_lint.analysis.conditions import names_bound_in, reads_any
 from tbptt_lint.analysis.events import RecurrentCall, StateRead, UnitEvents
+from tbptt_lint.analysis.index import LoaderInfo
 from tbptt_lint.analysis.interpreter import names_in, target_names
+from tbptt_lint.analysis.loaders import (
+    LOADERS,
+    RANDOM_SAMPLERS,
+    ModuleLoaders,
+    functions_given_loaders,
+    loader_iterated,
+    read_module,
+)
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, is_true_literal
 from tbptt_lint.analysis.queries import queries, spans_contain
-from tbptt_lint.analysis.values import CUT, LEAF, RESET
+from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
 
-LOADERS = ("torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader")
-RANDOM_SAMPLERS = ("RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler")
+NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 class StateCrossesSequences(Rule):
@@ -31,6 +39,11 @@ class StateCrossesSequences(Rule):
     same goes for state carried from the end of one epoch into the start of the next, and for
     state built for a fixed batch size while the loader's last batch is smaller (no
     `drop_last=True`). Re-initialise the state per batch or per epoch.
+
+    A state counts as carried across a loop only when, on some path, the value a recurrent
+    call reads may come from an earlier pass of that loop with no reset in between; a loader
+    counts as shuffled only when it is a torch `DataLoader` known to shuffle (see
+    `analysis/loaders.py`).
     """
 
     code = "TBP011"
@@ -79,38 +92,31 @@ for x, y in loader:
     def _problem(
         self, model: FileModel, unit: UnitEvents, call: RecurrentCall, loop: cst.For
     ) -> str | None:
-        # A reset in this loop, or in a loop inside it around the call (`for epoch: for
-        # batch in loader: hidden = None`), starts every pass afresh.
-        inside = call.loops[call.loops.index(loop) :]
-        if any(
-            _resets_state(other, call) or _reset_by_a_call(unit, other, call)
-            for other in inside
-            if isinstance(other, (cst.For, cst.While))
-        ):
+        # Only a state whose value may come from an earlier pass of this very loop, with no
+        # reset on the way, is carried across it: a reset on every path into the call (per
+        # batch, or per epoch right before the batch loop) starts each pass afresh.
+        carried = [read for read in unit.reads_of(call) if _carried_across(read, loop)]
+        if not carried:
             return None
         states = ", ".join(f"`{s}`" for s in call.states)
-        loader = _loader_of(model, loop.iter)
+        loader = None
+        if not _counts(loop.iter) and _may_iterate_a_loader(model, unit):
+            loader = loader_iterated(_loaders(model), model.context.index, model.line(loop))
         if loader is not None:
-            if loader.flag("shuffle") or _random_sampler(model, loader):
+            if loader.shuffled:
                 return (
                     f"{states} is carried from one batch of this shuffled loader to the next, "
                     "so every sample starts from an unrelated sample's state. Re-initialise "
                     "the state for each batch"
                 )
-            if loader.keyword("batch_size") is not None and not loader.flag("drop_last"):
+            if loader.shuffled is False and _short_last_batch(loader, unit, call):
                 return (
                     f"{states} is carried across batches of a loader without "
                     "`drop_last=True`: the last batch is smaller than the state built for "
                     "the others. Pass `drop_last=True` or re-initialise the state per batch"
                 )
             return None
-        inner = [other for other in call.loops if other is not loop]
-        nested_windows = [
-            other
-            for other in inner
-            if unit.loop_parents.get(other, ()) and loop in unit.loop_parents[other]
-        ]
-        if nested_windows and any(w in unit.loops_with_backward for w in nested_windows):
+        if _restarts_windows(unit, call, loop):
             return (
                 f"{states} is carried from the end of one pass of this loop into the next "
                 "without a reset (for example from one epoch into the next). Re-initialise "
@@ -119,71 +125,93 @@ for x, y in loader:
         return None
 
 
-def _loader_of(model: FileModel, iterable: cst.BaseExpression) -> Construction | None:
-    node = iterable
-    while isinstance(node, cst.Call) and dotted_name(node.func) in ("enumerate", "tqdm", "iter"):
-        if not node.args:
-            return None
-        node = node.args[0].value
-    built = model.context.construction_of(dotted_name(node))
-    if (
-        built is None
-        or built.qualified_class not in LOADERS
-        and not built.qualified_class.endswith("DataLoader")
-    ):
-        return None
-    return built
-
-
-def _random_sampler(model: FileModel, loader: Construction) -> bool:
-    sampler = loader.keyword("sampler")
-    if isinstance(sampler, cst.Call):
-        name = dotted_name(sampler.func) or ""
-    else:
-        built = model.context.construction_of(dotted_name(sampler) if sampler else None)
-        name = built.qualified_class if built is not None else ""
-    return name.rsplit(".", 1)[-1] in RANDOM_SAMPLERS
-
-
-def _resets_state(loop: cst.For | cst.While, call: RecurrentCall) -> bool:
-    """A plain re-assignment of the state that runs on every pass of the loop, outside any
-    inner loop, and not by the recurrent call itself or a cut of the state."""
-    for statement in _unconditional_statements(loop.body.body):
-        for small in statement.body:
-            if not isinstance(small, cst.Assign) or small is call.statement:
-                continue
-            bound = {n for t in small.targets for n in target_names(t.target)}
-            if not bound & set(call.states):
-                continue
-            if not names_in(small.value) & set(call.states):
-                return True
+def _restarts_windows(unit: UnitEvents, call: RecurrentCall, loop: cst.For) -> bool:
+    """Whether every pass of `loop` runs a window loop (one with a backward) around the call
+    over the same sequence again, as an epoch loop does: the window loop's range reads
+    nothing the outer loop binds. Windows of each new batch (`for t in range(0, x.size(1),
+    k)` inside `for x in batches`) may continue the batch before or not, which depends on the
+    batches: unknown."""
+    bound: set[str] | None = None
+    for inner in call.loops:
+        if inner is loop or loop not in unit.loop_parents.get(inner, ()):
+            continue
+        if inner not in unit.loops_with_backward:
+            continue
+        if bound is None:
+            bound = names_bound_in(loop)
+        header = inner.iter if isinstance(inner, cst.For) else inner.test
+        if not reads_any(header, bound):
+            return True
     return False
 
 
-def _reset_by_a_call(unit: UnitEvents, loop: cst.For | cst.While, call: RecurrentCall) -> bool:
-    """`self.reset_hidden()`, `model.reset_state()` on every pass of the loop: a call whose body
-    re-initialises the state kept on an object (the analysis follows it into that body)."""
-    if not unit.attribute_resets:
+def _carried_across(read: StateRead, loop: cst.CSTNode) -> bool:
+    value = read.value
+    holds_state = value.status != Status.FRESH or value.how in (CUT, LEAF)
+    return holds_state and loop in read.carried_across
+
+
+def _counts(iterable: cst.BaseExpression) -> bool:
+    """`range(...)`, possibly enumerated: not a loader, and no need to look one up."""
+    while isinstance(iterable, cst.Call) and dotted_name(iterable.func) in ("enumerate", "tqdm"):
+        if not iterable.args:
+            return False
+        iterable = iterable.args[0].value
+    return isinstance(iterable, cst.Call) and dotted_name(iterable.func) in ("range", "trange")
+
+
+def _may_iterate_a_loader(model: FileModel, unit: UnitEvents) -> bool:
+    """Whether a loop of this unit may iterate a DataLoader: one built in this file, or one
+    that some call in the run passes to a function of this unit's name. Reading the file for
+    loaders costs a parse, which most files never need."""
+    if "DataLoader" in model.context.source:
+        return True
+    if not isinstance(unit.unit, cst.FunctionDef):
         return False
-    return any(
-        isinstance(small, cst.Expr) and (id(small.value), state) in unit.attribute_resets
-        for statement in _unconditional_statements(loop.body.body)
-        for small in statement.body
-        for state in call.states
-    )
+    given = getattr(model, "_given_loaders", None)
+    if given is None:
+        given = model._given_loaders = functions_given_loaders(model.context.index)  # type: ignore[attr-defined]
+    return unit.unit.name.value in given
 
 
-def _unconditional_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.SimpleStatementLine]:
-    """The simple statements of a block that run whenever the block does: its own, and those
-    of `with` blocks and `if True:` inside it. A reset under any other condition (`if hidden is
-    None:`) does not happen on every pass."""
-    for statement in body:
-        if isinstance(statement, cst.SimpleStatementLine):
-            yield statement
-        elif isinstance(statement, cst.With) or (
-            isinstance(statement, cst.If) and is_true_literal(statement.test)
-        ):
-            yield from _unconditional_statements(statement.body.body)
+def _loaders(model: FileModel) -> ModuleLoaders | None:
+    """The module's scopes and loops as Python's parser reads the whole file, once per file."""
+    if not hasattr(model, "_loaders"):
+        context = model.context
+        model._loaders = read_module(context.source, context.module_name)  # type: ignore[attr-defined]
+    return model._loaders  # type: ignore[attr-defined]
+
+
+def _short_last_batch(loader: LoaderInfo, unit: UnitEvents, call: RecurrentCall) -> bool:
+    """Whether the loader's last batch may be smaller than the state carried into it: a fixed
+    `batch_size` (not 1), no `drop_last=True`, and a state built for that size (`torch.zeros(1,
+    32, 64)` for `batch_size=32`, `init_hidden(args.batch_size)` for
+    `batch_size=args.batch_size`)."""
+    size = loader.batch_size
+    if size is None or size in ("1", "None") or loader.drop_last is not False:
+        return False
+    states = set(call.states)
+    root = unit.unit.body if isinstance(unit.unit, cst.FunctionDef) else unit.unit
+    for node in descendants([root], stop=NESTED_SCOPES):
+        if not isinstance(node, cst.Assign) or names_in(node.value) & states:
+            continue
+        if not {n for t in node.targets for n in target_names(t.target)} & states:
+            continue
+        built = (n for n in descendants([node.value]) if isinstance(n, cst.Call))
+        if any(_passes_size(c, size) for c in built):
+            return True
+    return False
+
+
+def _passes_size(call: cst.Call, size: str) -> bool:
+    """Whether a call that builds a state is given the batch size."""
+    if size.isdigit():
+        return any(
+            isinstance(node, cst.Integer) and node.value == size
+            for arg in call.args
+            for node in descendants([arg.value])
+        )
+    return any(size in names_in(arg.value) for arg in call.args)
 
 
 # ------------------------------------------------------------------ state kept on attributes
@@ -195,7 +223,7 @@ def kept_between_shuffled_batches(model: FileModel, code: str) -> Iterator[Findi
         if not unit.carried_between_calls:
             continue
         loader = _lightning_train_loader(model, unit.unit)
-        if loader is None or not (loader.flag("shuffle") or _random_sampler(model, loader)):
+        if loader is None or not _shuffles(model, loader):
             continue
         for call in unit.recurrent_calls:
             kept = [s for s in call.states if s in unit.carried_between_calls]
@@ -203,7 +231,7 @@ def kept_between_shuffled_batches(model: FileModel, code: str) -> Iterator[Findi
                 continue
             message = (
                 f"`{kept[0]}` is kept on the module from one `training_step` to the next while "
-                f"`train_dataloader` shuffles (line {model.line(loader.call)}), so every sample "
+                f"`train_dataloader` shuffles (line {model.line(loader)}), so every sample "
                 "starts from an unrelated sample's state. Re-initialise the state for each "
                 "batch"
             )
@@ -211,7 +239,7 @@ def kept_between_shuffled_batches(model: FileModel, code: str) -> Iterator[Findi
             break
 
 
-def _lightning_train_loader(model: FileModel, method: cst.CSTNode) -> Construction | None:
+def _lightning_train_loader(model: FileModel, method: cst.CSTNode) -> cst.Call | None:
     """The loader `train_dataloader` returns, in the Lightning module that defines `method`."""
     context = model.context
     owner = next((c for c in context.class_defs.values() if method in c.body.body), None)
@@ -223,8 +251,22 @@ def _lightning_train_loader(model: FileModel, method: cst.CSTNode) -> Constructi
                 if isinstance(node, cst.Return) and isinstance(node.value, cst.Call):
                     qualified = context.qualify(node.value.func)
                     if qualified in LOADERS:
-                        return Construction(qualified, node.value)
+                        return node.value
     return None
+
+
+def _shuffles(model: FileModel, loader: cst.Call) -> bool:
+    """A `DataLoader(...)` call that surely shuffles: `shuffle=True`, or a torch random
+    sampler built in the call."""
+    for arg in loader.args:
+        keyword = arg.keyword.value if arg.keyword is not None else None
+        if keyword == "shuffle" and is_true_literal(arg.value):
+            return True
+        if keyword == "sampler" and isinstance(arg.value, cst.Call):
+            qualified = model.context.qualify(arg.value.func) or ""
+            if qualified.rsplit(".", 1)[-1] in RANDOM_SAMPLERS:
+                return True
+    return False
 
 
 def training_state_into_evaluation(model: FileModel, code: str) -> Iterator[Finding]:
