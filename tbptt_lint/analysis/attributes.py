@@ -32,7 +32,17 @@ from tbptt_lint.analysis.index import ModuleSummary, ProjectIndex
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.prefilter import STATE_ON_SELF as ATTRIBUTE_STATE
 from tbptt_lint.analysis.prefilter import hands_loss_to_lightning
-from tbptt_lint.analysis.values import RESET, Env, Status, Value, fresh, join_envs
+from tbptt_lint.analysis.values import (
+    CUT,
+    LEAF,
+    RESET,
+    Env,
+    Status,
+    Value,
+    fresh,
+    join_envs,
+    with_carried,
+)
 from tbptt_lint.analysis.walk import descendants
 
 if TYPE_CHECKING:
@@ -242,7 +252,12 @@ def _apply(
         how = UNKNOWN if effects is None else effect_on(state[len(prefix) :], effects)
         if how is None or (effects is None and not statement):
             continue
-        env[state] = fresh(how, call)
+        previous = env.get(state)
+        made = fresh(how, call)
+        if how in (CUT, LEAF) and previous is not None:
+            # A cut carries the state on: it comes from the same passes as what it cut.
+            made = with_carried(made, previous.carried)
+        env[state] = made
         if how == RESET:
             events.attribute_resets.add((id(call), state))
 

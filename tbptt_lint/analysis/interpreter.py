@@ -1059,7 +1059,11 @@ class UnitInterpreter:
                 end_env: Env | None = None
                 for env in [p.env for p in ends] + frame.continues:
                     end_env = join_envs(end_env, env)
-                back_edge = _carried_around(end_env, statement) if end_env is not None else None
+                back_edge = (
+                    _carried_around(end_env, statement, self.object_names)
+                    if end_env is not None
+                    else None
+                )
                 new_head = join_envs(head, back_edge) or head
                 exits = list(frame.breaks)
                 if end_env is not None:
@@ -1086,6 +1090,10 @@ class UnitInterpreter:
             else FRESH_UNRELATED
         )
         element = self.element_of(source)
+        if statement in element.carried:
+            # Python evaluates the iterable once: each pass takes a new element of it, not a
+            # value an earlier pass left behind.
+            element = replace(element, carried=element.carried - {statement})
         container = dotted_name(statement.iter)
         for name in target_names(statement.target):
             env[name] = element
@@ -1403,7 +1411,12 @@ class UnitInterpreter:
             if not touched:
                 return False
             for attribute, how in touched.items():
-                env[f"{instance}.{attribute}"] = fresh(how, call)
+                state = f"{instance}.{attribute}"
+                made = fresh(how, call)
+                if how in (CUT, LEAF) and state in env:
+                    # A cut carries the state on: it comes from the same passes as what it cut.
+                    made = with_carried(made, env[state].carried)
+                env[state] = made
                 if how == RESET:
                     self.events.attribute_resets.add((id(call), f"{instance}.{attribute}"))
             return True
@@ -1850,12 +1863,13 @@ def _holds_state(value: Value) -> bool:
     return value.status != Status.FRESH or value.how != RESET
 
 
-def _carried_around(env: Env, loop: cst.CSTNode) -> Env:
+def _carried_around(env: Env, loop: cst.CSTNode, objects: set[str]) -> Env:
     """The values at the end of a pass, as the next pass of `loop` sees them: every state
-    among them now comes from an earlier pass."""
+    among them now comes from an earlier pass. Objects (a model, an optimizer) are not state:
+    what their methods make anew (`decoder.init_hidden(8)`) is not carried by them."""
     marks = frozenset({loop})
     return {
-        name: with_carried(value, marks) if _holds_state(value) else value
+        name: with_carried(value, marks) if _holds_state(value) and name not in objects else value
         for name, value in env.items()
     }
 
