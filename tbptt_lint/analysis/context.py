@@ -69,6 +69,8 @@ class FileContext:
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Class -> method -> attributes it cuts or resets.
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # Functions, classes and `self` attributes the file's source defines (gradients.py).
+    local_names: frozenset[str] = frozenset()
     # Extra names from configuration.
     detach_functions: frozenset[str] = frozenset()
     recurrent_modules: frozenset[str] = frozenset()
