@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import libcst as cst
 
@@ -24,9 +24,14 @@ from tbptt_lint.analysis.attributes import (
     repeat_between_calls,
     runs_without_gradients,
 )
-from tbptt_lint.analysis.candidates import is_candidate_unit
+from tbptt_lint.analysis.candidates import (
+    calls_backward_method,
+    gradient_backward_calls,
+    is_candidate_unit,
+)
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
 from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.gradients import defined_names
 from tbptt_lint.analysis.index import (
     FunctionFacts,
     ModuleSummary,
@@ -38,15 +43,29 @@ from tbptt_lint.analysis.loaders import loader_calls
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
+    OPTIMIZER_STEP,
+    SourceFunctions,
+    builds_optimizer,
     builds_recurrent_attribute,
+    defining,
     detaches_attributes_in_place,
+    gradient_helper,
+    gradient_members,
+    gradient_scope,
+    gradient_walk,
     imported_names,
     may_hold_findings,
     may_hold_helpers,
+    may_step,
     stores_attributes,
+    touches_gradients,
     worth_summarising,
 )
-from tbptt_lint.analysis.summaries import collect_constructions, summarise_module
+from tbptt_lint.analysis.summaries import (
+    collect_constructions,
+    summarise_gradients,
+    summarise_module,
+)
 from tbptt_lint.analysis.walk import children
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
@@ -136,8 +155,12 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     summary.loader_calls = loader_calls(source, module_name)
     if not may_hold_helpers(source):
         return summary
+    # Step helpers and classes that run a backward for their callers (TBP012).
+    gradient_helpers = summary.may_hold_findings or bool(OPTIMIZER_STEP.search(source))
     for block in top_level_blocks(source):
         if not worth_summarising(block.text):
+            if gradient_helpers and gradient_helper(block.text):
+                _summarize_gradients(block.text, module_name, summary)
             continue
         text = block.text
         if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
@@ -146,8 +169,9 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
             module = parse(text)
         except SourceSyntaxError:
             continue
-        context = FileContext(ImportMap(module, module_name))
-        facts = summarise_module(module, context)
+        # Names of the block only: a call of another block's function stays unknown here.
+        context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
+        facts = summarise_module(module, context, _gradient_walk(text))
         for name, function_facts in facts.functions.items():
             if function_facts != FunctionFacts():
                 summary.functions[f"{module_name}.{name}"] = function_facts
@@ -167,6 +191,33 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
             {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
         )
     return summary
+
+
+def _gradient_walk(text: str) -> frozenset[str]:
+    """The functions of a block worth summarising whose gradient facts phase 1 computes:
+    none unless it steps or clears (a helper that only runs a backward has `does_backward`)."""
+    if not touches_gradients(text):
+        return frozenset()
+    return gradient_walk(SourceFunctions(text))
+
+
+def _summarize_gradients(text: str, module_name: str, summary: ModuleSummary) -> None:
+    """The gradient facts of a block that holds nothing else of interest (a step helper, a
+    wrapper optimizer, a loss object that runs the backward): only its members that step or
+    back-propagate are parsed, and the interpreter does not run."""
+    functions = SourceFunctions(text)
+    if text.lstrip().startswith(("class ", "@")):
+        members = gradient_members(functions)
+        if members is None:
+            return
+        text = prune_class(text, lambda member: bool(members.search(member)))
+    try:
+        module = parse(text)
+    except SourceSyntaxError:
+        return
+    context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
+    for name, facts in summarise_gradients(module, context, gradient_walk(functions)).items():
+        summary.functions[f"{module_name}.{name}"] = facts
 
 
 # A class this long is a test suite or a framework's core, not a model or state class that
@@ -191,12 +242,19 @@ def _summary_member(text: str) -> bool:
 
 
 def build_context(
-    module: cst.Module, module_name: str, settings: Settings, index: ProjectIndex | None
+    module: cst.Module,
+    module_name: str,
+    settings: Settings,
+    index: ProjectIndex | None,
+    local_names: frozenset[str] = frozenset(),
+    gradient_walk: frozenset[str] | None = None,
 ) -> FileContext:
+    """`gradient_walk`: the functions whose gradient facts are computed (all when None)."""
     imports = ImportMap(module, module_name)
     context = FileContext(
         imports,
         constructions=collect_constructions(module, imports),
+        local_names=local_names,
         detach_functions=frozenset(settings.detach_functions),
         recurrent_modules=frozenset(settings.recurrent_modules),
         module=module,
@@ -211,7 +269,7 @@ def build_context(
     if index is not None:
         import_factories(context, index)
     factory_constructions(module, context)
-    facts = summarise_module(module, context)
+    facts = summarise_module(module, context, gradient_walk)
     context.inplace_detach_classes |= facts.inplace_detach_classes
     context.forward_cuts.update(facts.forward_cuts)
     context.stateful_classes.update(facts.stateful_classes)
@@ -312,7 +370,7 @@ def build_model(
 ) -> FileModel:
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
-    wanted = keep_attribute_writers(
+    checked = keep_attribute_writers(
         source,
         lambda text: (
             may_hold_findings(text, helpers)
@@ -325,20 +383,39 @@ def build_model(
         ),
         index.stateful_names() if index is not None else frozenset(),
     )
-    reduced = keep_blocks(source, wanted)
+    # What TBP012 follows, in a file that steps an optimizer: code that steps or clears,
+    # what calls it, and what builds the optimizers.
+    steps = may_step(source, index.step_helper_names() if index is not None else ())
+    scope: frozenset[str] = frozenset()
+    if steps:
+        scope = gradient_scope(
+            SourceFunctions(source),
+            lambda text: may_hold_findings(text, helpers),
+            index.gradient_helper_names() if index is not None else (),
+        )
+    kept = KeptForGradients(checked, defining(scope), steps)
+    reduced = keep_blocks(source, kept.wanted)
     try:
         module = parse(reduced)
     except SourceSyntaxError:
         module = parse(source)  # the blocks were guessed wrong, or the file is broken
-    context = build_context(module, module_name, settings, index)
+        kept = KeptForGradients(checked, None, steps)
+    context = build_context(
+        module, module_name, settings, index, defined_names(source) if steps else frozenset(), scope
+    )
     context.manual_optimization = bool(MANUAL_OPTIMIZATION.search(source))
     # Methods without a loop matter when they keep state on their object between calls.
     attribute_state = bool(context.stateful_classes or ATTRIBUTE_STATE.search(source))
     context.source, context.module_name, context.index = source, module_name, index
     units = []
+    gradient_units: list[tuple[cst.CSTNode, str | None]] = []
     local_helpers = {n for n, f in context.functions.items() if f.does_backward}
+    backward_calls = gradient_backward_calls(context)
     for node, body, class_name in units_of(module):
-        if not is_candidate_unit(body, context, local_helpers) and not (
+        candidate = is_candidate_unit(body, context, local_helpers) and not (
+            kept.only_for_gradients(node)
+        )
+        if candidate or (
             attribute_state
             and (
                 class_name is not None
@@ -346,13 +423,57 @@ def build_model(
                 or evaluates_kept_state(node, body, context, class_name)
             )
         ):
-            continue
-        interpreter = UnitInterpreter(node, context, class_name=class_name)
-        if isinstance(node, cst.FunctionDef) and runs_without_gradients(node, context):
-            interpreter.no_grad_depth = 1
-        interpreter.run(body)
-        units.append(repeat_between_calls(interpreter, body, source))
-    return FileModel(module, context, units)
+            interpreter = UnitInterpreter(node, context, class_name=class_name)
+            if isinstance(node, cst.FunctionDef) and runs_without_gradients(node, context):
+                interpreter.no_grad_depth = 1
+            interpreter.run(body)
+            units.append(repeat_between_calls(interpreter, body, source))
+        elif steps and (
+            kept.only_for_gradients(node)
+            or (backward_calls and calls_backward_method(body, backward_calls))
+        ):
+            gradient_units.append((node, class_name))
+    return FileModel(module, context, units, gradient_units)
+
+
+class KeptForGradients:
+    """Which blocks of a checked file are kept, and which only for TBP012 (a method that
+    steps through a helper, an `__init__` that builds the optimizer): the functions kept only
+    for it are left to TBP012, so that the other rules see what they saw before."""
+
+    def __init__(
+        self, checked: Callable[[str], bool], gradients: re.Pattern[str] | None, steps: bool
+    ) -> None:
+        self.checked = checked  # what the other rules check
+        self.gradients = gradients
+        self.steps = steps
+        self.kept: set[str] = set()
+        self.gradient_kept: set[str] = set()
+
+    def wanted(self, text: str) -> bool:
+        if self.checked(text):
+            self.kept.add(_defined_name(text))
+            return True
+        if (self.steps and builds_optimizer(text)) or bool(
+            self.gradients and self.gradients.search(text)
+        ):
+            self.gradient_kept.add(_defined_name(text))
+            return True
+        return False
+
+    def only_for_gradients(self, node: cst.CSTNode) -> bool:
+        if not isinstance(node, cst.FunctionDef):
+            return False
+        name = node.name.value
+        return name in self.gradient_kept and name not in self.kept
+
+
+DEFINED = re.compile(r"(?m)^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)")
+
+
+def _defined_name(text: str) -> str:
+    match = DEFINED.search(text)
+    return match.group(1) if match else ""
 
 
 MANUAL_OPTIMIZATION = re.compile(r"automatic_optimization\s*=\s*False")

@@ -63,3 +63,43 @@ def mentions_helper_attributes(function: cst.FunctionDef) -> bool:
         if isinstance(node, cst.Call) and dotted_name(node.func) in ("grad", "autograd.grad"):
             return True
     return False
+
+
+def gradient_backward_calls(context: FileContext) -> frozenset[str]:
+    """What a unit may call to run a backward through a class of the run (TBP012 follows
+    these): method names (`backward_step` of `Trainer.backward_step`), and the objects built
+    here whose `__call__` or `forward` runs one (`self.loss_compute`)."""
+    methods: set[str] = set()
+    callable_classes: set[str] = set()
+    for name, facts in context.functions.items():
+        owner, dot, method = name.rpartition(".")
+        if not dot or not (facts.does_backward or facts.grad_backward):
+            continue
+        if method in ("__call__", "forward"):
+            callable_classes.add(owner.rsplit(".", 1)[-1])
+        else:
+            methods.add(method)
+    objects = {
+        name
+        for name, built in context.constructions.items()
+        if built.qualified_class.rsplit(".", 1)[-1] in callable_classes
+    }
+    return frozenset(methods | objects)
+
+
+def calls_backward_method(body: Sequence[cst.CSTNode], calls: frozenset[str]) -> bool:
+    """A unit with a loop and a call that may run a backward through a class of the run:
+    `trainer.backward_step(x)`, `self.loss_compute(out, y)`. The rule resolves the call
+    before it counts."""
+    has_loop = has_call = False
+    for node in descendants(body, stop=NESTED_SCOPES):
+        if isinstance(node, (cst.For, cst.While)):
+            has_loop = True
+        elif isinstance(node, cst.Call) and not has_call:
+            func = node.func
+            has_call = (isinstance(func, cst.Attribute) and func.attr.value in calls) or (
+                dotted_name(func) in calls
+            )
+        if has_loop and has_call:
+            return True
+    return False

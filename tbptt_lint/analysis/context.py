@@ -81,6 +81,8 @@ class FileContext:
     # `self.automatic_optimization = False` somewhere in the file: Lightning runs no backward
     # of its own after `training_step`.
     manual_optimization: bool = False
+    # Functions, classes and `self` attributes the file's source defines (gradients.py).
+    local_names: frozenset[str] = frozenset()
     # Extra names from configuration.
     detach_functions: frozenset[str] = frozenset()
     recurrent_modules: frozenset[str] = frozenset()

@@ -133,6 +133,7 @@ class OptimizerCall:
 @dataclass
 class UnitEvents:
     unit: cst.CSTNode
+    class_name: str | None = None  # the class a method unit belongs to
     recurrent_calls: list[RecurrentCall] = field(default_factory=list)
     reads: dict[tuple[int, str], StateRead] = field(default_factory=dict)
     backwards: list[BackwardSite] = field(default_factory=list)

@@ -21,6 +21,20 @@ class FunctionFacts:
     # Applied to a tensor, returns it cut: `lambda t: t.detach() if torch.is_tensor(t) else t`
     # as a function, the map function a `tree_map` or `apply_to_tensor` is handed.
     cuts_tensor: bool = False
+    # What a call does to gradients, for TBP012 (analysis/gradients.py). Receivers are named as
+    # the function names them: `self.optimizer`, or `#0:opt` for its first parameter `opt`.
+    # Runs a backward, itself or through a function or method of the run that it calls.
+    grad_backward: bool = False
+    # Optimizer steps outside the function's own loops: (receiver, whether it is known there
+    # to be a torch.optim optimizer).
+    grad_steps: tuple[tuple[str, bool], ...] = ()
+    # Receivers whose gradients it clears (`zero_grad()`); "" for `p.grad = None`-style clears.
+    grad_clears: tuple[str, ...] = ()
+    # Calls something the analysis cannot see into that may clear gradients.
+    grad_may_clear: bool = False
+    # What the calls it cannot see into are given (`#0:model` in `model.custom_reset()` or
+    # `hook(model)`): they may clear gradients when the caller passes its model or optimizer.
+    grad_touches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,9 @@ NO_CLASSES = RunClasses()
 class ProjectIndex:
     summaries: dict[str, ModuleSummary] = field(default_factory=dict)
     _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
+    _helper_heads: set[str] | None = field(default=None, repr=False, compare=False)
+    _step_helpers: set[str] | None = field(default=None, repr=False, compare=False)
+    _gradient_helpers: set[str] | None = field(default=None, repr=False, compare=False)
     _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
     _classes: RunClasses | None = field(default=None, repr=False, compare=False)
     _stateful_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
@@ -141,16 +158,55 @@ class ProjectIndex:
         return cls({summary.module_name: summary for summary in summaries})
 
     def backward_helper_names(self) -> set[str]:
-        """Bare names of helpers that call backward, for the prefilter."""
+        """Names of helpers that call backward, for the prefilter: bare names of functions
+        and methods, and `Class.method` for a class's methods that run a backward, itself or
+        through what they call (a file that imports `LossCompute` and calls its objects, or
+        imports `Engine` and calls `.backward_step(`, back-propagates through them)."""
         names = self._backward_helpers
+        if names is None:
+            names = set()
+            for summary in self.summaries.values():
+                for name, facts in summary.functions.items():
+                    if facts.does_backward:
+                        names.add(name.rsplit(".", 1)[-1])
+                    local = name.removeprefix(summary.module_name + ".")
+                    # Not `Tensor.backward`: a `.backward(` call counts by itself.
+                    method = local.rsplit(".", 1)[-1]
+                    if (
+                        local.count(".") == 1
+                        and method not in ("backward", "manual_backward")
+                        and (facts.does_backward or facts.grad_backward)
+                    ):
+                        names.add(local)
+            self._backward_helpers = names
+        return names
+
+    def step_helper_names(self) -> set[str]:
+        """The functions (`update`) and methods (`Trainer.optimizer_step`) of the run that
+        may step an optimizer, as `backward_helper_names` names them."""
+        names = self._step_helpers
+        if names is None:
+            names = set()
+            for summary in self.summaries.values():
+                for name, facts in summary.functions.items():
+                    local = name.removeprefix(summary.module_name + ".")
+                    if facts.grad_steps and local.count(".") <= 1 and "__" not in local:
+                        names.add(local)
+            self._step_helpers = names
+        return names
+
+    def gradient_helper_names(self) -> set[str]:
+        """Bare names of the functions and methods of the run that step, clear or may clear
+        gradients: a function of a checked file that calls one is kept for TBP012."""
+        names = self._gradient_helpers
         if names is None:
             names = {
                 name.rsplit(".", 1)[-1]
                 for summary in self.summaries.values()
                 for name, facts in summary.functions.items()
-                if facts.does_backward
+                if facts.grad_steps or facts.grad_clears or facts.grad_may_clear
             }
-            self._backward_helpers = names
+            self._gradient_helpers = names
         return names
 
     def stateful_names(self) -> frozenset[str]:
@@ -168,7 +224,13 @@ class ProjectIndex:
 
     def needs_check(self, summary: ModuleSummary) -> bool:
         """Whether phase 2 can find anything in the module `summary` describes."""
-        return summary.may_hold_findings or bool(summary.imported & self.backward_helper_names())
+        if summary.may_hold_findings:
+            return True
+        heads = self._helper_heads
+        if heads is None:
+            heads = {name.split(".", 1)[0] for name in self.backward_helper_names()}
+            self._helper_heads = heads
+        return bool(summary.imported & heads)
 
     def classes(self) -> RunClasses:
         if self._classes is None:

@@ -289,7 +289,7 @@ class UnitInterpreter:
         self.unit = unit
         self.context = context
         self.class_name = class_name
-        self.events = UnitEvents(unit)
+        self.events = UnitEvents(unit, class_name)
         self.loop_stack: list[LoopFrame] = []
         self.no_grad_depth = 0
         # Set while summarising a function: its parameters start as INPUT.

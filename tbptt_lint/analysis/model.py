@@ -16,10 +16,19 @@ LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 class FileModel:
-    def __init__(self, module: cst.Module, context: FileContext, units: list[UnitEvents]) -> None:
+    def __init__(
+        self,
+        module: cst.Module,
+        context: FileContext,
+        units: list[UnitEvents],
+        gradient_units: list[tuple[cst.CSTNode, str | None]] | None = None,
+    ) -> None:
         self.module = module
         self.context = context
         self.units = units
+        # Functions (with their class) that only TBP012 reads: kept for the optimizer calls
+        # they make, or back-propagating only through a method of the run.
+        self.gradient_units = gradient_units or []
         self._positions: object | None = None
         self._lines: list[str] | None = None
 

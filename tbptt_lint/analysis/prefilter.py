@@ -8,7 +8,7 @@ two looks at a loop that back-propagates) or a statement ending in `.detach()`/`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 # `loss.backward(`, `self.manual_backward(`, `torch.autograd.backward(`, `autograd.grad(`;
 # not `def backward(` (autograd.Function definitions are everywhere in torch).
@@ -25,6 +25,8 @@ DETACH_STATEMENT = re.compile(
 HELPER_WORDS = re.compile(
     r"\bdetach_?\b|return[^\n]*\.data\b|(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\("
 )
+# The same, or an optimizer step (a step helper TBP012 follows): one scan of the file.
+HELPER_OR_STEP_WORDS = re.compile(rf"{HELPER_WORDS.pattern}|\.step\s*\(\s*\)")
 
 
 IMPORTED = re.compile(r"^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+([^\n#]+)", re.MULTILINE)
@@ -43,11 +45,18 @@ def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
         return True
     if GRAD_IMPORT.search(source) and BARE_GRAD_CALL.search(source):
         return True
-    # A helper from another file only matters where it is imported and called.
-    return any(
-        f"{name}(" in source and re.search(rf"import[^\n]*\b{re.escape(name)}\b", source)
-        for name in helper_names
-    )
+    return calls_helper(source, helper_names)
+
+
+def calls_helper(source: str, helper_names: Iterable[str]) -> bool:
+    """A helper from another file only matters where it is imported and called: a function,
+    or a class whose objects are called (`Class.__call__`) or one of whose methods is."""
+    for name in helper_names:
+        imported, _, method = name.partition(".")
+        called = imported if method in ("", "__call__", "forward") else method
+        if f"{called}(" in source and re.search(rf"import[^\n]*\b{re.escape(imported)}\b", source):
+            return True
+    return False
 
 
 def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
@@ -86,12 +95,199 @@ def resets_forward_argument(source: str) -> bool:
     return False
 
 
+# What code that steps an optimizer or clears gradients contains (TBP012 follows calls into
+# it): `.zero_grad(`, `.step(`, `p.grad = None`, `p.grad.zero_()`, `del p.grad`.
+GRADIENT_WORDS = re.compile(
+    r"\.zero_grad\s*\(|\.step\s*\(|\.grad\s*=(?!=)|\.grad(?:\.data)?\.\w+_\s*\(|\bdel\s[^\n]*\.grad\b"
+)
+# An optimizer step (`self.optimizer.step()`), not `env.step(action)`.
+OPTIMIZER_STEP = re.compile(r"\.step\s*\(\s*\)")
+# `torch.optim.Adam(`, `optim.SGD(`, or a torch optimizer's class by its own name.
+BUILDS_OPTIMIZER = re.compile(
+    r"\boptim\.\w+\s*\(|\b(?:SGD|Adam|AdamW|Adagrad|Adadelta|Adamax|ASGD|LBFGS|NAdam|RAdam"
+    r"|RMSprop|Rprop|SparseAdam)\s*\("
+)
+
+
+STEP_CALL = re.compile(r"\.step\s*\(")
+
+
+def may_step(source: str, step_helpers: Iterable[str] = ()) -> bool:
+    """Whether a file may step an optimizer (TBP012 needs a step): `.step(`, or a call of a
+    helper of another file that steps one (`update(opt)`, `trainer.optimizer_step()`)."""
+    return bool(STEP_CALL.search(source)) or calls_helper(source, step_helpers)
+
+
+def touches_gradients(block: str) -> bool:
+    """A block that steps an optimizer or clears gradients, which TBP012 follows calls into:
+    kept when its file is checked."""
+    return bool(GRADIENT_WORDS.search(block))
+
+
+def gradient_helper(block: str) -> bool:
+    """A top-level block other files' TBP012 needs facts of: a function that steps an
+    optimizer (`def update(opt): opt.step()`), or a class with a method that does or runs a
+    backward (a wrapper optimizer, a loss object whose `__call__` runs `loss.backward()`).
+    Functions that run a backward are `worth_summarising` already."""
+    header = next((line for line in block.splitlines() if not line.startswith("@")), "")
+    if header.startswith("class "):
+        return bool(OPTIMIZER_STEP.search(block)) or calls_backward(block)
+    return bool(OPTIMIZER_STEP.search(block))
+
+
+# A method that runs a backward for its callers is short (`backward_step`, a loss object's
+# `__call__`); a long one is a test or a framework's core, which no file calls per batch.
+BACKWARD_HELPER_LINES = 60
+
+
+# A method that takes something besides `self` (what to back-propagate, a batch).
+TAKES_ARGUMENTS = re.compile(r"[ \t]*(?:async[ \t]+)?def[ \t]+\w+\s*\(\s*self\s*,\s*[\w*]")
+
+
+def gradient_member(text: str) -> bool:
+    """The members of a `gradient_helper` class that phase 1 parses (with what calls them):
+    those that step an optimizer, and short ones that run a backward on what they are given
+    (a test method, `def test_x(self):`, is no helper)."""
+    if OPTIMIZER_STEP.search(text):
+        return True
+    return (
+        text.count("\n") <= BACKWARD_HELPER_LINES
+        and bool(TAKES_ARGUMENTS.match(text))
+        and calls_backward(text)
+    )
+
+
+DEF_LINE = re.compile(r"(?m)^([ \t]*)(?:async[ \t]+)?def[ \t]+(\w+)")
+CALLED = re.compile(r"\b(\w+)\s*\(")
+LOOP = re.compile(r"(?m)^[ \t]+(?:async[ \t]+)?(?:for|while)\b")
+# A loop statement at column 0 (not "for example" in a docstring).
+TOP_LEVEL_LOOP = re.compile(
+    r"(?m)^(?:async[ \t]+)?(?:for[ \t][^\n]*\bin\b|while\b)[^\n]*:[ \t]*(?:#[^\n]*)?$"
+)
+CLOSURE_DEPTH = 3
+_BLOCK_ENDS: dict[int, re.Pattern[str]] = {}
+
+
+def _block_end(depth: int) -> re.Pattern[str]:
+    """The start of the next code line indented `depth` characters or less."""
+    pattern = _BLOCK_ENDS.get(depth)
+    if pattern is None:
+        pattern = re.compile(rf"\n(?=[ \t]{{0,{depth}}}[^ \t\r\n#)\]}}])")
+        _BLOCK_ENDS[depth] = pattern
+    return pattern
+
+
+class SourceFunctions:
+    """The functions and methods of a source text, found from indentation alone (a `def`
+    runs until the next code line indented no deeper than it), and the names each calls:
+    which helpers TBP012 follows is decided from these without parsing."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.texts: list[tuple[str, str]] = []
+        for match in DEF_LINE.finditer(source):
+            end = _block_end(len(match.group(1))).search(source, match.end())
+            stop = end.start() + 1 if end is not None else len(source)
+            self.texts.append((match.group(2), source[match.start() : stop]))
+        self._calls: dict[str, set[str]] | None = None
+
+    @property
+    def calls(self) -> dict[str, set[str]]:
+        """Function name -> the names it calls (functions of the same name are merged)."""
+        if self._calls is None:
+            self._calls = {}
+            for name, text in self.texts:
+                self._calls.setdefault(name, set()).update(CALLED.findall(text))
+        return self._calls
+
+    def matching(self, wanted: Callable[[str], bool]) -> set[str]:
+        return {name for name, text in self.texts if wanted(text)}
+
+    def with_callers(self, names: set[str]) -> set[str]:
+        """`names` and the functions that call one of them, a few calls deep."""
+        found, frontier = set(names), set(names)
+        for _ in range(CLOSURE_DEPTH):
+            more = {f for f, called in self.calls.items() if f not in found and called & frontier}
+            if not more:
+                break
+            found |= more
+            frontier = more
+        return found
+
+
+def _defining(names: set[str]) -> re.Pattern[str] | None:
+    """A pattern for the definitions of `names`; None when there is none."""
+    if not names:
+        return None
+    alternatives = "|".join(sorted(map(re.escape, names)))
+    return re.compile(rf"\bdef[ \t]+(?:{alternatives})\s*\(")
+
+
+def gradient_members(functions: SourceFunctions) -> re.Pattern[str] | None:
+    """The members of a `gradient_helper` class that phase 1 parses (see `gradient_member`;
+    not what calls them: a method of another file that reaches a step or a backward only
+    through another method stays unknown)."""
+    return _defining(functions.matching(gradient_member))
+
+
+def gradient_scope(
+    functions: SourceFunctions, is_unit: Callable[[str], bool], helpers: Iterable[str] = ()
+) -> frozenset[str]:
+    """The functions a checked file must keep and summarise for TBP012: those that step or
+    clear, or call (by name, a few calls deep) one that does or a helper of another file
+    that does (`helpers`), and that the code that may hold a finding calls."""
+    calls = functions.calls
+    others = set(helpers)
+    seeds = functions.matching(touches_gradients)
+    if others:
+        seeds |= {name for name, called in calls.items() if called & others}
+    gradient = functions.with_callers(seeds)
+    if not gradient:
+        return frozenset()
+    if TOP_LEVEL_LOOP.search(functions.source):
+        # A training script at the module's top level.
+        reached = set(CALLED.findall(functions.source))
+    else:
+        # A unit: a function that may hold a finding, or one with a loop that steps or
+        # clears, itself or through what it calls (its backward may sit in a helper).
+        units = {
+            name
+            for name, text in functions.texts
+            if is_unit(text) or (name in gradient and LOOP.search(text))
+        }
+        reached = units | {n for name in units for n in calls[name]}
+    keep: set[str] = set()
+    frontier = reached & gradient
+    while frontier:
+        keep |= frontier
+        frontier = {n for name in frontier for n in calls.get(name, ())} & gradient - keep
+    return frozenset(keep)
+
+
+def defining(names: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern for the definitions of `names`; None when there is none."""
+    return _defining(set(names))
+
+
+def gradient_walk(functions: SourceFunctions) -> frozenset[str]:
+    """The functions of a block whose gradient facts phase 1 computes (gradients.py): those
+    that step, clear or back-propagate, and those that call them."""
+    seeds = functions.matching(lambda text: touches_gradients(text) or calls_backward(text))
+    return frozenset(functions.with_callers(seeds))
+
+
+def builds_optimizer(block: str) -> bool:
+    """A block that builds a torch optimizer (an `__init__` that sets `self.optimizer`): the
+    code that steps it needs to know what it is."""
+    return bool(BUILDS_OPTIMIZER.search(block))
+
+
 def may_hold_helpers(source: str) -> bool:
     """Whether any block of the file may be worth summarising (a cheap first look)."""
     if "def " not in source:
         return False
     return bool(
-        HELPER_WORDS.search(source)
+        HELPER_OR_STEP_WORDS.search(source)
         or STATEFUL_FORWARD.search(source)
         or resets_forward_argument(source)
     )

@@ -6,14 +6,15 @@ A helper counts as a cut only when its body really cuts: names never decide.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
+from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
@@ -89,7 +90,9 @@ def _wraps(call: cst.Call, name: str) -> bool:
     return first is not None and first.keyword is None and dotted_name(first.value) == name
 
 
-def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
+def summarise_module(
+    module: cst.Module, context: FileContext, gradient_walk: frozenset[str] | None = None
+) -> ModuleFacts:
     facts = ModuleFacts()
     index_definitions(module, context)
     # Only functions that touch a cut or a backward can be helpers worth knowing.
@@ -102,18 +105,66 @@ def summarise_module(module: cst.Module, context: FileContext) -> ModuleFacts:
         changed = False
         for name, function, class_name in functions:
             summary = summarise_function(function, context, class_name)
-            changed = changed or context.functions.get(name) != summary
+            changed = changed or _without_gradients(context.functions.get(name)) != summary
             # Replaced even when equal, so that no ASSUMED_CUT is left once a body was read.
             context.functions[name] = summary
             if class_name is not None and function.name.value == name.split(".")[-1]:
                 context.functions.setdefault(name.split(".")[-1], summary)
         if not changed:
             break
-    facts.functions = {name: context.functions[name] for name, _, _ in functions}
+    gradient_functions = add_gradient_facts(
+        _with_parameters(_walked(iter_functions(module), gradient_walk)), context
+    )
+    facts.functions = {
+        name: context.functions[name]
+        for name in [name for name, _, _ in functions] + gradient_functions
+    }
     for statement in module.body:
         if isinstance(statement, cst.ClassDef):
             summarise_class(statement, context, facts)
     return facts
+
+
+def _with_parameters(
+    functions: Iterable[tuple[str, cst.FunctionDef, str | None]],
+) -> list[tuple[str, cst.FunctionDef, str | None, list[str]]]:
+    return [
+        (name, function, class_name, parameter_names(function, class_name is not None))
+        for name, function, class_name in functions
+    ]
+
+
+def _walked(
+    functions: Iterable[tuple[str, cst.FunctionDef, str | None]], walk: frozenset[str] | None
+) -> Iterator[tuple[str, cst.FunctionDef, str | None]]:
+    """The functions whose gradient facts are computed: those named in `walk` (see
+    prefilter.gradient_walk), or all."""
+    for item in functions:
+        if walk is None or item[1].name.value in walk:
+            yield item
+
+
+def summarise_gradients(
+    module: cst.Module, context: FileContext, walk: frozenset[str] | None = None
+) -> dict[str, FunctionFacts]:
+    """Only the gradient facts of a module's functions (TBP012), without the interpreter."""
+    names = add_gradient_facts(_with_parameters(_walked(iter_functions(module), walk)), context)
+    return {name: context.functions[name] for name in names}
+
+
+def _without_gradients(facts: FunctionFacts | None) -> FunctionFacts | None:
+    """Facts as the interpreter summarises them: the gradient fields come from
+    `add_gradient_facts`, run after it."""
+    if facts is None:
+        return None
+    return replace(
+        facts,
+        grad_backward=False,
+        grad_steps=(),
+        grad_clears=(),
+        grad_may_clear=False,
+        grad_touches=(),
+    )
 
 
 def summarise_function(

@@ -6,12 +6,26 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from tbptt_lint.analysis.events import OptimizerCall, UnitEvents
+from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.events import UnitEvents
+from tbptt_lint.analysis.gradients import (
+    BACKWARD,
+    CALL,
+    CLEAR,
+    MAY_CLEAR,
+    STEP,
+    GradientEvent,
+    GradientFlow,
+    is_torch_optimizer,
+    prefixes,
+    reaches,
+    unit_flow,
+)
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
-
-GRADIENT_CLEARING = ("zero_grad", ".grad = None", "grad.zero_", "grad.data.zero_", "set_to_none")
 
 
 class OptimizerStepMisplaced(Rule):
@@ -20,9 +34,9 @@ class OptimizerStepMisplaced(Rule):
 
     With `zero_grad()` inside the window loop and `step()` after it, each window wipes the
     gradient of the one before, and the single update uses only the last window. With
-    `step()` inside the window loop and no `zero_grad()` anywhere, gradients pile up across all
-    windows and every update applies the sum of all of them. Accumulate-then-step (one
-    `zero_grad()` before the loop, one `step()` after it) is correct.
+    `step()` inside the loop and no `zero_grad()` in it, gradients pile up across all
+    windows or batches and every update applies the sum of all of them. Accumulate-then-step
+    (one `zero_grad()` before the loop, one `step()` after it) is correct.
     """
 
     code = "TBP012"
@@ -53,87 +67,287 @@ optimizer.step()
     )
 
     def check(self, model: FileModel) -> Iterator[Finding]:
+        helpers_step = any(facts.grad_steps for facts in model.context.functions.values())
+        bindings = Bindings(model.module)
         for unit in model.units:
-            # Only loops that carry recurrent state are TBPTT window loops.
-            recurrent_loops = {loop for call in unit.recurrent_calls for loop in call.loops}
-            optimizers = _optimizer_receivers(model, unit)
-            steps = [
-                c for c in unit.optimizer_calls if c.method == "step" and c.receiver in optimizers
-            ]
-            clears = [c for c in unit.optimizer_calls if c.method == "zero_grad"]
-            yield from self._zero_grad_inside(model, unit, clears, steps, recurrent_loops)
-            if not clears and not _clears_gradients(model, unit.unit):
-                yield from self._step_without_zero_grad(model, unit, steps, recurrent_loops)
+            if not helpers_step and not any(c.method == "step" for c in unit.optimizer_calls):
+                continue  # nothing steps an optimizer here
+            flow = unit_flow(_body(unit.unit), model.context, unit.class_name)
+            _add_interpreted_backwards(flow, unit)
+            yield from self._check_flow(model, flow, bindings)
+        for node, class_name in model.gradient_units:
+            flow = unit_flow(_body(node), model.context, class_name)
+            yield from self._check_flow(model, flow, bindings)
 
-    def _zero_grad_inside(
-        self,
-        model: FileModel,
-        unit: UnitEvents,
-        clears: list[OptimizerCall],
-        steps: list[OptimizerCall],
-        recurrent_loops: set[cst.CSTNode],
+    def _check_flow(
+        self, model: FileModel, flow: GradientFlow, bindings: Bindings
     ) -> Iterator[Finding]:
-        for clear in clears:
-            for loop in clear.loops:
-                if loop not in unit.loops_with_backward or loop not in recurrent_loops:
-                    continue
-                if any(loop in step.loops for step in steps):
-                    continue
-                after = [
-                    s
-                    for s in steps
-                    if set(s.loops) <= set(unit.loop_parents.get(loop, ()))
-                    and model.line(s.node) > model.span(loop)[2]
-                ]
-                if not after:
-                    continue
-                message = (
-                    f"`{model.code(clear.node.func)}()` runs on every pass of the loop at line "
-                    f"{model.line(loop)}, but `{model.code(after[0].node.func)}()` runs once "
-                    f"after it (line {model.line(after[0].node)}): each pass wipes the gradient "
-                    "of the one before, so the update uses only the last window. Move "
-                    "`zero_grad()` before the loop, or `step()` into it"
-                )
-                yield model.finding(self.code, clear.node, message)
-                break
-
-    def _step_without_zero_grad(
-        self,
-        model: FileModel,
-        unit: UnitEvents,
-        steps: list[OptimizerCall],
-        recurrent_loops: set[cst.CSTNode],
-    ) -> Iterator[Finding]:
-        for step in steps:
-            loops = [loop for loop in step.loops if loop in recurrent_loops]
-            if not any(loop in unit.loops_with_backward for loop in loops):
-                continue
-            message = (
-                f"`{model.code(step.node.func)}()` runs on every pass of the loop but gradients "
-                "are never cleared, so each update applies the sum of all earlier windows' "
-                "gradients. Call `zero_grad()` before each backward"
-            )
-            yield model.finding(self.code, step.node, message)
+        if not flow.of(STEP):
+            return
+        optimizers = Optimizers(model, flow, bindings)
+        reported: set[int] = set()
+        for node, message in [
+            *_cleared_inside(model, flow, optimizers),
+            *_never_cleared(model, flow, optimizers),
+        ]:
+            if id(node) not in reported:
+                reported.add(id(node))
+                yield model.finding(self.code, node, message)
 
 
-def _optimizer_receivers(model: FileModel, unit: UnitEvents) -> set[str]:
-    receivers: set[str] = set()
-    zeroed = {c.receiver for c in unit.optimizer_calls if c.method == "zero_grad"}
-    for call in unit.optimizer_calls:
-        if call.method != "step":
-            continue
-        built = model.context.construction_of(call.receiver)
-        if built is not None:
+def _body(unit: cst.CSTNode) -> list[cst.CSTNode]:
+    if isinstance(unit, cst.Module):
+        return list(unit.body)
+    return list(unit.body.body)  # type: ignore[attr-defined]
+
+
+def _add_interpreted_backwards(flow: GradientFlow, unit: UnitEvents) -> None:
+    """The interpreter's backward sites are backwards here too (they agree, but a helper the
+    interpreter resolved must not be missed)."""
+    seen = {id(e.node) for e in flow.events if e.kind == BACKWARD}
+    calls = {id(e.node): e for e in flow.events}
+    for site in unit.backwards:
+        event = calls.get(id(site.call))
+        if event is not None and id(site.call) not in seen:
+            flow.events.append(GradientEvent(BACKWARD, site.call, None, event.loops, event.order))
+
+
+class Optimizers:
+    """What the steps of one unit act on, and which objects could clear their gradients."""
+
+    def __init__(self, model: FileModel, flow: GradientFlow, bindings: Bindings) -> None:
+        self.bindings = bindings
+        self.context: FileContext = model.context
+        self.steps = flow.of(STEP)
+        self.stepped = {e.receiver for e in self.steps if e.receiver}
+        self.cleared = {e.receiver for e in flow.of(CLEAR) if e.receiver and e.via is None}
+        self.clears = flow.of(CLEAR)
+        self._torch: dict[str, bool] = {}
+        self._objects: set[str] | None = None
+
+    def torch(self, receiver: str | None) -> bool:
+        """Whether `receiver` is a torch.optim optimizer, or a wrapper of one, that the unit
+        steps, and is bound to nothing else in the file."""
+        if receiver is None:
+            return False
+        known = self._torch.get(receiver)
+        if known is None:
+            flagged = any(e.torch for e in self.steps if e.receiver == receiver)
+            known = (flagged or self.is_torch(receiver)) and not self.rebound(receiver)
+            self._torch[receiver] = known
+        return known
+
+    @property
+    def objects(self) -> set[str]:
+        """The objects whose unknown methods, or calls they are passed to, may clear
+        gradients: the optimizers, the modules they update, and what holds them (`self`,
+        `trainer`)."""
+        if self._objects is None:
+            models = {root for r in self.stepped for root in self.parameter_sources(r)}
+            models |= {e.receiver for e in self.clears if e.receiver not in self.stepped}
+            objects = {name for name in self.stepped | models if name}
+            self._objects = objects | {p for name in objects for p in prefixes(name)}
+        return self._objects
+
+    def is_torch(self, receiver: str) -> bool:
+        """A torch.optim optimizer, or an object of a class of the run whose `step()` steps
+        one (a wrapper given a torch optimizer when it is built)."""
+        if is_torch_optimizer(self.context, receiver):
+            return True
+        built = self.context.construction_of(receiver)
+        if built is None:
+            return False
+        owner = built.qualified_class.rsplit(".", 1)[-1]
+        facts = self.context.functions.get(f"{owner}.step")
+        if facts is None or not facts.grad_steps:
+            return False
+        if any(torch for _, torch in facts.grad_steps):
+            return True
+        return any(self.builds_torch_optimizer(arg.value) for arg in built.call.args)
+
+    def builds_torch_optimizer(self, node: cst.BaseExpression) -> bool:
+        if isinstance(node, cst.Call):
+            qualified = self.context.qualify(node.func) or ""
+            return qualified.startswith("torch.optim.") and "lr_scheduler" not in qualified
+        return is_torch_optimizer(self.context, dotted_name(node))
+
+    def rebound(self, receiver: str) -> bool:
+        """Whether the name is also bound to something else in the file
+        (`model, optimizer = amp.initialize(model, optimizer)`): then it may not be the torch
+        optimizer it was built as."""
+        built = self.context.construction_of(receiver)
+        return any(
+            value is not (built.call if built is not None else None)
+            for value in self.bindings.of(receiver)
+        )
+
+    def built_in(self, receiver: str | None, loop: cst.CSTNode) -> bool:
+        built = self.context.construction_of(receiver)
+        return built is not None and any(node is built.call for node in descendants([loop]))
+
+    def parameter_sources(self, receiver: str) -> set[str]:
+        """`model` for an optimizer built from `model.parameters()`."""
+        built = self.context.construction_of(receiver)
+        if built is None:
+            return set()
+        sources = set()
+        for node in descendants(list(built.call.args)):
             if (
-                built.qualified_class.startswith("torch.optim.")
-                and "lr_scheduler" not in built.qualified_class
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value in ("parameters", "named_parameters")
             ):
-                receivers.add(call.receiver)
-        elif call.receiver in zeroed:
-            receivers.add(call.receiver)
-    return receivers
+                name = dotted_name(node.func.value)
+                if name is not None:
+                    sources.add(name)
+        return sources
+
+    def known(self, receiver: str | None) -> bool:
+        """An object known to be an optimizer: a torch one, a wrapper of one, or one the unit
+        clears with `zero_grad()`."""
+        return receiver is not None and (receiver in self.cleared or self.torch(receiver))
+
+    def may_clear(self, event: GradientEvent) -> bool:
+        return event.kind in (CLEAR, MAY_CLEAR) or (
+            event.kind == CALL and reaches(event, self.objects, self.objects)
+        )
+
+    def pairs(self, clear: GradientEvent, step: GradientEvent) -> bool:
+        """Whether a clear clears what a step applies: the same optimizer, or a model's
+        `zero_grad()` and the one optimizer of the unit."""
+        if not self.known(step.receiver):
+            return False
+        if clear.receiver == step.receiver:
+            return True
+        if clear.receiver in self.stepped or self.torch(clear.receiver):
+            return False  # another optimizer (a GAN's discriminator)
+        optimizers = {r for r in self.stepped if self.known(r)}
+        if optimizers != {step.receiver}:
+            return False
+        # The model the optimizer was built from, or one holding it (`self.model` holds
+        # `self.model.encoder`).
+        sources = self.parameter_sources(step.receiver or "")
+        return not sources or any(
+            source == clear.receiver or source.startswith(f"{clear.receiver}.")
+            for source in sources
+        )
 
 
-def _clears_gradients(model: FileModel, unit: cst.CSTNode) -> bool:
-    text = model.code(unit) if not isinstance(unit, cst.Module) else unit.code
-    return any(word in text for word in GRADIENT_CLEARING)
+class Bindings:
+    """Every name the file binds -> the values bound to it (None for a loop or `with`
+    target, an augmented assignment), read once per file and only when asked."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self._found: dict[str, list[cst.CSTNode | None]] | None = None
+
+    def of(self, name: str) -> list[cst.CSTNode | None]:
+        if self._found is None:
+            self._found = {}
+            for node in descendants([self.module]):
+                for target, value in _targets(node):
+                    for bound in _bound_names(target):
+                        self._found.setdefault(bound, []).append(value)
+        return self._found.get(name, [])
+
+
+def _targets(node: cst.CSTNode) -> list[tuple[cst.BaseExpression, cst.CSTNode | None]]:
+    if isinstance(node, cst.Assign):
+        return [(t.target, node.value) for t in node.targets]
+    if isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+        return [(node.target, None)]
+    if isinstance(node, cst.AsName) and isinstance(node.name, cst.BaseExpression):
+        return [(node.name, None)]
+    return []
+
+
+def _bound_names(target: cst.BaseExpression) -> set[str]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _bound_names(e.value)}
+    if isinstance(target, cst.StarredElement):
+        return _bound_names(target.value)
+    name = dotted_name(target)
+    return {name} if name else set()
+
+
+def _describe(model: FileModel, event: GradientEvent, what: str) -> str:
+    """`optimizer.step()`, or `self.update()` (which calls `step()`) for a helper's."""
+    call = event.node
+    text = model.code(call.func) if isinstance(call, cst.Call) else model.code(call).strip()
+    if event.via is None:
+        return f"`{text}()`"
+    return f"`{text}()` (which calls `{what}()`)"
+
+
+def _cleared_inside(
+    model: FileModel, flow: GradientFlow, optimizers: Optimizers
+) -> Iterator[tuple[cst.CSTNode, str]]:
+    """`zero_grad()` on every pass of a loop that back-propagates, and `step()` once after it:
+    only the last pass's gradient is applied."""
+    for clear in flow.of(CLEAR):
+        if clear.receiver is None or not clear.loops or clear.conditional:
+            continue
+        loop = clear.loops[-1]
+        if loop in flow.breaks or loop in flow.grad_reads:
+            continue  # it may run once, or it uses each pass's gradient itself
+        inside = flow.inside(loop)
+        if not any(e.kind == BACKWARD and e.order > clear.order for e in inside):
+            continue
+        if any(e.kind == STEP or optimizers.may_clear(e) and e.kind != CLEAR for e in inside):
+            continue  # a step in the loop, or a call that may take one
+        start, end = flow.spans[loop]
+        enclosing = set(flow.parents[loop])
+        for step in flow.of(STEP):
+            if step.order <= end or not set(step.loops) <= enclosing:
+                continue
+            if not optimizers.pairs(clear, step):
+                continue
+            between = [e for e in flow.events if end < e.order < step.order]
+            if any(e.kind in (CLEAR, MAY_CLEAR) for e in between):
+                break
+            yield (
+                clear.node,
+                (
+                    f"{_describe(model, clear, 'zero_grad')} runs on every pass of the loop at "
+                    f"line {model.line(loop)}, but {_describe(model, step, 'step')} runs once "
+                    f"after it (line {model.line(step.node)}): each pass wipes the gradient of the "
+                    "one before, so the update uses only the last pass's. Move `zero_grad()` "
+                    "before the loop, or `step()` into it"
+                ),
+            )
+            break
+
+
+def _never_cleared(
+    model: FileModel, flow: GradientFlow, optimizers: Optimizers
+) -> Iterator[tuple[cst.CSTNode, str]]:
+    """`step()` of a torch optimizer on every pass of a loop that back-propagates, with
+    nothing in the loop that clears: each update applies the sum of all earlier gradients."""
+    for step in flow.of(STEP):
+        if not step.loops:
+            continue
+        loop = step.loops[-1]
+        inside = flow.inside(loop)
+        if not any(e.kind == BACKWARD for e in inside):
+            continue  # not a training loop: the step is its only business
+        if any(optimizers.may_clear(e) for e in inside):
+            continue
+        if not optimizers.torch(step.receiver) or optimizers.built_in(step.receiver, loop):
+            continue  # not torch's, or a new optimizer on every pass: a probe
+        outside = [e for e in flow.of(CLEAR) if loop not in e.loops]
+        if outside:
+            where = (
+                f"{_describe(model, outside[0], 'zero_grad')} runs only outside it (line "
+                f"{model.line(outside[0].node)})"
+            )
+        else:
+            where = "gradients are never cleared"
+        yield (
+            step.node,
+            (
+                f"{_describe(model, step, 'step')} runs on every pass of the loop at line "
+                f"{model.line(loop)} but {where}, so each update applies the sum of all earlier "
+                "windows' or batches' gradients. Call `zero_grad()` in the loop, before each "
+                "backward"
+            ),
+        )
