@@ -38,7 +38,7 @@ class Worker:
 
     def _reset_lstm_hidden_vb_rollout(self):
         hx, cx = self.lstm_hidden_vb
-        self.lstm_hidden_vb = (Variable(hx.data), Variable(cx.data))  # expect: TBP008
+        self.lstm_hidden_vb = (Variable(hx.data), Variable(cx.data))  # tolerate: TBP008
 
     def _rollout(self, observations, rewards):
         loss = 0.0

@@ -37,7 +37,7 @@ class Learner:
 
     def _reset_on_policy_lstm_hidden_vb_rollout(self):
         hx, cx = self.on_policy_lstm_hidden_vb
-        self.on_policy_lstm_hidden_vb = (Variable(hx.data), Variable(cx.data))  # expect: TBP008
+        self.on_policy_lstm_hidden_vb = (Variable(hx.data), Variable(cx.data))  # tolerate: TBP008
 
     def _on_policy_rollout(self):
         policy_vb, q_vb, actions = [], [], []
