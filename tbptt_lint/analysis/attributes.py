@@ -19,6 +19,7 @@ like a local. Two things set attributes apart:
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -455,13 +456,17 @@ def _kept_attribute_states(source: str, wanted: Callable[[str], bool]) -> set[tu
     for line in source.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
     found: set[tuple[str, str]] = set()
-    blocks = list(top_level_blocks(source))
+    blocks = list(top_level_blocks(source))  # in source order, without overlaps
+    block_starts = [starts[b.first_line] for b in blocks]
+    wanted_blocks: dict[int, bool] = {}  # `wanted` reads a whole block: ask once per block
     for match in matches:
-        block = next(
-            (b for b in blocks if starts[b.first_line] <= match.start() < starts[b.end_line]),
-            None,
-        )
-        if block is None or wanted(block.text):
+        at = bisect_right(block_starts, match.start()) - 1
+        if at < 0 or match.start() >= starts[blocks[at].end_line]:
+            found.add((match.group(1), match.group(2)))  # a module-level statement
+            continue
+        if at not in wanted_blocks:
+            wanted_blocks[at] = wanted(blocks[at].text)
+        if wanted_blocks[at]:
             found.add((match.group(1), match.group(2)))
     return found
 
@@ -838,6 +843,8 @@ def _import_reexported(
     context: FileContext, index: ProjectIndex, package: ModuleSummary, name: str
 ) -> None:
     """The one stateful class called `name` in the modules under `package`, which imports it."""
+    if name not in index.stateful_names():
+        return
     prefix = package.module_name + "."
     owners = [
         summary
