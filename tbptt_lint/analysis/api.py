@@ -38,8 +38,10 @@ from tbptt_lint.analysis.index import (
     ProjectIndex,
     SourceSyntaxError,
 )
+from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.loaders import loader_calls
+from tbptt_lint.analysis.losses import has_loss_helpers, loss_sites, sums_in_loop
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
@@ -409,6 +411,8 @@ def build_model(
     context.source, context.module_name, context.index = source, module_name, index
     units = []
     gradient_units: list[tuple[cst.CSTNode, str | None]] = []
+    loss_units: list[UnitEvents] = []
+    loss_helpers = has_loss_helpers(context)
     local_helpers = {n for n, f in context.functions.items() if f.does_backward}
     backward_calls = gradient_backward_calls(context)
     for node, body, class_name in units_of(module):
@@ -428,12 +432,17 @@ def build_model(
                 interpreter.no_grad_depth = 1
             interpreter.run(body)
             units.append(repeat_between_calls(interpreter, body, source))
-        elif steps and (
-            kept.only_for_gradients(node)
-            or (backward_calls and calls_backward_method(body, backward_calls))
-        ):
-            gradient_units.append((node, class_name))
-    return FileModel(module, context, units, gradient_units)
+        else:
+            if steps and (
+                kept.only_for_gradients(node)
+                or (backward_calls and calls_backward_method(body, backward_calls))
+            ):
+                gradient_units.append((node, class_name))
+            if loss_helpers and sums_in_loop(body) and loss_sites(body, context, class_name):
+                interpreter = UnitInterpreter(node, context, class_name=class_name)
+                interpreter.run(body)
+                loss_units.append(interpreter.events)
+    return FileModel(module, context, units, gradient_units, loss_units)
 
 
 class KeptForGradients:

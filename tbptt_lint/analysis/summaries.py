@@ -16,6 +16,7 @@ from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
+from tbptt_lint.analysis.losses import loss_facts
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants
@@ -182,6 +183,7 @@ def summarise_function(
         and interpreter.final_env[p].how in (CUT, LEAF)
         for p in params
     )
+    losses = loss_facts(function, params, context.imports, context.functions, class_name)
     return FunctionFacts(
         returns_cut=returns_cut,
         inplace_cut=inplace_cut,
@@ -189,6 +191,8 @@ def summarise_function(
         returns_stale=returns_stale,
         returns_cut_elements=cut_elements(returns),
         cuts_tensor=not returns_cut and _cuts_tensor(function, context, class_name, params),
+        backprop_params=losses.params,
+        returns_backprop=losses.returns,
     )
 
 
