@@ -31,6 +31,7 @@ from tbptt_lint.analysis.candidates import (
 )
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
 from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.gradients import defined_names
 from tbptt_lint.analysis.index import (
     FunctionFacts,
@@ -38,7 +39,6 @@ from tbptt_lint.analysis.index import (
     ProjectIndex,
     SourceSyntaxError,
 )
-from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.loaders import loader_calls
 from tbptt_lint.analysis.losses import has_loss_helpers, loss_sites, sums_in_loop

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
-from tbptt_lint.analysis.interpreter import names_in, target_names
 # A module, not its names: analysis.losses reads rules/flow.py, and so may be importing this.
 from tbptt_lint.analysis import losses
+from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
+from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.walk import children, descendants
@@ -62,9 +62,7 @@ for x, y in batches:
         for unit in [*model.units, *model.loss_units]:
             if not unit.accumulations:
                 continue
-            handed = losses.loss_sites(
-                losses.unit_body(unit.unit), model.context, unit.class_name
-            )
+            handed = losses.loss_sites(losses.unit_body(unit.unit), model.context, unit.class_name)
             if not unit.backwards and not handed:
                 continue
             returned = {id(s.site) for s in handed if s.returned}
