@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import libcst as cst
 
@@ -66,6 +67,7 @@ from tbptt_lint.analysis.prefilter import (
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
     summarise_gradients,
+    summarise_losses,
     summarise_module,
 )
 from tbptt_lint.analysis.walk import children
@@ -220,6 +222,14 @@ def _summarize_gradients(text: str, module_name: str, summary: ModuleSummary) ->
     context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
     for name, facts in summarise_gradients(module, context, gradient_walk(functions)).items():
         summary.functions[f"{module_name}.{name}"] = facts
+    # What the members that run a backward do so for their callers (TBP006).
+    for name, facts in summarise_losses(module, context).items():
+        qualified = f"{module_name}.{name}"
+        summary.functions[qualified] = replace(
+            summary.functions.get(qualified, FunctionFacts()),
+            backprop_params=facts.params,
+            returns_backprop=facts.returns,
+        )
 
 
 # A class this long is a test suite or a framework's core, not a model or state class that
@@ -412,7 +422,7 @@ def build_model(
     units = []
     gradient_units: list[tuple[cst.CSTNode, str | None]] = []
     loss_units: list[UnitEvents] = []
-    loss_helpers = has_loss_helpers(context)
+    loss_helpers = has_loss_helpers(context, source)
     local_helpers = {n for n, f in context.functions.items() if f.does_backward}
     backward_calls = gradient_backward_calls(context)
     for node, body, class_name in units_of(module):

@@ -251,11 +251,11 @@ def call_loss_facts(call: cst.Call, context: FileContext, class_name: str | None
         if instance.split(".")[0] in context.imports.aliases or method in CALL_METHODS:
             return NO_LOSS_FACTS
         owner = context.class_of(instance, class_name)
-        found = (
-            context.methods_of_class(owner, method)
-            if owner is not None
-            else context.methods_named(method)
-        )
+        if owner is not None:
+            return _agreed(context.methods_of_class(owner, method))
+        found = context.methods_named(method)
+        if _defined_elsewhere(context, method, found):
+            return NO_LOSS_FACTS
         return _agreed(found)
     owner = context.class_of(callee, class_name)
     if owner is None:
@@ -267,6 +267,18 @@ def call_loss_facts(call: cst.Call, context: FileContext, class_name: str | None
     return NO_LOSS_FACTS
 
 
+def _defined_elsewhere(context: FileContext, method: str, found: Sequence[FunctionFacts]) -> bool:
+    """Whether this file defines `method` more often than its classes with facts do: a class
+    whose `method` runs no backward may be the one called. (Classes of other files are
+    known only by the methods phase 1 summarised.)"""
+    local = sum(
+        1
+        for name, facts in context.functions.items()
+        if name.count(".") == 1 and name.endswith("." + method)
+    )
+    return context.source.count(f"def {method}(") > local
+
+
 def _agreed(found: Sequence[FunctionFacts]) -> LossFacts:
     if not found:
         return NO_LOSS_FACTS
@@ -276,15 +288,32 @@ def _agreed(found: Sequence[FunctionFacts]) -> LossFacts:
     return LossFacts(tuple(sorted(params)), all(facts.returns_backprop for facts in found))
 
 
-def has_loss_helpers(context: FileContext) -> bool:
-    """Whether any function of the file or the run back-propagates for its callers."""
-    if any(f.backprop_params or f.returns_backprop for f in context.functions.values()):
-        return True
-    return any(
-        f.backprop_params or f.returns_backprop
-        for facts in context.run.by_method.values()
-        for f in facts
-    )
+def has_loss_helpers(context: FileContext, source: str) -> bool:
+    """Whether the file calls, by name, a function or method of the file or the run that
+    back-propagates for its callers, or an object of a class whose `forward` or `__call__`
+    does: a cheap test before any unit is read for it."""
+    called: set[str] = set()
+    for name, facts in context.functions.items():
+        if facts.backprop_params or facts.returns_backprop:
+            owner, _, method = name.rpartition(".")
+            called.add(method)
+            if method in CALL_METHODS:
+                called.update(
+                    built
+                    for built, construction in context.constructions.items()
+                    if construction.qualified_class.rsplit(".", 1)[-1] == owner
+                )
+    for method, facts_of in context.run.by_method.items():
+        if any(f.backprop_params or f.returns_backprop for f in facts_of):
+            called.add(method)
+    for class_name, methods in context.run.by_class.items():
+        if any(f.returns_backprop for m in CALL_METHODS for f in methods.get(m, ())):
+            called.update(
+                built
+                for built, construction in context.constructions.items()
+                if construction.qualified_class.rsplit(".", 1)[-1] == class_name
+            )
+    return any(f"{name.rpartition('.')[2]}(" in source for name in called - set(CALL_METHODS))
 
 
 @dataclass
@@ -343,8 +372,10 @@ def _note_call(
     roots = tuple(_arguments_at(call, facts.params))
     if roots:
         found.append(LossSite(BackwardSite(call, loops, False, roots, via_helper=callee), False))
-    if facts.returns and bound is not None:
-        site = BackwardSite(call, loops, False, (bound,), via_helper=callee)
+    if facts.returns:
+        # Bound to a name (`loss = fit(x)`), or added as it is (`total += fit(x)`: no root).
+        bound_roots = (bound,) if bound is not None else ()
+        site = BackwardSite(call, loops, False, bound_roots, via_helper=callee)
         found.append(LossSite(site, True))
 
 

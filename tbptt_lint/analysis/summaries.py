@@ -16,7 +16,7 @@ from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
-from tbptt_lint.analysis.losses import loss_facts
+from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants
@@ -153,6 +153,17 @@ def summarise_gradients(
     return {name: context.functions[name] for name in names}
 
 
+def summarise_losses(module: cst.Module, context: FileContext) -> dict[str, LossFacts]:
+    """What the functions of a module that phase 1 reads only for TBP012 back-propagate for
+    their callers, or hand back after their backward (without the interpreter)."""
+    found: dict[str, LossFacts] = {}
+    for name, function, class_name, params in _with_parameters(iter_functions(module)):
+        facts = loss_facts(function, params, context.imports, context.functions, class_name)
+        if facts != NO_LOSS_FACTS:
+            found[name] = facts
+    return found
+
+
 def _without_gradients(facts: FunctionFacts | None) -> FunctionFacts | None:
     """Facts as the interpreter summarises them: the gradient fields come from
     `add_gradient_facts`, run after it."""
@@ -183,7 +194,12 @@ def summarise_function(
         and interpreter.final_env[p].how in (CUT, LEAF)
         for p in params
     )
-    losses = loss_facts(function, params, context.imports, context.functions, class_name)
+    # Only a function that back-propagates (itself or through a helper) can do so for callers.
+    losses = (
+        loss_facts(function, params, context.imports, context.functions, class_name)
+        if events.backwards
+        else NO_LOSS_FACTS
+    )
     return FunctionFacts(
         returns_cut=returns_cut,
         inplace_cut=inplace_cut,

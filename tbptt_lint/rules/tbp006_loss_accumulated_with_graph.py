@@ -66,13 +66,20 @@ for x, y in batches:
             if not unit.backwards and not handed:
                 continue
             returned = {id(s.site) for s in handed if s.returned}
-            sites = [*unit.backwards, *(s.site for s in handed)]
+            unit_handed = {id(s.site.call): s.site for s in handed if s.returned}
+            # A helper's backward counts through the arguments its body back-propagates
+            # (`handed`), not through every argument the call passes.
+            own = [site for site in unit.backwards if site.via_helper is None]
+            sites = [*own, *(s.site for s in handed)]
             propagated = _back_propagated(unit, sites, imports)
             for accumulation in unit.accumulations:
                 if accumulation.accumulator in propagated:
                     continue  # gradient accumulation: the sum itself is back-propagated
                 found = _first_kept(accumulation, propagated, imports)
                 if found is None:
+                    inline = _handed_back(accumulation, unit_handed)
+                    if inline is not None:
+                        yield _inline_finding(self.code, model, accumulation, inline)
                     continue
                 name, site, through = found
                 if id(site) in returned:
@@ -90,6 +97,49 @@ for x, y in batches:
                 )
                 fix = _item_instead(model, accumulation.node, name)
                 yield model.finding(self.code, accumulation.node, message, fix)
+
+
+def _handed_back(
+    accumulation: Accumulation, handed: dict[int, BackwardSite]
+) -> BackwardSite | None:
+    """A call whose function back-propagated what it returns, added as it is:
+    `total += fit_batch(x, y)`, `total = total + 0.5 * self.step(x)`. The accumulator must
+    outlive the call's pass through its loop."""
+    if accumulation.added is None or not accumulation.loops:
+        return None
+    site = _passed_on_call(accumulation.added, handed)
+    if site is None:
+        return None
+    loop = accumulation.loops[-1]
+    if _reset_inside(loop, accumulation.accumulator, accumulation.node):
+        return None
+    return site
+
+
+def _passed_on_call(node: cst.CSTNode, handed: dict[int, BackwardSite]) -> BackwardSite | None:
+    if isinstance(node, cst.Call):
+        if id(node) in handed:
+            return handed[id(node)]
+        method = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+        if method in ("mean", "sum"):
+            return _passed_on_call(node.func.value, handed)  # type: ignore[attr-defined]
+        return None
+    if isinstance(node, cst.BinaryOperation):
+        return _passed_on_call(node.left, handed) or _passed_on_call(node.right, handed)
+    if isinstance(node, cst.UnaryOperation):
+        return _passed_on_call(node.expression, handed)
+    return None
+
+
+def _inline_finding(
+    code: str, model: FileModel, accumulation: Accumulation, site: BackwardSite
+) -> Finding:
+    message = (
+        f"`{site.via_helper}(...)` back-propagates the loss it hands back, which is "
+        f"accumulated into `{accumulation.accumulator}` with its graph, which keeps every "
+        f"window's graph alive. Accumulate its `.item()` (or `.detach()`) instead"
+    )
+    return model.finding(code, accumulation.node, message, None)
 
 
 def _first_kept(
