@@ -188,10 +188,13 @@ def summarise_function(
     returns = interpreter.return_values
     returns_cut = _all_cut(returns)
     returns_stale = any(v.status == Status.STALE for v in returns)
+    # A parameter rebound to a cut (`h = h.detach()`) leaves the caller's tensor as it was.
+    rebound = _rebound_names(function)
     inplace_cut = not returns and any(
         interpreter.final_env.get(p) is not None
         and interpreter.final_env[p].status == Status.FRESH
         and interpreter.final_env[p].how in (CUT, LEAF)
+        and (p not in rebound or _in_place(interpreter.final_env[p].origin))
         for p in params
     )
     # Only a function that back-propagates (itself or through a helper) can do so for callers.
@@ -209,6 +212,26 @@ def summarise_function(
         cuts_tensor=not returns_cut and _cuts_tensor(function, context, class_name, params),
         backprop_params=losses.params,
         returns_backprop=losses.returns,
+    )
+
+
+def _rebound_names(function: cst.FunctionDef) -> set[str]:
+    """Plain names a function's own statements assign to."""
+    return {
+        target.target.value
+        for node in descendants([function.body], stop=NESTED_SCOPES)
+        if isinstance(node, cst.Assign)
+        for target in node.targets
+        if isinstance(target.target, cst.Name)
+    }
+
+
+def _in_place(origin: cst.CSTNode | None) -> bool:
+    """`h = h.detach_()`: rebound, but to the caller's own tensor, cut in place."""
+    return (
+        isinstance(origin, cst.Call)
+        and isinstance(origin.func, cst.Attribute)
+        and (origin.func.attr.value in ("detach_", "requires_grad_"))
     )
 
 

@@ -618,6 +618,107 @@ def fit_sequence(cell, head, x, y, optimizer):
 """
 )
 
+# --------------------------------------------------------------------------------------------
+# Class F (TBP003): a helper rebinds its own parameter to the parameter's `detach()` and
+# nothing reads it afterwards, so the caller's state is never cut.
+
+FOUND["F: a wrapper's method cuts its parameter and returns a flag"] = (
+    HEADER
+    + """
+class SegmentRunner(nn.Module):
+    def forward(self, segments):
+        state = None
+        outs = []
+        for i, segment in enumerate(segments):
+            out, state = self.cell(segment, state)
+            outs.append(out)
+            self.truncate(state, i)
+        return torch.stack(outs)
+
+    def truncate(self, state, i):
+        if i % self.k2:
+            return False
+        state = state.detach()  # expect: TBP003
+        return True
+"""
+)
+FOUND["F: a plain function that cuts its argument and returns nothing"] = (
+    HEADER
+    + """
+def cut_history(hidden):
+    hidden = hidden.detach()  # expect: TBP003
+
+
+def train(gru, loader, optimizer):
+    h = None
+    for x, y in loader:
+        if h is not None:
+            cut_history(h)
+        out, h = gru(x, h)
+        loss = (out - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward(retain_graph=True)  # expect: TBP005
+        optimizer.step()
+"""
+)
+SILENT["F: the cut parameter is returned, stored or used"] = (
+    HEADER
+    + """
+def cut_and_return(hidden):
+    hidden = hidden.detach()
+    return hidden
+
+
+class Runner:
+    def keep(self, state):
+        state = state.detach()
+        self.state = state
+
+    def step(self, x, state):
+        state = state.detach()
+        return self.cell(x, state)
+
+    def in_a_loop(self, states):
+        for state in states:
+            state = state.detach()
+"""
+)
+SILENT["F: a parameter cut in place, or a local cut that is read"] = (
+    HEADER
+    + """
+def cut_in_place(hidden):
+    hidden.detach_()
+
+
+def cut_in_place_rebound(hidden):
+    hidden = hidden.detach_()
+
+
+def train(gru, loader, optimizer):
+    h = None
+    for x, y in loader:
+        if h is not None:
+            cut_in_place(h)
+        out, h = gru(x, h)
+        loss = (out - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        cut_in_place_rebound(h)
+
+
+def cut_each(model, x):
+    h = model.init(x)
+    h = h.detach()
+    return model(x, h)
+
+
+def closure_reads(hidden):
+    hidden = hidden.detach()
+    return lambda: hidden
+"""
+)
+
 
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
@@ -706,6 +807,34 @@ def test_an_object_of_unknown_class_with_a_method_of_another_file(tmp_path: Path
     write(tmp_path, "bad.py", loop.format(added="loss"))
     write(tmp_path, "good.py", loop.format(added="float(loss)"))
     assert findings(tmp_path) == [("bad.py", "TBP006", 10)]
+
+
+def test_a_cut_helper_of_a_file_without_a_backward(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "wrapper.py",
+        """\
+        import torch.nn as nn
+
+
+        class Wrapper(nn.Module):
+            def manage(self, memory, step):
+                if step == 0:
+                    return True
+                memory = memory.detach()
+                return False
+        """,
+    )
+    write(
+        tmp_path,
+        "fine.py",
+        """\
+        def cut(memory):
+            memory = memory.detach()
+            return memory
+        """,
+    )
+    assert findings(tmp_path) == [("wrapper.py", "TBP003", 8)]
 
 
 def test_a_function_of_another_file_hands_back_what_it_back_propagated(tmp_path: Path) -> None:
