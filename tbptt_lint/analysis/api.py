@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import libcst as cst
 
@@ -31,6 +32,7 @@ from tbptt_lint.analysis.candidates import (
 )
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
 from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.gradients import defined_names
 from tbptt_lint.analysis.index import (
     FunctionFacts,
@@ -40,6 +42,7 @@ from tbptt_lint.analysis.index import (
 )
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.loaders import loader_calls
+from tbptt_lint.analysis.losses import has_loss_helpers, loss_sites, sums_in_loop
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
@@ -64,6 +67,7 @@ from tbptt_lint.analysis.prefilter import (
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
     summarise_gradients,
+    summarise_losses,
     summarise_module,
 )
 from tbptt_lint.analysis.walk import children
@@ -218,6 +222,14 @@ def _summarize_gradients(text: str, module_name: str, summary: ModuleSummary) ->
     context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
     for name, facts in summarise_gradients(module, context, gradient_walk(functions)).items():
         summary.functions[f"{module_name}.{name}"] = facts
+    # What the members that run a backward do so for their callers (TBP006).
+    for name, facts in summarise_losses(module, context).items():
+        qualified = f"{module_name}.{name}"
+        summary.functions[qualified] = replace(
+            summary.functions.get(qualified, FunctionFacts()),
+            backprop_params=facts.params,
+            returns_backprop=facts.returns,
+        )
 
 
 # A class this long is a test suite or a framework's core, not a model or state class that
@@ -409,6 +421,8 @@ def build_model(
     context.source, context.module_name, context.index = source, module_name, index
     units = []
     gradient_units: list[tuple[cst.CSTNode, str | None]] = []
+    loss_units: list[UnitEvents] = []
+    loss_helpers = has_loss_helpers(context, source)
     local_helpers = {n for n, f in context.functions.items() if f.does_backward}
     backward_calls = gradient_backward_calls(context)
     for node, body, class_name in units_of(module):
@@ -428,12 +442,17 @@ def build_model(
                 interpreter.no_grad_depth = 1
             interpreter.run(body)
             units.append(repeat_between_calls(interpreter, body, source))
-        elif steps and (
-            kept.only_for_gradients(node)
-            or (backward_calls and calls_backward_method(body, backward_calls))
-        ):
-            gradient_units.append((node, class_name))
-    return FileModel(module, context, units, gradient_units)
+        else:
+            if steps and (
+                kept.only_for_gradients(node)
+                or (backward_calls and calls_backward_method(body, backward_calls))
+            ):
+                gradient_units.append((node, class_name))
+            if loss_helpers and sums_in_loop(body) and loss_sites(body, context, class_name):
+                interpreter = UnitInterpreter(node, context, class_name=class_name)
+                interpreter.run(body)
+                loss_units.append(interpreter.events)
+    return FileModel(module, context, units, gradient_units, loss_units)
 
 
 class KeptForGradients:

@@ -35,6 +35,11 @@ class FunctionFacts:
     # What the calls it cannot see into are given (`#0:model` in `model.custom_reset()` or
     # `hook(model)`): they may clear gradients when the caller passes its model or optimizer.
     grad_touches: tuple[str, ...] = ()
+    # For TBP006 at the callers (analysis/losses.py): the parameters a backward of the function
+    # runs through, as (position after `self`, name), and whether it hands back a value whose
+    # graph its own backward ran through (`loss.backward(); return loss`).
+    backprop_params: tuple[tuple[int, str], ...] = ()
+    returns_backprop: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class FileModel:
         context: FileContext,
         units: list[UnitEvents],
         gradient_units: list[tuple[cst.CSTNode, str | None]] | None = None,
+        loss_units: list[UnitEvents] | None = None,
     ) -> None:
         self.module = module
         self.context = context
@@ -29,6 +30,10 @@ class FileModel:
         # Functions (with their class) that only TBP012 reads: kept for the optimizer calls
         # they make, or back-propagating only through a method of the run.
         self.gradient_units = gradient_units or []
+        # Units that only TBP006 reads: loops that sum a loss which a function they call
+        # back-propagated (`net.train_step(loss, opt)`, `loss = model(x)`), with no backward
+        # of their own that would make them units of every rule.
+        self.loss_units = loss_units or []
         self._positions: object | None = None
         self._lines: list[str] | None = None
 

@@ -1,8 +1,9 @@
 """Cheap textual tests that prove a file cannot matter before it is parsed.
 
 They must stay sound: every finding needs either a backward call in the file (every rule but
-two looks at a loop that back-propagates) or a statement ending in `.detach()`/`.detach_()`
-(TBP003 and TBP014). Helpers from other files that call backward are passed in by name.
+two looks at a loop that back-propagates), a statement ending in `.detach()`/`.detach_()`
+(TBP003 and TBP014), or a parameter rebound to its own `detach()` (TBP003). Helpers from
+other files that call backward are passed in by name.
 """
 
 from __future__ import annotations
@@ -64,7 +65,28 @@ def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
         calls_backward(source, helper_names)
         or bool(DETACH_STATEMENT.search(source))
         or hands_loss_to_lightning(source)
+        or cuts_a_parameter(source)
     )
+
+
+# `h = h.detach()` on a line of its own (TBP003 when `h` is a parameter nothing reads after).
+SELF_CUT = re.compile(r"(?m)^[ \t]+(\w+)[ \t]*=[ \t]*\1\.detach\(\)[ \t]*(?:#[^\n]*)?$")
+
+
+def cuts_a_parameter(source: str) -> bool:
+    """A function that rebinds one of its own parameters to its `detach()`: the header of the
+    nearest `def` above names it."""
+    if ".detach()" not in source:
+        return False
+    for match in SELF_CUT.finditer(source):
+        start = source.rfind("def ", 0, match.start())
+        if start < 0:
+            continue
+        end = source.find(":\n", start, match.start())
+        header = source[start : end if end >= 0 else match.start()]
+        if re.search(rf"\b{match.group(1)}\b", header):
+            return True
+    return False
 
 
 # `out, self.hidden = self.lstm(x, self.hidden)`: state kept on the object between calls.

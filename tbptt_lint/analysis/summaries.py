@@ -16,6 +16,7 @@ from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
+from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants
@@ -152,6 +153,17 @@ def summarise_gradients(
     return {name: context.functions[name] for name in names}
 
 
+def summarise_losses(module: cst.Module, context: FileContext) -> dict[str, LossFacts]:
+    """What the functions of a module that phase 1 reads only for TBP012 back-propagate for
+    their callers, or hand back after their backward (without the interpreter)."""
+    found: dict[str, LossFacts] = {}
+    for name, function, class_name, params in _with_parameters(iter_functions(module)):
+        facts = loss_facts(function, params, context.imports, context.functions, class_name)
+        if facts != NO_LOSS_FACTS:
+            found[name] = facts
+    return found
+
+
 def _without_gradients(facts: FunctionFacts | None) -> FunctionFacts | None:
     """Facts as the interpreter summarises them: the gradient fields come from
     `add_gradient_facts`, run after it."""
@@ -176,11 +188,20 @@ def summarise_function(
     returns = interpreter.return_values
     returns_cut = _all_cut(returns)
     returns_stale = any(v.status == Status.STALE for v in returns)
+    # A parameter rebound to a cut (`h = h.detach()`) leaves the caller's tensor as it was.
+    rebound = _rebound_names(function)
     inplace_cut = not returns and any(
         interpreter.final_env.get(p) is not None
         and interpreter.final_env[p].status == Status.FRESH
         and interpreter.final_env[p].how in (CUT, LEAF)
+        and (p not in rebound or _in_place(interpreter.final_env[p].origin))
         for p in params
+    )
+    # Only a function that back-propagates (itself or through a helper) can do so for callers.
+    losses = (
+        loss_facts(function, params, context.imports, context.functions, class_name)
+        if events.backwards
+        else NO_LOSS_FACTS
     )
     return FunctionFacts(
         returns_cut=returns_cut,
@@ -189,6 +210,28 @@ def summarise_function(
         returns_stale=returns_stale,
         returns_cut_elements=cut_elements(returns),
         cuts_tensor=not returns_cut and _cuts_tensor(function, context, class_name, params),
+        backprop_params=losses.params,
+        returns_backprop=losses.returns,
+    )
+
+
+def _rebound_names(function: cst.FunctionDef) -> set[str]:
+    """Plain names a function's own statements assign to."""
+    return {
+        target.target.value
+        for node in descendants([function.body], stop=NESTED_SCOPES)
+        if isinstance(node, cst.Assign)
+        for target in node.targets
+        if isinstance(target.target, cst.Name)
+    }
+
+
+def _in_place(origin: cst.CSTNode | None) -> bool:
+    """`h = h.detach_()`: rebound, but to the caller's own tensor, cut in place."""
+    return (
+        isinstance(origin, cst.Call)
+        and isinstance(origin.func, cst.Attribute)
+        and (origin.func.attr.value in ("detach_", "requires_grad_"))
     )
 
 

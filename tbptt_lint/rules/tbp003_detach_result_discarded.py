@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
+from tbptt_lint.analysis.deadcuts import dead_parameter_cuts
 from tbptt_lint.analysis.events import DiscardedDetach, UnitEvents
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
@@ -86,6 +87,14 @@ for x, y in batches:
                     f"back into it"
                 )
                 yield model.finding(self.code, cut.node, message)
+        for function, assign, name in dead_parameter_cuts(model.module):
+            message = (
+                f"`{name} = {name}.detach()` rebinds only the parameter `{name}` of "
+                f"`{function.name.value}()`, and nothing reads it afterwards: the caller's "
+                f"tensor stays attached to the graph and leaks into the next window. Return the "
+                f"detached tensor and assign it where `{function.name.value}()` is called"
+            )
+            yield model.finding(self.code, assign, message)
 
 
 def _cutting_method_message(discarded: DiscardedDetach) -> str:

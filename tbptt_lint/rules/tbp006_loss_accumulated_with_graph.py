@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+# A module, not its names: analysis.losses reads rules/flow.py, and so may be importing this.
+from tbptt_lint.analysis import losses
 from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
 from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap, dotted_name
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import children, descendants
 from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix, Severity
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.flow import loss_names
@@ -57,33 +59,103 @@ for x, y in batches:
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         imports = model.context.imports
-        for unit in model.units:
-            if not unit.accumulations or not unit.backwards:
+        for unit in [*model.units, *model.loss_units]:
+            if not unit.accumulations:
                 continue
-            propagated = _back_propagated(unit, imports)
+            handed = losses.loss_sites(losses.unit_body(unit.unit), model.context, unit.class_name)
+            if not unit.backwards and not handed:
+                continue
+            returned = {id(s.site) for s in handed if s.returned}
+            unit_handed = {id(s.site.call): s.site for s in handed if s.returned}
+            # A helper's backward counts through the arguments its body back-propagates
+            # (`handed`), not through every argument the call passes.
+            own = [site for site in unit.backwards if site.via_helper is None]
+            sites = [*own, *(s.site for s in handed)]
+            propagated = _back_propagated(unit, sites, imports)
             for accumulation in unit.accumulations:
                 if accumulation.accumulator in propagated:
                     continue  # gradient accumulation: the sum itself is back-propagated
-                found = [
-                    (name, propagated[name])
-                    for name in sorted(_added_names(accumulation, imports))
-                    if name in propagated
-                ]
-                if not found:
+                found = _first_kept(accumulation, propagated, imports)
+                if found is None:
+                    inline = _handed_back(accumulation, unit_handed)
+                    if inline is not None:
+                        yield _inline_finding(self.code, model, accumulation, inline)
                     continue
-                name, (site, through) = found[0]
-                loop = _shared_loop(accumulation, site)
-                if loop is None or _reset_inside(loop, accumulation.accumulator, accumulation.node):
-                    continue
-                how = f" (through `{through}`)" if through else ""
+                name, site, through = found
+                if id(site) in returned:
+                    how = f"by `{site.via_helper}(...)`, which hands it back,"
+                elif site.via_helper and not through:
+                    how = f"by `{site.via_helper}(...)`"
+                else:
+                    how = f"(through `{through}`)" if through else ""
                 message = (
-                    f"`{name}` is back-propagated{how} at line {model.line(site.call)} and also "
+                    f"`{name}` is back-propagated{' ' if how else ''}{how} at line "
+                    f"{model.line(site.call)} and also "
                     f"accumulated into `{accumulation.accumulator}` with its graph, which keeps "
                     f"every window's graph alive. Accumulate `{name}.item()` (or "
                     f"`{name}.detach()`) instead"
                 )
                 fix = _item_instead(model, accumulation.node, name)
                 yield model.finding(self.code, accumulation.node, message, fix)
+
+
+def _handed_back(
+    accumulation: Accumulation, handed: dict[int, BackwardSite]
+) -> BackwardSite | None:
+    """A call whose function back-propagated what it returns, added as it is:
+    `total += fit_batch(x, y)`, `total = total + 0.5 * self.step(x)`. The accumulator must
+    outlive the call's pass through its loop."""
+    if accumulation.added is None or not accumulation.loops:
+        return None
+    site = _passed_on_call(accumulation.added, handed)
+    if site is None:
+        return None
+    loop = accumulation.loops[-1]
+    if _reset_inside(loop, accumulation.accumulator, accumulation.node):
+        return None
+    return site
+
+
+def _passed_on_call(node: cst.CSTNode, handed: dict[int, BackwardSite]) -> BackwardSite | None:
+    if isinstance(node, cst.Call):
+        if id(node) in handed:
+            return handed[id(node)]
+        method = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+        if method in ("mean", "sum"):
+            return _passed_on_call(node.func.value, handed)  # type: ignore[attr-defined]
+        return None
+    if isinstance(node, cst.BinaryOperation):
+        return _passed_on_call(node.left, handed) or _passed_on_call(node.right, handed)
+    if isinstance(node, cst.UnaryOperation):
+        return _passed_on_call(node.expression, handed)
+    return None
+
+
+def _inline_finding(
+    code: str, model: FileModel, accumulation: Accumulation, site: BackwardSite
+) -> Finding:
+    message = (
+        f"`{site.via_helper}(...)` back-propagates the loss it hands back, which is "
+        f"accumulated into `{accumulation.accumulator}` with its graph, which keeps every "
+        f"window's graph alive. Accumulate its `.item()` (or `.detach()`) instead"
+    )
+    return model.finding(code, accumulation.node, message, None)
+
+
+def _first_kept(
+    accumulation: Accumulation,
+    propagated: dict[str, list[tuple[BackwardSite, str | None]]],
+    imports: ImportMap,
+) -> tuple[str, BackwardSite, str | None] | None:
+    """The first added name, and a backward through it, such that the accumulator outlives
+    that backward's window: a loop holds both and does not make the accumulator anew."""
+    for name in sorted(_added_names(accumulation, imports)):
+        for site, through in propagated.get(name, ()):
+            loop = _shared_loop(accumulation, site)
+            if loop is None or _reset_inside(loop, accumulation.accumulator, accumulation.node):
+                continue
+            return name, site, through
+    return None
 
 
 def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = False) -> set[str]:
@@ -94,49 +166,87 @@ def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = 
 
 
 def _back_propagated(
-    unit: UnitEvents, imports: ImportMap
-) -> dict[str, tuple[BackwardSite, str | None]]:
-    """Every name whose value some backward of the unit runs through, with that backward:
-    its roots (`loss` in `loss.backward()`, `losses` in `torch.stack(losses).sum()`), what
-    is accumulated into them (`loss_sum = loss_sum + loss`), and what they are computed from
-    by plain arithmetic (`total = ce + 0.1 * kl`). Factors that may be plain numbers are left
-    out (`ntokens` in `loss_sum = loss_sum + loss * ntokens`): counting them up is no leak.
-    Each name comes with the root it reaches the backward through (None: it is one)."""
-    found: dict[str, tuple[BackwardSite, str | None]] = {}
-    for site in unit.backwards:
+    unit: UnitEvents, sites: list[BackwardSite], imports: ImportMap
+) -> dict[str, list[tuple[BackwardSite, str | None]]]:
+    """Every name whose value some backward of the unit runs through, with those backwards:
+    its roots (`loss` in `loss.backward()`, `losses` in `torch.stack(losses).sum()`, `loss` in
+    `net.train_step(loss, opt)`, `batch_loss` of `batch_loss = self.train_batch(x)` when the
+    method back-propagated what it returns), what is accumulated into them
+    (`loss_sum = loss_sum + loss`), and what they are computed from by plain arithmetic
+    (`total = ce + 0.1 * kl`). Factors that may be plain numbers are left out (`ntokens` in
+    `loss_sum = loss_sum + loss * ntokens`): counting them up is no leak. Each backward comes
+    with the root the name reaches it through (None: it is one).
+
+    An assignment counts for a backward only when it can run before it: earlier in the unit,
+    or in a loop around both. `loss = total / n` after the loop is not what the loop's
+    backwards ran through, although an earlier `loss` is."""
+    places = _places(unit.unit)
+    found: dict[str, list[tuple[BackwardSite, str | None]]] = {}
+    for site in sites:
         for root in site.roots:
             for name in loss_names(root, imports, strict=True):
-                found.setdefault(name, (site, None))
+                found.setdefault(name, []).append((site, None))
     flows = [
-        (accumulation.accumulator, _added_names(accumulation, imports, strict=True))
+        (accumulation.accumulator, _added_names(accumulation, imports, strict=True), node)
         for accumulation in unit.accumulations
+        for node in [accumulation.node]
     ]
     flows += [
-        (target, loss_names(value, imports, strict=True))
-        for target, value in _assignments(unit.unit)
+        (target, loss_names(value, imports, strict=True), node)
+        for target, value, node in _assignments(unit.unit)
     ]
     changed = True
     while changed:
         changed = False
-        for target, names in flows:
-            reached = found.get(target)
-            if reached is None:
-                continue
-            site, through = reached
-            for name in names - found.keys():
-                found[name] = (site, through or target)
-                changed = True
+        for target, names, node in flows:
+            for site, through in list(found.get(target, ())):
+                if not _may_precede(places, node, site.call):
+                    continue
+                for name in names:
+                    reached = found.setdefault(name, [])
+                    if all(known is not site for known, _ in reached):
+                        reached.append((site, through or target))
+                        changed = True
     return found
 
 
-def _assignments(unit: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
+Places = dict[int, tuple[int, tuple[cst.CSTNode, ...]]]
+
+
+def _places(unit: cst.CSTNode) -> Places:
+    """Each statement's and call's order in the unit, and the loops around it."""
+    places: Places = {}
+    roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
+    stack: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = [(r, ()) for r in reversed(roots)]
+    while stack:
+        node, loops = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        places[id(node)] = (len(places), loops)
+        inner = loops + (node,) if isinstance(node, (cst.For, cst.While)) else loops
+        stack.extend((child, inner) for child in reversed(list(children(node))))
+    return places
+
+
+def _may_precede(places: Places, node: cst.CSTNode, call: cst.CSTNode) -> bool:
+    """Whether `node` may run before `call`: earlier in the unit, or in a loop around both.
+    Unknown places (a site the walk did not see) are taken to precede."""
+    first, second = places.get(id(node)), places.get(id(call))
+    if first is None or second is None:
+        return True
+    return first[0] < second[0] or any(loop in second[1] for loop in first[1])
+
+
+def _assignments(
+    unit: cst.CSTNode,
+) -> Iterator[tuple[str, cst.BaseExpression, cst.CSTNode]]:
     roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
     for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 name = dotted_name(target.target)
                 if name is not None:
-                    yield name, node.value
+                    yield name, node.value, node
 
 
 def _shared_loop(accumulation: Accumulation, site: BackwardSite) -> cst.CSTNode | None:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import libcst as cst
 
 from tbptt_lint.analysis.context import CELL_MODULES
-from tbptt_lint.analysis.events import RecurrentCall
+from tbptt_lint.analysis.events import RecurrentCall, StateRead
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import queries
-from tbptt_lint.analysis.values import CUT, LEAF, Status
+from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status
 from tbptt_lint.analysis.windows import window_loops
 from tbptt_lint.diagnostics import Finding, Severity
 from tbptt_lint.rules.base import Rule
@@ -81,6 +81,8 @@ for start in range(0, 100, 10):
                 # sequence module, or a backward outside every loop, is full BPTT for sure.
                 if site.loops and not _over_windows(call, loop):
                     continue
+                if not site.loops and _one_sequence_per_call(unit.unit, call, reads):
+                    continue
                 outermost = loop
                 message = (
                     f"the state of the recurrent call at line {model.line(call.call)} is carried "
@@ -89,6 +91,17 @@ for start in range(0, 100, 10):
                     "sequence. Back-propagate per window and cut the state between windows"
                 )
                 yield model.finding(self.code, site.call, message)
+
+
+def _one_sequence_per_call(unit: cst.CSTNode, call: RecurrentCall, reads: list[StateRead]) -> bool:
+    """A function that makes its state anew, runs one loop over the steps and back-propagates
+    once after it (a `forward` that does its own backward, a per-batch helper): each call is
+    one sequence with its own backward, as a truncated window looks from inside. Whether
+    the caller hands it a whole stream cannot be told here, so it is not reported."""
+    if not isinstance(unit, cst.FunctionDef) or len(call.loops) != 1:
+        return False
+    hows = {how for read in reads for how in read.how_by_origin.values()}
+    return RESET in hows and hows <= {RESET, Status.LIVE.name}
 
 
 def _over_windows(call: RecurrentCall, loop: cst.CSTNode) -> bool:
