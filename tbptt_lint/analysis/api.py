@@ -61,6 +61,7 @@ from tbptt_lint.analysis.prefilter import (
     touches_gradients,
     worth_summarising,
 )
+from tbptt_lint.analysis.step_resets import per_step_reset_blocks
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
     summarise_gradients,
@@ -370,6 +371,7 @@ def build_model(
 ) -> FileModel:
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
+    step_resets = per_step_reset_blocks(source)
     checked = keep_attribute_writers(
         source,
         lambda text: (
@@ -380,6 +382,8 @@ def build_model(
             or (views and stores_attributes(text))
             # Inside a kept class only: its methods call what `__init__` builds.
             or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
+            # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
+            or bool(step_resets and step_resets.search(text))
         ),
         index.stateful_names() if index is not None else frozenset(),
     )

@@ -13,6 +13,7 @@ from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_contain
+from tbptt_lint.analysis.step_resets import per_step_attribute_resets
 from tbptt_lint.analysis.values import CUT, LEAF, RESET
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
@@ -70,6 +71,7 @@ for x, y in windows:
         yield from self._reset_inside_forward(model)
         yield from self._cut_but_left_out(model)
         yield from attribute_reset_inside_forward(model, self.code)
+        yield from attribute_reset_every_step(model, self.code)
 
     def _cut_but_left_out(self, model: FileModel) -> Iterator[Finding]:
         """`h = h.detach()` and then `out, h = gru(x)`: the loop cuts the state to carry it
@@ -295,3 +297,16 @@ def _carrying_statements(
                 continue
             if methods.get(node.func.attr.value, {}).get(attribute) in (CUT, LEAF):
                 yield node
+
+
+def attribute_reset_every_step(model: FileModel, code: str) -> Iterator[Finding]:
+    """`for t in ...: self.init_states(bs); self.h = self.cell(x[t], self.h)`: a method that
+    sets the state anew runs on every pass before the call that carries it."""
+    for found in per_step_attribute_resets(model.module):
+        message = (
+            f"`self.{found.method}()` re-initialises `self.{found.attribute}` on every pass of "
+            f"the loop at line {model.line(found.loop)}, right before the call at line "
+            f"{model.line(found.carry)} reads it and stores its new value back, so no state "
+            "flows between steps. Initialise it once, before the loop"
+        )
+        yield model.finding(code, found.reset, message)

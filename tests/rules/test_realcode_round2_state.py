@@ -1,0 +1,337 @@
+"""Real-code round 2: recurrent state that is never carried (TBP015).
+
+Classes taken from mirrors the linter missed, each with FOUND variants and SILENT twins that a
+nearby correct idiom could be confused with:
+
+- a step loop that calls a method of the class re-initialising the state kept on `self` on
+  every pass, right before the call that reads it and stores the new state back;
+- a state fetched, inside the loop, from where the recurrent call's returned states are kept
+  (a list of memories), and then not passed to the call: the variable is never read.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from tbptt_lint.analysis.api import check_source
+from tbptt_lint.settings import Settings
+
+ALL = Settings(select=("TBP",))
+
+
+def codes(source: str) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "example.py", ALL)
+    return sorted((f.code, f.line) for f in findings)
+
+
+def expected(source: str) -> list[tuple[str, int]]:
+    """`# expect: TBP015` comments mark the lines a snippet must be reported on."""
+    found = []
+    for number, line in enumerate(textwrap.dedent(source).splitlines(), start=1):
+        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
+        if match:
+            found += [(code.strip(), number) for code in match.group(1).split(",")]
+    return sorted(found)
+
+
+HEADER = """\
+import torch
+import torch.nn as nn
+"""
+
+# ----------------------------------------------------------------- per-step attribute reset
+STEP_RESET_FOUND = {
+    "an LSTM cell's (h, c) reset by a method at the top of every time step": HEADER
+    + """
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(4, 8)
+        self.out = nn.Linear(8, 3)
+
+    def reset_state(self, n):
+        self.h = torch.zeros(n, 8)
+        self.c = torch.zeros(n, 8)
+
+    def forward(self, tokens):
+        scores = []
+        for t in range(tokens.size(1)):
+            self.reset_state(tokens.size(0))  # expect: TBP015
+            self.h, self.c = self.cell(tokens[:, t], (self.h, self.c))
+            scores.append(self.out(self.h))
+        return torch.stack(scores, 1)
+
+
+net = Tagger()
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+for tokens, labels in batches:
+    opt.zero_grad()
+    net(tokens).sum().backward()
+    opt.step()
+""",
+    "a learned start state set anew in a rollout method, a GRU cell stepped per frame": HEADER
+    + """
+class Agent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.h0 = nn.Parameter(torch.zeros(1, 16))
+        self.gru = nn.GRUCell(6, 16)
+        self.value = nn.Linear(16, 1)
+
+    def begin(self, n):
+        self.memory = self.h0.expand(n, -1)
+
+    def rollout(self, frames):
+        values = []
+        for step in range(len(frames)):
+            self.begin(frames.size(1))  # expect: TBP015
+            self.memory = self.gru(frames[step], self.memory)
+            values.append(self.value(self.memory))
+        return torch.cat(values)
+
+
+def fit(agent, episodes, optimizer):
+    for frames, returns in episodes:
+        loss = (agent.rollout(frames) - returns).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "a user's cell module, other statements between the reset and the call": HEADER
+    + """
+class Decay(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mix = nn.Linear(12, 6)
+
+    def forward(self, x, s):
+        return torch.tanh(self.mix(torch.cat([x, s], -1)))
+
+
+class Hawkes(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.step_fn = Decay()
+
+    def clear(self, batch):
+        self.level = torch.zeros(batch, 6)
+        self.count = 0
+
+    def forward(self, events):
+        outs = []
+        for i in range(events.shape[0]):
+            self.clear(events.shape[1])  # expect: TBP015
+            x = events[i] * 2
+            self.count += 1
+            self.level = self.step_fn(x, self.level)
+            outs.append(self.level)
+        return torch.stack(outs)
+
+
+model = Hawkes()
+for events in data:
+    model(events).mean().backward()
+""",
+}
+
+STEP_RESET_SILENT = {
+    "the reset runs once, before the time loop": HEADER
+    + """
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(4, 8)
+
+    def reset_state(self, n):
+        self.h = torch.zeros(n, 8)
+        self.c = torch.zeros(n, 8)
+
+    def forward(self, tokens):
+        scores = []
+        self.reset_state(tokens.size(0))
+        for t in range(tokens.size(1)):
+            self.h, self.c = self.cell(tokens[:, t], (self.h, self.c))
+            scores.append(self.h)
+        return torch.stack(scores, 1)
+
+
+net = Tagger()
+for tokens in batches:
+    net(tokens).sum().backward()
+""",
+    "the reset only starts the sequence, under a condition": HEADER
+    + """
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(4, 8)
+
+    def reset_state(self, n):
+        self.h = torch.zeros(n, 8)
+
+    def forward(self, tokens):
+        outs = []
+        for t in range(tokens.size(1)):
+            if t == 0:
+                self.reset_state(tokens.size(0))
+            self.h = self.cell(tokens[:, t], self.h)
+            outs.append(self.h)
+        return torch.stack(outs, 1)
+
+
+net = Tagger()
+for tokens in batches:
+    net(tokens).sum().backward()
+""",
+    "a trainer starts every batch anew (the loop walks batches, not steps)": HEADER
+    + """
+class Trainer:
+    def __init__(self):
+        self.lstm = nn.LSTM(4, 8)
+
+    def begin(self, n):
+        self.state = (torch.zeros(1, n, 8), torch.zeros(1, n, 8))
+
+    def evaluate(self, batches):
+        total = 0.0
+        for x in batches:
+            self.begin(x.size(1))
+            out, self.state = self.lstm(x, self.state)
+            total += out.sum().item()
+        return total
+
+    def train(self, batches):
+        for x in batches:
+            self.begin(x.size(1))
+            out, self.state = self.lstm(x, self.state)
+            out.sum().backward()
+""",
+    "every window starts anew (the loop walks windows, sliced)": HEADER
+    + """
+class Trainer:
+    def __init__(self):
+        self.gru = nn.GRU(4, 8)
+
+    def begin(self, n):
+        self.state = torch.zeros(1, n, 8)
+
+    def train(self, series, bptt):
+        for i in range(0, series.size(0), bptt):
+            self.begin(series.size(1))
+            out, self.state = self.gru(series[i:i + bptt], self.state)
+            out.sum().backward()
+""",
+    "a state injected per step from the loop's own data (teacher-forced states)": HEADER
+    + """
+class Stepper(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(4, 8)
+
+    def load(self, h):
+        self.h = h
+
+    def forward(self, xs, given):
+        outs = []
+        for t in range(xs.size(0)):
+            self.load(given[t])
+            self.h = self.cell(xs[t], self.h)
+            outs.append(self.h)
+        return torch.stack(outs)
+
+
+net = Stepper()
+for xs, given in batches:
+    net(xs, given).sum().backward()
+""",
+    "one state per layer: the callee comes from the loop": HEADER
+    + """
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cells = nn.ModuleList([nn.GRUCell(8, 8) for _ in range(3)])
+
+    def begin(self, n):
+        self.h = torch.zeros(n, 8)
+
+    def forward(self, xs):
+        for i, cell in enumerate(self.cells):
+            self.begin(xs.size(1))
+            self.h = cell(xs[i], self.h)
+        return self.h
+
+
+net = Stack()
+for xs in batches:
+    net(xs).sum().backward()
+""",
+    "the method called every step leaves the state alone": HEADER
+    + """
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(4, 8)
+        self.steps = 0
+
+    def begin(self, n):
+        self.h = torch.zeros(n, 8)
+
+    def tick(self, t):
+        self.steps = t
+
+    def forward(self, tokens):
+        self.begin(tokens.size(0))
+        outs = []
+        for t in range(tokens.size(1)):
+            self.tick(t)
+            self.h = self.cell(tokens[:, t], self.h)
+            outs.append(self.h)
+        return torch.stack(outs, 1)
+
+
+net = Tagger()
+for tokens in batches:
+    net(tokens).sum().backward()
+""",
+    "the method sets the state only when it is missing": HEADER
+    + """
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(4, 8)
+        self.h = None
+
+    def ensure(self, n):
+        if self.h is None:
+            self.h = torch.zeros(n, 8)
+
+    def forward(self, tokens):
+        outs = []
+        for t in range(tokens.size(1)):
+            self.ensure(tokens.size(0))
+            self.h = self.cell(tokens[:, t], self.h)
+            outs.append(self.h)
+        return torch.stack(outs, 1)
+
+
+net = Tagger()
+for tokens in batches:
+    net(tokens).sum().backward()
+    net.h = None
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(STEP_RESET_FOUND))
+def test_state_reset_by_a_method_every_step_is_found(name: str) -> None:
+    source = STEP_RESET_FOUND[name]
+    found = [c for c in codes(source) if c[0] == "TBP015"]
+    assert found == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(STEP_RESET_SILENT))
+def test_state_started_anew_where_it_should_stays_silent(name: str) -> None:
+    assert [c for c in codes(STEP_RESET_SILENT[name]) if c[0] == "TBP015"] == []
