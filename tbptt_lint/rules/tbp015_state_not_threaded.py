@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from tbptt_lint.analysis.context import CELL_MODULES
+from tbptt_lint.analysis.dropped_states import dropped_states
 from tbptt_lint.analysis.events import StatelessCall, UnitEvents
 from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
@@ -72,6 +73,7 @@ for x, y in windows:
         yield from self._cut_but_left_out(model)
         yield from attribute_reset_inside_forward(model, self.code)
         yield from attribute_reset_every_step(model, self.code)
+        yield from fetched_state_left_out(model, self.code)
 
     def _cut_but_left_out(self, model: FileModel) -> Iterator[Finding]:
         """`h = h.detach()` and then `out, h = gru(x)`: the loop cuts the state to carry it
@@ -310,3 +312,19 @@ def attribute_reset_every_step(model: FileModel, code: str) -> Iterator[Finding]
             "flows between steps. Initialise it once, before the loop"
         )
         yield model.finding(code, found.reset, message)
+
+
+def fetched_state_left_out(model: FileModel, code: str) -> Iterator[Finding]:
+    """`mems = history[i]` and then `model(seg)` without it: the state each step should start
+    from is fetched from the list of the states the steps return, and never passed in."""
+    for unit in model.units:
+        owner = model.context.class_defs.get(unit.class_name or "")
+        for found in dropped_states(unit.unit, owner):
+            callee = model.code(found.call.func)
+            message = (
+                f"`{found.name}` is taken at line {model.line(found.fetch)} from "
+                f"`{found.history}`, where the states `{callee}` returns are kept, but "
+                f"`{callee}` at line {model.line(found.call)} is called without it and nothing "
+                "reads it, so every step starts from the model's initial state. Pass it in"
+            )
+            yield model.finding(code, found.call, message)

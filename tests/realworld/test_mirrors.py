@@ -89,7 +89,6 @@ KNOWN_MISSES: dict[str, str] = {
     "lm_compressive_microbatch_memory": "TBP011 missed",
     "lm_fastai_human_numbers_reset": "TBP011 missed",
     "lm_lucid_rmt_train_total_loss": "TBP006 missed and a false TBP007",
-    "lm_memformer_mrbp_state_not_passed": "TBP015 missed",
     "ok_lm_gekas_subwindow_accumulate": "false TBP001",
     "rt_atta2c_retain_graph_episode": "TBP005 missed",
     "rt_lidds_lstm_fit": "TBP011 missed",

@@ -335,3 +335,174 @@ def test_state_reset_by_a_method_every_step_is_found(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(STEP_RESET_SILENT))
 def test_state_started_anew_where_it_should_stays_silent(name: str) -> None:
     assert [c for c in codes(STEP_RESET_SILENT[name]) if c[0] == "TBP015"] == []
+
+
+# ----------------------------------------------------- a fetched state left out of the call
+FETCHED_FOUND = {
+    "the previous memory is fetched from the list the steps fill, then left out": HEADER
+    + """
+def train(net, chunks, optimizer):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    total = 0.0
+    for k, chunk in enumerate(chunks):
+        previous = memories[k]
+        memory, loss = net(chunk)  # expect: TBP015
+        memories.append(memory)
+        total = total + loss
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+""",
+    "a no-grad pass threads the state; the replay pass unpacks it and forgets it": HEADER
+    + """
+class Replayer:
+    def __init__(self, model, optimizer):
+        self.model = model
+        self.optimizer = optimizer
+
+    def step(self, segments, targets):
+        start = self.model.blank(segments[0].size(0))
+        trail = [start]
+        state = start
+        with torch.no_grad():
+            for seg in segments[:-1]:
+                _, state = self.model(seg, state)
+                trail.append(state)
+        for i in reversed(range(len(segments))):
+            seg, target, carried = segments[i], targets[i], trail[i]
+            logits, _ = self.model(seg)  # expect: TBP015
+            nn.functional.cross_entropy(logits, target).backward()
+        self.optimizer.step()
+""",
+    "the history is kept on the object": HEADER
+    + """
+class Runner:
+    def __init__(self, cell):
+        self.cell = cell
+        self.seen = [torch.zeros(4, 8)]
+
+    def fit(self, steps, opt):
+        for t in range(len(steps)):
+            h_prev = self.seen[-1]
+            h = self.cell(steps[t])  # expect: TBP015
+            self.seen.append(h)
+            opt.zero_grad()
+            h.pow(2).mean().backward()
+            opt.step()
+""",
+}
+
+FETCHED_SILENT = {
+    "the fetched memory is passed by keyword": HEADER
+    + """
+def train(net, chunks, optimizer):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    total = 0.0
+    for k, chunk in enumerate(chunks):
+        previous = memories[k]
+        memory, loss = net(chunk, mems=previous)
+        memories.append(memory.detach())
+        total = total + loss
+    optimizer.zero_grad()
+    total.backward()
+    optimizer.step()
+""",
+    "the fetched memory is passed inside a tuple": HEADER
+    + """
+def train(net, chunks, optimizer):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    for k, chunk in enumerate(chunks):
+        previous = memories[k]
+        memory, loss = net(chunk, (previous, None))
+        memories.append(memory.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "the fetched memory is passed through a dict of keyword arguments": HEADER
+    + """
+def train(net, chunks, optimizer):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    for k, chunk in enumerate(chunks):
+        previous = memories[k]
+        extra = {"mems": previous}
+        memory, loss = net(chunk, **extra)
+        memories.append(memory.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "a log of outputs that starts empty is not a history of states": HEADER
+    + """
+def train(net, chunks, optimizer):
+    outputs = []
+    for k, chunk in enumerate(chunks):
+        last = outputs[-1] if outputs else None
+        out, loss = net(chunk)
+        outputs.append(out)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "the fetched state is read for something else": HEADER
+    + """
+def train(net, chunks, optimizer, log):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    for k, chunk in enumerate(chunks):
+        previous = memories[k]
+        log.append(previous.norm().item())
+        memory, loss = net(chunk)
+        memories.append(memory.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "every chunk starts anew on purpose: nothing is fetched": HEADER
+    + """
+def train(net, chunks, optimizer):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    for chunk in chunks:
+        memory, loss = net(chunk)
+        memories.append(memory.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+    "the fetch and the call run without gradients": HEADER
+    + """
+def train(net, chunks, optimizer, loss_fn):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    with torch.no_grad():
+        for k, chunk in enumerate(chunks):
+            previous = memories[k]
+            memory, _ = net(chunk)
+            memories.append(memory)
+    out, _ = net(chunks[-1], memories[-1])
+    loss_fn(out).backward()
+    optimizer.step()
+""",
+    "an unused name marked as such": HEADER
+    + """
+def train(net, chunks, optimizer):
+    memories = [net.initial_memory(chunks[0].size(0))]
+    for k, chunk in enumerate(chunks):
+        _unused = memories[k]
+        memory, loss = net(chunk)
+        memories.append(memory.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FETCHED_FOUND))
+def test_fetched_state_left_out_of_the_call_is_found(name: str) -> None:
+    source = FETCHED_FOUND[name]
+    found = [c for c in codes(source) if c[0] == "TBP015"]
+    assert found == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(FETCHED_SILENT))
+def test_fetched_state_that_is_used_stays_silent(name: str) -> None:
+    assert [c for c in codes(FETCHED_SILENT[name]) if c[0] == "TBP015"] == []
