@@ -61,6 +61,7 @@ from tbptt_lint.analysis.prefilter import (
     touches_gradients,
     worth_summarising,
 )
+from tbptt_lint.analysis.stateless_cells import stateless_cell_blocks
 from tbptt_lint.analysis.step_resets import per_step_reset_blocks
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
@@ -372,6 +373,7 @@ def build_model(
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
     step_resets = per_step_reset_blocks(source)
+    stateless_cells = stateless_cell_blocks(source)
     checked = keep_attribute_writers(
         source,
         lambda text: (
@@ -384,6 +386,8 @@ def build_model(
             or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
             # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
             or bool(step_resets and step_resets.search(text))
+            # A one-step cell, and the model that calls it without its state (TBP015).
+            or bool(stateless_cells and stateless_cells.search(text))
         ),
         index.stateful_names() if index is not None else frozenset(),
     )

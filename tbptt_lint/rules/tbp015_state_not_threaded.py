@@ -14,6 +14,7 @@ from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_contain
+from tbptt_lint.analysis.stateless_cells import stateless_cell_steps
 from tbptt_lint.analysis.step_resets import per_step_attribute_resets
 from tbptt_lint.analysis.values import CUT, LEAF, RESET
 from tbptt_lint.analysis.walk import descendants
@@ -74,6 +75,7 @@ for x, y in windows:
         yield from attribute_reset_inside_forward(model, self.code)
         yield from attribute_reset_every_step(model, self.code)
         yield from fetched_state_left_out(model, self.code)
+        yield from cell_stepped_without_state(model, self.code)
 
     def _cut_but_left_out(self, model: FileModel) -> Iterator[Finding]:
         """`h = h.detach()` and then `out, h = gru(x)`: the loop cuts the state to carry it
@@ -328,3 +330,18 @@ def fetched_state_left_out(model: FileModel, code: str) -> Iterator[Finding]:
                 "reads it, so every step starts from the model's initial state. Pass it in"
             )
             yield model.finding(code, found.call, message)
+
+
+def cell_stepped_without_state(model: FileModel, code: str) -> Iterator[Finding]:
+    """A model's `forward` calls its one-step cell without the state, and a loop steps the
+    model over a sequence with one backward after it: every step starts from zeros."""
+    for found in stateless_cell_steps(model):
+        callee = model.code(found.call.func)
+        message = (
+            f"`{callee}` steps its state once per call, but `{found.model_class}.forward` calls "
+            f"it without `{found.state}`, so it starts from zeros on every call while the loop "
+            f"at line {model.line(found.loop)} runs the model over a sequence and "
+            "back-propagates once after it: no state flows between steps. Take the state as "
+            f"an argument of `forward`, return the new one, and pass it back in"
+        )
+        yield model.finding(code, found.call, message)

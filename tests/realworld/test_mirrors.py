@@ -98,7 +98,6 @@ KNOWN_MISSES: dict[str, str] = {
     "rt_slmlab_sil_train_loss": "TBP006 missed",
     "sf_joeynmt_epoch_loss": "TBP006 missed",
     "sf_lightning_tbptt_hiddens": "TBP001 missed",
-    "sf_pgt_tgcn_no_state": "TBP015 missed",
     "sf_recbole_kg_losses_list": "TBP006 missed on the second loss list",
     "sf_speechbrain_amp_accum": "TBP012 missed and a false TBP001 under AMP gradient accumulation",
 }

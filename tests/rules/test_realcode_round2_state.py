@@ -506,3 +506,258 @@ def test_fetched_state_left_out_of_the_call_is_found(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FETCHED_SILENT))
 def test_fetched_state_that_is_used_stays_silent(name: str) -> None:
     assert [c for c in codes(FETCHED_SILENT[name]) if c[0] == "TBP015"] == []
+
+
+# --------------------------------------- a model's one-step cell called without its state
+GRAPH_CELL = """
+class GraphCell(nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.n_out = n_out
+        self.inp = nn.Linear(n_in, 2 * n_out)
+        self.rec = nn.Linear(n_out, 2 * n_out)
+
+    def forward(self, x, adj, state=None):
+        if state is None:
+            state = torch.zeros(x.size(0), self.n_out)
+        gate, cand = (adj @ self.inp(x) + self.rec(state)).chunk(2, -1)
+        gate = torch.sigmoid(gate)
+        return gate * state + (1 - gate) * torch.tanh(cand)
+"""
+
+CELL_FOUND = {
+    "a torch GRU cell stepped once per call, the snapshots' losses summed": HEADER
+    + """
+class Forecaster(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRUCell(4, 8)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, frame):
+        h = self.gru(frame)  # expect: TBP015
+        return self.head(h)
+
+
+def fit(frames, targets):
+    net = Forecaster()
+    opt = torch.optim.Adam(net.parameters())
+    for epoch in range(10):
+        total = 0
+        for t in range(len(frames)):
+            total = total + (net(frames[t]) - targets[t]).pow(2).mean()
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+""",
+    "a graph cell of the file, the losses stacked after the loop": HEADER
+    + GRAPH_CELL
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.core = GraphCell(3, 16)
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x, adj):
+        return self.out(torch.relu(self.core(x, adj)))  # expect: TBP015
+
+
+model = Model()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for epoch in range(5):
+    losses = []
+    for x, adj, y in snapshots:
+        losses.append((model(x, adj) - y).abs().mean())
+    torch.stack(losses).mean().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+""",
+    "a cell that fills its state through a helper, called with a keyword": HEADER
+    + """
+class Cell(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def _start(self, x, h):
+        return torch.zeros_like(x) if h is None else h
+
+    def forward(self, x, weight=None, h=None):
+        h = self._start(x, h)
+        return torch.tanh(self.lin(x) + h)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.step = Cell()
+
+    def forward(self, x, w):
+        return self.step(x, weight=w)  # expect: TBP015
+
+
+def train(seq):
+    net = Net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    loss = 0
+    for i, x in enumerate(seq):
+        loss = loss + net(x, None).sum()
+    loss.backward()
+    opt.step()
+""",
+}
+
+CELL_SILENT = {
+    "the model takes the state, returns it, and the loop threads it": HEADER
+    + GRAPH_CELL
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.core = GraphCell(3, 16)
+        self.out = nn.Linear(16, 1)
+
+    def forward(self, x, adj, h):
+        h = self.core(x, adj, h)
+        return self.out(h), h
+
+
+model = Model()
+for epoch in range(5):
+    cost, h = 0, None
+    for x, adj, y in snapshots:
+        y_hat, h = model(x, adj, h)
+        cost = cost + (y_hat - y).abs().mean()
+    cost.backward()
+""",
+    "the state is passed by keyword": HEADER
+    + GRAPH_CELL
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.core = GraphCell(3, 16)
+
+    def forward(self, x, adj, h=None):
+        return self.core(x, adj, state=h)
+
+
+model = Model()
+for epoch in range(5):
+    cost, h = 0, None
+    for x, adj, y in snapshots:
+        h = model(x, adj, h)
+        cost = cost + (h - y).abs().mean()
+    cost.backward()
+""",
+    "each batch starts anew, with its own backward": HEADER
+    + GRAPH_CELL
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.core = GraphCell(3, 16)
+
+    def forward(self, x, adj):
+        return self.core(x, adj)
+
+
+model = Model()
+for x, adj, y in batches:
+    (model(x, adj) - y).abs().mean().backward()
+""",
+    "the layer runs a whole sequence per call and may start it from zeros": HEADER
+    + """
+class SeqLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(4, 8)
+
+    def forward(self, xs, h=None):
+        if h is None:
+            h = torch.zeros(xs.size(1), 8)
+        for x in xs:
+            h = self.cell(x, h)
+        return h
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = SeqLayer()
+
+    def forward(self, xs):
+        return self.layer(xs)
+
+
+model = Model()
+for epoch in range(3):
+    total = 0
+    for xs, y in sequences:
+        total = total + (model(xs) - y).pow(2).mean()
+    total.backward()
+""",
+    "arguments handed on with **kwargs": HEADER
+    + GRAPH_CELL
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.core = GraphCell(3, 16)
+
+    def forward(self, x, adj, **extra):
+        return self.core(x, adj, **extra)
+
+
+model = Model()
+for epoch in range(5):
+    cost, h = 0, None
+    for x, adj, y in snapshots:
+        h = model(x, adj, state=h)
+        cost = cost + (h - y).abs().mean()
+    cost.backward()
+""",
+    "an optional argument that is not a state (the result does not read it)": HEADER
+    + """
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x, mask=None):
+        if mask is None:
+            mask = torch.ones_like(x)
+        self.last_mask = mask
+        return torch.relu(self.lin(x))
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+
+    def forward(self, x):
+        return self.block(x)
+
+
+model = Model()
+for epoch in range(5):
+    total = 0
+    for x, y in pairs:
+        total = total + (model(x) - y).pow(2).mean()
+    total.backward()
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CELL_FOUND))
+def test_cell_called_without_its_state_over_a_sequence_is_found(name: str) -> None:
+    source = CELL_FOUND[name]
+    found = [c for c in codes(source) if c[0] == "TBP015"]
+    assert found == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(CELL_SILENT))
+def test_cell_given_its_state_or_started_per_batch_stays_silent(name: str) -> None:
+    assert [c for c in codes(CELL_SILENT[name]) if c[0] == "TBP015"] == []
