@@ -31,6 +31,7 @@ from tbptt_lint.analysis.candidates import (
 )
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
 from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.dropped_states import may_drop_fetched_state
 from tbptt_lint.analysis.gradients import defined_names
 from tbptt_lint.analysis.index import (
     FunctionFacts,
@@ -412,6 +413,9 @@ def build_model(
         module, module_name, settings, index, defined_names(source) if steps else frozenset(), scope
     )
     context.manual_optimization = bool(MANUAL_OPTIMIZATION.search(source))
+    context.may_reset_per_step = step_resets is not None
+    context.may_leave_cell_state_out = stateless_cells is not None
+    context.may_drop_fetched_state = may_drop_fetched_state(source)
     # Methods without a loop matter when they keep state on their object between calls.
     attribute_state = bool(context.stateful_classes or ATTRIBUTE_STATE.search(source))
     context.source, context.module_name, context.index = source, module_name, index

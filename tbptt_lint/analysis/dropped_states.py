@@ -12,7 +12,8 @@ the function, and the call must run with gradients.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -22,6 +23,15 @@ from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import children, descendants
 
 SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+# A list bound with something in it (`buf = [h0]`), and something appended to a list.
+SEEDED_LIST = re.compile(r"=[ \t]*\[[ \t]*[\w(]")
+
+
+def may_drop_fetched_state(source: str) -> bool:
+    """Cheap text test: whether the file can hold a history list at all."""
+    return ".append(" in source and SEEDED_LIST.search(source) is not None
+
+
 NO_GRAD_WORDS = ("no_grad", "inference_mode")
 
 
@@ -39,23 +49,75 @@ def dropped_states(unit: cst.CSTNode, owner: cst.ClassDef | None = None) -> Iter
         _says_no_grad(_decorator_callee(d)) for d in unit.decorators
     ):
         return
-    body = unit.body if isinstance(unit, cst.FunctionDef) else unit
-    nodes = list(descendants([body], stop=SCOPES))
-    seeded_on_self = _seeded(descendants([owner.body])) if owner is not None else set()
-    histories = _histories(nodes, {n for n in seeded_on_self if n.startswith("self.")})
+    statements = _body(unit)
+    smalls = [node for node, _ in _walk(statements) if not _is_compound(node)]
+    seeded_on_self: set[str] = set()
+    if owner is not None:
+        for member in owner.body.body:
+            if isinstance(member, cst.FunctionDef):
+                found = _seeded(n for n, _ in _walk(_body(member)) if not _is_compound(n))
+                seeded_on_self |= {n for n in found if n.startswith("self.")}
+    histories = _histories(smalls, seeded_on_self)
     if not histories:
         return
-    # Read anywhere, nested functions included (a closure may use the fetched state).
-    read = _names_read(list(descendants([body])))
-    for loop, no_grad in _loops(body):
-        if no_grad:
+    read: set[str] | None = None
+    for loop, no_grad in _walk(statements):
+        if no_grad or not isinstance(loop, (cst.For, cst.While)):
             continue
         for name, fetch, history in _fetches(loop, histories):
+            if read is None:
+                # Read anywhere, nested functions included (a closure may use the state).
+                read = _names_read(list(descendants([unit])))
             if name in read:
                 continue
             call = _step_call(loop, histories[history])
             if call is not None:
                 yield DroppedState(call, name, fetch, history)
+
+
+def _body(unit: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    if isinstance(unit, cst.FunctionDef):
+        return unit.body.body if isinstance(unit.body, cst.IndentedBlock) else ()
+    return unit.body if isinstance(unit, cst.Module) else ()
+
+
+def _is_compound(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.BaseCompoundStatement)
+
+
+def _walk(
+    statements: Sequence[cst.CSTNode], no_grad: bool = False
+) -> Iterator[tuple[cst.CSTNode, bool]]:
+    """Compound statements and the small statements (`x = ...`, `f(x)`) inside them, and
+    whether they run under no-grad, without walking expressions or nested scopes."""
+    for statement in statements:
+        if isinstance(statement, SCOPES):
+            continue
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                yield small, no_grad
+            continue
+        inner = no_grad or (
+            isinstance(statement, cst.With)
+            and any(_says_no_grad(_item_callee(i)) for i in statement.items)
+        )
+        yield statement, no_grad
+        for block in _blocks(statement):
+            yield from _walk(block, inner)
+
+
+def _blocks(statement: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:
+    for name in ("body", "orelse", "finalbody"):
+        part = getattr(statement, name, None)
+        if isinstance(part, cst.IndentedBlock):
+            yield part.body
+        elif isinstance(part, (cst.Else, cst.Finally)) and isinstance(part.body, cst.IndentedBlock):
+            yield part.body.body
+        elif isinstance(part, cst.If):
+            yield [part]
+    for handler in getattr(statement, "handlers", ()):
+        if isinstance(handler.body, cst.IndentedBlock):
+            yield handler.body.body
 
 
 def _says_no_grad(expression: cst.BaseExpression) -> bool:
@@ -94,7 +156,8 @@ def _histories(nodes: list[cst.CSTNode], seeded_elsewhere: set[str]) -> dict[str
                 for name in bound:
                     made_by.setdefault(name, set()).add(callee)
     histories: dict[str, set[str]] = {}
-    for node in nodes:
+    for small in nodes:
+        node = small.value if isinstance(small, cst.Expr) else None
         if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
             continue
         owner = dotted_name(node.func.value)
@@ -126,20 +189,6 @@ def _names_read(nodes: list[cst.CSTNode]) -> set[str]:
     return {n.value for n in nodes if isinstance(n, cst.Name) and id(n) not in bound}
 
 
-def _loops(body: cst.CSTNode) -> Iterator[tuple[cst.For | cst.While, bool]]:
-    """Every loop of the function, and whether it runs under no-grad."""
-    stack: list[tuple[cst.CSTNode, bool]] = [(body, False)]
-    while stack:
-        node, no_grad = stack.pop()
-        if isinstance(node, SCOPES):
-            continue
-        if isinstance(node, cst.With) and any(_says_no_grad(_item_callee(i)) for i in node.items):
-            no_grad = True
-        if isinstance(node, (cst.For, cst.While)):
-            yield node, no_grad
-        stack.extend((child, no_grad) for child in children(node))
-
-
 def _item_callee(item: cst.WithItem) -> cst.BaseExpression:
     return item.item.func if isinstance(item.item, cst.Call) else item.item
 
@@ -148,7 +197,8 @@ def _fetches(
     loop: cst.For | cst.While, histories: dict[str, set[str]]
 ) -> Iterator[tuple[str, cst.CSTNode, str]]:
     """Names the loop's body binds from a history list (`mems = buf[i]`)."""
-    for node in descendants([loop.body], stop=SCOPES):
+    body = loop.body.body if isinstance(loop.body, cst.IndentedBlock) else ()
+    for node, _ in _walk(body):
         if not isinstance(node, cst.Assign):
             continue
         sources = names_in(node.value) & set(histories)

@@ -14,7 +14,7 @@ the reset and the call that reads it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -23,12 +23,15 @@ from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
 
+SCOPES = (cst.FunctionDef, cst.ClassDef)
+
 # A method of `self` called as a statement (`self.init_states(bs)`), and an attribute that a
 # statement both reads inside a call and stores back (`self.h, c = self.cell(x, self.h)`).
 BARE_SELF_CALL = re.compile(r"(?m)^[ \t]+self\.(\w+)\([^\n]*\)[ \t]*(?:#[^\n]*)?$")
-SELF_CARRY = re.compile(
-    r"(?m)^[ \t]+[^\n=]*\bself\.(\w+)\b[^\n=]*=[^=\n][^\n]*\(\s*[^\n]*\bself\.\1\b"
-)
+# Starts with the literal `self.` (which the regex engine searches for fast) and is bounded
+# to the line, or the next one for a call that wraps after its `(`: a pattern anchored at
+# line starts backtracked for seconds over torch's test files.
+SELF_CARRY = re.compile(r"self\.(\w+)\b[^\n=(]*=(?!=)[^\n(]*\((?:[ \t]*\n)?[^\n]*?\bself\.\1\b")
 
 
 def per_step_reset_blocks(source: str) -> re.Pattern[str] | None:
@@ -54,7 +57,7 @@ class StepReset:
 
 
 def per_step_attribute_resets(module: cst.Module) -> Iterator[StepReset]:
-    for node in descendants([module], stop=(cst.FunctionDef, cst.Lambda)):
+    for node in module.body:
         if isinstance(node, cst.ClassDef):
             yield from _class_resets(node)
 
@@ -63,11 +66,47 @@ def _class_resets(cls: cst.ClassDef) -> Iterator[StepReset]:
     methods = {
         member.name.value: member for member in cls.body.body if isinstance(member, cst.FunctionDef)
     }
-    resets = {name: _attributes_set_anew(method) for name, method in methods.items()}
+    resets: dict[str, frozenset[str]] = {}
     for method in methods.values():
-        for loop in descendants([method.body], stop=(cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            if isinstance(loop, (cst.For, cst.While)):
-                yield from _loop_resets(loop, resets)
+        for loop in _statement_loops(method.body.body):
+            called = {
+                call.func.attr.value  # type: ignore[attr-defined]
+                for statement in loop.body.body
+                if isinstance(statement, cst.SimpleStatementLine)
+                and (call := _bare_self_call(statement)) is not None
+            }
+            if not called & set(methods):
+                continue
+            for name in called & set(methods):
+                if name not in resets:
+                    resets[name] = _attributes_set_anew(methods[name])
+            yield from _loop_resets(loop, resets)
+
+
+def _statement_loops(statements: Sequence[cst.CSTNode]) -> Iterator[cst.For]:
+    """The `for` loops among statements and the blocks nested in them, without walking any
+    expression (a full walk of every method cost too much on large files)."""
+    for statement in statements:
+        if isinstance(statement, (cst.SimpleStatementLine, *SCOPES)):
+            continue
+        if isinstance(statement, cst.For) and isinstance(statement.body, cst.IndentedBlock):
+            yield statement
+        for block in _blocks(statement):
+            yield from _statement_loops(block)
+
+
+def _blocks(statement: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:
+    for name in ("body", "orelse", "finalbody"):
+        part = getattr(statement, name, None)
+        if isinstance(part, cst.IndentedBlock):
+            yield part.body
+        elif isinstance(part, (cst.Else, cst.Finally)) and isinstance(part.body, cst.IndentedBlock):
+            yield part.body.body
+        elif isinstance(part, cst.If):
+            yield [part]
+    for handler in getattr(statement, "handlers", ()):
+        if isinstance(handler.body, cst.IndentedBlock):
+            yield handler.body.body
 
 
 def _attributes_set_anew(method: cst.FunctionDef) -> frozenset[str]:

@@ -306,6 +306,8 @@ def _carrying_statements(
 def attribute_reset_every_step(model: FileModel, code: str) -> Iterator[Finding]:
     """`for t in ...: self.init_states(bs); self.h = self.cell(x[t], self.h)`: a method that
     sets the state anew runs on every pass before the call that carries it."""
+    if not model.context.may_reset_per_step:
+        return
     for found in per_step_attribute_resets(model.module):
         message = (
             f"`self.{found.method}()` re-initialises `self.{found.attribute}` on every pass of "
@@ -319,6 +321,8 @@ def attribute_reset_every_step(model: FileModel, code: str) -> Iterator[Finding]
 def fetched_state_left_out(model: FileModel, code: str) -> Iterator[Finding]:
     """`mems = history[i]` and then `model(seg)` without it: the state each step should start
     from is fetched from the list of the states the steps return, and never passed in."""
+    if not model.context.may_drop_fetched_state:
+        return
     for unit in model.units:
         owner = model.context.class_defs.get(unit.class_name or "")
         for found in dropped_states(unit.unit, owner):
@@ -335,6 +339,8 @@ def fetched_state_left_out(model: FileModel, code: str) -> Iterator[Finding]:
 def cell_stepped_without_state(model: FileModel, code: str) -> Iterator[Finding]:
     """A model's `forward` calls its one-step cell without the state, and a loop steps the
     model over a sequence with one backward after it: every step starts from zeros."""
+    if not model.context.may_leave_cell_state_out:
+        return
     for found in stateless_cell_steps(model):
         callee = model.code(found.call.func)
         message = (
