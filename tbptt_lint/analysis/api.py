@@ -386,7 +386,7 @@ def build_model(
             # Inside a kept class only: its methods call what `__init__` builds.
             or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
             # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
-            or bool(step_resets and step_resets.search(text))
+            or bool(step_resets and step_resets(text))
             # A one-step cell, and the model that calls it without its state (TBP015).
             or bool(stateless_cells and stateless_cells.search(text))
         ),
