@@ -388,7 +388,7 @@ def build_model(
             # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
             or bool(step_resets and step_resets(text))
             # A one-step cell, and the model that calls it without its state (TBP015).
-            or bool(stateless_cells and stateless_cells.search(text))
+            or bool(stateless_cells and stateless_cells(text))
         ),
         index.stateful_names() if index is not None else frozenset(),
     )

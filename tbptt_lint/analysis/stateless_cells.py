@@ -17,11 +17,12 @@ start each batch anew on purpose and is left alone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
+from tbptt_lint.analysis.chunks import top_level_blocks
 from tbptt_lint.analysis.context import CELL_MODULES
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
@@ -36,21 +37,41 @@ OPTIONAL_FORWARD = re.compile(r"def forward\(\s*self\b[^)]*=\s*None")
 CLASS_NAME = re.compile(r"(?m)^[ \t]*class[ \t]+(\w+)")
 
 
-def stateless_cell_blocks(source: str) -> re.Pattern[str] | None:
-    """Cheap text test on a whole file: None when it defines no `forward` with an optional
-    argument and builds no torch cell; otherwise what phase 2 must keep to read a model's
-    stateless cell call: the cell's class, and the `__init__` and `forward` of classes that
-    build one."""
-    has_optional = OPTIONAL_FORWARD.search(source) is not None
-    if not has_optional and "Cell(" not in source:
+def stateless_cell_blocks(source: str) -> Callable[[str], bool] | None:
+    """Cheap text test on a whole file: None when no class of it with an optional `forward`
+    argument, and no torch cell, is built on an attribute; otherwise which blocks phase 2 must
+    keep to read a model's stateless cell call: the cell's class and its `forward`, and the
+    blocks that build or call such an attribute."""
+    optional = (
+        {
+            name
+            for block in top_level_blocks(source)
+            if OPTIONAL_FORWARD.search(block.text) and (name := _class_name(block.text)) is not None
+        }
+        if OPTIONAL_FORWARD.search(source)
+        else set()
+    )
+    if not optional and "Cell(" not in source:
         return None
-    classes = sorted(set(CLASS_NAME.findall(source))) if has_optional else []
-    built = "|".join([*classes, r"[\w.]*Cell"])
-    attributes = sorted(set(re.findall(rf"self\.(\w+)\s*=\s*(?:{built})\(", source)))
-    if not attributes:
+    built = "|".join([*sorted(optional), r"[\w.]*Cell"])
+    pairs = re.findall(rf"self\.(\w+)\s*=\s*({built})\(", source)
+    if not pairs:
         return None
-    holders = rf"self\.(?:{'|'.join(attributes)})\s*(?:=|\()"
-    return re.compile(rf"{OPTIONAL_FORWARD.pattern}|{holders}")
+    attributes = "|".join(sorted({attribute for attribute, _ in pairs}))
+    holders = re.compile(rf"self\.(?:{attributes})\s*(?:=|\()")
+    cells = {cell for _, cell in pairs} & optional
+
+    def wanted(text: str) -> bool:
+        if text.startswith((" ", "\t")) and OPTIONAL_FORWARD.search(text):
+            return True  # a member of a kept class: the cell's forward
+        return _class_name(text) in cells or holders.search(text) is not None
+
+    return wanted
+
+
+def _class_name(text: str) -> str | None:
+    match = CLASS_NAME.search(text)
+    return match.group(1) if match and text.lstrip().startswith("class") else None
 
 
 @dataclass

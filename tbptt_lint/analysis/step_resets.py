@@ -34,6 +34,9 @@ BARE_SELF_CALL = re.compile(r"(?m)^[ \t]+self\.(\w+)\([^\n]*\)[ \t]*(?:#[^\n]*)?
 SELF_CARRY = re.compile(r"self\.(\w+)\b[^\n=(]*=(?!=)[^\n(]*\((?:[ \t]*\n)?[^\n]*?\bself\.\1\b")
 
 
+FUNCTION_START = re.compile(r"\n(?=[ \t]*(?:async[ \t]+)?def[ \t])")
+
+
 def per_step_reset_blocks(source: str) -> Callable[[str], bool] | None:
     """Cheap text test on a whole file: None when it cannot hold a per-step attribute reset;
     otherwise which blocks phase 2 must keep to read one: those that both call a method of
@@ -42,7 +45,15 @@ def per_step_reset_blocks(source: str) -> Callable[[str], bool] | None:
     test: keeping every block with a bare call cost a tenth of the run)."""
     if not SELF_CARRY.search(source):
         return None
-    methods = sorted(set(BARE_SELF_CALL.findall(source)))
+    # The methods called bare in a function that also carries an attribute.
+    methods = sorted(
+        {
+            name
+            for function in FUNCTION_START.split(source)
+            if SELF_CARRY.search(function)
+            for name in BARE_SELF_CALL.findall(function)
+        }
+    )
     if not methods:
         return None
     defines = re.compile(rf"(?m)^[ \t]*def[ \t]+(?:{'|'.join(methods)})\b")
