@@ -32,6 +32,7 @@ from tbptt_lint.analysis.candidates import (
 )
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
 from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.dropped_states import may_drop_fetched_state
 from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.gradients import defined_names
 from tbptt_lint.analysis.index import (
@@ -64,6 +65,8 @@ from tbptt_lint.analysis.prefilter import (
     touches_gradients,
     worth_summarising,
 )
+from tbptt_lint.analysis.stateless_cells import stateless_cell_blocks
+from tbptt_lint.analysis.step_resets import per_step_reset_blocks
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
     summarise_gradients,
@@ -382,6 +385,8 @@ def build_model(
 ) -> FileModel:
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
+    step_resets = per_step_reset_blocks(source)
+    stateless_cells = stateless_cell_blocks(source)
     checked = keep_attribute_writers(
         source,
         lambda text: (
@@ -392,6 +397,10 @@ def build_model(
             or (views and stores_attributes(text))
             # Inside a kept class only: its methods call what `__init__` builds.
             or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
+            # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
+            or bool(step_resets and step_resets(text))
+            # A one-step cell, and the model that calls it without its state (TBP015).
+            or bool(stateless_cells and stateless_cells(text))
         ),
         index.stateful_names() if index is not None else frozenset(),
     )
@@ -416,6 +425,9 @@ def build_model(
         module, module_name, settings, index, defined_names(source) if steps else frozenset(), scope
     )
     context.manual_optimization = bool(MANUAL_OPTIMIZATION.search(source))
+    context.may_reset_per_step = step_resets is not None
+    context.may_leave_cell_state_out = stateless_cells is not None
+    context.may_drop_fetched_state = may_drop_fetched_state(source)
     # Methods without a loop matter when they keep state on their object between calls.
     attribute_state = bool(context.stateful_classes or ATTRIBUTE_STATE.search(source))
     context.source, context.module_name, context.index = source, module_name, index

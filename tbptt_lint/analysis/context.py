@@ -81,6 +81,11 @@ class FileContext:
     # `self.automatic_optimization = False` somewhere in the file: Lightning runs no backward
     # of its own after `training_step`.
     manual_optimization: bool = False
+    # What cheap text tests of the whole file allow TBP015 to look for (step_resets.py,
+    # stateless_cells.py, dropped_states.py): each walk costs too much to run everywhere.
+    may_reset_per_step: bool = False
+    may_leave_cell_state_out: bool = False
+    may_drop_fetched_state: bool = False
     # Functions, classes and `self` attributes the file's source defines (gradients.py).
     local_names: frozenset[str] = frozenset()
     # Extra names from configuration.

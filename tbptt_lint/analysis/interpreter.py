@@ -60,6 +60,11 @@ NO_GRAD_CONTEXTS = frozenset(
 )
 BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 RESET_METHODS = frozenset({"new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"})
+# torch's factories build a tensor from sizes alone: new, whatever the sizes are read from
+# (`torch.zeros(bs, self.hidden_size)` inside a method summarised for its callers).
+RESET_FACTORIES = frozenset(
+    {"torch.zeros", "torch.ones", "torch.empty", "torch.full", "torch.rand", "torch.randn"}
+)
 DETACHING_METHODS = frozenset({"detach", "detach_"})
 # Results that are plain Python numbers: they cannot hold a graph.
 SCALAR_METHODS = frozenset({"item", "tolist"})
@@ -1756,6 +1761,8 @@ class UnitInterpreter:
         if self.maps_a_cut(call):
             return fresh(CUT, call)
         if qualified is not None and qualified.endswith("_like") and qualified.startswith("torch."):
+            return fresh(RESET, call)
+        if qualified in RESET_FACTORIES:
             return fresh(RESET, call)
         # `h.clone()`, `h.to(device)`, `f(h, x)`: the values passed in, receiver included. A
         # call that takes nothing with a graph or a cut builds a new value. An object's method

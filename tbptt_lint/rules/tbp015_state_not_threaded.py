@@ -8,11 +8,14 @@ from collections.abc import Iterator
 import libcst as cst
 
 from tbptt_lint.analysis.context import CELL_MODULES
+from tbptt_lint.analysis.dropped_states import dropped_states
 from tbptt_lint.analysis.events import StatelessCall, UnitEvents
 from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_contain
+from tbptt_lint.analysis.stateless_cells import stateless_cell_steps
+from tbptt_lint.analysis.step_resets import per_step_attribute_resets
 from tbptt_lint.analysis.values import CUT, LEAF, RESET
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding, Severity
@@ -70,6 +73,9 @@ for x, y in windows:
         yield from self._reset_inside_forward(model)
         yield from self._cut_but_left_out(model)
         yield from attribute_reset_inside_forward(model, self.code)
+        yield from attribute_reset_every_step(model, self.code)
+        yield from fetched_state_left_out(model, self.code)
+        yield from cell_stepped_without_state(model, self.code)
 
     def _cut_but_left_out(self, model: FileModel) -> Iterator[Finding]:
         """`h = h.detach()` and then `out, h = gru(x)`: the loop cuts the state to carry it
@@ -295,3 +301,53 @@ def _carrying_statements(
                 continue
             if methods.get(node.func.attr.value, {}).get(attribute) in (CUT, LEAF):
                 yield node
+
+
+def attribute_reset_every_step(model: FileModel, code: str) -> Iterator[Finding]:
+    """`for t in ...: self.init_states(bs); self.h = self.cell(x[t], self.h)`: a method that
+    sets the state anew runs on every pass before the call that carries it."""
+    if not model.context.may_reset_per_step:
+        return
+    for found in per_step_attribute_resets(model.module):
+        message = (
+            f"`self.{found.method}()` re-initialises `self.{found.attribute}` on every pass of "
+            f"the loop at line {model.line(found.loop)}, right before the call at line "
+            f"{model.line(found.carry)} reads it and stores its new value back, so no state "
+            "flows between steps. Initialise it once, before the loop"
+        )
+        yield model.finding(code, found.reset, message)
+
+
+def fetched_state_left_out(model: FileModel, code: str) -> Iterator[Finding]:
+    """`mems = history[i]` and then `model(seg)` without it: the state each step should start
+    from is fetched from the list of the states the steps return, and never passed in."""
+    if not model.context.may_drop_fetched_state:
+        return
+    for unit in model.units:
+        owner = model.context.class_defs.get(unit.class_name or "")
+        for found in dropped_states(unit.unit, owner):
+            callee = model.code(found.call.func)
+            message = (
+                f"`{found.name}` is taken at line {model.line(found.fetch)} from "
+                f"`{found.history}`, where the states `{callee}` returns are kept, but "
+                f"`{callee}` at line {model.line(found.call)} is called without it and nothing "
+                "reads it, so every step starts from the model's initial state. Pass it in"
+            )
+            yield model.finding(code, found.call, message)
+
+
+def cell_stepped_without_state(model: FileModel, code: str) -> Iterator[Finding]:
+    """A model's `forward` calls its one-step cell without the state, and a loop steps the
+    model over a sequence with one backward after it: every step starts from zeros."""
+    if not model.context.may_leave_cell_state_out:
+        return
+    for found in stateless_cell_steps(model):
+        callee = model.code(found.call.func)
+        message = (
+            f"`{callee}` steps its state once per call, but `{found.model_class}.forward` calls "
+            f"it without `{found.state}`, so it starts from zeros on every call while the loop "
+            f"at line {model.line(found.loop)} runs the model over a sequence and "
+            "back-propagates once after it: no state flows between steps. Take the state as "
+            f"an argument of `forward`, return the new one, and pass it back in"
+        )
+        yield model.finding(code, found.call, message)
