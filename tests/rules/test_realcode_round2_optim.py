@@ -235,3 +235,255 @@ def test_state_cut_in_place_is_still_carried(tmp_path: Path, name: str) -> None:
 def test_state_cut_in_place_and_reset_is_silent(tmp_path: Path, name: str) -> None:
     write(tmp_path, NOT_CARRIED[name])
     assert findings(tmp_path, CARRY_CODES) == []
+
+
+# -------------------------------- TBP012: cleared every pass, stepped every k-th pass
+OPTIM_CODES = ("TBP012",)
+
+ACCUMULATING: dict[str, dict[str, str]] = {}
+ACCUMULATING_RIGHT: dict[str, dict[str, str]] = {}
+
+ACCUMULATING["a per-batch method clears on entry, steps through a GradScaler every k calls"] = {
+    "brain.py": """\
+        import torch
+
+
+        class Learner:
+            def __init__(self, net, every=4):
+                self.net = net
+                self.opt = torch.optim.AdamW(net.parameters())
+                self.amp = torch.cuda.amp.GradScaler()
+                self.every = every
+                self.calls = 0
+
+            def one_batch(self, x, y):
+                self.calls += 1
+                due = self.calls % self.every == 0
+                self.opt.zero_grad()  # expect: TBP012
+                loss = (self.net(x) - y).pow(2).mean()
+                self.amp.scale(loss / self.every).backward()
+                if due:
+                    self.amp.step(self.opt)
+                    self.amp.update()
+                return loss.item()
+
+            def run(self, batches):
+                for x, y in batches:
+                    self.one_batch(x, y)
+        """
+}
+ACCUMULATING["a batch loop clears first and steps when (i + 1) % accum == 0"] = {
+    "train.py": """\
+        import torch
+
+        def train(model, loader, accum=8):
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for i, (x, y) in enumerate(loader):
+                optimizer.zero_grad()  # expect: TBP012
+                loss = torch.nn.functional.mse_loss(model(x), y) / accum
+                loss.backward()
+                if (i + 1) % accum == 0:
+                    optimizer.step()
+        """
+}
+ACCUMULATING["a window loop clears after the step, outside the step's condition"] = {
+    "train.py": """\
+        import torch
+        import torch.nn as nn
+
+        gru = nn.GRU(4, 8)
+        opt = torch.optim.Adam(gru.parameters())
+        h = torch.zeros(1, 2, 8)
+        for w, start in enumerate(range(0, 100, 10)):
+            h = h.detach()
+            out, h = gru(x[start:start + 10], h)
+            out.pow(2).mean().backward()
+            if w % 4 == 0:
+                opt.step()
+            opt.zero_grad()  # expect: TBP012
+        """
+}
+ACCUMULATING["the step on the else branch of a != 0 test, nested under another condition"] = {
+    "train.py": """\
+        import torch
+
+        class Runner:
+            def __init__(self, model):
+                self.model = model
+                self.optim = torch.optim.Adam(model.parameters())
+                self.n = 0
+
+            def update(self, batch, clip):
+                self.optim.zero_grad()  # expect: TBP012
+                self.model(batch).sum().backward()
+                self.n += 1
+                if self.n % 16 != 0:
+                    return
+                else:
+                    if clip:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                    self.optim.step()
+        """
+}
+ACCUMULATING["`not step % k`, or the last batch, with the trainer in another file"] = {
+    "trainer.py": """\
+        import torch
+
+
+        class Trainer:
+            def __init__(self, model, accumulate):
+                self.model = model
+                self.optimizer = torch.optim.Adam(model.parameters())
+                self.accumulate = accumulate
+
+            def fit(self, loader):
+                for step, (x, y) in enumerate(loader):
+                    self.optimizer.zero_grad()  # expect: TBP012
+                    self.model(x, y).backward()
+                    if not step % self.accumulate or step == len(loader) - 1:
+                        self.optimizer.step()
+        """,
+    "main.py": """\
+        from trainer import Trainer
+
+        Trainer(build(), 4).fit(make_loader())
+        """,
+}
+
+ACCUMULATING_RIGHT["the per-batch method clears right after the step, under its condition"] = {
+    "brain.py": """\
+        import torch
+
+
+        class Learner:
+            def __init__(self, net, every=4):
+                self.net = net
+                self.opt = torch.optim.AdamW(net.parameters())
+                self.amp = torch.cuda.amp.GradScaler()
+                self.every = every
+                self.calls = 0
+
+            def one_batch(self, x, y):
+                self.calls += 1
+                due = self.calls % self.every == 0
+                loss = (self.net(x) - y).pow(2).mean()
+                self.amp.scale(loss / self.every).backward()
+                if due:
+                    self.amp.step(self.opt)
+                    self.amp.update()
+                    self.opt.zero_grad()
+                return loss.item()
+
+            def run(self, batches):
+                for x, y in batches:
+                    self.one_batch(x, y)
+        """
+}
+ACCUMULATING_RIGHT["a batch loop that steps and clears every accum batches"] = {
+    "train.py": """\
+        import torch
+
+        def train(model, loader, accum=8):
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            optimizer.zero_grad()
+            for i, (x, y) in enumerate(loader):
+                loss = torch.nn.functional.mse_loss(model(x), y) / accum
+                loss.backward()
+                if (i + 1) % accum == 0:
+                    optimizer.step()
+                    optimizer.zero_grad()
+        """
+}
+ACCUMULATING_RIGHT["a step skipped when the gradient is not finite (no counter)"] = {
+    "train.py": """\
+        import torch
+
+        def train(model, loader):
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for i, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                torch.nn.functional.mse_loss(model(x), y).backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                if torch.isfinite(norm):
+                    optimizer.step()
+                if i % 100 == 0:
+                    print(i)
+        """
+}
+ACCUMULATING_RIGHT["a step every pass, the scheduler every k-th pass"] = {
+    "train.py": """\
+        import torch
+
+        def train(model, loader):
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 10)
+            for i, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                model(x, y).backward()
+                optimizer.step()
+                if i % 50 == 0:
+                    scheduler.step()
+        """
+}
+ACCUMULATING_RIGHT["clear, backward and step all under the same k-th pass test"] = {
+    "train.py": """\
+        import torch
+
+        def train(model, loader, k):
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for i, (x, y) in enumerate(loader):
+                if i % k == 0:
+                    optimizer.zero_grad()
+                    model(x, y).backward()
+                    optimizer.step()
+        """
+}
+ACCUMULATING_RIGHT["a GAN: the critic every pass, the generator every k-th pass"] = {
+    "train.py": """\
+        import torch
+
+        def train(gen, critic, loader, k=5):
+            opt_c = torch.optim.Adam(critic.parameters())
+            opt_g = torch.optim.Adam(gen.parameters())
+            for i, real in enumerate(loader):
+                opt_c.zero_grad()
+                critic(real, gen(noise())).backward()
+                opt_c.step()
+                if i % k == 0:
+                    opt_g.zero_grad()
+                    (-critic(gen(noise()))).mean().backward()
+                    opt_g.step()
+        """
+}
+ACCUMULATING_RIGHT["each pass's gradient kept aside before the clear, applied every k-th pass"] = {
+    "train.py": """\
+        import torch
+
+        def train(model, loader, k=4):
+            params = list(model.parameters())
+            optimizer = torch.optim.SGD(params, lr=0.1)
+            kept = [torch.zeros_like(p) for p in params]
+            for i, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                model(x, y).backward()
+                for p, g in zip(params, kept):
+                    g += p.grad
+                if (i + 1) % k == 0:
+                    for p, g in zip(params, kept):
+                        p.grad = g
+                    optimizer.step()
+        """
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCUMULATING))
+def test_cleared_every_pass_stepped_every_kth(tmp_path: Path, name: str) -> None:
+    files = ACCUMULATING[name]
+    write(tmp_path, files)
+    assert findings(tmp_path, OPTIM_CODES) == expected(files, OPTIM_CODES)
+
+
+@pytest.mark.parametrize("name", sorted(ACCUMULATING_RIGHT))
+def test_accumulation_done_right_is_silent(tmp_path: Path, name: str) -> None:
+    write(tmp_path, ACCUMULATING_RIGHT[name])
+    assert findings(tmp_path, OPTIM_CODES) == []
