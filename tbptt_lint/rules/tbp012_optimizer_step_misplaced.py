@@ -427,6 +427,8 @@ def _cleared_between_periodic_steps(
         }
         if not periodic:
             continue
+        if {r for r in optimizers.stepped if optimizers.known(r)} != {step.receiver}:
+            continue  # several optimizers take turns (a GAN's every other batch)
         for backward in flow.of(BACKWARD):
             if backward.order >= step.order or backward.loops != step.loops:
                 continue

@@ -455,6 +455,23 @@ ACCUMULATING_RIGHT["a GAN: the critic every pass, the generator every k-th pass"
                     opt_g.step()
         """
 }
+ACCUMULATING_RIGHT["two optimizers cleared every pass, stepped on alternate passes"] = {
+    "train.py": """\
+        import torch
+
+        def train(gen, disc, loader):
+            opt_d = torch.optim.Adam(disc.parameters())
+            opt_g = torch.optim.Adam(gen.parameters())
+            for i, real in enumerate(loader):
+                opt_d.zero_grad()
+                opt_g.zero_grad()
+                disc(real, gen(noise())).backward()
+                if i % 2 == 0:
+                    opt_d.step()
+                else:
+                    opt_g.step()
+        """
+}
 ACCUMULATING_RIGHT["each pass's gradient kept aside before the clear, applied every k-th pass"] = {
     "train.py": """\
         import torch
