@@ -434,6 +434,8 @@ def _cleared_between_periodic_steps(
                 continue
             if _guard_keys(backward) & periodic:
                 continue  # back-propagates only when it steps
+            if _exclusive(backward, step):
+                continue  # on the other branch of an `if`: never in the same pass
             if any(backward.order <= order < step.order for order in flow.grad_read_orders):
                 continue  # each pass's gradient is read (kept aside) before the clear
             if _stepped_every_pass(flow, backward, periodic):
@@ -453,6 +455,11 @@ def _cleared_between_periodic_steps(
                 ),
             )
             return
+
+
+def _exclusive(first: GradientEvent, second: GradientEvent) -> bool:
+    """Whether the two sit on opposite branches of the same `if`."""
+    return any((id(test), not taken) in _guard_keys(second) for test, taken in first.guards)
 
 
 def _guard_keys(event: GradientEvent) -> set[tuple[int, bool]]:

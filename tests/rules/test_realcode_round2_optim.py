@@ -455,6 +455,33 @@ ACCUMULATING_RIGHT["a GAN: the critic every pass, the generator every k-th pass"
                     opt_g.step()
         """
 }
+ACCUMULATING_RIGHT["the cleared branch steps through a scaler of unknown class"] = {
+    "recipe.py": """\
+        import torch
+
+
+        class Recipe:
+            def __init__(self, model, scaler, accum):
+                self.model = model
+                self.optimizer = torch.optim.Adam(model.parameters())
+                self.scaler = scaler
+                self.accum = accum
+                self.step = 0
+
+            def fit_batch(self, batch, amp):
+                should_step = self.step % self.accum == 0
+                if amp:
+                    self.optimizer.zero_grad()
+                    self.scaler.scale(self.model(batch) / self.accum).backward()
+                    if should_step:
+                        self.scaler.step(self.optimizer)
+                else:
+                    (self.model(batch) / self.accum).backward()
+                    if should_step:
+                        self.optimizer.step()
+                        self.optimizer.zero_grad()
+        """
+}
 ACCUMULATING_RIGHT["two optimizers cleared every pass, stepped on alternate passes"] = {
     "train.py": """\
         import torch
