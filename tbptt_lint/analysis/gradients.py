@@ -171,6 +171,9 @@ class GradientEvent:
     torch: bool = False  # STEP: its receiver is known to be a torch.optim optimizer
     names: tuple[str, ...] = ()  # CALL: the names it is passed
     method: str | None = None  # CALL: the method called on `receiver`
+    # The tests of the `if` statements around it in its function, innermost last, each with
+    # the branch it sits in (True for the body, False for the `else`).
+    guards: tuple[tuple[cst.BaseExpression, bool], ...] = ()
 
 
 @dataclass
@@ -183,6 +186,8 @@ class GradientFlow:
     breaks: set[cst.CSTNode] = field(default_factory=set)
     # Loops that read `.grad` (a manual update, a gradient norm): they use each pass's gradient.
     grad_reads: set[cst.CSTNode] = field(default_factory=set)
+    # Where in the order `.grad` is read, loops or not.
+    grad_read_orders: list[int] = field(default_factory=list)
     # Keys of the run's functions whose facts the walk looked up.
     looked_up: set[str] = field(default_factory=set)
 
@@ -259,6 +264,7 @@ class GradientWalker:
         self.flow = GradientFlow()
         self.loops: list[cst.CSTNode] = []
         self.conditional = False
+        self.guards: list[tuple[cst.BaseExpression, bool]] = []
         self.order = 0
 
     # ------------------------------------------------------------ statements
@@ -275,6 +281,14 @@ class GradientWalker:
         finally:
             self.conditional = saved
 
+    @contextmanager
+    def guarded(self, test: cst.BaseExpression, taken: bool) -> Iterator[None]:
+        self.guards.append((test, taken))
+        try:
+            yield
+        finally:
+            self.guards.pop()
+
     def statement(self, node: cst.CSTNode) -> None:
         if isinstance(node, cst.SimpleStatementLine):
             for small in node.body:
@@ -282,11 +296,13 @@ class GradientWalker:
         elif isinstance(node, cst.If):
             self.expression(node.test)
             with self.branch():
-                self.block(node.body.body)
-                if isinstance(node.orelse, cst.If):
-                    self.statement(node.orelse)
-                elif isinstance(node.orelse, cst.Else):
-                    self.block(node.orelse.body.body)
+                with self.guarded(node.test, True):
+                    self.block(node.body.body)
+                with self.guarded(node.test, False):
+                    if isinstance(node.orelse, cst.If):
+                        self.statement(node.orelse)
+                    elif isinstance(node.orelse, cst.Else):
+                        self.block(node.orelse.body.body)
         elif isinstance(node, cst.For):
             self.expression(node.iter)
             self.loop(node, node.body.body, None)
@@ -400,6 +416,7 @@ class GradientWalker:
 
     def grad_read(self) -> None:
         self.flow.grad_reads.update(self.loops)
+        self.flow.grad_read_orders.append(self.order)
 
     def call(self, call: cst.Call) -> None:
         func = call.func
@@ -534,6 +551,7 @@ class GradientWalker:
                 torch,
                 names,
                 method,
+                tuple(self.guards),
             )
         )
 

@@ -649,7 +649,7 @@ class UnitInterpreter:
             if isinstance(element, cst.Call) and method_name(element) == "detach_":
                 for name in names_in(expression.for_in.iter):
                     if name in env:
-                        env[name] = fresh(CUT, expression)
+                        env[name] = cut_in_place(env[name], expression)
             elif self.detaches_each(expression):
                 self.exec_comprehension_detach(expression, env)
 
@@ -676,7 +676,7 @@ class UnitInterpreter:
             return
         if self.detaches_in_place(container, env):
             if container in env:
-                env[container] = fresh(CUT, expression)
+                env[container] = cut_in_place(env[container], expression)
             return
         variable = expression.for_in.target.value  # type: ignore[attr-defined]
         self.note_discarded_detach(expression, variable, container, env)
@@ -695,7 +695,7 @@ class UnitInterpreter:
                 gatherer = self.iterated_container(receiver) or self.iterated_method(receiver)
                 on_view = self.note_attribute_view(call, receiver, env)
                 for path in self.attributes_reached(receiver, gatherer):
-                    env[path] = fresh(CUT, call)
+                    env[path] = cut_in_place(env.get(path), call)
                 if on_view:
                     return
                 container = self.iterated_container(receiver)
@@ -707,14 +707,14 @@ class UnitInterpreter:
                         InplaceDetachOnView(call, receiver, container),
                     )
                     return
-                env[receiver] = fresh(CUT, call)
+                env[receiver] = cut_in_place(env.get(receiver), call)
                 if container is not None:
-                    env[container] = fresh(CUT, call)
+                    env[container] = cut_in_place(env.get(container), call)
             return
         if method == "detach" and not call.args and receiver_node is not None:
             if receiver is not None and self.detaches_in_place(receiver, env):
                 for name in [n for n in env if n == receiver or n.startswith(receiver + ".")]:
-                    env[name] = fresh(CUT, call)
+                    env[name] = cut_in_place(env[name], call)
                 return
             base = receiver or self.subscript_base(receiver_node)
             if base is not None:
@@ -742,7 +742,7 @@ class UnitInterpreter:
             for arg in call.args:
                 name = dotted_name(arg.value)
                 if name is not None and name in env:
-                    env[name] = fresh(CUT, call)
+                    env[name] = cut_in_place(env[name], call)
 
     def iterated_container(self, name: str) -> str | None:
         """`states` when `name` is the variable of the innermost `for name in states:`."""
@@ -861,14 +861,14 @@ class UnitInterpreter:
             # whether every part gets cut cannot be told. Taken as cut, to stay silent.
             nested = self.subscript_base(element)
             if nested is not None and nested in env and env[nested].has_graph:
-                env[nested] = fresh(CUT, call)
+                env[nested] = cut_in_place(env[nested], call)
             return
         base = dotted_name(element.value)
         value = env.get(base) if base is not None else None
         if base is None or value is None or not value.has_graph:
             return
         if self.subscript_covers_all(element):
-            env[base] = fresh(CUT, call)
+            env[base] = cut_in_place(value, call)
             return
         index = element.slice[0].slice if len(element.slice) == 1 else None
         position = (
@@ -882,13 +882,13 @@ class UnitInterpreter:
         if elements is None:
             # A user's model's state: how many elements it has is unknown, so whether every
             # one gets cut cannot be told. Taken as cut, to stay silent.
-            env[base] = fresh(CUT, call)
+            env[base] = cut_in_place(value, call)
             return
         if position is None or not -len(elements) <= position < len(elements):
             env[base] = replace(value, status=Status.PARTIAL, elements=None)
             return
         updated = list(elements)
-        updated[position] = fresh(CUT, call)
+        updated[position] = cut_in_place(with_carried(elements[position], value.carried), call)
         env[base] = composite(tuple(updated), value.origin)
 
     def shape_of(self, name: str, env: Env) -> str | None:
@@ -1863,6 +1863,13 @@ def _is_cutting_method(unit: cst.CSTNode, class_name: str | None) -> bool:
         if returned is not None and dotted_name(returned) not in ("self", "None"):
             return False
     return True
+
+
+def cut_in_place(value: Value | None, call: cst.CSTNode) -> Value:
+    """What `detach_()` (or any in-place cut) leaves: the same object, cut. It keeps the loops
+    it was carried across, as `h = h.detach()` does: a cut is no reset (TBP011)."""
+    cut = fresh(CUT, call)
+    return with_carried(cut, value.carried) if value is not None else cut
 
 
 def _holds_state(value: Value) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -69,18 +70,31 @@ optimizer.step()
     def check(self, model: FileModel) -> Iterator[Finding]:
         helpers_step = any(facts.grad_steps for facts in model.context.functions.values())
         bindings = Bindings(model.module)
+        checked: set[int] = set()
         for unit in model.units:
+            checked.add(id(unit.unit))
             if not helpers_step and not any(c.method == "step" for c in unit.optimizer_calls):
                 continue  # nothing steps an optimizer here
             flow = unit_flow(_body(unit.unit), model.context, unit.class_name)
             _add_interpreted_backwards(flow, unit)
-            yield from self._check_flow(model, flow, bindings)
+            yield from self._check_flow(model, flow, bindings, unit.unit)
         for node, class_name in model.gradient_units:
+            checked.add(id(node))
             flow = unit_flow(_body(node), model.context, class_name)
-            yield from self._check_flow(model, flow, bindings)
+            yield from self._check_flow(model, flow, bindings, node)
+        # A method run once per batch (SpeechBrain's `fit_batch`) that steps only every k-th
+        # call: no unit, for it has no loop of its own.
+        for function, class_name in _periodic_steppers(model, checked):
+            flow = unit_flow(_body(function), model.context, class_name)
+            if flow.of(STEP):
+                optimizers = Optimizers(model, flow, bindings)
+                for node, message in _cleared_between_periodic_steps(
+                    model, flow, optimizers, function
+                ):
+                    yield model.finding(self.code, node, message)
 
     def _check_flow(
-        self, model: FileModel, flow: GradientFlow, bindings: Bindings
+        self, model: FileModel, flow: GradientFlow, bindings: Bindings, unit: cst.CSTNode
     ) -> Iterator[Finding]:
         if not flow.of(STEP):
             return
@@ -89,6 +103,7 @@ optimizer.step()
         for node, message in [
             *_cleared_inside(model, flow, optimizers),
             *_never_cleared(model, flow, optimizers),
+            *_cleared_between_periodic_steps(model, flow, optimizers, unit),
         ]:
             if id(node) not in reported:
                 reported.add(id(node))
@@ -351,3 +366,191 @@ def _never_cleared(
                 "backward"
             ),
         )
+
+
+# `step % k == 0`, `(i + 1) % accum != 0`, `not i % k`: a test that holds on every k-th pass.
+PERIODIC_TEXT = re.compile(r"%[^\n]*[=!]=\s*0\b|\bnot\b[^\n]*%")
+
+
+def _periodic_steppers(
+    model: FileModel, checked: set[int]
+) -> Iterator[tuple[cst.FunctionDef, str | None]]:
+    """Functions and methods that no unit covers, in a file that clears gradients and tests a
+    counter modulo something: where a step every k-th call may sit."""
+    source = model.context.source or ""
+    if "zero_grad" not in source or not PERIODIC_TEXT.search(source):
+        return
+    stack: list[tuple[cst.CSTNode, str | None]] = [(model.module, None)]
+    while stack:
+        node, class_name = stack.pop()
+        if isinstance(node, cst.FunctionDef):
+            if id(node) not in checked:
+                yield node, class_name
+            continue  # a function nested in a function runs when that one says
+        if isinstance(node, cst.ClassDef):
+            stack.extend((child, node.name.value) for child in node.body.body)
+        elif isinstance(node, cst.Module):
+            stack.extend((child, None) for child in node.body)
+        elif isinstance(node, (cst.If, cst.Try)):
+            stack.extend((child, class_name) for child in descendants_of_blocks(node))
+
+
+def descendants_of_blocks(node: cst.If | cst.Try) -> list[cst.CSTNode]:
+    """The statements of an `if` or `try` at module or class level (guarded definitions)."""
+    blocks = [node.body]
+    if isinstance(node, cst.If) and node.orelse is not None:
+        blocks.append(node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse)
+    found: list[cst.CSTNode] = []
+    for block in blocks:
+        if isinstance(block, cst.If):
+            found.append(block)
+        elif isinstance(block, cst.IndentedBlock):
+            found.extend(block.body)
+    return found
+
+
+def _cleared_between_periodic_steps(
+    model: FileModel, flow: GradientFlow, optimizers: Optimizers, unit: cst.CSTNode
+) -> Iterator[tuple[cst.CSTNode, str]]:
+    """`zero_grad()` on every pass (before the backward, or after the step outside its
+    condition) while `step()` runs only when a counter modulo k is 0: the gradients of the
+    passes that do not step are wiped before any step uses them, so gradient accumulation
+    applies only the last pass's gradient."""
+    bound: dict[str, list[cst.BaseExpression]] | None = None
+    for step in flow.of(STEP):
+        if not step.guards:
+            continue
+        if bound is None:
+            bound = _bound_in(unit)
+        periodic = {
+            (id(test), taken) for test, taken in step.guards if _periodic(test, taken, bound)
+        }
+        if not periodic:
+            continue
+        if {r for r in optimizers.stepped if optimizers.known(r)} != {step.receiver}:
+            continue  # several optimizers take turns (a GAN's every other batch)
+        for backward in flow.of(BACKWARD):
+            if backward.order >= step.order or backward.loops != step.loops:
+                continue
+            if _guard_keys(backward) & periodic:
+                continue  # back-propagates only when it steps
+            if _exclusive(backward, step):
+                continue  # on the other branch of an `if`: never in the same pass
+            if any(backward.order <= order < step.order for order in flow.grad_read_orders):
+                continue  # each pass's gradient is read (kept aside) before the clear
+            if _stepped_every_pass(flow, backward, periodic):
+                continue
+            clear = _clear_every_pass(flow, optimizers, backward, step, periodic)
+            if clear is None:
+                continue
+            test = next(t for t, taken in step.guards if (id(t), taken) in periodic)
+            yield (
+                clear.node,
+                (
+                    f"{_describe(model, clear, 'zero_grad')} runs on every pass, but "
+                    f"{_describe(model, step, 'step')} only when `{model.code(test).strip()}` "
+                    f"(line {model.line(step.node)}): each pass wipes the gradients the passes "
+                    "before it accumulated, so every update applies only the last pass's. "
+                    "Clear the gradients right after the step, under the same condition"
+                ),
+            )
+            return
+
+
+def _exclusive(first: GradientEvent, second: GradientEvent) -> bool:
+    """Whether the two sit on opposite branches of the same `if`."""
+    return any((id(test), not taken) in _guard_keys(second) for test, taken in first.guards)
+
+
+def _guard_keys(event: GradientEvent) -> set[tuple[int, bool]]:
+    return {(id(test), taken) for test, taken in event.guards}
+
+
+def _stepped_every_pass(
+    flow: GradientFlow, backward: GradientEvent, periodic: set[tuple[int, bool]]
+) -> bool:
+    """A step after the backward that runs whenever the backward does."""
+    needed = _guard_keys(backward)
+    return any(
+        e.kind == STEP
+        and e.order > backward.order
+        and e.loops == backward.loops
+        and not _guard_keys(e) & periodic
+        and _guard_keys(e) <= needed
+        and not (e.conditional and not e.guards)
+        for e in flow.events
+    )
+
+
+def _clear_every_pass(
+    flow: GradientFlow,
+    optimizers: Optimizers,
+    backward: GradientEvent,
+    step: GradientEvent,
+    periodic: set[tuple[int, bool]],
+) -> GradientEvent | None:
+    """A `zero_grad()` of the stepped optimizer that runs whenever the backward does, in the
+    same loop: before the backward, or after the step."""
+    needed = _guard_keys(backward)
+    for clear in flow.of(CLEAR):
+        if clear.receiver is None or clear.loops != backward.loops:
+            continue
+        if not (clear.order < backward.order or clear.order > step.order):
+            continue
+        keys = _guard_keys(clear)
+        if keys & periodic or not keys <= needed:
+            continue
+        if clear.conditional and not clear.guards:
+            continue  # in an `except:` or a conditional expression
+        if optimizers.pairs(clear, step):
+            return clear
+    return None
+
+
+def _bound_in(unit: cst.CSTNode) -> dict[str, list[cst.BaseExpression]]:
+    """Names bound by plain assignment in the unit -> the values bound to them."""
+    found: dict[str, list[cst.BaseExpression]] = {}
+    for node in descendants([unit]):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                name = dotted_name(target.target)
+                if name is not None:
+                    found.setdefault(name, []).append(node.value)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            name = dotted_name(node.target)
+            if name is not None:
+                found.setdefault(name, []).append(node.target)  # not one value: unknown
+    return found
+
+
+def _periodic(
+    test: cst.BaseExpression, taken: bool, bound: dict[str, list[cst.BaseExpression]]
+) -> bool:
+    """Whether the branch `taken` of `test` runs only on every k-th pass: `n % k == 0`,
+    `n % k != 0` on its else branch, `not n % k`, one of several conditions joined by
+    `and`/`or`, or a local name bound once to such a test (`should_step = ...`)."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return _periodic(test.expression, not taken, bound)
+    if isinstance(test, cst.BooleanOperation):
+        return taken and (_periodic(test.left, True, bound) or _periodic(test.right, True, bound))
+    if _is_modulo(test):
+        return not taken  # `if n % k:` holds on every pass but the k-th
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        target = test.comparisons[0]
+        sides = (test.left, target.comparator)
+        if not any(_is_zero(side) for side in sides) or not any(_is_modulo(s) for s in sides):
+            return False
+        if isinstance(target.operator, cst.Equal):
+            return taken
+        return isinstance(target.operator, cst.NotEqual) and not taken
+    name = dotted_name(test)
+    values = bound.get(name, []) if name is not None else []
+    return len(values) == 1 and values[0] is not test and _periodic(values[0], taken, {})
+
+
+def _is_modulo(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo)
+
+
+def _is_zero(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Integer) and node.value == "0"
