@@ -19,7 +19,7 @@ like a local. Two things set attributes apart:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -445,10 +445,28 @@ def keep_attribute_writers(
     return widened
 
 
+# `out, h = net.rnn(x, net.hidden)`: an attribute read by a call that returns a tuple; when a
+# line also stores one of those names back (`net.hidden = h.detach()`), it is state too.
+HANDED_BACK = re.compile(
+    r"(?m)^[ \t]*(\w+[ \t]*,[\w, \t()]*)=[ \t]*[\w.\[\]]+\([^\n]*\b(\w+(?:\.\w+)*)\.(\w+)\b"
+)
+
+
+def _handed_back(source: str) -> Iterator[tuple[int, str, str]]:
+    """(position, owner, attribute) of the `HANDED_BACK` matches whose attribute some line
+    sets from one of the call's targets, as `UnitScan.stored_back` reads it."""
+    for match in HANDED_BACK.finditer(source):
+        names = "|".join(sorted(set(re.findall(r"\w+", match.group(1)))))
+        holder = re.escape(f"{match.group(2)}.{match.group(3)}")
+        if re.search(rf"(?m)^[ \t]*{holder}[ \t]*=[^=\n]*\b(?:{names})\b", source):
+            yield match.start(), match.group(2), match.group(3)
+
+
 def _kept_attribute_states(source: str, wanted: Callable[[str], bool]) -> set[tuple[str, str]]:
     """(owner, attribute) of the attribute states in the module's statements and in the
     blocks `wanted` keeps."""
-    matches = list(ANY_ATTRIBUTE_STATE.finditer(source))
+    matches = [(m.start(), m.group(1), m.group(2)) for m in ANY_ATTRIBUTE_STATE.finditer(source)]
+    matches += _handed_back(source)
     if not matches:
         return set()
     starts = [0]
@@ -456,13 +474,13 @@ def _kept_attribute_states(source: str, wanted: Callable[[str], bool]) -> set[tu
         starts.append(starts[-1] + len(line))
     found: set[tuple[str, str]] = set()
     blocks = list(top_level_blocks(source))
-    for match in matches:
+    for start, owner, attribute in matches:
         block = next(
-            (b for b in blocks if starts[b.first_line] <= match.start() < starts[b.end_line]),
+            (b for b in blocks if starts[b.first_line] <= start < starts[b.end_line]),
             None,
         )
         if block is None or wanted(block.text):
-            found.add((match.group(1), match.group(2)))
+            found.add((owner, attribute))
     return found
 
 

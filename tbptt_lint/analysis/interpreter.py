@@ -164,6 +164,25 @@ class UnitScan:
         self.roots = list(body.body) if isinstance(body, cst.Module) else [body]
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
+        self._stored_back: dict[str, frozenset[str]] | None = None
+
+    @property
+    def stored_back(self) -> dict[str, frozenset[str]]:
+        """Locals the unit stores, whole or cut, on an attribute: `h` -> `self.hidden` for
+        `self.hidden = h.detach()` or `self.hidden = tuple(s.detach() for s in h)`, so that
+        `out, h = rnn(x, self.hidden)` hands its state back to the attribute it read."""
+        if self._stored_back is None:
+            stored: dict[str, set[str]] = {}
+            for node in descendants(self.roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                    continue
+                holder = node.targets[0].target
+                attribute = dotted_name(holder) if isinstance(holder, cst.Attribute) else None
+                local = handed_on(node.value) if attribute is not None else None
+                if attribute is not None and local is not None:
+                    stored.setdefault(local, set()).add(attribute)
+            self._stored_back = {k: frozenset(v) for k, v in stored.items()}
+        return self._stored_back
 
     @property
     def objects(self) -> set[str]:
@@ -202,6 +221,39 @@ class UnitScan:
                     stack.extend(reversed(list(_statement_children(node))))
             self._functions = functions
         return self._functions
+
+
+def handed_on(value: cst.BaseExpression) -> str | None:
+    """The one plain local an expression hands on, as it is or cut element by element: `h`,
+    `h.detach()`, `repackage(h)`, `tuple(s.detach() for s in h)`, `(h[0].detach(),
+    h[1].detach())`; None for anything else."""
+    if isinstance(value, cst.Call) and len(value.args) == 1:
+        inner = value.args[0].value
+        if isinstance(inner, (cst.GeneratorExp, cst.ListComp)):
+            value = inner
+    if isinstance(value, (cst.GeneratorExp, cst.ListComp)):
+        loop = value.for_in
+        if loop.inner_for_in is None and not loop.ifs and isinstance(loop.iter, cst.Name):
+            return loop.iter.value
+        return None
+    if isinstance(value, cst.Tuple) and value.elements:
+        heads = {_subscript_head(e.value) for e in value.elements}
+        return heads.pop() if len(heads) == 1 else None
+    if isinstance(value, cst.Call):
+        if isinstance(value.func, cst.Attribute) and not value.args:
+            value = value.func.value  # `h.detach()`
+        elif len(value.args) == 1 and value.args[0].keyword is None:
+            value = value.args[0].value  # `repackage_hidden(h)`
+    return value.value if isinstance(value, cst.Name) else None
+
+
+def _subscript_head(element: cst.BaseExpression) -> str | None:
+    """`h` for `h[0]` or `h[0].detach()`."""
+    if isinstance(element, cst.Call) and isinstance(element.func, cst.Attribute):
+        element = element.func.value
+    if isinstance(element, cst.Subscript) and isinstance(element.value, cst.Name):
+        return element.value.value
+    return None
 
 
 def _statement_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -1181,6 +1233,15 @@ class UnitInterpreter:
         if callee.split(".")[-1] in ("detach", "clone", "to", "cuda", "cpu", "contiguous"):
             return None
         bound = target_names(target)
+        # `out, h = rnn(x, self.hidden)` ... `self.hidden = h.detach()`: the attribute the
+        # call reads is handed its new state through a local.
+        stored = self.scan().stored_back
+        bound += [
+            attribute
+            for name in bound
+            for attribute in stored.get(name, ())
+            if attribute not in bound and attribute in names_in(call)
+        ]
         if not any(name in bound for arg in call.args for name, _ in arg_state_names(arg.value)):
             return None  # nothing it returns is passed back in
         if self.maps_a_function(call):

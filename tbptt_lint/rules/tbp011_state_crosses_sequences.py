@@ -79,6 +79,15 @@ for x, y in loader:
             for call in unit.recurrent_calls:
                 if call.no_grad or not ask.is_carried(unit, call):
                     continue
+                entered = _entered_from_evaluation(model, unit, call)
+                if entered is not None:
+                    loop, evaluation = entered
+                    if id(loop) not in reported:
+                        reported.add(id(loop))
+                        yield model.finding(
+                            self.code, loop.iter, _evaluation_message(model, call, evaluation)
+                        )
+                    continue
                 for loop in call.loops:
                     if id(loop) in reported or not isinstance(loop, cst.For):
                         continue
@@ -123,6 +132,57 @@ for x, y in loader:
                 "the state at the start of each pass"
             )
         return None
+
+
+def _entered_from_evaluation(
+    model: FileModel, unit: UnitEvents, call: RecurrentCall
+) -> tuple[cst.For, cst.CSTNode] | None:
+    """(training loop, evaluation loop) when the state the call reads on the first pass of a
+    loop with a backward may be the one a later loop without backward (an evaluation pass
+    over other batches) left in the previous pass of a loop around both, with no reset in
+    between: `for epoch: for x in train: ...; for x in val: ...` with the state carried on."""
+    for depth, outer in enumerate(call.loops[:-1]):
+        inner = call.loops[depth + 1]
+        if not isinstance(inner, cst.For) or inner not in unit.loops_with_backward:
+            continue
+        for read in unit.reads_of(call):
+            if outer not in read.carried_across:
+                continue
+            for origin in read.origins:
+                if read.how_by_origin.get(id(origin)) in (RESET, UNKNOWN):
+                    continue
+                evaluation = _later_loop_around(model, unit, outer, inner, origin)
+                if evaluation is not None:
+                    return inner, evaluation
+    return None
+
+
+def _later_loop_around(
+    model: FileModel,
+    unit: UnitEvents,
+    outer: cst.CSTNode,
+    inner: cst.CSTNode,
+    origin: cst.CSTNode,
+) -> cst.CSTNode | None:
+    """The loop without backward, directly inside `outer` and after `inner`, that holds
+    `origin`."""
+    for loop, parents in unit.loop_parents.items():
+        if not parents or parents[-1] is not outer or loop is inner:
+            continue
+        if loop in unit.loops_with_backward or model.line(loop) <= model.line(inner):
+            continue
+        if spans_contain(model, loop, origin):
+            return loop
+    return None
+
+
+def _evaluation_message(model: FileModel, call: RecurrentCall, evaluation: cst.CSTNode) -> str:
+    states = ", ".join(f"`{s}`" for s in call.states)
+    return (
+        f"{states} enters this loop with the state the loop at line {model.line(evaluation)} "
+        "(no backward: an evaluation pass) left in the previous pass, so the first batch "
+        "starts from the end of unrelated sequences. Re-initialise the state before this loop"
+    )
 
 
 def _restarts_windows(unit: UnitEvents, call: RecurrentCall, loop: cst.For) -> bool:
