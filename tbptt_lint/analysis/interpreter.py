@@ -256,6 +256,41 @@ def _subscript_head(element: cst.BaseExpression) -> str | None:
     return None
 
 
+WINDOW_CUTS = frozenset({"detach", "detach_"})
+
+
+def threads_through_windows(function: cst.FunctionDef, state: str) -> bool:
+    """Whether `function` runs a loop whose body steps its parameter `state` (`out, state =
+    model(x, state)`), cuts it (`state.detach_()`, `state = state.detach()`) and runs a
+    backward, and returns `state` (alone or in a tuple): a whole pass of windows."""
+    returned = False
+    for node in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Return) and node.value is not None:
+            values = node.value.elements if isinstance(node.value, cst.Tuple) else ()
+            parts = [e.value for e in values] or [node.value]
+            returned = returned or any(dotted_name(part) == state for part in parts)
+    if not returned:
+        return False
+    for loop in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(loop, (cst.For, cst.While)) and _steps_cuts_and_backs(loop, state):
+            return True
+    return False
+
+
+def _steps_cuts_and_backs(loop: cst.For | cst.While, state: str) -> bool:
+    stepped = cut = backward = False
+    for node in descendants([loop.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            method = node.func.attr.value
+            backward = backward or method == "backward"
+            cut = cut or (method in WINDOW_CUTS and dotted_name(node.func.value) == state)
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            bound = {n for t in node.targets for n in target_names(t.target)}
+            passed = {n for arg in node.value.args for n, _ in arg_state_names(arg.value)}
+            stepped = stepped or (state in bound and state in passed and len(node.value.args) > 1)
+    return stepped and cut and backward
+
+
 def _statement_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """The blocks and statements under a compound statement or block (no expressions)."""
     for name in ("body", "orelse", "handlers", "finalbody", "cases"):
@@ -1267,13 +1302,18 @@ class UnitInterpreter:
         positional_state = not any(
             arg.keyword is not None and _only_carries(arg.value, carried) for arg in call.args
         )
+        runs_windows = self.runs_windows(callee, call, carried)
         # A torch recurrent module fed its own state as input still steps it.
-        if not self.context.is_recurrent_class(module_class) and all(
-            _is_constant(arg.value)
-            or _only_carries(arg.value, carried)
-            or self.is_object(dotted_name(arg.value))
-            or (positional_state and arg.keyword is not None)
-            for arg in call.args
+        if (
+            not runs_windows
+            and not self.context.is_recurrent_class(module_class)
+            and all(
+                _is_constant(arg.value)
+                or _only_carries(arg.value, carried)
+                or self.is_object(dotted_name(arg.value))
+                or (positional_state and arg.keyword is not None)
+                for arg in call.args
+            )
         ):
             return None
         if takes_only_numbers(call, carried.values()):
@@ -1290,7 +1330,30 @@ class UnitInterpreter:
             loops=self.loops,
             no_grad=bool(self.no_grad_depth),
             cuts_input=self.class_cuts_input(construction, call),
+            runs_windows=runs_windows,
         )
+
+    def runs_windows(
+        self, callee: str, call: cst.Call, carried: dict[str, cst.BaseExpression]
+    ) -> bool:
+        """`hidden = run_epoch(hidden)`: a function of the file (or one defined in this
+        unit) that threads the parameter the state is passed as through a loop of windows."""
+        if "." in callee or len(carried) != 1:
+            return False
+        function = self.scan().functions.get(callee) or self.context.function_defs.get(callee)
+        if not isinstance(function, cst.FunctionDef):
+            return False
+        expression = next(iter(carried.values()))
+        params = [p.name.value for p in function.params.params]
+        for position, arg in enumerate(call.args):
+            if arg.value is expression:
+                if arg.keyword is not None:
+                    name = arg.keyword.value
+                    return name in params and threads_through_windows(function, name)
+                return position < len(params) and threads_through_windows(
+                    function, params[position]
+                )
+        return False
 
     def class_cuts_input(self, construction: object, call: cst.Call) -> bool:
         forward_cuts = self.context.forward_cuts
@@ -1321,6 +1384,10 @@ class UnitInterpreter:
             self.apply_backward(recurrent.call, env)
         if self.no_grad_depth:
             produced = fresh(NO_GRAD, recurrent.call)
+        elif recurrent.runs_windows:
+            # The function cuts the state before each window: what it hands back is the state
+            # the next call starts from, cut there.
+            produced = fresh(CUT, recurrent.call)
         elif facts is not None and facts.returns_stale:
             produced = Value(Status.STALE, "", recurrent.call, frozenset({recurrent.call}))
             self.events.consumed.add(id(recurrent.call))

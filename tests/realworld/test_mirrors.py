@@ -83,9 +83,7 @@ def importable(directory: Path) -> Iterator[None]:
 
 # Mirror -> what the linter still gets wrong on it (see the issue "Right on real code").
 KNOWN_MISSES: dict[str, str] = {
-    "lm_atcold_echo_epochs": "TBP011 missed",
     "lm_booydar_rmt_discarded_cut": "TBP003 missed",
-    "lm_clownw_shuffled_carry": "TBP011 missed",
     "lm_compressive_microbatch_memory": "TBP011 missed",
     "lm_lucid_rmt_train_total_loss": "TBP006 missed and a false TBP007",
     "lm_memformer_mrbp_state_not_passed": "TBP015 missed",
