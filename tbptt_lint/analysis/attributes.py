@@ -19,7 +19,7 @@ like a local. Two things set attributes apart:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -445,21 +445,35 @@ def keep_attribute_writers(
     return widened
 
 
-# `out, h = net.rnn(x, net.hidden)`: an attribute read by a call that returns a tuple; when a
-# line also stores one of those names back (`net.hidden = h.detach()`), it is state too.
-HANDED_BACK = re.compile(
-    r"(?m)^[ \t]*(\w+[ \t]*,[\w, \t()]*)=[ \t]*[\w.\[\]]+\([^\n]*\b(\w+(?:\.\w+)*)\.(\w+)\b"
-)
+# `out, h = net.rnn(x, net.hidden)` ... `net.hidden = h.detach()`: an attribute read by a call
+# that returns a tuple, and set from one of its targets, is state too.
+TUPLE_FROM_CALL = re.compile(r"(?m)^[ \t]*(\w+[ \t]*,[\w, \t()]*)=[ \t]*[\w.\[\]]+\(([^\n]*)")
+ATTRIBUTE_SET = re.compile(r"(?m)^[ \t]*((?:\w+\.)+\w+)[ \t]*=(?!=)([^\n]*)")
+WORD = re.compile(r"\w+")
 
 
-def _handed_back(source: str) -> Iterator[tuple[int, str, str]]:
-    """(position, owner, attribute) of the `HANDED_BACK` matches whose attribute some line
-    sets from one of the call's targets, as `UnitScan.stored_back` reads it."""
-    for match in HANDED_BACK.finditer(source):
-        names = "|".join(sorted(set(re.findall(r"\w+", match.group(1)))))
-        holder = re.escape(f"{match.group(2)}.{match.group(3)}")
-        if re.search(rf"(?m)^[ \t]*{holder}[ \t]*=[^=\n]*\b(?:{names})\b", source):
-            yield match.start(), match.group(2), match.group(3)
+def _handed_back(source: str) -> list[tuple[int, str, str]]:
+    """(position, owner, attribute) of the calls whose tuple result hands an attribute they
+    read back to it through a local, as `UnitScan.stored_back` reads it."""
+    calls = list(TUPLE_FROM_CALL.finditer(source))
+    if not calls:
+        return []
+    words_set: dict[str, set[str]] = {}
+    for write in ATTRIBUTE_SET.finditer(source):
+        words_set.setdefault(write.group(1), set()).update(WORD.findall(write.group(2)))
+    found = []
+    for call in calls:
+        arguments = call.group(2)
+        targets = set(WORD.findall(call.group(1)))
+        for holder, words in words_set.items():
+            if holder in arguments and targets & words and _reads(arguments, holder):
+                owner, _, attribute = holder.rpartition(".")
+                found.append((call.start(), owner, attribute))
+    return found
+
+
+def _reads(text: str, holder: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(holder)}(?![\w(])", text) is not None
 
 
 def _kept_attribute_states(source: str, wanted: Callable[[str], bool]) -> set[tuple[str, str]]:
