@@ -184,7 +184,7 @@ def _entered_from_evaluation(
                 if read.how_by_origin.get(id(origin)) in (RESET, UNKNOWN):
                     continue
                 evaluation = _later_loop_around(model, unit, outer, inner, origin)
-                if evaluation is not None:
+                if evaluation is not None and _steps_state_in(unit, evaluation, read.name):
                     return inner, evaluation
     return None
 
@@ -206,6 +206,12 @@ def _later_loop_around(
         if spans_contain(model, loop, origin):
             return loop
     return None
+
+
+def _steps_state_in(unit: UnitEvents, loop: cst.CSTNode, state: str) -> bool:
+    """A recurrent call inside `loop` steps `state`: the loop runs the model over batches,
+    rather than, say, cutting the state's parts one by one."""
+    return any(loop in other.loops and state in other.states for other in unit.recurrent_calls)
 
 
 def _evaluation_message(model: FileModel, call: RecurrentCall, evaluation: cst.CSTNode) -> str:
