@@ -229,6 +229,7 @@ IN_PLACE_SHUFFLES = frozenset({"random.shuffle", "numpy.random.shuffle"})
 # Methods that hand on a tensor or array's items in the same order.
 SAME_ORDER_METHODS = frozenset({"tolist", "numpy", "cpu", "flatten", "view", "reshape"})
 ORDER_WRAPPERS = frozenset({"enumerate", "tqdm", "iter", "list", "tuple"})
+ORDER_DRAWS = ("randperm", "permutation", "shuffle(")
 
 
 def _random_order(model: FileModel, unit: UnitEvents, loop: cst.For) -> bool:
@@ -238,6 +239,8 @@ def _random_order(model: FileModel, unit: UnitEvents, loop: cst.For) -> bool:
     (`np.random.shuffle(batches)`, `random.shuffle(batches)`) before the loop, iterated or
     indexed with the loop's target (`batches[i]`)."""
     context = model.context
+    if not any(word in context.source for word in ORDER_DRAWS):
+        return False  # no call that draws an order in the file: no walk of the unit
     iterable = _same_order_source(loop.iter)
     root = unit.unit.body if isinstance(unit.unit, cst.FunctionDef) else unit.unit
     if isinstance(iterable, cst.Call) and context.qualify(iterable.func) in PERMUTATIONS:
