@@ -446,10 +446,42 @@ def keep_attribute_writers(
     return widened
 
 
+# `out, h = net.rnn(x, net.hidden)` ... `net.hidden = h.detach()`: an attribute read by a call
+# that returns a tuple, and set from one of its targets, is state too.
+TUPLE_FROM_CALL = re.compile(r"(?m)^[ \t]*(\w+[ \t]*,[\w, \t()]*)=[ \t]*[\w.\[\]]+\(([^\n]*)")
+ATTRIBUTE_SET = re.compile(r"(?m)^[ \t]*((?:\w+\.)+\w+)[ \t]*=(?!=)([^\n]*)")
+WORD = re.compile(r"\w+")
+
+
+def _handed_back(source: str) -> list[tuple[int, str, str]]:
+    """(position, owner, attribute) of the calls whose tuple result hands an attribute they
+    read back to it through a local, as `UnitScan.stored_back` reads it."""
+    calls = list(TUPLE_FROM_CALL.finditer(source))
+    if not calls:
+        return []
+    words_set: dict[str, set[str]] = {}
+    for write in ATTRIBUTE_SET.finditer(source):
+        words_set.setdefault(write.group(1), set()).update(WORD.findall(write.group(2)))
+    found = []
+    for call in calls:
+        arguments = call.group(2)
+        targets = set(WORD.findall(call.group(1)))
+        for holder, words in words_set.items():
+            if holder in arguments and targets & words and _reads(arguments, holder):
+                owner, _, attribute = holder.rpartition(".")
+                found.append((call.start(), owner, attribute))
+    return found
+
+
+def _reads(text: str, holder: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(holder)}(?![\w(])", text) is not None
+
+
 def _kept_attribute_states(source: str, wanted: Callable[[str], bool]) -> set[tuple[str, str]]:
     """(owner, attribute) of the attribute states in the module's statements and in the
     blocks `wanted` keeps."""
-    matches = list(ANY_ATTRIBUTE_STATE.finditer(source))
+    matches = [(m.start(), m.group(1), m.group(2)) for m in ANY_ATTRIBUTE_STATE.finditer(source)]
+    matches += _handed_back(source)
     if not matches:
         return set()
     starts = [0]
@@ -459,15 +491,15 @@ def _kept_attribute_states(source: str, wanted: Callable[[str], bool]) -> set[tu
     blocks = list(top_level_blocks(source))  # in source order, without overlaps
     block_starts = [starts[b.first_line] for b in blocks]
     wanted_blocks: dict[int, bool] = {}  # `wanted` reads a whole block: ask once per block
-    for match in matches:
-        at = bisect_right(block_starts, match.start()) - 1
-        if at < 0 or match.start() >= starts[blocks[at].end_line]:
-            found.add((match.group(1), match.group(2)))  # a module-level statement
+    for start, owner, attribute in matches:
+        at = bisect_right(block_starts, start) - 1
+        if at < 0 or start >= starts[blocks[at].end_line]:
+            found.add((owner, attribute))  # a module-level statement
             continue
         if at not in wanted_blocks:
             wanted_blocks[at] = wanted(blocks[at].text)
         if wanted_blocks[at]:
-            found.add((match.group(1), match.group(2)))
+            found.add((owner, attribute))
     return found
 
 

@@ -23,16 +23,30 @@ def is_candidate_unit(
     body: Sequence[cst.CSTNode], context: FileContext, backward_helpers: set[str]
 ) -> bool:
     has_loop = has_backward = False
+    nested: set[str] = set()  # functions defined in the unit that call backward themselves
     for node in descendants(body, stop=NESTED_SCOPES):
         if isinstance(node, (cst.For, cst.While)):
             has_loop = True
+        elif isinstance(node, cst.FunctionDef) and _calls_backward(node, context):
+            nested.add(node.name.value)
         elif isinstance(node, cst.Call):
+            has_backward = has_backward or (
+                isinstance(node.func, cst.Name) and node.func.value in nested
+            )
             has_backward = has_backward or _is_backward_call(node, context, backward_helpers)
         elif isinstance(node, cst.Expr) and _is_detach_statement(node.value):
             return True
         if has_loop and has_backward:
             return True
     return False
+
+
+def _calls_backward(function: cst.FunctionDef, context: FileContext) -> bool:
+    """A nested function whose own body calls backward (`def run_epoch(hidden): ...`)."""
+    return any(
+        isinstance(node, cst.Call) and _is_backward_call(node, context, set())
+        for node in descendants([function.body], stop=NESTED_SCOPES)
+    )
 
 
 def _is_backward_call(call: cst.Call, context: FileContext, helpers: set[str]) -> bool:

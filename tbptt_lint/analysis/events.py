@@ -31,6 +31,9 @@ class RecurrentCall:
     no_grad: bool
     # The call's class cuts its incoming state inside `forward`.
     cuts_input: bool = False
+    # A function of the file that runs a whole window loop over the state it is given (each
+    # window cut, with a backward) and returns the final state: `hidden = train_epoch(hidden)`.
+    runs_windows: bool = False
 
 
 @dataclass

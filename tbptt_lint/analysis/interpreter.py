@@ -169,6 +169,25 @@ class UnitScan:
         self.roots = list(body.body) if isinstance(body, cst.Module) else [body]
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
+        self._stored_back: dict[str, frozenset[str]] | None = None
+
+    @property
+    def stored_back(self) -> dict[str, frozenset[str]]:
+        """Locals the unit stores, whole or cut, on an attribute: `h` -> `self.hidden` for
+        `self.hidden = h.detach()` or `self.hidden = tuple(s.detach() for s in h)`, so that
+        `out, h = rnn(x, self.hidden)` hands its state back to the attribute it read."""
+        if self._stored_back is None:
+            stored: dict[str, set[str]] = {}
+            for node in descendants(self.roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                    continue
+                holder = node.targets[0].target
+                attribute = dotted_name(holder) if isinstance(holder, cst.Attribute) else None
+                local = handed_on(node.value) if attribute is not None else None
+                if attribute is not None and local is not None:
+                    stored.setdefault(local, set()).add(attribute)
+            self._stored_back = {k: frozenset(v) for k, v in stored.items()}
+        return self._stored_back
 
     @property
     def objects(self) -> set[str]:
@@ -207,6 +226,74 @@ class UnitScan:
                     stack.extend(reversed(list(_statement_children(node))))
             self._functions = functions
         return self._functions
+
+
+def handed_on(value: cst.BaseExpression) -> str | None:
+    """The one plain local an expression hands on, as it is or cut element by element: `h`,
+    `h.detach()`, `repackage(h)`, `tuple(s.detach() for s in h)`, `(h[0].detach(),
+    h[1].detach())`; None for anything else."""
+    if isinstance(value, cst.Call) and len(value.args) == 1:
+        inner = value.args[0].value
+        if isinstance(inner, (cst.GeneratorExp, cst.ListComp)):
+            value = inner
+    if isinstance(value, (cst.GeneratorExp, cst.ListComp)):
+        loop = value.for_in
+        if loop.inner_for_in is None and not loop.ifs and isinstance(loop.iter, cst.Name):
+            return loop.iter.value
+        return None
+    if isinstance(value, cst.Tuple) and value.elements:
+        heads = {_subscript_head(e.value) for e in value.elements}
+        return heads.pop() if len(heads) == 1 else None
+    if isinstance(value, cst.Call):
+        if isinstance(value.func, cst.Attribute) and not value.args:
+            value = value.func.value  # `h.detach()`
+        elif len(value.args) == 1 and value.args[0].keyword is None:
+            value = value.args[0].value  # `repackage_hidden(h)`
+    return value.value if isinstance(value, cst.Name) else None
+
+
+def _subscript_head(element: cst.BaseExpression) -> str | None:
+    """`h` for `h[0]` or `h[0].detach()`."""
+    if isinstance(element, cst.Call) and isinstance(element.func, cst.Attribute):
+        element = element.func.value
+    if isinstance(element, cst.Subscript) and isinstance(element.value, cst.Name):
+        return element.value.value
+    return None
+
+
+WINDOW_CUTS = frozenset({"detach", "detach_"})
+
+
+def threads_through_windows(function: cst.FunctionDef, state: str) -> bool:
+    """Whether `function` runs a loop whose body steps its parameter `state` (`out, state =
+    model(x, state)`), cuts it (`state.detach_()`, `state = state.detach()`) and runs a
+    backward, and returns `state` (alone or in a tuple): a whole pass of windows."""
+    returned = False
+    for node in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Return) and node.value is not None:
+            values = node.value.elements if isinstance(node.value, cst.Tuple) else ()
+            parts = [e.value for e in values] or [node.value]
+            returned = returned or any(dotted_name(part) == state for part in parts)
+    if not returned:
+        return False
+    for loop in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(loop, (cst.For, cst.While)) and _steps_cuts_and_backs(loop, state):
+            return True
+    return False
+
+
+def _steps_cuts_and_backs(loop: cst.For | cst.While, state: str) -> bool:
+    stepped = cut = backward = False
+    for node in descendants([loop.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            method = node.func.attr.value
+            backward = backward or method == "backward"
+            cut = cut or (method in WINDOW_CUTS and dotted_name(node.func.value) == state)
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            bound = {n for t in node.targets for n in target_names(t.target)}
+            passed = {n for arg in node.value.args for n, _ in arg_state_names(arg.value)}
+            stepped = stepped or (state in bound and state in passed and len(node.value.args) > 1)
+    return stepped and cut and backward
 
 
 def _statement_children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -1186,6 +1273,15 @@ class UnitInterpreter:
         if callee.split(".")[-1] in ("detach", "clone", "to", "cuda", "cpu", "contiguous"):
             return None
         bound = target_names(target)
+        # `out, h = rnn(x, self.hidden)` ... `self.hidden = h.detach()`: the attribute the
+        # call reads is handed its new state through a local.
+        stored = self.scan().stored_back
+        bound += [
+            attribute
+            for name in bound
+            for attribute in stored.get(name, ())
+            if attribute not in bound and attribute in names_in(call)
+        ]
         if not any(name in bound for arg in call.args for name, _ in arg_state_names(arg.value)):
             return None  # nothing it returns is passed back in
         if self.maps_a_function(call):
@@ -1211,13 +1307,18 @@ class UnitInterpreter:
         positional_state = not any(
             arg.keyword is not None and _only_carries(arg.value, carried) for arg in call.args
         )
+        runs_windows = self.runs_windows(callee, call, carried)
         # A torch recurrent module fed its own state as input still steps it.
-        if not self.context.is_recurrent_class(module_class) and all(
-            _is_constant(arg.value)
-            or _only_carries(arg.value, carried)
-            or self.is_object(dotted_name(arg.value))
-            or (positional_state and arg.keyword is not None)
-            for arg in call.args
+        if (
+            not runs_windows
+            and not self.context.is_recurrent_class(module_class)
+            and all(
+                _is_constant(arg.value)
+                or _only_carries(arg.value, carried)
+                or self.is_object(dotted_name(arg.value))
+                or (positional_state and arg.keyword is not None)
+                for arg in call.args
+            )
         ):
             return None
         if takes_only_numbers(call, carried.values()):
@@ -1234,7 +1335,30 @@ class UnitInterpreter:
             loops=self.loops,
             no_grad=bool(self.no_grad_depth),
             cuts_input=self.class_cuts_input(construction, call),
+            runs_windows=runs_windows,
         )
+
+    def runs_windows(
+        self, callee: str, call: cst.Call, carried: dict[str, cst.BaseExpression]
+    ) -> bool:
+        """`hidden = run_epoch(hidden)`: a function of the file (or one defined in this
+        unit) that threads the parameter the state is passed as through a loop of windows."""
+        if "." in callee or len(carried) != 1:
+            return False
+        function = self.scan().functions.get(callee) or self.context.function_defs.get(callee)
+        if not isinstance(function, cst.FunctionDef):
+            return False
+        expression = next(iter(carried.values()))
+        params = [p.name.value for p in function.params.params]
+        for position, arg in enumerate(call.args):
+            if arg.value is expression:
+                if arg.keyword is not None:
+                    name = arg.keyword.value
+                    return name in params and threads_through_windows(function, name)
+                return position < len(params) and threads_through_windows(
+                    function, params[position]
+                )
+        return False
 
     def class_cuts_input(self, construction: object, call: cst.Call) -> bool:
         forward_cuts = self.context.forward_cuts
@@ -1265,6 +1389,10 @@ class UnitInterpreter:
             self.apply_backward(recurrent.call, env)
         if self.no_grad_depth:
             produced = fresh(NO_GRAD, recurrent.call)
+        elif recurrent.runs_windows:
+            # The function cuts the state before each window: what it hands back is the state
+            # the next call starts from, cut there.
+            produced = fresh(CUT, recurrent.call)
         elif facts is not None and facts.returns_stale:
             produced = Value(Status.STALE, "", recurrent.call, frozenset({recurrent.call}))
             self.events.consumed.add(id(recurrent.call))

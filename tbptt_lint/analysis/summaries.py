@@ -363,14 +363,32 @@ def _carried_attributes(
     seeded.attribute_state_cache = (0, frozenset(attributes))
     events = seeded.run(forward.body.body)
     result: dict[str, str] = {}
+    left = _left_cut(seeded, attributes)
     for read in events.reads.values():
         if read.name not in attributes:
             continue
         value = read.value
         fresh_on_entry = value.status == Status.FRESH and value.how in (CUT, LEAF, RESET)
-        how = value.how if fresh_on_entry else "carried"
+        how = value.how if fresh_on_entry else CUT if read.name in left else "carried"
         result[read.name.removeprefix("self.")] = how
     return result
+
+
+def _left_cut(forward: UnitInterpreter, attributes: set[str]) -> set[str]:
+    """The attributes `forward` leaves cut on every way out (`self.h = h.detach()` after
+    the call): the next call reads them cut, as if it cut them first."""
+    exits = [env for _, env in forward.return_envs]
+    if forward.fell_through:
+        exits.append(forward.final_env)
+    return {
+        name
+        for name in attributes
+        if exits
+        and all(
+            name in env and env[name].status == Status.FRESH and env[name].how in (CUT, LEAF)
+            for env in exits
+        )
+    }
 
 
 def _attributes_set_fresh(

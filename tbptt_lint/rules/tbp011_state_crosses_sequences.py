@@ -79,13 +79,27 @@ for x, y in loader:
             for call in unit.recurrent_calls:
                 if call.no_grad or not ask.is_carried(unit, call):
                     continue
+                entered = _entered_from_evaluation(model, unit, call)
+                if entered is not None:
+                    loop, evaluation = entered
+                    if id(loop) not in reported:
+                        reported.add(id(loop))
+                        yield model.finding(
+                            self.code, loop.iter, _evaluation_message(model, call, evaluation)
+                        )
+                    continue
                 for loop in call.loops:
-                    if id(loop) in reported or not isinstance(loop, cst.For):
+                    if id(loop) in reported:
                         continue
-                    message = self._problem(model, unit, call, loop)
+                    if isinstance(loop, cst.For):
+                        message, where = self._problem(model, unit, call, loop), loop.iter
+                    elif isinstance(loop, cst.While) and _restarts_a_pass(unit, call, loop):
+                        message, where = _restart_message(call), loop.test
+                    else:
+                        continue
                     if message is not None:
                         reported.add(id(loop))
-                        yield model.finding(self.code, loop.iter, message)
+                        yield model.finding(self.code, where, message)
         yield from kept_between_shuffled_batches(model, self.code)
         yield from training_state_into_evaluation(model, self.code)
 
@@ -99,6 +113,12 @@ for x, y in loader:
         if not carried:
             return None
         states = ", ".join(f"`{s}`" for s in call.states)
+        if _random_order(model, unit, loop):
+            return (
+                f"{states} is carried from one batch to the next while this loop visits the "
+                "batches in random order, so every batch starts from the final state of an "
+                "unrelated one. Re-initialise the state for each batch, or keep the order"
+            )
         loader = None
         if not _counts(loop.iter) and _may_iterate_a_loader(model, unit):
             loader = loader_iterated(_loaders(model), model.context.index, model.line(loop))
@@ -116,13 +136,174 @@ for x, y in loader:
                     "the others. Pass `drop_last=True` or re-initialise the state per batch"
                 )
             return None
-        if _restarts_windows(unit, call, loop):
-            return (
-                f"{states} is carried from the end of one pass of this loop into the next "
-                "without a reset (for example from one epoch into the next). Re-initialise "
-                "the state at the start of each pass"
-            )
+        if _restarts_windows(unit, call, loop) or _restarts_a_pass(unit, call, loop):
+            return _restart_message(call)
         return None
+
+
+def _restart_message(call: RecurrentCall) -> str:
+    states = ", ".join(f"`{s}`" for s in call.states)
+    return (
+        f"{states} is carried from the end of one pass of this loop into the next without a "
+        "reset (for example from one epoch into the next). Re-initialise the state at the "
+        "start of each pass"
+    )
+
+
+def _restarts_a_pass(unit: UnitEvents, call: RecurrentCall, loop: cst.For | cst.While) -> bool:
+    """`hidden = run_epoch(hidden)` right inside the loop, where `run_epoch` runs a whole
+    window loop over the state it is given: every pass runs the windows again, over data
+    that nothing the loop binds tells apart (a sequence the function gets itself). A call
+    also given the loop's batch (`run(batch, hidden)`) may continue the batch before: unknown."""
+    if not call.runs_windows or not call.loops or call.loops[-1] is not loop:
+        return False
+    if not any(loop in read.carried_across for read in unit.reads_of(call)):
+        return False
+    bound = names_bound_in(loop)
+    passed = {id(expression) for expression in call.state_args.values()}
+    return not any(
+        reads_any(arg.value, bound) for arg in call.call.args if id(arg.value) not in passed
+    )
+
+
+def _entered_from_evaluation(
+    model: FileModel, unit: UnitEvents, call: RecurrentCall
+) -> tuple[cst.For, cst.CSTNode] | None:
+    """(training loop, evaluation loop) when the state the call reads on the first pass of a
+    loop with a backward may be the one a later loop without backward (an evaluation pass
+    over other batches) left in the previous pass of a loop around both, with no reset in
+    between: `for epoch: for x in train: ...; for x in val: ...` with the state carried on."""
+    for depth, outer in enumerate(call.loops[:-1]):
+        inner = call.loops[depth + 1]
+        if not isinstance(inner, cst.For) or inner not in unit.loops_with_backward:
+            continue
+        for read in unit.reads_of(call):
+            if outer not in read.carried_across:
+                continue
+            for origin in read.origins:
+                if read.how_by_origin.get(id(origin)) in (RESET, UNKNOWN):
+                    continue
+                evaluation = _later_loop_around(model, unit, outer, inner, origin)
+                if evaluation is not None and _steps_state_in(unit, evaluation, read.name):
+                    return inner, evaluation
+    return None
+
+
+def _later_loop_around(
+    model: FileModel,
+    unit: UnitEvents,
+    outer: cst.CSTNode,
+    inner: cst.CSTNode,
+    origin: cst.CSTNode,
+) -> cst.CSTNode | None:
+    """The loop without backward, directly inside `outer` and after `inner`, that holds
+    `origin`."""
+    for loop, parents in unit.loop_parents.items():
+        if not parents or parents[-1] is not outer or loop is inner:
+            continue
+        if loop in unit.loops_with_backward or model.line(loop) <= model.line(inner):
+            continue
+        if spans_contain(model, loop, origin):
+            return loop
+    return None
+
+
+def _steps_state_in(unit: UnitEvents, loop: cst.CSTNode, state: str) -> bool:
+    """A recurrent call inside `loop` steps `state`: the loop runs the model over batches,
+    rather than, say, cutting the state's parts one by one."""
+    return any(loop in other.loops and state in other.states for other in unit.recurrent_calls)
+
+
+def _evaluation_message(model: FileModel, call: RecurrentCall, evaluation: cst.CSTNode) -> str:
+    states = ", ".join(f"`{s}`" for s in call.states)
+    return (
+        f"{states} enters this loop with the state the loop at line {model.line(evaluation)} "
+        "(no backward: an evaluation pass) left in the previous pass, so the first batch "
+        "starts from the end of unrelated sequences. Re-initialise the state before this loop"
+    )
+
+
+# Calls that draw a random order of indices, and that shuffle a sequence in place.
+PERMUTATIONS = frozenset({"torch.randperm", "numpy.random.permutation"})
+IN_PLACE_SHUFFLES = frozenset({"random.shuffle", "numpy.random.shuffle"})
+# Methods that hand on a tensor or array's items in the same order.
+SAME_ORDER_METHODS = frozenset({"tolist", "numpy", "cpu", "flatten", "view", "reshape"})
+ORDER_WRAPPERS = frozenset({"enumerate", "tqdm", "iter", "list", "tuple"})
+ORDER_DRAWS = ("randperm", "permutation", "shuffle(")
+
+
+def _random_order(model: FileModel, unit: UnitEvents, loop: cst.For) -> bool:
+    """Whether the loop visits its items in random order: it iterates a random permutation
+    (`torch.randperm(n)`, `np.random.permutation(n)`, directly or through a name the unit
+    binds only to such a draw), or the batches of an array the unit shuffles in place
+    (`np.random.shuffle(batches)`, `random.shuffle(batches)`) before the loop, iterated or
+    indexed with the loop's target (`batches[i]`)."""
+    context = model.context
+    if not any(word in context.source for word in ORDER_DRAWS):
+        return False  # no call that draws an order in the file: no walk of the unit
+    iterable = _same_order_source(loop.iter)
+    root = unit.unit.body if isinstance(unit.unit, cst.FunctionDef) else unit.unit
+    if isinstance(iterable, cst.Call) and context.qualify(iterable.func) in PERMUTATIONS:
+        return True
+    name = dotted_name(iterable)
+    if name is not None and _bound_only_to_permutations(model, root, name):
+        return True
+    shuffled = _shuffled_in_place_before(model, root, loop)
+    if not shuffled:
+        return False
+    if name in shuffled:
+        return True
+    indices = set(target_names(loop.target))
+    return any(
+        isinstance(node, cst.Subscript)
+        and dotted_name(node.value) in shuffled
+        and bool(node.slice)
+        and isinstance(node.slice[0].slice, cst.Index)
+        and dotted_name(node.slice[0].slice.value) in indices
+        for node in descendants([loop.body], stop=NESTED_SCOPES)
+    )
+
+
+def _same_order_source(iterable: cst.BaseExpression) -> cst.BaseExpression:
+    """`enumerate(order.tolist())` -> `order`: what the loop's items come from, in order."""
+    while isinstance(iterable, cst.Call):
+        func = iterable.func
+        if isinstance(func, cst.Attribute) and func.attr.value in SAME_ORDER_METHODS:
+            iterable = func.value
+        elif dotted_name(func) in ORDER_WRAPPERS and iterable.args:
+            iterable = iterable.args[0].value
+        else:
+            break
+    return iterable
+
+
+def _bound_only_to_permutations(model: FileModel, root: cst.CSTNode, name: str) -> bool:
+    """Every assignment of `name` in the unit draws a random permutation."""
+    values = [
+        node.value
+        for node in descendants([root], stop=NESTED_SCOPES)
+        if isinstance(node, cst.Assign) and any(dotted_name(t.target) == name for t in node.targets)
+    ]
+    return bool(values) and all(
+        isinstance(v := _same_order_source(value), cst.Call)
+        and model.context.qualify(v.func) in PERMUTATIONS
+        for value in values
+    )
+
+
+def _shuffled_in_place_before(model: FileModel, root: cst.CSTNode, loop: cst.For) -> set[str]:
+    """Names the unit shuffles in place, with a statement before the loop."""
+    line = model.line(loop)
+    return {
+        name
+        for node in descendants([root], stop=NESTED_SCOPES)
+        if isinstance(node, cst.Expr)
+        and isinstance(node.value, cst.Call)
+        and model.context.qualify(node.value.func) in IN_PLACE_SHUFFLES
+        and node.value.args
+        and (name := dotted_name(node.value.args[0].value)) is not None
+        and model.line(node) < line
+    }
 
 
 def _restarts_windows(unit: UnitEvents, call: RecurrentCall, loop: cst.For) -> bool:

@@ -83,13 +83,9 @@ def importable(directory: Path) -> Iterator[None]:
 
 # Mirror -> what the linter still gets wrong on it (see the issue "Right on real code").
 KNOWN_MISSES: dict[str, str] = {
-    "lm_atcold_echo_epochs": "TBP011 missed",
-    "lm_clownw_shuffled_carry": "TBP011 missed",
     "lm_compressive_microbatch_memory": "TBP011 missed",
-    "lm_fastai_human_numbers_reset": "TBP011 missed",
     "ok_lm_gekas_subwindow_accumulate": "false TBP001",
     "rt_atta2c_retain_graph_episode": "TBP005 missed",
-    "rt_lidds_lstm_fit": "TBP011 missed",
     "rt_rlhive_drqn_burn_in": "TBP013 missed",
     "sf_lightning_tbptt_hiddens": "TBP001 missed",
     "sf_speechbrain_amp_accum": "TBP012 missed and a false TBP001 under AMP gradient accumulation",
