@@ -167,7 +167,8 @@ class ModuleLoaders:
         scope: Scope | None = place.scope
         position: Place | None = place
         while scope is not None:
-            if name in scope.declared_global:
+            # `global x` at module level (legal, and a no-op) must not send the module to itself.
+            if name in scope.declared_global and scope is not self.module:
                 scope, position = self.module, None
                 continue
             bindings = scope.bindings.get(name)

@@ -1139,3 +1139,42 @@ def test_a_notebook_cell_builds_the_loader_another_defines_the_loop(tmp_path: Pa
     (tmp_path / "train.ipynb").write_text(notebook(*(c.format(shuffle="False") for c in cells)))
     result = lint_paths([tmp_path], Settings(project_root=tmp_path), jobs=1)
     assert [d.code for d in result.diagnostics] == []
+
+
+# --------------------------------------------------------------- module-level `global`
+GLOBAL_AT_MODULE_LEVEL = (
+    HEADER
+    + """
+global loader, log_folder
+
+loader = DataLoader(range(64), batch_size=8, shuffle=True)
+
+
+def fit(model, optimizer):
+    global loader
+    hidden = model.init_hidden(8)
+    for x, y in loader:  # expect: TBP011
+        out, hidden = model(x, hidden.detach())
+        out.sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+"""
+)
+
+
+def test_a_global_statement_at_module_level_is_resolved_and_terminates() -> None:
+    # `global x` at module level is legal and means nothing; it once sent name resolution
+    # from the module scope to the module scope, forever.
+    import threading
+
+    from tbptt_lint.analysis.loaders import loader_calls
+
+    done = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (loader_calls(GLOBAL_AT_MODULE_LEVEL, "example"), done.set()),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(timeout=20)
+    assert done.is_set(), "loader resolution did not terminate"
+    assert tbp011_lines(GLOBAL_AT_MODULE_LEVEL) == expected_lines(GLOBAL_AT_MODULE_LEVEL)
