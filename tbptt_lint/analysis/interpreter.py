@@ -7,12 +7,14 @@ of every state when a recurrent call reads it, the backward calls, discarded det
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
+from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
     CELL_MODULES,
@@ -69,6 +71,39 @@ SCALAR_FUNCTIONS = frozenset({"float", "int", "bool", "len", "str", "repr"})
 SIZE_ATTRIBUTES = frozenset({"shape", "device", "dtype", "ndim"})
 SIZE_METHODS = frozenset({"size", "dim", "numel"})
 SIZE_FUNCTIONS = frozenset({"len"})
+# Calls that cannot run a model: a helper made only of them is arithmetic on its arguments.
+ARITHMETIC_BUILTINS = frozenset(
+    {"float", "int", "bool", "len", "abs", "min", "max", "round", "isinstance", "math.isfinite"}
+)
+ARITHMETIC_METHODS = frozenset({"item", "tolist", "detach", "size", "dim", "numel"})
+NOT_ARITHMETIC = (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.Yield, cst.Raise, cst.Await)
+# Tensor methods whose result holds the receiver's values (and graph, if any) and nothing of
+# their arguments, which are devices, dtypes, sizes or dimensions: `h.data.cuda(device_id)`
+# stays cut, whatever `device_id` is.
+RECEIVER_METHODS = frozenset(
+    {
+        "cuda",
+        "cpu",
+        "to",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "long",
+        "int",
+        "bool",
+        "type",
+        "contiguous",
+        "pin_memory",
+        "view",
+        "reshape",
+        "permute",
+        "transpose",
+        "squeeze",
+        "unsqueeze",
+        "flatten",
+    }
+)
 ELEMENTWISE_WRAPPERS = frozenset({"tuple", "list", "set"})
 NOT_RECURRENT_BUILTINS = frozenset(
     {
@@ -476,6 +511,7 @@ class UnitInterpreter:
             else:
                 self.note_alias(target, value, result)
                 self.bind(target, result, env)
+                self.note_unpacked(target, value)
                 if carried:
                     self.mark_carried(target, carried, env)
             self.note_accumulation(statement, target, value, env)
@@ -533,7 +569,6 @@ class UnitInterpreter:
         only, which TBP003 reports when `hidden` itself is never cut."""
         names = target_names(target)
         self.note_written_back(names, value)
-        self.note_unpacked(target, value)
         source = self.subscript_base(value)
         if source is not None and source not in names:
             for name in names:
@@ -569,7 +604,8 @@ class UnitInterpreter:
         if all(
             other == name
             or (
-                other in env
+                self.unpacked.get(other, (None,))[0] == source
+                and other in env
                 and env[other].status == Status.FRESH
                 and isinstance(env[other].origin, cst.Call)
                 and method_name(env[other].origin) == "detach_"  # type: ignore[arg-type]
@@ -605,6 +641,7 @@ class UnitInterpreter:
         name = dotted_name(target)
         if name is None:
             return
+        self.unpacked.pop(name, None)  # rebound: no longer a part of the state it came from
         if self.no_grad_depth and value.status != Status.FRESH:
             value = with_carried(fresh(NO_GRAD, value.origin), value.carried)
         if value.has_graph and self.is_object(name):
@@ -1233,6 +1270,8 @@ class UnitInterpreter:
             return None
         if callee.split(".")[-1] in ("detach", "clone", "to", "cuda", "cpu", "contiguous"):
             return None
+        if self.is_arithmetic_helper(callee):
+            return None  # `avg = self.update_average(loss, avg)`: a running figure, no step
         bound = target_names(target)
         if not any(name in bound for arg in call.args for name, _ in arg_state_names(arg.value)):
             return None  # nothing it returns is passed back in
@@ -1283,6 +1322,55 @@ class UnitInterpreter:
             no_grad=bool(self.no_grad_depth),
             cuts_input=self.class_cuts_input(construction, call),
         )
+
+    def is_arithmetic_helper(self, callee: str) -> bool:
+        """A function of this file (or method of this unit's class) that only does arithmetic
+        on what it is passed, calling nothing that could run a model (`float(loss)`,
+        `torch.isfinite(loss)`): its result holds no graph beyond those of its arguments, so
+        rebinding a name to it steps no recurrent state."""
+        function = self.defined_function(callee)
+        if function is None:
+            return False
+        returns = False
+        for node in descendants([function.body]):
+            if isinstance(node, NOT_ARITHMETIC):
+                return False  # `raise NotImplementedError`: a subclass supplies the body
+            if isinstance(node, cst.Call) and not self.is_arithmetic_call(node):
+                return False
+            returns = returns or (isinstance(node, cst.Return) and node.value is not None)
+        return returns
+
+    def defined_function(self, callee: str) -> cst.FunctionDef | None:
+        """The body a call runs, when this file holds it: a function of the unit or module,
+        or `self.method` of the unit's class (not one it may inherit)."""
+        if callee.isidentifier():
+            local = self.scan().functions.get(callee)
+            if isinstance(local, cst.FunctionDef):
+                return local
+            return self.context.function_defs.get(callee) or parsed_method(
+                self.context, None, callee
+            )
+        owner, _, method = callee.partition(".")
+        if owner != "self" or "." in method or self.class_name is None:
+            return None
+        node = self.context.class_defs.get(self.class_name)
+        members = node.body.body if node is not None else ()
+        found = next(
+            (m for m in members if isinstance(m, cst.FunctionDef) and m.name.value == method),
+            None,
+        )
+        return found or parsed_method(self.context, self.class_name, method)
+
+    def is_arithmetic_call(self, call: cst.Call) -> bool:
+        method = method_name(call)
+        if method is not None and method in ARITHMETIC_METHODS:
+            return True
+        qualified = self.context.imports.qualify(dotted_name(call.func))
+        if qualified is None:
+            return False
+        if qualified in ARITHMETIC_BUILTINS:
+            return True
+        return qualified.startswith("torch.") and qualified.count(".") == 1
 
     def class_cuts_input(self, construction: object, call: cst.Call) -> bool:
         forward_cuts = self.context.forward_cuts
@@ -1913,6 +2001,8 @@ class UnitInterpreter:
             value = self._evaluate(receiver_node, env)
             if value.has_graph and self.is_object(dotted_name(receiver_node)):
                 value = UNKNOWN
+            if method in RECEIVER_METHODS and value.status == Status.FRESH:
+                return value
         for arg in call.args:
             value = join(value, self._evaluate(arg.value, env))
         if value is None or (value.status == Status.FRESH and value.how in (RESET, NO_GRAD)):
@@ -2003,6 +2093,53 @@ def _is_cutting_method(unit: cst.CSTNode, class_name: str | None) -> bool:
         if returned is not None and dotted_name(returned) not in ("self", "None"):
             return False
     return True
+
+
+def parsed_method(
+    context: FileContext, class_name: str | None, method: str
+) -> cst.FunctionDef | None:
+    """A method of a class of the file (or, with no class, a top-level function) that phase 2
+    did not parse, as it keeps only the blocks that may matter: parsed alone from the file's
+    text."""
+    key = (class_name, method)
+    if not context.source:
+        return None  # the text is set on the context only for the final pass over the file
+    if key not in context.parsed_methods:
+        context.parsed_methods[key] = _parse_method(context.source, class_name, method)
+    return context.parsed_methods[key]
+
+
+def _parse_method(source: str, class_name: str | None, method: str) -> cst.FunctionDef | None:
+    header = f"class {class_name}"
+    if class_name is not None and header not in source:
+        return None
+    lines = source.splitlines(keepends=True)
+    for block in top_level_blocks(source):
+        if class_name is None:
+            if _defines(block.text, method):
+                return _parse_function(block.text)
+            continue
+        lines_of_block = (line for line in block.text.splitlines() if not line.startswith("@"))
+        if not next(lines_of_block, "").startswith((f"{header}(", f"{header}:")):
+            continue
+        for member in member_blocks(lines, block):
+            text = textwrap.dedent(member.text)
+            if _defines(text, method):
+                return _parse_function(text)
+    return None
+
+
+def _defines(text: str, name: str) -> bool:
+    return text.startswith((f"def {name}(", f"async def {name}("))
+
+
+def _parse_function(text: str) -> cst.FunctionDef | None:
+    try:
+        parsed = cst.parse_module(text)
+    except cst.ParserSyntaxError:
+        return None
+    first = parsed.body[0] if parsed.body else None
+    return first if isinstance(first, cst.FunctionDef) else None
 
 
 BINDING_TARGETS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)

@@ -90,7 +90,6 @@ KNOWN_MISSES: dict[str, str] = {
     "lm_fastai_human_numbers_reset": "TBP011 missed",
     "lm_lucid_rmt_train_total_loss": "TBP006 missed and a false TBP007",
     "lm_memformer_mrbp_state_not_passed": "TBP015 missed",
-    "ok_lm_gekas_subwindow_accumulate": "false TBP001",
     "rt_atta2c_retain_graph_episode": "TBP005 missed",
     "rt_lidds_lstm_fit": "TBP011 missed",
     "rt_rlhive_drqn_burn_in": "TBP013 missed",
