@@ -133,12 +133,19 @@ def _worth_summarising(
     module (by name, as `self.name`, or `self(...)` for the class's `forward`), kept in file
     order so that the summary passes meet a callee before its caller."""
     kept = {name for name, function, _ in functions if mentions_helper_attributes(function)}
-    calls = {name: _local_callees(function, owner) for name, function, owner in functions}
-    grown = True
+    # Only a function beside a kept one may call it: a method of a class with a kept method,
+    # or a module-level function beside a kept module-level function. Walked once, on need.
+    owners = {owner for name, _, owner in functions if name in kept}
+    calls = {
+        name: _local_callees(function, owner)
+        for name, function, owner in functions
+        if name not in kept and owner in owners
+    }
+    grown = bool(calls)
     while grown:
         grown = False
-        for name, _, _ in functions:
-            if name not in kept and calls[name] & kept:
+        for name, callees in calls.items():
+            if name not in kept and callees & kept:
                 kept.add(name)
                 grown = True
     return [f for f in functions if f[0] in kept]
