@@ -53,6 +53,11 @@ def _blocks(lines: list[str], start: int, end: int, indent: str) -> Iterator[Blo
         yield Block(current, end, "".join(lines[current:end]))
 
 
+def member_blocks(lines: list[str], block: Block) -> Iterator[Block]:
+    """The def/class blocks directly inside a top-level class block."""
+    return _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT)
+
+
 def _is_class(block: Block) -> bool:
     stripped = (line.lstrip() for line in block.text.splitlines())
     header = next((line for line in stripped if line and not line.startswith("@")), "")

@@ -100,6 +100,10 @@ class FileContext:
     # The parsed file, for facts worked out only when a unit asks (`class_views`).
     module: cst.Module | None = None
     _class_views: ClassViews | None = field(default=None, repr=False)
+    # (class, method) -> the method parsed from `source` when phase 2 left it out.
+    parsed_methods: dict[tuple[str, str], cst.FunctionDef | None] = field(
+        default_factory=dict, repr=False
+    )
 
     def class_views(self) -> ClassViews:
         """Attributes each class of the file sets to views; read once, on first need."""

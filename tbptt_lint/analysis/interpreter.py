@@ -7,12 +7,14 @@ of every state when a recurrent call reads it, the backward calls, discarded det
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
+from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
     CELL_MODULES,
@@ -69,6 +71,44 @@ DETACHING_METHODS = frozenset({"detach", "detach_"})
 # Results that are plain Python numbers: they cannot hold a graph.
 SCALAR_METHODS = frozenset({"item", "tolist"})
 SCALAR_FUNCTIONS = frozenset({"float", "int", "bool", "len", "str", "repr"})
+# What describes a tensor without holding its values: a state sized from a batch
+# (`init_state(x.shape[0])`, `torch.zeros(len(x), n)`) is made anew, not carried from `x`.
+SIZE_ATTRIBUTES = frozenset({"shape", "device", "dtype", "ndim"})
+SIZE_METHODS = frozenset({"size", "dim", "numel"})
+SIZE_FUNCTIONS = frozenset({"len"})
+# Calls that cannot run a model: a helper made only of them is arithmetic on its arguments.
+ARITHMETIC_BUILTINS = frozenset(
+    {"float", "int", "bool", "len", "abs", "min", "max", "round", "isinstance", "math.isfinite"}
+)
+ARITHMETIC_METHODS = frozenset({"item", "tolist", "detach", "size", "dim", "numel"})
+NOT_ARITHMETIC = (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.Yield, cst.Raise, cst.Await)
+# Tensor methods whose result holds the receiver's values (and graph, if any) and nothing of
+# their arguments, which are devices, dtypes, sizes or dimensions: `h.data.cuda(device_id)`
+# stays cut, whatever `device_id` is.
+RECEIVER_METHODS = frozenset(
+    {
+        "cuda",
+        "cpu",
+        "to",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "long",
+        "int",
+        "bool",
+        "type",
+        "contiguous",
+        "pin_memory",
+        "view",
+        "reshape",
+        "permute",
+        "transpose",
+        "squeeze",
+        "unsqueeze",
+        "flatten",
+    }
+)
 ELEMENTWISE_WRAPPERS = frozenset({"tuple", "list", "set"})
 NOT_RECURRENT_BUILTINS = frozenset(
     {
@@ -170,6 +210,8 @@ class UnitScan:
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
         self._stored_back: dict[str, frozenset[str]] | None = None
+        # Facts of the functions it defines, summarised when first called.
+        self.nested_facts: dict[str, FunctionFacts] = {}
 
     @property
     def stored_back(self) -> dict[str, frozenset[str]]:
@@ -390,6 +432,8 @@ class UnitInterpreter:
         self.final_env: Env = {}
         # Local copies of state: `h` -> `hidden` after `h, c = hidden` or `for h in hidden`.
         self.aliases: dict[str, str] = {}
+        # `h` -> (`hidden`, (`h`, `c`)) after `h, c = hidden`.
+        self.unpacked: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._recurrent_cache: dict[int, RecurrentCall | None] = {}
         # Names taken to be tensors: the parameter of a function handed to a mapper, to learn
         # whether it cuts the tensors it is applied to (`isinstance(t, torch.Tensor)` holds).
@@ -550,6 +594,8 @@ class UnitInterpreter:
             self.note_stateless_call(value, targets[0], env)
         self.scan_calls(value, env)
         result = self.evaluate(value, env)
+        if isinstance(value, cst.Call) and len(targets) == 1:
+            result = self.with_returned_cuts(value, targets[0], result)
         carried = self.carried_marks(value, result, env)
         for target in targets:
             if isinstance(target, cst.Subscript):
@@ -557,6 +603,7 @@ class UnitInterpreter:
             else:
                 self.note_alias(target, value, result)
                 self.bind(target, result, env)
+                self.note_unpacked(target, value)
                 if carried:
                     self.mark_carried(target, carried, env)
             self.note_accumulation(statement, target, value, env)
@@ -624,6 +671,41 @@ class UnitInterpreter:
             cut = AliasCut(result.origin, names[0], self.aliases[names[0]])
             self.events.add("alias_cuts", result.origin, cut)
 
+    def note_unpacked(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        """`h, c = hidden`: the names are the very tensors of `hidden`, so detaching each of
+        them in place detaches `hidden`."""
+        source = dotted_name(value)
+        if source is None or not isinstance(target, (cst.Tuple, cst.List)):
+            return
+        elements = [e.value for e in target.elements]
+        if not all(isinstance(e, cst.Name) for e in elements):
+            return
+        group = tuple(e.value for e in elements)  # type: ignore[attr-defined]
+        for name in group:
+            self.unpacked[name] = (source, group)
+
+    def cut_unpacked_source(
+        self, name: str, before: Value | None, call: cst.Call, env: Env
+    ) -> None:
+        """After `name.detach_()`: when `name` still held its part of the state it was unpacked
+        from, and every other part was detached in place too, the state is cut."""
+        source, group = self.unpacked.get(name, (None, ()))
+        current = env.get(source) if source is not None else None
+        if before is None or current is None or before.origin is not current.origin:
+            return
+        if all(
+            other == name
+            or (
+                self.unpacked.get(other, (None,))[0] == source
+                and other in env
+                and env[other].status == Status.FRESH
+                and isinstance(env[other].origin, cst.Call)
+                and method_name(env[other].origin) == "detach_"  # type: ignore[arg-type]
+            )
+            for other in group
+        ):
+            env[source] = with_carried(fresh(CUT, call), current.carried)
+
     def note_written_back(self, names: list[str], value: cst.BaseExpression) -> None:
         """`hidden = (h, c)` after `h = h.detach()` writes the cut copy back: whatever `hidden`
         still leaks is then the uncut `c` (TBP002), not a copy cut in vain."""
@@ -651,6 +733,7 @@ class UnitInterpreter:
         name = dotted_name(target)
         if name is None:
             return
+        self.unpacked.pop(name, None)  # rebound: no longer a part of the state it came from
         if self.no_grad_depth and value.status != Status.FRESH:
             value = with_carried(fresh(NO_GRAD, value.origin), value.carried)
         if value.has_graph and self.is_object(name):
@@ -728,7 +811,12 @@ class UnitInterpreter:
 
     def exec_expression_statement(self, expression: cst.BaseExpression, env: Env) -> None:
         self.scan_calls(expression, env, statement=expression)
-        if isinstance(expression, cst.Call):
+        if isinstance(expression, cst.Tuple):
+            # `h.detach_(), c.detach_()`: each element runs as a statement of its own.
+            for element in expression.elements:
+                if isinstance(element.value, cst.Call):
+                    self.exec_call_statement(element.value, env)
+        elif isinstance(expression, cst.Call):
             self.exec_call_statement(expression, env)
         elif isinstance(expression, (cst.ListComp, cst.GeneratorExp)):
             # `[h.detach_() for h in hidden]` as a statement: an in-place cut of each element.
@@ -794,9 +882,11 @@ class UnitInterpreter:
                         InplaceDetachOnView(call, receiver, container),
                     )
                     return
-                env[receiver] = cut_in_place(env.get(receiver), call)
+                before = env.get(receiver)
+                env[receiver] = cut_in_place(before, call)
                 if container is not None:
                     env[container] = cut_in_place(env.get(container), call)
+                self.cut_unpacked_source(receiver, before, call, env)
             return
         if method == "detach" and not call.args and receiver_node is not None:
             if receiver is not None and self.detaches_in_place(receiver, env):
@@ -1272,6 +1362,8 @@ class UnitInterpreter:
             return None
         if callee.split(".")[-1] in ("detach", "clone", "to", "cuda", "cpu", "contiguous"):
             return None
+        if self.is_arithmetic_helper(callee):
+            return None  # `avg = self.update_average(loss, avg)`: a running figure, no step
         bound = target_names(target)
         # `out, h = rnn(x, self.hidden)` ... `self.hidden = h.detach()`: the attribute the
         # call reads is handed its new state through a local.
@@ -1360,6 +1452,55 @@ class UnitInterpreter:
                 )
         return False
 
+    def is_arithmetic_helper(self, callee: str) -> bool:
+        """A function of this file (or method of this unit's class) that only does arithmetic
+        on what it is passed, calling nothing that could run a model (`float(loss)`,
+        `torch.isfinite(loss)`): its result holds no graph beyond those of its arguments, so
+        rebinding a name to it steps no recurrent state."""
+        function = self.defined_function(callee)
+        if function is None:
+            return False
+        returns = False
+        for node in descendants([function.body]):
+            if isinstance(node, NOT_ARITHMETIC):
+                return False  # `raise NotImplementedError`: a subclass supplies the body
+            if isinstance(node, cst.Call) and not self.is_arithmetic_call(node):
+                return False
+            returns = returns or (isinstance(node, cst.Return) and node.value is not None)
+        return returns
+
+    def defined_function(self, callee: str) -> cst.FunctionDef | None:
+        """The body a call runs, when this file holds it: a function of the unit or module,
+        or `self.method` of the unit's class (not one it may inherit)."""
+        if callee.isidentifier():
+            local = self.scan().functions.get(callee)
+            if isinstance(local, cst.FunctionDef):
+                return local
+            return self.context.function_defs.get(callee) or parsed_method(
+                self.context, None, callee
+            )
+        owner, _, method = callee.partition(".")
+        if owner != "self" or "." in method or self.class_name is None:
+            return None
+        node = self.context.class_defs.get(self.class_name)
+        members = node.body.body if node is not None else ()
+        found = next(
+            (m for m in members if isinstance(m, cst.FunctionDef) and m.name.value == method),
+            None,
+        )
+        return found or parsed_method(self.context, self.class_name, method)
+
+    def is_arithmetic_call(self, call: cst.Call) -> bool:
+        method = method_name(call)
+        if method is not None and method in ARITHMETIC_METHODS:
+            return True
+        qualified = self.context.imports.qualify(dotted_name(call.func))
+        if qualified is None:
+            return False
+        if qualified in ARITHMETIC_BUILTINS:
+            return True
+        return qualified.startswith("torch.") and qualified.count(".") == 1
+
     def class_cuts_input(self, construction: object, call: cst.Call) -> bool:
         forward_cuts = self.context.forward_cuts
         if not forward_cuts:
@@ -1386,7 +1527,7 @@ class UnitInterpreter:
             self.record_read(recurrent, name, value, carried)
         facts = self.function_facts(recurrent.callee)
         if facts is not None and facts.does_backward:
-            self.apply_backward(recurrent.call, env)
+            self.apply_helper_backward(recurrent.call, recurrent.callee, env)
         if self.no_grad_depth:
             produced = fresh(NO_GRAD, recurrent.call)
         elif recurrent.runs_windows:
@@ -1401,6 +1542,32 @@ class UnitInterpreter:
         else:
             produced = self.produced_by(recurrent, target)
         self.bind(target, produced, env)
+
+    def with_returned_cuts(
+        self, call: cst.Call, target: cst.BaseExpression, result: Value
+    ) -> Value:
+        """`out, states = self(x, prev)` in a model's `loss` method: the parts of the result
+        that the called function cuts before returning them are cut here too, though the call
+        is no recurrent step of this unit (what it returns is not passed back in)."""
+        callee = dotted_name(call.func)
+        if callee is None or result.status == Status.FRESH or self.no_grad_depth:
+            return result
+        known = (
+            self.function_facts(callee) is not None
+            or self.is_method_call(callee)
+            or self.context.class_of(callee, self.class_name) is not None
+        )
+        if not known:
+            return result  # a plain name of unknown class is not guessed to be a model here
+        arity = _unpacked_length(target)
+        cuts = self.returned_cuts(callee, arity)
+        if not any(cuts):
+            return result
+        if arity is None:
+            return fresh(CUT, call)
+        rest = replace(result, elements=None)
+        parts = tuple(fresh(CUT, call) if cut else rest for cut in cuts)
+        return composite(parts, call)
 
     def produced_by(self, recurrent: RecurrentCall, target: cst.BaseExpression) -> Value:
         """What a recurrent call hands back: a live graph, except the parts its own function
@@ -1510,7 +1677,10 @@ class UnitInterpreter:
                 self.events.add("backwards", call, site)
                 for loop in site.loops:
                     self.events.loops_with_backward.add(loop)
-                self.apply_backward(call, env)
+                if site.via_helper is not None:
+                    self.apply_helper_backward(call, site.via_helper, env)
+                else:
+                    self.apply_backward(call, env)
                 continue
             if self.context.stateful_classes and self.module_state_call(call, env):
                 continue
@@ -1623,8 +1793,53 @@ class UnitInterpreter:
             via_helper=helper,
         )
 
-    def apply_backward(self, call: cst.Call, env: Env) -> None:
+    def apply_helper_backward(self, call: cst.Call, helper: str, env: Env) -> None:
+        """A helper's backward runs through the graphs that reach it: those of what it is
+        passed (and what shares a recurrent call with that: `loss` made from `out` carries
+        the graph of `hidden`), the attributes of the objects it is passed or called on, and
+        the names of this unit its body reads without binding them. A state the caller keeps
+        for itself (an agent's acting state beside `train(q_net, memory)`) is not consumed."""
+        passed = [arg.value for arg in call.args]
+        roots = {name for node in passed for name in names_in(node)}
+        receiver, _, _ = helper.rpartition(".")
+        if receiver:
+            roots.add(receiver.split(".")[0])
+        roots |= self.free_names_of(helper)
+        values = [self.evaluate(node, env) for node in passed]
+        values += [value for name, value in env.items() if name.split(".")[0] in roots]
+        origins = {
+            origin
+            for value in values
+            for part in (value, *(value.elements or ()))
+            for origin, how in part.all_sources()
+            if how == "LIVE"
+        }
+        reached = {
+            name
+            for name, value in env.items()
+            if name.split(".")[0] in roots
+            or any(how == "LIVE" and origin in origins for origin, how in value.all_sources())
+            or any(
+                how == "LIVE" and origin in origins
+                for element in value.elements or ()
+                for origin, how in element.all_sources()
+            )
+        }
+        self.apply_backward(call, env, reached)
+
+    def free_names_of(self, helper: str) -> set[str]:
+        """Names a function defined in this unit (or, at module level, this module) reads
+        from the enclosing scope: every name it mentions that it does not bind. A helper
+        defined elsewhere cannot read this unit's names."""
+        function = self.scan().functions.get(helper) if helper.isidentifier() else None
+        if not isinstance(function, cst.FunctionDef):
+            return set()
+        return free_names(function)
+
+    def apply_backward(self, call: cst.Call, env: Env, reached: set[str] | None = None) -> None:
         for name, value in list(env.items()):
+            if reached is not None and name not in reached:
+                continue
             if value.has_graph or (value.elements and any(e.has_graph for e in value.elements)):
                 if value.status == Status.LIVE:
                     self.events.consumed.update(
@@ -1639,7 +1854,23 @@ class UnitInterpreter:
         facts = self.context.functions.get(callee)
         if facts is None and callee.startswith("self.") and self.class_name:
             facts = self.context.functions.get(f"{self.class_name}.{callee[5:]}")
+        if facts is None and callee.isidentifier():
+            facts = self.nested_function_facts(callee)
         return facts
+
+    def nested_function_facts(self, name: str) -> FunctionFacts | None:
+        """Facts of a function defined inside this unit (`def get_loss(x, h): ... return
+        loss, h.detach()` within `train`), summarised the first time it is called."""
+        scan = self.scan()
+        function = scan.functions.get(name)
+        if not isinstance(function, cst.FunctionDef):
+            return None
+        if name not in scan.nested_facts:
+            from tbptt_lint.analysis.summaries import summarise_function  # imports this module
+
+            scan.nested_facts[name] = FunctionFacts()  # a function that calls itself
+            scan.nested_facts[name] = summarise_function(function, self.context, None)
+        return scan.nested_facts[name]
 
     def is_cut_callee(self, callee: str | None, env: Env | None = None) -> bool:
         if callee is None:
@@ -1793,6 +2024,8 @@ class UnitInterpreter:
         if dotted is not None:
             if dotted in env:
                 return env[dotted]
+            if isinstance(node, cst.Attribute) and node.attr.value in SIZE_ATTRIBUTES:
+                return FRESH_UNRELATED
             if isinstance(node, cst.Attribute):
                 if node.attr.value == "data":
                     inner = self._evaluate(node.value, env)
@@ -1807,6 +2040,8 @@ class UnitInterpreter:
             if node.attr.value == "data":
                 return fresh(CUT, node, via_data=True)
             return self._evaluate(node.value, env)
+        if _describes_size(node):
+            return FRESH_UNRELATED
         if isinstance(node, cst.Call):
             return self.evaluate_call(node, env)
         if isinstance(node, (cst.Tuple, cst.List)):
@@ -1901,6 +2136,8 @@ class UnitInterpreter:
             value = self._evaluate(receiver_node, env)
             if value.has_graph and self.is_object(dotted_name(receiver_node)):
                 value = UNKNOWN
+            if method in RECEIVER_METHODS and value.status == Status.FRESH:
+                return value
         for arg in call.args:
             value = join(value, self._evaluate(arg.value, env))
         if value is None or (value.status == Status.FRESH and value.how in (RESET, NO_GRAD)):
@@ -1998,6 +2235,96 @@ def cut_in_place(value: Value | None, call: cst.CSTNode) -> Value:
     it was carried across, as `h = h.detach()` does: a cut is no reset (TBP011)."""
     cut = fresh(CUT, call)
     return with_carried(cut, value.carried) if value is not None else cut
+
+
+def parsed_method(
+    context: FileContext, class_name: str | None, method: str
+) -> cst.FunctionDef | None:
+    """A method of a class of the file (or, with no class, a top-level function) that phase 2
+    did not parse, as it keeps only the blocks that may matter: parsed alone from the file's
+    text."""
+    key = (class_name, method)
+    if not context.source:
+        return None  # the text is set on the context only for the final pass over the file
+    if key not in context.parsed_methods:
+        context.parsed_methods[key] = _parse_method(context.source, class_name, method)
+    return context.parsed_methods[key]
+
+
+def _parse_method(source: str, class_name: str | None, method: str) -> cst.FunctionDef | None:
+    header = f"class {class_name}"
+    if class_name is not None and header not in source:
+        return None
+    lines = source.splitlines(keepends=True)
+    for block in top_level_blocks(source):
+        if class_name is None:
+            if _defines(block.text, method):
+                return _parse_function(block.text)
+            continue
+        lines_of_block = (line for line in block.text.splitlines() if not line.startswith("@"))
+        if not next(lines_of_block, "").startswith((f"{header}(", f"{header}:")):
+            continue
+        for member in member_blocks(lines, block):
+            text = textwrap.dedent(member.text)
+            if _defines(text, method):
+                return _parse_function(text)
+    return None
+
+
+def _defines(text: str, name: str) -> bool:
+    return text.startswith((f"def {name}(", f"async def {name}("))
+
+
+def _parse_function(text: str) -> cst.FunctionDef | None:
+    try:
+        parsed = cst.parse_module(text)
+    except cst.ParserSyntaxError:
+        return None
+    first = parsed.body[0] if parsed.body else None
+    return first if isinstance(first, cst.FunctionDef) else None
+
+
+BINDING_TARGETS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)
+
+
+def free_names(function: cst.FunctionDef) -> set[str]:
+    """Names a function mentions but never binds (nor takes as parameters), plus those it
+    declares `global` or `nonlocal`: what it reads from the scopes around it."""
+    mentioned: set[str] = set()
+    bound = {p.name.value for p in function.params.params}
+    bound |= {p.name.value for p in function.params.posonly_params}
+    bound |= {p.name.value for p in function.params.kwonly_params}
+    for star in (function.params.star_arg, function.params.star_kwarg):
+        if isinstance(star, cst.Param):
+            bound.add(star.name.value)
+    declared: set[str] = set()
+    for node in descendants([function.body]):
+        if isinstance(node, cst.Name):
+            mentioned.add(node.value)
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            declared |= {item.name.value for item in node.names}
+        elif isinstance(node, BINDING_TARGETS):
+            bound.update(target_names(node.target))  # type: ignore[attr-defined]
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) or (
+            isinstance(node, cst.AsName) and isinstance(node.name, cst.Name)
+        ):
+            bound.add(node.name.value)  # type: ignore[union-attr]
+    return (mentioned - bound) | declared
+
+
+def _describes_size(node: cst.BaseExpression) -> bool:
+    """`x.shape[0]`, `x.size(1)`, `len(x)`, `x.device`: a number or a description of a
+    tensor, which holds neither its graph nor its values."""
+    while isinstance(node, cst.Subscript):
+        node = node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value in SIZE_ATTRIBUTES
+    if isinstance(node, cst.Call):
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            return func.attr.value in SIZE_METHODS
+        return isinstance(func, cst.Name) and func.value in SIZE_FUNCTIONS
+    return False
 
 
 def _holds_state(value: Value) -> bool:

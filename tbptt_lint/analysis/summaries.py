@@ -96,8 +96,9 @@ def summarise_module(
 ) -> ModuleFacts:
     facts = ModuleFacts()
     index_definitions(module, context)
-    # Only functions that touch a cut or a backward can be helpers worth knowing.
-    functions = [f for f in iter_functions(module) if mentions_helper_attributes(f[1])]
+    # Only functions that touch a cut or a backward can be helpers worth knowing, and those
+    # that hand on what such a helper returns (`def loss(self, x, h): out, h = self(x, h)`).
+    functions = _worth_summarising(list(iter_functions(module)))
     # Optimistic start for helpers that call themselves (`repackage_hidden`): assume each
     # does cut, then let the passes take back what is false.
     for name, _, _ in functions:
@@ -124,6 +125,49 @@ def summarise_module(
         if isinstance(statement, cst.ClassDef):
             summarise_class(statement, context, facts)
     return facts
+
+
+def _worth_summarising(
+    functions: list[tuple[str, cst.FunctionDef, str | None]],
+) -> list[tuple[str, cst.FunctionDef, str | None]]:
+    """Functions that touch a cut or a backward, and those that call one of them in this
+    module (by name, as `self.name`, or `self(...)` for the class's `forward`), kept in file
+    order so that the summary passes meet a callee before its caller."""
+    kept = {name for name, function, _ in functions if mentions_helper_attributes(function)}
+    # Only a function beside a kept one may call it: a method of a class with a kept method,
+    # or a module-level function beside a kept module-level function. Walked once, on need.
+    owners = {owner for name, _, owner in functions if name in kept}
+    calls = {
+        name: _local_callees(function, owner)
+        for name, function, owner in functions
+        if name not in kept and owner in owners
+    }
+    grown = bool(calls)
+    while grown:
+        grown = False
+        for name, callees in calls.items():
+            if name not in kept and callees & kept:
+                kept.add(name)
+                grown = True
+    return [f for f in functions if f[0] in kept]
+
+
+def _local_callees(function: cst.FunctionDef, owner: str | None) -> set[str]:
+    """Names, as `iter_functions` keys them, that a function may call in its module."""
+    found: set[str] = set()
+    for node in descendants([function.body], stop=NESTED_SCOPES):
+        if not isinstance(node, cst.Call):
+            continue
+        callee = dotted_name(node.func)
+        if callee is None:
+            continue
+        if owner is not None and callee in ("self", "self.forward"):
+            found.add(f"{owner}.forward")
+        elif owner is not None and callee.startswith("self.") and callee.count(".") == 1:
+            found.add(f"{owner}.{callee[5:]}")
+        elif callee.isidentifier():
+            found.add(callee)
+    return found
 
 
 def _with_parameters(
