@@ -87,7 +87,6 @@ KNOWN_MISSES: dict[str, str] = {
     "rt_atta2c_retain_graph_episode": "TBP005 missed",
     "rt_rlhive_drqn_burn_in": "TBP013 missed",
     "sf_lightning_tbptt_hiddens": "TBP001 missed",
-    "sf_speechbrain_amp_accum": "TBP012 missed and a false TBP001 under AMP gradient accumulation",
 }
 
 
