@@ -1801,12 +1801,21 @@ class UnitInterpreter:
         for itself (an agent's acting state beside `train(q_net, memory)`) is not consumed."""
         passed = [arg.value for arg in call.args]
         roots = {name for node in passed for name in names_in(node)}
-        receiver, _, _ = helper.rpartition(".")
-        if receiver:
+        receiver, _, method = helper.rpartition(".")
+        # A method of this class reaches only the attributes it (or what it calls on `self`)
+        # reads: an early-stopping counter kept on the trainer is not in its graph.
+        read = self.self_attributes_read(method) if receiver == "self" else None
+        if receiver and read is None:
             roots.add(receiver.split(".")[0])
         roots |= self.free_names_of(helper)
+
+        def reaches(name: str) -> bool:
+            return name.split(".")[0] in roots or (
+                read is not None and any(name == a or name.startswith(a + ".") for a in read)
+            )
+
         values = [self.evaluate(node, env) for node in passed]
-        values += [value for name, value in env.items() if name.split(".")[0] in roots]
+        values += [value for name, value in env.items() if reaches(name)]
         origins = {
             origin
             for value in values
@@ -1817,7 +1826,7 @@ class UnitInterpreter:
         reached = {
             name
             for name, value in env.items()
-            if name.split(".")[0] in roots
+            if reaches(name)
             or any(how == "LIVE" and origin in origins for origin, how in value.all_sources())
             or any(
                 how == "LIVE" and origin in origins
@@ -1826,6 +1835,43 @@ class UnitInterpreter:
             )
         }
         self.apply_backward(call, env, reached)
+
+    def self_attributes_read(self, method: str) -> set[str] | None:
+        """The `self.<attr>` paths a method of this unit's class reads, through the methods of
+        the class it calls on `self`; None when the class or the method cannot be read, or
+        when `self` is handed on whole (`self(x)`, `helper(self)`), which may read anything. A
+        method the file does not define (inherited from another file) counts as its own
+        attribute."""
+        if self.class_name is None or not self.context.source:
+            return None
+        read: set[str] = set()
+        todo, seen = [method], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            function = parsed_method(self.context, self.class_name, name)
+            if function is None:
+                if name == method:
+                    return None
+                read.add(f"self.{name}")
+                continue
+            bare_self = 0
+            for node in descendants([function.body]):
+                if isinstance(node, cst.Name) and node.value == "self":
+                    bare_self += 1
+                elif (
+                    isinstance(node, cst.Attribute)
+                    and isinstance(node.value, cst.Name)
+                    and node.value.value == "self"
+                ):
+                    bare_self -= 1
+                    read.add(f"self.{node.attr.value}")
+                    todo.append(node.attr.value)
+            if bare_self > 0:
+                return None
+        return read
 
     def free_names_of(self, helper: str) -> set[str]:
         """Names a function defined in this unit (or, at module level, this module) reads

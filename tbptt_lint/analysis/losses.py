@@ -212,8 +212,32 @@ def _returns_graph(
         return False
     if isinstance(node.value, (cst.Tuple, cst.List, cst.Dict)):
         return False
+    if not _hands_on_tensor(node.value):
+        return False
     names = loss_names(node.value, imports) & carriers
     return any(not _last_bound_to_number(name, node, nodes) for name in names)
+
+
+# Tensor methods whose result keeps the graph of the tensor they are called on.
+GRAPH_KEEPING_METHODS = frozenset(
+    {"mean", "sum", "clone", "view", "reshape", "squeeze", "unsqueeze", "contiguous"}
+    | {"to", "cuda", "float", "double", "half"}
+)
+
+
+def _hands_on_tensor(node: cst.BaseExpression) -> bool:
+    """Whether a returned expression is a name, arithmetic on one, or a graph-keeping tensor
+    method of one: `loss.get_loss()` on a user's loss object may return a number, so it
+    hands on nothing the analysis can vouch for."""
+    if isinstance(node, (cst.Name, cst.Attribute, cst.Subscript)):
+        return True
+    if isinstance(node, cst.BinaryOperation):
+        return _hands_on_tensor(node.left) or _hands_on_tensor(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return _hands_on_tensor(node.expression)
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        return node.func.attr.value in GRAPH_KEEPING_METHODS and _hands_on_tensor(node.func.value)
+    return False
 
 
 def _last_bound_to_number(name: str, before: cst.CSTNode, nodes: Sequence[cst.CSTNode]) -> bool:
