@@ -8,6 +8,7 @@ whose parameter is rebound to its own `detach()` outside any loop and never read
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import libcst as cst
@@ -16,11 +17,17 @@ from tbptt_lint.analysis.names import dotted_name, method_name
 from tbptt_lint.analysis.walk import children, descendants
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+# `p = p.detach()` somewhere in the text: without one, no tree walk is needed.
+SELF_CUT_TEXT = re.compile(r"(?m)^[ \t]*(\w+)[ \t]*=[ \t]*\1\.detach\(\s*\)")
 
 
-def dead_parameter_cuts(module: cst.Module) -> Iterator[tuple[cst.FunctionDef, cst.Assign, str]]:
+def dead_parameter_cuts(
+    module: cst.Module, source: str | None = None
+) -> Iterator[tuple[cst.FunctionDef, cst.Assign, str]]:
     """(function, `p = p.detach()`, p) for every such dead cut of a parameter in the module's
-    functions and methods, nested ones included."""
+    functions and methods, nested ones included. `source`, the module's text, when known."""
+    if source is not None and not SELF_CUT_TEXT.search(source):
+        return
     for node in descendants([module]):
         if isinstance(node, cst.FunctionDef):
             for assign, name in _dead_cuts(node):

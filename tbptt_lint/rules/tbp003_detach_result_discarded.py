@@ -87,7 +87,8 @@ for x, y in batches:
                     f"back into it"
                 )
                 yield model.finding(self.code, cut.node, message)
-        for function, assign, name in dead_parameter_cuts(model.module):
+        source = model.context.source or None
+        for function, assign, name in dead_parameter_cuts(model.module, source):
             message = (
                 f"`{name} = {name}.detach()` rebinds only the parameter `{name}` of "
                 f"`{function.name.value}()`, and nothing reads it afterwards: the caller's "
