@@ -34,7 +34,7 @@ from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_block
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.dropped_states import may_drop_fetched_state
 from tbptt_lint.analysis.events import UnitEvents
-from tbptt_lint.analysis.gradients import defined_names
+from tbptt_lint.analysis.gradients import DEFINED_NAME, defined_names
 from tbptt_lint.analysis.index import (
     FunctionFacts,
     ModuleSummary,
@@ -499,11 +499,8 @@ class KeptForGradients:
         return name in self.gradient_kept and name not in self.kept
 
 
-DEFINED = re.compile(r"(?m)^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)")
-
-
 def _defined_name(text: str) -> str:
-    match = DEFINED.search(text)
+    match = DEFINED_NAME.search(text)
     return match.group(1) if match else ""
 
 

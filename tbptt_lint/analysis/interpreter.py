@@ -1868,7 +1868,10 @@ class UnitInterpreter:
                 ):
                     bare_self -= 1
                     read.add(f"self.{node.attr.value}")
-                    todo.append(node.attr.value)
+                elif isinstance(node, cst.Call):
+                    owner, _, called = (dotted_name(node.func) or "").rpartition(".")
+                    if owner == "self":
+                        todo.append(called)  # a method of the class, or a module it holds
             if bare_self > 0:
                 return None
         return read

@@ -18,6 +18,7 @@ import libcst as cst
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.events import BackwardSite, Loops
 from tbptt_lint.analysis.index import FunctionFacts
+from tbptt_lint.analysis.interpreter import RECEIVER_METHODS
 from tbptt_lint.analysis.names import ImportMap, dotted_name, method_name
 from tbptt_lint.analysis.walk import children, descendants
 from tbptt_lint.rules.flow import graph_names, loss_names
@@ -218,11 +219,9 @@ def _returns_graph(
     return any(not _last_bound_to_number(name, node, nodes) for name in names)
 
 
-# Tensor methods whose result keeps the graph of the tensor they are called on.
-GRAPH_KEEPING_METHODS = frozenset(
-    {"mean", "sum", "clone", "view", "reshape", "squeeze", "unsqueeze", "contiguous"}
-    | {"to", "cuda", "float", "double", "half"}
-)
+# Tensor methods whose result keeps the graph of the tensor they are called on: those that
+# hold the receiver's values, and reductions and copies of it.
+GRAPH_KEEPING_METHODS = RECEIVER_METHODS | {"mean", "sum", "clone"}
 
 
 def _hands_on_tensor(node: cst.BaseExpression) -> bool:
