@@ -88,6 +88,8 @@ def index_fingerprint(index: ProjectIndex) -> str:
             sorted(summary.forward_resets.items()),
             sorted(summary.factories.items()),
             summary.loader_calls or (),
+            summary.optimizer_calls or (),
+            sorted(summary.optional_state_cells.items()),
         )
         if any(facts):
             digest.update(repr((name, facts)).encode())

@@ -42,7 +42,7 @@ from tbptt_lint.analysis.index import (
     SourceSyntaxError,
 )
 from tbptt_lint.analysis.interpreter import UnitInterpreter
-from tbptt_lint.analysis.loaders import loader_calls
+from tbptt_lint.analysis.loaders import passed_calls
 from tbptt_lint.analysis.losses import has_loss_helpers, loss_sites, sums_in_loop
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
@@ -65,7 +65,7 @@ from tbptt_lint.analysis.prefilter import (
     touches_gradients,
     worth_summarising,
 )
-from tbptt_lint.analysis.stateless_cells import stateless_cell_blocks
+from tbptt_lint.analysis.stateless_cells import optional_state_cells, stateless_cell_blocks
 from tbptt_lint.analysis.step_resets import per_step_reset_blocks
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
@@ -159,7 +159,8 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
         module_name, may_hold_findings(source), frozenset(imported_names(source))
     )
     summary.factories.update(module_factories(source, module_name))
-    summary.loader_calls = loader_calls(source, module_name)
+    summary.loader_calls, summary.optimizer_calls = passed_calls(source, module_name)
+    summary.optional_state_cells = optional_state_cells(source, module_name)
     if not may_hold_helpers(source):
         return summary
     # Step helpers and classes that run a backward for their callers (TBP012).
@@ -386,7 +387,9 @@ def build_model(
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
     step_resets = per_step_reset_blocks(source)
-    stateless_cells = stateless_cell_blocks(source)
+    stateless_cells = stateless_cell_blocks(
+        source, index.cell_names() if index is not None else frozenset()
+    )
     checked = keep_attribute_writers(
         source,
         lambda text: (

@@ -55,10 +55,12 @@ class LoaderInfo:
 
 @dataclass(frozen=True)
 class LoaderArgument:
-    """An argument that may be a data loader, at a call site: one known there, or a
-    parameter of the calling function passed on (resolved at that function's call sites)."""
+    """An argument that may be a data loader (or, in `optimizer_calls`, a torch optimizer),
+    at a call site: one known there, or a parameter of the calling function passed on
+    (resolved at that function's call sites)."""
 
     loader: LoaderInfo | None = None
+    optimizer: bool = False  # a `torch.optim` optimizer built there
     forwarded_from: str = ""  # qualified name of the calling function
     forwarded_method: bool = False  # ... which is a method
     position: int = -1  # the parameter's position (self not counted); -1 when keyword-only
@@ -67,7 +69,8 @@ class LoaderArgument:
 
 @dataclass(frozen=True)
 class LoaderCall:
-    """A call that passes a data loader (or a parameter that may hold one) to a function."""
+    """A call that passes a data loader or an optimizer (or a parameter that may hold one) to
+    a function."""
 
     callee: str  # qualified name: `pkg.train.train`, `pkg.train.Trainer.fit` for `self.fit`
     method: bool  # called on an object: positions start after `self`
@@ -104,10 +107,18 @@ class ModuleSummary:
     forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
     # Functions that build one of the module's stateful classes: `build_model` -> its class.
     factories: dict[str, str] = field(default_factory=dict)
+    # One-step cells whose `forward` fills an optional state left out (`H=None`), for a model
+    # of another file that calls one without it (TBP015): class -> (position after `self`,
+    # name) of that parameter.
+    optional_state_cells: dict[str, tuple[int, str]] = field(default_factory=dict)
     # Calls of functions, with the data loaders they pass (TBP011 follows a loader into the
     # function it is passed to). None when the module was not read for them: it builds no
     # loader.
     loader_calls: tuple[LoaderCall, ...] | None = None
+    # The same for calls that pass a torch optimizer (TBP012 follows it into the function
+    # that steps it). None when the module was not read for them: it builds no optimizer
+    # (as its text shows) and no loader.
+    optimizer_calls: tuple[LoaderCall, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,7 @@ class ProjectIndex:
     _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
     _classes: RunClasses | None = field(default=None, repr=False, compare=False)
     _stateful_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _cell_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
@@ -225,6 +237,19 @@ class ProjectIndex:
                 for name in (*summary.stateful_classes, *summary.factories)
             )
             self._stateful_names = names
+        return names
+
+    def cell_names(self) -> frozenset[str]:
+        """Bare names of the run's one-step cells with an optional state: a file naming one
+        may build such a cell and leave its state out."""
+        names = self._cell_names
+        if names is None:
+            names = frozenset(
+                name.rsplit(".", 1)[-1]
+                for summary in self.summaries.values()
+                for name in summary.optional_state_cells
+            )
+            self._cell_names = names
         return names
 
     def needs_check(self, summary: ModuleSummary) -> bool:

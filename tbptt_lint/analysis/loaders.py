@@ -16,10 +16,15 @@ and it is much faster than libcst's parser); phase 2 only does so for a loop tha
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tbptt_lint.analysis.index import LoaderArgument, LoaderCall, LoaderInfo, ProjectIndex
+
+if TYPE_CHECKING:
+    from tbptt_lint.analysis.model import FileModel
 
 LOADERS = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 SAMPLER_PACKAGE = "torch.utils.data."
@@ -39,6 +44,17 @@ UNKNOWN_LOADER = LoaderInfo(shuffled=None)
 # Larger sources (generated code) are not read for loaders: their loaders count as unknown.
 MAX_SOURCE_CHARACTERS = 5_000_000
 ANY_OBJECT = "*"
+NOT_OPTIMIZER_MODULES = frozenset({"lr_scheduler", "swa_utils"})
+# A module that may build a torch optimizer: `torch.optim.SGD(`, `optim.Adam(` (not in a
+# docstring's `>>>` example or a comment), or a class imported by `from torch.optim import
+# AdamW` and called.
+OPTIMIZER_BUILT = re.compile(r"(?m)^(?![ \t]*(?:>>>|\.\.\.|#))[^\n]*optim\.[A-Z]\w*\s*\(")
+IMPORTS_OPTIMIZERS = re.compile(
+    r"(?m)^[ \t]*from[ \t]+torch\.optim[ \t]+import[ \t]+\(?([\w, \t]+)"
+)
+# Larger modules (test suites, a framework's core) are not parsed for the optimizers they pass
+# alone: a function they import then counts as given something unknown.
+MAX_OPTIMIZER_SOURCE_CHARACTERS = 200_000
 
 
 @dataclass
@@ -48,6 +64,7 @@ class Scope:
     is_class: bool = False
     params: tuple[str, ...] = ()  # every parameter
     positional: tuple[str, ...] = ()  # those a caller may pass by position, `self` included
+    defaulted: frozenset[str] = frozenset()  # those with a default value
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
     declared_global: set[str] = field(default_factory=set)
     # Class scopes: `self.x = ...` in any of its methods.
@@ -106,7 +123,10 @@ class ModuleLoaders:
     loops: dict[int, list[tuple[ast.For | ast.AsyncFor, Place]]] = field(default_factory=dict)
     calls: list[tuple[ast.Call, Place]] = field(default_factory=list)
     defined_functions: set[str] = field(default_factory=set)
+    # Line of a function's `def` -> its scope.
+    functions: dict[int, Scope] = field(default_factory=dict)
     _calls: list[LoaderCall] | None = None
+    _optimizer_calls: list[LoaderCall] | None = None
 
     # ------------------------------------------------------------- names
     def qualify(self, node: ast.expr) -> str | None:
@@ -252,16 +272,27 @@ class ModuleLoaders:
         functions: with the loaders or forwarded parameters they pass, and, once per
         function, a call passing nothing known, so that a caller elsewhere knows that some
         call passes something else."""
-        if self._calls is not None:
-            return self._calls
+        if self._calls is None:
+            self._calls = self._passing(self.argument)
+        return self._calls
+
+    def optimizer_calls(self) -> list[LoaderCall]:
+        """The same as `loader_calls`, for the torch optimizers the calls pass."""
+        if self._optimizer_calls is None:
+            self._optimizer_calls = self._passing(self.optimizer_argument)
+        return self._optimizer_calls
+
+    def _passing(
+        self, argument: Callable[[ast.expr, Place], LoaderArgument | None]
+    ) -> list[LoaderCall]:
         found: list[LoaderCall] = []
         others: set[tuple[str, bool]] = set()
         for call, place in self.calls:
             callee = self.callee_of(call, place)
             if callee is None or not (call.args or call.keywords):
                 continue
-            positional = tuple(self.argument(arg, place) for arg in call.args)
-            keywords = tuple((k.arg, self.argument(k.value, place)) for k in call.keywords if k.arg)
+            positional = tuple(argument(arg, place) for arg in call.args)
+            keywords = tuple((k.arg, argument(k.value, place)) for k in call.keywords if k.arg)
             if not any(positional) and not any(a for _, a in keywords):
                 others.add(callee)
                 continue
@@ -270,7 +301,6 @@ class ModuleLoaders:
             )
             found.append(LoaderCall(callee[0], callee[1], positional, keywords, starred))
         found += [LoaderCall(name, method, (), (), True) for name, method in sorted(others)]
-        self._calls = found
         return found
 
     def callee_of(self, call: ast.Call, place: Place) -> tuple[str, bool] | None:
@@ -302,17 +332,96 @@ class ModuleLoaders:
         if isinstance(found, LoaderInfo):
             return LoaderArgument(loader=found)
         if isinstance(found, Parameter):
-            positional = found.scope.positional_params()
-            position = positional.index(found.name) if found.name in positional else -1
-            return LoaderArgument(
-                forwarded_from=self.function_name(found.scope),
-                forwarded_method=found.scope.owner_class is not None,
-                position=position,
-                name=found.name,
-            )
+            return self.forwarded(found)
         return None
 
+    def forwarded(self, parameter: Parameter) -> LoaderArgument:
+        positional = parameter.scope.positional_params()
+        position = positional.index(parameter.name) if parameter.name in positional else -1
+        return LoaderArgument(
+            forwarded_from=self.function_name(parameter.scope),
+            forwarded_method=parameter.scope.owner_class is not None,
+            position=position,
+            name=parameter.name,
+        )
+
+    def optimizer_argument(self, node: ast.expr, place: Place) -> LoaderArgument | None:
+        if isinstance(node, ast.Starred):
+            return None
+        found = self.optimizer_of(node, place)
+        if found is True:
+            return LoaderArgument(optimizer=True)
+        # A parameter with a default may be left out, and hold what the default is.
+        if isinstance(found, Parameter) and found.name not in found.scope.defaulted:
+            return self.forwarded(found)
+        return None
+
+    def optimizer_of(self, node: ast.expr, place: Place, depth: int = 0) -> bool | Parameter:
+        """True when `node` holds a `torch.optim` optimizer built here on every path, the
+        parameter it is when it is one of the function's, False when unknown."""
+        if depth > MAX_RESOLUTION_DEPTH:
+            return False
+        if isinstance(node, ast.Call):
+            qualified = self.qualify(node.func) or ""
+            return is_torch_optimizer_class(qualified)
+        if isinstance(node, ast.IfExp):
+            return all(
+                self.optimizer_of(branch, place, depth + 1) is True
+                for branch in (node.body, node.orelse)
+            )
+        found = self.resolve(node, place)
+        if isinstance(found, Parameter):
+            return found
+        return found is not None and all(
+            b.value is not None and self.optimizer_of(b.value, b.place, depth + 1) is True
+            for b in found
+        )
+
     # ------------------------------------------------------- parameters
+    def parameter_optimizer(self, index: ProjectIndex | None, parameter: Parameter) -> bool:
+        """Whether every call of a function of this module in the run passes a torch
+        optimizer as one of its parameters (one that has no default)."""
+        if parameter.name in parameter.scope.defaulted:
+            return False
+        positional = parameter.scope.positional_params()
+        position = positional.index(parameter.name) if parameter.name in positional else -1
+        function = self.function_name(parameter.scope)
+        is_method = parameter.scope.owner_class is not None
+        return self._passed_optimizer(index, function, is_method, position, parameter.name, 0)
+
+    def _passed_optimizer(
+        self,
+        index: ProjectIndex | None,
+        function: str,
+        is_method: bool,
+        position: int,
+        name: str,
+        forwards: int,
+    ) -> bool:
+        """`_passed` for optimizers: whether there are calls of `function`, and all of them
+        pass one (itself, or a parameter of theirs that every call of theirs passes one)."""
+        calls = self._calls_of(index, function, is_method, optimizers=True)
+        if not calls:
+            return False
+        for call in calls:
+            argument = _argument_for(call, position, name)
+            if argument is None:
+                return False
+            if argument.optimizer:
+                continue
+            if not argument.forwarded_from or forwards >= MAX_FORWARDS:
+                return False
+            if not self._passed_optimizer(
+                index,
+                argument.forwarded_from,
+                argument.forwarded_method,
+                argument.position,
+                argument.name,
+                forwards + 1,
+            ):
+                return False
+        return True
+
     def parameter_loader(
         self, index: ProjectIndex | None, parameter: Parameter
     ) -> LoaderInfo | None:
@@ -360,20 +469,23 @@ class ModuleLoaders:
         return LoaderInfo(True) if all(f.shuffled for f in found) else UNKNOWN_LOADER
 
     def _calls_of(
-        self, index: ProjectIndex | None, function: str, is_method: bool
+        self, index: ProjectIndex | None, function: str, is_method: bool, optimizers: bool = False
     ) -> list[LoaderCall] | None:
-        """Every call of `function` in the run; None when a module may call it unseen."""
+        """Every call of `function` in the run (those passing loaders, or `optimizers`); None
+        when a module may call it unseen."""
         module, _, short = function.rpartition(".")
         module_last = module.rsplit(".", 1)[-1]
-        calls = [c for c in self.loader_calls() if _calls(c, function, is_method, exact=True)]
+        own = self.optimizer_calls() if optimizers else self.loader_calls()
+        calls = [c for c in own if _calls(c, function, is_method, exact=True)]
         for summary in index.summaries.values() if index is not None else ():
             if summary.module_name == self.module_name:
                 continue
-            if summary.loader_calls is None:
+            passing = summary.optimizer_calls if optimizers else summary.loader_calls
+            if passing is None:
                 if short in summary.imported or module_last in summary.imported:
                     return None
                 continue
-            calls += [c for c in summary.loader_calls if _calls(c, function, is_method)]
+            calls += [c for c in passing if _calls(c, function, is_method)]
         return calls
 
 
@@ -420,14 +532,56 @@ def read_module(source: str, module_name: str) -> ModuleLoaders | None:
     return collector.result
 
 
-def loader_calls(source: str, module_name: str) -> tuple[LoaderCall, ...] | None:
-    """Phase 1: a module's calls of functions, with the loaders they pass. Only a module that
-    builds a loader (`DataLoader(` in its text) is read, None for the others: a loader one of
-    its functions is given can only come from such a module."""
-    if "DataLoader(" not in source or len(source) > MAX_SOURCE_CHARACTERS:
-        return None
+def passed_calls(
+    source: str, module_name: str
+) -> tuple[tuple[LoaderCall, ...] | None, tuple[LoaderCall, ...] | None]:
+    """Phase 1: a module's calls of functions, with the loaders they pass, and with the torch
+    optimizers they pass. Only a module that builds a loader (`DataLoader(` in its text) is
+    read for loaders, None for the others: a loader one of its functions is given can only
+    come from such a module. The same holds for optimizers and a module that may build one
+    (`may_build_torch_optimizer`); one parsed for its loaders is read for optimizers too, so
+    that the calls it makes are known."""
+    if len(source) > MAX_SOURCE_CHARACTERS:
+        return None, None
+    loaders = "DataLoader(" in source
+    if not loaders and not (
+        len(source) <= MAX_OPTIMIZER_SOURCE_CHARACTERS and may_build_torch_optimizer(source)
+    ):
+        return None, None
     module = read_module(source, module_name)
-    return tuple(module.loader_calls()) if module is not None else None
+    if module is None:
+        return None, None
+    return tuple(module.loader_calls()) if loaders else None, tuple(module.optimizer_calls())
+
+
+def may_build_torch_optimizer(source: str) -> bool:
+    """Text test: whether the module may build a `torch.optim` optimizer. Plain substring
+    tests first: the patterns cost far more on the large modules that hold neither."""
+    if "optim." in source and OPTIMIZER_BUILT.search(source):
+        return True
+    if "torch.optim import" not in source:
+        return False
+    for line in IMPORTS_OPTIMIZERS.finditer(source):
+        for name in re.findall(r"\b[A-Z]\w*", line.group(1)):
+            if re.search(rf"\b{name}\s*\(", source):
+                return True
+    return False
+
+
+def loader_calls(source: str, module_name: str) -> tuple[LoaderCall, ...] | None:
+    """Phase 1: a module's calls of functions, with the loaders they pass."""
+    return passed_calls(source, module_name)[0]
+
+
+def is_torch_optimizer_class(qualified: str) -> bool:
+    """`torch.optim.Adam`, not a scheduler of `torch.optim.lr_scheduler` or an averaged model
+    of `torch.optim.swa_utils`."""
+    parts = qualified.split(".")
+    return (
+        parts[:2] == ["torch", "optim"]
+        and not set(parts) & NOT_OPTIMIZER_MODULES
+        and parts[-1][:1].isupper()
+    )
 
 
 def functions_given_loaders(index: ProjectIndex | None) -> frozenset[str]:
@@ -440,6 +594,26 @@ def functions_given_loaders(index: ProjectIndex | None) -> frozenset[str]:
         for call in summary.loader_calls or ()
         if any(call.positional) or any(argument for _, argument in call.keywords)
     )
+
+
+def file_loaders(model: FileModel) -> ModuleLoaders | None:
+    """Phase 2: the module's scopes, loops and calls as Python's parser reads the whole file,
+    once per file."""
+    if not hasattr(model, "_loaders"):
+        context = model.context
+        model._loaders = read_module(context.source, context.module_name)  # type: ignore[attr-defined]
+    return model._loaders  # type: ignore[attr-defined]
+
+
+def given_optimizer(
+    module: ModuleLoaders | None, index: ProjectIndex | None, function_line: int, name: str
+) -> bool:
+    """Phase 2: whether every call in the run of the function whose `def` is at
+    `function_line` gives its parameter `name` a torch optimizer."""
+    scope = module.functions.get(function_line) if module is not None else None
+    if module is None or scope is None or name not in scope.params:
+        return False
+    return module.parameter_optimizer(index, Parameter(scope, name))
 
 
 def loader_iterated(
@@ -514,8 +688,17 @@ class _Collector(ast.NodeVisitor):
         positional = tuple(a.arg for a in args.posonlyargs + args.args)
         others = [a.arg for a in args.kwonlyargs]
         others += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+        defaulted = set(positional[len(positional) - len(args.defaults) :])
+        defaulted |= {a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d}
         qualname = f"{self.scope.qualname}.{node.name}".lstrip(".")
-        scope = Scope(qualname, self.scope, params=(*positional, *others), positional=positional)
+        scope = Scope(
+            qualname,
+            self.scope,
+            params=(*positional, *others),
+            positional=positional,
+            defaulted=frozenset(defaulted),
+        )
+        self.result.functions[node.lineno] = scope
         self._in_scope(scope, node.body)
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]

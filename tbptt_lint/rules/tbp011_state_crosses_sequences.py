@@ -14,10 +14,9 @@ from tbptt_lint.analysis.interpreter import names_in, target_names
 from tbptt_lint.analysis.loaders import (
     LOADERS,
     RANDOM_SAMPLERS,
-    ModuleLoaders,
+    file_loaders,
     functions_given_loaders,
     loader_iterated,
-    read_module,
 )
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, is_true_literal
@@ -121,7 +120,7 @@ for x, y in loader:
             )
         loader = None
         if not _counts(loop.iter) and _may_iterate_a_loader(model, unit):
-            loader = loader_iterated(_loaders(model), model.context.index, model.line(loop))
+            loader = loader_iterated(file_loaders(model), model.context.index, model.line(loop))
         if loader is not None:
             if loader.shuffled:
                 return (
@@ -353,14 +352,6 @@ def _may_iterate_a_loader(model: FileModel, unit: UnitEvents) -> bool:
     if given is None:
         given = model._given_loaders = functions_given_loaders(model.context.index)  # type: ignore[attr-defined]
     return unit.unit.name.value in given
-
-
-def _loaders(model: FileModel) -> ModuleLoaders | None:
-    """The module's scopes and loops as Python's parser reads the whole file, once per file."""
-    if not hasattr(model, "_loaders"):
-        context = model.context
-        model._loaders = read_module(context.source, context.module_name)  # type: ignore[attr-defined]
-    return model._loaders  # type: ignore[attr-defined]
 
 
 def _short_last_batch(loader: LoaderInfo, unit: UnitEvents, call: RecurrentCall) -> bool:

@@ -22,6 +22,11 @@ from tbptt_lint.analysis.gradients import (
     reaches,
     unit_flow,
 )
+from tbptt_lint.analysis.loaders import (
+    MAX_OPTIMIZER_SOURCE_CHARACTERS,
+    file_loaders,
+    given_optimizer,
+)
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
@@ -87,7 +92,7 @@ optimizer.step()
         for function, class_name in _periodic_steppers(model, checked):
             flow = unit_flow(_body(function), model.context, class_name)
             if flow.of(STEP):
-                optimizers = Optimizers(model, flow, bindings)
+                optimizers = Optimizers(model, flow, bindings, function)
                 for node, message in _cleared_between_periodic_steps(
                     model, flow, optimizers, function
                 ):
@@ -98,7 +103,7 @@ optimizer.step()
     ) -> Iterator[Finding]:
         if not flow.of(STEP):
             return
-        optimizers = Optimizers(model, flow, bindings)
+        optimizers = Optimizers(model, flow, bindings, unit)
         reported: set[int] = set()
         for node, message in [
             *_cleared_inside(model, flow, optimizers),
@@ -108,6 +113,11 @@ optimizer.step()
             if id(node) not in reported:
                 reported.add(id(node))
                 yield model.finding(self.code, node, message)
+
+
+def _parameters(function: cst.FunctionDef) -> list[cst.Param]:
+    params = function.params
+    return [*params.posonly_params, *params.params, *params.kwonly_params]
 
 
 def _body(unit: cst.CSTNode) -> list[cst.CSTNode]:
@@ -130,7 +140,11 @@ def _add_interpreted_backwards(flow: GradientFlow, unit: UnitEvents) -> None:
 class Optimizers:
     """What the steps of one unit act on, and which objects could clear their gradients."""
 
-    def __init__(self, model: FileModel, flow: GradientFlow, bindings: Bindings) -> None:
+    def __init__(
+        self, model: FileModel, flow: GradientFlow, bindings: Bindings, unit: cst.CSTNode
+    ) -> None:
+        self.model = model
+        self.unit = unit
         self.bindings = bindings
         self.context: FileContext = model.context
         self.steps = flow.of(STEP)
@@ -139,6 +153,7 @@ class Optimizers:
         self.clears = flow.of(CLEAR)
         self._torch: dict[str, bool] = {}
         self._objects: set[str] | None = None
+        self._passed_in: set[str] = set()
 
     def torch(self, receiver: str | None) -> bool:
         """Whether `receiver` is a torch.optim optimizer, or a wrapper of one, that the unit
@@ -148,9 +163,29 @@ class Optimizers:
         known = self._torch.get(receiver)
         if known is None:
             flagged = any(e.torch for e in self.steps if e.receiver == receiver)
-            known = (flagged or self.is_torch(receiver)) and not self.rebound(receiver)
+            known = (
+                flagged or self.is_torch(receiver) or self.given_torch(receiver)
+            ) and not self.rebound(receiver)
             self._torch[receiver] = known
         return known
+
+    def given_torch(self, receiver: str) -> bool:
+        """A parameter of the unit's function that every call of it in the run gives a torch
+        optimizer (`executor.train(model, optimizer, loader)` after `optimizer =
+        optim.Adam(...)` in another file)."""
+        unit = self.unit
+        if "." in receiver or not isinstance(unit, cst.FunctionDef):
+            return False
+        if len(self.context.source) > MAX_OPTIMIZER_SOURCE_CHARACTERS:
+            return False  # not parsed again for this: a generated file, a test suite
+        if not any(p.name.value == receiver for p in _parameters(unit)):
+            return False
+        given = given_optimizer(
+            file_loaders(self.model), self.context.index, self.model.line(unit.name), receiver
+        )
+        if given:
+            self._passed_in.add(receiver)
+        return given
 
     @property
     def objects(self) -> set[str]:
@@ -160,6 +195,9 @@ class Optimizers:
         if self._objects is None:
             models = {root for r in self.stepped for root in self.parameter_sources(r)}
             models |= {e.receiver for e in self.clears if e.receiver not in self.stepped}
+            if any(self.torch(r) and r in self._passed_in for r in self.stepped):
+                # The model it updates is not known here: any parameter, or `self`, may hold it.
+                models |= {p.name.value for p in _parameters(self.unit)}  # type: ignore[arg-type]
             objects = {name for name in self.stepped | models if name}
             self._objects = objects | {p for name in objects for p in prefixes(name)}
         return self._objects
