@@ -54,7 +54,7 @@ IMPORTS_OPTIMIZERS = re.compile(
 )
 # Larger modules (test suites, a framework's core) are not parsed for the optimizers they pass
 # alone: a function they import then counts as given something unknown.
-MAX_OPTIMIZER_SOURCE_CHARACTERS = 200_000
+MAX_OPTIMIZER_SOURCE_CHARACTERS = 100_000
 
 
 @dataclass
