@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 # `loss.backward(`, `self.manual_backward(`, `torch.autograd.backward(`, `autograd.grad(`;
 # not `def backward(` (autograd.Function definitions are everywhere in torch).
@@ -42,9 +43,11 @@ def imported_names(source: str) -> set[str]:
 
 
 def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
-    if BACKWARD_CALL.search(source):
+    # Substring tests first: each pattern needs its word, and most blocks have neither.
+    has_autograd = "autograd" in source
+    if ("backward" in source or has_autograd) and BACKWARD_CALL.search(source):
         return True
-    if GRAD_IMPORT.search(source) and BARE_GRAD_CALL.search(source):
+    if has_autograd and GRAD_IMPORT.search(source) and BARE_GRAD_CALL.search(source):
         return True
     return calls_helper(source, helper_names)
 
@@ -52,18 +55,38 @@ def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
 def calls_helper(source: str, helper_names: Iterable[str]) -> bool:
     """A helper from another file only matters where it is imported and called: a function,
     or a class whose objects are called (`Class.__call__`) or one of whose methods is."""
+    by_called = _helpers_by_called_name(tuple(helper_names))
+    if not by_called:
+        return False
+    # One scan of the text for the names called in it, not one search per helper: a file of
+    # a run with hundreds of helpers (every training function is one) stays linear.
+    for called in set(CALLED_NAME.findall(source)) & by_called.keys():
+        for imported in by_called[called]:
+            if re.search(rf"import[^\n]*\b{re.escape(imported)}\b", source):
+                return True
+    return False
+
+
+# `name(`: a name followed directly by its parenthesis, as the helpers are called.
+CALLED_NAME = re.compile(r"(\w+)\(")
+
+
+@lru_cache(maxsize=64)
+def _helpers_by_called_name(helper_names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """For each name a call would use (the function, the class, or the method), the imported
+    names it belongs to."""
+    by_called: dict[str, list[str]] = {}
     for name in helper_names:
         imported, _, method = name.partition(".")
         called = imported if method in ("", "__call__", "forward") else method
-        if f"{called}(" in source and re.search(rf"import[^\n]*\b{re.escape(imported)}\b", source):
-            return True
-    return False
+        by_called.setdefault(called, []).append(imported)
+    return {called: tuple(dict.fromkeys(names)) for called, names in by_called.items()}
 
 
 def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
     return (
         calls_backward(source, helper_names)
-        or bool(DETACH_STATEMENT.search(source))
+        or (".detach" in source and bool(DETACH_STATEMENT.search(source)))
         or hands_loss_to_lightning(source)
         or cuts_a_parameter(source)
     )
@@ -143,7 +166,8 @@ def may_step(source: str, step_helpers: Iterable[str] = ()) -> bool:
 def touches_gradients(block: str) -> bool:
     """A block that steps an optimizer or clears gradients, which TBP012 follows calls into:
     kept when its file is checked."""
-    return bool(GRADIENT_WORDS.search(block))
+    # Every alternative of the pattern holds `.step` or `grad`.
+    return (".step" in block or "grad" in block) and bool(GRADIENT_WORDS.search(block))
 
 
 def gradient_helper(block: str) -> bool:

@@ -239,7 +239,7 @@ def _random_order(model: FileModel, unit: UnitEvents, loop: cst.For) -> bool:
     (`np.random.shuffle(batches)`, `random.shuffle(batches)`) before the loop, iterated or
     indexed with the loop's target (`batches[i]`)."""
     context = model.context
-    if not any(word in context.source for word in ORDER_DRAWS):
+    if not any(context.mentions(word) for word in ORDER_DRAWS):
         return False  # no call that draws an order in the file: no walk of the unit
     iterable = _same_order_source(loop.iter)
     root = unit.unit.body if isinstance(unit.unit, cst.FunctionDef) else unit.unit
@@ -345,7 +345,7 @@ def _may_iterate_a_loader(model: FileModel, unit: UnitEvents) -> bool:
     """Whether a loop of this unit may iterate a DataLoader: one built in this file, or one
     that some call in the run passes to a function of this unit's name. Reading the file for
     loaders costs a parse, which most files never need."""
-    if "DataLoader" in model.context.source:
+    if model.context.mentions("DataLoader"):
         return True
     if not isinstance(unit.unit, cst.FunctionDef):
         return False
