@@ -29,6 +29,7 @@ HELPER_WORDS = re.compile(
 )
 # The same, or an optimizer step (a step helper TBP012 follows): one scan of the file.
 HELPER_OR_STEP_WORDS = re.compile(rf"{HELPER_WORDS.pattern}|\.step\s*\(\s*\)")
+HELPER_OR_STEP_TEXT = ("detach", ".data", "backward", "autograd", ".step")
 
 
 IMPORTED = re.compile(r"^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+([^\n#]+)", re.MULTILINE)
@@ -332,8 +333,10 @@ def may_hold_helpers(source: str) -> bool:
     """Whether any block of the file may be worth summarising (a cheap first look)."""
     if "def " not in source:
         return False
+    # Each alternative of the first pattern needs one of these words; most files have none.
+    words = any(word in source for word in HELPER_OR_STEP_TEXT)
     return bool(
-        HELPER_OR_STEP_WORDS.search(source)
+        (words and HELPER_OR_STEP_WORDS.search(source))
         or STATEFUL_FORWARD.search(source)
         or resets_forward_argument(source)
     )
