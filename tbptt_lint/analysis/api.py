@@ -31,7 +31,7 @@ from tbptt_lint.analysis.candidates import (
     is_candidate_unit,
 )
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
-from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.context import Construction, FileContext
 from tbptt_lint.analysis.dropped_states import may_drop_fetched_state
 from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.gradients import DEFINED_NAME, defined_names
@@ -43,7 +43,7 @@ from tbptt_lint.analysis.index import (
 )
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.loaders import loader_calls
-from tbptt_lint.analysis.losses import has_loss_helpers, loss_sites, sums_in_loop
+from tbptt_lint.analysis.losses import CALL_METHODS, has_loss_helpers, loss_sites, sums_in_loop
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
@@ -58,6 +58,7 @@ from tbptt_lint.analysis.prefilter import (
     gradient_scope,
     gradient_walk,
     imported_names,
+    loss_helper_calls,
     may_hold_findings,
     may_hold_helpers,
     may_step,
@@ -266,9 +267,10 @@ def build_context(
 ) -> FileContext:
     """`gradient_walk`: the functions whose gradient facts are computed (all when None)."""
     imports = ImportMap(module, module_name)
+    wrappings: list[tuple[str, Construction]] = []
     context = FileContext(
         imports,
-        constructions=collect_constructions(module, imports),
+        constructions=collect_constructions(module, imports, wrappings),
         local_names=local_names,
         detach_functions=frozenset(settings.detach_functions),
         recurrent_modules=frozenset(settings.recurrent_modules),
@@ -283,6 +285,7 @@ def build_context(
             _local_facts(context, own)
     if index is not None:
         import_factories(context, index)
+    own_wrappers(context, wrappings)
     factory_constructions(module, context)
     facts = summarise_module(module, context, gradient_walk)
     context.inplace_detach_classes |= facts.inplace_detach_classes
@@ -291,6 +294,22 @@ def build_context(
     context.state_methods.update(facts.state_methods)
     context.forward_resets.update(facts.forward_resets)
     return context
+
+
+def own_wrappers(context: FileContext, wrappings: list[tuple[str, Construction]]) -> None:
+    """`model = Wrapper(model)` with a class of the run whose `forward` or `__call__` runs a
+    backward (a training wrapper that back-propagates and hands back its loss): calls of the
+    object run that code, so the object is of the wrapper's class. Any other wrapper
+    (`DDP(model)`, `nn.DataParallel(model)`, a class the run does not define, or one whose
+    call only hands on to the wrapped model) keeps the class the object was built from."""
+    for name, built in wrappings:
+        wrapper = built.qualified_class.rsplit(".", 1)[-1]
+        if any(
+            facts.does_backward or facts.returns_backprop or facts.backprop_params
+            for method in CALL_METHODS
+            for facts in context.methods_of_class(wrapper, method)
+        ):
+            context.constructions[name] = built
 
 
 def _import_facts(context: FileContext, index: ProjectIndex) -> None:
@@ -387,10 +406,13 @@ def build_model(
     views = detaches_attributes_in_place(source)
     step_resets = per_step_reset_blocks(source)
     stateless_cells = stateless_cell_blocks(source)
+    loss_calls = loss_helper_calls(source, index.loss_helper_names() if index else ())
     checked = keep_attribute_writers(
         source,
         lambda text: (
             may_hold_findings(text, helpers)
+            # A loop handed a loss that a helper or an object's call back-propagated (TBP006).
+            or bool(loss_calls and loss_calls.search(text))
             or worth_summarising(text)
             # What a kept class's objects are built from (`self.model = RNNModel()`).
             or bool(INIT_METHOD.match(text))

@@ -153,6 +153,7 @@ class ProjectIndex:
     _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
     _helper_heads: set[str] | None = field(default=None, repr=False, compare=False)
     _step_helpers: set[str] | None = field(default=None, repr=False, compare=False)
+    _loss_helpers: frozenset[str] | None = field(default=None, repr=False, compare=False)
     _gradient_helpers: set[str] | None = field(default=None, repr=False, compare=False)
     _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
     _classes: RunClasses | None = field(default=None, repr=False, compare=False)
@@ -212,6 +213,23 @@ class ProjectIndex:
                 if facts.grad_steps or facts.grad_clears or facts.grad_may_clear
             }
             self._gradient_helpers = names
+        return names
+
+    def loss_helper_names(self) -> frozenset[str]:
+        """Bare names of what hands its caller a loss it back-propagated, or back-propagates
+        one it is given (TBP006 at the callers): functions and methods by their name, and
+        classes whose `forward` or `__call__` does, by the class's name."""
+        names = self._loss_helpers
+        if names is None:
+            found: set[str] = set()
+            for summary in self.summaries.values():
+                for name, facts in summary.functions.items():
+                    if not (facts.returns_backprop or facts.backprop_params):
+                        continue
+                    local = name.removeprefix(summary.module_name + ".")
+                    owner, _, method = local.rpartition(".")
+                    found.add(owner if method in ("forward", "__call__") else method)
+            names = self._loss_helpers = frozenset(found - {""})
         return names
 
     def stateful_names(self) -> frozenset[str]:

@@ -93,6 +93,22 @@ def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
     )
 
 
+def loss_helper_calls(source: str, loss_helpers: Iterable[str]) -> re.Pattern[str] | None:
+    """Where a block of the file may be handed a loss a helper back-propagated (TBP006):
+    calls of the helpers of the run (`fit_batch(`, `.train_step(`) and of the objects the file
+    builds from a class whose call does (`model(` after `model = Wrapper(model)`, `self.net(`
+    after `self.net = Wrapper(net)`). None when the file calls none of them. One scan of the
+    file, so that each block is tested with one search."""
+    called = {name for name in loss_helpers if f"{name}(" in source}
+    if not called:
+        return None
+    alternatives = "|".join(sorted(re.escape(name) for name in called))
+    construction = rf"(?m)^[ \t]*([\w.]+)[ \t]*=[ \t]*(?:[\w.]+\.)?(?:{alternatives})\("
+    built = re.findall(construction, source)
+    names = sorted({re.escape(name) for name in [*called, *built]})
+    return re.compile(rf"(?<![\w])(?:{'|'.join(names)})\(")
+
+
 # `h = h.detach()` on a line of its own (TBP003 when `h` is a parameter nothing reads after).
 SELF_CUT = re.compile(r"(?m)^[ \t]+(\w+)[ \t]*=[ \t]*\1\.detach\(\)[ \t]*(?:#[^\n]*)?$")
 

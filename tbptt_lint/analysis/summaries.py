@@ -66,8 +66,15 @@ def parameter_names(function: cst.FunctionDef, skip_self: bool) -> list[str]:
     return params
 
 
-def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, Construction]:
-    """`name = Class(...)` and `self.name = Class(...)` anywhere in the file."""
+def collect_constructions(
+    module: cst.Module,
+    imports: ImportMap,
+    wrappings: list[tuple[str, Construction]] | None = None,
+) -> dict[str, Construction]:
+    """`name = Class(...)` and `self.name = Class(...)` anywhere in the file. A wrapping of the
+    object by its own name (`model = Wrapper(model)`) keeps the class it was built from; it
+    goes into `wrappings` instead, for the caller to decide whether the wrapper runs code of
+    its own (see `api.own_wrappers`)."""
     found: dict[str, Construction] = {}
     stack: list[cst.CSTNode] = [module]
     while stack:
@@ -77,8 +84,11 @@ def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, C
             if qualified is not None and qualified.rsplit(".", 1)[-1][:1].isupper():
                 for target in node.targets:
                     for name in target_names(target.target):
+                        built = Construction(qualified, node.value)
                         if not _wraps(node.value, name):
-                            found.setdefault(name, Construction(qualified, node.value))
+                            found.setdefault(name, built)
+                        elif wrappings is not None:
+                            wrappings.append((name, built))
             continue
         stack.extend(children(node))
     return found
