@@ -99,7 +99,7 @@ def loss_helper_calls(source: str, loss_helpers: Iterable[str]) -> re.Pattern[st
     builds from a class whose call does (`model(` after `model = Wrapper(model)`, `self.net(`
     after `self.net = Wrapper(net)`). None when the file calls none of them. One scan of the
     file, so that each block is tested with one search."""
-    called = {name for name in loss_helpers if f"{name}(" in source}
+    called = set(CALLED_NAME.findall(source)).intersection(loss_helpers)
     if not called:
         return None
     alternatives = "|".join(sorted(re.escape(name) for name in called))
