@@ -50,12 +50,20 @@ def iter_functions(
             yield statement.name.value, statement, None
         elif isinstance(statement, cst.ClassDef):
             for member in statement.body.body:
-                if isinstance(member, cst.FunctionDef):
+                if isinstance(member, cst.FunctionDef) and not _autograd_member(member):
                     yield (
                         f"{statement.name.value}.{member.name.value}",
                         member,
                         (statement.name.value),
                     )
+
+
+def _autograd_member(method: cst.FunctionDef) -> bool:
+    """A static `forward` or `backward`: a `torch.autograd.Function`'s, run by `Fn.apply(...)`,
+    never by calling a module (`model(x, h)`), whose unknown class it must not stand for."""
+    return method.name.value in ("forward", "backward") and any(
+        dotted_name(decorator.decorator) == "staticmethod" for decorator in method.decorators
+    )
 
 
 def parameter_names(function: cst.FunctionDef, skip_self: bool) -> list[str]:
@@ -73,15 +81,34 @@ def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, C
     while stack:
         node = stack.pop()
         if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
-            qualified = imports.qualify(dotted_name(node.value.func))
+            built = class_call(node.value)
+            qualified = imports.qualify(dotted_name(built.func))
             if qualified is not None and qualified.rsplit(".", 1)[-1][:1].isupper():
                 for target in node.targets:
                     for name in target_names(target.target):
-                        if not _wraps(node.value, name):
-                            found.setdefault(name, Construction(qualified, node.value))
+                        if not _wraps(built, name):
+                            found.setdefault(name, Construction(qualified, built))
             continue
         stack.extend(children(node))
     return found
+
+
+# nn.Module methods that return the module itself: `Model(...).to(device)` is a `Model`.
+SELF_RETURNING_METHODS = frozenset(
+    {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_"}
+)
+
+
+def class_call(call: cst.Call) -> cst.Call:
+    """The call that built the object a chain of module methods returning their module hands
+    on: `Model(...)` in `Model(...).to(device).train()`; the call itself otherwise."""
+    while (
+        isinstance(call.func, cst.Attribute)
+        and call.func.attr.value in SELF_RETURNING_METHODS
+        and isinstance(call.func.value, cst.Call)
+    ):
+        call = call.func.value
+    return call
 
 
 def _wraps(call: cst.Call, name: str) -> bool:
@@ -338,7 +365,7 @@ def cut_elements(returns: list[Value]) -> tuple[bool, ...]:
 def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts) -> None:
     name = node.name.value
     for member in node.body.body:
-        if not isinstance(member, cst.FunctionDef):
+        if not isinstance(member, cst.FunctionDef) or _autograd_member(member):
             continue
         if member.name.value == "detach" and _detaches_in_place(member):
             facts.inplace_detach_classes.add(name)
