@@ -2,8 +2,10 @@
 
 They must stay sound: every finding needs either a backward call in the file (every rule but
 two looks at a loop that back-propagates), a statement ending in `.detach()`/`.detach_()`
-(TBP003 and TBP014), or a parameter rebound to its own `detach()` (TBP003). Helpers from
-other files that call backward are passed in by name.
+(TBP003 and TBP014), a parameter rebound to its own `detach()` (TBP003), or a library that
+runs the backward (a Lightning `training_step`; a fitted fastai `Learner`, which matters only
+where the file names a class of the run that keeps state on its objects: TBP011). Helpers
+from other files that call backward are passed in by name.
 """
 
 from __future__ import annotations
@@ -67,6 +69,16 @@ def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
         or hands_loss_to_lightning(source)
         or cuts_a_parameter(source)
     )
+
+
+LEARNER_CALL = re.compile(r"\bLearner\s*\(")
+FIT_CALL = re.compile(r"\.(?:fit\w*|fine_tune)\s*\(")
+
+
+def fits_with_library(source: str) -> bool:
+    """A fastai `Learner` built and fitted: the library runs the loop and the backward, so
+    no backward is in the file (TBP011 reads a model that keeps state on itself)."""
+    return "Learner" in source and bool(LEARNER_CALL.search(source) and FIT_CALL.search(source))
 
 
 # `h = h.detach()` on a line of its own (TBP003 when `h` is a parameter nothing reads after).

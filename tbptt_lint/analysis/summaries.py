@@ -17,7 +17,7 @@ from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, 
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
-from tbptt_lint.analysis.names import ImportMap, dotted_name
+from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants
 
@@ -91,24 +91,6 @@ def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, C
             continue
         stack.extend(children(node))
     return found
-
-
-# nn.Module methods that return the module itself: `Model(...).to(device)` is a `Model`.
-SELF_RETURNING_METHODS = frozenset(
-    {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_"}
-)
-
-
-def class_call(call: cst.Call) -> cst.Call:
-    """The call that built the object a chain of module methods returning their module hands
-    on: `Model(...)` in `Model(...).to(device).train()`; the call itself otherwise."""
-    while (
-        isinstance(call.func, cst.Attribute)
-        and call.func.attr.value in SELF_RETURNING_METHODS
-        and isinstance(call.func.value, cst.Call)
-    ):
-        call = call.func.value
-    return call
 
 
 def _wraps(call: cst.Call, name: str) -> bool:
