@@ -228,7 +228,13 @@ for x, y in windows:
     optimizer.step()
 """
 
-for built in ("Plain().to(device)", "Plain().cuda()", "Plain().to(device).train()", "Plain().float()"):
+PLAIN_BUILDS = (
+    "Plain().to(device)",
+    "Plain().cuda()",
+    "Plain().to(device).train()",
+    "Plain().float()",
+)
+for built in PLAIN_BUILDS:
     FOUND[f"`model = {built}` is a Plain, whose forward does not cut"] = {
         "train.py": HEADER + TWO_MODELS.format(built=built, mark="  # expect: TBP001")
     }
@@ -354,7 +360,11 @@ criterion = torch.nn.BCEWithLogitsLoss()
 optimizer = torch.optim.RMSprop(model.parameters(), lr=0.001)
 """,
     ),
-    ("code", "%%time\nepoch = 0\nwhile epoch < 5:{mark}\n    correct, loss, hidden = train(hidden)\n    epoch += 1\n"),
+    (
+        "code",
+        "%%time\nepoch = 0\nwhile epoch < 5:{mark}\n"
+        "    correct, loss, hidden = train(hidden)\n    epoch += 1\n",
+    ),
 ]
 
 
@@ -468,7 +478,7 @@ FOUND["...the learner reused: stateless model first, stateful second"] = {
     "lesson7.ipynb": [
         ("code", FASTAI_STAR),
         ("code", STATELESS_LM),
-        ("code", "learn = Learner(data, Model1(), metrics=accuracy)\nlearn.fit_one_cycle(6, 1e-4)\n"),
+        ("code", "learn = Learner(data, Model1(), metrics=accuracy)\nlearn.fit_one_cycle(6)\n"),
         ("code", STATEFUL_LM),
         ("code", "learn = Learner(data, Model4(), metrics=accuracy)\n"),
         ("code", "learn.fit(3)  # expect: TBP011\n"),
