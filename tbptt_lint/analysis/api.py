@@ -53,6 +53,7 @@ from tbptt_lint.analysis.prefilter import (
     builds_recurrent_attribute,
     defining,
     detaches_attributes_in_place,
+    fits_with_library,
     gradient_helper,
     gradient_members,
     gradient_scope,
@@ -157,7 +158,9 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     Only top-level blocks that mention a cut or a backward are parsed. Raises nothing for
     blocks that do not parse: phase 2 reports syntax errors."""
     summary = ModuleSummary(
-        module_name, may_hold_findings(source), frozenset(imported_names(source))
+        module_name,
+        may_hold_findings(source) or fits_with_library(source),
+        frozenset(imported_names(source)),
     )
     summary.factories.update(module_factories(source, module_name))
     summary.loader_calls = loader_calls(source, module_name)
@@ -541,18 +544,27 @@ def check_source(
     from tbptt_lint.rules import ALL_RULES
 
     helpers = index.backward_helper_names() if index is not None else ()
-    if not may_hold_findings(source, helpers):
+    library_fit = not may_hold_findings(source, helpers)
+    if library_fit and not fits_with_library(source):
         return []
     module_name = module_name or _module_name(path)
     if index is None or module_name not in index.summaries:
         own = summarize_source(source, module_name)
         index = ProjectIndex({**(index.summaries if index else {}), module_name: own})
+    if library_fit and not names_stateful_class(source, index):
+        return []  # a library's fit matters only over a model that keeps state on itself
     model = build_model(source, module_name, settings, index, helpers)
     findings: list[Finding] = []
     for rule in ALL_RULES:
         findings.extend(rule().check(model))
     findings.sort(key=lambda f: (f.line, f.column, f.code))
     return findings
+
+
+def names_stateful_class(source: str, index: ProjectIndex) -> bool:
+    """Whether the source names a class of the run whose objects keep state on themselves
+    (or a function that builds one)."""
+    return any(re.search(rf"\b{re.escape(name)}\b", source) for name in index.stateful_names())
 
 
 def _module_name(path: str) -> str:

@@ -2,8 +2,10 @@
 
 They must stay sound: every finding needs either a backward call in the file (every rule but
 two looks at a loop that back-propagates), a statement ending in `.detach()`/`.detach_()`
-(TBP003 and TBP014), or a parameter rebound to its own `detach()` (TBP003). Helpers from
-other files that call backward are passed in by name.
+(TBP003 and TBP014), a parameter rebound to its own `detach()` (TBP003), or a library that
+runs the backward (a Lightning `training_step`; a fitted fastai `Learner`, which matters only
+where the file names a class of the run that keeps state on its objects: TBP011). Helpers
+from other files that call backward are passed in by name.
 """
 
 from __future__ import annotations
@@ -107,6 +109,16 @@ def loss_helper_calls(source: str, loss_helpers: Iterable[str]) -> re.Pattern[st
     built = re.findall(construction, source)
     names = sorted({re.escape(name) for name in [*called, *built]})
     return re.compile(rf"(?<![\w])(?:{'|'.join(names)})\(")
+
+
+LEARNER_CALL = re.compile(r"\bLearner\s*\(")
+FIT_CALL = re.compile(r"\.(?:fit\w*|fine_tune)\s*\(")
+
+
+def fits_with_library(source: str) -> bool:
+    """A fastai `Learner` built and fitted: the library runs the loop and the backward, so
+    no backward is in the file (TBP011 reads a model that keeps state on itself)."""
+    return "Learner" in source and bool(LEARNER_CALL.search(source) and FIT_CALL.search(source))
 
 
 # `h = h.detach()` on a line of its own (TBP003 when `h` is a parameter nothing reads after).

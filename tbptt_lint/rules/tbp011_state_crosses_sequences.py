@@ -11,6 +11,7 @@ from tbptt_lint.analysis.conditions import names_bound_in, reads_any
 from tbptt_lint.analysis.events import RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.analysis.index import LoaderInfo
 from tbptt_lint.analysis.interpreter import names_in, target_names
+from tbptt_lint.analysis.library_fits import library_fits
 from tbptt_lint.analysis.loaders import (
     LOADERS,
     RANDOM_SAMPLERS,
@@ -102,6 +103,7 @@ for x, y in loader:
                         yield model.finding(self.code, where, message)
         yield from kept_between_shuffled_batches(model, self.code)
         yield from training_state_into_evaluation(model, self.code)
+        yield from fitted_by_library(model, self.code)
 
     def _problem(
         self, model: FileModel, unit: UnitEvents, call: RecurrentCall, loop: cst.For
@@ -489,3 +491,19 @@ def _starts_from_training(model: FileModel, loop: cst.For, read: StateRead) -> b
 
 
 TRAINED = frozenset({"LIVE", "STALE", "PARTIAL", CUT, LEAF})
+
+
+def fitted_by_library(model: FileModel, code: str) -> Iterator[Finding]:
+    """A fastai `Learner` without callbacks fitting a model that keeps its state on itself:
+    the library's epochs and validation passes run through the state with no reset."""
+    for fit in library_fits(model.module, model.context):
+        states = ", ".join(f"`self.{a}`" for a in fit.attributes)
+        message = (
+            f"`{fit.model_class}` keeps its state on {states} from one call to the next, and "
+            f"`{fit.method}` runs every epoch's training batches and then the validation "
+            "batches through it with nothing resetting it: each epoch and each validation "
+            "pass starts from the end of the stream before. Give the model a `reset()` and "
+            "have a callback call it before every epoch and validation (fastai's "
+            "`ModelResetter`)"
+        )
+        yield model.finding(code, fit.call, message)
