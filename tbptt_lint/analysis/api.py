@@ -53,6 +53,7 @@ from tbptt_lint.analysis.prefilter import (
     builds_recurrent_attribute,
     defining,
     detaches_attributes_in_place,
+    dotted_calls,
     fits_with_library,
     gradient_helper,
     gradient_members,
@@ -68,7 +69,7 @@ from tbptt_lint.analysis.prefilter import (
     worth_summarising,
 )
 from tbptt_lint.analysis.stateless_cells import stateless_cell_blocks
-from tbptt_lint.analysis.step_resets import per_step_reset_blocks
+from tbptt_lint.analysis.step_resets import may_reset_per_step, per_step_reset_blocks
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
     summarise_gradients,
@@ -158,10 +159,10 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     Only top-level blocks that mention a cut or a backward are parsed. Raises nothing for
     blocks that do not parse: phase 2 reports syntax errors."""
     summary = ModuleSummary(
-        module_name,
-        may_hold_findings(source) or fits_with_library(source),
-        frozenset(imported_names(source)),
+        module_name, may_hold_file_findings(source), frozenset(imported_names(source))
     )
+    if not summary.may_hold_findings:
+        summary.called_methods = dotted_calls(source)
     summary.factories.update(module_factories(source, module_name))
     summary.loader_calls = loader_calls(source, module_name)
     if not may_hold_helpers(source):
@@ -202,6 +203,13 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
             {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
         )
     return summary
+
+
+def may_hold_file_findings(source: str) -> bool:
+    """`may_hold_findings` for a whole file, a library's fit (fastai), or a class whose step
+    loop re-initialises its state on every pass (TBP015), which a model file shows without
+    any backward."""
+    return may_hold_findings(source) or fits_with_library(source) or may_reset_per_step(source)
 
 
 def _gradient_walk(text: str) -> frozenset[str]:
@@ -404,34 +412,41 @@ def build_model(
     settings: Settings,
     index: ProjectIndex | None = None,
     backward_helpers: Iterable[str] = (),
+    narrow: bool = False,
 ) -> FileModel:
+    """`narrow`: the file runs no backward of its own and is read only for a per-step reset
+    (TBP015) or a loss a helper of the run back-propagates (TBP006), so only the blocks those
+    need are kept (a 400 kB module of torch's would otherwise be interpreted whole)."""
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
     step_resets = per_step_reset_blocks(source)
     stateless_cells = stateless_cell_blocks(source)
     loss_calls = loss_helper_calls(source, index.loss_helper_names() if index else ())
-    checked = keep_attribute_writers(
-        source,
-        lambda text: (
-            may_hold_findings(text, helpers)
-            # A loop handed a loss that a helper or an object's call back-propagated (TBP006).
-            or bool(loss_calls and loss_calls.search(text))
-            or worth_summarising(text)
-            # What a kept class's objects are built from (`self.model = RNNModel()`).
-            or bool(INIT_METHOD.match(text))
-            or (views and stores_attributes(text))
-            # Inside a kept class only: its methods call what `__init__` builds.
-            or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
-            # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
-            or bool(step_resets and step_resets(text))
-            # A one-step cell, and the model that calls it without its state (TBP015).
-            or bool(stateless_cells and stateless_cells(text))
-        ),
-        index.stateful_names() if index is not None else frozenset(),
-    )
+    if narrow:
+        checked = _narrow_blocks(source, index, step_resets, loss_calls)
+    else:
+        checked = keep_attribute_writers(
+            source,
+            lambda text: (
+                may_hold_findings(text, helpers)
+                # A loop handed a loss that a helper or an object's call back-propagated (TBP006).
+                or bool(loss_calls and loss_calls.search(text))
+                or worth_summarising(text)
+                # What a kept class's objects are built from (`self.model = RNNModel()`).
+                or bool(INIT_METHOD.match(text))
+                or (views and stores_attributes(text))
+                # Inside a kept class only: its methods call what `__init__` builds.
+                or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
+                # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
+                or bool(step_resets and step_resets(text))
+                # A one-step cell, and the model that calls it without its state (TBP015).
+                or bool(stateless_cells and stateless_cells(text))
+            ),
+            index.stateful_names() if index is not None else frozenset(),
+        )
     # What TBP012 follows, in a file that steps an optimizer: code that steps or clears,
-    # what calls it, and what builds the optimizers.
-    steps = may_step(source, index.step_helper_names() if index is not None else ())
+    # what calls it, and what builds the optimizers (not in a file with no backward).
+    steps = not narrow and may_step(source, index.step_helper_names() if index else ())
     scope: frozenset[str] = frozenset()
     if steps:
         scope = gradient_scope(
@@ -492,6 +507,41 @@ def build_model(
     return FileModel(module, context, units, gradient_units, loss_units)
 
 
+def _narrow_blocks(
+    source: str,
+    index: ProjectIndex | None,
+    step_resets: Callable[[str], bool] | None,
+    loss_calls: re.Pattern[str] | None,
+) -> Callable[[str], bool]:
+    """The blocks of a file read for a per-step reset or a helper's loss alone: those of the
+    reset, those that call a loss helper, and those that set an object it is called on
+    (`self.net = ...` says which class's `train_step` runs)."""
+    builds_receiver = _receiver_writes(source, index)
+
+    def wanted(text: str) -> bool:
+        return bool(
+            (step_resets and step_resets(text))
+            or (loss_calls and loss_calls.search(text))
+            or (builds_receiver and builds_receiver.search(text))
+        )
+
+    return wanted
+
+
+def _receiver_writes(source: str, index: ProjectIndex | None) -> re.Pattern[str] | None:
+    """Assignments to the objects a loss helper is called on after a dot (`self.net` of
+    `self.net.train_step(loss, opt)`); None when there is none."""
+    dotted = index.dotted_loss_helpers() if index is not None else None
+    if dotted is None or not dotted.methods:
+        return None
+    methods = "|".join(sorted(map(re.escape, dotted.methods)))
+    receivers = set(re.findall(rf"(?<![\w.])([\w.]+)\.(?:{methods})\s*\(", source))
+    if not receivers:
+        return None
+    alternatives = "|".join(sorted(map(re.escape, receivers)))
+    return re.compile(rf"(?<![\w.])(?:{alternatives})[ \t]*=(?!=)")
+
+
 class KeptForGradients:
     """Which blocks of a checked file are kept, and which only for TBP012 (a method that
     steps through a helper, an `__init__` that builds the optimizer): the functions kept only
@@ -544,16 +594,26 @@ def check_source(
     from tbptt_lint.rules import ALL_RULES
 
     helpers = index.backward_helper_names() if index is not None else ()
-    library_fit = not may_hold_findings(source, helpers)
-    if library_fit and not fits_with_library(source):
+    # `self.net.train_step(loss, opt)`: a method of another file that back-propagates what it
+    # is given, on an object whose class the file need not import (TBP006).
+    dotted = index.dotted_loss_helpers().pattern if index is not None else None
+    full = may_hold_findings(source, helpers)
+    library_fit = not full and fits_with_library(source)
+    narrow = not full and (may_reset_per_step(source) or bool(dotted and dotted.search(source)))
+    if not (full or library_fit or narrow):
         return []
     module_name = module_name or _module_name(path)
     if index is None or module_name not in index.summaries:
         own = summarize_source(source, module_name)
         index = ProjectIndex({**(index.summaries if index else {}), module_name: own})
     if library_fit and not names_stateful_class(source, index):
-        return []  # a library's fit matters only over a model that keeps state on itself
-    model = build_model(source, module_name, settings, index, helpers)
+        # A library's fit matters only over a model that keeps state on itself.
+        library_fit = False
+        if not narrow:
+            return []
+    model = build_model(
+        source, module_name, settings, index, helpers, narrow=not (full or library_fit)
+    )
     findings: list[Finding] = []
     for rule in ALL_RULES:
         findings.extend(rule().check(model))

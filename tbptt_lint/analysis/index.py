@@ -3,6 +3,7 @@ around: importing them loads no parser, so a run served from the cache never loa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -91,9 +92,10 @@ class ModuleSummary:
     """Facts about one module's functions that other modules' analysis needs (picklable)."""
 
     module_name: str
-    # Whether phase 2 must look at this file at all: it calls backward or holds a bare detach
-    # statement, or it imports one of `imported` names, which may turn out to be a helper of
-    # another file that calls backward.
+    # Whether phase 2 must look at this file at all: it calls backward, holds a bare detach
+    # statement or a class whose step loop may reset its state (TBP015), or it imports one of
+    # `imported` names (or calls one of `called_methods`), which may turn out to be a helper
+    # of another file that calls backward.
     may_hold_findings: bool = True
     imported: frozenset[str] = frozenset()
     functions: dict[str, FunctionFacts] = field(default_factory=dict)
@@ -108,6 +110,10 @@ class ModuleSummary:
     # function it is passed to). None when the module was not read for them: it builds no
     # loader.
     loader_calls: tuple[LoaderCall, ...] | None = None
+    # The names the module calls as `x.name(`, kept only when it may hold no finding by itself
+    # but sums something in a loop: a method of the run (or a function of a module it imports)
+    # that back-propagates a loss for its caller makes it worth checking (TBP006).
+    called_methods: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,62 @@ class RunClasses:
 NO_CLASSES = RunClasses()
 
 
+# Calls a file names without `.name(`: backward calls (the prefilter sees those) and calls of
+# an object itself.
+NOT_LOSS_HELPERS = frozenset({"backward", "manual_backward", "forward", "__call__"})
+
+
+@dataclass(frozen=True)
+class DottedLossHelpers:
+    """The methods and functions of a run that back-propagate a loss they are given, or hand
+    back one whose backward they ran (TBP006 at their callers), by the bare names a caller
+    writes after a dot: `self.net.train_step(loss, opt)` on an object whose class the caller
+    need not import, `utils.fit(model, x)` through the module. What decides that a file with
+    no backward of its own is read at all, so narrower than `loss_helper_names` (which picks
+    blocks of a file read anyway): a function counts only through a module that defines it,
+    and a class's call (`model(x)`) not at all."""
+
+    methods: frozenset[str] = frozenset()
+    # Function -> the last parts of the names of the modules that define it (`utils`).
+    functions: dict[str, frozenset[str]] = field(default_factory=dict)
+    # `.name(` for each of them, for the text of a file or a block; None when there is none.
+    pattern: re.Pattern[str] | None = None
+
+    @classmethod
+    def of(cls, summaries: Iterable[ModuleSummary]) -> DottedLossHelpers:
+        methods: set[str] = set()
+        functions: dict[str, set[str]] = {}
+        for summary in summaries:
+            module = summary.module_name.rsplit(".", 1)[-1]
+            for qualified, facts in summary.functions.items():
+                if not (facts.backprop_params or facts.returns_backprop):
+                    continue
+                local = qualified.removeprefix(summary.module_name + ".")
+                name = local.rsplit(".", 1)[-1]
+                if name in NOT_LOSS_HELPERS or local.count(".") > 1:
+                    continue
+                if "." in local:
+                    methods.add(name)
+                else:
+                    functions.setdefault(name, set()).add(module)
+        names = sorted(methods | set(functions))
+        pattern = re.compile(rf"\.(?:{'|'.join(map(re.escape, names))})\s*\(") if names else None
+        return cls(frozenset(methods), {f: frozenset(m) for f, m in functions.items()}, pattern)
+
+    def called_by(self, summary: ModuleSummary) -> bool:
+        """Whether a module calls one of them by a name phase 1 recorded: a method on any
+        object, a function through a module it imports."""
+        called = summary.called_methods
+        if not called:
+            return False
+        if not called.isdisjoint(self.methods):
+            return True
+        return any(
+            name in called and not modules.isdisjoint(summary.imported)
+            for name, modules in self.functions.items()
+        )
+
+
 @dataclass
 class ProjectIndex:
     summaries: dict[str, ModuleSummary] = field(default_factory=dict)
@@ -158,6 +220,7 @@ class ProjectIndex:
     _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
     _classes: RunClasses | None = field(default=None, repr=False, compare=False)
     _stateful_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _dotted_loss_helpers: DottedLossHelpers | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
@@ -253,7 +316,12 @@ class ProjectIndex:
         if heads is None:
             heads = {name.split(".", 1)[0] for name in self.backward_helper_names()}
             self._helper_heads = heads
-        return bool(summary.imported & heads)
+        return bool(summary.imported & heads) or self.dotted_loss_helpers().called_by(summary)
+
+    def dotted_loss_helpers(self) -> DottedLossHelpers:
+        if self._dotted_loss_helpers is None:
+            self._dotted_loss_helpers = DottedLossHelpers.of(self.summaries.values())
+        return self._dotted_loss_helpers
 
     def classes(self) -> RunClasses:
         if self._classes is None:

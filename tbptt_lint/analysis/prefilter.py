@@ -433,3 +433,28 @@ def worth_summarising(block: str) -> bool:
     short_cut = block.count("\n") <= SHORT_HELPER_LINES and bool(CUT_WORD.search(block))
     has_cut = bool(RETURNS_CUT.search(block)) or ("return" in block and short_cut)
     return has_cut or calls_backward(block)
+
+
+# Something summed in a loop, as TBP006 reads it: `total += loss`, `losses.append(loss)`,
+# `total = total + loss` (an `= x +` whose line starts with `x =`).
+ADDED_TO = re.compile(r"=[ \t]*(\w+)[ \t]*\+(?!=)")
+CALLED_AFTER_DOT = re.compile(r"\.(\w+)\(")
+
+
+def sums(source: str) -> bool:
+    if "+=" in source or ".append(" in source:
+        return True
+    for match in ADDED_TO.finditer(source):
+        line_start = source.rfind("\n", 0, match.start()) + 1
+        if source[line_start : match.start()].strip() == match.group(1):
+            return True
+    return False
+
+
+def dotted_calls(source: str) -> frozenset[str]:
+    """The names a file calls after a dot (`self.net.train_step(`, `utils.fit(`) when it sums
+    something: once the run is known, one of them may turn out to back-propagate the loss it
+    sums (TBP006). Nothing for a file that sums nothing."""
+    if not sums(source):
+        return frozenset()
+    return frozenset(CALLED_AFTER_DOT.findall(source))
