@@ -69,7 +69,11 @@ from tbptt_lint.analysis.prefilter import (
     worth_summarising,
 )
 from tbptt_lint.analysis.stateless_cells import stateless_cell_blocks
-from tbptt_lint.analysis.step_resets import may_reset_per_step, per_step_reset_blocks
+from tbptt_lint.analysis.step_resets import (
+    may_reset_per_step,
+    per_step_reset_blocks,
+    reset_blocks,
+)
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
     summarise_gradients,
@@ -423,7 +427,7 @@ def build_model(
     stateless_cells = stateless_cell_blocks(source)
     loss_calls = loss_helper_calls(source, index.loss_helper_names() if index else ())
     if narrow:
-        checked = _narrow_blocks(source, index, step_resets, loss_calls)
+        checked = _narrow_blocks(source, loss_calls)
     else:
         checked = keep_attribute_writers(
             source,
@@ -459,6 +463,8 @@ def build_model(
     try:
         module = parse(reduced)
     except SourceSyntaxError:
+        if narrow:
+            raise  # see check_source
         module = parse(source)  # the blocks were guessed wrong, or the file is broken
         kept = KeptForGradients(checked, None, steps)
     context = build_context(
@@ -507,39 +513,20 @@ def build_model(
     return FileModel(module, context, units, gradient_units, loss_units)
 
 
-def _narrow_blocks(
-    source: str,
-    index: ProjectIndex | None,
-    step_resets: Callable[[str], bool] | None,
-    loss_calls: re.Pattern[str] | None,
-) -> Callable[[str], bool]:
+def _narrow_blocks(source: str, loss_calls: re.Pattern[str] | None) -> Callable[[str], bool]:
     """The blocks of a file read for a per-step reset or a helper's loss alone: those of the
-    reset, those that call a loss helper, and those that set an object it is called on
-    (`self.net = ...` says which class's `train_step` runs)."""
-    builds_receiver = _receiver_writes(source, index)
+    reset, those that call a loss helper, and the `__init__` of the classes kept (what their
+    objects are built from, as for any checked file)."""
+    resets = reset_blocks(source)
 
     def wanted(text: str) -> bool:
         return bool(
-            (step_resets and step_resets(text))
+            (resets and resets(text))
             or (loss_calls and loss_calls.search(text))
-            or (builds_receiver and builds_receiver.search(text))
+            or INIT_METHOD.match(text)
         )
 
     return wanted
-
-
-def _receiver_writes(source: str, index: ProjectIndex | None) -> re.Pattern[str] | None:
-    """Assignments to the objects a loss helper is called on after a dot (`self.net` of
-    `self.net.train_step(loss, opt)`); None when there is none."""
-    dotted = index.dotted_loss_helpers() if index is not None else None
-    if dotted is None or not dotted.methods:
-        return None
-    methods = "|".join(sorted(map(re.escape, dotted.methods)))
-    receivers = set(re.findall(rf"(?<![\w.])([\w.]+)\.(?:{methods})\s*\(", source))
-    if not receivers:
-        return None
-    alternatives = "|".join(sorted(map(re.escape, receivers)))
-    return re.compile(rf"(?<![\w.])(?:{alternatives})[ \t]*=(?!=)")
 
 
 class KeptForGradients:
@@ -599,8 +586,12 @@ def check_source(
     dotted = index.dotted_loss_helpers().pattern if index is not None else None
     full = may_hold_findings(source, helpers)
     library_fit = not full and fits_with_library(source)
-    narrow = not full and (may_reset_per_step(source) or bool(dotted and dotted.search(source)))
-    if not (full or library_fit or narrow):
+    # A model whose step loop resets its state, or a loop summing a loss a helper of the run
+    # back-propagated: read for those alone.
+    for_one_rule = not full and (
+        may_reset_per_step(source) or bool(dotted and dotted.search(source))
+    )
+    if not (full or library_fit or for_one_rule):
         return []
     module_name = module_name or _module_name(path)
     if index is None or module_name not in index.summaries:
@@ -609,11 +600,17 @@ def check_source(
     if library_fit and not names_stateful_class(source, index):
         # A library's fit matters only over a model that keeps state on itself.
         library_fit = False
-        if not narrow:
+        if not for_one_rule:
             return []
-    model = build_model(
-        source, module_name, settings, index, helpers, narrow=not (full or library_fit)
-    )
+    narrow = not (full or library_fit)
+    try:
+        model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
+    except SourceSyntaxError:
+        if narrow:
+            # The kept blocks were guessed wrong (text at column 0 inside a string) or the file
+            # is broken: a file with no backward is neither parsed whole nor reported.
+            return []
+        raise
     findings: list[Finding] = []
     for rule in ALL_RULES:
         findings.extend(rule().check(model))

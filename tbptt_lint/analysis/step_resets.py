@@ -87,23 +87,50 @@ SETS_SELF_ATTRIBUTE = re.compile(r"(?m)^[ \t]+self\.(\w+)[ \t]*=(?!=)")
 
 def may_reset_per_step(source: str) -> bool:
     """Whether a file may hold a per-step reset even though it runs no backward (a model's
-    `forward` is judged from its class alone): a method called bare beside a carry is defined
-    in the file and sets an attribute that some call of the file carries. Stricter than
-    `per_step_reset_blocks`, which only picks blocks of a file checked anyway: a file admitted
-    here is parsed for this rule alone."""
-    methods = _called_beside_carries(source)
-    if not methods:
-        return False
-    for method in methods:
+    `forward` is judged from its class alone): see `reset_methods`."""
+    return bool(reset_methods(source))
+
+
+def reset_methods(source: str) -> dict[str, frozenset[str]]:
+    """The methods of the file called bare beside a carry that set an attribute some call of
+    the file carries, each with those attributes. Looser than the rule (where the calls sit is
+    not read), stricter than `per_step_reset_blocks`, which picks blocks of a file checked
+    anyway: a file with no backward is parsed for these alone."""
+    found: dict[str, frozenset[str]] = {}
+    for method in _called_beside_carries(source):
         start = source.find(f"def {method}(")
         if start < 0:
             continue
         end = FUNCTION_START.search(source, start)
         body = source[start : end.start() if end is not None else len(source)]
-        for attribute in set(SETS_SELF_ATTRIBUTE.findall(body)):
-            if _carry(attribute).search(source):
-                return True
-    return False
+        carried = {a for a in SETS_SELF_ATTRIBUTE.findall(body) if _carry(a).search(source)}
+        if carried:
+            found[method] = frozenset(carried)
+    return found
+
+
+def reset_blocks(source: str) -> Callable[[str], bool] | None:
+    """The blocks a file with no backward keeps for a per-step reset: the classes that define
+    a method of `reset_methods`, that method, and the functions that call it bare and carry
+    one of its attributes. None when there is none."""
+    resets = reset_methods(source)
+    if not resets:
+        return None
+    names = "|".join(sorted(map(re.escape, resets)))
+    defines = re.compile(rf"(?:async[ \t]+)?def[ \t]+(?:{names})\(")
+    calls = re.compile(rf"(?m)^[ \t]+self\.(?:{names})\(")
+    carries = [_carry(attribute) for attribute in sorted(set().union(*resets.values()))]
+
+    def wanted(text: str) -> bool:
+        lines = (line.strip() for line in text.splitlines())
+        header = next((line for line in lines if line and not line.startswith("@")), "")
+        if header.startswith("class"):
+            return bool(defines.search(text))
+        if defines.match(header):
+            return True
+        return bool(calls.search(text)) and any(carry.search(text) for carry in carries)
+
+    return wanted
 
 
 def _carry(attribute: str) -> re.Pattern[str]:

@@ -211,6 +211,22 @@ SILENT["A: another class's method of that name back-propagates something else"] 
         """,
     "lab/algorithm.py": SLM_ALGORITHM.replace("{added}", "loss"),
 }
+SILENT["A: the object is built in __init__ from a class whose method runs no backward"] = {
+    "lab/__init__.py": "",
+    "lab/net.py": NET,
+    "lab/recorder.py": """\
+        class Recorder:
+            def train_step(self, loss, optim, lr_scheduler=None, global_net=None):
+                self.history.append(float(loss))
+                return loss
+        """,
+    "lab/algorithm.py": SLM_ALGORITHM.replace("{added}", "loss")
+    .replace(
+        "    def init_nets(self):",
+        "    def __init__(self):\n        self.net = Recorder()\n\n    def init_nets(self):",
+    )
+    .replace("from lab import net", "from lab import net\nfrom lab.recorder import Recorder"),
+}
 SILENT["A: the file defines the method itself, without a backward"] = {
     "lab/__init__.py": "",
     "lab/net.py": NET,
