@@ -24,7 +24,7 @@ from tbptt_lint.diagnostics import Diagnostic
 from tbptt_lint.settings import Settings
 
 CACHE_DIRECTORY = ".tbptt_lint_cache"
-FORMAT = 6  # bump when the pickled layout changes (or what summaries hold)
+FORMAT = 8  # bump when the pickled layout changes (or what summaries hold)
 
 
 @dataclass(frozen=True)

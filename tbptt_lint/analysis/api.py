@@ -31,7 +31,7 @@ from tbptt_lint.analysis.candidates import (
     is_candidate_unit,
 )
 from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
-from tbptt_lint.analysis.context import FileContext
+from tbptt_lint.analysis.context import Construction, FileContext
 from tbptt_lint.analysis.dropped_states import may_drop_fetched_state
 from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.gradients import DEFINED_NAME, defined_names
@@ -43,7 +43,7 @@ from tbptt_lint.analysis.index import (
 )
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.loaders import passed_calls
-from tbptt_lint.analysis.losses import has_loss_helpers, loss_sites, sums_in_loop
+from tbptt_lint.analysis.losses import CALL_METHODS, has_loss_helpers, loss_sites, sums_in_loop
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
@@ -53,11 +53,14 @@ from tbptt_lint.analysis.prefilter import (
     builds_recurrent_attribute,
     defining,
     detaches_attributes_in_place,
+    dotted_calls,
+    fits_with_library,
     gradient_helper,
     gradient_members,
     gradient_scope,
     gradient_walk,
     imported_names,
+    loss_helper_calls,
     may_hold_findings,
     may_hold_helpers,
     may_step,
@@ -66,7 +69,11 @@ from tbptt_lint.analysis.prefilter import (
     worth_summarising,
 )
 from tbptt_lint.analysis.stateless_cells import optional_state_cells, stateless_cell_blocks
-from tbptt_lint.analysis.step_resets import per_step_reset_blocks
+from tbptt_lint.analysis.step_resets import (
+    may_reset_per_step,
+    per_step_reset_blocks,
+    reset_blocks,
+)
 from tbptt_lint.analysis.summaries import (
     collect_constructions,
     summarise_gradients,
@@ -156,8 +163,10 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     Only top-level blocks that mention a cut or a backward are parsed. Raises nothing for
     blocks that do not parse: phase 2 reports syntax errors."""
     summary = ModuleSummary(
-        module_name, may_hold_findings(source), frozenset(imported_names(source))
+        module_name, may_hold_file_findings(source), frozenset(imported_names(source))
     )
+    if not summary.may_hold_findings:
+        summary.called_methods = dotted_calls(source)
     summary.factories.update(module_factories(source, module_name))
     summary.loader_calls, summary.optimizer_calls = passed_calls(source, module_name)
     summary.optional_state_cells = optional_state_cells(source, module_name)
@@ -199,6 +208,13 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
             {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
         )
     return summary
+
+
+def may_hold_file_findings(source: str) -> bool:
+    """`may_hold_findings` for a whole file, a library's fit (fastai), or a class whose step
+    loop re-initialises its state on every pass (TBP015), which a model file shows without
+    any backward."""
+    return may_hold_findings(source) or fits_with_library(source) or may_reset_per_step(source)
 
 
 def _gradient_walk(text: str) -> frozenset[str]:
@@ -267,9 +283,10 @@ def build_context(
 ) -> FileContext:
     """`gradient_walk`: the functions whose gradient facts are computed (all when None)."""
     imports = ImportMap(module, module_name)
+    wrappings: list[tuple[str, Construction]] = []
     context = FileContext(
         imports,
-        constructions=collect_constructions(module, imports),
+        constructions=collect_constructions(module, imports, wrappings),
         local_names=local_names,
         detach_functions=frozenset(settings.detach_functions),
         recurrent_modules=frozenset(settings.recurrent_modules),
@@ -284,6 +301,7 @@ def build_context(
             _local_facts(context, own)
     if index is not None:
         import_factories(context, index)
+    own_wrappers(context, wrappings)
     factory_constructions(module, context)
     facts = summarise_module(module, context, gradient_walk)
     context.inplace_detach_classes |= facts.inplace_detach_classes
@@ -292,6 +310,22 @@ def build_context(
     context.state_methods.update(facts.state_methods)
     context.forward_resets.update(facts.forward_resets)
     return context
+
+
+def own_wrappers(context: FileContext, wrappings: list[tuple[str, Construction]]) -> None:
+    """`model = Wrapper(model)` with a class of the run whose `forward` or `__call__` runs a
+    backward (a training wrapper that back-propagates and hands back its loss): calls of the
+    object run that code, so the object is of the wrapper's class. Any other wrapper
+    (`DDP(model)`, `nn.DataParallel(model)`, a class the run does not define, or one whose
+    call only hands on to the wrapped model) keeps the class the object was built from."""
+    for name, built in wrappings:
+        wrapper = built.qualified_class.rsplit(".", 1)[-1]
+        if any(
+            facts.does_backward or facts.returns_backprop or facts.backprop_params
+            for method in CALL_METHODS
+            for facts in context.methods_of_class(wrapper, method)
+        ):
+            context.constructions[name] = built
 
 
 def _import_facts(context: FileContext, index: ProjectIndex) -> None:
@@ -383,33 +417,43 @@ def build_model(
     settings: Settings,
     index: ProjectIndex | None = None,
     backward_helpers: Iterable[str] = (),
+    narrow: bool = False,
 ) -> FileModel:
+    """`narrow`: the file runs no backward of its own and is read only for a per-step reset
+    (TBP015) or a loss a helper of the run back-propagates (TBP006), so only the blocks those
+    need are kept (a 400 kB module of torch's would otherwise be interpreted whole)."""
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
     step_resets = per_step_reset_blocks(source)
     stateless_cells = stateless_cell_blocks(
         source, index.cell_names() if index is not None else frozenset()
     )
-    checked = keep_attribute_writers(
-        source,
-        lambda text: (
-            may_hold_findings(text, helpers)
-            or worth_summarising(text)
-            # What a kept class's objects are built from (`self.model = RNNModel()`).
-            or bool(INIT_METHOD.match(text))
-            or (views and stores_attributes(text))
-            # Inside a kept class only: its methods call what `__init__` builds.
-            or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
-            # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
-            or bool(step_resets and step_resets(text))
-            # A one-step cell, and the model that calls it without its state (TBP015).
-            or bool(stateless_cells and stateless_cells(text))
-        ),
-        index.stateful_names() if index is not None else frozenset(),
-    )
+    loss_calls = loss_helper_calls(source, index.loss_helper_names() if index else ())
+    if narrow:
+        checked = _narrow_blocks(source, loss_calls)
+    else:
+        checked = keep_attribute_writers(
+            source,
+            lambda text: (
+                may_hold_findings(text, helpers)
+                # A loop handed a loss that a helper or an object's call back-propagated (TBP006).
+                or bool(loss_calls and loss_calls.search(text))
+                or worth_summarising(text)
+                # What a kept class's objects are built from (`self.model = RNNModel()`).
+                or bool(INIT_METHOD.match(text))
+                or (views and stores_attributes(text))
+                # Inside a kept class only: its methods call what `__init__` builds.
+                or (text.startswith((" ", "\t")) and builds_recurrent_attribute(text))
+                # A step loop that re-initialises state on `self`, and the method it calls (TBP015).
+                or bool(step_resets and step_resets(text))
+                # A one-step cell, and the model that calls it without its state (TBP015).
+                or bool(stateless_cells and stateless_cells(text))
+            ),
+            index.stateful_names() if index is not None else frozenset(),
+        )
     # What TBP012 follows, in a file that steps an optimizer: code that steps or clears,
-    # what calls it, and what builds the optimizers.
-    steps = may_step(source, index.step_helper_names() if index is not None else ())
+    # what calls it, and what builds the optimizers (not in a file with no backward).
+    steps = not narrow and may_step(source, index.step_helper_names() if index else ())
     scope: frozenset[str] = frozenset()
     if steps:
         scope = gradient_scope(
@@ -422,6 +466,8 @@ def build_model(
     try:
         module = parse(reduced)
     except SourceSyntaxError:
+        if narrow:
+            raise  # see check_source
         module = parse(source)  # the blocks were guessed wrong, or the file is broken
         kept = KeptForGradients(checked, None, steps)
     context = build_context(
@@ -468,6 +514,22 @@ def build_model(
                 interpreter.run(body)
                 loss_units.append(interpreter.events)
     return FileModel(module, context, units, gradient_units, loss_units)
+
+
+def _narrow_blocks(source: str, loss_calls: re.Pattern[str] | None) -> Callable[[str], bool]:
+    """The blocks of a file read for a per-step reset or a helper's loss alone: those of the
+    reset, those that call a loss helper, and the `__init__` of the classes kept (what their
+    objects are built from, as for any checked file)."""
+    resets = reset_blocks(source)
+
+    def wanted(text: str) -> bool:
+        return bool(
+            (resets and resets(text))
+            or (loss_calls and loss_calls.search(text))
+            or INIT_METHOD.match(text)
+        )
+
+    return wanted
 
 
 class KeptForGradients:
@@ -522,18 +584,47 @@ def check_source(
     from tbptt_lint.rules import ALL_RULES
 
     helpers = index.backward_helper_names() if index is not None else ()
-    if not may_hold_findings(source, helpers):
+    # `self.net.train_step(loss, opt)`: a method of another file that back-propagates what it
+    # is given, on an object whose class the file need not import (TBP006).
+    dotted = index.dotted_loss_helpers().pattern if index is not None else None
+    full = may_hold_findings(source, helpers)
+    library_fit = not full and fits_with_library(source)
+    # A model whose step loop resets its state, or a loop summing a loss a helper of the run
+    # back-propagated: read for those alone.
+    for_one_rule = not full and (
+        may_reset_per_step(source) or bool(dotted and dotted.search(source))
+    )
+    if not (full or library_fit or for_one_rule):
         return []
     module_name = module_name or _module_name(path)
     if index is None or module_name not in index.summaries:
         own = summarize_source(source, module_name)
         index = ProjectIndex({**(index.summaries if index else {}), module_name: own})
-    model = build_model(source, module_name, settings, index, helpers)
+    if library_fit and not names_stateful_class(source, index):
+        # A library's fit matters only over a model that keeps state on itself.
+        library_fit = False
+        if not for_one_rule:
+            return []
+    narrow = not (full or library_fit)
+    try:
+        model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
+    except SourceSyntaxError:
+        if narrow:
+            # The kept blocks were guessed wrong (text at column 0 inside a string) or the file
+            # is broken: a file with no backward is neither parsed whole nor reported.
+            return []
+        raise
     findings: list[Finding] = []
     for rule in ALL_RULES:
         findings.extend(rule().check(model))
     findings.sort(key=lambda f: (f.line, f.column, f.code))
     return findings
+
+
+def names_stateful_class(source: str, index: ProjectIndex) -> bool:
+    """Whether the source names a class of the run whose objects keep state on themselves
+    (or a function that builds one)."""
+    return any(re.search(rf"\b{re.escape(name)}\b", source) for name in index.stateful_names())
 
 
 def _module_name(path: str) -> str:

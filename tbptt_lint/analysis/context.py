@@ -120,6 +120,15 @@ class FileContext:
     source: str = ""
     module_name: str = ""
     index: ProjectIndex | None = None
+    _mentioned: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    def mentions(self, text: str) -> bool:
+        """Whether the file's text holds `text`; asked per loop, searched once per file (a
+        search of a 20 MB file per loop made huge files quadratic)."""
+        found = self._mentioned.get(text)
+        if found is None:
+            found = self._mentioned[text] = text in self.source
+        return found
 
     def qualify(self, node: cst.BaseExpression) -> str | None:
         return self.imports.qualify(dotted_name(node))

@@ -3,6 +3,7 @@ around: importing them loads no parser, so a run served from the cache never loa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -94,9 +95,10 @@ class ModuleSummary:
     """Facts about one module's functions that other modules' analysis needs (picklable)."""
 
     module_name: str
-    # Whether phase 2 must look at this file at all: it calls backward or holds a bare detach
-    # statement, or it imports one of `imported` names, which may turn out to be a helper of
-    # another file that calls backward.
+    # Whether phase 2 must look at this file at all: it calls backward, holds a bare detach
+    # statement or a class whose step loop may reset its state (TBP015), or it imports one of
+    # `imported` names (or calls one of `called_methods`), which may turn out to be a helper
+    # of another file that calls backward.
     may_hold_findings: bool = True
     imported: frozenset[str] = frozenset()
     functions: dict[str, FunctionFacts] = field(default_factory=dict)
@@ -119,6 +121,10 @@ class ModuleSummary:
     # that steps it). None when the module was not read for them: it builds no optimizer
     # (as its text shows) and no loader.
     optimizer_calls: tuple[LoaderCall, ...] | None = None
+    # The names the module calls as `x.name(`, kept only when it may hold no finding by itself
+    # but sums something in a loop: a method of the run (or a function of a module it imports)
+    # that back-propagates a loss for its caller makes it worth checking (TBP006).
+    called_methods: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -158,17 +164,75 @@ class RunClasses:
 NO_CLASSES = RunClasses()
 
 
+# Calls a file names without `.name(`: backward calls (the prefilter sees those) and calls of
+# an object itself.
+NOT_LOSS_HELPERS = frozenset({"backward", "manual_backward", "forward", "__call__"})
+
+
+@dataclass(frozen=True)
+class DottedLossHelpers:
+    """The methods and functions of a run that back-propagate a loss they are given, or hand
+    back one whose backward they ran (TBP006 at their callers), by the bare names a caller
+    writes after a dot: `self.net.train_step(loss, opt)` on an object whose class the caller
+    need not import, `utils.fit(model, x)` through the module. What decides that a file with
+    no backward of its own is read at all, so narrower than `loss_helper_names` (which picks
+    blocks of a file read anyway): a function counts only through a module that defines it,
+    and a class's call (`model(x)`) not at all."""
+
+    methods: frozenset[str] = frozenset()
+    # Function -> the last parts of the names of the modules that define it (`utils`).
+    functions: dict[str, frozenset[str]] = field(default_factory=dict)
+    # `.name(` for each of them, for the text of a file or a block; None when there is none.
+    pattern: re.Pattern[str] | None = None
+
+    @classmethod
+    def of(cls, summaries: Iterable[ModuleSummary]) -> DottedLossHelpers:
+        methods: set[str] = set()
+        functions: dict[str, set[str]] = {}
+        for summary in summaries:
+            module = summary.module_name.rsplit(".", 1)[-1]
+            for qualified, facts in summary.functions.items():
+                if not (facts.backprop_params or facts.returns_backprop):
+                    continue
+                local = qualified.removeprefix(summary.module_name + ".")
+                name = local.rsplit(".", 1)[-1]
+                if name in NOT_LOSS_HELPERS or local.count(".") > 1:
+                    continue
+                if "." in local:
+                    methods.add(name)
+                else:
+                    functions.setdefault(name, set()).add(module)
+        names = sorted(methods | set(functions))
+        pattern = re.compile(rf"\.(?:{'|'.join(map(re.escape, names))})\s*\(") if names else None
+        return cls(frozenset(methods), {f: frozenset(m) for f, m in functions.items()}, pattern)
+
+    def called_by(self, summary: ModuleSummary) -> bool:
+        """Whether a module calls one of them by a name phase 1 recorded: a method on any
+        object, a function through a module it imports."""
+        called = summary.called_methods
+        if not called:
+            return False
+        if not called.isdisjoint(self.methods):
+            return True
+        return any(
+            name in called and not modules.isdisjoint(summary.imported)
+            for name, modules in self.functions.items()
+        )
+
+
 @dataclass
 class ProjectIndex:
     summaries: dict[str, ModuleSummary] = field(default_factory=dict)
     _backward_helpers: set[str] | None = field(default=None, repr=False, compare=False)
     _helper_heads: set[str] | None = field(default=None, repr=False, compare=False)
     _step_helpers: set[str] | None = field(default=None, repr=False, compare=False)
+    _loss_helpers: frozenset[str] | None = field(default=None, repr=False, compare=False)
     _gradient_helpers: set[str] | None = field(default=None, repr=False, compare=False)
     _by_suffix: dict[str, ModuleSummary] | None = field(default=None, repr=False, compare=False)
     _classes: RunClasses | None = field(default=None, repr=False, compare=False)
     _stateful_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
     _cell_names: frozenset[str] | None = field(default=None, repr=False, compare=False)
+    _dotted_loss_helpers: DottedLossHelpers | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
@@ -226,6 +290,23 @@ class ProjectIndex:
             self._gradient_helpers = names
         return names
 
+    def loss_helper_names(self) -> frozenset[str]:
+        """Bare names of what hands its caller a loss it back-propagated, or back-propagates
+        one it is given (TBP006 at the callers): functions and methods by their name, and
+        classes whose `forward` or `__call__` does, by the class's name."""
+        names = self._loss_helpers
+        if names is None:
+            found: set[str] = set()
+            for summary in self.summaries.values():
+                for name, facts in summary.functions.items():
+                    if not (facts.returns_backprop or facts.backprop_params):
+                        continue
+                    local = name.removeprefix(summary.module_name + ".")
+                    owner, _, method = local.rpartition(".")
+                    found.add(owner if method in ("forward", "__call__") else method)
+            names = self._loss_helpers = frozenset(found - {""})
+        return names
+
     def stateful_names(self) -> frozenset[str]:
         """Bare names of classes whose objects keep state on themselves, and of the functions
         that build them: a file naming one may hold such an object."""
@@ -260,7 +341,12 @@ class ProjectIndex:
         if heads is None:
             heads = {name.split(".", 1)[0] for name in self.backward_helper_names()}
             self._helper_heads = heads
-        return bool(summary.imported & heads)
+        return bool(summary.imported & heads) or self.dotted_loss_helpers().called_by(summary)
+
+    def dotted_loss_helpers(self) -> DottedLossHelpers:
+        if self._dotted_loss_helpers is None:
+            self._dotted_loss_helpers = DottedLossHelpers.of(self.summaries.values())
+        return self._dotted_loss_helpers
 
     def classes(self) -> RunClasses:
         if self._classes is None:

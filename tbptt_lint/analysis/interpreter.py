@@ -503,6 +503,10 @@ class UnitInterpreter:
             for small in statement.body:
                 paths = [p for path in paths for p in self.exec_small(small, path)]
             return paths
+        if isinstance(statement, cst.BaseSmallStatement):
+            # The body of a one-line suite (`if h is not None: h.detach_()`), common in
+            # notebooks: its statements run as the lines of an indented block would.
+            return [p for path in paths for p in self.exec_small(statement, path)]
         if isinstance(statement, cst.If):
             return self.exec_if(statement, paths)
         if isinstance(statement, (cst.For, cst.While)):

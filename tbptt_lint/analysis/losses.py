@@ -270,7 +270,7 @@ def call_loss_facts(call: cst.Call, context: FileContext, class_name: str | None
     if facts is not None:
         return LossFacts(facts.backprop_params, facts.returns_backprop)
     instance, _, method = callee.rpartition(".")
-    if instance:
+    if instance and callee not in context.constructions:
         if instance.split(".")[0] in context.imports.aliases or method in CALL_METHODS:
             return NO_LOSS_FACTS
         owner = context.class_of(instance, class_name)
@@ -280,6 +280,7 @@ def call_loss_facts(call: cst.Call, context: FileContext, class_name: str | None
         if _defined_elsewhere(context, method, found):
             return NO_LOSS_FACTS
         return _agreed(found)
+    # An object called: `model(x)`, or `self.model(x)` with `self.model = Wrapper(...)`.
     owner = context.class_of(callee, class_name)
     if owner is None:
         return NO_LOSS_FACTS

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead, UnitEvents
+from tbptt_lint.analysis.positions import LINE, StatementPositions
 from tbptt_lint.diagnostics import Finding, Fix
-
-LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 
 class FileModel:
@@ -34,24 +31,14 @@ class FileModel:
         # back-propagated (`net.train_step(loss, opt)`, `loss = model(x)`), with no backward
         # of their own that would make them units of every rule.
         self.loss_units = loss_units or []
-        self._positions: object | None = None
+        self._positions: StatementPositions | None = None
         self._lines: list[str] | None = None
 
-    def _position_map(self):  # type: ignore[no-untyped-def]
+    def span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
         # Positions are resolved only for files that have something to report.
         if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        return self._positions
-
-    def span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
-        code_range = self._position_map()[node]
-        return (
-            code_range.start.line,
-            code_range.start.column + 1,
-            code_range.end.line,
-            code_range.end.column + 1,
-        )
+            self._positions = StatementPositions(self.module)
+        return self._positions[node]
 
     def source_lines(self) -> list[str]:
         """The module's lines with their line endings; kept blocks sit at their own lines."""

@@ -46,6 +46,24 @@ def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
     return None
 
 
+# nn.Module methods that return the module itself: `Model(...).to(device)` is a `Model`.
+SELF_RETURNING_METHODS = frozenset(
+    {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval", "requires_grad_"}
+)
+
+
+def class_call(call: cst.Call) -> cst.Call:
+    """The call that built the object a chain of module methods returning their module hands
+    on: `Model(...)` in `Model(...).to(device).train()`; the call itself otherwise."""
+    while (
+        isinstance(call.func, cst.Attribute)
+        and call.func.attr.value in SELF_RETURNING_METHODS
+        and isinstance(call.func.value, cst.Call)
+    ):
+        call = call.func.value
+    return call
+
+
 def is_true_literal(node: cst.BaseExpression | None) -> bool:
     return isinstance(node, cst.Name) and node.value == "True"
 
@@ -57,6 +75,8 @@ class ImportMap:
         self.aliases: dict[str, str] = {}
         # `import pkg.mod` binds `pkg`, and `pkg.mod.f` names what the module defines.
         self.dotted_modules: set[str] = set()
+        # Modules whose names `from mod import *` binds, unknown one by one.
+        self.star_modules: set[str] = set()
         package = module_name.rsplit(".", 1)[0] if "." in module_name else ""
         for statement in module.body:
             self._collect(statement, package)
@@ -95,6 +115,7 @@ class ImportMap:
         if node.relative:
             base = ".".join(p for p in (package, base) if p)
         if isinstance(node.names, cst.ImportStar):
+            self.star_modules.add(base)
             return
         for alias in node.names:
             name = dotted_name(alias.name)

@@ -2,14 +2,17 @@
 
 They must stay sound: every finding needs either a backward call in the file (every rule but
 two looks at a loop that back-propagates), a statement ending in `.detach()`/`.detach_()`
-(TBP003 and TBP014), or a parameter rebound to its own `detach()` (TBP003). Helpers from
-other files that call backward are passed in by name.
+(TBP003 and TBP014), a parameter rebound to its own `detach()` (TBP003), or a library that
+runs the backward (a Lightning `training_step`; a fitted fastai `Learner`, which matters only
+where the file names a class of the run that keeps state on its objects: TBP011). Helpers
+from other files that call backward are passed in by name.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 # `loss.backward(`, `self.manual_backward(`, `torch.autograd.backward(`, `autograd.grad(`;
 # not `def backward(` (autograd.Function definitions are everywhere in torch).
@@ -28,6 +31,7 @@ HELPER_WORDS = re.compile(
 )
 # The same, or an optimizer step (a step helper TBP012 follows): one scan of the file.
 HELPER_OR_STEP_WORDS = re.compile(rf"{HELPER_WORDS.pattern}|\.step\s*\(\s*\)")
+HELPER_OR_STEP_TEXT = ("detach", ".data", "backward", "autograd", ".step")
 
 
 IMPORTED = re.compile(r"^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+([^\n#]+)", re.MULTILINE)
@@ -42,9 +46,11 @@ def imported_names(source: str) -> set[str]:
 
 
 def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
-    if BACKWARD_CALL.search(source):
+    # Substring tests first: each pattern needs its word, and most blocks have neither.
+    has_autograd = "autograd" in source
+    if ("backward" in source or has_autograd) and BACKWARD_CALL.search(source):
         return True
-    if GRAD_IMPORT.search(source) and BARE_GRAD_CALL.search(source):
+    if has_autograd and GRAD_IMPORT.search(source) and BARE_GRAD_CALL.search(source):
         return True
     return calls_helper(source, helper_names)
 
@@ -52,21 +58,67 @@ def calls_backward(source: str, helper_names: Iterable[str] = ()) -> bool:
 def calls_helper(source: str, helper_names: Iterable[str]) -> bool:
     """A helper from another file only matters where it is imported and called: a function,
     or a class whose objects are called (`Class.__call__`) or one of whose methods is."""
+    by_called = _helpers_by_called_name(tuple(helper_names))
+    if not by_called:
+        return False
+    # One scan of the text for the names called in it, not one search per helper: a file of
+    # a run with hundreds of helpers (every training function is one) stays linear.
+    for called in set(CALLED_NAME.findall(source)) & by_called.keys():
+        for imported in by_called[called]:
+            if re.search(rf"import[^\n]*\b{re.escape(imported)}\b", source):
+                return True
+    return False
+
+
+# `name(`: a name followed directly by its parenthesis, as the helpers are called.
+CALLED_NAME = re.compile(r"(\w+)\(")
+
+
+@lru_cache(maxsize=64)
+def _helpers_by_called_name(helper_names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """For each name a call would use (the function, the class, or the method), the imported
+    names it belongs to."""
+    by_called: dict[str, list[str]] = {}
     for name in helper_names:
         imported, _, method = name.partition(".")
         called = imported if method in ("", "__call__", "forward") else method
-        if f"{called}(" in source and re.search(rf"import[^\n]*\b{re.escape(imported)}\b", source):
-            return True
-    return False
+        by_called.setdefault(called, []).append(imported)
+    return {called: tuple(dict.fromkeys(names)) for called, names in by_called.items()}
 
 
 def may_hold_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
     return (
         calls_backward(source, helper_names)
-        or bool(DETACH_STATEMENT.search(source))
+        or (".detach" in source and bool(DETACH_STATEMENT.search(source)))
         or hands_loss_to_lightning(source)
         or cuts_a_parameter(source)
     )
+
+
+def loss_helper_calls(source: str, loss_helpers: Iterable[str]) -> re.Pattern[str] | None:
+    """Where a block of the file may be handed a loss a helper back-propagated (TBP006):
+    calls of the helpers of the run (`fit_batch(`, `.train_step(`) and of the objects the file
+    builds from a class whose call does (`model(` after `model = Wrapper(model)`, `self.net(`
+    after `self.net = Wrapper(net)`). None when the file calls none of them. One scan of the
+    file, so that each block is tested with one search."""
+    called = set(CALLED_NAME.findall(source)).intersection(loss_helpers)
+    if not called:
+        return None
+    alternatives = "|".join(sorted(re.escape(name) for name in called))
+    construction = rf"(?m)^[ \t]*([\w.]+)[ \t]*=[ \t]*(?:[\w.]+\.)?(?:{alternatives})\("
+    built = re.findall(construction, source)
+    names = sorted({re.escape(name) for name in [*called, *built]})
+    return re.compile(rf"(?<![\w])(?:{'|'.join(names)})\(")
+
+
+LEARNER_CALL = re.compile(r"\bLearner\s*\(")
+FIT_CALL = re.compile(r"\.(?:fit\w*|fine_tune)\s*\(")
+
+
+def fits_with_library(source: str) -> bool:
+    """A fastai `Learner` built and fitted: the library runs the loop and the backward, so
+    no backward is in the file (TBP011 reads a model that keeps state on itself)."""
+    return "Learner" in source and bool(LEARNER_CALL.search(source) and FIT_CALL.search(source))
 
 
 # `h = h.detach()` on a line of its own (TBP003 when `h` is a parameter nothing reads after).
@@ -143,7 +195,8 @@ def may_step(source: str, step_helpers: Iterable[str] = ()) -> bool:
 def touches_gradients(block: str) -> bool:
     """A block that steps an optimizer or clears gradients, which TBP012 follows calls into:
     kept when its file is checked."""
-    return bool(GRADIENT_WORDS.search(block))
+    # Every alternative of the pattern holds `.step` or `grad`.
+    return (".step" in block or "grad" in block) and bool(GRADIENT_WORDS.search(block))
 
 
 def gradient_helper(block: str) -> bool:
@@ -308,8 +361,10 @@ def may_hold_helpers(source: str) -> bool:
     """Whether any block of the file may be worth summarising (a cheap first look)."""
     if "def " not in source:
         return False
+    # Each alternative of the first pattern needs one of these words; most files have none.
+    words = any(word in source for word in HELPER_OR_STEP_TEXT)
     return bool(
-        HELPER_OR_STEP_WORDS.search(source)
+        (words and HELPER_OR_STEP_WORDS.search(source))
         or STATEFUL_FORWARD.search(source)
         or resets_forward_argument(source)
     )
@@ -378,3 +433,28 @@ def worth_summarising(block: str) -> bool:
     short_cut = block.count("\n") <= SHORT_HELPER_LINES and bool(CUT_WORD.search(block))
     has_cut = bool(RETURNS_CUT.search(block)) or ("return" in block and short_cut)
     return has_cut or calls_backward(block)
+
+
+# Something summed in a loop, as TBP006 reads it: `total += loss`, `losses.append(loss)`,
+# `total = total + loss` (an `= x +` whose line starts with `x =`).
+ADDED_TO = re.compile(r"=[ \t]*(\w+)[ \t]*\+(?!=)")
+CALLED_AFTER_DOT = re.compile(r"\.(\w+)\(")
+
+
+def sums(source: str) -> bool:
+    if "+=" in source or ".append(" in source:
+        return True
+    for match in ADDED_TO.finditer(source):
+        line_start = source.rfind("\n", 0, match.start()) + 1
+        if source[line_start : match.start()].strip() == match.group(1):
+            return True
+    return False
+
+
+def dotted_calls(source: str) -> frozenset[str]:
+    """The names a file calls after a dot (`self.net.train_step(`, `utils.fit(`) when it sums
+    something: once the run is known, one of them may turn out to back-propagate the loss it
+    sums (TBP006). Nothing for a file that sums nothing."""
+    if not sums(source):
+        return frozenset()
+    return frozenset(CALLED_AFTER_DOT.findall(source))

@@ -43,17 +43,7 @@ def per_step_reset_blocks(source: str) -> Callable[[str], bool] | None:
     `self` as a statement and feed an attribute back into a call (the loop), and the
     definitions of the methods so called (torch's test files call `self.assert...` in every
     test: keeping every block with a bare call cost a tenth of the run)."""
-    if not SELF_CARRY.search(source):
-        return None
-    # The methods called bare in a function that also carries an attribute.
-    methods = sorted(
-        {
-            name
-            for function in FUNCTION_START.split(source)
-            if SELF_CARRY.search(function)
-            for name in BARE_SELF_CALL.findall(function)
-        }
-    )
+    methods = sorted(_called_beside_carries(source))
     if not methods:
         return None
     defines = re.compile(rf"(?m)^[ \t]*def[ \t]+(?:{'|'.join(methods)})\b")
@@ -64,6 +54,89 @@ def per_step_reset_blocks(source: str) -> Callable[[str], bool] | None:
         return bool(SELF_CARRY.search(text) and BARE_SELF_CALL.search(text))
 
     return wanted
+
+
+def _called_beside_carries(source: str) -> set[str]:
+    """The methods of `self` called bare in a function that also carries an attribute (the
+    text from one `def` line to the next, found around each carry: splitting a long file at
+    every `def` cost more than the search)."""
+    spans: set[tuple[int, int]] = set()
+    for carry in SELF_CARRY.finditer(source):
+        spans.add(_function_around(source, carry.start()))
+    return {name for start, end in spans for name in BARE_SELF_CALL.findall(source, start, end)}
+
+
+def _function_around(source: str, position: int) -> tuple[int, int]:
+    """From the last `def` line before `position` (or the start) to the next `def` line."""
+    start = source.rfind("def", 0, position)
+    while start > 0 and not _starts_line(source, start):
+        start = source.rfind("def", 0, start)
+    start = source.rfind("\n", 0, start) + 1 if start > 0 else 0
+    end = FUNCTION_START.search(source, position)
+    return start, end.start() if end is not None else len(source)
+
+
+def _starts_line(source: str, position: int) -> bool:
+    """Whether only indentation (or `async`) comes before `position` on its line."""
+    line_start = source.rfind("\n", 0, position) + 1
+    return source[line_start:position].strip() in ("", "async")
+
+
+SETS_SELF_ATTRIBUTE = re.compile(r"(?m)^[ \t]+self\.(\w+)[ \t]*=(?!=)")
+
+
+def may_reset_per_step(source: str) -> bool:
+    """Whether a file may hold a per-step reset even though it runs no backward (a model's
+    `forward` is judged from its class alone): see `reset_methods`."""
+    return bool(reset_methods(source))
+
+
+def reset_methods(source: str) -> dict[str, frozenset[str]]:
+    """The methods of the file called bare beside a carry that set an attribute some call of
+    the file carries, each with those attributes. Looser than the rule (where the calls sit is
+    not read), stricter than `per_step_reset_blocks`, which picks blocks of a file checked
+    anyway: a file with no backward is parsed for these alone."""
+    found: dict[str, frozenset[str]] = {}
+    for method in _called_beside_carries(source):
+        start = source.find(f"def {method}(")
+        if start < 0:
+            continue
+        end = FUNCTION_START.search(source, start)
+        body = source[start : end.start() if end is not None else len(source)]
+        carried = {a for a in SETS_SELF_ATTRIBUTE.findall(body) if _carry(a).search(source)}
+        if carried:
+            found[method] = frozenset(carried)
+    return found
+
+
+def reset_blocks(source: str) -> Callable[[str], bool] | None:
+    """The blocks a file with no backward keeps for a per-step reset: the classes that define
+    a method of `reset_methods`, that method, and the functions that call it bare and carry
+    one of its attributes. None when there is none."""
+    resets = reset_methods(source)
+    if not resets:
+        return None
+    names = "|".join(sorted(map(re.escape, resets)))
+    defines = re.compile(rf"(?:async[ \t]+)?def[ \t]+(?:{names})\(")
+    calls = re.compile(rf"(?m)^[ \t]+self\.(?:{names})\(")
+    carries = [_carry(attribute) for attribute in sorted(set().union(*resets.values()))]
+
+    def wanted(text: str) -> bool:
+        lines = (line.strip() for line in text.splitlines())
+        header = next((line for line in lines if line and not line.startswith("@")), "")
+        if header.startswith("class"):
+            return bool(defines.search(text))
+        if defines.match(header):
+            return True
+        return bool(calls.search(text)) and any(carry.search(text) for carry in carries)
+
+    return wanted
+
+
+def _carry(attribute: str) -> re.Pattern[str]:
+    """`SELF_CARRY` for one attribute: `self.h = self.cell(x, self.h)`."""
+    name = re.escape(attribute)
+    return re.compile(rf"self\.{name}\b[^\n=(]*=(?!=)[^\n(]*\((?:[ \t]*\n)?[^\n]*?\bself\.{name}\b")
 
 
 @dataclass

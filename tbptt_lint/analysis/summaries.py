@@ -17,7 +17,7 @@ from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, 
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
-from tbptt_lint.analysis.names import ImportMap, dotted_name
+from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants
 
@@ -50,12 +50,20 @@ def iter_functions(
             yield statement.name.value, statement, None
         elif isinstance(statement, cst.ClassDef):
             for member in statement.body.body:
-                if isinstance(member, cst.FunctionDef):
+                if isinstance(member, cst.FunctionDef) and not _autograd_member(member):
                     yield (
                         f"{statement.name.value}.{member.name.value}",
                         member,
                         (statement.name.value),
                     )
+
+
+def _autograd_member(method: cst.FunctionDef) -> bool:
+    """A static `forward` or `backward`: a `torch.autograd.Function`'s, run by `Fn.apply(...)`,
+    never by calling a module (`model(x, h)`), whose unknown class it must not stand for."""
+    return method.name.value in ("forward", "backward") and any(
+        dotted_name(decorator.decorator) == "staticmethod" for decorator in method.decorators
+    )
 
 
 def parameter_names(function: cst.FunctionDef, skip_self: bool) -> list[str]:
@@ -66,19 +74,30 @@ def parameter_names(function: cst.FunctionDef, skip_self: bool) -> list[str]:
     return params
 
 
-def collect_constructions(module: cst.Module, imports: ImportMap) -> dict[str, Construction]:
-    """`name = Class(...)` and `self.name = Class(...)` anywhere in the file."""
+def collect_constructions(
+    module: cst.Module,
+    imports: ImportMap,
+    wrappings: list[tuple[str, Construction]] | None = None,
+) -> dict[str, Construction]:
+    """`name = Class(...)` and `self.name = Class(...)` anywhere in the file. A wrapping of the
+    object by its own name (`model = Wrapper(model)`) keeps the class it was built from; it
+    goes into `wrappings` instead, for the caller to decide whether the wrapper runs code of
+    its own (see `api.own_wrappers`)."""
     found: dict[str, Construction] = {}
     stack: list[cst.CSTNode] = [module]
     while stack:
         node = stack.pop()
         if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
-            qualified = imports.qualify(dotted_name(node.value.func))
+            built = class_call(node.value)
+            qualified = imports.qualify(dotted_name(built.func))
             if qualified is not None and qualified.rsplit(".", 1)[-1][:1].isupper():
                 for target in node.targets:
                     for name in target_names(target.target):
-                        if not _wraps(node.value, name):
-                            found.setdefault(name, Construction(qualified, node.value))
+                        construction = Construction(qualified, built)
+                        if not _wraps(built, name):
+                            found.setdefault(name, construction)
+                        elif wrappings is not None:
+                            wrappings.append((name, construction))
             continue
         stack.extend(children(node))
     return found
@@ -338,7 +357,7 @@ def cut_elements(returns: list[Value]) -> tuple[bool, ...]:
 def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts) -> None:
     name = node.name.value
     for member in node.body.body:
-        if not isinstance(member, cst.FunctionDef):
+        if not isinstance(member, cst.FunctionDef) or _autograd_member(member):
             continue
         if member.name.value == "detach" and _detaches_in_place(member):
             facts.inplace_detach_classes.add(name)

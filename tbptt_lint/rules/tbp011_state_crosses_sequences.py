@@ -11,6 +11,7 @@ from tbptt_lint.analysis.conditions import names_bound_in, reads_any
 from tbptt_lint.analysis.events import RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.analysis.index import LoaderInfo
 from tbptt_lint.analysis.interpreter import names_in, target_names
+from tbptt_lint.analysis.library_fits import library_fits
 from tbptt_lint.analysis.loaders import (
     LOADERS,
     RANDOM_SAMPLERS,
@@ -101,6 +102,7 @@ for x, y in loader:
                         yield model.finding(self.code, where, message)
         yield from kept_between_shuffled_batches(model, self.code)
         yield from training_state_into_evaluation(model, self.code)
+        yield from fitted_by_library(model, self.code)
 
     def _problem(
         self, model: FileModel, unit: UnitEvents, call: RecurrentCall, loop: cst.For
@@ -238,7 +240,7 @@ def _random_order(model: FileModel, unit: UnitEvents, loop: cst.For) -> bool:
     (`np.random.shuffle(batches)`, `random.shuffle(batches)`) before the loop, iterated or
     indexed with the loop's target (`batches[i]`)."""
     context = model.context
-    if not any(word in context.source for word in ORDER_DRAWS):
+    if not any(context.mentions(word) for word in ORDER_DRAWS):
         return False  # no call that draws an order in the file: no walk of the unit
     iterable = _same_order_source(loop.iter)
     root = unit.unit.body if isinstance(unit.unit, cst.FunctionDef) else unit.unit
@@ -344,7 +346,7 @@ def _may_iterate_a_loader(model: FileModel, unit: UnitEvents) -> bool:
     """Whether a loop of this unit may iterate a DataLoader: one built in this file, or one
     that some call in the run passes to a function of this unit's name. Reading the file for
     loaders costs a parse, which most files never need."""
-    if "DataLoader" in model.context.source:
+    if model.context.mentions("DataLoader"):
         return True
     if not isinstance(unit.unit, cst.FunctionDef):
         return False
@@ -480,3 +482,19 @@ def _starts_from_training(model: FileModel, loop: cst.For, read: StateRead) -> b
 
 
 TRAINED = frozenset({"LIVE", "STALE", "PARTIAL", CUT, LEAF})
+
+
+def fitted_by_library(model: FileModel, code: str) -> Iterator[Finding]:
+    """A fastai `Learner` without callbacks fitting a model that keeps its state on itself:
+    the library's epochs and validation passes run through the state with no reset."""
+    for fit in library_fits(model.module, model.context):
+        states = ", ".join(f"`self.{a}`" for a in fit.attributes)
+        message = (
+            f"`{fit.model_class}` keeps its state on {states} from one call to the next, and "
+            f"`{fit.method}` runs every epoch's training batches and then the validation "
+            "batches through it with nothing resetting it: each epoch and each validation "
+            "pass starts from the end of the stream before. Give the model a `reset()` and "
+            "have a callback call it before every epoch and validation (fastai's "
+            "`ModelResetter`)"
+        )
+        yield model.finding(code, fit.call, message)

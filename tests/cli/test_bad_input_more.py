@@ -154,9 +154,11 @@ def test_a_20_mb_file_finishes_in_bounded_time_and_memory(cli, project, other):
     (project / "big.py").write_text(text, encoding="utf-8")
     assert (project / "big.py").stat().st_size >= BIG_FILE_BYTES
     peak_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
+    # CPU seconds of this process (the run is in-process, one job): a bound that a loaded
+    # machine does not trip, where wall time would.
+    started = time.process_time()
     run = run_concise(cli, "big.py", OTHER)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before_kb) / 1024
     assert run.code == 1
     assert_clean_failure(run)
@@ -165,7 +167,7 @@ def test_a_20_mb_file_finishes_in_bounded_time_and_memory(cli, project, other):
     assert all(" TBP001 " in line for line in found)
     assert found[0].startswith("big.py:8:")
     assert len(lines_for(run, OTHER)) == 1
-    assert elapsed < 120, f"{elapsed:.0f} s"
+    assert elapsed < 120, f"{elapsed:.0f} s of CPU"
     assert growth_mb < 1024, f"peak RSS grew by {growth_mb:.0f} MB"
 
 

@@ -91,10 +91,10 @@ def test_png_shows_leak_and_over_truncation_in_different_colours():
 
 def test_large_timeline_aggregates_and_stays_fast(tmp_path):
     s = synth(5000, 10, "leak")
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: a loaded machine does not trip the bound
     save_timeline(s, tmp_path / "t.png")
     save_timeline(s, tmp_path / "t.svg")
-    assert time.perf_counter() - start < 15  # functional bound; ~1.5 s on 2 cores
+    assert time.process_time() - start < 15  # functional bound; ~1.5 s on 2 cores
     width, height, _ = decode_png((tmp_path / "t.png").read_bytes())
     assert width <= 1200 and height <= 1000
     root = ET.parse(tmp_path / "t.svg").getroot()

@@ -1,0 +1,109 @@
+"""Lint one generated file of many small training loops: is the linter linear in the file?
+
+    python benchmarks/huge_file.py [--loops 1250] [--tree DIR ...]
+
+Writes files of LOOPS/2 and LOOPS loops (16 lines each, a third of them buggy) to a temporary
+folder and, for each, times a bare `libcst.parse_module` of it and `tbptt-lint --no-cache
+--jobs 1` on it (a subprocess, with its peak RSS). Each `--tree` is a checkout whose
+`tbptt_lint` is run (through PYTHONPATH), side by side in the same run; without one, the
+installed package. Figures are printed, never asserted. Issue 13's goals: the lint at most 3x
+the bare parse, and at most 2.4x the time for twice the lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import libcst
+
+HEADER = "import torch\nimport torch.nn as nn\n"
+# 16 lines; `{cut}` is a correct cut or, in every third loop, a comment (TBP001).
+LOOP = """\
+
+
+def train_{n}(rnn, batches, opt, epochs=1):
+    hidden = None
+    for epoch in range(epochs):
+        for x, y in batches:
+            out, hidden = rnn(x, hidden)
+            loss = ((out - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            {cut}
+            if epoch == epochs - 1:
+                print(loss.item())
+    return hidden
+"""
+CUT = "hidden = tuple(h.detach() for h in hidden)"
+NO_CUT = "# the state is carried on uncut"
+
+
+def source(loops: int) -> str:
+    blocks = [LOOP.format(n=n, cut=NO_CUT if n % 3 == 0 else CUT) for n in range(loops)]
+    return HEADER + "".join(blocks)
+
+
+def bare_parse_seconds(path: Path) -> float:
+    text = path.read_text(encoding="utf-8")
+    started = time.perf_counter()
+    libcst.parse_module(text)
+    return time.perf_counter() - started
+
+
+def lint(path: Path, tree: Path | None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one cold run in a fresh process."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    command = [sys.executable, "-m", "tbptt_lint", "--isolated", "--no-cache", "--jobs", "1"]
+    command += ["--exit-zero", "-q", str(path)]
+    # The child's peak RSS, measured in a wrapper process of its own so runs do not mix.
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=False); "
+        "print(time.perf_counter() - t, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True
+    )
+    seconds, peak_kb = run.stdout.split()
+    return float(seconds), int(peak_kb) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loops", type=int, default=1250)
+    parser.add_argument("--tree", type=Path, action="append", default=[])
+    args = parser.parse_args()
+    trees: list[Path | None] = list(args.tree) or [None]
+    with tempfile.TemporaryDirectory() as folder:
+        sizes = {}
+        for loops in (args.loops // 2, args.loops):
+            path = Path(folder) / f"loops_{loops}.py"
+            path.write_text(source(loops), encoding="utf-8")
+            sizes[loops] = path
+        for tree in trees:
+            name = str(tree) if tree is not None else "installed tbptt_lint"
+            seconds = {}
+            for loops, path in sizes.items():
+                lines = path.read_text(encoding="utf-8").count("\n")
+                parse = bare_parse_seconds(path)
+                seconds[loops], peak = lint(path, tree)
+                print(
+                    f"{name}: {loops} loops, {lines} lines: lint {seconds[loops]:.2f} s, bare "
+                    f"parse {parse:.2f} s ({seconds[loops] / parse:.2f}x), peak {peak:.0f} MB"
+                )
+            small, large = sorted(seconds)
+            print(f"{name}: twice the lines took {seconds[large] / seconds[small]:.2f}x the time")
+
+
+if __name__ == "__main__":
+    main()
