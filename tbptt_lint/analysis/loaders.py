@@ -383,10 +383,7 @@ class ModuleLoaders:
         optimizer as one of its parameters (one that has no default)."""
         if parameter.name in parameter.scope.defaulted:
             return False
-        positional = parameter.scope.positional_params()
-        position = positional.index(parameter.name) if parameter.name in positional else -1
-        function = self.function_name(parameter.scope)
-        is_method = parameter.scope.owner_class is not None
+        function, is_method, position = self._receiver(parameter)
         return self._passed_optimizer(index, function, is_method, position, parameter.name, 0)
 
     def _passed_optimizer(
@@ -426,11 +423,19 @@ class ModuleLoaders:
         self, index: ProjectIndex | None, parameter: Parameter
     ) -> LoaderInfo | None:
         """What the calls of a function of this module pass as one of its parameters."""
+        function, is_method, position = self._receiver(parameter)
+        return self._passed(index, function, is_method, position, parameter.name, 0)
+
+    def _receiver(self, parameter: Parameter) -> tuple[str, bool, int]:
+        """The function a parameter belongs to, whether it is a method, and the parameter's
+        position among the positional ones (-1 when keyword-only)."""
         positional = parameter.scope.positional_params()
         position = positional.index(parameter.name) if parameter.name in positional else -1
-        function = self.function_name(parameter.scope)
-        is_method = parameter.scope.owner_class is not None
-        return self._passed(index, function, is_method, position, parameter.name, 0)
+        return (
+            self.function_name(parameter.scope),
+            parameter.scope.owner_class is not None,
+            position,
+        )
 
     def _passed(
         self,
