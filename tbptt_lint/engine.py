@@ -532,7 +532,7 @@ def lint_paths(
     checked = fresh_checks + [_check_from(cached[path], path) for path in sorted(reusable)]
     if cache is not None:
         _record(cache, stamps, fresh_summaries, fresh_checks, fingerprint)
-        cache.forget_others(set(files))
+        cache.evict()
         cache.save()
 
     outcomes: list[FixOutcome] = []

@@ -140,3 +140,30 @@ def test_no_cache_writes_nothing_and_cache_dir_moves_it(cli, fixture_copy, tmp_p
     cli("--cache-dir", str(elsewhere), "--exit-zero", ".")
     assert list(elsewhere.glob("*.pickle"))
     assert not (fixture_copy / ".tbptt_lint_cache").exists()
+
+
+def test_files_linted_one_at_a_time_stay_warm(cli, fixture_copy, analysis_calls):
+    # pre-commit and editors lint a few files per run: a run of other files must not evict them.
+    big, other = "bug_tbp001_state_not_detached.py", "bug_tbp003_detach_result_discarded.py"
+    first = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", big))
+    cli("--jobs", "1", "--exit-zero", other)
+    analysis_calls.clear()
+    again = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", big))
+    assert analysis_calls == []
+    assert again == first and first
+
+
+def test_the_least_recently_used_files_leave_a_full_cache(
+    cli, fixture_copy, analysis_calls, monkeypatch
+):
+    monkeypatch.setattr(cache_module, "MAX_ENTRIES", 2)
+    names = sorted(path.name for path in fixture_copy.glob("bug_*.py"))[:3]
+    for name in names:
+        cli("--jobs", "1", "--exit-zero", name)
+    entries = pickle.loads(next((fixture_copy / ".tbptt_lint_cache").glob("*.pickle")).read_bytes())
+    assert sorted(Path(path).name for path in entries) == names[1:]
+    analysis_calls.clear()
+    cli("--jobs", "1", "--exit-zero", names[2])  # the newest is still there
+    assert analysis_calls == []
+    cli("--jobs", "1", "--exit-zero", names[0])  # the oldest was dropped: read again
+    assert analysis_calls == [f"summarize {Path(names[0]).stem}", f"check {Path(names[0]).stem}"]
