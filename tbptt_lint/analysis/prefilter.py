@@ -14,11 +14,19 @@ import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
+from tbptt_lint.analysis.textsearch import AnyOf, word
+
 # `loss.backward(`, `self.manual_backward(`, `torch.autograd.backward(`, `autograd.grad(`;
 # not `def backward(` (autograd.Function definitions are everywhere in torch).
-BACKWARD_CALL = re.compile(r"(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\(")
+# (`(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\(`, each part led by its literal.)
+BACKWARD_PATTERNS = (
+    rf"{word('manual_backward')}(?<!def manual_backward)\s*\(",
+    rf"{word('backward')}(?<!def backward)\s*\(",
+    r"autograd\.grad\s*\(",
+)
+BACKWARD_CALL = AnyOf(*BACKWARD_PATTERNS)
 GRAD_IMPORT = re.compile(r"from\s+torch\.autograd\s+import[^\n]*\bgrad\b")
-BARE_GRAD_CALL = re.compile(r"\bgrad\s*\(")
+BARE_GRAD_CALL = AnyOf(rf"{word('grad')}\s*\(")
 # A line that ends in a detach call without assigning its result, or a comprehension of
 # detaches standing alone (`[s.detach() for s in states]`).
 DETACH_STATEMENT = re.compile(
@@ -26,22 +34,29 @@ DETACH_STATEMENT = re.compile(
     r"|^[ \t]*[\[(][ \t]*\w+\.detach\(\)[ \t]+for\b[^=\n]*[\])][ \t]*(?:#.*)?$"
 )
 # What a helper worth summarising contains: a detach, a `.data` cut it returns, a backward.
-HELPER_WORDS = re.compile(
-    r"\bdetach_?\b|return[^\n]*\.data\b|(?<!def )\b(?:manual_)?backward\s*\(|autograd\.grad\s*\("
-)
-# The same, or an optimizer step (a step helper TBP012 follows): one scan of the file.
-HELPER_OR_STEP_WORDS = re.compile(rf"{HELPER_WORDS.pattern}|\.step\s*\(\s*\)")
+HELPER_PATTERNS = (rf"{word('detach')}_?\b", r"return[^\n]*\.data\b", *BACKWARD_PATTERNS)
+# The same, or an optimizer step (a step helper TBP012 follows).
+HELPER_OR_STEP_WORDS = AnyOf(*HELPER_PATTERNS, r"\.step\s*\(\s*\)")
 HELPER_OR_STEP_TEXT = ("detach", ".data", "backward", "autograd", ".step")
 
 
-IMPORTED = re.compile(r"^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+([^\n#]+)", re.MULTILINE)
+# `^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+([^\n#]+)` on each line, found from the word
+# `import` (a literal, so fast) and the line's start checked before it.
+IMPORT_WORD = re.compile(r"import[ \t]+([^\n#]+)")
+BEFORE_IMPORT = re.compile(r"[ \t]*(?:from[ \t]+\S+[ \t]+)?")
 
 
 def imported_names(source: str) -> set[str]:
     """Names a module imports (`from a import b as c` gives b and c), read from the text."""
     names: set[str] = set()
-    for match in IMPORTED.finditer(source):
-        names.update(re.findall(r"[A-Za-z_]\w*", match.group(1)))
+    position = 0
+    while (match := IMPORT_WORD.search(source, position)) is not None:
+        line_start = source.rfind("\n", 0, match.start()) + 1
+        if BEFORE_IMPORT.fullmatch(source, line_start, match.start()):
+            names.update(re.findall(r"[A-Za-z_]\w*", match.group(1)))
+            position = match.end()
+        else:
+            position = match.start() + 1
     return names - {"as"}
 
 
@@ -111,7 +126,7 @@ def loss_helper_calls(source: str, loss_helpers: Iterable[str]) -> re.Pattern[st
     return re.compile(rf"(?<![\w])(?:{'|'.join(names)})\(")
 
 
-LEARNER_CALL = re.compile(r"\bLearner\s*\(")
+LEARNER_CALL = AnyOf(rf"{word('Learner')}\s*\(")
 FIT_CALL = re.compile(r"\.(?:fit\w*|fine_tune)\s*\(")
 
 
@@ -171,15 +186,21 @@ def resets_forward_argument(source: str) -> bool:
 
 # What code that steps an optimizer or clears gradients contains (TBP012 follows calls into
 # it): `.zero_grad(`, `.step(`, `p.grad = None`, `p.grad.zero_()`, `del p.grad`.
-GRADIENT_WORDS = re.compile(
-    r"\.zero_grad\s*\(|\.step\s*\(|\.grad\s*=(?!=)|\.grad(?:\.data)?\.\w+_\s*\(|\bdel\s[^\n]*\.grad\b"
+GRADIENT_WORDS = AnyOf(
+    r"\.zero_grad\s*\(",
+    r"\.step\s*\(",
+    r"\.grad\s*=(?!=)",
+    r"\.grad(?:\.data)?\.\w+_\s*\(",
+    rf"{word('del')}\s[^\n]*\.grad\b",
 )
 # An optimizer step (`self.optimizer.step()`), not `env.step(action)`.
 OPTIMIZER_STEP = re.compile(r"\.step\s*\(\s*\)")
 # `torch.optim.Adam(`, `optim.SGD(`, or a torch optimizer's class by its own name.
-BUILDS_OPTIMIZER = re.compile(
-    r"\boptim\.\w+\s*\(|\b(?:SGD|Adam|AdamW|Adagrad|Adadelta|Adamax|ASGD|LBFGS|NAdam|RAdam"
-    r"|RMSprop|Rprop|SparseAdam)\s*\("
+OPTIMIZER_CLASSES = (
+    "SGD Adam AdamW Adagrad Adadelta Adamax ASGD LBFGS NAdam RAdam RMSprop Rprop SparseAdam"
+)
+BUILDS_OPTIMIZER = AnyOf(
+    rf"{word('optim')}\.\w+\s*\(", *(rf"{word(name)}\s*\(" for name in OPTIMIZER_CLASSES.split())
 )
 
 
@@ -376,9 +397,10 @@ def may_hold_helpers(source: str) -> bool:
 ATTRIBUTE_DETACHED_IN_PLACE = re.compile(
     r"\b\w+(?:\.\w+)+\.detach_\(\)|(?m:^[ \t]*for[ \t]+\w+[ \t]+in[ \t][^\n]*\bself\.)"
 )
-ATTRIBUTE_STORE = re.compile(
-    r"\bself\.\w+(?:[ \t]*,[ \t]*self\.\w+)*[ \t]*=(?!=)|@property"
-    r"|\breturn\b[^\n]*\bself\.\w+[ \t]*,"
+ATTRIBUTE_STORE = AnyOf(
+    rf"{word('self')}\.\w+(?:[ \t]*,[ \t]*self\.\w+)*[ \t]*=(?!=)",
+    r"@property",
+    rf"{word('return')}\b[^\n]*\bself\.\w+[ \t]*,",
 )
 
 
@@ -393,7 +415,9 @@ def stores_attributes(block: str) -> bool:
 
 # `self.rnn = nn.GRU(...)`: what the class's methods call is a torch recurrent module, whose
 # signature rules know (TBP015: a call that leaves the state out).
-BUILDS_RECURRENT_ATTRIBUTE = re.compile(r"\bself\.\w+\s*=\s*[\w.]*\b(?:RNN|LSTM|GRU)(?:Cell)?\s*\(")
+BUILDS_RECURRENT_ATTRIBUTE = AnyOf(
+    rf"{word('self')}\.\w+\s*=\s*[\w.]*\b(?:RNN|LSTM|GRU)(?:Cell)?\s*\("
+)
 
 
 def builds_recurrent_attribute(block: str) -> bool:
@@ -401,8 +425,8 @@ def builds_recurrent_attribute(block: str) -> bool:
 
 
 SHORT_HELPER_LINES = 40
-CUT_WORD = re.compile(r"\bdetach_?\b|\.data\b")
-RETURNS_CUT = re.compile(r"\breturn\b[^\n]*(?:\bdetach\b|\.data\b)|\bdetach_\(")
+CUT_WORD = AnyOf(rf"{word('detach')}_?\b", r"\.data\b")
+RETURNS_CUT = AnyOf(rf"{word('return')}\b[^\n]*(?:\bdetach\b|\.data\b)", rf"{word('detach_')}\(")
 # A method that may hand back a cut state: `return loss, h.detach()`, or `h = h.detach()` (or
 # `h, c = h.detach(), c.detach()`) and a later `return ..., h`.
 CUT_RETURNED = re.compile(
