@@ -69,10 +69,36 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
 
 def descendants(roots: Sequence[cst.CSTNode], stop: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
     """Every node under `roots` (pre-order), not entering nodes of the `stop` types."""
+    # The hottest loop of the analysis: `children` is inlined, and whether a type is one of
+    # `stop` is asked of abc once per type, not once per node.
+    stops = _stop_table(stop) if stop else None
     stack = list(reversed(roots))
     while stack:
         node = stack.pop()
         yield node
-        if stop and isinstance(node, stop):
-            continue
-        stack.extend(reversed(list(children(node))))
+        node_type = type(node)
+        if stops is not None:
+            stopped = stops.get(node_type)
+            if stopped is None:
+                stopped = stops[node_type] = isinstance(node, stop)
+            if stopped:
+                continue
+        found: list[cst.CSTNode] = []
+        for name in _fields_of(node_type):
+            value = getattr(node, name)
+            if type(value) in (list, tuple):
+                found.extend(item for item in value if _is_node(item))
+            elif _is_node(value):
+                found.append(value)
+        found.reverse()
+        stack.extend(found)
+
+
+_STOP_TABLES: dict[tuple[type, ...], dict[type, bool]] = {}
+
+
+def _stop_table(stop: tuple[type, ...]) -> dict[type, bool]:
+    table = _STOP_TABLES.get(stop)
+    if table is None:
+        table = _STOP_TABLES[stop] = {}
+    return table
