@@ -85,8 +85,9 @@ def calls_helper(source: str, helper_names: Iterable[str]) -> bool:
     return False
 
 
-# `name(`: a name followed directly by its parenthesis, as the helpers are called.
-CALLED_NAME = re.compile(r"(\w+)\(")
+# `name(`: a name followed directly by its parenthesis, as the helpers are called. (The same
+# matches as `(\w+)\(`, which is also tried, and given up, at every letter inside a word.)
+CALLED_NAME = re.compile(r"\b(\w+)\(")
 
 
 @lru_cache(maxsize=64)

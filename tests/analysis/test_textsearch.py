@@ -74,6 +74,7 @@ def agree(text: str) -> None:
         expected = bool(re.search(pattern, text))
         assert getattr(prefilter, name).search(text) == expected, (name, text)
     assert prefilter.imported_names(text) == reference_imported_names(text), text
+    assert prefilter.CALLED_NAME.findall(text) == re.findall(r"(\w+)\(", text), text
 
 
 @settings(max_examples=3000, deadline=None)
