@@ -21,6 +21,7 @@ import traceback
 import weakref
 from array import array
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import torch
@@ -432,19 +433,33 @@ class StepTracker:
                 info.steps_at_backward = info.steps
 
     # ----- hooks -----
+    def _running(self) -> list[RunningForward]:
+        # Forwards running in this thread, outermost first, as pushed and popped by the hooks.
+        # Strong references only for the duration of their own forward.
+        running = getattr(self._local, "stack", None)
+        if running is None:
+            running = self._local.stack = []
+        return running
+
     def _stack(self) -> list[nn.Module]:
-        # Modules whose forward is running in this thread, outermost first. Strong references
-        # only for the duration of their own forward.
-        stack = getattr(self._local, "stack", None)
-        if stack is None:
-            stack = self._local.stack = []
-        return stack
+        """The modules whose forward is running in this thread, outermost first. A forward
+        that raised (and was caught), or one that checkpointing stopped early during backward,
+        never ran its post-hook: its entry is dropped here once its call has left the Python
+        stack, so it is not taken for a module that encloses later calls."""
+        running = self._running()
+        if running:
+            live = _live_calls(running)
+            if len(live) != len(running):
+                running[:] = live
+        return [entry.module for entry in running]
 
     @run_uncompiled
     def _pre(self, module: nn.Module, args: Any) -> None:
-        if compiling():
+        if compiling() or in_backward():
+            # Recomputation during backward (checkpointing) is not a step, and a
+            # non-reentrant checkpoint stops it by raising inside the forward.
             return
-        self._stack().append(module)
+        self._running().append(RunningForward(module, _module_call_frame()))
 
     @run_uncompiled
     def _post(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
@@ -453,13 +468,13 @@ class StepTracker:
             # there, so steps inside a compiled region are not counted: its backward is an
             # opaque node (CompiledFunctionBackward) instead.
             return
-        stack = self._stack()
-        # Pop back to this module (a forward that raised may have left others behind).
-        while stack:
-            if stack.pop() is module:
-                break
         if in_backward():
             return  # recomputation during backward (checkpointing) is not a new step
+        running = self._running()
+        # Pop back to this module (a forward that raised may have left others behind).
+        while running:
+            if running.pop().module is module:
+                break
         if is_fake(first_tensor(output)):
             return  # torch 2.1 compiling: run on the compiler's fake tensors, not a step
         try:
@@ -657,3 +672,34 @@ def _find_tag(fn: Any, tracker: StepTracker, budget: int = 24) -> tuple[int, int
             return tag
         queue.extend(child for child, _ in node.next_functions if child is not None)
     return None
+
+
+@dataclass(slots=True)
+class RunningForward:
+    module: nn.Module
+    # The frame of torch's `Module._call_impl` for this call: alive exactly while the forward
+    # runs. None when it was not found (an unknown torch build): the entry is then trusted.
+    frame: FrameType | None
+
+
+def _module_call_frame() -> FrameType | None:
+    """The nearest `_call_impl` frame above the hook: the module call the hook belongs to."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "_call_impl":
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _live_calls(running: list[RunningForward]) -> list[RunningForward]:
+    """The entries whose module call is still on this thread's Python stack. Each entry holds
+    its frame, so a frame on the stack now with the same identity is that very call."""
+    on_stack: set[int] = set()
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        on_stack.add(id(frame))
+        frame = frame.f_back
+    return [entry for entry in running if entry.frame is None or id(entry.frame) in on_stack]
