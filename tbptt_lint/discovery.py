@@ -298,3 +298,11 @@ def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
             result.missing.append(path)
     result.files = sorted(files.values(), key=lambda p: _posix(p))
     return result
+
+
+def walk_project(root: Path, settings: Settings, limit: int) -> list[Path] | None:
+    """The files a directory run on `root` would lint; None when there are more than `limit`."""
+    found = _Walker(settings).walk(root)
+    if len(found) > limit:
+        return None
+    return [path for _, path in found]

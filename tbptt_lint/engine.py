@@ -37,6 +37,7 @@ from tbptt_lint.fixer import FixOutcome, fix_document
 from tbptt_lint.memory import release_after
 from tbptt_lint.noqa import apply_noqa
 from tbptt_lint.notebooks import NotebookError, NotebookSource, read_notebook
+from tbptt_lint.project_context import project_context
 from tbptt_lint.settings import Settings
 
 # The text formatter shows the reported lines; longer spans are cut to keep the output short.
@@ -497,10 +498,13 @@ def lint_paths(
         for path in discovery.empty_directories
     ]
     files = [str(path) for path in discovery.files]
-    workers = min(jobs or available_cpus(), len(files))
+    # Files of the project read only for their helpers (a run that names files: pre-commit).
+    context = [str(p) for p in project_context(paths, discovery, settings, module_name_for)]
+    read = files + context
+    workers = min(jobs or available_cpus(), len(read))
     # Stamps are taken before reading, so a file changed during the run is read again next time.
-    stamps = {path: FileStamp.of(Path(path)) for path in files} if cache is not None else {}
-    cached = {path: cache.lookup(path, stamps[path]) for path in files} if cache else {}
+    stamps = {path: FileStamp.of(Path(path)) for path in read} if cache is not None else {}
+    cached = {path: cache.lookup(path, stamps[path]) for path in read} if cache else {}
 
     def run(worker: Any, inline: Any, todo: list[str], index: ProjectIndex | None) -> list:
         if workers > 1 and len(todo) > 1:
@@ -508,11 +512,14 @@ def lint_paths(
         return [inline(Path(path)) for path in todo]
 
     fresh_summaries = run(
-        _worker_summarize, checker.summarize, [p for p in files if cached.get(p) is None], None
+        _worker_summarize, checker.summarize, [p for p in read if cached.get(p) is None], None
     )
     by_path = {result.path: result for result in fresh_summaries}
     summarized = [by_path.get(path) or _summary_from(cached[path], path) for path in files]
-    index = ProjectIndex.from_summaries([r.summary for r in summarized if r.summary is not None])
+    in_context = [by_path.get(path) or _summary_from(cached[path], path) for path in context]
+    index = ProjectIndex.from_summaries(
+        [r.summary for r in (*summarized, *in_context) if r.summary is not None]
+    )
     fingerprint = index_fingerprint(index) if cache is not None else None
     # Phase 2 reads again only the files phase 1 found could hold a finding.
     to_check = [
