@@ -318,8 +318,16 @@ class Trace:
             call = self._calls[-1]
             extras = self._extras[-1]
             hi = max(walk.reached) if walk.reached else None
+            # A step is cut where neither part links it; the chain links the earlier part's
+            # lowest step to this part's highest.
+            old_reached, old_cut = set(call.reached_steps), set(call.cut_steps)
+            cut = (old_cut - (walk.reached - walk.cut_steps)) | (
+                walk.cut_steps - (old_reached - old_cut)
+            )
             if hi is not None and extras.lo is not None and hi < extras.lo:
                 call.state_links = (*call.state_links, (hi, extras.lo))
+                cut.discard(extras.lo)
+            call.cut_steps = cut
             call.horizon += walk.horizon
             call.continuations += 1
             call.graph_nodes += walk.node_count
@@ -343,6 +351,7 @@ class Trace:
             kind="backward" if info.get("accumulate_grad", True) else "grad",
             reached_steps=tuple(sorted(walk.reached)),
             state_links=tuple(sorted(walk.links)),
+            cut_steps=walk.cut_steps,
             opaque=tuple(sorted(set(walk.opaque))),
             snapshot=walk.snapshot,
         )
