@@ -15,6 +15,7 @@ from pathlib import Path
 from tbptt_lint.tracer.condensed import condensed_dot
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
 from tbptt_lint.tracer.render import DEFAULT_TIMEOUT_S, RenderTimeout, render_dot
+from tbptt_lint.tracer.torchviz_compat import finish_dot
 
 MAX_TORCHVIZ_STEPS = 24
 MAX_TORCHVIZ_NODES = 250
@@ -63,7 +64,11 @@ def choose_dot(summary: TraceSummary, call: int = -1, *, view: str = "auto") -> 
             raise ValueError(
                 f"backward #{c.index} kept no torchviz output (its graph was too big to copy)"
             )
-        return c.snapshot.dot_source, "torchviz"
+        title = f"backward #{c.index} after step {c.step}: stride {c.stride}, horizon {c.horizon}"
+        k2 = summary.expected_k2
+        if k2 is not None:
+            title += f"; expected window k2={k2}"
+        return finish_dot(c.snapshot.dot_source, title, c.step, k2), "torchviz"
     return condensed_dot(summary, call), "condensed"
 
 

@@ -391,7 +391,16 @@ class Trace:
         except ImportError:
             return None
         try:
-            return dot_source_for(root_tensors, walk.node_steps, walk.cut_node_ids)
+            from tbptt_lint.tracer.graph_groups import step_groups
+
+            groups = step_groups(self._tracker, set(walk.node_steps.values()))
+            return dot_source_for(
+                root_tensors,
+                walk.node_steps,
+                walk.cut_node_ids,
+                cut_steps=walk.cut_steps,
+                groups=groups,
+            )
         except Exception:  # noqa: BLE001 - a picture must never break training
             return None
 
