@@ -28,6 +28,7 @@ from tbptt_lint.tracer.graph_legend import (
     K2_COLOUR,
     PART_FILL,
     dot_escape,
+    graph_title,
 )
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
 from tbptt_lint.tracer.report import human_bytes
@@ -40,6 +41,8 @@ MAX_WIDTH_PT = 1440  # 1920 px at 96 dpi: legible at 100% zoom on an ordinary sc
 FONT_PT = 10.0
 GAP_PT = 22.0  # between boxes in a row: room for the arrow (or the cut) between them
 ROW_GAP_PT = 30.0
+LAST_ROW_SPARE = 2  # slots kept free in the width: a last row this short joins the one above
+ROW_GAP_FRAMED_PT = 44.0  # per-step rows: room for the window frames and the K2 label
 BOX_H_STEP = 24.0
 BOX_H_WINDOW = 34.0
 
@@ -68,9 +71,7 @@ class Box:
         if self.size == 1:
             return self.span()
         lines = [self.span()]
-        steps = f"{self.size} steps"
-        if self.windows > 1:
-            steps = f"{self.windows} windows, {steps}"
+        steps = f"{self.size} steps" if self.windows == 1 else f"{self.windows} windows"
         if self.reached == 0:
             lines.append(f"{steps}, not reached")
         elif self.reached < self.size:
@@ -205,10 +206,22 @@ def _row_length(view: View, fit: int, typical: int) -> int:
     """Boxes per row: rows begin at window starts when windows are regular and fit a row."""
     if view.per_step and 1 < typical <= fit:
         return fit // typical * typical
-    for nice in (20, 10, 5, 4, 3, 2):  # round counts: rows start at round steps
+    for nice in (20, 15, 12, 10, 8, 6, 5, 4, 3, 2):
         if nice <= fit:
             return nice
     return 1
+
+
+def _grid(count: int, per_row: int) -> list[tuple[int, int]]:
+    """(row, column) of each of `count` boxes, `per_row` to a row; a last row of at most
+    `LAST_ROW_SPARE` boxes joins the row above instead of standing alone (t=199 on a row of its
+    own, after t=180-198, read as a step apart from the rest)."""
+    cells = [(i // per_row, i % per_row) for i in range(count)]
+    tail = count % per_row
+    if count > per_row and 0 < tail <= LAST_ROW_SPARE:
+        last_row = count // per_row
+        cells = [(row - 1, col + per_row) if row == last_row else (row, col) for row, col in cells]
+    return cells
 
 
 def condensed_dot(
@@ -228,6 +241,7 @@ def condensed_dot(
     body = boxes[1:] if history else boxes
 
     box_h = BOX_H_STEP if view.per_step else BOX_H_WINDOW
+    row_gap = ROW_GAP_FRAMED_PT if view.per_step else ROW_GAP_PT
     box_w = max(_text_width(b.label()) for b in boxes) + 12
     root_label = f"backward #{c.index}\\nafter step {c.step}"
     if c.opaque:
@@ -236,30 +250,27 @@ def condensed_dot(
     slot = box_w + GAP_PT
     # One slot on the left (the earlier-steps box, or where a row continues) and one on the
     # right (where a row goes on, or the backward node).
-    fit = max(1, int((max_width - max(root_w, box_w) - GAP_PT) // slot) - 1)
+    fit = max(1, int((max_width - max(root_w, box_w) - GAP_PT) // slot) - 1 - LAST_ROW_SPARE)
     per_row = _row_length(view, fit, _typical_window(summary.calls))
-    rows = -(-len(body) // per_row) if body else 1
+    cells = _grid(len(body), per_row)
+    rows = cells[-1][0] + 1 if cells else 1
 
     def xy(row: int, col: int) -> tuple[float, float]:
-        return col * slot + box_w / 2, -row * (box_h + ROW_GAP_PT)
+        return col * slot + box_w / 2, -row * (box_h + row_gap)
 
     placed: list[Placed] = []
     if history is not None:
         placed.append(Placed("b0", *xy(0, 0), box=history))
     offset = 1 if history else 0
     for i, box in enumerate(body):
-        placed.append(Placed(f"b{i + offset}", *xy(i // per_row, 1 + i % per_row), box=box))
+        row, col = cells[i]
+        placed.append(Placed(f"b{i + offset}", *xy(row, 1 + col), box=box))
 
     k2 = summary.expected_k2
-    title = (
-        f"backward #{c.index} after step {c.step}: stride {c.stride}, horizon {c.horizon}, "
-        f"{c.graph_nodes} nodes, {human_bytes(c.saved_bytes)} saved"
-    )
-    if k2 is not None:
-        title += f"; expected window k2={k2}"
+    title = f"{graph_title(c, k2)}; {c.graph_nodes} graph nodes, {human_bytes(c.saved_bytes)} saved"
     out = [
         "digraph condensed {",
-        f"  graph [layout=neato inputscale=72 splines=false outputorder=nodesfirst "
+        "  graph [layout=neato inputscale=72 splines=false outputorder=nodesfirst forcelabels=true "
         f'fontname=Helvetica fontsize=13 labelloc=t label="{dot_escape(title)}"]',
         f'  node [shape=box style="rounded,filled" fontname=Helvetica fontsize={FONT_PT:g} '
         f'fillcolor=white color="#555555" fixedsize=true width={box_w / 72:.3f} '
@@ -281,7 +292,7 @@ def condensed_dot(
             continue
         end, start = f"e{i}", f"s{i}"
         ex, ey = prev.x + slot, prev.y
-        sx, sy = xy(int(round(-here.y / (box_h + ROW_GAP_PT))), 0)
+        sx, sy = xy(int(round(-here.y / (box_h + row_gap))), 0)
         out.append(f'  {end} [pos="{ex - box_w / 2 + 8:.1f},{ey:.1f}!" {_STUB}]')
         out.append(f'  {start} [pos="{sx + box_w / 2 - 8:.1f},{sy:.1f}!" {_STUB}]')
         out.append(f"  {prev.name} -> {end} [{style}]")
@@ -290,11 +301,12 @@ def condensed_dot(
     rx = last.x + box_w / 2 + GAP_PT + root_w / 2
     out.append(
         f'  root [pos="{rx:.1f},{last.y:.1f}!" label="{root_label}" shape=doubleoctagon '
-        f'fillcolor="#fdd0a2" width={root_w / 72:.3f} height={max(box_h, 36) / 72:.3f}]'
+        f'fillcolor="#e5f5e0" color="#31a354" width={root_w / 72:.3f} '
+        f"height={max(box_h, 36) / 72:.3f}]"
     )
     out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
     out.extend(_k2_line(view, placed, box_h, slot))
-    bottom = -(rows - 1) * (box_h + ROW_GAP_PT) - box_h / 2 - ROW_GAP_PT
+    bottom = -(rows - 1) * (box_h + row_gap) - box_h / 2 - ROW_GAP_PT
     out.extend(_legend(bottom, view.k2_boundary is not None, k2))
     out.append("}")
     return "\n".join(out) + "\n"
@@ -322,7 +334,10 @@ def _flow_attrs(box: Box | None, before: Box | None) -> str:
     assert box is not None and before is not None
     del before  # what crosses is decided by the later box's first step alone
     if box.cut_before:
-        return f'style=dashed color="{CUT_COLOUR}" penwidth=2 arrowtail=tee label="cut"'
+        return (
+            f'style=dashed color="{CUT_COLOUR}" penwidth=2 arrowtail=tee xlabel="cut" '
+            f'fontcolor="{CUT_COLOUR}"'
+        )
     if not box.reached:
         return 'color="#cccccc" arrowtail=none'  # the gradient never got here; time runs on
     return f'color="{FLOW_COLOUR}" penwidth=2'
@@ -373,12 +388,12 @@ def _k2_line(view: View, placed: list[Placed], box_h: float, slot: float) -> lis
     if first is None:
         return []
     x = first.x - slot / 2
-    top, bottom = first.y + box_h / 2 + 12, first.y - box_h / 2 - 8
+    top, bottom = first.y + box_h / 2 + 20, first.y - box_h / 2 - 8
     return [
         f'  k2top [pos="{x:.1f},{top:.1f}!" shape=point width=0.01 color="{K2_COLOUR}"]',
         f'  k2bot [pos="{x:.1f},{bottom:.1f}!" shape=point width=0.01 color="{K2_COLOUR}"]',
         f'  k2top -> k2bot [dir=none style=dashed penwidth=2.5 color="{K2_COLOUR}"]',
-        f'  k2label [pos="{x + 4:.1f},{top + 7:.1f}!" shape=plaintext style="" '
+        f'  k2label [pos="{x + 4:.1f},{top + 8:.1f}!" shape=plaintext style="" '
         f'label="K2: expected window \u2192" fontcolor="{K2_COLOUR}" fontsize=9 '
         f"fixedsize=false width=0.2 height=0.15]",
     ]

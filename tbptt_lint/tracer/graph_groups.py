@@ -33,38 +33,56 @@ class StepGroup:
         return f"{self.module} ({self.kind}): {', '.join(parts)}"
 
 
+def _kind_name(module: object) -> str:
+    cls = type(module)
+    return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.") else cls.__name__
+
+
+def _state_words(module: object) -> str:
+    from torch import nn
+
+    if isinstance(module, (nn.LSTM, nn.LSTMCell)):
+        return "h, c"
+    if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
+        return "h"
+    return "state"
+
+
 def step_groups(tracker: StepTracker, starts: Iterable[int]) -> dict[int, StepGroup]:
-    """start step -> the sequence-module call that starts there, for the given starts."""
+    """start step -> what the step module whose call starts there is: a sequence-module call
+    (its steps, layers), else the cell that took the step (for the words of its state)."""
     from torch import nn
 
     from tbptt_lint.tracer.steps import stepping_module
 
     wanted = set(starts)
     found: dict[int, StepGroup] = {}
-    for info in list(tracker.modules.values()):
-        if info.kind != "sequence" or not wanted:
-            continue
+    infos = [info for info in list(tracker.modules.values()) if info.counted]
+    # Sequence modules first: a step they hold is drawn as their call.
+    infos.sort(key=lambda info: info.kind != "sequence")
+    for info in infos:
+        if not wanted:
+            break
         module = info.ref()
         if module is None:
             continue
-        rnn = stepping_module(module)
-        if not isinstance(rnn, nn.RNNBase):
-            continue
-        starts_of = info.starts
+        target = stepping_module(module)
         for start in sorted(wanted):
-            at = bisect.bisect_left(starts_of, start)
-            if at >= len(starts_of) or starts_of[at] != start:
+            if not info.starts_call(start):
                 continue
-            _, steps = info.step_range(at)
-            found[start] = StepGroup(
-                module=info.name,
-                kind=f"nn.{type(rnn).__name__}"
-                if type(rnn).__module__.startswith("torch")
-                else type(rnn).__name__,
-                steps=steps,
-                layers=int(rnn.num_layers),
-                directions=2 if rnn.bidirectional else 1,
-                state="h, c" if isinstance(rnn, nn.LSTM) else "h",
-            )
+            if isinstance(target, nn.RNNBase) and info.kind == "sequence":
+                _, steps = info.step_range(bisect.bisect_left(info.starts, start))
+                found[start] = StepGroup(
+                    module=info.name,
+                    kind=_kind_name(target),
+                    steps=steps,
+                    layers=int(target.num_layers),
+                    directions=2 if target.bidirectional else 1,
+                    state=_state_words(target),
+                )
+            elif info.kind != "sequence":
+                found[start] = StepGroup(
+                    info.name, _kind_name(target), 1, state=_state_words(target)
+                )
         wanted -= found.keys()
     return found

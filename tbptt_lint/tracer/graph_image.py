@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from tbptt_lint.tracer.condensed import condensed_dot
+from tbptt_lint.tracer.graph_legend import graph_title
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
 from tbptt_lint.tracer.render import DEFAULT_TIMEOUT_S, RenderTimeout, render_dot
 from tbptt_lint.tracer.torchviz_compat import finish_dot
@@ -35,6 +36,10 @@ def wants_torchviz(
 ) -> bool:
     snap = call.snapshot
     if snap is None or snap.dot_source is None or snap.truncated:
+        return False
+    if call.continuations:
+        # The copy is of the first backward of a chain (the k1/k2 recipe): the steps the
+        # chained ones reached are not in it, and only the condensed view shows them all.
         return False
     nodes = call.graph_nodes or len(snap.nodes)
     return _graph_steps(call) <= max_steps and nodes <= max_nodes
@@ -64,11 +69,8 @@ def choose_dot(summary: TraceSummary, call: int = -1, *, view: str = "auto") -> 
             raise ValueError(
                 f"backward #{c.index} kept no torchviz output (its graph was too big to copy)"
             )
-        title = f"backward #{c.index} after step {c.step}: stride {c.stride}, horizon {c.horizon}"
         k2 = summary.expected_k2
-        if k2 is not None:
-            title += f"; expected window k2={k2}"
-        return finish_dot(c.snapshot.dot_source, title, c.step, k2), "torchviz"
+        return finish_dot(c.snapshot.dot_source, graph_title(c, k2), c.step, k2), "torchviz"
     return condensed_dot(summary, call), "condensed"
 
 

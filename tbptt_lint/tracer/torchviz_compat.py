@@ -26,17 +26,15 @@ if TYPE_CHECKING:
 
     from tbptt_lint.tracer.graph_groups import StepGroup
 
-# ColorBrewer Set3 (pastel, distinct) so neighbouring steps never share a colour.
+# ColorBrewer Set3 (pastel, distinct) so neighbouring steps never share a colour, less its red
+# and orange (they would read as the cut and as "further back than k2") and its grey (glue).
 STEP_COLOURS = (
     "#8dd3c7",
     "#ffffb3",
     "#bebada",
-    "#fb8072",
     "#80b1d3",
-    "#fdb462",
     "#b3de69",
     "#fccde5",
-    "#d9d9d9",
     "#bc80bd",
     "#ccebc5",
     "#ffed6f",
@@ -318,6 +316,20 @@ def _restyle(
                         f" lhead=cluster_step_{step}",
                     )
                 )
+        elif cut_steps is not None:
+            # A cell: the state enters its first ops with no autograd edge once cut, so the
+            # cut is drawn into the cluster; a leaf state (the k1/k2 recipe) is drawn itself.
+            leaves = [n for n in names if n in cuts and labels.get(n) == "AccumulateGrad"]
+            marked.update(leaves)
+            markers.extend((n, "leaf state", "") for n in leaves)
+            if stopped and not leaves:
+                markers.append(
+                    (
+                        _entry_node(names, labels, sources),
+                        f"state ({state})" if group is not None else "state",
+                        f" lhead=cluster_step_{step}",
+                    )
+                )
         else:
             hit = [n for n in names if n in cuts]
             marked.update(hit)
@@ -355,7 +367,7 @@ def _restyle(
             if group is None or group.steps == 1
             else (f"t={step}\u2013{step + group.steps - 1}")
         )
-        if group is not None:
+        if group is not None and (group.steps > 1 or group.layers > 1):
             label += "\\n" + group.describe()
         stopped = step in cut_steps if cut_steps is not None else False
         colour = CUT_COLOUR if stopped else "#888888"

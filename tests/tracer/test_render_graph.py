@@ -7,6 +7,7 @@ import re
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections import Counter
 
 import pytest
 from _render_synth import synth
@@ -147,6 +148,15 @@ def test_condensed_single_long_window_keeps_the_last_step_on_its_row():
     last = max((n for n in pos if re.fullmatch(r"b\d+", n)), key=lambda n: int(n[1:]))
     row = [n for n in pos if re.fullmatch(r"b\d+", n) and pos[n][1] == pos[last][1]]
     assert len(row) > 1 and pos["root"][1] == pos[last][1]
+
+
+@pytest.mark.parametrize(("steps", "window", "k2"), [(1200, 10, 25), (1210, 10, 10), (90, 5, 5)])
+def test_condensed_last_row_never_holds_a_box_alone(steps, window, k2):
+    s = synth(steps, window, "leak")
+    s.expected_k2 = k2
+    pos = _pos(condensed_dot(s))
+    rows = Counter(y for n, (_, y) in pos.items() if re.fullmatch(r"b\d+", n))
+    assert len(rows) > 1 and min(rows.values()) > 2, rows
 
 
 @needs_renderer

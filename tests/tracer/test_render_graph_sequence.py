@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("graphviz")
 
-from _trace_loops import cell_windows, sequence_windows  # noqa: E402
+from _trace_loops import cell_windows, k1k2_chain, sequence_windows  # noqa: E402
 from torch import nn  # noqa: E402
 
 from tbptt_lint import trace  # noqa: E402
@@ -127,7 +127,21 @@ def test_cells_keep_one_cluster_per_step():
     assert view == "torchviz"
     labels = [label.split("\\n")[0] for label, _ in _clusters(dot).values()]
     assert labels == ["t=4", "t=5", "t=6", "t=7"]
-    assert {text for text, _, _ in _markers(dot)} == {"detached state"}
+    # The cut state enters the step's first ops with no autograd edge: one cut into the
+    # cluster, naming the cell's state (it used to point at the step's outputs).
+    ((text, _, attrs),) = _markers(dot)
+    assert text == "state (h, c)" and "lhead=cluster_step_4" in attrs
+
+
+def test_k1k2_chain_is_drawn_condensed_and_its_leaf_state_is_the_cut():
+    with trace(None) as t:
+        k1k2_chain(2, 5, steps=12)
+    summary = t.summary()
+    assert summary.calls[-1].continuations > 0
+    # The node-by-node copy holds only the chain's first backward: it would show one step.
+    assert choose_dot(summary)[1] == "condensed"
+    dot, _ = choose_dot(summary, view="torchviz")
+    assert [text for text, _, _ in _markers(dot)] == ["leaf state"]
 
 
 @pytest.mark.skipif(render.find_renderer() is None, reason="no Graphviz renderer")
