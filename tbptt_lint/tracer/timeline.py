@@ -125,6 +125,10 @@ class Grid:
         return self.legend_top + len(self.legend) * self.line_h + 8
 
 
+def _steps(count: int) -> str:
+    return "step" if count == 1 else "steps"
+
+
 def window_start(call: BackwardCall, k2: int) -> int:
     """First step of the window a backward should reach: the k2 steps before it."""
     return max(call.step - k2, 0)
@@ -134,7 +138,7 @@ def _legend(k2: int | None, bands: bool, width: int) -> list[list[tuple[str, str
     items = [("linked", LINKED_TEXT), ("cut", CUT_TEXT)]
     if k2 is not None:
         items += [
-            ("window", f"expected window: the k2={k2} steps before each backward"),
+            ("window", f"expected window: the k2={k2} {_steps(k2)} before each backward"),
             ("beyond", BEYOND_TEXT),
         ]
     items.append(("mark", MARK_TEXT))
@@ -271,7 +275,7 @@ def _tooltip(call: BackwardCall, step: int, cut: bool, k2: int | None) -> str:
     text = f"step {step}, backward #{call.index} (after step {call.step}): {how}"
     if k2 is not None and step < window_start(call, k2):
         text += (
-            f"; beyond the expected window of k2={k2} steps "
+            f"; beyond the expected window of k2={k2} {_steps(k2)} "
             f"(steps {window_start(call, k2)}-{call.step - 1})"
         )
     return text
@@ -376,7 +380,7 @@ def timeline_svg(summary: TraceSummary, k2: int | None = None) -> str:
 def _window_tooltip(row: Row, k2: int | None) -> str:
     call = row.calls[-1]
     return (
-        f"backward #{call.index}: expected window, the k2={k2} steps before it "
+        f"backward #{call.index}: expected window, the k2={k2} {_steps(k2 or 0)} before it "
         f"(steps {window_start(call, k2 or 0)}-{call.step - 1}); horizon {row.horizon[2:]}"
     )
 
