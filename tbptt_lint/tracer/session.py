@@ -210,6 +210,7 @@ class Trace:
     def _on_backward(
         self, outputs: Any, grad_tensors: Any, info: dict, run: Callable[[], Any]
     ) -> Any:
+        __tracebackhide__ = True  # pytest: the user's frames, not the tracer's
         try:
             prepared = self._before_backward(outputs, grad_tensors, info)
         except Exception:  # noqa: BLE001 - never break the user's backward
@@ -548,6 +549,7 @@ class Trace:
 
     def assert_tbptt(self, k1: int | None = None, k2: int | None = None) -> None:
         """Raise AssertionError in plain words unless the steady state is stride k1, horizon k2."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         self.expected_k1, self.expected_k2 = k1, k2
         problems = self.check(k1, k2)
         self.verdict = "ok" if not problems else "failed: " + problems[0]
