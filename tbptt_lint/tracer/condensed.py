@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from tbptt_lint.tracer.graph_legend import (
     BEYOND_BORDER,
     BEYOND_FILL,
+    BEYOND_TEXT,
     CUT_COLOUR,
+    CUT_FILL,
+    CUT_TEXT,
     ENTRY_COLOUR,
     FLOW_COLOUR,
     FULL_FILL,
@@ -41,6 +44,7 @@ MAX_WIDTH_PT = 1440  # 1920 px at 96 dpi: legible at 100% zoom on an ordinary sc
 FONT_PT = 10.0
 GAP_PT = 22.0  # between boxes in a row: room for the arrow (or the cut) between them
 ROW_GAP_PT = 30.0
+LEGEND_MIN_WIDTH_PT = 760.0  # a narrow picture's legend wraps at this width
 LAST_ROW_SPARE = 2  # slots kept free in the width: a last row this short joins the one above
 ROW_GAP_FRAMED_PT = 44.0  # per-step rows: room for the window frames and the K2 label
 BOX_H_STEP = 24.0
@@ -307,7 +311,8 @@ def condensed_dot(
     out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
     out.extend(_k2_line(view, placed, box_h, slot))
     bottom = -(rows - 1) * (box_h + row_gap) - box_h / 2 - ROW_GAP_PT
-    out.extend(_legend(bottom, view.k2_boundary is not None, k2))
+    legend_width = max(rx + root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
+    out.extend(_legend(bottom, view.k2_boundary is not None, k2, view.per_step, legend_width))
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -322,6 +327,8 @@ def _box_attrs(box: Box | None) -> str:
         attrs.append('style="rounded,dashed" color="#999999" fontcolor="#777777"')
     elif box.beyond_k2:
         attrs.append(f'fillcolor="{BEYOND_FILL}" color="{BEYOND_BORDER}"')
+    elif box.cut_before and box.size == 1:
+        attrs.append(f'fillcolor="{CUT_FILL}"')  # as on the timeline: the step it stops at
     else:
         attrs.append(f'fillcolor="{FULL_FILL if box.reached == box.size else PART_FILL}"')
     if box.cuts_inside:
@@ -399,26 +406,24 @@ def _k2_line(view: View, placed: list[Placed], box_h: float, slot: float) -> lis
     ]
 
 
-def _legend(top: float, with_k2: bool, k2: int | None) -> list[str]:
-    """Sample boxes and edges with their meaning, in one row under the picture."""
-    items: list[tuple[str, str]] = [
-        (f'fillcolor="{FULL_FILL}"', "reached by this backward"),
-        ('style="rounded,dashed" color="#999999"', "not reached"),
-    ]
+def _legend(
+    top: float, with_k2: bool, k2: int | None, per_step: bool, max_width: float
+) -> list[str]:
+    """Sample boxes and edges with their meaning, in rows under the picture."""
+    items: list[tuple[str, str]] = [(f'fillcolor="{FULL_FILL}"', "reached by this backward")]
+    if per_step:
+        items.append((f'fillcolor="{CUT_FILL}"', "reached; the gradient stops at this step"))
     if with_k2:
-        items.insert(
-            1,
+        items.append(
             (
                 f'fillcolor="{BEYOND_FILL}" color="{BEYOND_BORDER}"',
-                f"reached, further back than k2={k2}",
-            ),
+                f"{BEYOND_TEXT} (further back than k2={k2})",
+            )
         )
+    items.append(('style="rounded,dashed" color="#999999"', "not reached"))
     edges: list[tuple[str, str]] = [
         (f'color="{FLOW_COLOUR}" penwidth=2', "gradient flows back (carried state)"),
-        (
-            f'style=dashed color="{CUT_COLOUR}" penwidth=2 arrowtail=tee',
-            "cut: the gradient stops",
-        ),
+        (f'style=dashed color="{CUT_COLOUR}" penwidth=2 arrowtail=tee', f"cut: {CUT_TEXT}"),
     ]
     if with_k2:
         edges.append(
@@ -429,19 +434,27 @@ def _legend(top: float, with_k2: bool, k2: int | None) -> list[str]:
         )
     out: list[str] = []
     x, y = 0.0, top - 14
+
+    def room(need: float) -> None:
+        nonlocal x, y
+        if x and x + need > max_width:
+            x, y = 0.0, y - 20
+
     for n, (attrs, text) in enumerate(items):
+        width = _text_width(text, 9, 0.47)
+        room(30 + width)
         out.append(f'  lb{n} [pos="{x + 14:.1f},{y:.1f}!" label="" {attrs} width=0.39 height=0.22]')
-        width = _text_width(text, 9, 0.5)
         out.append(
             f'  lt{n} [pos="{x + 30 + width / 2:.1f},{y:.1f}!" shape=plaintext style="" '
             f'label="{text}" fontsize=9 width={width / 72:.3f} height=0.2]'
         )
         x += 30 + width + 24
     for n, (attrs, text) in enumerate(edges):
+        width = _text_width(text, 9, 0.47)
+        room(40 + width)
         out.append(f'  la{n} [pos="{x:.1f},{y:.1f}!" shape=point width=0.01 style=invis]')
         out.append(f'  lz{n} [pos="{x + 32:.1f},{y:.1f}!" shape=point width=0.01 style=invis]')
         out.append(f"  la{n} -> lz{n} [{attrs}]")
-        width = _text_width(text, 9, 0.5)
         out.append(
             f'  le{n} [pos="{x + 40 + width / 2:.1f},{y:.1f}!" shape=plaintext style="" '
             f'label="{text}" fontsize=9 width={width / 72:.3f} height=0.2]'

@@ -8,14 +8,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tbptt_lint.tracer.records import BackwardCall
 
-CUT_COLOUR = "#d62728"  # the gradient stops here: carried state was cut or made anew
+# The timeline's colours: blue where the gradient arrived through carried state, orange where
+# it stops, red for steps reached beyond the expected window, black for that window.
+CUT_COLOUR = "#e6550d"  # the gradient stops here: carried state was cut or made anew (lines)
+CUT_FILL = "#fd8d3c"  # a step the gradient stops at (the timeline's orange cell)
 FLOW_COLOUR = "#222222"  # the gradient flows back through carried state
 ENTRY_COLOUR = "#1f77b4"  # where the gradient enters from the loss
 FULL_FILL = "#6baed6"  # reached by this backward
 PART_FILL = "#c6dbef"  # partly reached
-BEYOND_FILL = "#fdd49e"  # reached, but before the expected window (further back than k2)
-BEYOND_BORDER = "#d94801"
-K2_COLOUR = "#d94801"  # the K2 boundary: where the expected window begins
+BEYOND_FILL = "#fcbba1"  # reached, but before the expected window (further back than k2)
+BEYOND_BORDER = "#cb181d"
+BEYOND_BACKGROUND = "#fee0d2"  # a node-by-node cluster further back than k2
+K2_COLOUR = "#000000"  # the K2 boundary: where the expected window begins
+CUT_TEXT = "the gradient stops here (state cut, made anew, or first step)"
+BEYOND_TEXT = "reached beyond the expected window"
 
 
 def dot_escape(text: str) -> str:

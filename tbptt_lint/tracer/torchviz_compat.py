@@ -19,7 +19,13 @@ import types
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from tbptt_lint.tracer.graph_legend import BEYOND_BORDER, CUT_COLOUR
+from tbptt_lint.tracer.graph_legend import (
+    BEYOND_BACKGROUND,
+    BEYOND_BORDER,
+    BEYOND_TEXT,
+    CUT_COLOUR,
+    CUT_TEXT,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -39,7 +45,6 @@ STEP_COLOURS = (
     "#ccebc5",
     "#ffed6f",
 )
-BEYOND_BACKGROUND = "#fff1e0"  # clusters further back than k2: outside the expected window
 
 
 class LooseVersion:
@@ -456,14 +461,14 @@ def _legend(k2: int | None) -> str:
         (
             f'<td><font color="{CUT_COLOUR}">- - \u2192</font></td>',
             f'<font color="{CUT_COLOUR}">cut: no state from an earlier step flows in; '
-            "the gradient stops there</font>",
+            f"{CUT_TEXT}</font>",
         ),
     ]
     if k2 is not None:
         rows.append(
             (
                 f'<td bgcolor="{BEYOND_BACKGROUND}" border="1" color="{BEYOND_BORDER}"> </td>',
-                f"shaded box: further back than k2={k2} steps, outside the expected window",
+                f"shaded box: further back than k2={k2} steps, {BEYOND_TEXT}",
             )
         )
     cells = "".join(f'<tr>{sample}<td align="left">{text}</td></tr>' for sample, text in rows)

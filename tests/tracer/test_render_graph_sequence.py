@@ -154,7 +154,7 @@ def test_lstm_graph_svg_shows_steps_layers_cuts_and_legend():
         "5 steps, 2 layers</text>",
         ">layer 1 state (h, c)</text>",
         ">layer 2 state (h, c)</text>",
-        "the gradient stops there",
+        "the gradient stops here",
         "the expected window (k2=5) begins here</text>",
     ):
         assert text in svg, text

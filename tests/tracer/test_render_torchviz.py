@@ -139,7 +139,9 @@ def test_dot_source_groups_colours_and_marks_the_cut():
         assert body.count(f'fillcolor="{torchviz_compat.step_colour(t)}"') == len(ids)
     (cut,) = cut_ids
     assert re.search(
-        rf'\t\t{cut} \[label=AddmmBackward0 [^\]]*style="filled,dashed" color="#d62728"', dot
+        rf'\t\t{cut} \[label=AddmmBackward0 [^\]]*style="filled,dashed" '
+        rf'color="{torchviz_compat.CUT_COLOUR}"',
+        dot,
     )
     assert f'cut_{cut} -> {cut} [label="cut"' in dot
     assert "weight_hh" in dot  # parameters stay outside the step clusters
