@@ -30,7 +30,13 @@ class StepGroup:
             parts.append(f"{self.layers} layers")
         if self.directions == 2:
             parts.append("bidirectional")
-        return f"{self.module} ({self.kind}): {', '.join(parts)}"
+        # trace(rnn) names the module by its class: "nn.LSTM", not "LSTM (nn.LSTM)".
+        who = (
+            self.kind
+            if self.kind.removeprefix("nn.") == self.module
+            else (f"{self.module} ({self.kind})")
+        )
+        return f"{who}: {', '.join(parts)}"
 
 
 def _kind_name(module: object) -> str:

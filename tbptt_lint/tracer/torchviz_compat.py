@@ -310,7 +310,8 @@ def _restyle(
             if stopped:
                 for n, layer in sorted(layers.items(), key=lambda item: item[1]):
                     marked.add(n)
-                    markers.append((n, f"layer {layer} state ({state})", ""))
+                    one_way = ", one direction" if group and group.directions == 2 else ""
+                    markers.append((n, f"layer {layer} state ({state}){one_way}", ""))
         elif group is not None and group.steps > 1:
             if stopped:
                 layer_words = f" of {group.layers} layers" if group.layers > 1 else ""

@@ -158,3 +158,15 @@ def test_lstm_graph_svg_shows_steps_layers_cuts_and_legend():
         "the expected window (k2=5) begins here</text>",
     ):
         assert text in svg, text
+
+
+def test_bidirectional_lstm_cuts_each_layer_and_direction():
+    rnn = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    with trace(rnn) as t:  # traced by itself: the label names it by its class alone
+        sequence_windows(rnn, steps=8, window=4)
+    dot, _ = choose_dot(t.summary())
+    label, _ = _clusters(dot)[4]
+    assert "\\nnn.LSTM: 4 steps, 2 layers, bidirectional" in label
+    texts = sorted(text for text, _, _ in _markers(dot))
+    assert texts == [f"layer {n} state (h, c), one direction" for n in (1, 1, 2, 2)]
+    assert len({target for _, target, _ in _markers(dot)}) == 4
