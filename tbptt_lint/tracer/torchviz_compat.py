@@ -302,7 +302,7 @@ def _restyle(
         group = groups.get(step)
         stopped = step in cut_steps if cut_steps is not None else bool(cuts & set(names))
         layers = _rnn_layers(names, labels, sources)
-        state = group.state if group else "h"
+        state = group.state if group else "state"
         if layers:
             own = [n for n in names if n in cuts and labels.get(n) == "AccumulateGrad"]
             marked.update(own)
@@ -332,7 +332,7 @@ def _restyle(
                 markers.append(
                     (
                         _entry_node(names, labels, sources),
-                        f"state ({state})" if group is not None else "state",
+                        "state" if state == "state" else f"state ({state})",
                         f" lhead=cluster_step_{step}",
                     )
                 )

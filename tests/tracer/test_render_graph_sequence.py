@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("graphviz")
 
-from _trace_loops import cell_windows, k1k2_chain, sequence_windows  # noqa: E402
+from _trace_loops import TinyCell, cell_windows, k1k2_chain, sequence_windows  # noqa: E402
 from torch import nn  # noqa: E402
 
 from tbptt_lint import trace  # noqa: E402
@@ -53,7 +53,7 @@ def test_lstm_window_cluster_names_its_steps_and_layers_and_cuts_every_layer(bat
     assert list(clusters) == [15]
     label, attrs = clusters[15]
     assert label.startswith("t=15\u201319\\n") and "5 steps, 2 layers" in label
-    assert "nn.LSTM" in label and f'color="{CUT_COLOUR}"' in attrs
+    assert "\\nnn.LSTM: 5 steps" in label and f'color="{CUT_COLOUR}"' in attrs
     markers = _markers(dot)
     # One cut per layer, each into its own layer's node (the CPU's one node per layer).
     assert sorted(text for text, _, _ in markers) == [
@@ -74,15 +74,20 @@ def test_one_layer_lstm_cluster_does_not_claim_layers():
     assert [text for text, _, _ in _markers(dot)] == ["layer 1 state (h, c)"]
 
 
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("kind", [nn.GRU, nn.RNN])
-def test_unfused_gru_and_rnn_get_one_cut_into_the_cluster_naming_the_layers(kind):
-    rnn = kind(3, 4, num_layers=2)  # on the CPU: plain ops, no node per layer
+def test_unfused_gru_and_rnn_get_one_cut_into_the_cluster_naming_the_layers(
+    kind, layers, batch_first
+):
+    rnn = kind(3, 4, num_layers=layers, batch_first=batch_first)  # CPU: plain ops
     dot, _ = choose_dot(_traced(rnn, steps=6, window=3), view="torchviz")
     label, _ = _clusters(dot)[3]
-    assert label.startswith("t=3\u20135\\n") and f"nn.{kind.__name__}" in label
-    assert "2 layers" in label
+    assert label.startswith("t=3\u20135\\n") and f"nn.{kind.__name__}: 3 steps" in label
+    assert ("2 layers" in label) == (layers == 2)
     ((text, _, attrs),) = _markers(dot)
-    assert text == "state (h) of 2 layers" and "lhead=cluster_step_3" in attrs
+    assert text == "state (h)" + (" of 2 layers" if layers == 2 else "")
+    assert "lhead=cluster_step_3" in attrs
 
 
 def test_leak_shades_clusters_beyond_k2_and_cuts_only_where_the_gradient_stops():
@@ -170,3 +175,15 @@ def test_bidirectional_lstm_cuts_each_layer_and_direction():
     texts = sorted(text for text, _, _ in _markers(dot))
     assert texts == [f"layer {n} state (h, c), one direction" for n in (1, 1, 2, 2)]
     assert len({target for _, target, _ in _markers(dot)}) == 4
+
+
+def test_hand_written_cell_is_cut_into_its_cluster():
+    cell = TinyCell(3, 4)
+    with trace(cell) as t:
+        cell_windows(cell, steps=8, window=4)
+    dot, view = choose_dot(t.summary())
+    assert view == "torchviz"
+    labels = [label.split("\\n")[0] for label, _ in _clusters(dot).values()]
+    assert labels == ["t=4", "t=5", "t=6", "t=7"]
+    ((text, _, attrs),) = _markers(dot)
+    assert text == "state" and "lhead=cluster_step_4" in attrs
