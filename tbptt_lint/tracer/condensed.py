@@ -311,7 +311,8 @@ def condensed_dot(
     out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
     out.extend(_k2_line(view, placed, box_h, slot))
     bottom = -(rows - 1) * (box_h + row_gap) - box_h / 2 - ROW_GAP_PT
-    legend_width = max(rx + root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
+    widest = max(p.x for p in placed) + box_w / 2 + GAP_PT  # a row's end and its stub
+    legend_width = max(widest, rx + root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
     out.extend(_legend(bottom, view.k2_boundary is not None, k2, view.per_step, legend_width))
     out.append("}")
     return "\n".join(out) + "\n"

@@ -310,6 +310,12 @@ def _restyle(
             if stopped:
                 for n, layer in sorted(layers.items(), key=lambda item: item[1]):
                     marked.add(n)
+                    if "RnnLayer" not in labels[n]:
+                        # cuDNN: one node takes every layer's state.
+                        count = group.layers if group is not None else 1
+                        every = f" of {count} layers" if count > 1 else ""
+                        markers.append((n, f"state ({state}){every}", ""))
+                        continue
                     one_way = ", one direction" if group and group.directions == 2 else ""
                     markers.append((n, f"layer {layer} state ({state}){one_way}", ""))
         elif group is not None and group.steps > 1:
