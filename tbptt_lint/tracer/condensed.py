@@ -255,7 +255,8 @@ def condensed_dot(
     # One slot on the left (the earlier-steps box, or where a row continues) and one on the
     # right (where a row goes on, or the backward node).
     fit = max(1, int((max_width - max(root_w, box_w) - GAP_PT) // slot) - 1 - LAST_ROW_SPARE)
-    per_row = _row_length(view, fit, _typical_window(summary.calls))
+    typical = _typical_window(summary.calls)
+    per_row = _row_length(view, fit, typical)
     cells = _grid(len(body), per_row)
     rows = cells[-1][0] + 1 if cells else 1
 
@@ -281,7 +282,7 @@ def condensed_dot(
         f"height={box_h / 72:.3f}]",
         "  edge [dir=back arrowsize=0.6 fontname=Helvetica fontsize=9]",
     ]
-    out.extend(_frames(view, placed, per_row, box_w, box_h, slot))
+    out.extend(_frames(view, placed, typical, box_w, box_h))
     for p in placed:
         out.append(f'  {p.name} [pos="{p.x:.1f},{p.y:.1f}!" {_box_attrs(p.box)}]')
 
@@ -352,12 +353,12 @@ def _flow_attrs(box: Box | None, before: Box | None) -> str:
 
 
 def _frames(
-    view: View, placed: list[Placed], per_row: int, box_w: float, box_h: float, slot: float
+    view: View, placed: list[Placed], typical: int, box_w: float, box_h: float
 ) -> list[str]:
     """Per-step view: a frame around each backward window's steps on each row, named after
     the backward call that ran at its end (the unit a TBPTT loop is written in)."""
-    if not view.per_step:
-        return []
+    if not view.per_step or typical <= 1:
+        return []  # windows of one step: a frame per box says nothing the boxes do not
     out: list[str] = []
     run: list[Placed] = []
 
@@ -369,6 +370,8 @@ def _frames(
         label = f"backward #{owner}" if owner is not None else ""
         left, right = run[0].x - box_w / 2 - 6, run[-1].x + box_w / 2 + 6
         width, height = right - left, box_h + 24
+        if _text_width(label, 8, 0.6) > width:
+            label = f"#{owner}"  # a window of one step: the frame is too narrow for the words
         out.append(
             f'  f{len(out)} [pos="{(left + right) / 2:.1f},{run[0].y + 6:.1f}!" '
             f'label="{label}" labelloc=t fontsize=8 fontcolor="#666666" '

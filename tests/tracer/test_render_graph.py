@@ -150,6 +150,28 @@ def test_condensed_single_long_window_keeps_the_last_step_on_its_row():
     assert len(row) > 1 and pos["root"][1] == pos[last][1]
 
 
+def test_condensed_per_step_frames_hold_one_backward_window_each():
+    dot = condensed_dot(synth(60, 5, "leak"))
+    pos = _pos(dot)
+    steps = {
+        name: int(t)
+        for name, t in re.findall(r'^  (b\d+) \[pos="[^"]*" label="t=(\d+)"', dot, re.M)
+    }
+    frames = re.findall(
+        r'^  f\d+ \[pos="([-\d.]+),([-\d.]+)!" label="backward #(\d+)".* width=([\d.]+)', dot, re.M
+    )
+    assert len(frames) == 12
+    for x, y, owner, width in frames:
+        half = float(width) * 72 / 2
+        inside = sorted(
+            t
+            for name, t in steps.items()
+            if abs(pos[name][1] - float(y)) < 20 and abs(pos[name][0] - float(x)) < half
+        )
+        k = int(owner)
+        assert inside == list(range(5 * k, 5 * k + 5)), (owner, inside)
+
+
 @pytest.mark.parametrize(("steps", "window", "k2"), [(1200, 10, 25), (1210, 10, 10), (90, 5, 5)])
 def test_condensed_last_row_never_holds_a_box_alone(steps, window, k2):
     s = synth(steps, window, "leak")
