@@ -246,7 +246,7 @@ def condensed_dot(
 
     box_h = BOX_H_STEP if view.per_step else BOX_H_WINDOW
     row_gap = ROW_GAP_FRAMED_PT if view.per_step else ROW_GAP_PT
-    box_w = max(_text_width(b.label()) for b in boxes) + 12
+    box_w = max((_text_width(b.label()) for b in boxes), default=24.0) + 12
     root_label = f"backward #{c.index}\\nafter step {c.step}"
     if c.opaque:
         root_label += f"\\nopaque: {dot_escape(', '.join(c.opaque[:3]))}"
@@ -291,7 +291,7 @@ def condensed_dot(
     names = [p.name for p in placed]
     for i in range(1, len(placed)):
         prev, here = placed[i - 1], placed[i]
-        style = _flow_attrs(here.box, prev.box)
+        style = _flow_attrs(here.box)
         if here.y == prev.y:
             out.append(f"  {prev.name} -> {here.name} [{style}]")
             continue
@@ -302,17 +302,19 @@ def condensed_dot(
         out.append(f'  {start} [pos="{sx + box_w / 2 - 8:.1f},{sy:.1f}!" {_STUB}]')
         out.append(f"  {prev.name} -> {end} [{style}]")
         out.append(f"  {start} -> {here.name} [{style}]")
-    last = placed[-1]
+    # A backward before any step (nothing to draw but itself) stands alone.
+    last = placed[-1] if placed else Placed("", -GAP_PT - box_w / 2, 0.0)
     rx = last.x + box_w / 2 + GAP_PT + root_w / 2
     out.append(
         f'  root [pos="{rx:.1f},{last.y:.1f}!" label="{root_label}" shape=doubleoctagon '
         f'fillcolor="#e5f5e0" color="#31a354" width={root_w / 72:.3f} '
         f"height={max(box_h, 36) / 72:.3f}]"
     )
-    out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
+    if names:
+        out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
     out.extend(_k2_line(view, placed, box_h, slot))
     bottom = -(rows - 1) * (box_h + row_gap) - box_h / 2 - ROW_GAP_PT
-    widest = max(p.x for p in placed) + box_w / 2 + GAP_PT  # a row's end and its stub
+    widest = max((p.x for p in placed), default=0.0) + box_w / 2 + GAP_PT  # row end, stub
     legend_width = max(widest, rx + root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
     out.extend(_legend(bottom, view.k2_boundary is not None, k2, view.per_step, legend_width))
     out.append("}")
@@ -338,10 +340,10 @@ def _box_attrs(box: Box | None) -> str:
     return " ".join(attrs)
 
 
-def _flow_attrs(box: Box | None, before: Box | None) -> str:
-    """How the gradient crosses from `box` back into `before`, the box just earlier."""
-    assert box is not None and before is not None
-    del before  # what crosses is decided by the later box's first step alone
+def _flow_attrs(box: Box | None) -> str:
+    """How the gradient crosses from `box` back into the box just before it: decided by the
+    box's first step alone (a cut step, reached through carried state, or not reached)."""
+    assert box is not None
     if box.cut_before:
         return (
             f'style=dashed color="{CUT_COLOUR}" penwidth=2 arrowtail=tee xlabel="cut" '

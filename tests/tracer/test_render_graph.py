@@ -16,7 +16,7 @@ from tbptt_lint.tracer import render
 from tbptt_lint.tracer.condensed import build_view, condensed_dot
 from tbptt_lint.tracer.graph_image import choose_dot, save_graph
 from tbptt_lint.tracer.graph_legend import BEYOND_FILL
-from tbptt_lint.tracer.records import GraphSnapshot
+from tbptt_lint.tracer.records import BackwardCall, GraphSnapshot, TraceSummary
 
 needs_renderer = pytest.mark.skipif(render.find_renderer() is None, reason="no Graphviz renderer")
 
@@ -225,6 +225,12 @@ def test_small_graphs_use_torchviz_and_big_ones_the_condensed_view():
     assert choose_dot(truncated)[1] == "condensed"
     assert choose_dot(synth(20, 10))[1] == "condensed"  # no torchviz output kept
     assert choose_dot(_with_torchviz(synth(20, 10)), view="condensed")[1] == "condensed"
+
+
+def test_condensed_backward_before_any_step_draws_only_itself():
+    summary = TraceSummary(calls=[BackwardCall(0, 0, 0, 0, 3, 0)])
+    dot = condensed_dot(summary)
+    assert "root [" in dot and not re.search(r"^  b\d+ \[", dot, re.M)
 
 
 def test_call_index_and_empty_trace_errors(tmp_path):
