@@ -3,8 +3,12 @@
 torchviz output is the most faithful picture, but Graphviz time grows steeply with it (the issue
 measured about 80 s at 50 RNNCell steps with Debian's `dot`; graphviz-pure took 5 s here), and
 `make_dot` recurses once per node. So the detailed view is only used for graphs of up to
-`MAX_TORCHVIZ_STEPS` steps and `MAX_TORCHVIZ_NODES` nodes, and a layout that still runs out of
-time falls back to the condensed view instead of failing.
+`MAX_TORCHVIZ_STEPS` steps and `MAX_TORCHVIZ_NODES` nodes (and not for the k1/k2 recipe's
+chains, whose copy holds only the first backward), and a layout that still runs out of time
+falls back to the condensed view instead of failing.
+
+The node-by-node DOT is copied while the graph is alive, before `assert_tbptt` says what k2 is,
+so its title, its K2 boundary and its legend are added here, when it is drawn (`finish_dot`).
 """
 
 from __future__ import annotations
