@@ -590,10 +590,12 @@ class Trace:
 
         return save_graph(self.summary(), path, call=call)
 
-    def save_timeline(self, path: str | Path) -> Path:
+    def save_timeline(self, path: str | Path, k2: int | None = None) -> Path:
+        """The timeline as .svg or .png; `k2` (else the one `assert_tbptt` was given)
+        outlines the window each backward should reach."""
         from tbptt_lint.tracer.timeline import save_timeline
 
-        return save_timeline(self.summary(), path)
+        return save_timeline(self.summary(), path, k2)
 
 
 def trace(

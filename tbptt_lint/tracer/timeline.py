@@ -402,9 +402,11 @@ def _svg_runs(row: Row, y: int, g: Grid) -> list[str]:
         if run_colour is not None and (colour != run_colour or not contiguous):
             x0 = run_start * g.cell_w
             x1 = (cols[i - 1] + 1) * g.cell_w
+            first, last = run_start * g.bucket, min((cols[i - 1] + 1) * g.bucket, g.n_steps) - 1
+            tip = f"steps {first}-{last}, backward {row.label}"
             out.append(
                 f'<rect class="reached-run" x="{x0}" y="{y}" width="{x1 - x0}" '
-                f'height="{g.row_h}" fill="{_hex(run_colour)}"/>'
+                f'height="{g.row_h}" fill="{_hex(run_colour)}"><title>{tip}</title></rect>'
             )
             run_colour = None
         if colour is not None and run_colour is None:

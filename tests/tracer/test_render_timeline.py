@@ -111,6 +111,7 @@ def test_large_timeline_aggregates_and_stays_fast(tmp_path):
     root = ET.parse(tmp_path / "t.svg").getroot()
     runs = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "reached-run"]
     assert 500 <= len(runs) <= 2000  # merged runs, not one rect per step
+    assert all(r.find(f"{SVG}title").text.startswith("steps ") for r in runs)  # tooltips
     assert (tmp_path / "t.svg").stat().st_size < 1_000_000
 
 

@@ -63,3 +63,13 @@ def test_text_report_puts_the_verdict_before_the_table():
     verdict = next(i for i, line in enumerate(lines) if line.startswith("Verdict:"))
     table = next(i for i, line in enumerate(lines) if line.split()[:2] == ["#", "step"])
     assert verdict == 1 and verdict < table
+
+
+def test_html_report_shows_the_verdict_then_the_timeline_then_the_table():
+    from tbptt_lint.tracer.report import render_html
+
+    page = render_html(synth(30, 5, "every"))
+    verdict = page.index('class="verdict')
+    timeline = page.index("<h2>Timeline</h2>")
+    table = page.index("<h2>Backward calls</h2>")
+    assert verdict < timeline < table
