@@ -45,7 +45,7 @@ FONT_PT = 10.0
 GAP_PT = 22.0  # between boxes in a row: room for the arrow (or the cut) between them
 ROW_GAP_PT = 30.0
 LEGEND_MIN_WIDTH_PT = 760.0  # a narrow picture's legend wraps at this width
-LAST_ROW_SPARE = 2  # slots kept free in the width: a last row this short joins the one above
+SHORT_TAIL = 2  # a last row of this many boxes or fewer is avoided when a row length allows
 ROW_GAP_FRAMED_PT = 44.0  # per-step rows: room for the window frames and the K2 label
 BOX_H_STEP = 24.0
 BOX_H_WINDOW = 34.0
@@ -206,26 +206,22 @@ class Placed:
     box: Box | None = None
 
 
-def _row_length(view: View, fit: int, typical: int) -> int:
-    """Boxes per row: rows begin at window starts when windows are regular and fit a row."""
+def _short_tail(count: int, per_row: int) -> bool:
+    """A last row of one or two boxes (t=199 alone after t=180-198 reads as a step apart)."""
+    return count > per_row and 0 < count % per_row <= SHORT_TAIL
+
+
+def _row_length(view: View, fit: int, typical: int, count: int) -> int:
+    """Boxes per row: whole windows when windows are regular and fit a row, else a round
+    count; among those, the first that leaves no short last row, else any count that does."""
     if view.per_step and 1 < typical <= fit:
-        return fit // typical * typical
-    for nice in (20, 15, 12, 10, 8, 6, 5, 4, 3, 2):
-        if nice <= fit:
-            return nice
-    return 1
-
-
-def _grid(count: int, per_row: int) -> list[tuple[int, int]]:
-    """(row, column) of each of `count` boxes, `per_row` to a row; a last row of at most
-    `LAST_ROW_SPARE` boxes joins the row above instead of standing alone (t=199 on a row of its
-    own, after t=180-198, read as a step apart from the rest)."""
-    cells = [(i // per_row, i % per_row) for i in range(count)]
-    tail = count % per_row
-    if count > per_row and 0 < tail <= LAST_ROW_SPARE:
-        last_row = count // per_row
-        cells = [(row - 1, col + per_row) if row == last_row else (row, col) for row, col in cells]
-    return cells
+        preferred = [n * typical for n in range(fit // typical, 0, -1)]
+    else:
+        preferred = [n for n in (20, 15, 12, 10, 8, 6, 5, 4, 3, 2) if n <= fit] or [1]
+    for per_row in [*preferred, *range(fit, max(fit // 2, 1) - 1, -1)]:
+        if not _short_tail(count, per_row):
+            return per_row
+    return preferred[0]
 
 
 def condensed_dot(
@@ -254,10 +250,10 @@ def condensed_dot(
     slot = box_w + GAP_PT
     # One slot on the left (the earlier-steps box, or where a row continues) and one on the
     # right (where a row goes on, or the backward node).
-    fit = max(1, int((max_width - max(root_w, box_w) - GAP_PT) // slot) - 1 - LAST_ROW_SPARE)
+    fit = max(1, int((max_width - max(root_w, box_w) - GAP_PT) // slot) - 1)
     typical = _typical_window(summary.calls)
-    per_row = _row_length(view, fit, typical)
-    cells = _grid(len(body), per_row)
+    per_row = _row_length(view, fit, typical, len(body))
+    cells = [(i // per_row, i % per_row) for i in range(len(body))]
     rows = cells[-1][0] + 1 if cells else 1
 
     def xy(row: int, col: int) -> tuple[float, float]:

@@ -172,7 +172,10 @@ def test_condensed_per_step_frames_hold_one_backward_window_each():
         assert inside == list(range(5 * k, 5 * k + 5)), (owner, inside)
 
 
-@pytest.mark.parametrize(("steps", "window", "k2"), [(1200, 10, 25), (1210, 10, 10), (90, 5, 5)])
+@pytest.mark.parametrize(
+    ("steps", "window", "k2"),
+    [(1200, 10, 25), (1210, 10, 10), (90, 5, 5), (200, 200, None), (205, 5, 5), (5000, 10, 10)],
+)
 def test_condensed_last_row_never_holds_a_box_alone(steps, window, k2):
     s = synth(steps, window, "leak")
     s.expected_k2 = k2
