@@ -294,8 +294,9 @@ def _restyle(
 
     # Where the gradient stops. A fused RNN call (nn.LSTM on the CPU: a node per layer) takes
     # each layer's state at its own node, so each gets the cut; an unfused one (nn.GRU on the
-    # CPU: plain ops) gets one cut into its cluster, naming the layers; a cell keeps the cut
-    # on the nodes the walk found (the step's outputs, or the k1/k2 recipe's leaf state).
+    # CPU: plain ops) and a cell get one cut into their cluster (a cut state enters their first
+    # ops with no autograd edge), naming the layers; a leaf state (the k1/k2 recipe) is marked
+    # itself. Without `cut_steps` the cuts go on the nodes the caller named.
     marked: set[str] = set()
     markers: list[tuple[str, str, str]] = []  # (target node, marker text, extra edge attrs)
     for step, names in members.items():
