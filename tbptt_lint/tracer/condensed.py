@@ -368,11 +368,11 @@ def _frames(
         label = f"backward #{owner}" if owner is not None else ""
         left, right = run[0].x - box_w / 2 - 6, run[-1].x + box_w / 2 + 6
         width, height = right - left, box_h + 24
-        if _text_width(label, 8, 0.6) > width:
+        if _text_width(label, 9, 0.6) > width:
             label = f"#{owner}"  # a window of one step: the frame is too narrow for the words
         out.append(
             f'  f{len(out)} [pos="{(left + right) / 2:.1f},{run[0].y + 6:.1f}!" '
-            f'label="{label}" labelloc=t fontsize=8 fontcolor="#666666" '
+            f'label="{label}" labelloc=t fontsize=9 fontcolor="#555555" '
             f'style="rounded,dashed" color="#bbbbbb" fillcolor=none width={width / 72:.3f} '
             f"height={height / 72:.3f}]"
         )

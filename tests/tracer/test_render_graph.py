@@ -185,14 +185,16 @@ def test_condensed_last_row_never_holds_a_box_alone(steps, window, k2):
 
 
 @needs_renderer
-def test_condensed_500_windows_fit_2000_pixels_at_a_readable_size(tmp_path):
-    svg = save_graph(synth(5000, 10, "leak"), tmp_path / "g.svg").read_text()
+@pytest.mark.parametrize(("steps", "window", "boxes"), [(5000, 10, 500), (200, 5, 200)])
+def test_condensed_fits_2000_pixels_at_a_readable_size(tmp_path, steps, window, boxes):
+    # 500 windows of 10 steps (one box each), and 200 steps of windows of 5 (a box per step)
+    svg = save_graph(synth(steps, window, "leak"), tmp_path / "g.svg").read_text()
     root = ET.fromstring(svg)
     width_pt = float(root.get("width", "0").removesuffix("pt"))
     assert 0 < width_pt * 96 / 72 <= 2000
     sizes = {float(v) for v in re.findall(r'font-size="([\d.]+)"', svg)}
     assert min(sizes) >= 9
-    assert svg.count(">t=") == 500  # every window labelled
+    assert svg.count(">t=") == boxes  # every box labelled
 
 
 @needs_renderer
