@@ -134,6 +134,12 @@ def window_start(call: BackwardCall, k2: int) -> int:
     return max(call.step - k2, 0)
 
 
+def _legend_advance(text: str) -> int:
+    """Room for a legend item: swatch, text and gap. The SVG's text is set in the viewer's
+    sans-serif, up to a fifth wider than the PNG's glyphs (DejaVu Sans): room for that."""
+    return 20 + text_width(text) * 6 // 5 + 12
+
+
 def _legend(k2: int | None, bands: bool, width: int) -> list[list[tuple[str, str]]]:
     items = [("linked", LINKED_TEXT), ("cut", CUT_TEXT)]
     if k2 is not None:
@@ -147,7 +153,7 @@ def _legend(k2: int | None, bands: bool, width: int) -> list[list[tuple[str, str
     lines: list[list[tuple[str, str]]] = [[]]
     used = 0
     for kind, text in items:
-        need = 20 + text_width(text) + 18
+        need = _legend_advance(text)
         if lines[-1] and used + need > width:
             lines.append([])
             used = 0
@@ -318,13 +324,15 @@ def timeline_svg(summary: TraceSummary, k2: int | None = None) -> str:
         x = tick * g.cell_w // g.bucket
         out.append(
             f'<line x1="{x}" y1="-4" x2="{x}" y2="{plot_h}" stroke="{_hex(GRID)}" '
-            'stroke-width="0.5"/>'
+            'stroke-width="1"/>'
         )
         out.append(f'<text x="{x}" y="-7" text-anchor="middle">{tick}</text>')
     every = _label_every(g)
     # One rect per reached step lets the picture be checked cell by cell, but a long exact
     # trace would make a multi-megabyte page: merge runs of equal colour past a few thousand.
     per_cell = g.exact and sum(len(row.cells) for row in g.rows) <= MAX_CELL_RECTS
+    # White seams between cells where cells are big enough to spare a pixel, as in the PNG.
+    seam = ' stroke="#ffffff" stroke-width="1"' if g.cell_w >= 8 else ""
     for r, row in enumerate(g.rows):
         y = r * g.row_h
         if per_cell:
@@ -333,13 +341,12 @@ def timeline_svg(summary: TraceSummary, k2: int | None = None) -> str:
                 kind = "cut" if cell.cut else "linked"
                 if cell.beyond:
                     kind += " beyond"
+                tip = escape(_tooltip(call, col, bool(cell.cut), g.k2))
                 out.append(
                     f'<rect class="reached {kind}" data-step="{col}" data-call="{call.index}" '
                     f'x="{col * g.cell_w}" y="{y}" '
                     f'width="{g.cell_w}" height="{g.row_h}" '
-                    f'fill="{_hex(_cell_colour(WHITE, cell))}" stroke="#ffffff" '
-                    f'stroke-width="0.5"><title>{escape(_tooltip(call, col, bool(cell.cut), g.k2))}'
-                    "</title></rect>"
+                    f'fill="{_hex(_cell_colour(WHITE, cell))}"{seam}><title>{tip}</title></rect>'
                 )
         else:
             out.extend(_svg_runs(row, y, g))
@@ -362,7 +369,7 @@ def timeline_svg(summary: TraceSummary, k2: int | None = None) -> str:
             out.append(f'<text x="{plot_w + 6}" y="{ty}">{escape(row.horizon)}</text>')
     out.append(
         f'<rect x="0" y="0" width="{plot_w}" height="{plot_h}" fill="none" '
-        f'stroke="{_hex(INK)}" stroke-width="0.5"/>'
+        f'stroke="{_hex(INK)}" stroke-width="1"/>'
     )
     out.append("</g>")
     out.append(f'<g class="legend" transform="translate({g.left},{g.legend_top})">')
@@ -371,7 +378,7 @@ def timeline_svg(summary: TraceSummary, k2: int | None = None) -> str:
         for kind, text in line:
             out.append(f'<g class="legend-item {kind}">{_svg_swatch(kind, x, y + 2)}')
             out.append(f'<text x="{x + 20}" y="{y + 11}">{escape(text)}</text></g>')
-            x += 20 + text_width(text) + 18
+            x += _legend_advance(text)
     out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -477,7 +484,7 @@ def timeline_png(summary: TraceSummary, k2: int | None = None) -> bytes:
         for kind, text in legend_line:
             _png_swatch(canvas, kind, x, y + 3)
             canvas.text(x + 20, y, text)
-            x += 20 + text_width(text) + 18
+            x += _legend_advance(text)
     return canvas.png()
 
 
