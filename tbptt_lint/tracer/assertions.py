@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from tbptt_lint.tracer.explain import describe_leaks, growth_explanation, opaque_hint
 from tbptt_lint.tracer.records import BackwardCall, StepRecord
 from tbptt_lint.tracer.steps import StateLeak
+from tbptt_lint.tracer.words import odd_windows, plural, typical
 
 
 @dataclass(frozen=True)
@@ -174,13 +175,15 @@ def _check_stride(calls: Sequence[BackwardCall], k1: int, facts: RunFacts) -> li
     elif all(c.stride > k1 and _grad_steps(c, facts) == k1 for c in bad):
         if len(bad) == len(checked) and len(strides) == 1:
             hint = (
-                f" Every window takes {k1} steps with gradients after {first.stride - k1} "
-                "without that they continue from (a no-grad warm-up or burn-in): that scheme's "
+                f" Every window takes {plural(k1, 'step')} with gradients after "
+                f"{first.stride - k1} without that they continue from (a no-grad warm-up or "
+                "burn-in): that scheme's "
                 f"stride counts both, so assert k1={first.stride} for it."
             )
         else:
             hint = (
-                f" Those windows take {k1} steps with gradients, and before them steps without "
+                f" Those windows take {plural(k1, 'step')} with gradients, and before them steps "
+                "without "
                 "gradients that carry the training state on, skipping data. Sampling or "
                 "evaluating on a state of its own (a copy, or one made anew) does not count "
                 "against the stride."
@@ -193,7 +196,8 @@ def _check_stride(calls: Sequence[BackwardCall], k1: int, facts: RunFacts) -> li
     elif all(s < k1 for s in strides):
         hint = " The backward runs more often than every k1 steps."
     return [
-        f"stride: backward #{first.index} came {first.stride} steps after the previous one, "
+        f"stride: backward #{first.index} came {plural(first.stride, 'step')} after the "
+        "previous one, "
         f"expected k1={k1} ({len(bad)} of {len(calls)} backward calls differ; measured strides "
         f"{_short([c.stride for c in calls])}).{hint}"
     ]
@@ -224,6 +228,11 @@ def _check_horizon(
         ]
     horizons = [c.horizon for c in visible]
     growth = growth_explanation(horizons, leaks, visible)
+    # Most windows reach back the same, other than k2: that is the loop's horizon, and the
+    # failure says so first (not the odd window, a ramp-up or a tail, that differs most).
+    steady = typical(horizons)
+    if steady is not None and steady[0] != k2 and 2 * steady[1] > len(visible) and not growth:
+        return [_typical_horizon_sentence(visible, steady[0], steady[1], k2, leaks)]
     first_full = next((i for i, h in enumerate(horizons) if h == k2), None)
     problems: list[str] = []
     if first_full is None:
@@ -250,6 +259,30 @@ def _check_horizon(
     return problems
 
 
+def _typical_horizon_sentence(
+    calls: Sequence[BackwardCall],
+    horizon: int,
+    count: int,
+    k2: int,
+    leaks: Sequence[StateLeak],
+) -> str:
+    """'53 of 54 windows reach back 5 steps; expected k2=10.', the odd ones, and the cause."""
+    many = f"all {count} windows" if count == len(calls) else f"{count} of {len(calls)} windows"
+    head = f"horizon: {many} reach back {plural(horizon, 'step')}; expected k2={k2}."
+    odd = odd_windows(calls, lambda c: c.horizon == horizon)
+    if odd:
+        head += " The others: " + ", ".join(odd) + "."
+    steady_stride = typical([c.stride for c in calls])
+    if 1 < horizon < k2 and steady_stride is not None and steady_stride[0] == horizon:
+        return (
+            f"{head} Likely cause: the state is cut where each window starts, so the gradient "
+            f"reaches back one window, the stride of {plural(horizon, 'step')}. Reaching "
+            f"k2={k2} steps back with a stride of {horizon} needs windows that overlap (the "
+            f"k1/k2 recipe); if windows of {horizon} are meant, assert k2={horizon}."
+        )
+    return f"{head} Likely cause: {_horizon_cause(horizon, k2, None, leaks, calls)}"
+
+
 def _horizon_sentence(
     call: BackwardCall,
     k2: int,
@@ -259,29 +292,36 @@ def _horizon_sentence(
     calls: Sequence[BackwardCall],
 ) -> str:
     head = (
-        f"horizon: backward #{call.index} (after step {call.step}) reached back {call.horizon} "
-        f"steps, expected k2={k2} (measured horizons {_short(horizons)})."
+        f"horizon: backward #{call.index} (after step {call.step}) reached back "
+        f"{plural(call.horizon, 'step')}, expected k2={k2} (measured horizons {_short(horizons)})."
     )
+    return f"{head} Likely cause: {_horizon_cause(call.horizon, k2, growth, leaks, calls)}"
+
+
+def _horizon_cause(
+    horizon: int,
+    k2: int,
+    growth: str | None,
+    leaks: Sequence[StateLeak],
+    calls: Sequence[BackwardCall],
+) -> str:
     if growth:
-        return f"{head} Likely cause: {growth}"
-    if call.horizon > k2:
+        return growth
+    if horizon > k2:
         leak_text = describe_leaks(leaks, calls)
         cause = leak_text or "carried state is cut too late, or windows overlap."
-        return f"{head} Likely cause: the gradient reaches past the window; {cause}"
-    if call.horizon == 1 and k2 > 1:
+        return f"the gradient reaches past the window; {cause}"
+    if horizon == 1 and k2 > 1:
         return (
-            f"{head} Likely cause: the state is cut at every step (a detach inside the time loop), "
+            "the state is cut at every step (a detach inside the time loop), "
             "so no gradient flows from one step to the next."
         )
-    if call.horizon == 0:
+    if horizon == 0:
         return (
-            f"{head} Likely cause: the loss does not depend on any recurrent step through a graph "
+            "the loss does not depend on any recurrent step through a graph "
             "(steps ran under no_grad, or the state passed on is not the one the loss uses)."
         )
-    return (
-        f"{head} Likely cause: the state is cut inside the window, "
-        "or the window is shorter than k2."
-    )
+    return "the state is cut inside the window, or the window is shorter than k2."
 
 
 def _short(values: Sequence[int], limit: int = 8) -> str:

@@ -2,26 +2,53 @@
 
 torchviz draws every autograd node, and parameters fan out to every step, so Graphviz needs
 minutes at a few dozen RNN steps. Here each time step (or, past `max_step_boxes` steps, each
-window between backward calls) is one box, and only the flow between boxes is drawn: carried
-state, where the gradient enters, and where it is cut. That keeps the graph at a few hundred
-nodes whatever the trace length. Boxes are laid out in rows of `wrap` so that a long trace reads
-like text instead of a strip hundreds of inches wide.
+window between backward calls) is one box, and only what crosses between neighbouring boxes is
+drawn: the gradient flowing back through carried state, or the cut where it stops (the call's
+`cut_steps`). Boxes are grouped at window boundaries and at the K2 boundary (where the expected
+window begins, when k2 is known), so a box never straddles either.
+
+The layout is computed here, not by Graphviz: boxes sit in rows, like text, and every position is
+pinned (`layout=neato`, `pos="x,y!"`), so no edge crosses another, rows begin at window starts
+when windows are regular, the picture stays under `MAX_WIDTH_PT` wide, and Graphviz only draws
+(5000 steps in 500 windows in well under a second).
 """
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from dataclasses import dataclass
 
+from tbptt_lint.tracer.graph_legend import (
+    BEYOND_BORDER,
+    BEYOND_FILL,
+    BEYOND_TEXT,
+    CUT_COLOUR,
+    CUT_FILL,
+    CUT_TEXT,
+    ENTRY_COLOUR,
+    FLOW_COLOUR,
+    FULL_FILL,
+    K2_COLOUR,
+    PART_FILL,
+    dot_escape,
+    graph_title,
+)
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
 from tbptt_lint.tracer.report import human_bytes
 
-CUT_COLOUR = "#d62728"
-ENTRY_COLOUR = "#1f77b4"
-FULL_FILL = "#6baed6"
-PART_FILL = "#c6dbef"
-MAX_ENTRY_EDGES = 12
+MAX_STEP_BOXES = 200  # up to this many steps in view: one box per step
+MAX_BOXES = 600  # past this many windows: several windows share a box
+FEW_WINDOWS = 100  # under this many windows in view, long ones are split into chunks
+ROUND_CHUNKS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000)
+MAX_WIDTH_PT = 1440  # 1920 px at 96 dpi: legible at 100% zoom on an ordinary screen
+FONT_PT = 10.0
+GAP_PT = 22.0  # between boxes in a row: room for the arrow (or the cut) between them
+ROW_GAP_PT = 30.0
+LEGEND_MIN_WIDTH_PT = 760.0  # a narrow picture's legend wraps at this width
+SHORT_TAIL = 2  # a last row of this many boxes or fewer is avoided when a row length allows
+ROW_GAP_FRAMED_PT = 44.0  # per-step rows: room for the window frames and the K2 label
+BOX_H_STEP = 24.0
+BOX_H_WINDOW = 34.0
 
 
 @dataclass
@@ -29,209 +56,410 @@ class Box:
     start: int  # first step, inclusive
     end: int  # last step, exclusive
     reached: int = 0  # steps in the box the gradient reaches
-    links_inside: int = 0  # state links with both ends in the box
-    cuts_inside: int = 0  # reached steps inside the box whose incoming state was cut
-    entries: int = 0  # reached steps the gradient enters directly (not through carried state)
-    cut_before: bool = False  # the box's first step is reached but its incoming state was cut
+    cuts_inside: int = 0  # cut steps after the box's first step
+    cut_before: bool = False  # the box's first step is a cut step (the gradient stops there)
     history: bool = False  # the collapsed "earlier steps" box
+    beyond_k2: bool = False  # before the K2 boundary (outside the expected window)
+    windows: int = 1  # backward windows the box holds (window mode)
 
     @property
     def size(self) -> int:
         return self.end - self.start
 
+    def span(self) -> str:
+        return f"t={self.start}" if self.size == 1 else f"t={self.start}\u2013{self.end - 1}"
+
     def label(self) -> str:
-        span = f"t={self.start}" if self.size == 1 else f"t={self.start}\u2013{self.end - 1}"
         if self.history:
-            return f"{span}\\nearlier steps\\nnot reached"
+            return self.span()  # drawn dashed: the legend says "not reached"
         if self.size == 1:
-            return span if self.reached else f"{span}\\nnot reached"
-        lines = [span, f"{self.size} steps, {self.reached} reached"]
+            return self.span()
+        lines = [self.span()]
+        steps = f"{self.size} steps" if self.windows == 1 else f"{self.windows} windows"
+        if self.reached == 0:
+            lines.append(f"{steps}, not reached")
+        elif self.reached < self.size:
+            lines.append(f"{steps}, {self.reached} reached")
+        else:
+            lines.append(steps)
         if self.cuts_inside:
             lines.append(f"{self.cuts_inside} cut{'s' if self.cuts_inside != 1 else ''} inside")
         return "\\n".join(lines)
 
 
-def _esc(text: str) -> str:
-    """Escape for a double-quoted DOT string; `\\n` sequences we put in stay line breaks."""
-    return text.replace('"', '\\"')
+@dataclass(frozen=True)
+class View:
+    """What one condensed picture shows: the boxes and the boundaries that matter."""
+
+    call: BackwardCall
+    boxes: list[Box]
+    k2_boundary: int | None  # the first step of the expected window, when k2 is known
+    per_step: bool  # one box per step (else one per window or chunk)
+    window_ends: dict[int, int]  # step -> index of the backward call that ran after it
 
 
-def _segments(
-    call: BackwardCall,
-    calls: list[BackwardCall],
-    lo: int,
-    hi: int,
-    max_step_boxes: int,
-    max_boxes: int,
-) -> list[tuple[int, int]]:
-    if hi - lo <= max_step_boxes:
-        return [(s, s + 1) for s in range(lo, hi)]
-    # Windows delimited by backward calls: the natural unit of a TBPTT loop.
+def _typical_window(calls: list[BackwardCall]) -> int:
+    strides = Counter(c.stride for c in calls if c.stride > 0)
+    return strides.most_common(1)[0][0] if strides else 0
+
+
+def _window_bounds(
+    calls: list[BackwardCall], lo: int, hi: int, k2_boundary: int | None, max_boxes: int
+) -> list[tuple[int, int, int]]:
+    """(start, end, windows held) of each box, window mode: boxes end where backward calls
+    ran, and at the K2 boundary, so neither ever falls inside a box."""
     cuts = sorted({c.step for c in calls if lo < c.step < hi})
-    bounds = [lo, *cuts, hi]
+    hard = {k2_boundary} if k2_boundary is not None and lo < k2_boundary < hi else set()
+    bounds = sorted({lo, hi, *cuts, *hard})
     windows = list(zip(bounds, bounds[1:], strict=False))
-    # A window longer than its share of the boxes (one backward after 5000 steps) is split
-    # into equal chunks, so a long un-truncated graph is not drawn as a single box.
-    chunk = -(-(hi - lo) // max_boxes)
-    windows = [(s, min(s + chunk, b)) for a, b in windows for s in range(a, b, chunk)]
-    if len(windows) > max_boxes:
-        group = -(-len(windows) // max_boxes)
-        windows = [
-            (windows[i][0], windows[min(i + group, len(windows)) - 1][1])
-            for i in range(0, len(windows), group)
-        ]
-    return windows
+    pieces = [(a, b, 1) for a, b in windows]
+    if len(windows) < FEW_WINDOWS:
+        # Few, long windows (one backward after 5000 steps): split them into chunks of a
+        # round size, so that the picture still says where along them the gradient stops.
+        share = -(-(hi - lo) // FEW_WINDOWS)
+        chunk = next((n for n in ROUND_CHUNKS if n >= share), share)
+        pieces = []
+        for a, b in windows:
+            edges = [a, *range((a // chunk + 1) * chunk, b, chunk), b]
+            pieces.extend((s, e, 1) for s, e in zip(edges, edges[1:], strict=False))
+    if len(pieces) <= max_boxes:
+        return pieces
+    # Too many windows: consecutive ones share a box, never across the K2 boundary.
+    group = -(-len(pieces) // max_boxes)
+    merged: list[tuple[int, int, int]] = []
+    run: list[tuple[int, int, int]] = []
+    for piece in pieces:
+        if run and (len(run) == group or piece[0] in hard):
+            merged.append((run[0][0], run[-1][1], sum(p[2] for p in run)))
+            run = []
+        run.append(piece)
+    if run:
+        merged.append((run[0][0], run[-1][1], sum(p[2] for p in run)))
+    return merged
 
 
-def build_boxes(
-    summary: TraceSummary, call: int = -1, *, max_step_boxes: int = 200, max_boxes: int = 200
-) -> tuple[BackwardCall, list[Box], Counter[tuple[int, int]]]:
-    """The boxes for `summary.calls[call]` and the state links between them, by box index."""
+def build_view(
+    summary: TraceSummary,
+    call: int = -1,
+    *,
+    max_step_boxes: int = MAX_STEP_BOXES,
+    max_boxes: int = MAX_BOXES,
+) -> View:
+    """The boxes for `summary.calls[call]`, with cuts and the K2 boundary placed."""
     c = summary.calls[call]
     reached = sorted(set(c.reached_steps))
     hi = max(c.step, reached[-1] + 1 if reached else 0)
     window_lo = max(0, c.step - c.stride)
     lo = min(reached[0], window_lo) if reached else window_lo
+    k2 = summary.expected_k2
+    k2_boundary = c.step - k2 if k2 is not None and 0 <= c.step - k2 < hi else None
+    if k2_boundary is not None:
+        # The expected window is drawn whole, reached or not: a short reach shows as steps
+        # of the expected window the gradient never got to.
+        lo = min(lo, k2_boundary)
 
     boxes: list[Box] = []
     if lo > 0:
         boxes.append(Box(0, lo, history=True))
-    boxes.extend(
-        Box(a, b) for a, b in _segments(c, summary.calls, lo, hi, max_step_boxes, max_boxes)
-    )
+    per_step = hi - lo <= max_step_boxes
+    if per_step:
+        boxes.extend(Box(s, s + 1) for s in range(lo, hi))
+    else:
+        boxes.extend(
+            Box(a, b, windows=n)
+            for a, b, n in _window_bounds(summary.calls, lo, hi, k2_boundary, max_boxes)
+        )
     starts = [b.start for b in boxes]
-
-    def box_of(step: int) -> int:
-        return max(0, bisect.bisect_right(starts, step) - 1)
-
-    reached_set = set(reached)
-    linked_into = {t for _, t in c.state_links}
-    links_from = {f for f, _ in c.state_links}
-    cross: Counter[tuple[int, int]] = Counter()
-    for f, t in c.state_links:
-        bf, bt = box_of(f), box_of(t)
-        if bf == bt:
-            boxes[bf].links_inside += 1
-        else:
-            cross[(bf, bt)] += 1
+    cut = set(c.cut_steps)
+    at = 0
     for s in reached:
-        box = boxes[box_of(s)]
+        while at + 1 < len(boxes) and starts[at + 1] <= s:
+            at += 1
+        box = boxes[at]
         box.reached += 1
-        if s not in links_from:
-            box.entries += 1
-        # A reached step with a predecessor but no state link into it: the truncation boundary.
-        if s > 0 and s not in linked_into:
+        if s in cut:
             if s == box.start:
                 box.cut_before = True
             else:
                 box.cuts_inside += 1
-    if not reached_set:
-        # Nothing measured: show the window plainly rather than claim cuts.
-        for box in boxes:
-            box.cut_before = False
-    return c, boxes, cross
+    for box in boxes:
+        box.beyond_k2 = bool(
+            k2_boundary is not None and box.reached and not box.history and box.end <= k2_boundary
+        )
+    window_ends = {other.step: other.index for other in summary.calls}
+    return View(c, boxes, k2_boundary, per_step, window_ends)
+
+
+# ----- layout -----
+
+
+def _text_width(text: str, size: float = FONT_PT, em: float = 0.56) -> float:
+    """Helvetica's digits are 0.56 em wide, most letters less: enough to size boxes."""
+    return max((len(line) for line in text.split("\\n")), default=0) * size * em
+
+
+@dataclass
+class Placed:
+    name: str
+    x: float  # centre, points
+    y: float  # centre, points (Graphviz: y grows upwards, rows go down)
+    box: Box | None = None
+
+
+def _short_tail(count: int, per_row: int) -> bool:
+    """A last row of one or two boxes (t=199 alone after t=180-198 reads as a step apart)."""
+    return count > per_row and 0 < count % per_row <= SHORT_TAIL
+
+
+def _row_length(view: View, fit: int, typical: int, count: int) -> int:
+    """Boxes per row: whole windows when windows are regular and fit a row, else a round
+    count; among those, the first that leaves no short last row, else any count that does."""
+    if view.per_step and 1 < typical <= fit:
+        preferred = [n * typical for n in range(fit // typical, 0, -1)]
+    else:
+        preferred = [n for n in (20, 15, 12, 10, 8, 6, 5, 4, 3, 2) if n <= fit] or [1]
+    for per_row in [*preferred, *range(fit, max(fit // 2, 1) - 1, -1)]:
+        if not _short_tail(count, per_row):
+            return per_row
+    return preferred[0]
 
 
 def condensed_dot(
     summary: TraceSummary,
     call: int = -1,
     *,
-    max_step_boxes: int = 200,
-    max_boxes: int = 200,
-    wrap: int = 20,
+    max_step_boxes: int = MAX_STEP_BOXES,
+    max_boxes: int = MAX_BOXES,
+    max_width: float = MAX_WIDTH_PT,
 ) -> str:
-    """DOT text for one backward call, one box per step or per window, rows of `wrap` boxes."""
+    """DOT text for one backward call: boxes in rows, positions pinned, a legend below."""
     if not summary.calls:
         raise ValueError("no backward calls were recorded; there is no graph to draw")
-    c, boxes, cross = build_boxes(summary, call, max_step_boxes=max_step_boxes, max_boxes=max_boxes)
-    number = c.index
-    title = (
-        f"backward #{number} after step {c.step}: stride {c.stride}, horizon {c.horizon}, "
-        f"{c.graph_nodes} nodes, {human_bytes(c.saved_bytes)} saved"
-    )
-    legend = (
-        "arrows: gradient flow through carried state    red dashed: cut (gradient stops)    "
-        "blue: gradient enters from the loss"
-    )
+    view = build_view(summary, call, max_step_boxes=max_step_boxes, max_boxes=max_boxes)
+    c, boxes = view.call, view.boxes
+    history = boxes[0] if boxes and boxes[0].history else None
+    body = boxes[1:] if history else boxes
+
+    box_h = BOX_H_STEP if view.per_step else BOX_H_WINDOW
+    row_gap = ROW_GAP_FRAMED_PT if view.per_step else ROW_GAP_PT
+    box_w = max((_text_width(b.label()) for b in boxes), default=24.0) + 12
+    root_label = f"backward #{c.index}\\nafter step {c.step}"
+    if c.opaque:
+        root_label += f"\\nopaque: {dot_escape(', '.join(c.opaque[:3]))}"
+    root_w = _text_width(root_label) + 16
+    slot = box_w + GAP_PT
+    # One slot on the left (the earlier-steps box, or where a row continues) and one on the
+    # right (where a row goes on, or the backward node).
+    fit = max(1, int((max_width - max(root_w, box_w) - GAP_PT) // slot) - 1)
+    typical = _typical_window(summary.calls)
+    per_row = _row_length(view, fit, typical, len(body))
+    cells = [(i // per_row, i % per_row) for i in range(len(body))]
+    rows = cells[-1][0] + 1 if cells else 1
+
+    def xy(row: int, col: int) -> tuple[float, float]:
+        return col * slot + box_w / 2, -row * (box_h + row_gap)
+
+    placed: list[Placed] = []
+    if history is not None:
+        placed.append(Placed("b0", *xy(0, 0), box=history))
+    offset = 1 if history else 0
+    for i, box in enumerate(body):
+        row, col = cells[i]
+        placed.append(Placed(f"b{i + offset}", *xy(row, 1 + col), box=box))
+
+    k2 = summary.expected_k2
+    title = f"{graph_title(c, k2)}; {c.graph_nodes} graph nodes, {human_bytes(c.saved_bytes)} saved"
     out = [
         "digraph condensed {",
-        f"  graph [rankdir=LR newrank=true nodesep=0.15 ranksep=0.3 fontname=Helvetica "
-        f'fontsize=12 labelloc=t label="{_esc(title)}\\n{_esc(legend)}"]',
-        '  node [shape=box style="rounded,filled" fontname=Helvetica fontsize=10 '
-        'fillcolor=white color="#555555" margin="0.06,0.03"]',
-        "  edge [dir=back arrowsize=0.6]",
+        "  graph [layout=neato inputscale=72 splines=false outputorder=nodesfirst forcelabels=true "
+        f'fontname=Helvetica fontsize=13 labelloc=t label="{dot_escape(title)}"]',
+        f'  node [shape=box style="rounded,filled" fontname=Helvetica fontsize={FONT_PT:g} '
+        f'fillcolor=white color="#555555" fixedsize=true width={box_w / 72:.3f} '
+        f"height={box_h / 72:.3f}]",
+        "  edge [dir=back arrowsize=0.6 fontname=Helvetica fontsize=9]",
     ]
-    entry_boxes = [i for i, b in enumerate(boxes) if b.entries]
-    few_entries = len(entry_boxes) <= MAX_ENTRY_EDGES
-    for i, box in enumerate(boxes):
-        attrs = [f'label="{_esc(box.label())}"']
-        if box.history or not box.reached:
-            attrs.append('style="rounded,dashed" color="#999999" fontcolor="#777777"')
-        else:
-            fill = FULL_FILL if box.reached == box.size else PART_FILL
-            attrs.append(f'fillcolor="{fill}"')
-            if box.entries and not few_entries:
-                attrs.append(f'color="{ENTRY_COLOUR}" penwidth=2')
-        if box.cuts_inside:
-            attrs.append(f'color="{CUT_COLOUR}" penwidth=2')
-        out.append(f"  b{i} [{' '.join(attrs)}]")
-    root_label = f"backward #{number}\\nafter step {c.step}"
-    if c.opaque:
-        root_label += f"\\nopaque: {_esc(', '.join(c.opaque[:3]))}"
-    out.append(f'  root [label="{root_label}" shape=doubleoctagon fillcolor="#fdd0a2"]')
+    out.extend(_frames(view, placed, typical, box_w, box_h))
+    for p in placed:
+        out.append(f'  {p.name} [pos="{p.x:.1f},{p.y:.1f}!" {_box_attrs(p.box)}]')
 
-    # Grid layout: with rankdir=LR a rank is a column, so each grid column is a rank=same
-    # group, and invisible edges down a column keep the rows in time order. The backward node
-    # takes the grid cell after the last box, so it sits at the end of the time line.
-    names = [f"b{i}" for i in range(len(boxes))] + ["root"]
-    ncols = min(wrap, len(names))
-    for col in range(ncols):
-        members = " ".join(names[col::wrap])
-        out.append(f"  {{ rank=same; {members} }}")
-    for i in range(ncols, len(names)):
-        out.append(f"  {names[i - ncols]} -> {names[i]} [style=invis]")
-    rows = range(1, -(-len(names) // wrap))
-    if rows:
-        # A row break must not become an edge across the whole picture: each later row starts
-        # with a small "..." node whose edge shows what crosses the break (state, cut, nothing).
-        out.append("  { rank=same; " + " ".join(f"r{r}" for r in rows) + " }")
-        out.extend(
-            f'  r{r} [label="..." shape=plaintext style="" fontcolor="#777777"]' for r in rows
-        )
-        for r in range(2, len(rows) + 1):
-            out.append(f"  r{r - 1} -> r{r} [style=invis]")
-
-    def flow(i: int) -> str:
-        """Edge attributes for what crosses from box i-1 into box i."""
-        if i >= len(boxes):
-            return "style=invis"
-        linked = cross.get((i - 1, i), 0)
-        if boxes[i].cut_before:
-            return (
-                f'label="cut" style=dashed color="{CUT_COLOUR}" fontcolor="{CUT_COLOUR}" '
-                "penwidth=2 arrowtail=tee"
-            )
-        if linked:
-            return "penwidth=2" + (f' label="{linked}"' if linked > 1 else "")
-        return "style=invis"  # nothing flows; the edge only keeps time order
-
-    for i in range(1, len(names)):
-        if i % wrap:
-            out.append(f"  {names[i - 1]} -> {names[i]} [{flow(i)}]")
-        else:
-            out.append(f"  r{i // wrap} -> {names[i]} [{flow(i)}]")
-    for (bf, bt), count in sorted(cross.items()):
-        if bt != bf + 1:  # state jumping over boxes is rare; draw it without moving the grid
-            label = f' label="{count}"' if count > 1 else ""
-            out.append(f"  b{bf} -> b{bt} [penwidth=2 constraint=false{label}]")
-
-    if few_entries:
-        for i in entry_boxes:
-            out.append(f'  b{i} -> root [color="{ENTRY_COLOUR}" constraint=false]')
-    elif entry_boxes:
-        out.append(
-            f'  b{entry_boxes[-1]} -> root [color="{ENTRY_COLOUR}" constraint=false '
-            f'label="enters at {len(entry_boxes)} boxes"]'
-        )
+    # What crosses between neighbouring boxes; a row break gets a stub at both ends instead
+    # of an edge across the picture.
+    names = [p.name for p in placed]
+    for i in range(1, len(placed)):
+        prev, here = placed[i - 1], placed[i]
+        style = _flow_attrs(here.box)
+        if here.y == prev.y:
+            out.append(f"  {prev.name} -> {here.name} [{style}]")
+            continue
+        end, start = f"e{i}", f"s{i}"
+        ex, ey = prev.x + slot, prev.y
+        sx, sy = xy(int(round(-here.y / (box_h + row_gap))), 0)
+        out.append(f'  {end} [pos="{ex - box_w / 2 + 8:.1f},{ey:.1f}!" {_STUB}]')
+        out.append(f'  {start} [pos="{sx + box_w / 2 - 8:.1f},{sy:.1f}!" {_STUB}]')
+        out.append(f"  {prev.name} -> {end} [{style}]")
+        out.append(f"  {start} -> {here.name} [{style}]")
+    # A backward before any step (nothing to draw but itself) stands alone.
+    last = placed[-1] if placed else Placed("", -GAP_PT - box_w / 2, 0.0)
+    rx = last.x + box_w / 2 + GAP_PT + root_w / 2
+    out.append(
+        f'  root [pos="{rx:.1f},{last.y:.1f}!" label="{root_label}" shape=doubleoctagon '
+        f'fillcolor="#e5f5e0" color="#31a354" width={root_w / 72:.3f} '
+        f"height={max(box_h, 36) / 72:.3f}]"
+    )
+    if names:
+        out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
+    out.extend(_k2_line(view, placed, box_h, slot))
+    bottom = -(rows - 1) * (box_h + row_gap) - box_h / 2 - ROW_GAP_PT
+    widest = max((p.x for p in placed), default=0.0) + box_w / 2 + GAP_PT  # row end, stub
+    legend_width = max(widest, rx + root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
+    out.extend(_legend(bottom, view.k2_boundary is not None, k2, view.per_step, legend_width))
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+_STUB = 'shape=plaintext style="" label="\u2026" fontcolor="#777777" width=0.2 height=0.2'
+
+
+def _box_attrs(box: Box | None) -> str:
+    assert box is not None
+    attrs = [f'label="{dot_escape(box.label())}"']
+    if box.history or not box.reached:
+        attrs.append('style="rounded,dashed" color="#999999" fontcolor="#777777"')
+    elif box.beyond_k2:
+        attrs.append(f'fillcolor="{BEYOND_FILL}" color="{BEYOND_BORDER}"')
+    elif box.cut_before and box.size == 1:
+        attrs.append(f'fillcolor="{CUT_FILL}"')  # as on the timeline: the step it stops at
+    else:
+        attrs.append(f'fillcolor="{FULL_FILL if box.reached == box.size else PART_FILL}"')
+    if box.cuts_inside:
+        attrs.append(f'color="{CUT_COLOUR}" penwidth=2')
+    return " ".join(attrs)
+
+
+def _flow_attrs(box: Box | None) -> str:
+    """How the gradient crosses from `box` back into the box just before it: decided by the
+    box's first step alone (a cut step, reached through carried state, or not reached)."""
+    assert box is not None
+    if box.cut_before:
+        return (
+            f'style=dashed color="{CUT_COLOUR}" penwidth=2 arrowtail=tee xlabel="cut" '
+            f'fontcolor="{CUT_COLOUR}"'
+        )
+    if not box.reached:
+        return 'color="#cccccc" arrowtail=none'  # the gradient never got here; time runs on
+    return f'color="{FLOW_COLOUR}" penwidth=2'
+
+
+def _frames(
+    view: View, placed: list[Placed], typical: int, box_w: float, box_h: float
+) -> list[str]:
+    """Per-step view: a frame around each backward window's steps on each row, named after
+    the backward call that ran at its end (the unit a TBPTT loop is written in)."""
+    if not view.per_step or typical <= 1:
+        return []  # windows of one step: a frame per box says nothing the boxes do not
+    out: list[str] = []
+    run: list[Placed] = []
+
+    def close() -> None:
+        if not run:
+            return
+        end = run[-1].box.end if run[-1].box else 0
+        owner = view.window_ends.get(end)
+        label = f"backward #{owner}" if owner is not None else ""
+        left, right = run[0].x - box_w / 2 - 6, run[-1].x + box_w / 2 + 6
+        width, height = right - left, box_h + 24
+        if _text_width(label, 9, 0.6) > width:
+            label = f"#{owner}"  # a window of one step: the frame is too narrow for the words
+        out.append(
+            f'  f{len(out)} [pos="{(left + right) / 2:.1f},{run[0].y + 6:.1f}!" '
+            f'label="{label}" labelloc=t fontsize=9 fontcolor="#555555" '
+            f'style="rounded,dashed" color="#bbbbbb" fillcolor=none width={width / 72:.3f} '
+            f"height={height / 72:.3f}]"
+        )
+        run.clear()
+
+    for p in placed:
+        box = p.box
+        if box is None or box.history:
+            continue
+        if run and (p.y != run[-1].y or run[-1].box.end in view.window_ends):  # type: ignore[union-attr]
+            close()
+        run.append(p)
+    close()
+    return out
+
+
+def _k2_line(view: View, placed: list[Placed], box_h: float, slot: float) -> list[str]:
+    """A dashed line in the gap before the first box of the expected window."""
+    if view.k2_boundary is None:
+        return []
+    first = next((p for p in placed if p.box and p.box.start == view.k2_boundary), None)
+    if first is None:
+        return []
+    x = first.x - slot / 2
+    top, bottom = first.y + box_h / 2 + 20, first.y - box_h / 2 - 8
+    return [
+        f'  k2top [pos="{x:.1f},{top:.1f}!" shape=point width=0.01 color="{K2_COLOUR}"]',
+        f'  k2bot [pos="{x:.1f},{bottom:.1f}!" shape=point width=0.01 color="{K2_COLOUR}"]',
+        f'  k2top -> k2bot [dir=none style=dashed penwidth=2.5 color="{K2_COLOUR}"]',
+        f'  k2label [pos="{x + 4:.1f},{top + 8:.1f}!" shape=plaintext style="" '
+        f'label="K2: expected window \u2192" fontcolor="{K2_COLOUR}" fontsize=9 '
+        f"fixedsize=false width=0.2 height=0.15]",
+    ]
+
+
+def _legend(
+    top: float, with_k2: bool, k2: int | None, per_step: bool, max_width: float
+) -> list[str]:
+    """Sample boxes and edges with their meaning, in rows under the picture."""
+    items: list[tuple[str, str]] = [(f'fillcolor="{FULL_FILL}"', "reached by this backward")]
+    if per_step:
+        items.append((f'fillcolor="{CUT_FILL}"', "reached; the gradient stops at this step"))
+    if with_k2:
+        items.append(
+            (
+                f'fillcolor="{BEYOND_FILL}" color="{BEYOND_BORDER}"',
+                f"{BEYOND_TEXT} (further back than k2={k2})",
+            )
+        )
+    items.append(('style="rounded,dashed" color="#999999"', "not reached"))
+    edges: list[tuple[str, str]] = [
+        (f'color="{FLOW_COLOUR}" penwidth=2', "gradient flows back (carried state)"),
+        (f'style=dashed color="{CUT_COLOUR}" penwidth=2 arrowtail=tee', f"cut: {CUT_TEXT}"),
+    ]
+    if with_k2:
+        edges.append(
+            (
+                f'dir=none style=dashed penwidth=2.5 color="{K2_COLOUR}"',
+                "K2: where the expected window begins",
+            )
+        )
+    out: list[str] = []
+    x, y = 0.0, top - 14
+
+    def room(need: float) -> None:
+        nonlocal x, y
+        if x and x + need > max_width:
+            x, y = 0.0, y - 20
+
+    for n, (attrs, text) in enumerate(items):
+        width = _text_width(text, 9, 0.47)
+        room(30 + width)
+        out.append(f'  lb{n} [pos="{x + 14:.1f},{y:.1f}!" label="" {attrs} width=0.39 height=0.22]')
+        out.append(
+            f'  lt{n} [pos="{x + 30 + width / 2:.1f},{y:.1f}!" shape=plaintext style="" '
+            f'label="{text}" fontsize=9 width={width / 72:.3f} height=0.2]'
+        )
+        x += 30 + width + 24
+    for n, (attrs, text) in enumerate(edges):
+        width = _text_width(text, 9, 0.47)
+        room(40 + width)
+        out.append(f'  la{n} [pos="{x:.1f},{y:.1f}!" shape=point width=0.01 style=invis]')
+        out.append(f'  lz{n} [pos="{x + 32:.1f},{y:.1f}!" shape=point width=0.01 style=invis]')
+        out.append(f"  la{n} -> lz{n} [{attrs}]")
+        out.append(
+            f'  le{n} [pos="{x + 40 + width / 2:.1f},{y:.1f}!" shape=plaintext style="" '
+            f'label="{text}" fontsize=9 width={width / 72:.3f} height=0.2]'
+        )
+        x += 40 + width + 24
+    return out

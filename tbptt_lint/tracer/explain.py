@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from tbptt_lint.tracer.graph_walk import FreedSaved
 from tbptt_lint.tracer.records import BackwardCall
 from tbptt_lint.tracer.steps import StateLeak
+from tbptt_lint.tracer.words import plural
 
 SECOND_TIME = "backward through the graph a second time"
 INPLACE = "modified by an inplace operation"
@@ -74,21 +75,32 @@ def describe_leaks(
     """'`c` passed to LSTM 'rnn' at step 20 still references step 19, backpropagated by #0'."""
     if not leaks:
         return ""
-    by_part: dict[tuple[str, str], list[StateLeak]] = {}
+    # One sentence per state as the user's code names it: `hidden` with the parts that leak,
+    # or the part's own name (`h`) where the call site shows none.
+    by_state: dict[tuple[str, str], list[StateLeak]] = {}
     for leak in leaks:
-        by_part.setdefault((leak.module, leak.part), []).append(leak)
+        name = leak.variable if leak.container else leak.variable or leak.part
+        by_state.setdefault((leak.module, name), []).append(leak)
     lines = []
-    for (module, part), items in list(by_part.items())[:limit]:
+    for (module, name), items in list(by_state.items())[:limit]:
         first = items[0]
-        more = f" (and {len(items) - 1} more time(s))" if len(items) > 1 else ""
+        steps = {leak.step for leak in items}
+        more = f" (and {plural(len(steps) - 1, 'more time')})" if len(steps) > 1 else ""
+        label = f"`{name}`"
+        if first.container:
+            parts = list(dict.fromkeys(leak.part for leak in items))
+            which = "part" if len(parts) == 1 else "parts"
+            label += f" (its {which} " + ", ".join(f"`{p}`" for p in parts) + ")"
         lines.append(
-            f"`{part}` passed to {module!r} at step {first.step} still references the graph of "
+            f"{label} passed to {module!r} at step {first.step} still references the graph of "
             f"step {first.from_step}, from the window that backward #{first.backward_index} "
             f"already backpropagated{more}."
         )
-    if len(by_part) > limit:
-        lines.append(f"{len(by_part) - limit} more state part(s) leak the same way.")
-    parts = {part for _, part in by_part}
+    if len(by_state) > limit:
+        others = len(by_state) - limit
+        verb = "leaks" if others == 1 else "leak"
+        lines.append(f"{plural(others, 'more state')} {verb} the same way.")
+    parts = {leak.part for leak in leaks}
     if parts == {"c"}:
         lines.append("Only `c` leaks: `h` is cut but the cell state is not.")
     return " ".join(lines)

@@ -3,8 +3,12 @@
 torchviz output is the most faithful picture, but Graphviz time grows steeply with it (the issue
 measured about 80 s at 50 RNNCell steps with Debian's `dot`; graphviz-pure took 5 s here), and
 `make_dot` recurses once per node. So the detailed view is only used for graphs of up to
-`MAX_TORCHVIZ_STEPS` steps and `MAX_TORCHVIZ_NODES` nodes, and a layout that still runs out of
-time falls back to the condensed view instead of failing.
+`MAX_TORCHVIZ_STEPS` steps and `MAX_TORCHVIZ_NODES` nodes (and not for the k1/k2 recipe's
+chains, whose copy holds only the first backward), and a layout that still runs out of time
+falls back to the condensed view instead of failing.
+
+The node-by-node DOT is copied while the graph is alive, before `assert_tbptt` says what k2 is,
+so its title, its K2 boundary and its legend are added here, when it is drawn (`finish_dot`).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ import os
 from pathlib import Path
 
 from tbptt_lint.tracer.condensed import condensed_dot
+from tbptt_lint.tracer.graph_legend import graph_title
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
 from tbptt_lint.tracer.render import DEFAULT_TIMEOUT_S, RenderTimeout, render_dot
+from tbptt_lint.tracer.torchviz_compat import finish_dot
 
 MAX_TORCHVIZ_STEPS = 24
 MAX_TORCHVIZ_NODES = 250
@@ -34,6 +40,10 @@ def wants_torchviz(
 ) -> bool:
     snap = call.snapshot
     if snap is None or snap.dot_source is None or snap.truncated:
+        return False
+    if call.continuations:
+        # The copy is of the first backward of a chain (the k1/k2 recipe): the steps the
+        # chained ones reached are not in it, and only the condensed view shows them all.
         return False
     nodes = call.graph_nodes or len(snap.nodes)
     return _graph_steps(call) <= max_steps and nodes <= max_nodes
@@ -63,7 +73,8 @@ def choose_dot(summary: TraceSummary, call: int = -1, *, view: str = "auto") -> 
             raise ValueError(
                 f"backward #{c.index} kept no torchviz output (its graph was too big to copy)"
             )
-        return c.snapshot.dot_source, "torchviz"
+        k2 = summary.expected_k2
+        return finish_dot(c.snapshot.dot_source, graph_title(c, k2), c.step, k2), "torchviz"
     return condensed_dot(summary, call), "condensed"
 
 

@@ -82,6 +82,10 @@ class WalkResult:
     horizon: int = 0
     reached: set[int] = field(default_factory=set)
     links: set[tuple[int, int]] = field(default_factory=set)  # (older step, newer step)
+    # Reached steps no carried state from an earlier reached step flowed into: a state cut or
+    # made anew, or the first step. The steps after the first of one sequence-module call
+    # (nn.LSTM fed T steps) are linked through that module's own recurrence.
+    cut_steps: set[int] = field(default_factory=set)
     opaque: list[str] = field(default_factory=list)
     saved_bytes: int = 0
     saved_bytes_known: bool = True
@@ -353,6 +357,7 @@ def walk_graph(
     best: list[tuple[int, int, int, int]] = [_EMPTY] * n
     reached = result.reached
     links = result.links
+    inner: set[int] = set()  # steps after the first of a multi-step tag (a sequence call)
     cut_ids = result.cut_node_ids
     node_steps = result.node_steps
     empty = _EMPTY
@@ -400,6 +405,8 @@ def walk_graph(
             tail = bv
         best[j] = (steps + tail, start, _NEG, _NO_TAG)
         reached.update(range(start, start + steps))
+        if steps > 1:
+            inner.update(range(start + 1, start + steps))
         if bk != _NO_TAG and bk < start:
             links.add((bk, start))
         if sk != _NO_TAG and sk < start:
@@ -409,6 +416,7 @@ def walk_graph(
             cut_ids.add(node_id)
         node_steps[node_id] = start
     result.horizon = max((best[j][0] for j in range(root_count)), default=0)
+    result.cut_steps = reached - inner - {newer for _, newer in links}
     measured = clock()
 
     # Leaves below a step (the k1/k2 recipe's state), and where unreadable tensors sit.

@@ -108,6 +108,7 @@ class BackwardInterceptor:
 
         @functools.wraps(original)
         def _engine_run_backward(t_outputs: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True  # pytest: a failing backward shows the user's frames
             if interceptor._passes_through(t_outputs):
                 return original(t_outputs, *args, **kwargs)
             grad_tensors = args[0] if args else kwargs.get("grad_tensors")
@@ -118,9 +119,9 @@ class BackwardInterceptor:
             local = interceptor._local
             local.depth = getattr(local, "depth", 0) + 1
             try:
-                return handler(
-                    t_outputs, grad_tensors, info, lambda: original(t_outputs, *args, **kwargs)
-                )
+                # A partial, not a lambda: no frame of ours between the engine and the user.
+                run = functools.partial(original, t_outputs, *args, **kwargs)
+                return handler(t_outputs, grad_tensors, info, run)
             finally:
                 local.depth -= 1
 
@@ -132,6 +133,7 @@ class BackwardInterceptor:
 
         @functools.wraps(original)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             outputs = args[0] if args else kwargs.get("tensors", kwargs.get("outputs"))
             if interceptor._passes_through(outputs):
                 return original(*args, **kwargs)
@@ -145,7 +147,7 @@ class BackwardInterceptor:
             local = interceptor._local
             local.depth = getattr(local, "depth", 0) + 1
             try:
-                return handler(outputs, grads, info, lambda: original(*args, **kwargs))
+                return handler(outputs, grads, info, functools.partial(original, *args, **kwargs))
             finally:
                 local.depth -= 1
 

@@ -56,6 +56,7 @@ class BackwardCall:
         "kind",
         "_reached",
         "_links",
+        "_cut",
         "continuations",
         "opaque",
         "snapshot",
@@ -82,6 +83,11 @@ class BackwardCall:
         notes: list[str] | None = None,
         # The walk stopped at its node limit: the true horizon may be longer.
         walk_limited: bool = False,
+        # Reached steps where the gradient stops: no carried state from an earlier reached
+        # step flowed into them (state cut, made anew, or the first step). None: derived
+        # from `state_links` alone, for records that predate it (a sequence module's inner
+        # steps then read as cut).
+        cut_steps: Iterable[int] | None = None,
     ) -> None:
         self.index = index
         self.step = step
@@ -92,6 +98,10 @@ class BackwardCall:
         self.kind = kind
         self.reached_steps = reached_steps  # type: ignore[assignment]
         self.state_links = state_links  # type: ignore[assignment]
+        if cut_steps is None:
+            linked = {newer for _, newer in self.state_links}
+            cut_steps = (s for s in self.reached_steps if s not in linked)
+        self.cut_steps = cut_steps  # type: ignore[assignment]
         self.continuations = continuations
         self.opaque = opaque
         self.snapshot = snapshot
@@ -115,6 +125,14 @@ class BackwardCall:
     def state_links(self, links: Iterable[tuple[int, int]]) -> None:
         self._links = array("q", (step for link in links for step in link))
 
+    @property
+    def cut_steps(self) -> tuple[int, ...]:
+        return tuple(self._cut)
+
+    @cut_steps.setter
+    def cut_steps(self, steps: Iterable[int]) -> None:
+        self._cut = array("q", sorted(set(steps)))
+
     def _fields(self) -> tuple[object, ...]:
         return (
             self.index,
@@ -126,6 +144,7 @@ class BackwardCall:
             self.kind,
             self.reached_steps,
             self.state_links,
+            self.cut_steps,
             self.continuations,
             self.opaque,
             self.snapshot,

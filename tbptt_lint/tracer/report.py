@@ -19,6 +19,7 @@ from tbptt_lint.tracer.records import (
     StepRecord,
     TraceSummary,
 )
+from tbptt_lint.tracer.words import typical, window_role
 
 SCHEMA = "tbptt-lint.trace/1"
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -47,28 +48,53 @@ def _call_notes(call: BackwardCall) -> str:
 
 
 def describe_pattern(summary: TraceSummary) -> str:
-    """One sentence on what the horizons and strides look like; no judgement on intent."""
+    """What the strides and horizons look like, no judgement on intent: the steady state is
+    the most common (stride, horizon) of all calls, and the others are named after it: a
+    ramp-up before its first call, a tail after its last."""
     calls = summary.calls
     if not calls:
         return "No backward call was recorded."
     horizons = [c.horizon for c in calls]
-    tail = calls[-min(len(calls), 5) :]
     if len(calls) >= 3 and all(b > a for a, b in zip(horizons, horizons[1:], strict=False)):
         shown = ", ".join(map(str, horizons[:3]))
         return (
             f"The horizon grows with every backward ({shown}, ..., {horizons[-1]}): "
             "carried state is never cut, so each backward reaches further into the past."
         )
-    strides = sorted({c.stride for c in tail})
-    tail_h = sorted({c.horizon for c in tail})
-
-    def fmt(values: list[int]) -> str:
-        return str(values[0]) if len(values) == 1 else f"{values[0]}..{values[-1]}"
-
-    text = f"Steady state (last {len(tail)} calls): stride {fmt(strides)}, horizon {fmt(tail_h)}."
-    if tail_h == [1] and strides and strides[0] > 1:
+    found = typical([(c.stride, c.horizon) for c in calls])
+    assert found is not None
+    (stride, horizon), count = found
+    if count == 1 and len(calls) >= 3:
+        return (
+            f"No steady state: strides {_listed([c.stride for c in calls])}, "
+            f"horizons {_listed(horizons)}."
+        )
+    many = (
+        f"all {count} backward calls" if count == len(calls) else f"{count} of {len(calls)} calls"
+    )
+    text = f"Steady state: {many} have stride {stride}, horizon {horizon}."
+    steady = [i for i, c in enumerate(calls) if (c.stride, c.horizon) == (stride, horizon)]
+    groups: dict[str, list[BackwardCall]] = {}
+    for i, c in enumerate(calls):
+        if (c.stride, c.horizon) != (stride, horizon):
+            groups.setdefault(window_role(i, steady) or "other", []).append(c)
+    for role, title in (("ramp-up", "Ramp-up"), ("tail", "Tail"), ("other", "Other calls")):
+        odd = groups.get(role, [])
+        if odd:
+            named = ", ".join(
+                f"#{c.index} (stride {c.stride}, horizon {c.horizon})" for c in odd[:3]
+            )
+            more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+            text += f" {title}: {named}{more}."
+    if horizon == 1 and stride > 1:
         text += " A horizon of 1 means no gradient crosses a time step."
     return text
+
+
+def _listed(values: list[int], limit: int = 8) -> str:
+    if len(values) <= limit:
+        return ", ".join(map(str, values))
+    return ", ".join(map(str, values[:limit])) + f", ... ({len(values)} in all)"
 
 
 def verdict_line(summary: TraceSummary) -> str:
@@ -126,26 +152,26 @@ def render_text(summary: TraceSummary, *, max_rows: int = 40, width: int = 100) 
 
     no_grad = sum(1 for s in summary.steps if not s.grad_enabled)
     steps_note = f", {no_grad} without grad" if no_grad else ""
+    # The verdict first: it is what a reader of a failed test looks for.
     out = [
         f"tbptt-lint trace: {len(summary.calls)} backward call(s), "
         f"{len(summary.steps)} time step(s){steps_note}",
-        "",
-        line(header),
-        line(tuple("-" * w for w in widths[:-1]) + ("-----",)),
+        *textwrap.wrap(verdict_line(summary), width=width, subsequent_indent="  "),
+        *textwrap.wrap(describe_pattern(summary), width=width),
     ]
-    for i, row in enumerate(rows):
-        if i == gap_at:
-            out.append(f"  ... {hidden} call(s) not shown (to_dict() has all of them) ...")
-        out.append(line(row))
-    if not rows:
-        out.append("  (no backward call was recorded)")
-    out += ["", *textwrap.wrap(describe_pattern(summary), width=width), verdict_line(summary)]
     if summary.findings:
         out += ["", "Findings:"]
         for finding in summary.findings:
             out.append(
                 textwrap.fill(finding, width=width, initial_indent="  - ", subsequent_indent="    ")
             )
+    out += ["", line(header), line(tuple("-" * w for w in widths[:-1]) + ("-----",))]
+    for i, row in enumerate(rows):
+        if i == gap_at:
+            out.append(f"  ... {hidden} call(s) not shown (to_dict() has all of them) ...")
+        out.append(line(row))
+    if not rows:
+        out.append("  (no backward call was recorded)")
     return "\n".join(out) + "\n"
 
 
@@ -204,6 +230,7 @@ def to_dict(summary: TraceSummary, *, include_graph: bool = False) -> dict[str, 
                 "reached_count": len(set(c.reached_steps)),
                 "reached_ranges": _ranges(c.reached_steps),
                 "state_links": [[a, b] for a, b in c.state_links],
+                "cut_steps": list(c.cut_steps),
                 "continuations": c.continuations,
                 "opaque": list(c.opaque),
                 "notes": list(c.notes),
@@ -240,6 +267,7 @@ def from_dict(data: dict[str, Any]) -> TraceSummary:
                 kind=c["kind"],
                 reached_steps=tuple(s for a, b in c["reached_ranges"] for s in range(a, b)),
                 state_links=tuple((a, b) for a, b in c["state_links"]),
+                cut_steps=c.get("cut_steps"),
                 continuations=c["continuations"],
                 opaque=tuple(c["opaque"]),
                 snapshot=snap,
@@ -324,15 +352,16 @@ def render_html(
         parts.append("<h2>Findings</h2><ul>")
         parts.extend(f"<li>{esc(f)}</li>" for f in summary.findings)
         parts.append("</ul>")
-    parts += ["<h2>Backward calls</h2>", _table_html(summary)]
     if summary.calls:
         parts += [
             "<h2>Timeline</h2>",
-            "<p>Time steps across, one row per backward call; shaded cells are the steps each "
-            "gradient reached, the red mark is where the backward ran.</p>",
+            "<p>Time steps across, one row per backward call; coloured cells are the steps "
+            "each gradient reached (hover over a cell for details).</p>",
             f'<div class="figure">{inline_svg(timeline_svg(summary))}</div>',
-            f"<h2>Graph of backward #{esc(str(summary.calls[call].index))}</h2>",
         ]
+    parts += ["<h2>Backward calls</h2>", _table_html(summary)]
+    if summary.calls:
+        parts += [f"<h2>Graph of backward #{esc(str(summary.calls[call].index))}</h2>"]
         try:
             svg, kind = graph_svg(summary, call, timeout=graph_timeout)
             parts.append(f"<p>{esc(kind)} view.</p>")

@@ -210,6 +210,7 @@ class Trace:
     def _on_backward(
         self, outputs: Any, grad_tensors: Any, info: dict, run: Callable[[], Any]
     ) -> Any:
+        __tracebackhide__ = True  # pytest: the user's frames, not the tracer's
         try:
             prepared = self._before_backward(outputs, grad_tensors, info)
         except Exception:  # noqa: BLE001 - never break the user's backward
@@ -318,8 +319,16 @@ class Trace:
             call = self._calls[-1]
             extras = self._extras[-1]
             hi = max(walk.reached) if walk.reached else None
+            # A step is cut where neither part links it; the chain links the earlier part's
+            # lowest step to this part's highest.
+            old_reached, old_cut = set(call.reached_steps), set(call.cut_steps)
+            cut = (old_cut - (walk.reached - walk.cut_steps)) | (
+                walk.cut_steps - (old_reached - old_cut)
+            )
             if hi is not None and extras.lo is not None and hi < extras.lo:
                 call.state_links = (*call.state_links, (hi, extras.lo))
+                cut.discard(extras.lo)
+            call.cut_steps = cut
             call.horizon += walk.horizon
             call.continuations += 1
             call.graph_nodes += walk.node_count
@@ -343,6 +352,7 @@ class Trace:
             kind="backward" if info.get("accumulate_grad", True) else "grad",
             reached_steps=tuple(sorted(walk.reached)),
             state_links=tuple(sorted(walk.links)),
+            cut_steps=walk.cut_steps,
             opaque=tuple(sorted(set(walk.opaque))),
             snapshot=walk.snapshot,
         )
@@ -382,7 +392,16 @@ class Trace:
         except ImportError:
             return None
         try:
-            return dot_source_for(root_tensors, walk.node_steps, walk.cut_node_ids)
+            from tbptt_lint.tracer.graph_groups import step_groups
+
+            groups = step_groups(self._tracker, set(walk.node_steps.values()))
+            return dot_source_for(
+                root_tensors,
+                walk.node_steps,
+                walk.cut_node_ids,
+                cut_steps=walk.cut_steps,
+                groups=groups,
+            )
         except Exception:  # noqa: BLE001 - a picture must never break training
             return None
 
@@ -530,6 +549,7 @@ class Trace:
 
     def assert_tbptt(self, k1: int | None = None, k2: int | None = None) -> None:
         """Raise AssertionError in plain words unless the steady state is stride k1, horizon k2."""
+        __tracebackhide__ = True  # pytest shows the test's line, not this one
         self.expected_k1, self.expected_k2 = k1, k2
         problems = self.check(k1, k2)
         self.verdict = "ok" if not problems else "failed: " + problems[0]
@@ -570,10 +590,12 @@ class Trace:
 
         return save_graph(self.summary(), path, call=call)
 
-    def save_timeline(self, path: str | Path) -> Path:
+    def save_timeline(self, path: str | Path, k2: int | None = None) -> Path:
+        """The timeline as .svg or .png; `k2` (else the one `assert_tbptt` was given)
+        outlines the window each backward should reach."""
         from tbptt_lint.tracer.timeline import save_timeline
 
-        return save_timeline(self.summary(), path)
+        return save_timeline(self.summary(), path, k2)
 
 
 def trace(

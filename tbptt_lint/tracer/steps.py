@@ -70,6 +70,10 @@ class StateLeak:
     step: int  # the step being taken
     from_step: int  # the step whose graph the state still references
     backward_index: int  # the root backward that ended that window
+    # The caller's name for the state, where its frame holds it: the tuple passed as the
+    # state (`hidden`, `part` then names its element) or the tensor itself (`h`). "" if none.
+    variable: str = ""
+    container: bool = False  # `variable` names the tuple or list the part is in
 
 
 def _storages_preserved() -> bool:
@@ -579,7 +583,7 @@ class StepTracker:
                 self._mark_enclosing_containers()
                 target = stepping_module(module)
                 parts = _state_inputs(target, args, kwargs)
-                self._inspect_state(info, parts)
+                self._inspect_state(info, parts, args, kwargs)
                 if not just_confirmed and self._made_anew(parts, info.state_out):
                     info.fresh.append(start)
                 info.state_out = returned_state(target, output, outputs)
@@ -643,7 +647,9 @@ class StepTracker:
         # the device, where the checks above never do.
         return not any(_same_values(t, p) for _, t in parts if t.grad_fn is None for p in previous)
 
-    def _inspect_state(self, info: ModuleInfo, parts: list[tuple[str, torch.Tensor]]) -> None:
+    def _inspect_state(
+        self, info: ModuleInfo, parts: list[tuple[str, torch.Tensor]], args: tuple, kwargs: dict
+    ) -> None:
         """Record which part of the carried state still references a window already backpropped."""
         limit = info.steps_at_backward
         if limit == 0 or len(self.leaks) > 200:
@@ -655,9 +661,56 @@ class StepTracker:
                 continue
             tag = _find_tag(fn, self)
             if tag is not None and tag[0] < limit and info.calls - 1 >= 0:
+                # Only here, for a leak (rare, and at most 200): the caller's name for it.
+                variable, container = caller_name(t, args[1:] + tuple(kwargs.values()))
                 self.leaks.append(
-                    StateLeak(info.name, part, current, tag[0] + tag[1] - 1, self._backward_index())
+                    StateLeak(
+                        info.name,
+                        part,
+                        current,
+                        tag[0] + tag[1] - 1,
+                        self._backward_index(),
+                        variable,
+                        container,
+                    )
                 )
+
+
+_OWN_MODULES = ("torch", "tbptt_lint")
+
+
+def _own_frame(module_name: str) -> bool:
+    return any(module_name == own or module_name.startswith(own + ".") for own in _OWN_MODULES)
+
+
+def caller_name(tensor: torch.Tensor, passed: tuple) -> tuple[str, bool]:
+    """The name the user's code gives a state part: in the nearest frame outside torch and
+    this package (the line that called the module), a local holding one of the containers
+    `passed` with `tensor` in it (`hidden`, True), else one holding `tensor` (`h`, False).
+    ("", False) where no local does, as for a state built in the call, `(h.detach(), c)`."""
+    containers = [
+        arg
+        for arg in passed
+        if isinstance(arg, (tuple, list)) and any(item is tensor for item in arg)
+    ]
+    frame = sys._getframe(1)
+    while frame is not None and _own_frame(str(frame.f_globals.get("__name__", ""))):
+        frame = frame.f_back
+    if frame is None:
+        return "", False
+    try:
+        names = list(frame.f_locals.items())
+    except Exception:  # noqa: BLE001 - an odd frame must never break a run
+        return "", False
+    finally:
+        del frame
+    for name, value in names:
+        if any(value is arg for arg in containers) and not name.startswith("."):
+            return name, True
+    for name, value in names:
+        if value is tensor and not name.startswith("."):
+            return name, False
+    return "", False
 
 
 def _find_tag(fn: Any, tracker: StepTracker, budget: int = 24) -> tuple[int, int] | None:

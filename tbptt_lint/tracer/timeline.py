@@ -1,44 +1,58 @@
 """`save_timeline`: which steps each backward's gradient reached, one row per backward call.
 
-Time steps run across, backward calls down. A reached step is shaded blue when gradient
-arrived there through carried state from a later step, orange when the state flowing into it
-was cut (the gradient only got there from that step's own loss). So correct TBPTT is a blue run
-per row starting with one orange cell, a leak is a blue area widening to the left row after row,
-and "detach every step" is rows of orange: the two mistakes that read the same in a table of
-reached steps look different here. Alternate windows (steps between backward calls) have a grey
-background and a dark red bar marks where each backward ran.
+Time steps run across, backward calls down. A reached step is blue when the gradient arrived
+there through carried state, orange where it stops: no carried state from an earlier reached
+step flowed into it (`BackwardCall.cut_steps`: the state was cut or made anew, or it is the
+first step). So correct TBPTT is a run of blue per row that starts with one orange cell, a
+leak is a blue area widening to the left row after row, and "detach every step" is rows of
+orange. When k2 is known (from `assert_tbptt`, which the pytest marker calls too) every row
+outlines the window it should reach, the k2 steps before its backward, and steps reached
+beyond it are red. Alternate windows (steps between backward calls) have a grey background
+and a dark bar marks where each backward ran.
 
-Both formats are written without new dependencies: SVG by hand, PNG with zlib and struct and a
-3x5 pixel font. Past `MAX_COLUMNS` steps (or `MAX_ROWS` calls) several steps (calls) share one
-pixel and the shade shows the fraction reached, so 5000 steps x 500 calls stays about 1000 px.
+Both formats are written without new dependencies: SVG by hand (each cell with a tooltip),
+PNG with zlib and struct and glyphs stored in the package (`png_canvas`). Past `MAX_COLUMNS`
+steps (or `MAX_ROWS` calls) several steps (calls) share one pixel and the shade shows the
+fraction reached, so 5000 steps x 500 calls stays about 1000 px.
 """
 
 from __future__ import annotations
 
+import bisect
+import operator
 import os
-import struct
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from tbptt_lint.tracer.records import TraceSummary
+from tbptt_lint.tracer.png_canvas import BODY, TITLE, Canvas, face, text_width
+from tbptt_lint.tracer.records import BackwardCall, TraceSummary
 
 MAX_COLUMNS = 1000
 MAX_ROWS = 800
 MAX_CELL = 16
 MAX_CELL_RECTS = 5000
-LEFT, TOP, RIGHT, BOTTOM = 56, 46, 64, 34
+MIN_LEGEND_WIDTH = 640
 
 RGB = tuple[int, int, int]
 WHITE: RGB = (255, 255, 255)
 BAND: RGB = (236, 236, 236)
 BLUE: RGB = (33, 113, 181)
 ORANGE: RGB = (253, 141, 60)
-MARK: RGB = (165, 15, 21)
+RED: RGB = (203, 24, 29)
+MARK: RGB = (30, 30, 30)
+WINDOW: RGB = (0, 0, 0)
 INK: RGB = (40, 40, 40)
 GRID: RGB = (200, 200, 200)
+
+LINKED_TEXT = "gradient arrived through carried state"
+CUT_TEXT = "gradient stops here (state cut, made anew, or first step)"
+BEYOND_TEXT = "reached beyond the expected window"
+MARK_TEXT = "backward ran here"
+BAND_TEXT = "every other window"
 
 
 def _hex(c: RGB) -> str:
@@ -53,12 +67,21 @@ def _mix(a: RGB, b: RGB, t: float) -> RGB:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Cell:
+    frac: float  # share of the column's steps (times the row's calls) reached
+    cut: float  # share of those reached where the gradient stops
+    beyond: float  # share of those reached before the expected window
+
+
 @dataclass
 class Row:
     label: str  # "#12" or "#12-15" when calls share a row
     horizon: str
-    cells: dict[int, tuple[float, float]] = field(default_factory=dict)  # col -> (frac, cut)
+    calls: list[BackwardCall]
+    cells: dict[int, Cell] = field(default_factory=dict)  # column -> cell
     marks: list[int] = field(default_factory=list)  # x offsets (px) of backward positions
+    window: tuple[int, int] | None = None  # px range (x0, x1) of the expected window
 
 
 @dataclass
@@ -71,19 +94,78 @@ class Grid:
     rows: list[Row]
     bands: list[tuple[int, int]]  # pixel ranges (x0, x1) of odd windows, relative to the plot
     exact: bool  # one column per step and one row per call
+    k2: int | None
+    left: int  # margins, px
+    right: int
+    top: int
+    legend: list[list[tuple[str, str]]]  # lines of (swatch kind, text)
+
+    @property
+    def plot_w(self) -> int:
+        return self.ncols * self.cell_w
+
+    @property
+    def plot_h(self) -> int:
+        return len(self.rows) * self.row_h
 
     @property
     def width(self) -> int:
-        # Wide enough for the legend line (8 px a character in the PNG font).
-        return max(LEFT + self.ncols * self.cell_w + RIGHT, LEFT + 8 * len(LEGEND) + 8)
+        return max(self.left + self.plot_w + self.right, self.left + MIN_LEGEND_WIDTH)
+
+    @property
+    def line_h(self) -> int:
+        return face(BODY).height + 4
+
+    @property
+    def legend_top(self) -> int:
+        return self.top + self.plot_h + 14
 
     @property
     def height(self) -> int:
-        return TOP + len(self.rows) * self.row_h + BOTTOM
+        return self.legend_top + len(self.legend) * self.line_h + 8
 
 
-def build_grid(summary: TraceSummary) -> Grid:
+def _steps(count: int) -> str:
+    return "step" if count == 1 else "steps"
+
+
+def window_start(call: BackwardCall, k2: int) -> int:
+    """First step of the window a backward should reach: the k2 steps before it."""
+    return max(call.step - k2, 0)
+
+
+def _legend_advance(text: str) -> int:
+    """Room for a legend item: swatch, text and gap. The SVG's text is set in the viewer's
+    sans-serif, up to a fifth wider than the PNG's glyphs (DejaVu Sans): room for that."""
+    return 20 + text_width(text) * 6 // 5 + 12
+
+
+def _legend(k2: int | None, bands: bool, width: int) -> list[list[tuple[str, str]]]:
+    items = [("linked", LINKED_TEXT), ("cut", CUT_TEXT)]
+    if k2 is not None:
+        items += [
+            ("window", f"expected window: the k2={k2} {_steps(k2)} before each backward"),
+            ("beyond", BEYOND_TEXT),
+        ]
+    items.append(("mark", MARK_TEXT))
+    if bands:
+        items.append(("band", BAND_TEXT))
+    lines: list[list[tuple[str, str]]] = [[]]
+    used = 0
+    for kind, text in items:
+        need = _legend_advance(text)
+        if lines[-1] and used + need > width:
+            lines.append([])
+            used = 0
+        lines[-1].append((kind, text))
+        used += need
+    return lines
+
+
+def build_grid(summary: TraceSummary, k2: int | None = None) -> Grid:
     calls = summary.calls
+    if k2 is None:
+        k2 = summary.expected_k2
     n_steps = max(
         [
             len(summary.steps),
@@ -102,28 +184,49 @@ def build_grid(summary: TraceSummary) -> Grid:
     def col_size(col: int) -> int:
         return min(bucket, n_steps - col * bucket)
 
+    def x_of(step: int) -> int:
+        return min(step * cell_w // bucket, ncols * cell_w)
+
     rows = []
     for r in range(nrows):
         group = calls[r * row_bucket : (r + 1) * row_bucket]
         reached: Counter[int] = Counter()
         cut: Counter[int] = Counter()
-        marks = []
+        beyond: Counter[int] = Counter()
         for c in group:
-            linked_into = {t for _, t in c.state_links}
-            for s in set(c.reached_steps):
-                reached[s // bucket] += 1
-                # Step 0 counts as cut too: no carried state flows into it from anywhere.
-                if s not in linked_into:
-                    cut[s // bucket] += 1
-            marks.append(min(c.step * cell_w // bucket, ncols * cell_w))
+            # Counted with C loops (Counter.update over map): a long leak reaches millions.
+            steps = sorted(set(c.reached_steps))
+            stops = c.cut_steps
+            lo = window_start(c, k2) if k2 is not None else 0
+            before = steps[: bisect.bisect_left(steps, lo)]
+            if bucket == 1:
+                reached.update(steps)
+                cut.update(stops)
+                beyond.update(before)
+            else:
+                reached.update(map(operator.floordiv, steps, repeat(bucket)))
+                cut.update(map(operator.floordiv, stops, repeat(bucket)))
+                beyond.update(map(operator.floordiv, before, repeat(bucket)))
         first, last = group[0], group[-1]
         label = f"#{first.index}" if len(group) == 1 else f"#{first.index}-{last.index}"
         hs = sorted({c.horizon for c in group})
         horizon = f"h={hs[0]}" if len(hs) == 1 else f"h={hs[0]}-{hs[-1]}"
         cells = {
-            col: (n / (col_size(col) * len(group)), cut[col] / n) for col, n in reached.items()
+            col: Cell(n / (col_size(col) * len(group)), cut[col] / n, beyond[col] / n)
+            for col, n in reached.items()
         }
-        rows.append(Row(label, horizon, cells, sorted(set(marks))))
+        window = None
+        if k2 is not None:
+            window = (
+                x_of(min(window_start(c, k2) for c in group)),
+                x_of(max(c.step for c in group)),
+            )
+        marks = sorted({x_of(c.step) for c in group})
+        if cell_w <= 2:
+            # Pixels too narrow for a bar beside the cells: the cells' own colour wins, and
+            # the mark shows only where the backward's last steps were not reached.
+            marks = [x for x in marks if (x - 1) // cell_w not in cells]
+        rows.append(Row(label, horizon, group, cells, marks, window))
 
     # Windows are delimited by every backward's position; only draw bands wide enough to see.
     bounds = sorted({0, n_steps, *(min(c.step, n_steps) for c in calls)})
@@ -133,12 +236,24 @@ def build_grid(summary: TraceSummary) -> Grid:
         if i % 2 and x1 - x0 >= 4:  # narrower bands are just noise
             bands.append((x0, x1))
     exact = bucket == 1 and row_bucket == 1
-    return Grid(n_steps, bucket, ncols, cell_w, row_h, rows, bands, exact)
+    left = 12 + max((text_width(row.label) for row in rows), default=0)
+    right = 12 + max((text_width(row.horizon) for row in rows), default=0)
+    top = 10 + face(TITLE).height + 6 + face(BODY).height + 6
+    width = max(left + ncols * cell_w + right, left + MIN_LEGEND_WIDTH)
+    legend = _legend(k2, bool(bands), width - left - 8)
+    return Grid(
+        n_steps, bucket, ncols, cell_w, row_h, rows, bands, exact, k2, left, right, top, legend
+    )
 
 
-def _cell_colour(background: RGB, frac: float, cut: float) -> RGB:
-    # Any reach at all must show, even one step in a 5-step pixel: start at 35% strength.
-    return _mix(background, _mix(BLUE, ORANGE, cut), 0.35 + 0.65 * min(frac, 1.0))
+@lru_cache(maxsize=4096)  # shades repeat: a long trace has few distinct ones
+def _cell_colour(background: RGB, cell: Cell) -> RGB:
+    # The hue says how the gradient got there, the strength how much of the pixel it reached:
+    # any reach at all must show, even one step in a 5-step pixel, so it starts at 35%.
+    inside = 1.0 - cell.beyond
+    hue = _mix(BLUE, ORANGE, cell.cut / inside if inside > 0 else 0.0)
+    hue = _mix(hue, RED, cell.beyond)
+    return _mix(background, hue, 0.35 + 0.65 * min(cell.frac, 1.0))
 
 
 def _ticks(n_steps: int, target: int = 10) -> list[int]:
@@ -154,35 +269,54 @@ def _ticks(n_steps: int, target: int = 10) -> list[int]:
 
 
 def _label_every(grid: Grid) -> int:
-    # Row labels are 10 px tall and need a gap; when rows are thinner, label every k-th row.
-    return max(1, -(-13 // grid.row_h))
+    # Row labels are a text line tall and need a gap; when rows are thinner, label every k-th.
+    return max(1, -(-(face(BODY).height - 1) // grid.row_h))
 
 
-TITLE = "Timeline: time steps across, one row per backward call"
-LEGEND = (
-    "blue: reached through carried state   orange: reached, no state flowed in (cut)   "
-    "dark red bar: backward"
-)
+TITLE_TEXT = "Timeline: time steps across, one row per backward call"
+
+
+def _tooltip(call: BackwardCall, step: int, cut: bool, k2: int | None) -> str:
+    how = CUT_TEXT.replace("gradient stops here", "the gradient stops here") if cut else LINKED_TEXT
+    text = f"step {step}, backward #{call.index} (after step {call.step}): {how}"
+    if k2 is not None and step < window_start(call, k2):
+        text += (
+            f"; beyond the expected window of k2={k2} {_steps(k2)} "
+            f"(steps {window_start(call, k2)}-{call.step - 1})"
+        )
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
 # SVG
 
 
-def timeline_svg(summary: TraceSummary) -> str:
-    g = build_grid(summary)
-    plot_w, plot_h = g.ncols * g.cell_w, len(g.rows) * g.row_h
+def _svg_swatch(kind: str, x: int, y: int) -> str:
+    """A 14x10 legend swatch with its top left at (x, y)."""
+    box = f'x="{x}" y="{y}" width="14" height="10"'
+    if kind == "window":
+        return f'<rect {box} fill="#ffffff" stroke="{_hex(WINDOW)}" stroke-width="1.5"/>'
+    if kind == "mark":
+        return f'<rect x="{x + 6}" y="{y - 1}" width="2" height="12" fill="{_hex(MARK)}"/>'
+    fill = {"linked": BLUE, "cut": ORANGE, "beyond": RED, "band": BAND}[kind]
+    return f'<rect {box} fill="{_hex(fill)}"/>'
+
+
+def timeline_svg(summary: TraceSummary, k2: int | None = None) -> str:
+    g = build_grid(summary, k2)
+    plot_w, plot_h = g.plot_w, g.plot_h
+    title_y = 10 + face(TITLE).ascent
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{g.width}" height="{g.height}" '
         f'viewBox="0 0 {g.width} {g.height}" font-family="Helvetica,Arial,sans-serif" '
-        'font-size="11" shape-rendering="crispEdges">',
-        f"<title>{escape(TITLE)}</title>",
+        f'font-size="{BODY}" fill="{_hex(INK)}" shape-rendering="crispEdges">',
+        f"<title>{escape(TITLE_TEXT)}</title>",
         f'<rect x="0" y="0" width="{g.width}" height="{g.height}" fill="#ffffff"/>',
-        f'<text x="{LEFT}" y="14" font-size="13">{escape(TITLE)}</text>',
-        f'<g transform="translate({LEFT},{TOP})">',
+        f'<text x="{g.left}" y="{title_y}" font-size="{TITLE}">{escape(TITLE_TEXT)}</text>',
+        f'<g transform="translate({g.left},{g.top})">',
     ]
     out += [
-        f'<rect class="window" x="{a}" y="0" width="{b - a}" height="{plot_h}" '
+        f'<rect class="window-band" x="{a}" y="0" width="{b - a}" height="{plot_h}" '
         f'fill="{_hex(BAND)}"/>'
         for a, b in g.bands
     ]
@@ -190,47 +324,72 @@ def timeline_svg(summary: TraceSummary) -> str:
         x = tick * g.cell_w // g.bucket
         out.append(
             f'<line x1="{x}" y1="-4" x2="{x}" y2="{plot_h}" stroke="{_hex(GRID)}" '
-            'stroke-width="0.5"/>'
+            'stroke-width="1"/>'
         )
         out.append(f'<text x="{x}" y="-7" text-anchor="middle">{tick}</text>')
     every = _label_every(g)
     # One rect per reached step lets the picture be checked cell by cell, but a long exact
     # trace would make a multi-megabyte page: merge runs of equal colour past a few thousand.
     per_cell = g.exact and sum(len(row.cells) for row in g.rows) <= MAX_CELL_RECTS
+    # White seams between cells where cells are big enough to spare a pixel, as in the PNG.
+    seam = ' stroke="#ffffff" stroke-width="1"' if g.cell_w >= 8 else ""
     for r, row in enumerate(g.rows):
         y = r * g.row_h
         if per_cell:
-            for col, (_, cut) in sorted(row.cells.items()):
-                kind = "cut" if cut else "linked"
+            call = row.calls[0]
+            for col, cell in sorted(row.cells.items()):
+                kind = "cut" if cell.cut else "linked"
+                if cell.beyond:
+                    kind += " beyond"
+                tip = escape(_tooltip(call, col, bool(cell.cut), g.k2))
                 out.append(
-                    f'<rect class="reached {kind}" x="{col * g.cell_w}" y="{y}" '
+                    f'<rect class="reached {kind}" data-step="{col}" data-call="{call.index}" '
+                    f'x="{col * g.cell_w}" y="{y}" '
                     f'width="{g.cell_w}" height="{g.row_h}" '
-                    f'fill="{_hex(_cell_colour(WHITE, 1.0, cut))}" stroke="#ffffff" '
-                    'stroke-width="0.5"/>'
+                    f'fill="{_hex(_cell_colour(WHITE, cell))}"{seam}><title>{tip}</title></rect>'
                 )
         else:
             out.extend(_svg_runs(row, y, g))
+        if row.window is not None:
+            a, b = row.window
+            out.append(
+                f'<rect class="expected-window" data-call="{row.calls[-1].index}" '
+                f'x="{a}" y="{y}" width="{b - a}" '
+                f'height="{g.row_h}" fill="none" stroke="{_hex(WINDOW)}" stroke-width="1.5">'
+                f"<title>{escape(_window_tooltip(row, g.k2))}</title></rect>"
+            )
         for x in row.marks:
             out.append(
                 f'<rect class="backward" x="{max(x - 2, 0)}" y="{y}" width="2" '
                 f'height="{g.row_h}" fill="{_hex(MARK)}"/>'
             )
         if r % every == 0:
-            ty = y + min(g.row_h, 10) - 1
-            out.append(
-                f'<text x="-4" y="{ty}" text-anchor="end" font-size="10">{escape(row.label)}</text>'
-            )
-            out.append(
-                f'<text x="{plot_w + 4}" y="{ty}" font-size="10">{escape(row.horizon)}</text>'
-            )
+            ty = y + min(g.row_h, 12) - 1
+            out.append(f'<text x="-6" y="{ty}" text-anchor="end">{escape(row.label)}</text>')
+            out.append(f'<text x="{plot_w + 6}" y="{ty}">{escape(row.horizon)}</text>')
     out.append(
         f'<rect x="0" y="0" width="{plot_w}" height="{plot_h}" fill="none" '
-        f'stroke="{_hex(INK)}" stroke-width="0.5"/>'
+        f'stroke="{_hex(INK)}" stroke-width="1"/>'
     )
     out.append("</g>")
-    out.append(f'<text x="{LEFT}" y="{g.height - 12}" font-size="11">{escape(LEGEND)}</text>')
+    out.append(f'<g class="legend" transform="translate({g.left},{g.legend_top})">')
+    for i, line in enumerate(g.legend):
+        x, y = 0, i * g.line_h
+        for kind, text in line:
+            out.append(f'<g class="legend-item {kind}">{_svg_swatch(kind, x, y + 2)}')
+            out.append(f'<text x="{x + 20}" y="{y + 11}">{escape(text)}</text></g>')
+            x += _legend_advance(text)
+    out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def _window_tooltip(row: Row, k2: int | None) -> str:
+    call = row.calls[-1]
+    return (
+        f"backward #{call.index}: expected window, the k2={k2} {_steps(k2 or 0)} before it "
+        f"(steps {window_start(call, k2 or 0)}-{call.step - 1}); horizon {row.horizon[2:]}"
+    )
 
 
 def _svg_runs(row: Row, y: int, g: Grid) -> list[str]:
@@ -241,15 +400,20 @@ def _svg_runs(row: Row, y: int, g: Grid) -> list[str]:
     for i, col in enumerate(cols + [None]):  # type: ignore[list-item]
         colour = None
         if col is not None:
-            frac, cut = row.cells[col]
-            colour = _cell_colour(WHITE, round(frac * 8) / 8, round(cut * 4) / 4)
+            cell = row.cells[col]
+            quantised = Cell(
+                round(cell.frac * 8) / 8, round(cell.cut * 4) / 4, round(cell.beyond * 4) / 4
+            )
+            colour = _cell_colour(WHITE, quantised)
         contiguous = col is not None and i > 0 and col == cols[i - 1] + 1
         if run_colour is not None and (colour != run_colour or not contiguous):
             x0 = run_start * g.cell_w
             x1 = (cols[i - 1] + 1) * g.cell_w
+            first, last = run_start * g.bucket, min((cols[i - 1] + 1) * g.bucket, g.n_steps) - 1
+            tip = f"steps {first}-{last}, backward {row.label}"
             out.append(
                 f'<rect class="reached-run" x="{x0}" y="{y}" width="{x1 - x0}" '
-                f'height="{g.row_h}" fill="{_hex(run_colour)}"/>'
+                f'height="{g.row_h}" fill="{_hex(run_colour)}"><title>{tip}</title></rect>'
             )
             run_colour = None
         if colour is not None and run_colour is None:
@@ -260,147 +424,81 @@ def _svg_runs(row: Row, y: int, g: Grid) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # PNG
 
-_FONT = {
-    "0": "111101101101111",
-    "1": "010110010010111",
-    "2": "111001111100111",
-    "3": "111001111001111",
-    "4": "101101111001001",
-    "5": "111100111001111",
-    "6": "111100111101111",
-    "7": "111001001010010",
-    "8": "111101111101111",
-    "9": "111101111001111",
-    "A": "010101111101101",
-    "B": "110101110101110",
-    "C": "011100100100011",
-    "D": "110101101101110",
-    "E": "111100110100111",
-    "F": "111100110100100",
-    "G": "011100101101011",
-    "H": "101101111101101",
-    "I": "111010010010111",
-    "K": "101110100110101",
-    "L": "100100100100111",
-    "M": "101111111101101",
-    "N": "110101101101101",
-    "O": "010101101101010",
-    "P": "110101110100100",
-    "R": "110101110101101",
-    "S": "011100010001110",
-    "T": "111010010010010",
-    "U": "101101101101111",
-    "V": "101101101101010",
-    "W": "101101101111101",
-    "X": "101101010101101",
-    "Y": "101101010010010",
-    "=": "000111000111000",
-    "#": "101111101111101",
-    "-": "000000111000000",
-    ".": "000000000000010",
-    ",": "000000000010100",
-    ":": "000010000010000",
-    "(": "010100100100010",
-    ")": "010001001001010",
-    " ": "000000000000000",
-}
-SCALE = 2
+
+def _png_swatch(canvas: Canvas, kind: str, x: int, y: int) -> None:
+    if kind == "window":
+        canvas.outline(x, y, x + 14, y + 10, WINDOW)
+    elif kind == "mark":
+        canvas.rect(x + 6, y - 1, x + 8, y + 11, MARK)
+    else:
+        fill = {"linked": BLUE, "cut": ORANGE, "beyond": RED, "band": BAND}[kind]
+        canvas.rect(x, y, x + 14, y + 10, fill)
 
 
-class _Canvas:
-    def __init__(self, width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.rows = [bytearray(b"\xff" * (width * 3)) for _ in range(height)]
-
-    def rect(self, x0: int, y0: int, x1: int, y1: int, colour: RGB) -> None:
-        x0, x1 = max(0, x0), min(self.width, x1)
-        if x1 <= x0:
-            return
-        fill = bytes(colour) * (x1 - x0)
-        for y in range(max(0, y0), min(self.height, y1)):
-            self.rows[y][x0 * 3 : x1 * 3] = fill
-
-    def text(self, x: int, y: int, text: str, colour: RGB = INK, anchor: str = "start") -> None:
-        text = text.upper()
-        advance = 4 * SCALE
-        if anchor == "end":
-            x -= len(text) * advance
-        elif anchor == "middle":
-            x -= len(text) * advance // 2
-        for ch in text:
-            glyph = _FONT.get(ch, _FONT[" "])
-            for i, bit in enumerate(glyph):
-                if bit == "1":
-                    gx, gy = x + (i % 3) * SCALE, y + (i // 3) * SCALE
-                    self.rect(gx, gy, gx + SCALE, gy + SCALE, colour)
-            x += advance
-
-    def png(self) -> bytes:
-        raw = b"".join(b"\x00" + bytes(row) for row in self.rows)  # filter type 0 per row
-
-        def chunk(kind: bytes, data: bytes) -> bytes:
-            body = kind + data
-            return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-        header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)  # 8-bit RGB
-        return (
-            b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 6))
-            + chunk(b"IEND", b"")
-        )
-
-
-def timeline_png(summary: TraceSummary) -> bytes:
-    g = build_grid(summary)
-    plot_w, plot_h = g.ncols * g.cell_w, len(g.rows) * g.row_h
-    canvas = _Canvas(g.width, g.height)
-    canvas.text(LEFT, 6, TITLE)
+def timeline_png(summary: TraceSummary, k2: int | None = None) -> bytes:
+    g = build_grid(summary, k2)
+    plot_w, plot_h = g.plot_w, g.plot_h
+    left, top = g.left, g.top
+    canvas = Canvas(g.width, g.height)
+    canvas.text(left, 10, TITLE_TEXT, size=TITLE)
     background = bytearray(bytes(WHITE) * plot_w)
     for a, b in g.bands:
         background[a * 3 : b * 3] = bytes(BAND) * (b - a)
+    body = face(BODY)
     for tick in _ticks(g.n_steps):
         x = tick * g.cell_w // g.bucket
-        canvas.rect(LEFT + x, TOP - 4, LEFT + x + 1, TOP, INK)
-        canvas.text(LEFT + x, TOP - 17, str(tick), anchor="middle")
+        canvas.rect(left + x, top - 4, left + x + 1, top, INK)
+        canvas.text(left + x, top - 5 - body.height, str(tick), anchor="middle")
     every = _label_every(g)
-    gap = 1 if g.exact and g.cell_w >= 4 else 0  # white seams between cells when cells are big
+    gap = 1 if g.exact and g.cell_w >= 8 else 0  # white seams between cells when cells are big
+    seam = 1 if g.row_h >= 6 else 0
     for r, row in enumerate(g.rows):
         line = bytearray(background)
-        for col, (frac, cut) in row.cells.items():
+        for col, cell in row.cells.items():
             x0, x1 = col * g.cell_w, (col + 1) * g.cell_w - gap
             band = tuple(background[x0 * 3 : x0 * 3 + 3])
-            line[x0 * 3 : x1 * 3] = bytes(_cell_colour(band, frac, cut)) * (x1 - x0)  # type: ignore[arg-type]
+            line[x0 * 3 : x1 * 3] = bytes(_cell_colour(band, cell)) * (x1 - x0)  # type: ignore[arg-type]
         for x in row.marks:
             # 1 px when a pixel holds several steps, so short windows stay visible beside it.
             a, b = max(x - (2 if g.cell_w > 1 else 1), 0), min(x, plot_w)
             line[a * 3 : b * 3] = bytes(MARK) * (b - a)
-        y0 = TOP + r * g.row_h
-        seam = 1 if g.row_h >= 6 else 0
+        y0 = top + r * g.row_h
         for y in range(y0, y0 + g.row_h - seam):
-            canvas.rows[y][LEFT * 3 : (LEFT + plot_w) * 3] = line
+            canvas.rows[y][left * 3 : (left + plot_w) * 3] = line
+        if row.window is not None:
+            a, b = row.window
+            if g.row_h >= 4:
+                canvas.outline(left + a, y0, left + max(b, a + 2), y0 + g.row_h, WINDOW)
+            elif b - a >= 6:
+                # Rows too thin for a box: its left edge, a staircase down the picture (not
+                # where it would cover the few pixels the window's own cells have).
+                canvas.rect(left + a, y0, left + a + 1, y0 + g.row_h, WINDOW)
         if r % every == 0:
-            ty = y0 + max(0, (g.row_h - 10) // 2)
-            # The 3x5 "#" reads as "H", so the PNG labels rows by number alone.
-            canvas.text(LEFT - 4, ty, row.label.replace("#", ""), anchor="end")
-            canvas.text(LEFT + plot_w + 4, ty, row.horizon)
+            ty = y0 + (g.row_h - body.height) // 2
+            canvas.text(left - 6, ty, row.label, anchor="end")
+            canvas.text(left + plot_w + 6, ty, row.horizon)
     # Frame, so that an all-white row (nothing reached) is still visibly a row.
-    canvas.rect(LEFT - 1, TOP - 1, LEFT + plot_w + 1, TOP, INK)
-    canvas.rect(LEFT - 1, TOP + plot_h, LEFT + plot_w + 1, TOP + plot_h + 1, INK)
-    canvas.rect(LEFT - 1, TOP, LEFT, TOP + plot_h, INK)
-    canvas.rect(LEFT + plot_w, TOP, LEFT + plot_w + 1, TOP + plot_h, INK)
-    canvas.text(LEFT, g.height - 16, LEGEND.replace("   ", "  "))
+    canvas.outline(left - 1, top - 1, left + plot_w + 1, top + plot_h + 1, INK)
+    for i, legend_line in enumerate(g.legend):
+        x, y = left, g.legend_top + i * g.line_h
+        for kind, text in legend_line:
+            _png_swatch(canvas, kind, x, y + 3)
+            canvas.text(x + 20, y, text)
+            x += _legend_advance(text)
     return canvas.png()
 
 
-def save_timeline(summary: TraceSummary, path: str | os.PathLike[str]) -> Path:
-    """Write the timeline as `.svg` or `.png`, chosen by the suffix."""
+def save_timeline(
+    summary: TraceSummary, path: str | os.PathLike[str], k2: int | None = None
+) -> Path:
+    """Write the timeline as `.svg` or `.png`, chosen by the suffix. `k2`, when given (else
+    the one `assert_tbptt` was called with), outlines the expected window on every row."""
     out = Path(path)
     suffix = out.suffix.lower()
     if suffix == ".svg":
-        out.write_text(timeline_svg(summary), encoding="utf-8")
+        out.write_text(timeline_svg(summary, k2), encoding="utf-8")
     elif suffix == ".png":
-        out.write_bytes(timeline_png(summary))
+        out.write_bytes(timeline_png(summary, k2))
     else:
         raise ValueError(
             f"cannot save a timeline as {suffix or 'a file with no suffix'}: use .svg or .png"

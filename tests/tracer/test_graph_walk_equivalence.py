@@ -151,10 +151,17 @@ class Reference:
         links: set[tuple[int, int]] = set()
         links_exact = True
         cuts: set[int] = set()
+        # A step is linked when carried state from an earlier step flows into it: a tagged
+        # node of that step has an earlier step's node below it, or the step is inside a
+        # multi-step tag (a sequence module's call, linked by its own recurrence).
+        linked: set[int] = set()
         for i in tagged:
             start, count = self.tags[i]
             reached.update(range(start, start + count))
+            linked.update(range(start + 1, start + count))
             keys = {self.tags[j][0] for j in self.nearest_tagged_below(i)}
+            if any(k < start for k in keys):
+                linked.add(start)
             # The walk keeps the best two first steps below each node: all of them when
             # there are at most two.
             links_exact &= len(keys) <= 2
@@ -180,6 +187,7 @@ class Reference:
             "reached": reached,
             "links": links,
             "links_exact": links_exact,
+            "cut_steps": reached - linked,
             "cut_node_ids": cuts,
             "node_steps": {id(self.nodes[i]): self.tags[i][0] for i in tagged},
             "opaque": [
@@ -229,8 +237,10 @@ def assert_same(walk: graph_walk.WalkResult, ref: Reference, snapshot_limit: int
     assert walk.reached == want["reached"]
     if want["links_exact"]:
         assert walk.links == want["links"]
+        assert walk.cut_steps == want["cut_steps"]
     else:
         assert walk.links <= want["links"]
+        assert walk.cut_steps >= want["cut_steps"]
     assert walk.cut_node_ids == want["cut_node_ids"]
     assert walk.node_steps == want["node_steps"]
     assert walk.opaque == want["opaque"]

@@ -36,7 +36,7 @@ def test_text_table_shows_the_values_of_each_call():
     assert rows[1][:7] == ["1", "20", "10", "10", "70", "5.0", "MiB"]
     assert "+2 chained" in lines[header + 4] and "opaque: CompiledFunctionBackward" in text
     assert "Verdict: ok (expected TBPTT k1=10, k2=10)" in text
-    assert "Steady state (last 3 calls): stride 10, horizon 10." in text
+    assert "Steady state: all 3 backward calls have stride 10, horizon 10." in text
     assert all(len(line) <= 100 for line in lines)
 
 

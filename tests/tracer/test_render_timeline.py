@@ -78,15 +78,26 @@ def test_png_is_valid_and_sized_from_the_grid():
 
 
 def test_png_shows_leak_and_over_truncation_in_different_colours():
-    _, _, leak = decode_png(timeline_png(synth(50, 10, "leak")))
-    _, _, every = decode_png(timeline_png(synth(50, 10, "every")))
-    blue = timeline._cell_colour(timeline.WHITE, 1.0, 0.0)
-    orange = timeline._cell_colour(timeline.WHITE, 1.0, 1.0)
-    band_orange = timeline._cell_colour(timeline.BAND, 1.0, 1.0)
+    def plot_rows(summary):  # the legend's swatches left out
+        grid = timeline.build_grid(summary)
+        return decode_png(timeline_png(summary))[2][: grid.top + grid.plot_h]
+
+    leak_summary = synth(50, 10, "leak")
+    leak_summary.expected_k2 = None  # no window known: a leak is blue all the way back
+    leak = plot_rows(leak_summary)
+    every = plot_rows(synth(50, 10, "every"))
+    blue = timeline._cell_colour(timeline.WHITE, timeline.Cell(1.0, 0.0, 0.0))
+    orange = timeline._cell_colour(timeline.WHITE, timeline.Cell(1.0, 1.0, 0.0))
+    band_orange = timeline._cell_colour(timeline.BAND, timeline.Cell(1.0, 1.0, 0.0))
+    red = timeline._cell_colour(timeline.WHITE, timeline.Cell(1.0, 0.0, 1.0))
     assert count_colour(every, blue) == 0
     assert count_colour(every, orange) + count_colour(every, band_orange) > 0
     # The leak's rows reach back to step 0: far more blue than one window's worth.
     assert count_colour(leak, blue) > 10 * count_colour(leak, orange)
+    assert count_colour(leak, red) == 0
+    # With k2 known, what lies before each row's window is red.
+    judged = plot_rows(synth(50, 10, "leak"))
+    assert count_colour(judged, red) > count_colour(judged, blue) > 0
 
 
 def test_large_timeline_aggregates_and_stays_fast(tmp_path):
@@ -100,9 +111,25 @@ def test_large_timeline_aggregates_and_stays_fast(tmp_path):
     root = ET.parse(tmp_path / "t.svg").getroot()
     runs = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "reached-run"]
     assert 500 <= len(runs) <= 2000  # merged runs, not one rect per step
+    assert all(r.find(f"{SVG}title").text.startswith("steps ") for r in runs)  # tooltips
     assert (tmp_path / "t.svg").stat().st_size < 1_000_000
 
 
 def test_unknown_suffix_is_refused(tmp_path):
     with pytest.raises(ValueError, match="use .svg or .png"):
         save_timeline(synth(10, 5), tmp_path / "t.jpg")
+
+
+def test_png_text_is_drawn_in_mixed_case_glyphs():
+    # The legend's words are drawn with the stored glyphs: ink below the plot, and lower
+    # case letters differ from capitals (the old 3x5 font had capitals only).
+    from tbptt_lint.tracer import png_canvas
+
+    face = png_canvas.face(png_canvas.BODY)
+    assert face.glyph("a").pixels != face.glyph("A").pixels
+    assert face.width("backward ran here") > 5 * len("backward ran here")  # not 3 px glyphs
+    s = synth(30, 5)
+    width, height, rows = decode_png(timeline_png(s))
+    grid = timeline.build_grid(s)
+    legend = rows[grid.legend_top : grid.height]
+    assert sum(r != b"\xff" * (3 * width) for r in legend) >= face.height

@@ -139,7 +139,9 @@ def test_dot_source_groups_colours_and_marks_the_cut():
         assert body.count(f'fillcolor="{torchviz_compat.step_colour(t)}"') == len(ids)
     (cut,) = cut_ids
     assert re.search(
-        rf'\t\t{cut} \[label=AddmmBackward0 [^\]]*style="filled,dashed" color="#d62728"', dot
+        rf'\t\t{cut} \[label=AddmmBackward0 [^\]]*style="filled,dashed" '
+        rf'color="{torchviz_compat.CUT_COLOUR}"',
+        dot,
     )
     assert f'cut_{cut} -> {cut} [label="cut"' in dot
     assert "weight_hh" in dot  # parameters stay outside the step clusters
@@ -169,3 +171,22 @@ def test_nodes_feeding_one_tagged_step_join_its_cluster():
         ids = set(map(int, re.findall(r"\t\t(\d+) \[", body)))
         assert ids == {k for k, v in node_steps.items() if v == t}
     assert "AccumulateGrad" not in dot.split("subgraph cluster_step_0")[1].split("\t}")[0]
+
+
+def test_cudnn_node_takes_every_layer_state_in_one_cut():
+    # Under cuDNN an nn.LSTM call is one CudnnRnnBackward0 node for all layers (no GPU here:
+    # the DOT torchviz would give is written out).
+    from tbptt_lint.tracer.graph_groups import StepGroup
+
+    body = [
+        "\t1 [label=CudnnRnnBackward0]\n",
+        "\t2 [label=ViewBackward0]\n",
+        "\t1 -> 2\n",
+    ]
+    group = StepGroup("rnn", "nn.LSTM", 5, layers=2, state="h, c")
+    dot = torchviz_compat._restyle(body, {}, {}, {1: 10, 2: 10}, {1}, {10}, {10: group})
+    assert 'label="t=10\u201314\\nrnn (nn.LSTM): 5 steps, 2 layers' in dot
+    assert re.findall(r'\t(cut\w*) \[label="([^"]*)"', dot) == [
+        ("cut_1", "state (h, c) of 2 layers")
+    ]
+    assert "cut_1 -> 1 [" in dot

@@ -142,8 +142,32 @@ def test_leaks_past_the_first_three_are_counted_not_dropped():
     leaks = [StateLeak(f"rnns.{layer}", part, 10, 9, 0) for layer in range(3) for part in "hc"]
     text = describe_leaks(leaks, [])
     assert text.count("passed to") == 3
-    assert "3 more state part(s) leak the same way." in text
-    assert "more state part" not in describe_leaks(leaks[:3], [])
+    assert "3 more states leak the same way." in text
+    assert "more state" not in describe_leaks(leaks[:3], [])
+    assert "1 more state leaks the same way." in describe_leaks(leaks[:4], [])
+
+
+def test_leaks_are_named_as_the_calling_code_names_the_state():
+    # `hidden` is the tuple passed to the LSTM: named with its parts, once.
+    torch.manual_seed(0)
+    rnn = nn.LSTM(3, 4, num_layers=2)
+    x = torch.randn(15, 2, 3)
+    with trace(None) as t:
+        hidden = None
+        for start in range(0, 15, 5):
+            out, hidden = rnn(x[start : start + 5], hidden)
+            out.sum().backward(retain_graph=True)
+    findings = " ".join(t.findings)
+    assert "`hidden` (its parts `h`, `c`) passed to 'LSTM' at step 5" in findings
+    assert "(and 1 more time)" in findings
+    assert "`h` passed" not in findings
+    # A hand-written cell's state is `h` in the loop, not "input 1".
+    from _trace_loops import TinyCell
+
+    with trace(None) as t:
+        cell_windows(TinyCell(3, 4), window=5, steps=15, detach_h=False, retain_graph=True)
+    findings = " ".join(t.findings)
+    assert "`h` passed to 'TinyCell' at step 5" in findings and "input 1" not in findings
 
 
 def test_a_backward_run_after_the_next_windows_first_step_reports_no_leak():

@@ -400,3 +400,46 @@ def test_artifacts_default_to_the_tests_tmp_path(pytester: pytest.Pytester):
     start = next(i for i, line in enumerate(lines) if "tbptt artifacts" in line)
     listed = [Path(line) for line in lines[start + 1 :] if line.endswith("_report.txt")]
     assert listed and (listed[0].parent / "mine.txt").is_file(), lines[start:]
+
+
+# ----- tracebacks without the tracer's frames -----
+
+
+@needs_torch
+def test_failures_show_the_users_frames_not_the_tracers(pytester: pytest.Pytester):
+    pytester.makepyfile(loops=LOOPS)
+    pytester.makepyfile(
+        test_frames=textwrap.dedent(
+            """
+            import torch
+            from torch import nn
+
+            from loops import loop
+
+
+            def test_assert(tbptt):
+                with tbptt.trace(None) as t:
+                    loop(leak=True)
+                t.assert_tbptt(k1=5, k2=5)
+
+
+            def test_second_backward(tbptt):
+                cell = nn.GRUCell(3, 4)
+                with tbptt.trace(None):
+                    h = torch.zeros(2, 4)
+                    for _ in range(2):
+                        loss = torch.zeros(())
+                        for _ in range(3):
+                            h = cell(torch.randn(2, 3), h)
+                            loss = loss + h.sum()
+                        loss.backward()
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tb=long")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "grows by 5 every window" in out and "a graph an earlier backward already freed" in out
+    assert "t.assert_tbptt(k1=5, k2=5)" in out and "loss.backward()" in out
+    for own in ("session.py", "patching.py"):
+        assert own not in out
