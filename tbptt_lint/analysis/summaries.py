@@ -122,11 +122,26 @@ def summarise_module(
     # does cut, then let the passes take back what is false.
     for name, _, _ in functions:
         context.functions.setdefault(name, ASSUMED_CUT)
+    # A later pass reads again only the functions that mention a function whose facts changed
+    # since they were last read (or themselves): the others would come out the same. A file
+    # of many loops that call no function of the file is read once, not twice.
+    mentioned = {name: _mentioned_names(function) for name, function, _ in functions}
+    read_at: dict[str, int] = {}
+    changed_at: dict[str, int] = {}  # last name component -> when its facts last changed
+    clock = 0
     for _ in range(SUMMARY_PASSES):
         changed = False
         for name, function, class_name in functions:
+            if name in read_at and not any(
+                changed_at.get(word, -1) >= read_at[name] for word in mentioned[name]
+            ):
+                continue
+            clock += 1
+            read_at[name] = clock
             summary = summarise_function(function, context, class_name)
-            changed = changed or _without_gradients(context.functions.get(name)) != summary
+            if _without_gradients(context.functions.get(name)) != summary:
+                changed = True
+                changed_at[name.rsplit(".", 1)[-1]] = clock
             # Replaced even when equal, so that no ASSUMED_CUT is left once a body was read.
             context.functions[name] = summary
             if class_name is not None and function.name.value == name.split(".")[-1]:
@@ -144,6 +159,21 @@ def summarise_module(
         if isinstance(statement, cst.ClassDef):
             summarise_class(statement, context, facts)
     return facts
+
+
+# Looked up for calls whose callee is no name in the text: `self(x)`, `model(x)`, `Model(...)`.
+IMPLICIT_METHODS = frozenset({"forward", "__call__", "__init__"})
+
+
+def _mentioned_names(function: cst.FunctionDef) -> frozenset[str]:
+    """Every name and attribute the function's body, parameters and decorators hold (its own
+    name only where it calls itself): the facts it may look up are of functions whose name
+    ends in one of them, or of an implicit method."""
+    words = set(IMPLICIT_METHODS)
+    for node in descendants([function.body, function.params, *function.decorators]):
+        if isinstance(node, cst.Name):
+            words.add(node.value)
+    return frozenset(words)
 
 
 def _worth_summarising(
