@@ -114,6 +114,9 @@ class TbpttLintItem(pytest.Item):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.add_marker("tbptt_lint")
+        # No fixtures; but some plugins' hook wrappers read `item.funcargs` and, without it,
+        # end without yielding (pytest-lsp 1.0), which fails every item that is no function.
+        self.funcargs: dict[str, Any] = {}
 
     def runtest(self) -> None:
         diagnostics = _lint_all(self.config).get(identity(self.path), [])

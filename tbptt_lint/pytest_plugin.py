@@ -410,6 +410,7 @@ class RuleExampleItem(pytest.Item):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.funcargs: dict[str, Any] = {}  # see TbpttLintItem: read by other plugins' hooks
         self.code = code
         self.kind = kind
         self.number = number

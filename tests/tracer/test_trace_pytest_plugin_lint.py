@@ -117,7 +117,8 @@ def test_bad_config_stops_the_run_as_a_usage_error(project: pytest.Pytester):
         '[tool.tbptt-lint]\nextend-exclude = "src/legacy"\n',
         encoding="utf-8",
     )
-    result = _run(project)
+    # Without other plugins' start-up warnings (pytest-asyncio warns about its own settings).
+    result = _run(project, "-p", "no:asyncio")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
     assert len(errors) == 1, result.stderr.lines
