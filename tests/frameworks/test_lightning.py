@@ -4,6 +4,9 @@ tracer's explanation, and automatic optimization measures the batch's whole sequ
 
 from __future__ import annotations
 
+import multiprocessing
+import re
+
 import pytest
 
 pl = pytest.importorskip("lightning.pytorch")
@@ -206,3 +209,30 @@ def test_validation_between_traced_batches_passes() -> None:
     # The first window after the validation came SEQ no-grad steps later than the last.
     strides = [c.stride for c in check.trace.calls]
     assert strides[SEQ // WINDOW] == SEQ + WINDOW
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="ddp_fork needs fork"
+)
+def test_every_rank_of_a_two_process_fit_checks_its_own_batches(tmp_path) -> None:
+    from torch.multiprocessing import ProcessRaisedException
+
+    check = TBPTTCheck(k1=WINDOW, k2=WINDOW, batches=2, artifacts=tmp_path)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        callbacks=[check],
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_fork",  # gloo on the CPU; forked ranks need no re-import
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        enable_checkpointing=False,
+    )
+    with pytest.raises(ProcessRaisedException) as raised:
+        trainer.fit(ManualTBPTT(detach=False, step_each_window=False), _loader(4))
+    # A rank's AssertionError reaches the parent with the explanation and that rank's files.
+    message = str(raised.value)
+    assert "AssertionError: the traced run is not TBPTT(k1=4, k2=4)" in message
+    assert "still references the graph" in message
+    assert re.search(r"Artifacts: \S+/tbptt_rank[01]_report\.txt", message)
