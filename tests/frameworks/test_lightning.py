@@ -181,8 +181,10 @@ def test_an_exception_inside_the_fit_leaves_no_hook() -> None:
 
 def test_fewer_batches_than_asked_are_checked_at_the_end_of_training() -> None:
     check = TBPTTCheck(k1=WINDOW, k2=WINDOW, batches=5)
-    with pytest.raises(AssertionError, match="TBPTTCheck traced 2 training batches"):
+    traced = r"horizon: (?s:.*)TBPTTCheck traced 2 training batches"
+    with pytest.raises(AssertionError, match=traced):
         _fit(ManualTBPTT(detach=False, step_each_window=False), check, batches=2)
+    assert check.trace is not None and len(check.trace.calls) == 2 * SEQ // WINDOW
 
 
 def test_validation_between_traced_batches_passes() -> None:
