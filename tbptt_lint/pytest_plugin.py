@@ -10,7 +10,6 @@ and the linter only under `--tbptt-lint` or when a rule-example item runs.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import numbers
 import re
@@ -185,31 +184,14 @@ class TbpttFixture:
         return Path(self._request.getfixturevalue("tmp_path"))
 
     def write_artifacts(self) -> list[Path]:
-        written: list[Path] = []
         if not self.traces:
-            return written
+            return []
+        from tbptt_lint.tracer.artifacts import write_artifacts
+
         out = self.artifacts_dir()
+        written: list[Path] = []
         for i, t in enumerate(self.traces):
-            stem = f"trace{i}"
-            text = out / f"{stem}_report.txt"
-            try:
-                text.write_text(t.report(), encoding="utf-8")
-                written.append(text)
-            except Exception:  # noqa: BLE001 - artifacts are best effort
-                pass
-            for suffix, write in (
-                ("_report.html", t.save_report),
-                ("_timeline.svg", t.save_timeline),
-                ("_graph.svg", t.save_graph),
-            ):
-                path = out / f"{stem}{suffix}"
-                try:
-                    write(path)
-                    written.append(path)
-                except Exception:  # noqa: BLE001 - no renderer: fall back to DOT text
-                    if suffix == "_graph.svg":
-                        with contextlib.suppress(Exception):
-                            written.append(t.save_graph(out / f"{stem}_graph.dot"))
+            written += write_artifacts(t, out, f"trace{i}")
         return written
 
 
