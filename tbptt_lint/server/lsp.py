@@ -25,7 +25,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from tbptt_lint import __version__
-from tbptt_lint.diagnostics import SAFE, Diagnostic
+from tbptt_lint.diagnostics import SAFE, Diagnostic, Edit, Fix
+from tbptt_lint.notebooks import NotebookSource, edit_in_cell, notebook_from_cells, python_lines
 from tbptt_lint.server.convert import (
     Lines,
     diagnostic_range,
@@ -56,8 +57,58 @@ class DocumentState:
     # The newest finished analysis, and the document version it was computed for.
     analysis: Analysis | None = None
     version: int | None = None
-    # What was last published while the document parsed, kept up while the user types.
-    shown: list[types.Diagnostic] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+    # What was last published while the document parsed (by document: a notebook's cells),
+    # kept up while the user types.
+    shown: dict[str, list[types.Diagnostic]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one analysis reads: a text document, or a notebook's code cells as one program."""
+
+    uri: str
+    version: int | None
+    path: Path
+    text: str
+    notebook: NotebookSource | None = None
+    # For a notebook: each code cell's number (counting every cell, from 1), document URI,
+    # text and version.
+    cells: tuple[tuple[int, str, str, int | None], ...] = ()
+
+    def documents(self) -> list[tuple[str, str, int | None, int | None]]:
+        """(uri, text, version, cell number) of each document diagnostics are published to."""
+        if self.notebook is None:
+            return [(self.uri, self.text, self.version, None)]
+        return [(uri, text, version, number) for number, uri, text, version in self.cells]
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """One document's part of an analysis: a text document's, or a notebook cell's."""
+
+    uri: str
+    text: str
+    diagnostics: list[Diagnostic]
+    snapshot: Snapshot
+    cell: int | None = None
+
+    @property
+    def python_text(self) -> str:
+        """The text as Python (a cell's IPython syntax blanked)."""
+        if self.cell is None:
+            return self.text
+        return "".join(f"{line}\n" for line in python_lines(self.text.splitlines()))
+
+    def edits(self, fix: Fix) -> list[Edit] | None:
+        """The fix's edits in this document's lines; None when they leave it."""
+        notebook = self.snapshot.notebook
+        if notebook is None:
+            return list(fix.edits)
+        placed = [edit_in_cell(edit, notebook) for edit in fix.edits]
+        if any(cell != self.cell for cell, _ in placed):
+            return None
+        return [edit for _, edit in placed]
 
 
 class TbpttLanguageServer(LanguageServer):
@@ -66,6 +117,15 @@ class TbpttLanguageServer(LanguageServer):
             NAME,
             __version__,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            notebook_document_sync=types.NotebookDocumentSyncOptions(
+                notebook_selector=[
+                    types.NotebookDocumentFilterWithCells(
+                        cells=[types.NotebookCellLanguage(language="python")],
+                        notebook="jupyter-notebook",
+                    )
+                ],
+                save=True,
+            ),
         )
         self.linter = WorkspaceLinter()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tbptt-lint")
@@ -100,6 +160,33 @@ class TbpttLanguageServer(LanguageServer):
     def state(self, uri: str) -> DocumentState:
         return self.documents.setdefault(uri, DocumentState())
 
+    def target(self, uri: str) -> str:
+        """The URI analysed for a document: its notebook's for a notebook cell."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        return notebook.uri if notebook is not None else uri
+
+    def snapshot(self, uri: str) -> Snapshot | None:
+        """The text of an open document or notebook now; None once closed."""
+        path = Path(to_fs_path(uri) or uri)
+        notebook = self.workspace.get_notebook_document(notebook_uri=uri)
+        if notebook is not None:
+            cells = []
+            for number, cell in enumerate(notebook.cells, start=1):
+                document = self.workspace.text_documents.get(cell.document)
+                if cell.kind == types.NotebookCellKind.Code and document is not None:
+                    cells.append((number, cell.document, document.source, document.version))
+            program = notebook_from_cells((number, text) for number, _, text, _ in cells)
+            return Snapshot(uri, notebook.version, path, program.text, program, tuple(cells))
+        document = self.workspace.text_documents.get(uri)
+        if document is None or self.target(uri) != uri:
+            return None
+        return Snapshot(uri, document.version, path, document.source)
+
+    def open_targets(self) -> list[str]:
+        notebooks = list(self.workspace.notebook_documents)
+        texts = [uri for uri in self.workspace.text_documents if self.target(uri) == uri]
+        return texts + notebooks
+
     def schedule(self, uri: str, delay: float, final: bool) -> None:
         """Analyse `uri` after `delay` seconds, superseding what was scheduled before.
         `final`: a syntax error is reported now (open, save) rather than after a delay."""
@@ -125,72 +212,84 @@ class TbpttLanguageServer(LanguageServer):
         state.running = True
         try:
             while True:
-                document = self.workspace.text_documents.get(uri)
-                if document is None:  # closed meanwhile
+                snapshot = self.snapshot(uri)
+                if snapshot is None:  # closed meanwhile
                     return
-                version, text = document.version, document.source
-                analysis = await self.analyse(uri, text)
+                analysis = await self.analyse(snapshot)
                 if state.rerun:
                     final = final or state.rerun_final
                     state.rerun = state.rerun_final = False
                     continue
-                current = self.workspace.text_documents.get(uri)
-                if current is None or current.version != version:
+                current = self.snapshot(uri)
+                if current is None or current.version != snapshot.version:
                     return  # a newer change has its own analysis scheduled
-                state.analysis, state.version = analysis, version
-                self.publish(uri, version, analysis, final)
+                state.analysis, state.snapshot = analysis, snapshot
+                self.publish(snapshot, analysis, final)
                 return
         finally:
             state.running = False
 
-    async def analyse(self, uri: str, text: str) -> Analysis:
-        """The analysis of `text`, on the worker thread; a crash is logged and gives an empty
-        analysis: one document's bug in tbptt-lint must not take the server down."""
-        path = Path(to_fs_path(uri) or uri)
+    async def analyse(self, snapshot: Snapshot) -> Analysis:
+        """The analysis of `snapshot`, on the worker thread; a crash is logged and gives an
+        empty analysis: one document's bug in tbptt-lint must not take the server down."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.executor, self.linter.analyse, path, text)
+            return await loop.run_in_executor(
+                self.executor, self.linter.analyse, snapshot.path, snapshot.text, snapshot.notebook
+            )
         except Exception as error:  # noqa: BLE001 - logged, answered with no diagnostics
             self.log(
-                f"tbptt-lint: internal error while checking {path}: "
+                f"tbptt-lint: internal error while checking {snapshot.path}: "
                 f"{type(error).__name__}: {error}\n{traceback.format_exc()}",
                 types.MessageType.Error,
             )
-            return Analysis(text)
+            return Analysis(snapshot.text, notebook=snapshot.notebook)
 
-    def publish(self, uri: str, version: int | None, analysis: Analysis, final: bool) -> None:
-        state = self.state(uri)
+    def publish(self, snapshot: Snapshot, analysis: Analysis, final: bool) -> None:
+        state = self.state(snapshot.uri)
         for warning in analysis.warnings:
             self.log(warning, types.MessageType.Warning)
-        if analysis.has_syntax_error and not final:
+        keep_shown = analysis.has_syntax_error and not final
+        if keep_shown:
             # Mid-typing: keep what was shown; report the error only if it stays.
-            diagnostics = state.shown
             state.syntax_timer = asyncio.get_running_loop().call_later(
-                self.syntax_error_delay_s, self.schedule, uri, 0, True
+                self.syntax_error_delay_s, self.schedule, snapshot.uri, 0, True
             )
-        else:
-            lines = self.lines(analysis.text)
-            diagnostics = [to_lsp_diagnostic(d, lines, uri) for d in analysis.diagnostics]
-            if not analysis.has_syntax_error:
-                state.shown = diagnostics
-        self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
-        )
+        for uri, text, version, cell in snapshot.documents():
+            if keep_shown:
+                diagnostics = state.shown.get(uri, [])
+            else:
+                lines = self.lines(text)
+                diagnostics = [
+                    to_lsp_diagnostic(d, lines, uri, related=cell is None)
+                    for d in analysis.diagnostics
+                    if d.cell == cell
+                ]
+                if not analysis.has_syntax_error:
+                    state.shown[uri] = diagnostics
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version)
+            )
 
-    async def current_analysis(self, uri: str) -> tuple[Analysis, int | None] | None:
-        """The analysis of the document as it is now, computed if the last one is outdated."""
-        document = self.workspace.text_documents.get(uri)
-        if document is None:
+    async def view(self, uri: str) -> DocumentView | None:
+        """What the analysis of the document as it is now says about `uri` (a text document
+        or a notebook cell), computed if the last one is outdated."""
+        target = self.target(uri)
+        snapshot = self.snapshot(target)
+        if snapshot is None:
             return None
-        state = self.state(uri)
-        if state.analysis is not None and state.version == document.version:
-            return state.analysis, document.version
-        version, text = document.version, document.source
-        analysis = await self.analyse(uri, text)
-        return analysis, version
+        state = self.state(target)
+        analysis = state.analysis
+        if analysis is None or state.snapshot is None or state.snapshot != snapshot:
+            analysis = await self.analyse(snapshot)
+        for document, text, _, cell in snapshot.documents():
+            if document == uri:
+                diagnostics = [d for d in analysis.diagnostics if d.cell == cell]
+                return DocumentView(uri, text, diagnostics, snapshot, cell)
+        return None
 
     def reanalyse_open_documents(self) -> None:
-        for uri in list(self.workspace.text_documents):
+        for uri in self.open_targets():
             self.schedule(uri, 0, final=True)
 
     async def on_disk_change(self, path: Path, created_or_deleted: bool) -> None:
@@ -243,12 +342,12 @@ async def initialized(ls: TbpttLanguageServer, params: types.InitializedParams) 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: TbpttLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.schedule(params.text_document.uri, 0, final=True)
+    ls.schedule(ls.target(params.text_document.uri), 0, final=True)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: TbpttLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.schedule(params.text_document.uri, ls.debounce_s, final=False)
+    ls.schedule(ls.target(params.text_document.uri), ls.debounce_s, final=False)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -260,19 +359,23 @@ async def did_save(ls: TbpttLanguageServer, params: types.DidSaveTextDocumentPar
         # New settings, or a helper module saved: every open file may read differently.
         ls.reanalyse_open_documents()
     else:
-        ls.schedule(uri, 0, final=True)
+        ls.schedule(ls.target(uri), 0, final=True)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: TbpttLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
+    forget(ls, uri)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+def forget(ls: TbpttLanguageServer, uri: str) -> None:
     state = ls.documents.pop(uri, None)
     if state is not None:
         if state.timer is not None:
             state.timer.cancel()
         if state.syntax_timer is not None:
             state.syntax_timer.cancel()
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -294,6 +397,34 @@ def did_change_configuration(
         ls.configure(settings.get("tbptt-lint", settings))
 
 
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+def notebook_did_open(ls: TbpttLanguageServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    ls.schedule(params.notebook_document.uri, 0, final=True)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+def notebook_did_change(
+    ls: TbpttLanguageServer, params: types.DidChangeNotebookDocumentParams
+) -> None:
+    ls.schedule(params.notebook_document.uri, ls.debounce_s, final=False)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+def notebook_did_save(ls: TbpttLanguageServer, params: types.DidSaveNotebookDocumentParams) -> None:
+    ls.schedule(params.notebook_document.uri, 0, final=True)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+def notebook_did_close(
+    ls: TbpttLanguageServer, params: types.DidCloseNotebookDocumentParams
+) -> None:
+    forget(ls, params.notebook_document.uri)
+    for cell in params.cell_text_documents:
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[])
+        )
+
+
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(
@@ -305,25 +436,27 @@ async def code_action(
     ls: TbpttLanguageServer, params: types.CodeActionParams
 ) -> list[types.CodeAction] | None:
     uri = params.text_document.uri
-    found = await ls.current_analysis(uri)
-    if found is None:
+    view = await ls.view(uri)
+    if view is None:
         return None
-    analysis, _ = found
-    lines = ls.lines(analysis.text)
+    lines = ls.lines(view.text)
     only = params.context.only
     actions: list[types.CodeAction] = []
     if _wanted(only, types.CodeActionKind.QuickFix):
-        for diagnostic in analysis.diagnostics:
+        for diagnostic in view.diagnostics:
             if _overlaps(diagnostic_range(diagnostic, lines), params.range):
-                actions.extend(_quick_fixes(diagnostic, analysis.text, lines, uri))
-    if _wanted(only, FIX_ALL_KIND) and any(
-        d.fix is not None and d.fix.applicability == SAFE for d in analysis.diagnostics
+                actions.extend(_quick_fixes(diagnostic, view, lines))
+    # Fixing a whole notebook from one cell is left to `tbptt-lint --fix`.
+    if (
+        _wanted(only, FIX_ALL_KIND)
+        and view.cell is None
+        and any(d.fix is not None and d.fix.applicability == SAFE for d in view.diagnostics)
     ):
-        path = Path(to_fs_path(uri) or uri)
+        path = view.snapshot.path
         loop = asyncio.get_running_loop()
         try:
             fixed = await loop.run_in_executor(
-                ls.executor, ls.linter.fix_all, path, analysis.text, False
+                ls.executor, ls.linter.fix_all, path, view.text, False
             )
         except Exception as error:  # noqa: BLE001 - logged; the other actions still work
             ls.log(f"tbptt-lint: cannot fix {path}: {error}", types.MessageType.Error)
@@ -354,12 +487,14 @@ def _overlaps(a: types.Range, b: types.Range) -> bool:
 
 
 def _quick_fixes(
-    diagnostic: Diagnostic, text: str, lines: Lines, uri: str
+    diagnostic: Diagnostic, view: DocumentView, lines: Lines
 ) -> list[types.CodeAction]:
+    uri = view.uri
     lsp_diagnostic = to_lsp_diagnostic(diagnostic, lines, uri, related=False)
     actions = []
     fix = diagnostic.fix
-    if fix is not None and fix.edits:
+    edits = view.edits(fix) if fix is not None else None
+    if fix is not None and edits:
         safe = fix.applicability == SAFE
         label = "" if safe else " (unsafe: may change what the code does)"
         actions.append(
@@ -368,10 +503,10 @@ def _quick_fixes(
                 kind=types.CodeActionKind.QuickFix,
                 diagnostics=[lsp_diagnostic],
                 is_preferred=safe,
-                edit=workspace_edit(uri, [text_edit(edit, lines) for edit in fix.edits]),
+                edit=workspace_edit(uri, [text_edit(edit, lines) for edit in edits]),
             )
         )
-    with_noqa = add_noqa(text, diagnostic.line, diagnostic.code)
+    with_noqa = add_noqa(view.python_text, diagnostic.line, diagnostic.code)
     if with_noqa is not None:
         line = lines.lines[diagnostic.line - 1]
         new_line = with_noqa.splitlines()[diagnostic.line - 1]
@@ -395,13 +530,12 @@ def _quick_fixes(
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 async def hover(ls: TbpttLanguageServer, params: types.HoverParams) -> types.Hover | None:
-    found = await ls.current_analysis(params.text_document.uri)
-    if found is None:
+    view = await ls.view(params.text_document.uri)
+    if view is None:
         return None
-    analysis, _ = found
-    lines = ls.lines(analysis.text)
+    lines = ls.lines(view.text)
     point = types.Range(params.position, params.position)
-    under = [d for d in analysis.diagnostics if _overlaps(diagnostic_range(d, lines), point)]
+    under = [d for d in view.diagnostics if _overlaps(diagnostic_range(d, lines), point)]
     if not under:
         return None
     codes = list(dict.fromkeys(d.code for d in under))

@@ -44,6 +44,16 @@ def leak(model, batches):
         out, hidden = model(x, hidden)
         out.sum().backward()
 """
+NOTEBOOK_LOOP_CELL = """\
+%matplotlib inline
+for x, y in data:
+    out, hidden = model(x, hidden)
+    loss = (out - y).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    hidden.detach()
+"""
 CUTTING_HELPER = "def repackage_hidden(h):\n    return h.detach()\n"
 PASS_THROUGH_HELPER = "def repackage_hidden(h):\n    return h\n"
 LOOP_WITH_HELPER = """\
@@ -361,3 +371,56 @@ async def test_crash_on_one_document_is_logged(crashing_client: LanguageClient, 
     # The server lives on and checks other documents.
     other = open_file(crashing_client, tmp_path / "train.py", DISCARDED_DETACH)
     assert [d.code for d in await published(crashing_client, other, 1)] == ["TBP003"]
+
+
+async def test_notebook_cells_are_analysed_in_order(client: LanguageClient, tmp_path: Path):
+    notebook_uri = (tmp_path / "train.ipynb").as_uri()
+    first, note, loop = (f"vscode-notebook-cell:{tmp_path}/train.ipynb#cell{i}" for i in range(3))
+    # The state is made in one cell and carried by the loop of another; a markdown cell between.
+    setup = "hidden = None\n"
+    body = NOTEBOOK_LOOP_CELL
+    code, markup = types.NotebookCellKind.Code, types.NotebookCellKind.Markup
+    client.notebook_document_did_open(
+        types.DidOpenNotebookDocumentParams(
+            notebook_document=types.NotebookDocument(
+                uri=notebook_uri,
+                notebook_type="jupyter-notebook",
+                version=1,
+                cells=[
+                    types.NotebookCell(kind=code, document=first),
+                    types.NotebookCell(kind=markup, document=note),
+                    types.NotebookCell(kind=code, document=loop),
+                ],
+            ),
+            cell_text_documents=[
+                types.TextDocumentItem(first, "python", 1, setup),
+                types.TextDocumentItem(note, "markdown", 1, "# Training"),
+                types.TextDocumentItem(loop, "python", 1, body),
+            ],
+        )
+    )
+    assert list(await published(client, first, 1)) == []
+    (diagnostic,) = await published(client, loop, 1)
+    assert diagnostic.code == "TBP003"
+    detach_line = body.splitlines().index("    hidden.detach()")
+    assert diagnostic.range.start.line == detach_line
+    # The quick fix edits the cell, in the cell's own lines (its magic line kept).
+    (fix,) = [a for a in await code_actions(client, loop, diagnostic) if "noqa" not in a.title]
+    fixed = edited(fix, loop, body)
+    assert fixed == body.replace("    hidden.detach()", "    hidden = hidden.detach()")
+    client.notebook_document_did_change(
+        types.DidChangeNotebookDocumentParams(
+            notebook_document=types.VersionedNotebookDocumentIdentifier(2, notebook_uri),
+            change=types.NotebookDocumentChangeEvent(
+                cells=types.NotebookDocumentCellChanges(
+                    text_content=[
+                        types.NotebookDocumentCellContentChanges(
+                            document=types.VersionedTextDocumentIdentifier(2, loop),
+                            changes=[types.TextDocumentContentChangeWholeDocument(fixed)],
+                        )
+                    ]
+                )
+            ),
+        )
+    )
+    assert list(await published(client, loop, 2)) == []
