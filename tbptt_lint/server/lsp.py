@@ -15,7 +15,6 @@ import asyncio
 import inspect
 import logging
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tbptt_lint.server.convert import (
     whole_document_edit,
     workspace_edit,
 )
+from tbptt_lint.server.worker import AnalysisCancelled, Worker
 from tbptt_lint.server.workspace import CONFIG_FILE_NAMES, Analysis, WorkspaceLinter, add_noqa
 
 NAME = "tbptt-lint"
@@ -128,7 +128,7 @@ class TbpttLanguageServer(LanguageServer):
             ),
         )
         self.linter = WorkspaceLinter()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tbptt-lint")
+        self.worker = Worker()
         self.documents: dict[str, DocumentState] = {}
         self.debounce_s = DEFAULT_DEBOUNCE_S
         self.syntax_error_delay_s = DEFAULT_SYNTAX_ERROR_DELAY_S
@@ -196,6 +196,8 @@ class TbpttLanguageServer(LanguageServer):
         if state.syntax_timer is not None:
             state.syntax_timer.cancel()
             state.syntax_timer = None
+        # The run under way reads an older text: stop it rather than wait for it.
+        self.worker.cancel(uri)
         state.timer = asyncio.get_running_loop().create_task(self._later(uri, delay, final))
 
     async def _later(self, uri: str, delay: float, final: bool) -> None:
@@ -215,13 +217,13 @@ class TbpttLanguageServer(LanguageServer):
                 snapshot = self.snapshot(uri)
                 if snapshot is None:  # closed meanwhile
                     return
-                analysis = await self.analyse(snapshot)
+                analysis = await self.analyse(snapshot, key=uri)
                 if state.rerun:
                     final = final or state.rerun_final
                     state.rerun = state.rerun_final = False
                     continue
                 current = self.snapshot(uri)
-                if current is None or current.version != snapshot.version:
+                if analysis is None or current is None or current.version != snapshot.version:
                     return  # a newer change has its own analysis scheduled
                 state.analysis, state.snapshot = analysis, snapshot
                 self.publish(snapshot, analysis, final)
@@ -229,14 +231,16 @@ class TbpttLanguageServer(LanguageServer):
         finally:
             state.running = False
 
-    async def analyse(self, snapshot: Snapshot) -> Analysis:
-        """The analysis of `snapshot`, on the worker thread; a crash is logged and gives an
-        empty analysis: one document's bug in tbptt-lint must not take the server down."""
-        loop = asyncio.get_running_loop()
+    async def analyse(self, snapshot: Snapshot, key: str | None = None) -> Analysis | None:
+        """The analysis of `snapshot`, on the worker thread; None when a newer text for `key`
+        cancelled it. A crash is logged and gives an empty analysis: one document's bug in
+        tbptt-lint must not take the server down."""
         try:
-            return await loop.run_in_executor(
-                self.executor, self.linter.analyse, snapshot.path, snapshot.text, snapshot.notebook
+            return await self.worker.run(
+                key, self.linter.analyse, snapshot.path, snapshot.text, snapshot.notebook
             )
+        except AnalysisCancelled:
+            return None
         except Exception as error:  # noqa: BLE001 - logged, answered with no diagnostics
             self.log(
                 f"tbptt-lint: internal error while checking {snapshot.path}: "
@@ -282,6 +286,8 @@ class TbpttLanguageServer(LanguageServer):
         analysis = state.analysis
         if analysis is None or state.snapshot is None or state.snapshot != snapshot:
             analysis = await self.analyse(snapshot)
+            if analysis is None:
+                return None
         for document, text, _, cell in snapshot.documents():
             if document == uri:
                 diagnostics = [d for d in analysis.diagnostics if d.cell == cell]
@@ -293,10 +299,7 @@ class TbpttLanguageServer(LanguageServer):
             self.schedule(uri, 0, final=True)
 
     async def on_disk_change(self, path: Path, created_or_deleted: bool) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(
-            self.executor, self.linter.file_changed, path, created_or_deleted
-        )
+        await self.worker.run(None, self.linter.file_changed, path, created_or_deleted)
 
 
 server = TbpttLanguageServer()
@@ -453,11 +456,8 @@ async def code_action(
         and any(d.fix is not None and d.fix.applicability == SAFE for d in view.diagnostics)
     ):
         path = view.snapshot.path
-        loop = asyncio.get_running_loop()
         try:
-            fixed = await loop.run_in_executor(
-                ls.executor, ls.linter.fix_all, path, view.text, False
-            )
+            fixed = await ls.worker.run(None, ls.linter.fix_all, path, view.text, False)
         except Exception as error:  # noqa: BLE001 - logged; the other actions still work
             ls.log(f"tbptt-lint: cannot fix {path}: {error}", types.MessageType.Error)
             fixed = None

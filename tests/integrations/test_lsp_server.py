@@ -70,13 +70,20 @@ def train(model, batches, opt):
         loss.backward()
         opt.step()
 """
-# Replaces check_source with one that crashes on files named crash.py, then serves.
+# Replaces check_source with one that crashes on files named crash.py, and on slow.py marked
+# "# SLOW" says it started (a file beside it) and then works for a minute; then serves.
 CRASHING_SERVER = """\
+import time
+from pathlib import Path
 import tbptt_lint.server.workspace as workspace
 real = workspace.check_source
 def check_source(source, path, *args):
     if path.endswith("crash.py"):
         raise RuntimeError("boom")
+    if path.endswith("slow.py") and "# SLOW" in source:
+        Path(path + ".started").write_text("")
+        for _ in range(6000):
+            time.sleep(0.01)
     return real(source, path, *args)
 workspace.check_source = check_source
 from tbptt_lint.server.lsp import run
@@ -424,3 +431,21 @@ async def test_notebook_cells_are_analysed_in_order(client: LanguageClient, tmp_
         )
     )
     assert list(await published(client, loop, 2)) == []
+
+
+async def test_a_newer_change_cancels_the_run_under_way(
+    crashing_client: LanguageClient, tmp_path: Path
+):
+    path = tmp_path / "slow.py"
+    uri = open_file(crashing_client, path, "# SLOW\n" + DISCARDED_DETACH)
+    started = Path(f"{path}.started")
+    await asyncio.wait_for(_exists(started), WAIT_S)
+    # The run on version 1 would work for a minute; version 2's diagnostics come long before.
+    replace_text(crashing_client, uri, 2, DISCARDED_DETACH)
+    assert [d.code for d in await published(crashing_client, uri, 2)] == ["TBP003"]
+    assert not [p for p in crashing_client.published if p.uri == uri and p.version == 1]  # type: ignore[attr-defined]
+
+
+async def _exists(path: Path) -> None:
+    while not path.exists():
+        await asyncio.sleep(0.01)
