@@ -1,8 +1,8 @@
 """Time from an edit to its diagnostics in `tbptt-lint server`, through a real LSP client.
 
-    python benchmarks/server_latency.py [--loops 64] [--changes 10] [--burst-seconds 5]
+    python benchmarks/server_latency.py [--loops 67] [--changes 10] [--burst-seconds 5]
 
-Opens a generated training file of LOOPS loops (16 lines each: 64 loops make 1,010 lines, a
+Opens a generated training file of LOOPS loops (15 lines each: 67 loops make 1,007 lines, a
 third of them leaking their state), then:
 - single edits: for each of CHANGES edits, the time from sending it to the diagnostics of that
   version (the server's debounce included; it is printed);
@@ -39,7 +39,7 @@ class Recorder:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loops", type=int, default=64)
+    parser.add_argument("--loops", type=int, default=67)
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--burst-seconds", type=float, default=5.0)
     parser.add_argument("--debounce-ms", type=float, default=None, help="default: the server's")

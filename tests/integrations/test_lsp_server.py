@@ -104,13 +104,26 @@ def recording_client() -> LanguageClient:
 
     features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = record
     client.published = history  # type: ignore[attr-defined]
+    registrations: list[types.Registration] = []
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams) -> None:
+        registrations.extend(params.registrations)
+
+    client.registrations = registrations  # type: ignore[attr-defined]
     return client
 
 
 async def start(client: LanguageClient, root: Path) -> None:
     await client.initialize_session(
         types.InitializeParams(
-            capabilities=types.ClientCapabilities(),
+            capabilities=types.ClientCapabilities(
+                workspace=types.WorkspaceClientCapabilities(
+                    did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(
+                        dynamic_registration=True
+                    )
+                )
+            ),
             initialization_options=OPTIONS,
             root_uri=root.as_uri(),
         )
@@ -305,6 +318,23 @@ async def test_hover_explains_the_rule(client: LanguageClient, tmp_path: Path):
         types.HoverParams(types.TextDocumentIdentifier(uri), types.Position(0, 0))
     )
     assert elsewhere is None
+
+
+async def test_config_files_and_modules_are_watched(client: LanguageClient):
+    async def registered() -> list[types.Registration]:
+        while not client.registrations:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)
+        return client.registrations  # type: ignore[attr-defined]
+
+    (registration,) = await asyncio.wait_for(registered(), WAIT_S)
+    assert registration.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES
+    options = registration.register_options
+    watchers = options["watchers"] if isinstance(options, dict) else options.watchers
+    patterns = {
+        watcher["globPattern"] if isinstance(watcher, dict) else watcher.glob_pattern
+        for watcher in watchers
+    }
+    assert patterns == {"**/pyproject.toml", "**/tbptt-lint.toml", "**/*.py"}
 
 
 async def test_config_change_is_read_again(client: LanguageClient, tmp_path: Path):
