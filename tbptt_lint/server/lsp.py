@@ -131,6 +131,7 @@ class TbpttLanguageServer(LanguageServer):
         self.worker = Worker()
         self.documents: dict[str, DocumentState] = {}
         self.debounce_s = DEFAULT_DEBOUNCE_S
+        self.shown_errors: set[str] = set()
         self.syntax_error_delay_s = DEFAULT_SYNTAX_ERROR_DELAY_S
 
     # --- settings from the client ---------------------------------------------------------
@@ -253,6 +254,12 @@ class TbpttLanguageServer(LanguageServer):
         state = self.state(snapshot.uri)
         for warning in analysis.warnings:
             self.log(warning, types.MessageType.Warning)
+        if analysis.config_error is not None and analysis.config_error not in self.shown_errors:
+            # Shown once: a pop-up on every keystroke would be worse than the broken file.
+            self.shown_errors.add(analysis.config_error)
+            self.window_show_message(
+                types.ShowMessageParams(types.MessageType.Error, analysis.config_error)
+            )
         keep_shown = analysis.has_syntax_error and not final
         if keep_shown:
             # Mid-typing: keep what was shown; report the error only if it stays.

@@ -48,6 +48,8 @@ class Analysis:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notebook: NotebookSource | None = None
+    # The configuration file could not be used (the defaults were): the one-line reason.
+    config_error: str | None = None
 
     @property
     def has_syntax_error(self) -> bool:
@@ -101,7 +103,8 @@ class WorkspaceLinter:
         try:
             settings = self.settings_for(path)
         except ConfigError as error:
-            analysis.warnings.append(f"tbptt-lint: {error}")
+            analysis.config_error = f"tbptt-lint: {error}"
+            analysis.warnings.append(analysis.config_error)
             settings = Settings(project_root=path.parent)
         checker = FileChecker(settings)
         try:

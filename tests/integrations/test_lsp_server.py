@@ -479,3 +479,13 @@ async def test_a_newer_change_cancels_the_run_under_way(
 async def _exists(path: Path) -> None:
     while not path.exists():
         await asyncio.sleep(0.01)
+
+
+async def test_a_broken_config_is_shown_and_the_defaults_used(
+    client: LanguageClient, tmp_path: Path
+):
+    (tmp_path / "tbptt-lint.toml").write_text("select = [\n")
+    uri = open_file(client, tmp_path / "train.py", DISCARDED_DETACH)
+    assert [d.code for d in await published(client, uri, 1)] == ["TBP003"]
+    shown = [m.message for m in client.messages if m.type == types.MessageType.Error]
+    assert any(str(tmp_path / "tbptt-lint.toml") in message for message in shown)
