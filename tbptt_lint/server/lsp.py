@@ -24,6 +24,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from tbptt_lint import __version__
+from tbptt_lint.catalog import BY_CODE as CATALOG_BY_CODE
 from tbptt_lint.diagnostics import SAFE, Diagnostic, Edit, Fix
 from tbptt_lint.notebooks import NotebookSource, edit_in_cell, notebook_from_cells, python_lines
 from tbptt_lint.server.convert import (
@@ -40,6 +41,7 @@ from tbptt_lint.server.workspace import CONFIG_FILE_NAMES, Analysis, WorkspaceLi
 NAME = "tbptt-lint"
 FIX_ALL_KIND = "source.fixAll.tbptt-lint"
 DEFAULT_DEBOUNCE_S = 0.15
+NOT_PYTHON_SUFFIXES = frozenset({".toml", ".md", ".ipynb", ".cfg", ".ini", ".txt", ".json"})
 DEFAULT_SYNTAX_ERROR_DELAY_S = 2.0
 logger = logging.getLogger(__name__)
 
@@ -180,6 +182,9 @@ class TbpttLanguageServer(LanguageServer):
             return Snapshot(uri, notebook.version, path, program.text, program, tuple(cells))
         document = self.workspace.text_documents.get(uri)
         if document is None or self.target(uri) != uri:
+            return None
+        # A client that sends every file (configuration, Markdown) gets nothing for them.
+        if document.language_id not in (None, "python") or path.suffix in NOT_PYTHON_SUFFIXES:
             return None
         return Snapshot(uri, document.version, path, document.source)
 
@@ -561,8 +566,10 @@ def rule_explanation(code: str) -> str:
     from tbptt_lint.rules import RULES_BY_CODE
 
     rule = RULES_BY_CODE.get(code)
-    if rule is None:
-        return f"**{code}**"
+    if rule is None:  # TBP900 and TBP901: about the file, not a rule class
+        info = CATALOG_BY_CODE.get(code)
+        name = f" `{info.name}`" if info is not None else ""
+        return f"**{code}**{name}\n\n[Rule page]({rule_url(code)})"
     body = inspect.cleandoc(rule.__doc__ or rule.summary())
     return f"**{code}** `{rule.name}`\n\n{body}\n\n[Rule page]({rule_url(code)})"
 

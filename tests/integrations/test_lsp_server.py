@@ -489,3 +489,16 @@ async def test_a_broken_config_is_shown_and_the_defaults_used(
     assert [d.code for d in await published(client, uri, 1)] == ["TBP003"]
     shown = [m.message for m in client.messages if m.type == types.MessageType.Error]
     assert any(str(tmp_path / "tbptt-lint.toml") in message for message in shown)
+
+
+async def test_other_languages_are_left_alone(client: LanguageClient, tmp_path: Path):
+    toml = tmp_path / "pyproject.toml"
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(toml.as_uri(), "toml", 1, "[tool.tbptt-lint]\n")
+        )
+    )
+    # Published after the TOML file was opened: the server is past it, and said nothing of it.
+    uri = open_file(client, tmp_path / "train.py", DISCARDED_DETACH)
+    await published(client, uri, 1)
+    assert not [p for p in client.published if p.uri == toml.as_uri()]  # type: ignore[attr-defined]
