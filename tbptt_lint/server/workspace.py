@@ -73,9 +73,19 @@ class WorkspaceLinter:
         if path.name in CONFIG_FILE_NAMES:
             self._settings.clear()
             self._projects.clear()
-        if created_or_deleted:
+        resolved = path.resolve()
+        if created_or_deleted or (path.suffix == ".py" and not self._known(resolved)):
+            # A module came or went (a file saved under a new name): walk the projects again.
             self._projects.clear()
-        self._summaries.pop(path.resolve(), None)
+        self._summaries.pop(resolved, None)
+
+    def _known(self, path: Path) -> bool:
+        return any(
+            path in (file.resolve() for file in files)
+            for modules in self._projects.values()
+            if modules is not None
+            for files in modules.values()
+        )
 
     def forget_settings(self) -> None:
         self._settings.clear()

@@ -123,3 +123,18 @@ def test_server_without_its_extra_says_how_to_install(monkeypatch, capsys):
     monkeypatch.setattr(builtins, "__import__", without_pygls)
     assert main(["server"]) == 2
     assert "pip install 'tbptt-lint[server]'" in capsys.readouterr().err
+
+
+def test_a_helper_module_saved_under_a_new_name_is_found(tmp_path: Path):
+    (tmp_path / ".git").mkdir()
+    linter = WorkspaceLinter()
+    path = tmp_path / "train.py"
+    text = "from utils import repackage_hidden\n\n\n" + LOOP.format(cut="pass").replace(
+        "    for x, y in data:\n",
+        "    for x, y in data:\n        hidden = repackage_hidden(hidden)\n",
+    )
+    assert [d.code for d in linter.analyse(path, text).diagnostics] == ["TBP001"]
+    helper = tmp_path / "utils.py"
+    helper.write_text("def repackage_hidden(h):\n    return h.detach()\n")
+    linter.file_changed(helper)  # a save, with no file-created event
+    assert linter.analyse(path, text).diagnostics == []
