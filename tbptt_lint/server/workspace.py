@@ -65,6 +65,8 @@ class WorkspaceLinter:
         self._settings: dict[Path, Settings | ConfigError] = {}
         self._projects: dict[Path, dict[str, list[Path]] | None] = {}
         self._summaries: dict[Path, tuple[FileStamp | None, ModuleSummary | None]] = {}
+        # Every file the walks of `_projects` found, resolved.
+        self._project_files: set[Path] = set()
 
     # --- cache invalidation -------------------------------------------------------------
 
@@ -72,24 +74,19 @@ class WorkspaceLinter:
         """A file changed on disk (saved, created, deleted): forget what depends on it."""
         if path.name in CONFIG_FILE_NAMES:
             self._settings.clear()
-            self._projects.clear()
+            self._forget_projects()
         resolved = path.resolve()
         if created_or_deleted or (path.suffix == ".py" and not self._known(resolved)):
             # A module came or went (a file saved under a new name): walk the projects again.
-            self._projects.clear()
+            self._forget_projects()
         self._summaries.pop(resolved, None)
 
-    def _known(self, path: Path) -> bool:
-        return any(
-            path in (file.resolve() for file in files)
-            for modules in self._projects.values()
-            if modules is not None
-            for files in modules.values()
-        )
-
-    def forget_settings(self) -> None:
-        self._settings.clear()
+    def _forget_projects(self) -> None:
         self._projects.clear()
+        self._project_files.clear()
+
+    def _known(self, path: Path) -> bool:
+        return path in self._project_files
 
     # --- analysis -----------------------------------------------------------------------
 
@@ -202,6 +199,7 @@ class WorkspaceLinter:
             self._projects[root] = (
                 None if files is None else modules_by_name(files, module_name_for)
             )
+            self._project_files.update(file.resolve() for file in files or ())
         return self._projects[root]
 
     def _summary(self, file: Path) -> ModuleSummary | None:
