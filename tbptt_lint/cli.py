@@ -46,6 +46,7 @@ exit status:
 other commands:
   tbptt-lint rule CODE | --all [--output-format text|json]   show rule documentation
   tbptt-lint trace ...                                        measure a training run (needs torch)
+  tbptt-lint server                                           language server for editors (stdio)
 """
 
 
@@ -361,7 +362,13 @@ def run_trace(argv: Sequence[str]) -> int:
     return run_trace_command(list(argv))
 
 
-COMMANDS = {"check": run_check, "rule": run_rule, "trace": run_trace}
+def run_server(argv: Sequence[str]) -> int:
+    from tbptt_lint.server import run_server_command
+
+    return run_server_command(argv)
+
+
+COMMANDS = {"check": run_check, "rule": run_rule, "trace": run_trace, "server": run_server}
 
 
 def _dispatch(argv: list[str]) -> int:

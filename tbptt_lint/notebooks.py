@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tbptt_lint.diagnostics import Edit, Fix
@@ -57,13 +57,21 @@ def read_notebook(data: bytes) -> NotebookSource:
     cells = document.get("cells") if isinstance(document, dict) else None
     if not isinstance(cells, list):
         raise NotebookError("not a notebook: no list of cells")
-    lines: list[str] = []
-    positions: list[tuple[int, int]] = []
+    code_cells = []
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else str(source)
+        code_cells.append((number, "".join(source) if isinstance(source, list) else str(source)))
+    return notebook_from_cells(code_cells)
+
+
+def notebook_from_cells(cells: Iterable[tuple[int, str]]) -> NotebookSource:
+    """The program of a notebook's code cells, given as (cell number, text) in notebook order
+    (cell numbers count every cell, from 1): from a file, or from an editor's cells."""
+    lines: list[str] = []
+    positions: list[tuple[int, int]] = []
+    for number, text in cells:
         for line_number, line in enumerate(python_lines(text.splitlines()), start=1):
             lines.append(line)
             positions.append((number, line_number))
@@ -89,7 +97,7 @@ def fix_notebook(data: bytes, notebook: NotebookSource, fixes: Sequence[Fix]) ->
     document = json.loads(data.decode("utf-8-sig"))
     by_cell: dict[int, list[Fix]] = {}
     for fix in fixes:
-        placed = [_in_cell(edit, notebook) for edit in fix.edits]
+        placed = [edit_in_cell(edit, notebook) for edit in fix.edits]
         cells = {cell for cell, _ in placed}
         if len(cells) != 1 or None in cells:
             continue
@@ -108,7 +116,9 @@ def fix_notebook(data: bytes, notebook: NotebookSource, fixes: Sequence[Fix]) ->
     return _dump(document, data), applied
 
 
-def _in_cell(edit: Edit, notebook: NotebookSource) -> tuple[int | None, Edit]:
+def edit_in_cell(edit: Edit, notebook: NotebookSource) -> tuple[int | None, Edit]:
+    """The cell an edit of the program falls in, and the edit in that cell's lines (None and
+    the edit unchanged when it spans two cells)."""
     start_cell, start_line = notebook.locate(edit.location[0])
     end_cell, end_line = notebook.locate(edit.end_location[0])
     if start_cell != end_cell:

@@ -59,15 +59,36 @@ def project_context(
     project = walk_project(root, settings, MAX_PROJECT_FILES)
     if project is None:
         return []
+    return imported_files(named, modules_by_name(project, module_name_for), module_name_for)
+
+
+def modules_by_name(
+    project: Iterable[Path], module_name_for: Callable[[Path], str]
+) -> dict[str, list[Path]]:
+    """The project's files by dotted module name (several scripts can share one)."""
     by_module: dict[str, list[Path]] = {}
     for path in project:
         by_module.setdefault(module_name_for(path), []).append(path)
+    return by_module
+
+
+def imported_files(
+    named: Iterable[Path],
+    by_module: dict[str, list[Path]],
+    module_name_for: Callable[[Path], str],
+    read: Callable[[Path], str | None] | None = None,
+) -> list[Path]:
+    """The files of `by_module` that the (resolved) `named` files import, a few levels deep.
+    `read` gives a file's text (default: from disk; the language server passes the editor's
+    unsaved text of the named file)."""
+    read = read or _read
+    named = set(named)
     chosen: dict[Path, None] = {}
     frontier = list(named)
     for _ in range(IMPORT_DEPTH):
         found: list[Path] = []
         for importer in frontier:
-            text = _read(importer)
+            text = read(importer)
             if text is None:
                 continue
             for module in imported_modules(text, module_name_for(importer)):
