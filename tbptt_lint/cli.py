@@ -16,7 +16,7 @@ from tbptt_lint import __version__
 from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
 from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
 from tbptt_lint.diagnostics import rule_url
-from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths
+from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths, lint_stdin
 from tbptt_lint.fixer import FixOutcome, fixed_total, unified_diff, write_fixes
 from tbptt_lint.output import DEFAULT_FORMAT, FORMATS, ReportContext, render
 from tbptt_lint.output import statistics as statistics_output
@@ -30,6 +30,8 @@ DEBUG_ENV = "TBPTT_LINT_DEBUG"
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+# The path that stands for stdin, and the name findings in it get without --stdin-filename.
+STDIN_NAME = "-"
 # Modules of the `trace` extra; their absence means the extra is not installed.
 TRACE_EXTRA_MODULES = ("torch", "torchviz", "graphviz")
 TRACE_EXTRA_MESSAGE = (
@@ -94,7 +96,7 @@ def build_check_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="files or directories (default: .)"
+        "paths", nargs="*", metavar="PATH", help="files or directories (default: .; -: stdin)"
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     selection = parser.add_argument_group("rule selection")
@@ -154,6 +156,12 @@ def build_check_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 1 when a fix was applied, even if nothing is left",
     )
+    parser.add_argument(
+        "--stdin-filename",
+        metavar="PATH",
+        help="the name of the file read from stdin (with `-`): how findings name it, and the "
+        "path configuration and per-file-ignores are resolved for",
+    )
     config = parser.add_argument_group("configuration")
     config.add_argument("--config", type=Path, metavar="PATH", help="use this configuration file")
     config.add_argument("--isolated", action="store_true", help="ignore all configuration files")
@@ -211,7 +219,13 @@ def run_check(argv: Sequence[str]) -> int:
         ignore=_flatten(args.ignore),
         extend_select=_flatten(args.extend_select),
     )
-    settings = load_settings(config_path=args.config, isolated=args.isolated, overrides=overrides)
+    stdin = _reads_stdin(args)
+    settings = load_settings(
+        config_path=args.config,
+        isolated=args.isolated,
+        overrides=overrides,
+        cwd=_config_start(args.stdin_filename) if stdin else None,
+    )
     if args.show_settings:
         sys.stdout.write(describe_settings(settings, FileChecker(settings).enabled))
         return EXIT_OK
@@ -221,17 +235,29 @@ def run_check(argv: Sequence[str]) -> int:
         cache = LintCache(args.cache_dir or settings.project_root / CACHE_DIRECTORY, settings)
     fix_only = args.fix_only or args.diff
     fixing = args.fix or fix_only
-    result = lint_paths(
-        args.paths or ["."],
-        settings,
-        jobs=args.jobs,
-        cache=cache,
-        fix=fixing,
-        unsafe_fixes=args.unsafe_fixes,
-    )
+    # With stdin, the fixed source goes to stdout (as ruff does), so the report goes to stderr.
+    report_stream = sys.stdout
+    if stdin:
+        data = sys.stdin.buffer.read()
+        path = Path(args.stdin_filename or STDIN_NAME)
+        result = lint_stdin(data, path, settings, fix=fixing, unsafe_fixes=args.unsafe_fixes)
+        if fixing and not args.diff:
+            for outcome in result.fixes:
+                sys.stdout.buffer.write(outcome.fixed)
+            sys.stdout.flush()
+            report_stream = sys.stderr
+    else:
+        result = lint_paths(
+            args.paths or ["."],
+            settings,
+            jobs=args.jobs,
+            cache=cache,
+            fix=fixing,
+            unsafe_fixes=args.unsafe_fixes,
+        )
     if args.diff:
         _print_diffs(result.fixes)
-    elif fixing:
+    elif fixing and not stdin:
         result.warnings.extend(write_fixes(result.fixes))
         result.use_fix_outcomes()
     fixed = fixed_total(result.fixes)
@@ -243,9 +269,9 @@ def run_check(argv: Sequence[str]) -> int:
             print(f"Would fix {fixed} error{'s' if fixed != 1 else ''}.", file=sys.stderr)
     elif fix_only:
         if not args.quiet:
-            print(f"Fixed {fixed} error{'s' if fixed != 1 else ''}.")
+            print(f"Fixed {fixed} error{'s' if fixed != 1 else ''}.", file=report_stream)
     else:
-        _write_report(result, args, fixed if fixing else None)
+        _write_report(result, args, fixed if fixing else None, report_stream)
 
     if result.internal_errors:
         _report_internal_errors(result)
@@ -259,6 +285,24 @@ def run_check(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _reads_stdin(args: argparse.Namespace) -> bool:
+    """`-` as the only path reads stdin; so does `--stdin-filename` without paths, as in ruff."""
+    if STDIN_NAME in args.paths and len(args.paths) > 1:
+        raise UsageError("'-' (stdin) cannot be combined with other paths")
+    return args.paths == [STDIN_NAME] or (not args.paths and args.stdin_filename is not None)
+
+
+def _config_start(stdin_filename: str | None) -> Path | None:
+    """Where the configuration of a file read from stdin is searched from: the directory of
+    its name (the nearest one that exists), so an editor gets the file's project settings."""
+    if stdin_filename is None:
+        return None
+    directory = (Path.cwd() / stdin_filename).parent
+    while not directory.is_dir() and directory.parent != directory:
+        directory = directory.parent
+    return directory
+
+
 def _print_diffs(outcomes: list[FixOutcome]) -> None:
     context = ReportContext()
     for outcome in sorted(outcomes, key=lambda o: o.path):
@@ -267,9 +311,11 @@ def _print_diffs(outcomes: list[FixOutcome]) -> None:
     sys.stdout.flush()
 
 
-def _write_report(result: LintResult, args: argparse.Namespace, fixed: int | None) -> None:
+def _write_report(
+    result: LintResult, args: argparse.Namespace, fixed: int | None, stream: TextIO
+) -> None:
     to_stdout = args.output_file is None
-    color = to_stdout and args.output_format in ("text", "concise") and _use_color(sys.stdout)
+    color = to_stdout and args.output_format in ("text", "concise") and _use_color(stream)
     if args.statistics:
         if args.output_format == "json":
             report = statistics_output.render_json(result.diagnostics, args.unsafe_fixes)
@@ -286,8 +332,8 @@ def _write_report(result: LintResult, args: argparse.Namespace, fixed: int | Non
         )
         report = render(args.output_format, result.diagnostics, context)
     if to_stdout:
-        sys.stdout.write(report)
-        sys.stdout.flush()
+        stream.write(report)
+        stream.flush()
         return
     try:
         args.output_file.parent.mkdir(parents=True, exist_ok=True)
