@@ -162,6 +162,28 @@ def build_check_parser() -> argparse.ArgumentParser:
         help="the name of the file read from stdin (with `-`): how findings name it, and the "
         "path configuration and per-file-ignores are resolved for",
     )
+    files = parser.add_argument_group("file selection")
+    files.add_argument(
+        "--exclude",
+        action="append",
+        type=_codes,
+        metavar="PATTERNS",
+        help="glob patterns of files and directories to skip, replacing the configured and "
+        "default ones (comma-separated)",
+    )
+    files.add_argument(
+        "--extend-exclude",
+        action="append",
+        type=_codes,
+        metavar="PATTERNS",
+        help="glob patterns to skip on top of the excluded ones (comma-separated)",
+    )
+    files.add_argument(
+        "--force-exclude",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply the excludes to paths named on the command line too (as pre-commit does)",
+    )
     config = parser.add_argument_group("configuration")
     config.add_argument("--config", type=Path, metavar="PATH", help="use this configuration file")
     config.add_argument("--isolated", action="store_true", help="ignore all configuration files")
@@ -218,13 +240,16 @@ def run_check(argv: Sequence[str]) -> int:
         select=_flatten(args.select),
         ignore=_flatten(args.ignore),
         extend_select=_flatten(args.extend_select),
+        exclude=_flatten(args.exclude),
+        extend_exclude=_flatten(args.extend_exclude),
+        force_exclude=args.force_exclude,
     )
     stdin = _reads_stdin(args)
     settings = load_settings(
         config_path=args.config,
         isolated=args.isolated,
         overrides=overrides,
-        cwd=_config_start(args.stdin_filename) if stdin else None,
+        search_from=_config_start(args.stdin_filename) if stdin else None,
     )
     if args.show_settings:
         sys.stdout.write(describe_settings(settings, FileChecker(settings).enabled))

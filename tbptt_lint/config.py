@@ -7,6 +7,7 @@ dedicated file wins over pyproject.toml.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from collections.abc import Iterable
@@ -55,6 +56,10 @@ class CliOverrides:
     select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] | None = None
     extend_select: tuple[str, ...] | None = None
+    # File selection: `exclude` replaces the configured list, `extend_exclude` adds to it.
+    exclude: tuple[str, ...] | None = None
+    extend_exclude: tuple[str, ...] | None = None
+    force_exclude: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -269,11 +274,13 @@ def load_settings(
     isolated: bool = False,
     cwd: Path | None = None,
     overrides: CliOverrides | None = None,
+    search_from: Path | None = None,
 ) -> Settings:
     """Resolve the settings for a run. Raises ConfigError with a one-line message.
 
     `config_path` names the file to use (no search); `isolated` ignores every file; otherwise the
-    nearest config at or above `cwd` (default: the current directory) is used.
+    nearest config at or above `search_from` (default: `cwd`, itself by default the current
+    directory) is used. Without a config file the project root is `cwd`.
     """
     start = (cwd or Path.cwd()).resolve()
     overrides = overrides or CliOverrides()
@@ -285,16 +292,25 @@ def load_settings(
         unknown = unknown_selectors(selectors or ())
         if unknown:
             raise ConfigError(f"unknown rule code or prefix '{unknown[0]}' in {name}")
-    overrides = CliOverrides(
-        *(
-            None if selectors is None else tuple(normalize_selector(s) for s in selectors)
-            for selectors in (overrides.select, overrides.ignore, overrides.extend_select)
-        )
+    overrides = dataclasses.replace(
+        overrides,
+        **{
+            field: None if selectors is None else tuple(normalize_selector(s) for s in selectors)
+            for field, selectors in (
+                ("select", overrides.select),
+                ("ignore", overrides.ignore),
+                ("extend_select", overrides.extend_select),
+            )
+        },
     )
 
     found: Path | None = None
     if not isolated:
-        found = (start / config_path) if config_path is not None else find_config_file(start)
+        found = (
+            (start / config_path)
+            if config_path is not None
+            else find_config_file(search_from.resolve() if search_from else start)
+        )
     values: dict[str, Any] = {}
     project_root = start
     if found is not None:
@@ -304,6 +320,12 @@ def load_settings(
         project_root = found.parent
     values = _apply_overrides(values, overrides)
     values.setdefault("exclude", DEFAULT_EXCLUDE)
+    if overrides.exclude is not None:
+        values["exclude"] = overrides.exclude
+    if overrides.extend_exclude:
+        values["extend_exclude"] = (*values.get("extend_exclude", ()), *overrides.extend_exclude)
+    if overrides.force_exclude is not None:
+        values["force_exclude"] = overrides.force_exclude
     return Settings(**values, config_path=found, project_root=project_root)
 
 
@@ -323,6 +345,7 @@ def describe_settings(settings: Settings, enabled: Iterable[str]) -> str:
         f"per-file-ignores = {{{per_file}}}",
         f"exclude = {show(settings.exclude)}",
         f"extend-exclude = {show(settings.extend_exclude)}",
+        f"force-exclude = {'true' if settings.force_exclude else 'false'}",
         f"detach-functions = {show(settings.detach_functions)}",
         f"recurrent-modules = {show(settings.recurrent_modules)}",
         f"enabled-rules = {show(sorted(enabled))}",

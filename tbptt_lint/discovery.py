@@ -277,6 +277,24 @@ def _identity(path: Path) -> str:
         return str(path)
 
 
+def is_force_excluded(path: Path, settings: Settings) -> bool:
+    """Whether `force-exclude` skips `path` although it was named: it, or a directory above it
+    up to the project root, matches an exclude pattern (as ruff checks named paths)."""
+    if not settings.force_exclude:
+        return False
+    excluded = PathPatterns((*settings.exclude, *settings.extend_exclude), settings.project_root)
+    absolute = Path(os.path.abspath(path))
+    root = settings.project_root.absolute()
+    for candidate in (absolute, *absolute.parents):
+        if candidate == root:
+            return False
+        if excluded.matches(candidate):
+            return True
+        if root not in candidate.parents:  # outside the project: the path itself only
+            return False
+    return False
+
+
 def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
     """Files to lint for `paths`, sorted and without duplicates."""
     result = Discovery()
@@ -284,6 +302,8 @@ def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
     files: dict[str, Path] = {}
     for given in paths:
         path = Path(os.path.normpath(given))
+        if is_force_excluded(path, settings):
+            continue
         if path.is_dir():
             found = walker.walk(path)
             if not found:

@@ -32,7 +32,7 @@ from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
 from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
 from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE, enabled_codes, rules_matching
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, applicable, rule_url
-from tbptt_lint.discovery import Discovery, PathPatterns, discover
+from tbptt_lint.discovery import Discovery, PathPatterns, discover, is_force_excluded
 from tbptt_lint.fixer import FixOutcome, fix_document
 from tbptt_lint.memory import release_after
 from tbptt_lint.noqa import apply_noqa
@@ -578,6 +578,9 @@ def lint_stdin(
     """Lint `data` (read from stdin) as if it were the file `path`, which need not exist: its
     findings, per-file-ignores and noqa are those of that file. With `fix`, `fixes` holds the
     fixed text (also when nothing changed, since the caller prints it in place of the input)."""
+    if is_force_excluded(path, settings):  # ruff too lints nothing, and echoes it with --fix
+        echoed = [FixOutcome(str(path), data, data)] if fix else []
+        return LintResult(diagnostics=[], files_checked=0, fixes=echoed)
     checker = FileChecker(settings)
     own = checker.summarize(path, data)
     # Helpers come from the project modules the file imports, as for a run naming the file.
