@@ -7,6 +7,7 @@ are always linted. Paths that do not exist are returned separately so the engine
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -254,11 +255,18 @@ class _Walker:
                 is_dir = entry.is_dir()
                 is_file = not is_dir and entry.is_file()
             except OSError:
-                continue
+                is_dir = is_file = False
             absolute = f"{absolute_directory}/{name}"
             if self.excluded.matches_text(name, absolute):
                 continue
             if stack and is_gitignored_text(absolute, is_dir, stack):
+                continue
+            if not is_dir and not is_file:
+                if _is_broken_link(entry):
+                    # Returned like a file, so reading it reports the error (TBP901), as for
+                    # a broken link named on the command line.
+                    path = directory / name
+                    found.append((_identity(path), path))
                 continue
             if is_dir:
                 self._walk_directory(directory / name, stack, found)
@@ -267,6 +275,20 @@ class _Walker:
                 # Inside a resolved directory, only a symlinked file needs resolving again.
                 identity = _identity(path) if entry.is_symlink() else f"{resolved}{os.sep}{name}"
                 found.append((identity, path))
+
+
+def _is_broken_link(entry: os.DirEntry[str]) -> bool:
+    """A symlink that loops (whatever its name), or a dangling one named like a source file. A
+    dangling link without a source suffix (a dataset mount that is not there) is not ours."""
+    try:
+        if not entry.is_symlink():
+            return False
+        os.stat(entry.path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return True
+        return os.path.splitext(entry.name)[1] in SOURCE_SUFFIXES
+    return False
 
 
 def _identity(path: Path) -> str:
