@@ -151,6 +151,13 @@ def build_check_parser() -> argparse.ArgumentParser:
         help="print a unified diff of the fixes instead of writing them; exit 1 if any "
         "(implies --fix-only)",
     )
+    for flag, what in (
+        ("--fixable", "rule codes or prefixes whose fixes may be applied (default: all)"),
+        ("--unfixable", "rule codes or prefixes whose fixes are never applied"),
+    ):
+        fixing.add_argument(
+            flag, action="append", type=_codes, metavar="CODES", help=f"{what} (comma-separated)"
+        )
     fixing.add_argument(
         "--exit-non-zero-on-fix",
         action="store_true",
@@ -243,6 +250,8 @@ def run_check(argv: Sequence[str]) -> int:
         exclude=_flatten(args.exclude),
         extend_exclude=_flatten(args.extend_exclude),
         force_exclude=args.force_exclude,
+        fixable=_flatten(args.fixable),
+        unfixable=_flatten(args.unfixable),
     )
     stdin = _reads_stdin(args)
     settings = load_settings(

@@ -32,6 +32,8 @@ LIST_KEYS: dict[str, str] = {
     "select": "select",
     "ignore": "ignore",
     "extend-select": "extend_select",
+    "fixable": "fixable",
+    "unfixable": "unfixable",
     "exclude": "exclude",
     "extend-exclude": "extend_exclude",
     "detach-functions": "detach_functions",
@@ -39,7 +41,7 @@ LIST_KEYS: dict[str, str] = {
 }
 TABLE_KEYS = ("per-file-ignores",)
 KNOWN_KEYS = (*LIST_KEYS, *TABLE_KEYS)
-RULE_SELECTOR_KEYS = ("select", "ignore", "extend-select")
+RULE_SELECTOR_KEYS = ("select", "ignore", "extend-select", "fixable", "unfixable")
 
 # ruff accepts "ALL" as a selector; every rule code of ours starts with "TBP".
 ALL_SELECTOR = "ALL"
@@ -60,6 +62,9 @@ class CliOverrides:
     exclude: tuple[str, ...] | None = None
     extend_exclude: tuple[str, ...] | None = None
     force_exclude: bool | None = None
+    # Codes or prefixes whose fixes apply; each replaces the configured list, as in ruff.
+    fixable: tuple[str, ...] | None = None
+    unfixable: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -288,6 +293,8 @@ def load_settings(
         ("--select", overrides.select),
         ("--ignore", overrides.ignore),
         ("--extend-select", overrides.extend_select),
+        ("--fixable", overrides.fixable),
+        ("--unfixable", overrides.unfixable),
     ):
         unknown = unknown_selectors(selectors or ())
         if unknown:
@@ -300,6 +307,8 @@ def load_settings(
                 ("select", overrides.select),
                 ("ignore", overrides.ignore),
                 ("extend_select", overrides.extend_select),
+                ("fixable", overrides.fixable),
+                ("unfixable", overrides.unfixable),
             )
         },
     )
@@ -324,6 +333,10 @@ def load_settings(
         values["exclude"] = overrides.exclude
     if overrides.extend_exclude:
         values["extend_exclude"] = (*values.get("extend_exclude", ()), *overrides.extend_exclude)
+    if overrides.fixable is not None:
+        values["fixable"] = overrides.fixable
+    if overrides.unfixable is not None:
+        values["unfixable"] = overrides.unfixable
     if overrides.force_exclude is not None:
         values["force_exclude"] = overrides.force_exclude
     return Settings(**values, config_path=found, project_root=project_root)
@@ -343,6 +356,8 @@ def describe_settings(settings: Settings, enabled: Iterable[str]) -> str:
         f"ignore = {show(settings.ignore)}",
         f"extend-select = {show(settings.extend_select)}",
         f"per-file-ignores = {{{per_file}}}",
+        f"fixable = {show(settings.fixable)}",
+        f"unfixable = {show(settings.unfixable)}",
         f"exclude = {show(settings.exclude)}",
         f"extend-exclude = {show(settings.extend_exclude)}",
         f"force-exclude = {'true' if settings.force_exclude else 'false'}",

@@ -220,6 +220,7 @@ class FileChecker:
         self.enabled = (
             enabled_codes(settings.select, settings.ignore, settings.extend_select) | always
         )
+        self.fixable = _expand(settings.fixable) - _expand(settings.unfixable)
         self.per_file_ignores = tuple(
             (PathPatterns((pattern,), settings.project_root), _expand(codes))
             for pattern, codes in settings.per_file_ignores
@@ -249,7 +250,13 @@ class FileChecker:
     ) -> tuple[list[Finding], list[str]]:
         """The findings selection, per-file-ignores and noqa leave, and noqa warnings."""
         reported = self.reported_codes(Path(path))
-        selected = [finding for finding in findings if finding.code in reported]
+        selected = [
+            finding
+            if finding.fix is None or finding.code in self.fixable
+            else dataclasses.replace(finding, fix=None)  # unfixable: neither applied nor offered
+            for finding in findings
+            if finding.code in reported
+        ]
         return apply_noqa(selected, source, path)
 
     def diagnostics_of(
