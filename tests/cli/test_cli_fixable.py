@@ -48,6 +48,8 @@ def test_a_prefix_selects_the_fixable_rules(cli, files):
 
 def test_unfixable_findings_are_not_offered_as_fixable(cli, files):
     run = cli("--no-cache", "--output-format", "concise", "--unfixable", "TBP", ".")
+    assert run.code == 1
+    assert "TBP003" in run.out
     assert "[*]" not in run.out
     assert "fixable with" not in run.out
     offered = cli("--no-cache", "--output-format", "concise", ".")
@@ -64,4 +66,4 @@ def test_unfixable_in_the_configuration(cli, files, project):
 def test_an_unknown_code_is_a_usage_error(cli, files):
     run = cli("--fixable", "XYZ9", ".")
     assert run.code == 2
-    assert "--fixable" in run.err
+    assert "unknown rule code or prefix 'XYZ9' in --fixable" in run.err
