@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from tbptt_lint import __version__
+from tbptt_lint.add_noqa import add_noqa
 from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
 from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
 from tbptt_lint.diagnostics import rule_url
@@ -24,6 +25,7 @@ from tbptt_lint.output.rule_docs import rule_documentation
 
 if TYPE_CHECKING:
     from tbptt_lint.rules.base import Rule
+    from tbptt_lint.settings import Settings
 
 PROG = "tbptt-lint"
 DEBUG_ENV = "TBPTT_LINT_DEBUG"
@@ -159,6 +161,12 @@ def build_check_parser() -> argparse.ArgumentParser:
             flag, action="append", type=_codes, metavar="CODES", help=f"{what} (comma-separated)"
         )
     fixing.add_argument(
+        "--add-noqa",
+        action="store_true",
+        help="add `# noqa: CODE` to every line with a finding (merged into an existing noqa "
+        "comment) and report nothing else",
+    )
+    fixing.add_argument(
         "--exit-non-zero-on-fix",
         action="store_true",
         help="exit 1 when a fix was applied, even if nothing is left",
@@ -269,6 +277,11 @@ def run_check(argv: Sequence[str]) -> int:
         cache = LintCache(args.cache_dir or settings.project_root / CACHE_DIRECTORY, settings)
     fix_only = args.fix_only or args.diff
     fixing = args.fix or fix_only
+    if args.add_noqa:
+        if fixing or stdin:
+            what = "stdin" if stdin else "--fix, --fix-only and --diff"
+            raise UsageError(f"--add-noqa cannot be used with {what}")
+        return _run_add_noqa(args, settings, cache)
     # With stdin, the fixed source goes to stdout (as ruff does), so the report goes to stderr.
     report_stream = sys.stdout
     if stdin:
@@ -316,6 +329,22 @@ def run_check(argv: Sequence[str]) -> int:
         return EXIT_FINDINGS
     if result.diagnostics and not args.exit_zero and not fix_only:
         return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _run_add_noqa(args: argparse.Namespace, settings: Settings, cache: LintCache | None) -> int:
+    """`--add-noqa`: like ruff, say how many directives were added and exit 0."""
+    result = lint_paths(args.paths or ["."], settings, jobs=args.jobs, cache=cache)
+    added = add_noqa(result.diagnostics)
+    if not args.quiet:
+        for warning in (*result.warnings, *added.warnings):
+            print(warning, file=sys.stderr)
+        if added.added:
+            plural = "s" if added.added != 1 else ""
+            print(f"Added {added.added} noqa directive{plural}.", file=sys.stderr)
+    if result.internal_errors:
+        _report_internal_errors(result)
+        return EXIT_ERROR
     return EXIT_OK
 
 
