@@ -17,15 +17,17 @@ from tbptt_lint.add_noqa import add_noqa
 from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
 from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
 from tbptt_lint.diagnostics import rule_url
+from tbptt_lint.discovery import discover
 from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths, lint_stdin
 from tbptt_lint.fixer import FixOutcome, fixed_total, unified_diff, write_fixes
 from tbptt_lint.output import DEFAULT_FORMAT, FORMATS, ReportContext, render
 from tbptt_lint.output import statistics as statistics_output
 from tbptt_lint.output.rule_docs import rule_documentation
+from tbptt_lint.settings import Settings
+from tbptt_lint.watch import Snapshot, watch, watched_files
 
 if TYPE_CHECKING:
     from tbptt_lint.rules.base import Rule
-    from tbptt_lint.settings import Settings
 
 PROG = "tbptt-lint"
 DEBUG_ENV = "TBPTT_LINT_DEBUG"
@@ -205,12 +207,21 @@ def build_check_parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--show-settings", action="store_true", help="print the resolved settings and exit"
     )
+    config.add_argument(
+        "--show-files", action="store_true", help="print the files that would be linted and exit"
+    )
     run = parser.add_argument_group("execution")
     run.add_argument(
         "--jobs",
         type=_positive_int,
         metavar="N",
         help=f"worker processes (default: one per CPU, here {available_cpus()}; 1: no pool)",
+    )
+    run.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="lint again whenever a linted file or the configuration changes (Ctrl-C stops)",
     )
     run.add_argument(
         "--no-cache",
@@ -262,14 +273,46 @@ def run_check(argv: Sequence[str]) -> int:
         unfixable=_flatten(args.unfixable),
     )
     stdin = _reads_stdin(args)
-    settings = load_settings(
-        config_path=args.config,
-        isolated=args.isolated,
-        overrides=overrides,
-        search_from=_config_start(args.stdin_filename) if stdin else None,
-    )
+
+    def settings_now() -> Settings:
+        return load_settings(
+            config_path=args.config,
+            isolated=args.isolated,
+            overrides=overrides,
+            search_from=_config_start(args.stdin_filename) if stdin else None,
+        )
+
+    if args.watch:
+        if stdin:
+            raise UsageError("--watch cannot be used with stdin")
+
+        # Settings are read again for every run, so an edited configuration takes effect; a
+        # broken one is reported and the watch goes on until it is mended.
+        def run_once() -> int:
+            try:
+                return _check_once(args, settings_now(), stdin=False)
+            except ConfigError as error:
+                print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
+                return EXIT_ERROR
+
+        def snapshot() -> Snapshot:
+            try:
+                return watched_files(args.paths or ["."], settings_now())
+            except ConfigError as error:
+                # Mending the configuration (the error goes or changes) starts a run.
+                return {f"{PROG}: error: {error}": None}
+
+        return watch(run_once, snapshot)
+    return _check_once(args, settings_now(), stdin)
+
+
+def _check_once(args: argparse.Namespace, settings: Settings, stdin: bool) -> int:
     if args.show_settings:
         sys.stdout.write(describe_settings(settings, FileChecker(settings).enabled))
+        return EXIT_OK
+    if args.show_files:
+        for path in discover(args.paths or ["."], settings).files:
+            print(os.path.abspath(path))
         return EXIT_OK
 
     cache = None
