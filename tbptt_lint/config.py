@@ -39,8 +39,10 @@ LIST_KEYS: dict[str, str] = {
     "detach-functions": "detach_functions",
     "recurrent-modules": "recurrent_modules",
 }
+# Keys whose value is a boolean, mapped to their Settings field.
+BOOL_KEYS: dict[str, str] = {"force-exclude": "force_exclude"}
 TABLE_KEYS = ("per-file-ignores",)
-KNOWN_KEYS = (*LIST_KEYS, *TABLE_KEYS)
+KNOWN_KEYS = (*LIST_KEYS, *BOOL_KEYS, *TABLE_KEYS)
 RULE_SELECTOR_KEYS = ("select", "ignore", "extend-select", "fixable", "unfixable")
 
 # ruff accepts "ALL" as a selector; every rule code of ours starts with "TBP".
@@ -225,6 +227,13 @@ def parse_config_table(config: ConfigFile) -> dict[str, Any]:
                 _check_selectors(config, key, items)
                 items = tuple(normalize_selector(item) for item in items)
             values[LIST_KEYS[key]] = items
+        elif key in BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"{_where(config, key)}: '{key}' must be true or false, "
+                    f"got {_describe_type(value)}"
+                )
+            values[BOOL_KEYS[key]] = value
         else:
             values["per_file_ignores"] = _per_file_ignores(config, key, value)
     return values

@@ -74,3 +74,18 @@ def test_show_settings_reports_the_command_line_excludes(cli, tree):
     assert 'exclude = ["gen"]' in run.out
     assert 'extend-exclude = ["x", "y"]' in run.out
     assert "force-exclude = true" in run.out
+
+
+def test_force_exclude_in_the_configuration(cli, tree):
+    write(tree / "pyproject.toml", "[tool.tbptt-lint]\nforce-exclude = true\n")
+    assert linted(cli("--output-format", "json", "build/b.py", "src/a.py")) == ["src/a.py"]
+    # The command line wins, as in ruff.
+    run = cli("--output-format", "json", "--no-force-exclude", "build/b.py")
+    assert linted(run) == ["build/b.py"]
+
+
+def test_force_exclude_must_be_a_boolean(cli, tree):
+    write(tree / "pyproject.toml", '[tool.tbptt-lint]\nforce-exclude = "yes"\n')
+    run = cli("src/a.py")
+    assert run.code == 2
+    assert "'force-exclude' must be true or false, got a string" in run.err
