@@ -72,6 +72,8 @@ def settings_fingerprint(settings: Settings) -> str:
         settings.ignore,
         settings.extend_select,
         settings.per_file_ignores,
+        settings.fixable,
+        settings.unfixable,
         settings.detach_functions,
         settings.recurrent_modules,
         str(settings.project_root),

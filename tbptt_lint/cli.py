@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from tbptt_lint import __version__
+from tbptt_lint.add_noqa import add_noqa
 from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
 from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
 from tbptt_lint.diagnostics import rule_url
-from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths
+from tbptt_lint.discovery import discover
+from tbptt_lint.engine import FileChecker, LintResult, available_cpus, lint_paths, lint_stdin
 from tbptt_lint.fixer import FixOutcome, fixed_total, unified_diff, write_fixes
 from tbptt_lint.output import DEFAULT_FORMAT, FORMATS, ReportContext, render
 from tbptt_lint.output import statistics as statistics_output
 from tbptt_lint.output.rule_docs import rule_documentation
+from tbptt_lint.settings import Settings
+from tbptt_lint.watch import Snapshot, watch, watched_files
 
 if TYPE_CHECKING:
     from tbptt_lint.rules.base import Rule
@@ -30,6 +34,8 @@ DEBUG_ENV = "TBPTT_LINT_DEBUG"
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
+# The path that stands for stdin, and the name findings in it get without --stdin-filename.
+STDIN_NAME = "-"
 # Modules of the `trace` extra; their absence means the extra is not installed.
 TRACE_EXTRA_MODULES = ("torch", "torchviz", "graphviz")
 TRACE_EXTRA_MESSAGE = (
@@ -95,7 +101,7 @@ def build_check_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="files or directories (default: .)"
+        "paths", nargs="*", metavar="PATH", help="files or directories (default: .; -: stdin)"
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     selection = parser.add_argument_group("rule selection")
@@ -150,10 +156,51 @@ def build_check_parser() -> argparse.ArgumentParser:
         help="print a unified diff of the fixes instead of writing them; exit 1 if any "
         "(implies --fix-only)",
     )
+    for flag, what in (
+        ("--fixable", "rule codes or prefixes whose fixes may be applied (default: all)"),
+        ("--unfixable", "rule codes or prefixes whose fixes are never applied"),
+    ):
+        fixing.add_argument(
+            flag, action="append", type=_codes, metavar="CODES", help=f"{what} (comma-separated)"
+        )
+    fixing.add_argument(
+        "--add-noqa",
+        action="store_true",
+        help="add `# noqa: CODE` to every line with a finding (merged into an existing noqa "
+        "comment) and report nothing else",
+    )
     fixing.add_argument(
         "--exit-non-zero-on-fix",
         action="store_true",
         help="exit 1 when a fix was applied, even if nothing is left",
+    )
+    parser.add_argument(
+        "--stdin-filename",
+        metavar="PATH",
+        help="the name of the file read from stdin (with `-`): how findings name it, and the "
+        "path configuration and per-file-ignores are resolved for",
+    )
+    files = parser.add_argument_group("file selection")
+    files.add_argument(
+        "--exclude",
+        action="append",
+        type=_codes,
+        metavar="PATTERNS",
+        help="glob patterns of files and directories to skip, replacing the configured and "
+        "default ones (comma-separated)",
+    )
+    files.add_argument(
+        "--extend-exclude",
+        action="append",
+        type=_codes,
+        metavar="PATTERNS",
+        help="glob patterns to skip on top of the excluded ones (comma-separated)",
+    )
+    files.add_argument(
+        "--force-exclude",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="apply the excludes to paths named on the command line too (as pre-commit does)",
     )
     config = parser.add_argument_group("configuration")
     config.add_argument("--config", type=Path, metavar="PATH", help="use this configuration file")
@@ -161,12 +208,21 @@ def build_check_parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--show-settings", action="store_true", help="print the resolved settings and exit"
     )
+    config.add_argument(
+        "--show-files", action="store_true", help="print the files that would be linted and exit"
+    )
     run = parser.add_argument_group("execution")
     run.add_argument(
         "--jobs",
         type=_positive_int,
         metavar="N",
         help=f"worker processes (default: one per CPU, here {available_cpus()}; 1: no pool)",
+    )
+    run.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="lint again whenever a linted file or the configuration changes (Ctrl-C stops)",
     )
     run.add_argument(
         "--no-cache",
@@ -211,10 +267,53 @@ def run_check(argv: Sequence[str]) -> int:
         select=_flatten(args.select),
         ignore=_flatten(args.ignore),
         extend_select=_flatten(args.extend_select),
+        exclude=_flatten(args.exclude),
+        extend_exclude=_flatten(args.extend_exclude),
+        force_exclude=args.force_exclude,
+        fixable=_flatten(args.fixable),
+        unfixable=_flatten(args.unfixable),
     )
-    settings = load_settings(config_path=args.config, isolated=args.isolated, overrides=overrides)
+    stdin = _reads_stdin(args)
+
+    def settings_now() -> Settings:
+        return load_settings(
+            config_path=args.config,
+            isolated=args.isolated,
+            overrides=overrides,
+            search_from=_config_start(args.stdin_filename) if stdin else None,
+        )
+
+    if args.watch:
+        if stdin:
+            raise UsageError("--watch cannot be used with stdin")
+
+        # Settings are read again for every run, so an edited configuration takes effect; a
+        # broken one is reported and the watch goes on until it is mended.
+        def run_once() -> int:
+            try:
+                return _check_once(args, settings_now(), stdin=False)
+            except ConfigError as error:
+                print(f"{PROG}: error: {error}", file=sys.stderr, flush=True)
+                return EXIT_ERROR
+
+        def snapshot() -> Snapshot:
+            try:
+                return watched_files(args.paths or ["."], settings_now())
+            except ConfigError as error:
+                # Mending the configuration (the error goes or changes) starts a run.
+                return {f"{PROG}: error: {error}": None}
+
+        return watch(run_once, snapshot)
+    return _check_once(args, settings_now(), stdin)
+
+
+def _check_once(args: argparse.Namespace, settings: Settings, stdin: bool) -> int:
     if args.show_settings:
         sys.stdout.write(describe_settings(settings, FileChecker(settings).enabled))
+        return EXIT_OK
+    if args.show_files:
+        for path in discover(args.paths or ["."], settings).files:
+            print(os.path.abspath(path))
         return EXIT_OK
 
     cache = None
@@ -222,17 +321,34 @@ def run_check(argv: Sequence[str]) -> int:
         cache = LintCache(args.cache_dir or settings.project_root / CACHE_DIRECTORY, settings)
     fix_only = args.fix_only or args.diff
     fixing = args.fix or fix_only
-    result = lint_paths(
-        args.paths or ["."],
-        settings,
-        jobs=args.jobs,
-        cache=cache,
-        fix=fixing,
-        unsafe_fixes=args.unsafe_fixes,
-    )
+    if args.add_noqa:
+        if fixing or stdin:
+            what = "stdin" if stdin else "--fix, --fix-only and --diff"
+            raise UsageError(f"--add-noqa cannot be used with {what}")
+        return _run_add_noqa(args, settings, cache)
+    # With stdin, the fixed source goes to stdout (as ruff does), so the report goes to stderr.
+    report_stream = sys.stdout
+    if stdin:
+        data = sys.stdin.buffer.read()
+        path = Path(args.stdin_filename or STDIN_NAME)
+        result = lint_stdin(data, path, settings, fix=fixing, unsafe_fixes=args.unsafe_fixes)
+        if fixing and not args.diff:
+            for outcome in result.fixes:
+                sys.stdout.buffer.write(outcome.fixed)
+            sys.stdout.flush()
+            report_stream = sys.stderr
+    else:
+        result = lint_paths(
+            args.paths or ["."],
+            settings,
+            jobs=args.jobs,
+            cache=cache,
+            fix=fixing,
+            unsafe_fixes=args.unsafe_fixes,
+        )
     if args.diff:
         _print_diffs(result.fixes)
-    elif fixing:
+    elif fixing and not stdin:
         result.warnings.extend(write_fixes(result.fixes))
         result.use_fix_outcomes()
     fixed = fixed_total(result.fixes)
@@ -244,9 +360,9 @@ def run_check(argv: Sequence[str]) -> int:
             print(f"Would fix {fixed} error{'s' if fixed != 1 else ''}.", file=sys.stderr)
     elif fix_only:
         if not args.quiet:
-            print(f"Fixed {fixed} error{'s' if fixed != 1 else ''}.")
+            print(f"Fixed {fixed} error{'s' if fixed != 1 else ''}.", file=report_stream)
     else:
-        _write_report(result, args, fixed if fixing else None)
+        _write_report(result, args, fixed if fixing else None, report_stream)
 
     if result.internal_errors:
         _report_internal_errors(result)
@@ -260,6 +376,40 @@ def run_check(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _run_add_noqa(args: argparse.Namespace, settings: Settings, cache: LintCache | None) -> int:
+    """`--add-noqa`: like ruff, say how many directives were added and exit 0."""
+    result = lint_paths(args.paths or ["."], settings, jobs=args.jobs, cache=cache)
+    added = add_noqa(result.diagnostics)
+    if not args.quiet:
+        for warning in (*result.warnings, *added.warnings):
+            print(warning, file=sys.stderr)
+        if added.added:
+            plural = "s" if added.added != 1 else ""
+            print(f"Added {added.added} noqa directive{plural}.", file=sys.stderr)
+    if result.internal_errors:
+        _report_internal_errors(result)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _reads_stdin(args: argparse.Namespace) -> bool:
+    """`-` as the only path reads stdin; so does `--stdin-filename` without paths, as in ruff."""
+    if STDIN_NAME in args.paths and len(args.paths) > 1:
+        raise UsageError("'-' (stdin) cannot be combined with other paths")
+    return args.paths == [STDIN_NAME] or (not args.paths and args.stdin_filename is not None)
+
+
+def _config_start(stdin_filename: str | None) -> Path | None:
+    """Where the configuration of a file read from stdin is searched from: the directory of
+    its name (the nearest one that exists), so an editor gets the file's project settings."""
+    if stdin_filename is None:
+        return None
+    directory = (Path.cwd() / stdin_filename).parent
+    while not directory.is_dir() and directory.parent != directory:
+        directory = directory.parent
+    return directory
+
+
 def _print_diffs(outcomes: list[FixOutcome]) -> None:
     context = ReportContext()
     for outcome in sorted(outcomes, key=lambda o: o.path):
@@ -268,9 +418,11 @@ def _print_diffs(outcomes: list[FixOutcome]) -> None:
     sys.stdout.flush()
 
 
-def _write_report(result: LintResult, args: argparse.Namespace, fixed: int | None) -> None:
+def _write_report(
+    result: LintResult, args: argparse.Namespace, fixed: int | None, stream: TextIO
+) -> None:
     to_stdout = args.output_file is None
-    color = to_stdout and args.output_format in ("text", "concise") and _use_color(sys.stdout)
+    color = to_stdout and args.output_format in ("text", "concise") and _use_color(stream)
     if args.statistics:
         if args.output_format == "json":
             report = statistics_output.render_json(result.diagnostics, args.unsafe_fixes)
@@ -287,8 +439,8 @@ def _write_report(result: LintResult, args: argparse.Namespace, fixed: int | Non
         )
         report = render(args.output_format, result.diagnostics, context)
     if to_stdout:
-        sys.stdout.write(report)
-        sys.stdout.flush()
+        stream.write(report)
+        stream.flush()
         return
     try:
         args.output_file.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ dedicated file wins over pyproject.toml.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from collections.abc import Iterable
@@ -31,14 +32,18 @@ LIST_KEYS: dict[str, str] = {
     "select": "select",
     "ignore": "ignore",
     "extend-select": "extend_select",
+    "fixable": "fixable",
+    "unfixable": "unfixable",
     "exclude": "exclude",
     "extend-exclude": "extend_exclude",
     "detach-functions": "detach_functions",
     "recurrent-modules": "recurrent_modules",
 }
+# Keys whose value is a boolean, mapped to their Settings field.
+BOOL_KEYS: dict[str, str] = {"force-exclude": "force_exclude"}
 TABLE_KEYS = ("per-file-ignores",)
-KNOWN_KEYS = (*LIST_KEYS, *TABLE_KEYS)
-RULE_SELECTOR_KEYS = ("select", "ignore", "extend-select")
+KNOWN_KEYS = (*LIST_KEYS, *BOOL_KEYS, *TABLE_KEYS)
+RULE_SELECTOR_KEYS = ("select", "ignore", "extend-select", "fixable", "unfixable")
 
 # ruff accepts "ALL" as a selector; every rule code of ours starts with "TBP".
 ALL_SELECTOR = "ALL"
@@ -55,6 +60,13 @@ class CliOverrides:
     select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] | None = None
     extend_select: tuple[str, ...] | None = None
+    # File selection: `exclude` replaces the configured list, `extend_exclude` adds to it.
+    exclude: tuple[str, ...] | None = None
+    extend_exclude: tuple[str, ...] | None = None
+    force_exclude: bool | None = None
+    # Codes or prefixes whose fixes apply; each replaces the configured list, as in ruff.
+    fixable: tuple[str, ...] | None = None
+    unfixable: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +227,13 @@ def parse_config_table(config: ConfigFile) -> dict[str, Any]:
                 _check_selectors(config, key, items)
                 items = tuple(normalize_selector(item) for item in items)
             values[LIST_KEYS[key]] = items
+        elif key in BOOL_KEYS:
+            if not isinstance(value, bool):
+                raise ConfigError(
+                    f"{_where(config, key)}: '{key}' must be true or false, "
+                    f"got {_describe_type(value)}"
+                )
+            values[BOOL_KEYS[key]] = value
         else:
             values["per_file_ignores"] = _per_file_ignores(config, key, value)
     return values
@@ -269,11 +288,13 @@ def load_settings(
     isolated: bool = False,
     cwd: Path | None = None,
     overrides: CliOverrides | None = None,
+    search_from: Path | None = None,
 ) -> Settings:
     """Resolve the settings for a run. Raises ConfigError with a one-line message.
 
     `config_path` names the file to use (no search); `isolated` ignores every file; otherwise the
-    nearest config at or above `cwd` (default: the current directory) is used.
+    nearest config at or above `search_from` (default: `cwd`, itself by default the current
+    directory) is used. Without a config file the project root is `cwd`.
     """
     start = (cwd or Path.cwd()).resolve()
     overrides = overrides or CliOverrides()
@@ -281,20 +302,33 @@ def load_settings(
         ("--select", overrides.select),
         ("--ignore", overrides.ignore),
         ("--extend-select", overrides.extend_select),
+        ("--fixable", overrides.fixable),
+        ("--unfixable", overrides.unfixable),
     ):
         unknown = unknown_selectors(selectors or ())
         if unknown:
             raise ConfigError(f"unknown rule code or prefix '{unknown[0]}' in {name}")
-    overrides = CliOverrides(
-        *(
-            None if selectors is None else tuple(normalize_selector(s) for s in selectors)
-            for selectors in (overrides.select, overrides.ignore, overrides.extend_select)
-        )
+    overrides = dataclasses.replace(
+        overrides,
+        **{
+            field: None if selectors is None else tuple(normalize_selector(s) for s in selectors)
+            for field, selectors in (
+                ("select", overrides.select),
+                ("ignore", overrides.ignore),
+                ("extend_select", overrides.extend_select),
+                ("fixable", overrides.fixable),
+                ("unfixable", overrides.unfixable),
+            )
+        },
     )
 
     found: Path | None = None
     if not isolated:
-        found = (start / config_path) if config_path is not None else find_config_file(start)
+        found = (
+            (start / config_path)
+            if config_path is not None
+            else find_config_file(search_from.resolve() if search_from else start)
+        )
     values: dict[str, Any] = {}
     project_root = start
     if found is not None:
@@ -304,6 +338,16 @@ def load_settings(
         project_root = found.parent
     values = _apply_overrides(values, overrides)
     values.setdefault("exclude", DEFAULT_EXCLUDE)
+    if overrides.exclude is not None:
+        values["exclude"] = overrides.exclude
+    if overrides.extend_exclude:
+        values["extend_exclude"] = (*values.get("extend_exclude", ()), *overrides.extend_exclude)
+    if overrides.fixable is not None:
+        values["fixable"] = overrides.fixable
+    if overrides.unfixable is not None:
+        values["unfixable"] = overrides.unfixable
+    if overrides.force_exclude is not None:
+        values["force_exclude"] = overrides.force_exclude
     return Settings(**values, config_path=found, project_root=project_root)
 
 
@@ -321,8 +365,11 @@ def describe_settings(settings: Settings, enabled: Iterable[str]) -> str:
         f"ignore = {show(settings.ignore)}",
         f"extend-select = {show(settings.extend_select)}",
         f"per-file-ignores = {{{per_file}}}",
+        f"fixable = {show(settings.fixable)}",
+        f"unfixable = {show(settings.unfixable)}",
         f"exclude = {show(settings.exclude)}",
         f"extend-exclude = {show(settings.extend_exclude)}",
+        f"force-exclude = {'true' if settings.force_exclude else 'false'}",
         f"detach-functions = {show(settings.detach_functions)}",
         f"recurrent-modules = {show(settings.recurrent_modules)}",
         f"enabled-rules = {show(sorted(enabled))}",

@@ -7,6 +7,7 @@ are always linted. Paths that do not exist are returned separately so the engine
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -254,11 +255,18 @@ class _Walker:
                 is_dir = entry.is_dir()
                 is_file = not is_dir and entry.is_file()
             except OSError:
-                continue
+                is_dir = is_file = False
             absolute = f"{absolute_directory}/{name}"
             if self.excluded.matches_text(name, absolute):
                 continue
             if stack and is_gitignored_text(absolute, is_dir, stack):
+                continue
+            if not is_dir and not is_file:
+                if _is_broken_link(entry):
+                    # Returned like a file, so reading it reports the error (TBP901), as for
+                    # a broken link named on the command line.
+                    path = directory / name
+                    found.append((_identity(path), path))
                 continue
             if is_dir:
                 self._walk_directory(directory / name, stack, found)
@@ -269,12 +277,44 @@ class _Walker:
                 found.append((identity, path))
 
 
+def _is_broken_link(entry: os.DirEntry[str]) -> bool:
+    """A symlink that loops (whatever its name), or a dangling one named like a source file. A
+    dangling link without a source suffix (a dataset mount that is not there) is not ours."""
+    try:
+        if not entry.is_symlink():
+            return False
+        os.stat(entry.path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return True
+        return os.path.splitext(entry.name)[1] in SOURCE_SUFFIXES
+    return False
+
+
 def _identity(path: Path) -> str:
     """One key for every spelling of a file (`a.py`, `./a.py`, `/abs/a.py`)."""
     try:
         return str(path.resolve())
     except (OSError, RuntimeError):  # a symlink loop: keep the spelling
         return str(path)
+
+
+def is_force_excluded(path: Path, settings: Settings) -> bool:
+    """Whether `force-exclude` skips `path` although it was named: it, or a directory above it
+    up to the project root, matches an exclude pattern (as ruff checks named paths)."""
+    if not settings.force_exclude:
+        return False
+    excluded = PathPatterns((*settings.exclude, *settings.extend_exclude), settings.project_root)
+    absolute = Path(os.path.abspath(path))
+    root = settings.project_root.absolute()
+    for candidate in (absolute, *absolute.parents):
+        if candidate == root:
+            return False
+        if excluded.matches(candidate):
+            return True
+        if root not in candidate.parents:  # outside the project: the path itself only
+            return False
+    return False
 
 
 def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
@@ -284,6 +324,8 @@ def discover(paths: Iterable[Path | str], settings: Settings) -> Discovery:
     files: dict[str, Path] = {}
     for given in paths:
         path = Path(os.path.normpath(given))
+        if is_force_excluded(path, settings):
+            continue
         if path.is_dir():
             found = walker.walk(path)
             if not found:

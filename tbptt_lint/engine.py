@@ -32,7 +32,7 @@ from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
 from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
 from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE, enabled_codes, rules_matching
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, applicable, rule_url
-from tbptt_lint.discovery import PathPatterns, discover
+from tbptt_lint.discovery import Discovery, PathPatterns, discover, is_force_excluded
 from tbptt_lint.fixer import FixOutcome, fix_document
 from tbptt_lint.memory import release_after
 from tbptt_lint.noqa import apply_noqa
@@ -170,6 +170,10 @@ def _decode_document(path: Path, data: bytes) -> tuple[str, NotebookSource | Non
     return notebook.text, notebook
 
 
+def _document(path: Path, data: bytes | None) -> tuple[str, NotebookSource | None]:
+    return read_document(path) if data is None else _decode_document(path, data)
+
+
 def read_source(path: Path) -> str:
     """The file's text (a notebook's code cells joined). Raises SourceUnavailable."""
     return read_document(path)[0]
@@ -216,6 +220,7 @@ class FileChecker:
         self.enabled = (
             enabled_codes(settings.select, settings.ignore, settings.extend_select) | always
         )
+        self.fixable = _expand(settings.fixable) - _expand(settings.unfixable)
         self.per_file_ignores = tuple(
             (PathPatterns((pattern,), settings.project_root), _expand(codes))
             for pattern, codes in settings.per_file_ignores
@@ -245,7 +250,13 @@ class FileChecker:
     ) -> tuple[list[Finding], list[str]]:
         """The findings selection, per-file-ignores and noqa leave, and noqa warnings."""
         reported = self.reported_codes(Path(path))
-        selected = [finding for finding in findings if finding.code in reported]
+        selected = [
+            finding
+            if finding.fix is None or finding.code in self.fixable
+            else dataclasses.replace(finding, fix=None)  # unfixable: neither applied nor offered
+            for finding in findings
+            if finding.code in reported
+        ]
         return apply_noqa(selected, source, path)
 
     def diagnostics_of(
@@ -261,11 +272,12 @@ class FileChecker:
             diagnostics = [_in_cell(diagnostic, notebook) for diagnostic in diagnostics]
         return diagnostics
 
-    def summarize(self, path: Path) -> FileResult:
+    def summarize(self, path: Path, data: bytes | None = None) -> FileResult:
+        """Phase 1 for the file at `path`, or for `data` as if it were that file (stdin)."""
         result = FileResult(str(path))
         notebook = None
         try:
-            source, notebook = read_document(path)
+            source, notebook = _document(path, data)
             result.summary = summarize_source(source, module_name_for(path))
         except SourceUnavailable as error:
             self._report_unavailable(result, error, path)
@@ -276,10 +288,10 @@ class FileChecker:
             result.internal_error = _internal_error(str(path), error)
         return result
 
-    def check(self, path: Path, index: ProjectIndex) -> FileResult:
+    def check(self, path: Path, index: ProjectIndex, data: bytes | None = None) -> FileResult:
         result = FileResult(str(path))
         try:
-            source, notebook = read_document(path)
+            source, notebook = _document(path, data)
             try:
                 findings = check_source(
                     source, str(path), self.settings, index, module_name_for(path)
@@ -295,7 +307,9 @@ class FileChecker:
             result.internal_error = _internal_error(str(path), error)
         return result
 
-    def fix(self, path: Path, index: ProjectIndex, unsafe: bool) -> FixOutcome | FileResult:
+    def fix(
+        self, path: Path, index: ProjectIndex, unsafe: bool, data: bytes | None = None
+    ) -> FixOutcome | FileResult:
         """Apply the applicable fixes to one file in memory, re-checking after each round.
         A FileResult when the file cannot be read or the analysis crashed."""
         module_name = module_name_for(path)
@@ -311,11 +325,11 @@ class FileChecker:
             return kept, diagnostics, warnings
 
         try:
-            data = read_bytes(path)
-            text, notebook = _decode_document(path, data)
-            return fix_document(path, data, text, notebook, check_text, unsafe)
+            original = read_bytes(path) if data is None else data
+            text, notebook = _decode_document(path, original)
+            return fix_document(path, original, text, notebook, check_text, unsafe)
         except (SourceUnavailable, SourceSyntaxError):
-            return self.check(path, index)  # it reports the unreadable or unparsable file
+            return self.check(path, index, data)  # it reports the unreadable or unparsable file
         except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
             return FileResult(str(path), internal_error=_internal_error(str(path), error))
 
@@ -556,6 +570,48 @@ def lint_paths(
         diagnostics=sorted(diagnostics, key=lambda d: d.sort_key),
         files_checked=len(files),
         internal_errors=sorted(internal_errors, key=lambda e: e.path),
+        warnings=warnings,
+        fixes=outcomes,
+    )
+
+
+def lint_stdin(
+    data: bytes,
+    path: Path,
+    settings: Settings,
+    fix: bool = False,
+    unsafe_fixes: bool = False,
+) -> LintResult:
+    """Lint `data` (read from stdin) as if it were the file `path`, which need not exist: its
+    findings, per-file-ignores and noqa are those of that file. With `fix`, `fixes` holds the
+    fixed text (also when nothing changed, since the caller prints it in place of the input)."""
+    if is_force_excluded(path, settings):  # ruff too lints nothing, and echoes it with --fix
+        echoed = [FixOutcome(str(path), data, data)] if fix else []
+        return LintResult(diagnostics=[], files_checked=0, fixes=echoed)
+    checker = FileChecker(settings)
+    own = checker.summarize(path, data)
+    # Helpers come from the project modules the file imports, as for a run naming the file.
+    named = Discovery(files=[path]) if path.is_file() else Discovery()
+    context = project_context([path], named, settings, module_name_for)
+    summaries = [own, *(checker.summarize(other) for other in context)]
+    index = ProjectIndex.from_summaries([r.summary for r in summaries if r.summary is not None])
+    results = [own]
+    if own.summary is not None and index.needs_check(own.summary):
+        results.append(checker.check(path, index, data))
+    diagnostics = [d for r in results for d in r.diagnostics]
+    warnings = [w for r in results for w in r.warnings]
+    outcomes: list[FixOutcome] = []
+    if fix:
+        outcome = FixOutcome(str(path), data, data, diagnostics=diagnostics)
+        if any(applicable(d.fix, unsafe_fixes) for d in diagnostics):
+            fixed = checker.fix(path, index, unsafe_fixes, data)
+            if isinstance(fixed, FixOutcome):
+                outcome, diagnostics, warnings = fixed, fixed.diagnostics, fixed.warnings
+        outcomes.append(outcome)
+    return LintResult(
+        diagnostics=sorted(diagnostics, key=lambda d: d.sort_key),
+        files_checked=1,
+        internal_errors=[r.internal_error for r in results if r.internal_error is not None],
         warnings=warnings,
         fixes=outcomes,
     )

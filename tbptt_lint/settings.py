@@ -37,6 +37,11 @@ class Settings:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
+    # Codes or prefixes whose fixes may be applied (and are shown as available), less unfixable.
+    fixable: tuple[str, ...] = ("TBP",)
+    unfixable: tuple[str, ...] = ()
+    # Apply the excludes to paths named on the command line too (pre-commit names files).
+    force_exclude: bool = False
     # Extra functions that cut recurrent state, by qualified or bare name ("mylib.utils.cut").
     detach_functions: tuple[str, ...] = ()
     # Extra class names whose instances carry recurrent state ("mylib.nn.SRU").

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from tbptt_lint import __version__
 from tbptt_lint.diagnostics import Diagnostic, Severity, rule_url
 from tbptt_lint.output.context import ReportContext
-from tbptt_lint.output.rule_docs import full_description, rule_documentation
+from tbptt_lint.output.rule_docs import full_description
 
 if TYPE_CHECKING:
     from tbptt_lint.rules.base import Rule
@@ -32,14 +32,20 @@ def artifact_uri(path: str, context: ReportContext) -> str:
 
 
 def rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
-    description = full_description(rule)
+    # The short explanation and a link to the rule page: the whole pages made a log of one
+    # finding over 100 KB, and code scanning shows the page from `helpUri` anyway.
+    summary = rule.summary()
+    url = rule_url(rule.code)
     return {
         "id": rule.code,
         "name": rule.name,
-        "shortDescription": {"text": rule.summary()},
-        "fullDescription": {"text": description},
-        "help": {"text": description, "markdown": rule_documentation(rule)},
-        "helpUri": rule_url(rule.code),
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": full_description(rule)},
+        "help": {
+            "text": f"{summary} See {url}",
+            "markdown": f"# {rule.code} ({rule.name})\n\n{summary}\n\n[Rule page]({url})",
+        },
+        "helpUri": url,
         "defaultConfiguration": {"level": LEVEL_FOR_SEVERITY[rule.severity]},
         "properties": {"tags": [rule.name]},
     }

@@ -10,6 +10,7 @@ from tbptt_lint.analysis.queries import FULL, Leak, queries
 from tbptt_lint.diagnostics import UNSAFE, Finding, Severity
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import cut_advice, cut_after_backward_fix
+from tbptt_lint.rules.unseen_helpers import unseen_helpers, unseen_helpers_note
 
 
 class StateNotDetached(Rule):
@@ -67,7 +68,7 @@ for x, y in batches:
                     'cut; the second window will raise "Trying to backward through the graph '
                     'a second time". Cut it once per window, after the backward (or at the top '
                     f"of the loop): {cut}"
-                )
+                ) + unseen_helpers_note(unseen_helpers(model, leak.call, read.name))
                 state_fix = cut_after_backward_fix(model, leak.call, leak.reads, leak.backwards)
                 yield model.finding(self.code, leak.call.state_args[read.name], message, state_fix)
 

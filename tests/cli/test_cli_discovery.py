@@ -157,3 +157,40 @@ def test_directory_without_python_files_warns_and_exits_0(cli, project):
 )
 def test_glob_semantics(pattern, path, matches):
     assert bool(glob_to_regex(pattern).match(path)) is matches
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_symlink_loop_met_in_a_walk_is_a_tbp901(cli, project):
+    (project / "src").mkdir()
+    (project / "src" / "a.py").symlink_to("b.py")
+    (project / "src" / "b.py").symlink_to("a.py")
+    (project / "src" / "spin").symlink_to("spin")  # loops too, whatever its name
+    run = cli("--output-format", "concise", "src")
+    assert run.code == 1
+    assert run.out.splitlines() == [
+        "src/a.py:1:1: TBP901 Too many levels of symbolic links",
+        "src/b.py:1:1: TBP901 Too many levels of symbolic links",
+        "src/spin:1:1: TBP901 Too many levels of symbolic links",
+        "Found 3 errors.",
+    ]
+    assert "No Python files found" not in run.err
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_dangling_symlink_met_in_a_walk_is_a_tbp901(cli, project):
+    write(project / "src" / "ok.py", "x = 1\n")
+    (project / "src" / "gone.py").symlink_to("moved.py")
+    (project / "src" / "data").symlink_to("/nonexistent/dataset")  # not a source file: silent
+    run = cli("--output-format", "concise", ".")
+    assert run.code == 1
+    assert run.out.splitlines() == [
+        "src/gone.py:1:1: TBP901 No such file or directory",
+        "Found 1 error.",
+    ]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_an_excluded_broken_symlink_stays_silent(cli, project):
+    write(project / "src" / "ok.py", "x = 1\n")
+    (project / "src" / "gone.py").symlink_to("moved.py")
+    assert cli("--extend-exclude", "gone.py", ".").code == 0

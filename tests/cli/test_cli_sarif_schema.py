@@ -223,3 +223,14 @@ def test_the_schema_rejects_a_broken_log(sarif_log, broken):
 def test_a_minimal_log_missing_its_version_is_rejected():
     assert sarif_errors({"runs": []}) != []
     assert sarif_errors({"version": "2.1.0", "runs": []}) == []
+
+
+def test_the_log_stays_small_with_short_help_and_a_link(sarif_log):
+    # Each rule's short help and its page's address, not the whole page: a log with a few
+    # findings was over 100 KB when every rule carried its Markdown page.
+    assert len(json.dumps(sarif_log)) < 40_000
+    for descriptor in sarif_log["runs"][0]["tool"]["driver"]["rules"]:
+        page = (RULE_PAGES / f"{descriptor['id']}.md").read_text(encoding="utf-8")
+        assert len(descriptor["help"]["markdown"]) < len(page) / 4
+        assert descriptor["helpUri"] in descriptor["help"]["markdown"]
+        assert descriptor["shortDescription"]["text"] in descriptor["help"]["text"]

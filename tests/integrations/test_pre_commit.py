@@ -254,3 +254,25 @@ def test_the_fix_hook_fixes_the_file_and_then_passes(
     second = fix_hook()
     assert second.returncode == 0, second.stdout + second.stderr
     assert (tmp_path / "train.py").read_text() == fixed
+
+
+def test_excluded_files_are_skipped_though_pre_commit_names_them(
+    project: Path, env: dict[str, str]
+) -> None:
+    # pre-commit passes staged files by name; the hook's --force-exclude makes the configured
+    # excludes apply to them, as ruff's hook does.
+    (project / "pyproject.toml").write_text('[tool.tbptt-lint]\nextend-exclude = ["legacy"]\n')
+    (project / "legacy").mkdir()
+    before = _head(project, env)
+
+    result = _commit(
+        project,
+        env,
+        **{"pyproject.toml": (project / "pyproject.toml").read_text()},
+        **{"legacy/train.py": BUG_FIXTURE.read_text()},
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "TBP001" not in output, output
+    assert _head(project, env) != before
