@@ -17,6 +17,7 @@ from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
 from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
+    ASSUMED_CUT,
     CELL_MODULES,
     PAIR_STATE_MODULES,
     RECURRENT_MODULES,
@@ -306,10 +307,15 @@ def _subscript_head(element: cst.BaseExpression) -> str | None:
 WINDOW_CUTS = frozenset({"detach", "detach_"})
 
 
-def threads_through_windows(function: cst.FunctionDef, state: str) -> bool:
+def threads_through_windows(
+    function: cst.FunctionDef,
+    state: str,
+    rebinds_to_cut: Callable[[cst.BaseExpression, str], bool] | None = None,
+) -> bool:
     """Whether `function` runs a loop whose body steps its parameter `state` (`out, state =
-    model(x, state)`), cuts it (`state.detach_()`, `state = state.detach()`) and runs a
-    backward, and returns `state` (alone or in a tuple): a whole pass of windows."""
+    model(x, state)`), cuts it (`state.detach_()`, `state = state.detach()`, or any rebinding
+    `rebinds_to_cut` vouches for: `state = repackage(state)`) and runs a backward, and returns
+    `state` (alone or in a tuple): a whole pass of windows."""
     returned = False
     for node in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
         if isinstance(node, cst.Return) and node.value is not None:
@@ -319,22 +325,35 @@ def threads_through_windows(function: cst.FunctionDef, state: str) -> bool:
     if not returned:
         return False
     for loop in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        if isinstance(loop, (cst.For, cst.While)) and _steps_cuts_and_backs(loop, state):
+        if isinstance(loop, (cst.For, cst.While)) and _steps_cuts_and_backs(
+            loop, state, rebinds_to_cut
+        ):
             return True
     return False
 
 
-def _steps_cuts_and_backs(loop: cst.For | cst.While, state: str) -> bool:
+def _steps_cuts_and_backs(
+    loop: cst.For | cst.While,
+    state: str,
+    rebinds_to_cut: Callable[[cst.BaseExpression, str], bool] | None,
+) -> bool:
     stepped = cut = backward = False
     for node in descendants([loop.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             method = node.func.attr.value
             backward = backward or method == "backward"
             cut = cut or (method in WINDOW_CUTS and dotted_name(node.func.value) == state)
-        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+        elif isinstance(node, cst.Assign):
             bound = {n for t in node.targets for n in target_names(t.target)}
-            passed = {n for arg in node.value.args for n, _ in arg_state_names(arg.value)}
-            stepped = stepped or (state in bound and state in passed and len(node.value.args) > 1)
+            if isinstance(node.value, cst.Call):
+                args = node.value.args
+                passed = {n for arg in args for n, _ in arg_state_names(arg.value)}
+                stepped = stepped or (state in bound and state in passed and len(args) > 1)
+            cut = cut or (
+                bound == {state}
+                and rebinds_to_cut is not None
+                and rebinds_to_cut(node.value, state)
+            )
     return stepped and cut and backward
 
 
@@ -468,11 +487,33 @@ class UnitInterpreter:
 
     def scan(self) -> UnitScan:
         """What one walk of the unit tells, shared by every interpreter of the same unit."""
-        cached = self.context.unit_scans.get(id(self.unit))
-        if cached is None or cached[0] is not self.unit:
-            cached = (self.unit, UnitScan(self.unit))
-            self.context.unit_scans[id(self.unit)] = cached
+        return self.scan_of(self.unit)
+
+    def scan_of(self, unit: cst.CSTNode) -> UnitScan:
+        cached = self.context.unit_scans.get(id(unit))
+        if cached is None or cached[0] is not unit:
+            cached = (unit, UnitScan(unit))
+            self.context.unit_scans[id(unit)] = cached
         return cached[1]  # type: ignore[return-value]
+
+    def visible_function(self, name: str) -> tuple[UnitScan, cst.FunctionDef | cst.Lambda] | None:
+        """A function (or bound lambda) defined in this unit or, for a nested function, in a
+        function around it (`def detach_all(h)` in `main`, called by `run_epoch` beside it),
+        with the scan of the unit that defines it; the nearest definition wins."""
+        unit: cst.CSTNode | None = self.unit
+        while unit is not None:
+            scan = self.scan_of(unit)
+            found = scan.functions.get(name)
+            if found is not None:
+                return scan, found
+            unit = (
+                self.context.enclosing_function(unit) if isinstance(unit, cst.FunctionDef) else None
+            )
+        return None
+
+    def visible_def(self, name: str) -> cst.FunctionDef | cst.Lambda | None:
+        found = self.visible_function(name)
+        return found[1] if found is not None else None
 
     def is_object(self, name: str | None) -> bool:
         return name is not None and name in self.object_names
@@ -1441,7 +1482,7 @@ class UnitInterpreter:
         unit) that threads the parameter the state is passed as through a loop of windows."""
         if "." in callee or len(carried) != 1:
             return False
-        function = self.scan().functions.get(callee) or self.context.function_defs.get(callee)
+        function = self.visible_def(callee) or self.context.function_defs.get(callee)
         if not isinstance(function, cst.FunctionDef):
             return False
         expression = next(iter(carried.values()))
@@ -1450,10 +1491,27 @@ class UnitInterpreter:
             if arg.value is expression:
                 if arg.keyword is not None:
                     name = arg.keyword.value
-                    return name in params and threads_through_windows(function, name)
+                    return name in params and threads_through_windows(
+                        function, name, self.rebinds_to_cut
+                    )
                 return position < len(params) and threads_through_windows(
-                    function, params[position]
+                    function, params[position], self.rebinds_to_cut
                 )
+        return False
+
+    def rebinds_to_cut(self, value: cst.BaseExpression, state: str) -> bool:
+        """`state = repackage_hidden(state)`, `state = tuple(s.detach() for s in state)`,
+        `state = detach_all(state)`: the state handed back cut, through a cut the analysis
+        knows (a method that detaches, or a function or mapper of the file that cuts)."""
+        if handed_on(value) != state:
+            return False
+        for node in (value, *descendants([value])):
+            if not isinstance(node, cst.Call):
+                continue
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in WINDOW_CUTS:
+                return True
+            if self.is_cut_callee(dotted_name(node.func)) or self.maps_a_cut(node):
+                return True
         return False
 
     def is_arithmetic_helper(self, callee: str) -> bool:
@@ -1477,7 +1535,7 @@ class UnitInterpreter:
         """The body a call runs, when this file holds it: a function of the unit or module,
         or `self.method` of the unit's class (not one it may inherit)."""
         if callee.isidentifier():
-            local = self.scan().functions.get(callee)
+            local = self.visible_def(callee)
             if isinstance(local, cst.FunctionDef):
                 return local
             return self.context.function_defs.get(callee) or parsed_method(
@@ -1914,15 +1972,24 @@ class UnitInterpreter:
     def nested_function_facts(self, name: str) -> FunctionFacts | None:
         """Facts of a function defined inside this unit (`def get_loss(x, h): ... return
         loss, h.detach()` within `train`), summarised the first time it is called."""
-        scan = self.scan()
-        function = scan.functions.get(name)
-        if not isinstance(function, cst.FunctionDef):
+        visible = self.visible_function(name)
+        if visible is None or not isinstance(visible[1], cst.FunctionDef):
             return None
+        scan, function = visible
         if name not in scan.nested_facts:
-            from tbptt_lint.analysis.summaries import summarise_function  # imports this module
+            # Imported here: summaries imports this module.
+            from tbptt_lint.analysis.summaries import SUMMARY_PASSES, summarise_function
 
-            scan.nested_facts[name] = FunctionFacts()  # a function that calls itself
-            scan.nested_facts[name] = summarise_function(function, self.context, None)
+            # A helper that calls itself (`detach_all(v) for v in h`) starts, as a module's
+            # do, from the guess that it cuts, and the passes take back what is false.
+            recursive = name in names_in(function.body)
+            scan.nested_facts[name] = ASSUMED_CUT if recursive else FunctionFacts()
+            for _ in range(SUMMARY_PASSES if recursive else 1):
+                summary = summarise_function(function, self.context, None)
+                settled = summary == scan.nested_facts[name]
+                scan.nested_facts[name] = summary
+                if settled:
+                    break
         return scan.nested_facts[name]
 
     def is_cut_callee(self, callee: str | None, env: Env | None = None) -> bool:
@@ -1997,7 +2064,7 @@ class UnitInterpreter:
 
     def local_function_cuts(self, name: str) -> bool | None:
         """A function defined (or a lambda bound) in this unit, handed to a mapper by name."""
-        function = self.scan().functions.get(name)
+        function = self.visible_def(name)
         if function is None:
             return None
         if isinstance(function, cst.Lambda):

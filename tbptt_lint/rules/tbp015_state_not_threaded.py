@@ -154,7 +154,7 @@ for x, y in windows:
                     if isinstance(state, cst.Tuple)
                     else [dotted_name(state)]
                 )
-                if not names or any(n is None or n in assigned for n in names):
+                if not names or any(n is None or _rebound(n, assigned) for n in names):
                     continue
                 if id(call) in reported:
                     continue
@@ -172,6 +172,13 @@ def _calls(root: cst.CSTNode) -> Iterator[cst.Call]:
     for node in descendants([root], stop=(cst.FunctionDef, cst.Lambda)):
         if isinstance(node, cst.Call):
             yield node
+
+
+def _rebound(name: str, assigned: set[str]) -> bool:
+    """Whether the loop rebinds `name` or the object it is read from: `state = State(h, c)`
+    gives `state.h` a new value as surely as `state.h = h` does."""
+    parts = name.split(".")
+    return any(".".join(parts[:end]) in assigned for end in range(1, len(parts) + 1))
 
 
 def _assigned_names(root: cst.CSTNode) -> set[str]:

@@ -1,0 +1,253 @@
+"""Issue 12, round 5: an adversarial pass. Cases written in forms the earlier rounds did not
+use, each label checked first by running a mirror with torch; the classes the linter got wrong,
+each with SILENT variants and the FOUND twins a real bug nearby still gives.
+
+- A cut helper defined in an enclosing function (`def detach_all(h)` in `main`, called by
+  `run_epoch` defined beside it) is in the nested function's scope, and one that calls itself
+  (`tuple(detach_all(v) for v in h)`) is summarised as a module-level one is: from the guess
+  that it cuts, taken back by the passes when false.
+- A function that runs a pass of windows and cuts its state parameter at the top of each
+  window returns the state cut for the next call, whatever the cut's form: `hidden =
+  repackage_hidden(hidden)`, `hidden = tuple(h.detach() for h in hidden)`, not only
+  `hidden.detach()`. `hidden = run_windows(chunk, hidden)` carries no graph.
+- A state passed to a cell as fields of an object (`(state.h, state.c)`) is passed back when
+  the loop rebinds the object (`state = LSTMState(h, c)`), not only its fields (TBP015).
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from tbptt_lint.analysis.api import check_source
+from tbptt_lint.settings import Settings
+
+HEADER = """\
+import torch
+import torch.nn as nn
+"""
+
+
+def codes(source: str) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
+    return sorted((f.code, f.line) for f in findings)
+
+
+def expected(source: str) -> list[tuple[str, int]]:
+    found = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
+        if match:
+            found += [(code.strip(), number) for code in match.group(1).split(",")]
+    return sorted(found)
+
+
+FOUND: dict[str, str] = {}
+SILENT: dict[str, str] = {}
+
+# ------------------------------------------------------- helpers of an enclosing function
+
+NESTED = (
+    HEADER
+    + """
+
+def main(seq):
+    lstm = nn.LSTM(4, 8)
+    head = nn.Linear(8, 1)
+    opt = torch.optim.SGD(list(lstm.parameters()) + list(head.parameters()), lr=0.1)
+
+{helper}
+
+    def run_epoch(hidden):
+        for i in range(0, seq.size(0), 10):
+            hidden = detach_all(hidden)
+            out, hidden = lstm(seq[i:i + 10], hidden){mark}
+            loss = head(out).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return hidden
+
+    run_epoch((torch.zeros(1, 2, 8), torch.zeros(1, 2, 8)))
+"""
+)
+
+RECURSIVE_TUPLE = """\
+    def detach_all(h):
+        if isinstance(h, torch.Tensor):
+            return h.detach()
+        return tuple(detach_all(v) for v in h)"""
+
+SILENT["a recursive cut helper of the enclosing function"] = NESTED.format(
+    helper=RECURSIVE_TUPLE, mark=""
+)
+SILENT["...one line, rebuilding the container's own type"] = NESTED.format(
+    helper="""\
+    def detach_all(h):
+        return h.detach() if isinstance(h, torch.Tensor) else type(h)(detach_all(v) for v in h)""",
+    mark="",
+)
+SILENT["...not recursive"] = NESTED.format(
+    helper="""\
+    def detach_all(h):
+        return tuple(s.detach() for s in h)""",
+    mark="",
+)
+FOUND["a recursive helper of the enclosing function that copies, not cuts"] = NESTED.format(
+    helper=RECURSIVE_TUPLE.replace("h.detach()", "h.clone()"), mark="  # expect: TBP001"
+)
+FOUND["...that hands the state back as it is"] = NESTED.format(
+    helper="""\
+    def detach_all(h):
+        return h""",
+    mark="  # expect: TBP001",
+)
+
+# ------------------------------------------- a pass of windows that cuts its state parameter
+
+CHUNKS = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8)
+head = nn.Linear(8, 1)
+opt = torch.optim.SGD(list(lstm.parameters()) + list(head.parameters()), lr=0.1)
+
+
+def repackage_hidden(h):
+    if isinstance(h, torch.Tensor):
+        return h.detach()
+    return tuple(repackage_hidden(v) for v in h)
+
+
+def copy_hidden(h):
+    return tuple(v.clone() for v in h)
+
+
+def run_windows(chunk, hidden):
+    for i in range(0, chunk.size(0), 10):
+        hidden = {cut}
+        out, hidden = lstm(chunk[i:i + 10], hidden){inner}
+        loss = head(out).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return hidden
+
+
+stream = torch.randn(300, 2, 4)
+hidden = torch.zeros(1, 2, 8), torch.zeros(1, 2, 8)
+for chunk in stream.split(100):
+    hidden = run_windows(chunk, hidden){mark}
+"""
+)
+
+SILENT["chunks of one stream, each cut per window by a generator of detaches"] = CHUNKS.format(
+    cut="tuple(h.detach() for h in hidden)", inner="", mark=""
+)
+SILENT["...by a recursive helper of the file"] = CHUNKS.format(
+    cut="repackage_hidden(hidden)", inner="", mark=""
+)
+SILENT["...by a list of detaches"] = CHUNKS.format(
+    cut="[h.detach() for h in hidden]", inner="", mark=""
+)
+FOUND["...by a helper that copies, which keeps the graph"] = CHUNKS.format(
+    cut="copy_hidden(hidden)",
+    inner="  # expect: TBP001",
+    mark="  # expect: TBP001",
+)
+FOUND["...by a generator of copies"] = CHUNKS.format(
+    cut="tuple(h.clone() for h in hidden)",
+    inner="  # expect: TBP001",
+    mark="  # expect: TBP001",
+)
+
+# ------------------------------------------------------ state fields of an object (TBP015)
+
+FIELDS = (
+    HEADER
+    + """
+from collections import namedtuple
+
+LSTMState = namedtuple("LSTMState", ["h", "c"])
+
+cell = nn.LSTMCell(4, 8)
+opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+seq = torch.randn(30, 2, 4)
+state = LSTMState(torch.zeros(2, 8), torch.zeros(2, 8))
+for w in range(0, 30, 10):
+    state = {cut}
+    loss = 0.0
+    for t in range(w, w + 10):
+        h, c = cell(seq[t], (state.h, state.c)){mark}
+        {store}
+        loss = loss + h.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+
+SILENT["a namedtuple's fields passed to a cell, the tuple rebuilt from its result"] = FIELDS.format(
+    cut="state._replace(h=state.h.detach(), c=state.c.detach())",
+    store="state = LSTMState(h, c)",
+    mark="",
+)
+SILENT["...cut by a comprehension, rebuilt by `_make`"] = FIELDS.format(
+    cut="LSTMState(*[s.detach() for s in state])",
+    store="state = LSTMState._make((h, c))",
+    mark="",
+)
+FOUND["...the result kept apart, the tuple never rebuilt"] = FIELDS.format(
+    cut="LSTMState(state.h.detach(), state.c.detach())",
+    store="out = h",
+    mark="  # expect: TBP015",
+)
+
+DATACLASS = (
+    HEADER
+    + """
+from dataclasses import dataclass
+
+
+@dataclass
+class RecurrentState:
+    h: torch.Tensor
+    c: torch.Tensor
+
+    def detach(self) -> "RecurrentState":
+        return RecurrentState(self.h.detach(), self.c.detach())
+
+
+def train(seq):
+    cell = nn.LSTMCell(4, 8)
+    opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+    state = RecurrentState(torch.zeros(2, 8), torch.zeros(2, 8))
+    for w in range(0, seq.size(0), 10):
+        state = state.detach()
+        loss = 0.0
+        for t in range(w, w + 10):
+            {step}
+            loss = loss + state.h.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+)
+
+SILENT["a dataclass state rebuilt from the cell's result"] = DATACLASS.format(
+    step="state = RecurrentState(*cell(seq[t], (state.h, state.c)))"
+)
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_finds(name: str) -> None:
+    source = FOUND[name]
+    assert expected(source), "a FOUND case marks its lines"
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_stays_silent(name: str) -> None:
+    assert codes(SILENT[name]) == []
