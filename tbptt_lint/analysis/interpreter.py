@@ -834,7 +834,7 @@ class UnitInterpreter:
         env: Env,
         augmented: bool = False,
     ) -> None:
-        accumulator = dotted_name(target)
+        accumulator = dotted_name(target) or keyed_name(target)
         if accumulator is None or not self.loop_stack:
             return
         added: cst.BaseExpression | None = None
@@ -843,7 +843,9 @@ class UnitInterpreter:
                 added = value
         else:
             terms = additive_terms(value)
-            others = [term for term in terms if dotted_name(term) != accumulator]
+            # `smooth = smooth * 0.999 + loss * 0.001`: a moving average keeps its own
+            # (scaled) past as a term, and so the graph of every loss added before.
+            others = [term for term in terms if _unscaled(term, target) != accumulator]
             if len(others) < len(terms):
                 # `avg = avg + loss`: the other term; `r = r + a + b`: the whole sum.
                 added = others[0] if len(others) == 1 else value
@@ -2471,6 +2473,35 @@ def _unpacked_length(target: cst.BaseExpression) -> int | None:
     if any(isinstance(e, cst.StarredElement) for e in target.elements):
         return None
     return len(target.elements)
+
+
+def keyed_name(target: cst.BaseExpression) -> str | None:
+    """`stats["loss"]`, `meters[0]`: an entry of a named container under a constant key, named
+    by its code, so that `stats["loss"] += loss` is an accumulation as `total += loss` is."""
+    if not isinstance(target, cst.Subscript) or len(target.slice) != 1:
+        return None
+    holder = dotted_name(target.value)
+    index = target.slice[0].slice
+    if holder is None or not isinstance(index, cst.Index):
+        return None
+    if not isinstance(index.value, (cst.SimpleString, cst.Integer)):
+        return None
+    return f"{holder}[{index.value.value}]"
+
+
+def _unscaled(term: cst.BaseExpression, target: cst.BaseExpression) -> str | None:
+    """The name a term of a sum reads, through one scaling by a factor: `avg` for `avg`,
+    `avg * 0.9`, `0.9 * avg` or `avg / 2`."""
+    if isinstance(term, cst.BinaryOperation) and isinstance(
+        term.operator, (cst.Multiply, cst.Divide)
+    ):
+        sides = [term.left, term.right] if isinstance(term.operator, cst.Multiply) else [term.left]
+        for side in sides:
+            name = dotted_name(side) or keyed_name(side)
+            if name is not None and name == (dotted_name(target) or keyed_name(target)):
+                return name
+        return None
+    return dotted_name(term) or keyed_name(term)
 
 
 def additive_terms(value: cst.BaseExpression) -> list[cst.BaseExpression]:

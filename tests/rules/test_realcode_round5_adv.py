@@ -12,6 +12,11 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
   `hidden.detach()`. `hidden = run_windows(chunk, hidden)` carries no graph.
 - A state passed to a cell as fields of an object (`(state.h, state.c)`) is passed back when
   the loop rebinds the object (`state = LSTMState(h, c)`), not only its fields (TBP015).
+- A method of an object built from a torch class (`scaler.unscale_(optimizer)`,
+  `scaler.update()`) clears no gradients: a GradScaler loop that never calls `zero_grad()`
+  is TBP012 in a trainer's method as at the top level.
+- A loss kept with its graph in a moving average (`smooth = smooth * 0.999 + loss * 0.001`)
+  or in an entry of a dict of meters (`stats["loss"] += loss`) is accumulated (TBP006).
 """
 
 from __future__ import annotations
@@ -239,6 +244,111 @@ def train(seq):
 SILENT["a dataclass state rebuilt from the cell's result"] = DATACLASS.format(
     step="state = RecurrentState(*cell(seq[t], (state.h, state.c)))"
 )
+
+
+# ------------------------------------------------------------- GradScaler methods (TBP012)
+
+SCALER = (
+    HEADER
+    + """
+
+class Trainer:
+    def __init__(self, model):
+        self.model = model
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        self.scaler = {scaler}
+
+    def train_epoch(self, loader):
+        self.model.train()
+        for x, y in loader:
+            {clear}
+            with torch.autocast("cuda"):
+                loss = nn.functional.mse_loss(self.model(x), y)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            self.scaler.step(self.optimizer){mark}
+            self.scaler.update()
+"""
+)
+
+FOUND["a trainer's GradScaler loop that unscales and never clears"] = SCALER.format(
+    scaler="torch.amp.GradScaler()", clear="pass", mark="  # expect: TBP012"
+)
+FOUND["...the scaler imported from torch.cuda.amp"] = SCALER.replace(
+    "import torch.nn as nn\n", "import torch.nn as nn\nfrom torch.cuda.amp import GradScaler\n"
+).format(scaler="GradScaler()", clear="pass", mark="  # expect: TBP012")
+SILENT["...clearing with the model's zero_grad(set_to_none=True)"] = SCALER.format(
+    scaler="torch.amp.GradScaler()", clear="self.model.zero_grad(set_to_none=True)", mark=""
+)
+SILENT["...clearing with the optimizer's zero_grad"] = SCALER.format(
+    scaler="torch.amp.GradScaler()", clear="self.optimizer.zero_grad()", mark=""
+)
+SILENT["...a scaler of the user's, whose unscale_ may clear"] = SCALER.replace(
+    "import torch.nn as nn\n", "import torch.nn as nn\nfrom mylib import LossScaler\n"
+).format(scaler="LossScaler()", clear="pass", mark="")
+
+# --------------------------------------- moving averages and dict meters (TBP006)
+
+METER = (
+    HEADER
+    + """
+model = nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+smooth = 0.0
+stats = {{"loss": 0.0, "n": 0}}
+for epoch in range(2):
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+        {accumulate}{mark}
+"""
+)
+
+FOUND["a moving average of the loss with its graph"] = METER.format(
+    accumulate="smooth = smooth * 0.999 + loss * 0.001", mark="  # expect: TBP006"
+)
+FOUND["...the factor first"] = METER.format(
+    accumulate="smooth = 0.98 * smooth + 0.02 * loss", mark="  # expect: TBP006"
+)
+FOUND["a dict meter summing the loss with its graph"] = METER.format(
+    accumulate='stats["loss"] += loss', mark="  # expect: TBP006"
+)
+FOUND["...by reassignment"] = METER.format(
+    accumulate='stats["loss"] = stats["loss"] + loss * x.size(0)', mark="  # expect: TBP006"
+)
+SILENT["a moving average of the loss as a number"] = METER.format(
+    accumulate="smooth = smooth * 0.999 + loss.item() * 0.001", mark=""
+)
+SILENT["a dict meter summing the loss as a number"] = METER.format(
+    accumulate='stats["loss"] += loss.item()', mark=""
+)
+SILENT["a dict meter made anew in every pass"] = METER.format(
+    accumulate='stats = {"loss": 0.0}; stats["loss"] += loss', mark=""
+)
+SILENT["a weighted sum of two other names"] = METER.format(
+    accumulate="smooth = loss.item() * 0.5 + smooth_prev * 0.5", mark=""
+).replace("smooth = 0.0", "smooth = smooth_prev = 0.0")
+
+ACCUMULATED_IN_DICT = (
+    HEADER
+    + """
+model = nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+acc = {"loss": 0.0}
+for i, (x, y) in enumerate(loader):
+    loss = nn.functional.mse_loss(model(x), y)
+    acc["loss"] = acc["loss"] + loss
+    if (i + 1) % 4 == 0:
+        optimizer.zero_grad()
+        acc["loss"].backward()
+        optimizer.step()
+        acc["loss"] = 0.0
+"""
+)
+SILENT["gradient accumulation in a dict entry, back-propagated and reset"] = ACCUMULATED_IN_DICT
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))
