@@ -55,7 +55,14 @@ from tbptt_lint.analysis.values import (
     join_envs,
     with_carried,
 )
-from tbptt_lint.analysis.views import NO_TENSOR, TENSOR, TENSOR_PAIR, TUPLE, expression_shape
+from tbptt_lint.analysis.views import (
+    NO_TENSOR,
+    TENSOR,
+    TENSOR_PAIR,
+    TUPLE,
+    expression_shape,
+    names_bound_to_views,
+)
 from tbptt_lint.analysis.walk import children, descendants
 
 NO_GRAD_CONTEXTS = frozenset(
@@ -211,8 +218,20 @@ class UnitScan:
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
         self._stored_back: dict[str, frozenset[str]] | None = None
+        self._view_detaches: dict[int, cst.BaseExpression] | None = None
         # Facts of the functions it defines, summarised when first called.
         self.nested_facts: dict[str, FunctionFacts] = {}
+
+    @property
+    def view_detaches(self) -> dict[int, cst.BaseExpression]:
+        """`h.detach_()` calls whose local was just bound to a view (`names_bound_to_views`)."""
+        if self._view_detaches is None:
+            statements: list[cst.CSTNode] = []
+            for root in self.roots:
+                block = isinstance(root, (cst.IndentedBlock, cst.SimpleStatementSuite))
+                statements.extend(root.body if block else [root])  # type: ignore[attr-defined]
+            self._view_detaches = names_bound_to_views(statements)
+        return self._view_detaches
 
     @property
     def stored_back(self) -> dict[str, frozenset[str]]:
@@ -911,6 +930,10 @@ class UnitInterpreter:
             if isinstance(receiver_node, cst.Subscript):
                 if not self.note_inplace_on_view(call, receiver_node, env):
                     self.cut_element_in_place(call, receiver_node, env)
+            elif receiver is not None and id(call) in self.scan().view_detaches:
+                # `h = out[:, -1].unsqueeze(0)` then `h.detach_()`: raises, cuts nothing.
+                event = InplaceDetachOnView(call, receiver, receiver)
+                self.events.add("inplace_view_detaches", call, event)
             elif receiver is not None:
                 # `for s in self.all_states: s.detach_()` cuts every attribute it gathers
                 # (or, on a view, raises: TBP014 then explains, and no leak is reported).

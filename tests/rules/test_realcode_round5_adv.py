@@ -17,6 +17,9 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
   is TBP012 in a trainer's method as at the top level.
 - A loss kept with its graph in a moving average (`smooth = smooth * 0.999 + loss * 0.001`)
   or in an entry of a dict of meters (`stats["loss"] += loss`) is accumulated (TBP006).
+- A local bound to a view (`h = out[:, -1].unsqueeze(0)`) and detached in place in the same
+  block (`h.detach_()`) raises "Can't detach views in-place" (TBP014), whatever the tensor
+  was; a copy (`.clone()`), a tuple's element or a rebinding in between is no view.
 """
 
 from __future__ import annotations
@@ -349,6 +352,47 @@ for i, (x, y) in enumerate(loader):
 """
 )
 SILENT["gradient accumulation in a dict entry, back-propagated and reset"] = ACCUMULATED_IN_DICT
+
+
+# ------------------------------------------------- a local bound to a view, detached in place
+
+VIEW_LOCAL = (
+    HEADER
+    + """
+gru = nn.GRU(4, 8, batch_first=True)
+head = nn.Linear(8, 1)
+opt = torch.optim.SGD([*gru.parameters(), *head.parameters()], lr=0.1)
+h = None
+for s in range(0, 30, 10):
+    out, last = gru(data[:, s:s + 10], h)
+    h = {view}
+    {between}
+    h.detach_(){mark}
+    loss = head(out).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+
+FOUND["the last output step, unsqueezed, detached in place"] = VIEW_LOCAL.format(
+    view="out[:, -1].unsqueeze(0)", between="pass", mark="  # expect: TBP014"
+)
+FOUND["...the state transposed"] = VIEW_LOCAL.format(
+    view="last.transpose(0, 1).transpose(0, 1)", between="pass", mark="  # expect: TBP014"
+)
+SILENT["...a copy of it"] = VIEW_LOCAL.format(
+    view="out[:, -1].unsqueeze(0).clone()", between="pass", mark=""
+)
+SILENT["...the whole state"] = VIEW_LOCAL.format(view="last", between="pass", mark="")
+SILENT["...rebound on one branch in between"] = VIEW_LOCAL.format(
+    view="out[:, -1].unsqueeze(0)",
+    between="if s == 0:\n        h = torch.zeros(1, 2, 8)",
+    mark="",
+)
+SILENT["...an element of an LSTM's pair"] = VIEW_LOCAL.replace("nn.GRU", "nn.LSTM").format(
+    view="last[0]", between="pass", mark=""
+)
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))
