@@ -70,6 +70,8 @@ class FileContext:
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Class -> method -> attributes it cuts or resets.
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # Class -> method other than forward -> attributes it carries between calls, and how.
+    carrying_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     # The module's own classes and top-level functions, for what calls do to state kept on
     # attributes (`self.reset_hidden()`, `detach_state(model)`): see attributes.py.
     class_defs: dict[str, cst.ClassDef] = field(default_factory=dict)

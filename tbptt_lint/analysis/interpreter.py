@@ -854,8 +854,8 @@ class UnitInterpreter:
         augmented: bool = False,
     ) -> None:
         accumulator = dotted_name(target) or keyed_name(target)
-        if accumulator is None or not self.loop_stack:
-            return
+        if accumulator is None or not self.loop_stack or self.no_grad_depth:
+            return  # under `torch.no_grad()` what is added holds no graph
         added: cst.BaseExpression | None = None
         if augmented and isinstance(statement, cst.AugAssign):
             if isinstance(statement.operator, (cst.AddAssign, cst.SubtractAssign)):
@@ -1769,7 +1769,9 @@ class UnitInterpreter:
                 else:
                     self.apply_backward(call, env)
                 continue
-            if self.context.stateful_classes and self.module_state_call(call, env):
+            if (
+                self.context.stateful_classes or self.context.carrying_methods
+            ) and self.module_state_call(call, env):
                 continue
             apply_call(self, call, env, call is statement)
             method = method_name(call)
@@ -1793,10 +1795,12 @@ class UnitInterpreter:
             instance = dotted_name(call.func.value) or ""
             method = call.func.attr.value
         class_name = self.context.class_of(instance, self.class_name)
-        attributes = self.context.stateful_classes.get(class_name or "")
+        # `agent.act(obs)` with `act` stepping `self.hx` as a forward would: a step of it.
+        carrying = self.context.carrying_methods.get(class_name or "", {}).get(method or "")
+        attributes = carrying or self.context.stateful_classes.get(class_name or "")
         if not attributes or class_name is None:
             return False
-        if method is not None and method != "forward":
+        if method is not None and method != "forward" and carrying is None:
             touched = self.context.state_methods.get(class_name, {}).get(method)
             if not touched:
                 return False

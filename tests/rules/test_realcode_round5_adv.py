@@ -16,10 +16,16 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
   `scaler.update()`) clears no gradients: a GradScaler loop that never calls `zero_grad()`
   is TBP012 in a trainer's method as at the top level.
 - A loss kept with its graph in a moving average (`smooth = smooth * 0.999 + loss * 0.001`)
-  or in an entry of a dict of meters (`stats["loss"] += loss`) is accumulated (TBP006).
+  or in an entry of a dict of meters (`stats["loss"] += loss`) is accumulated (TBP006); a sum
+  made under `torch.no_grad()` holds no graph (`total_loss[0] += loss * n` in PyG's
+  distributed example), while a list appended to there still keeps each loss whole.
 - A local bound to a view (`h = out[:, -1].unsqueeze(0)`) and detached in place in the same
   block (`h.detach_()`) raises "Can't detach views in-place" (TBP014), whatever the tensor
   was; a copy (`.clone()`), a tuple's element or a rebinding in between is no view.
+- A method other than `forward` that steps state kept on its object (`self.hx, self.cx =
+  self.cell(obs, (self.hx, self.cx))` in an agent's `act`) is a recurrent step wherever it is
+  called (`self.act(obs)`, `agent.act(obs)`): a loop that back-propagates what it returns
+  and never cuts those attributes is TBP001; a cut, a reset method or `no_grad` is not.
 """
 
 from __future__ import annotations
@@ -331,6 +337,18 @@ SILENT["a dict meter summing the loss as a number"] = METER.format(
 SILENT["a dict meter made anew in every pass"] = METER.format(
     accumulate='stats = {"loss": 0.0}; stats["loss"] += loss', mark=""
 )
+SILENT["a dict meter summed under no_grad"] = METER.format(
+    accumulate='with torch.no_grad():\n            stats["loss"] += loss * x.size(0)', mark=""
+)
+SILENT["a running total summed under no_grad"] = METER.format(
+    accumulate="with torch.no_grad():\n            smooth += loss * x.size(0)", mark=""
+)
+FOUND["a list of losses appended under no_grad, which keeps each graph"] = METER.replace(
+    "smooth = 0.0", "history = []"
+).format(
+    accumulate="with torch.no_grad():\n            history.append(loss)",
+    mark="  # expect: TBP006",
+)
 SILENT["a weighted sum of two other names"] = METER.format(
     accumulate="smooth = loss.item() * 0.5 + smooth_prev * 0.5", mark=""
 ).replace("smooth = 0.0", "smooth = smooth_prev = 0.0")
@@ -392,6 +410,84 @@ SILENT["...rebound on one branch in between"] = VIEW_LOCAL.format(
 )
 SILENT["...an element of an LSTM's pair"] = VIEW_LOCAL.replace("nn.GRU", "nn.LSTM").format(
     view="last[0]", between="pass", mark=""
+)
+
+
+# ----------------------------------------------- a method that steps state kept on its object
+
+AGENT = (
+    HEADER
+    + """
+
+class Agent:
+    def __init__(self):
+        self.net = nn.LSTMCell(4, 8)
+        self.value = nn.Linear(8, 1)
+        self.optim = torch.optim.RMSprop([*self.net.parameters(), *self.value.parameters()])
+        self.reset()
+
+    def reset(self):
+        self.hx = torch.zeros(1, 8)
+        self.cx = torch.zeros(1, 8)
+
+    def act(self, obs):
+        self.hx, self.cx = self.net(obs, (self.hx, self.cx))
+        return self.value(self.hx)
+
+    def train(self, n_updates=3, n_steps=5):
+        for update in range(n_updates):
+            {start}
+            values = []
+            for step in range(n_steps):
+                values.append(self.act(torch.randn(1, 4))){mark}
+            loss = torch.cat(values).pow(2).mean()
+            self.optim.zero_grad()
+            loss.backward()
+            self.optim.step()
+"""
+)
+
+FOUND["an agent's act steps its LSTM state on self, never cut between updates"] = AGENT.format(
+    start="pass", mark="  # expect: TBP001, TBP001"
+)
+SILENT["...cut at the start of every update"] = AGENT.format(
+    start="self.hx, self.cx = self.hx.detach(), self.cx.detach()", mark=""
+)
+SILENT["...reset at the start of every update"] = AGENT.format(start="self.reset()", mark="")
+
+AGENT_OUTSIDE = (
+    HEADER
+    + """
+
+class Agent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.core = nn.GRUCell(4, 8)
+        self.head = nn.Linear(8, 2)
+        self.h = torch.zeros(1, 8)
+
+    def step(self, obs):
+        self.h = self.core(obs, self.h)
+        return self.head(self.h)
+
+
+agent = Agent()
+opt = torch.optim.Adam(agent.parameters())
+for update in range(3):
+    {start}
+    logits = [agent.step(torch.randn(1, 4)) for _ in range(5)]{mark}
+    loss = torch.stack(logits).logsumexp(-1).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+
+FOUND["an agent object's step method called by a script's update loop"] = AGENT_OUTSIDE.format(
+    start="pass", mark="  # expect: TBP001"
+)
+SILENT["...the state cut by the script"] = AGENT_OUTSIDE.format(
+    start="agent.h = agent.h.detach()", mark=""
 )
 
 
