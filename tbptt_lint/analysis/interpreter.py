@@ -7,13 +7,14 @@ of every state when a recurrent call reads it, the backward calls, discarded det
 
 from __future__ import annotations
 
+import builtins
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
+from tbptt_lint.analysis.attributes import FRAMEWORK_HEADS, apply_call, takes_only_numbers
 from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
@@ -660,6 +661,8 @@ class UnitInterpreter:
         result = self.evaluate(value, env)
         if isinstance(value, cst.Call) and len(targets) == 1:
             result = self.with_returned_cuts(value, targets[0], result)
+            if result.has_graph and self.rebinds_through_unknown(value, targets[0], env):
+                result = UNKNOWN
         carried = self.carried_marks(value, result, env)
         for target in targets:
             if isinstance(target, cst.Subscript):
@@ -671,6 +674,53 @@ class UnitInterpreter:
                 if carried:
                     self.mark_carried(target, carried, env)
             self.note_accumulation(statement, target, value, env)
+
+    def rebinds_through_unknown(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> bool:
+        """`hidden = repackage_hidden(hidden)` with the function imported from outside the run,
+        `hidden = model.repackage(hidden)` on an object of a class the run does not define:
+        a name rebound to what a body the analysis cannot read makes of it alone. Such a
+        rebinding is how states get cut, so whether it keeps the graph cannot be told: the
+        value is unknown, which no rule reports on."""
+        name = dotted_name(target)
+        positional = [arg for arg in call.args if arg.keyword is None]
+        if not self.context.source or name is None or len(positional) != 1 or positional[0].star:
+            return False  # (no source: a summary of the file, before what it imports is known)
+        callee = dotted_name(call.func)
+        if callee is None or dotted_name(positional[0].value) != name:
+            return False
+        qualified = self.context.imports.qualify(callee) or callee
+        if qualified.startswith(FRAMEWORK_HEADS) or self.resolved_facts(callee, env):
+            return False
+        if not isinstance(call.func, cst.Attribute):
+            if self.defined_function(callee) is not None or self.visible_def(callee) is not None:
+                return False
+            if callee in self.context.imports.aliases:
+                return self.outside_run(qualified)
+            # A name no import binds: a builtin, or one a star import may bring.
+            return bool(self.context.imports.star_modules) and not hasattr(builtins, callee)
+        receiver = dotted_name(call.func.value)
+        if receiver is None or receiver == "self" or self.context.construction_of(callee):
+            return False  # `self.norm(h)`, `self.cell(h)`: a module of the object, called
+        held = env.get(receiver)
+        if held is not None and held.has_graph:
+            return False  # a tensor's own method: `h.to(device)`
+        if receiver.split(".")[0] in self.context.imports.aliases:
+            return self.outside_run(qualified)  # `utils.repackage(h)`: a module's function
+        # Only an object built from a class imported from outside the run: one of unknown
+        # class may be of any class of the run, and a method none of them has is no cut.
+        built = self.context.construction_of(receiver)
+        qualified_class = built.qualified_class if built is not None else ""
+        if "." not in qualified_class or qualified_class.startswith(FRAMEWORK_HEADS):
+            return False  # unknown, this file's own (or a star import's), or torch's
+        short = qualified_class.rsplit(".", 1)[-1]
+        if short in self.context.class_defs or self.context.mentions(f"class {short}"):
+            return False
+        return self.outside_run(qualified_class)
+
+    def outside_run(self, qualified: str) -> bool:
+        """Whether `pkg.mod.name` is defined by no file of the run."""
+        index = self.context.index
+        return index is None or index.lookup(qualified) is None
 
     def note_stateless_call(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> None:
         """`out, h = gru(x)` or `gru(x, None)`: a torch recurrent module that starts from zeros

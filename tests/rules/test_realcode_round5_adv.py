@@ -26,6 +26,11 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
   self.cell(obs, (self.hx, self.cx))` in an agent's `act`) is a recurrent step wherever it is
   called (`self.act(obs)`, `agent.act(obs)`): a loop that back-propagates what it returns
   and never cuts those attributes is TBP001; a cut, a reset method or `no_grad` is not.
+- A state rebound to what a body outside the run makes of it alone (`hidden =
+  repackage_hidden(hidden)` imported from a module the run lacks, `H.repack(hidden)`,
+  `model.repackage(hidden)` on an object of such a class) is unknown: that rebinding is how
+  states get cut, and the body that would tell is not there. A function of the file, torch's,
+  or a class of the file still tell.
 """
 
 from __future__ import annotations
@@ -488,6 +493,61 @@ FOUND["an agent object's step method called by a script's update loop"] = AGENT_
 )
 SILENT["...the state cut by the script"] = AGENT_OUTSIDE.format(
     start="agent.h = agent.h.detach()", mark=""
+)
+
+
+# ------------------------------------------- a state rebound through a body outside the run
+
+OPAQUE = (
+    HEADER
+    + """
+{imports}
+
+def repackage_in_file(h):
+    print(h.norm())
+    return h
+
+
+model = {build}
+opt = torch.optim.SGD(model.parameters(), lr=1.0)
+hidden = None
+for x, y in batches:
+    if hidden is not None:
+        hidden = {rebind}
+    output, hidden = model(x, hidden){mark}
+    loss = output.mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+
+SILENT["a helper imported from a module the run lacks"] = OPAQUE.format(
+    imports="from utils import repackage_hidden",
+    build="nn.LSTM(4, 8)",
+    rebind="repackage_hidden(hidden)",
+    mark="",
+)
+SILENT["...called through its module"] = OPAQUE.format(
+    imports="import helpers as H", build="nn.LSTM(4, 8)", rebind="H.repack(hidden)", mark=""
+)
+SILENT["...a method of a model whose class the run lacks"] = OPAQUE.format(
+    imports="from models import LanguageModel",
+    build="LanguageModel()",
+    rebind="model.repackage(hidden)",
+    mark="",
+)
+FOUND["...a function of the file that hands the state back as it is"] = OPAQUE.format(
+    imports="from utils import repackage_hidden",
+    build="nn.LSTM(4, 8)",
+    rebind="repackage_in_file(hidden)",
+    mark="  # expect: TBP001",
+)
+FOUND["...a torch function, which keeps the graph"] = OPAQUE.format(
+    imports="from utils import repackage_hidden",
+    build="nn.GRU(4, 8)",
+    rebind="torch.tanh(hidden)",
+    mark="  # expect: TBP001",
 )
 
 
