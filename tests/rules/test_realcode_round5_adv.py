@@ -31,6 +31,10 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
   `model.repackage(hidden)` on an object of such a class) is unknown: that rebinding is how
   states get cut, and the body that would tell is not there. A function of the file, torch's,
   or a class of the file still tell.
+- A state a loop only ever cuts (`hidden = tuple(h.detach() for h in hidden)`) and passes to a
+  torch sequence module whose new state it throws away (`out, _ = lstm(x, hidden)`) is never
+  carried: every window starts from the same state (TBP015). A fixed start that the loop does
+  not cut (`lstm(x, h0)` on every batch) is no such sign.
 """
 
 from __future__ import annotations
@@ -548,6 +552,56 @@ FOUND["...a torch function, which keeps the graph"] = OPAQUE.format(
     build="nn.GRU(4, 8)",
     rebind="torch.tanh(hidden)",
     mark="  # expect: TBP001",
+)
+
+
+# ------------------------------------- a state cut to be carried, its new value thrown away
+
+DISCARDED = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8)
+head = nn.Linear(8, 1)
+opt = torch.optim.SGD([*lstm.parameters(), *head.parameters()], lr=0.1)
+hidden = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+h, c = hidden
+for i in range(0, stream.size(0), 10):
+    {cut}
+    {step}{mark}
+    {after}
+    loss = head(out).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+
+FOUND["the new state thrown into `_` after a cut"] = DISCARDED.format(
+    cut="hidden = tuple(s.detach() for s in hidden)",
+    step="out, _ = lstm(stream[i:i + 10], hidden)",
+    after="pass",
+    mark="  # expect: TBP015",
+)
+FOUND["...the pair cut one by one, the new pair kept under other names"] = DISCARDED.format(
+    cut="h = h.detach()\n    c = c.detach()",
+    step="out, (h_n, c_n) = lstm(stream[i:i + 10], (h, c))",
+    after="pass",
+    mark="  # expect: TBP015",
+)
+SILENT["...the new state bound back"] = DISCARDED.format(
+    cut="hidden = tuple(s.detach() for s in hidden)",
+    step="out, hidden = lstm(stream[i:i + 10], hidden)",
+    after="pass",
+    mark="",
+)
+SILENT["...bound under another name, then copied back"] = DISCARDED.format(
+    cut="hidden = tuple(s.detach() for s in hidden)",
+    step="out, new_hidden = lstm(stream[i:i + 10], hidden)",
+    after="hidden = new_hidden",
+    mark="",
+)
+SILENT["a fixed start on every batch, never cut"] = DISCARDED.format(
+    cut="pass", step="out, _ = lstm(stream[i:i + 10], hidden)", after="pass", mark=""
 )
 
 
