@@ -220,8 +220,25 @@ class UnitScan:
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
         self._stored_back: dict[str, frozenset[str]] | None = None
         self._view_detaches: dict[int, cst.BaseExpression] | None = None
+        self._none_companions: dict[str, frozenset[str]] | None = None
         # Facts of the functions it defines, summarised when first called.
         self.nested_facts: dict[str, FunctionFacts] = {}
+
+    @property
+    def none_companions(self) -> dict[str, frozenset[str]]:
+        """Names set to None in one statement with each name (`ha = hc = None`, `h, c =
+        None, None`): states started together, whose None test one of them stands for."""
+        if self._none_companions is None:
+            groups: dict[str, set[str]] = {}
+            for node in descendants(self.roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if not isinstance(node, cst.Assign):
+                    continue
+                names = _names_set_to_none(node)
+                if len(names) > 1:
+                    for name in names:
+                        groups.setdefault(name, set()).update(names - {name})
+            self._none_companions = {k: frozenset(v) for k, v in groups.items()}
+        return self._none_companions
 
     @property
     def view_detaches(self) -> dict[int, cst.BaseExpression]:
@@ -289,6 +306,25 @@ class UnitScan:
                     stack.extend(reversed(list(_statement_children(node))))
             self._functions = functions
         return self._functions
+
+
+def _names_set_to_none(node: cst.Assign) -> set[str]:
+    """`a = b = None` -> {a, b}; `a, b = None, None` -> {a, b}; anything else: nothing."""
+    value = node.value
+    if dotted_name(value) == "None":
+        return {name for target in node.targets for name in target_names(target.target)}
+    if len(node.targets) != 1 or not isinstance(value, (cst.Tuple, cst.List)):
+        return set()
+    target = node.targets[0].target
+    if not isinstance(target, (cst.Tuple, cst.List)) or len(target.elements) != len(value.elements):
+        return set()
+    found: set[str] = set()
+    for left, right in zip(target.elements, value.elements, strict=True):
+        name = dotted_name(left.value)
+        if name is None or dotted_name(right.value) != "None":
+            return set()
+        found.add(name)
+    return found
 
 
 def handed_on(value: cst.BaseExpression) -> str | None:
@@ -1289,9 +1325,9 @@ class UnitInterpreter:
                     results += else_paths
         return self.limit(results)
 
-    @staticmethod
-    def refine(test: cst.BaseExpression, env: Env, truth: bool) -> None:
-        """`if h is None:` means h holds no graph on that branch."""
+    def refine(self, test: cst.BaseExpression, env: Env, truth: bool) -> None:
+        """`if h is None:` means h holds no graph on that branch, nor do the names set to
+        None with it (`ha = hc = None`, tested through `ha` alone)."""
         if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
             target = test.comparisons[0]
             name = dotted_name(test.left)
@@ -1300,6 +1336,9 @@ class UnitInterpreter:
                 none_branch = isinstance(target.operator, cst.Is) == truth
                 if none_branch:
                     env[name] = FRESH_UNRELATED
+                    for companion in self.scan().none_companions.get(name, ()):
+                        if companion in env:
+                            env[companion] = FRESH_UNRELATED
         elif isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
             name = dotted_name(test.expression)
             if name is not None and truth:

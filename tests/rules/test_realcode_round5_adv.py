@@ -35,6 +35,8 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
   torch sequence module whose new state it throws away (`out, _ = lstm(x, hidden)`) is never
   carried: every window starts from the same state (TBP015). A fixed start that the loop does
   not cut (`lstm(x, h0)` on every batch) is no such sign.
+- States set to None together (`ha = hc = None`, `h, c = None, None`) are None together: a
+  guard on one of them (`if ha is not None:` cutting both) covers the other.
 """
 
 from __future__ import annotations
@@ -602,6 +604,45 @@ SILENT["...bound under another name, then copied back"] = DISCARDED.format(
 )
 SILENT["a fixed start on every batch, never cut"] = DISCARDED.format(
     cut="pass", step="out, _ = lstm(stream[i:i + 10], hidden)", after="pass", mark=""
+)
+
+
+# --------------------------------------------- states set to None together, guarded by one
+
+COMPANIONS = (
+    HEADER
+    + """
+actor = nn.LSTM(4, 8)
+critic = nn.LSTM(4, 8)
+a_opt = torch.optim.Adam(actor.parameters())
+c_opt = torch.optim.Adam(critic.parameters())
+{init}
+for i in range(0, stream.size(0), 8):
+    x = stream[i:i + 8]
+    if ha is not None:
+        ha = tuple(t.detach() for t in ha)
+        {cut_critic}
+    a_out, ha = actor(x, ha)
+    c_out, hc = critic(x, hc){mark}
+    c_loss = c_out.pow(2).mean()
+    c_opt.zero_grad()
+    c_loss.backward()
+    c_opt.step()
+    a_loss = (a_out * c_out.detach()).mean()
+    a_opt.zero_grad()
+    a_loss.backward()
+    a_opt.step()
+"""
+)
+
+SILENT["two states set to None in one statement, both cut under one's guard"] = COMPANIONS.format(
+    init="ha = hc = None", cut_critic="hc = tuple(t.detach() for t in hc)", mark=""
+)
+SILENT["...set by a tuple of Nones"] = COMPANIONS.format(
+    init="ha, hc = None, None", cut_critic="hc = tuple(t.detach() for t in hc)", mark=""
+)
+FOUND["...the second never cut"] = COMPANIONS.format(
+    init="ha = hc = None", cut_critic="pass", mark="  # expect: TBP001"
 )
 
 
