@@ -308,6 +308,7 @@ def build_context(
     context.forward_cuts.update(facts.forward_cuts)
     context.stateful_classes.update(facts.stateful_classes)
     context.state_methods.update(facts.state_methods)
+    context.carrying_methods.update(facts.carrying_methods)
     context.forward_resets.update(facts.forward_resets)
     return context
 

@@ -529,7 +529,7 @@ def keeps_state_between_calls(
             backward = backward or _is_backward_call(node, context, helpers)
             keeps = keeps or _calls_stateful_module(node, context, class_name)
         elif isinstance(node, cst.Assign) and not keeps:
-            keeps = _writes_back_attribute(node)
+            keeps = writes_back_attribute(node)
         if backward and keeps:
             return True
     return False
@@ -563,7 +563,7 @@ def evaluates_kept_state(
             callee = dotted_name(node.func)
             calls = context.class_of(callee or "", class_name) in context.stateful_classes
         elif isinstance(node, cst.Assign) and not calls:
-            calls = _writes_back_attribute(node, "")
+            calls = writes_back_attribute(node, "")
         if loop and calls and no_grad:
             return True
     return False
@@ -580,7 +580,7 @@ def runs_without_gradients(function: cst.FunctionDef, context: FileContext) -> b
     return False
 
 
-def _writes_back_attribute(node: cst.Assign, owner: str = "self.") -> bool:
+def writes_back_attribute(node: cst.Assign, owner: str = "self.") -> bool:
     """`out, self.hidden = self.lstm(x, self.hidden)` (an attribute of any object when
     `owner` is empty)."""
     if not isinstance(node.value, cst.Call):

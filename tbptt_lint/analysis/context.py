@@ -70,6 +70,8 @@ class FileContext:
     stateful_classes: dict[str, dict[str, str]] = field(default_factory=dict)
     # Class -> method -> attributes it cuts or resets.
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # Class -> method other than forward -> attributes it carries between calls, and how.
+    carrying_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     # The module's own classes and top-level functions, for what calls do to state kept on
     # attributes (`self.reset_hidden()`, `detach_state(model)`): see attributes.py.
     class_defs: dict[str, cst.ClassDef] = field(default_factory=dict)
@@ -100,10 +102,19 @@ class FileContext:
     # The parsed file, for facts worked out only when a unit asks (`class_views`).
     module: cst.Module | None = None
     _class_views: ClassViews | None = field(default=None, repr=False)
+    # id(function) -> the function it is defined in, for functions nested in functions.
+    _enclosing: dict[int, cst.FunctionDef] | None = field(default=None, repr=False)
     # (class, method) -> the method parsed from `source` when phase 2 left it out.
     parsed_methods: dict[tuple[str, str], cst.FunctionDef | None] = field(
         default_factory=dict, repr=False
     )
+
+    def enclosing_function(self, function: cst.FunctionDef) -> cst.FunctionDef | None:
+        """The function a nested function (or a method of a class defined in a function) is
+        defined in: its helpers are in the nested one's scope too. Walked once, on need."""
+        if self._enclosing is None:
+            self._enclosing = enclosing_functions(self.module) if self.module is not None else {}
+        return self._enclosing.get(id(function))
 
     def class_views(self) -> ClassViews:
         """Attributes each class of the file sets to views; read once, on first need."""
@@ -192,3 +203,25 @@ class FileContext:
             if name.rsplit(".", 1)[-1] in self.detach_functions and "." not in name:
                 return True
         return False
+
+
+def enclosing_functions(module: cst.Module) -> dict[int, cst.FunctionDef]:
+    """id(function) -> the nearest function it is defined in, found by walking statements only
+    (a class between them is no scope its methods see, the function around it is)."""
+    found: dict[int, cst.FunctionDef] = {}
+    stack: list[tuple[cst.CSTNode, cst.FunctionDef | None]] = [(s, None) for s in module.body]
+    while stack:
+        node, around = stack.pop()
+        if isinstance(node, cst.FunctionDef):
+            if around is not None:
+                found[id(node)] = around
+            around = node
+        elif isinstance(node, (cst.SimpleStatementLine, cst.BaseExpression)):
+            continue
+        for name in ("body", "orelse", "handlers", "finalbody", "cases"):
+            child = getattr(node, name, None)
+            if isinstance(child, (list, tuple)):
+                stack.extend((c, around) for c in child)
+            elif isinstance(child, cst.CSTNode):
+                stack.append((child, around))
+    return found

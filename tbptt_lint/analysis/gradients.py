@@ -513,6 +513,13 @@ class GradientWalker:
             return True
         if method in HARMLESS_METHODS:
             return True
+        if receiver is not None and method is not None:
+            # `scaler.unscale_(optimizer)`, `scaler.update()`: a method of an object built from
+            # a torch class; the only torch method that clears gradients, `zero_grad`, is
+            # taken apart before this.
+            built = self.context.construction_of(receiver)
+            if built is not None and built.qualified_class.startswith("torch."):
+                return True
         callee = dotted_name(call.func)
         if callee is None:
             return True  # `self.layers[0](x)`, `make()(x)`: a module or function call

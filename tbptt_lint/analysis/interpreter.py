@@ -7,16 +7,18 @@ of every state when a recurrent call reads it, the backward calls, discarded det
 
 from __future__ import annotations
 
+import builtins
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import apply_call, takes_only_numbers
+from tbptt_lint.analysis.attributes import FRAMEWORK_HEADS, apply_call, takes_only_numbers
 from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
+    ASSUMED_CUT,
     CELL_MODULES,
     PAIR_STATE_MODULES,
     RECURRENT_MODULES,
@@ -54,7 +56,14 @@ from tbptt_lint.analysis.values import (
     join_envs,
     with_carried,
 )
-from tbptt_lint.analysis.views import NO_TENSOR, TENSOR, TENSOR_PAIR, TUPLE, expression_shape
+from tbptt_lint.analysis.views import (
+    NO_TENSOR,
+    TENSOR,
+    TENSOR_PAIR,
+    TUPLE,
+    expression_shape,
+    names_bound_to_views,
+)
 from tbptt_lint.analysis.walk import children, descendants
 
 NO_GRAD_CONTEXTS = frozenset(
@@ -210,8 +219,37 @@ class UnitScan:
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
         self._stored_back: dict[str, frozenset[str]] | None = None
+        self._view_detaches: dict[int, cst.BaseExpression] | None = None
+        self._none_companions: dict[str, frozenset[str]] | None = None
         # Facts of the functions it defines, summarised when first called.
         self.nested_facts: dict[str, FunctionFacts] = {}
+
+    @property
+    def none_companions(self) -> dict[str, frozenset[str]]:
+        """Names set to None in one statement with each name (`ha = hc = None`, `h, c =
+        None, None`): states started together, whose None test one of them stands for."""
+        if self._none_companions is None:
+            groups: dict[str, set[str]] = {}
+            for node in descendants(self.roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if not isinstance(node, cst.Assign):
+                    continue
+                names = _names_set_to_none(node)
+                if len(names) > 1:
+                    for name in names:
+                        groups.setdefault(name, set()).update(names - {name})
+            self._none_companions = {k: frozenset(v) for k, v in groups.items()}
+        return self._none_companions
+
+    @property
+    def view_detaches(self) -> dict[int, cst.BaseExpression]:
+        """`h.detach_()` calls whose local was just bound to a view (`names_bound_to_views`)."""
+        if self._view_detaches is None:
+            statements: list[cst.CSTNode] = []
+            for root in self.roots:
+                block = isinstance(root, (cst.IndentedBlock, cst.SimpleStatementSuite))
+                statements.extend(root.body if block else [root])  # type: ignore[attr-defined]
+            self._view_detaches = names_bound_to_views(statements)
+        return self._view_detaches
 
     @property
     def stored_back(self) -> dict[str, frozenset[str]]:
@@ -270,6 +308,25 @@ class UnitScan:
         return self._functions
 
 
+def _names_set_to_none(node: cst.Assign) -> set[str]:
+    """`a = b = None` -> {a, b}; `a, b = None, None` -> {a, b}; anything else: nothing."""
+    value = node.value
+    if dotted_name(value) == "None":
+        return {name for target in node.targets for name in target_names(target.target)}
+    if len(node.targets) != 1 or not isinstance(value, (cst.Tuple, cst.List)):
+        return set()
+    target = node.targets[0].target
+    if not isinstance(target, (cst.Tuple, cst.List)) or len(target.elements) != len(value.elements):
+        return set()
+    found: set[str] = set()
+    for left, right in zip(target.elements, value.elements, strict=True):
+        name = dotted_name(left.value)
+        if name is None or dotted_name(right.value) != "None":
+            return set()
+        found.add(name)
+    return found
+
+
 def handed_on(value: cst.BaseExpression) -> str | None:
     """The one plain local an expression hands on, as it is or cut element by element: `h`,
     `h.detach()`, `repackage(h)`, `tuple(s.detach() for s in h)`, `(h[0].detach(),
@@ -306,10 +363,15 @@ def _subscript_head(element: cst.BaseExpression) -> str | None:
 WINDOW_CUTS = frozenset({"detach", "detach_"})
 
 
-def threads_through_windows(function: cst.FunctionDef, state: str) -> bool:
+def threads_through_windows(
+    function: cst.FunctionDef,
+    state: str,
+    rebinds_to_cut: Callable[[cst.BaseExpression, str], bool] | None = None,
+) -> bool:
     """Whether `function` runs a loop whose body steps its parameter `state` (`out, state =
-    model(x, state)`), cuts it (`state.detach_()`, `state = state.detach()`) and runs a
-    backward, and returns `state` (alone or in a tuple): a whole pass of windows."""
+    model(x, state)`), cuts it (`state.detach_()`, `state = state.detach()`, or any rebinding
+    `rebinds_to_cut` vouches for: `state = repackage(state)`) and runs a backward, and returns
+    `state` (alone or in a tuple): a whole pass of windows."""
     returned = False
     for node in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
         if isinstance(node, cst.Return) and node.value is not None:
@@ -319,22 +381,35 @@ def threads_through_windows(function: cst.FunctionDef, state: str) -> bool:
     if not returned:
         return False
     for loop in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        if isinstance(loop, (cst.For, cst.While)) and _steps_cuts_and_backs(loop, state):
+        if isinstance(loop, (cst.For, cst.While)) and _steps_cuts_and_backs(
+            loop, state, rebinds_to_cut
+        ):
             return True
     return False
 
 
-def _steps_cuts_and_backs(loop: cst.For | cst.While, state: str) -> bool:
+def _steps_cuts_and_backs(
+    loop: cst.For | cst.While,
+    state: str,
+    rebinds_to_cut: Callable[[cst.BaseExpression, str], bool] | None,
+) -> bool:
     stepped = cut = backward = False
     for node in descendants([loop.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             method = node.func.attr.value
             backward = backward or method == "backward"
             cut = cut or (method in WINDOW_CUTS and dotted_name(node.func.value) == state)
-        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+        elif isinstance(node, cst.Assign):
             bound = {n for t in node.targets for n in target_names(t.target)}
-            passed = {n for arg in node.value.args for n, _ in arg_state_names(arg.value)}
-            stepped = stepped or (state in bound and state in passed and len(node.value.args) > 1)
+            if isinstance(node.value, cst.Call):
+                args = node.value.args
+                passed = {n for arg in args for n, _ in arg_state_names(arg.value)}
+                stepped = stepped or (state in bound and state in passed and len(args) > 1)
+            cut = cut or (
+                bound == {state}
+                and rebinds_to_cut is not None
+                and rebinds_to_cut(node.value, state)
+            )
     return stepped and cut and backward
 
 
@@ -468,11 +543,33 @@ class UnitInterpreter:
 
     def scan(self) -> UnitScan:
         """What one walk of the unit tells, shared by every interpreter of the same unit."""
-        cached = self.context.unit_scans.get(id(self.unit))
-        if cached is None or cached[0] is not self.unit:
-            cached = (self.unit, UnitScan(self.unit))
-            self.context.unit_scans[id(self.unit)] = cached
+        return self.scan_of(self.unit)
+
+    def scan_of(self, unit: cst.CSTNode) -> UnitScan:
+        cached = self.context.unit_scans.get(id(unit))
+        if cached is None or cached[0] is not unit:
+            cached = (unit, UnitScan(unit))
+            self.context.unit_scans[id(unit)] = cached
         return cached[1]  # type: ignore[return-value]
+
+    def visible_function(self, name: str) -> tuple[UnitScan, cst.FunctionDef | cst.Lambda] | None:
+        """A function (or bound lambda) defined in this unit or, for a nested function, in a
+        function around it (`def detach_all(h)` in `main`, called by `run_epoch` beside it),
+        with the scan of the unit that defines it; the nearest definition wins."""
+        unit: cst.CSTNode | None = self.unit
+        while unit is not None:
+            scan = self.scan_of(unit)
+            found = scan.functions.get(name)
+            if found is not None:
+                return scan, found
+            unit = (
+                self.context.enclosing_function(unit) if isinstance(unit, cst.FunctionDef) else None
+            )
+        return None
+
+    def visible_def(self, name: str) -> cst.FunctionDef | cst.Lambda | None:
+        found = self.visible_function(name)
+        return found[1] if found is not None else None
 
     def is_object(self, name: str | None) -> bool:
         return name is not None and name in self.object_names
@@ -600,6 +697,8 @@ class UnitInterpreter:
         result = self.evaluate(value, env)
         if isinstance(value, cst.Call) and len(targets) == 1:
             result = self.with_returned_cuts(value, targets[0], result)
+            if result.has_graph and self.rebinds_through_unknown(value, targets[0], env):
+                result = UNKNOWN
         carried = self.carried_marks(value, result, env)
         for target in targets:
             if isinstance(target, cst.Subscript):
@@ -611,6 +710,53 @@ class UnitInterpreter:
                 if carried:
                     self.mark_carried(target, carried, env)
             self.note_accumulation(statement, target, value, env)
+
+    def rebinds_through_unknown(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> bool:
+        """`hidden = repackage_hidden(hidden)` with the function imported from outside the run,
+        `hidden = model.repackage(hidden)` on an object of a class the run does not define:
+        a name rebound to what a body the analysis cannot read makes of it alone. Such a
+        rebinding is how states get cut, so whether it keeps the graph cannot be told: the
+        value is unknown, which no rule reports on."""
+        name = dotted_name(target)
+        positional = [arg for arg in call.args if arg.keyword is None]
+        if not self.context.source or name is None or len(positional) != 1 or positional[0].star:
+            return False  # (no source: a summary of the file, before what it imports is known)
+        callee = dotted_name(call.func)
+        if callee is None or dotted_name(positional[0].value) != name:
+            return False
+        qualified = self.context.imports.qualify(callee) or callee
+        if qualified.startswith(FRAMEWORK_HEADS) or self.resolved_facts(callee, env):
+            return False
+        if not isinstance(call.func, cst.Attribute):
+            if self.defined_function(callee) is not None or self.visible_def(callee) is not None:
+                return False
+            if callee in self.context.imports.aliases:
+                return self.outside_run(qualified)
+            # A name no import binds: a builtin, or one a star import may bring.
+            return bool(self.context.imports.star_modules) and not hasattr(builtins, callee)
+        receiver = dotted_name(call.func.value)
+        if receiver is None or receiver == "self" or self.context.construction_of(callee):
+            return False  # `self.norm(h)`, `self.cell(h)`: a module of the object, called
+        held = env.get(receiver)
+        if held is not None and held.has_graph:
+            return False  # a tensor's own method: `h.to(device)`
+        if receiver.split(".")[0] in self.context.imports.aliases:
+            return self.outside_run(qualified)  # `utils.repackage(h)`: a module's function
+        # Only an object built from a class imported from outside the run: one of unknown
+        # class may be of any class of the run, and a method none of them has is no cut.
+        built = self.context.construction_of(receiver)
+        qualified_class = built.qualified_class if built is not None else ""
+        if "." not in qualified_class or qualified_class.startswith(FRAMEWORK_HEADS):
+            return False  # unknown, this file's own (or a star import's), or torch's
+        short = qualified_class.rsplit(".", 1)[-1]
+        if short in self.context.class_defs or self.context.mentions(f"class {short}"):
+            return False
+        return self.outside_run(qualified_class)
+
+    def outside_run(self, qualified: str) -> bool:
+        """Whether `pkg.mod.name` is defined by no file of the run."""
+        index = self.context.index
+        return index is None or index.lookup(qualified) is None
 
     def note_stateless_call(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> None:
         """`out, h = gru(x)` or `gru(x, None)`: a torch recurrent module that starts from zeros
@@ -793,16 +939,18 @@ class UnitInterpreter:
         env: Env,
         augmented: bool = False,
     ) -> None:
-        accumulator = dotted_name(target)
-        if accumulator is None or not self.loop_stack:
-            return
+        accumulator = dotted_name(target) or keyed_name(target)
+        if accumulator is None or not self.loop_stack or self.no_grad_depth:
+            return  # under `torch.no_grad()` what is added holds no graph
         added: cst.BaseExpression | None = None
         if augmented and isinstance(statement, cst.AugAssign):
             if isinstance(statement.operator, (cst.AddAssign, cst.SubtractAssign)):
                 added = value
         else:
             terms = additive_terms(value)
-            others = [term for term in terms if dotted_name(term) != accumulator]
+            # `smooth = smooth * 0.999 + loss * 0.001`: a moving average keeps its own
+            # (scaled) past as a term, and so the graph of every loss added before.
+            others = [term for term in terms if _unscaled(term, target) != accumulator]
             if len(others) < len(terms):
                 # `avg = avg + loss`: the other term; `r = r + a + b`: the whole sum.
                 added = others[0] if len(others) == 1 else value
@@ -868,6 +1016,10 @@ class UnitInterpreter:
             if isinstance(receiver_node, cst.Subscript):
                 if not self.note_inplace_on_view(call, receiver_node, env):
                     self.cut_element_in_place(call, receiver_node, env)
+            elif receiver is not None and id(call) in self.scan().view_detaches:
+                # `h = out[:, -1].unsqueeze(0)` then `h.detach_()`: raises, cuts nothing.
+                event = InplaceDetachOnView(call, receiver, receiver)
+                self.events.add("inplace_view_detaches", call, event)
             elif receiver is not None:
                 # `for s in self.all_states: s.detach_()` cuts every attribute it gathers
                 # (or, on a view, raises: TBP014 then explains, and no leak is reported).
@@ -1173,9 +1325,9 @@ class UnitInterpreter:
                     results += else_paths
         return self.limit(results)
 
-    @staticmethod
-    def refine(test: cst.BaseExpression, env: Env, truth: bool) -> None:
-        """`if h is None:` means h holds no graph on that branch."""
+    def refine(self, test: cst.BaseExpression, env: Env, truth: bool) -> None:
+        """`if h is None:` means h holds no graph on that branch, nor do the names set to
+        None with it (`ha = hc = None`, tested through `ha` alone)."""
         if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
             target = test.comparisons[0]
             name = dotted_name(test.left)
@@ -1184,6 +1336,9 @@ class UnitInterpreter:
                 none_branch = isinstance(target.operator, cst.Is) == truth
                 if none_branch:
                     env[name] = FRESH_UNRELATED
+                    for companion in self.scan().none_companions.get(name, ()):
+                        if companion in env:
+                            env[companion] = FRESH_UNRELATED
         elif isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
             name = dotted_name(test.expression)
             if name is not None and truth:
@@ -1441,7 +1596,7 @@ class UnitInterpreter:
         unit) that threads the parameter the state is passed as through a loop of windows."""
         if "." in callee or len(carried) != 1:
             return False
-        function = self.scan().functions.get(callee) or self.context.function_defs.get(callee)
+        function = self.visible_def(callee) or self.context.function_defs.get(callee)
         if not isinstance(function, cst.FunctionDef):
             return False
         expression = next(iter(carried.values()))
@@ -1450,10 +1605,27 @@ class UnitInterpreter:
             if arg.value is expression:
                 if arg.keyword is not None:
                     name = arg.keyword.value
-                    return name in params and threads_through_windows(function, name)
+                    return name in params and threads_through_windows(
+                        function, name, self.rebinds_to_cut
+                    )
                 return position < len(params) and threads_through_windows(
-                    function, params[position]
+                    function, params[position], self.rebinds_to_cut
                 )
+        return False
+
+    def rebinds_to_cut(self, value: cst.BaseExpression, state: str) -> bool:
+        """`state = repackage_hidden(state)`, `state = tuple(s.detach() for s in state)`,
+        `state = detach_all(state)`: the state handed back cut, through a cut the analysis
+        knows (a method that detaches, or a function or mapper of the file that cuts)."""
+        if handed_on(value) != state:
+            return False
+        for node in (value, *descendants([value])):
+            if not isinstance(node, cst.Call):
+                continue
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in WINDOW_CUTS:
+                return True
+            if self.is_cut_callee(dotted_name(node.func)) or self.maps_a_cut(node):
+                return True
         return False
 
     def is_arithmetic_helper(self, callee: str) -> bool:
@@ -1477,7 +1649,7 @@ class UnitInterpreter:
         """The body a call runs, when this file holds it: a function of the unit or module,
         or `self.method` of the unit's class (not one it may inherit)."""
         if callee.isidentifier():
-            local = self.scan().functions.get(callee)
+            local = self.visible_def(callee)
             if isinstance(local, cst.FunctionDef):
                 return local
             return self.context.function_defs.get(callee) or parsed_method(
@@ -1686,7 +1858,9 @@ class UnitInterpreter:
                 else:
                     self.apply_backward(call, env)
                 continue
-            if self.context.stateful_classes and self.module_state_call(call, env):
+            if (
+                self.context.stateful_classes or self.context.carrying_methods
+            ) and self.module_state_call(call, env):
                 continue
             apply_call(self, call, env, call is statement)
             method = method_name(call)
@@ -1710,10 +1884,12 @@ class UnitInterpreter:
             instance = dotted_name(call.func.value) or ""
             method = call.func.attr.value
         class_name = self.context.class_of(instance, self.class_name)
-        attributes = self.context.stateful_classes.get(class_name or "")
+        # `agent.act(obs)` with `act` stepping `self.hx` as a forward would: a step of it.
+        carrying = self.context.carrying_methods.get(class_name or "", {}).get(method or "")
+        attributes = carrying or self.context.stateful_classes.get(class_name or "")
         if not attributes or class_name is None:
             return False
-        if method is not None and method != "forward":
+        if method is not None and method != "forward" and carrying is None:
             touched = self.context.state_methods.get(class_name, {}).get(method)
             if not touched:
                 return False
@@ -1914,15 +2090,24 @@ class UnitInterpreter:
     def nested_function_facts(self, name: str) -> FunctionFacts | None:
         """Facts of a function defined inside this unit (`def get_loss(x, h): ... return
         loss, h.detach()` within `train`), summarised the first time it is called."""
-        scan = self.scan()
-        function = scan.functions.get(name)
-        if not isinstance(function, cst.FunctionDef):
+        visible = self.visible_function(name)
+        if visible is None or not isinstance(visible[1], cst.FunctionDef):
             return None
+        scan, function = visible
         if name not in scan.nested_facts:
-            from tbptt_lint.analysis.summaries import summarise_function  # imports this module
+            # Imported here: summaries imports this module.
+            from tbptt_lint.analysis.summaries import SUMMARY_PASSES, summarise_function
 
-            scan.nested_facts[name] = FunctionFacts()  # a function that calls itself
-            scan.nested_facts[name] = summarise_function(function, self.context, None)
+            # A helper that calls itself (`detach_all(v) for v in h`) starts, as a module's
+            # do, from the guess that it cuts, and the passes take back what is false.
+            recursive = name in names_in(function.body)
+            scan.nested_facts[name] = ASSUMED_CUT if recursive else FunctionFacts()
+            for _ in range(SUMMARY_PASSES if recursive else 1):
+                summary = summarise_function(function, self.context, None)
+                settled = summary == scan.nested_facts[name]
+                scan.nested_facts[name] = summary
+                if settled:
+                    break
         return scan.nested_facts[name]
 
     def is_cut_callee(self, callee: str | None, env: Env | None = None) -> bool:
@@ -1997,7 +2182,7 @@ class UnitInterpreter:
 
     def local_function_cuts(self, name: str) -> bool | None:
         """A function defined (or a lambda bound) in this unit, handed to a mapper by name."""
-        function = self.scan().functions.get(name)
+        function = self.visible_def(name)
         if function is None:
             return None
         if isinstance(function, cst.Lambda):
@@ -2404,6 +2589,35 @@ def _unpacked_length(target: cst.BaseExpression) -> int | None:
     if any(isinstance(e, cst.StarredElement) for e in target.elements):
         return None
     return len(target.elements)
+
+
+def keyed_name(target: cst.BaseExpression) -> str | None:
+    """`stats["loss"]`, `meters[0]`: an entry of a named container under a constant key, named
+    by its code, so that `stats["loss"] += loss` is an accumulation as `total += loss` is."""
+    if not isinstance(target, cst.Subscript) or len(target.slice) != 1:
+        return None
+    holder = dotted_name(target.value)
+    index = target.slice[0].slice
+    if holder is None or not isinstance(index, cst.Index):
+        return None
+    if not isinstance(index.value, (cst.SimpleString, cst.Integer)):
+        return None
+    return f"{holder}[{index.value.value}]"
+
+
+def _unscaled(term: cst.BaseExpression, target: cst.BaseExpression) -> str | None:
+    """The name a term of a sum reads, through one scaling by a factor: `avg` for `avg`,
+    `avg * 0.9`, `0.9 * avg` or `avg / 2`."""
+    if isinstance(term, cst.BinaryOperation) and isinstance(
+        term.operator, (cst.Multiply, cst.Divide)
+    ):
+        sides = [term.left, term.right] if isinstance(term.operator, cst.Multiply) else [term.left]
+        for side in sides:
+            name = dotted_name(side) or keyed_name(side)
+            if name is not None and name == (dotted_name(target) or keyed_name(target)):
+                return name
+        return None
+    return dotted_name(term) or keyed_name(term)
 
 
 def additive_terms(value: cst.BaseExpression) -> list[cst.BaseExpression]:

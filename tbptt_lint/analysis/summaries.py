@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions
+from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions, writes_back_attribute
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
-from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name
+from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants
 
@@ -39,6 +39,10 @@ class ModuleFacts:
     forward_resets: dict[str, frozenset[int]] = field(default_factory=dict)
     # Class -> method -> attributes the method cuts or resets (`def reset(self): ...`).
     state_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    # Class -> method other than `forward` -> attributes it feeds back into a recurrent call
+    # and stores again (`self.hx, self.cx = self.cell(obs, (self.hx, self.cx))` in `act`),
+    # as `stateful_classes` has them for `forward`.
+    carrying_methods: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def iter_functions(
@@ -401,12 +405,29 @@ def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts
             carried = _carried_attributes(member, context, name)
             if carried:
                 facts.stateful_classes[name] = carried
+        elif member.name.value != "__init__" and _steps_own_state(member):
+            carried = _carried_attributes(member, context, name)
+            if carried:
+                facts.carrying_methods.setdefault(name, {})[member.name.value] = carried
     if name in facts.stateful_classes:
         for member in node.body.body:
             if isinstance(member, cst.FunctionDef) and member.name.value != "forward":
                 touched = _attributes_set_fresh(member, context, name)
                 if touched:
                     facts.state_methods.setdefault(name, {})[member.name.value] = touched
+
+
+def _steps_own_state(method: cst.FunctionDef) -> bool:
+    """Cheap syntax first: a method that writes an attribute back from a call it passes it to
+    (`out, self.h = self.rnn(x, self.h)`) and runs no backward of its own (one that does is
+    checked where it is, between its own calls: `keeps_state_between_calls`)."""
+    writes_back = False
+    for node in descendants([method.body], stop=NESTED_SCOPES):
+        if isinstance(node, cst.Call) and method_name(node) == "backward":
+            return False
+        if isinstance(node, cst.Assign) and not writes_back:
+            writes_back = writes_back_attribute(node)
+    return writes_back
 
 
 def _forward_reset_positions(forward: cst.FunctionDef) -> frozenset[int]:

@@ -342,3 +342,108 @@ def _names(node: cst.CSTNode) -> Iterator[str]:
         return
     for child in children(node):
         yield from _names(child)
+
+
+# ------------------------------------------------------- locals bound to a view, then detached
+_BLOCK_FIELDS = ("body", "orelse", "handlers", "finalbody", "cases")
+
+
+def names_bound_to_views(roots: list[cst.CSTNode]) -> dict[int, cst.BaseExpression]:
+    """`h = out[:, -1].unsqueeze(0)` followed in the same block by `h.detach_()`: id of the
+    `detach_` call -> the view expression. Read from the statements alone: the binding must be
+    the last one of the name before the call in that block (a branch or loop that may rebind
+    it in between forgets it), and the expression surely a view (`is_view_expression`)."""
+    found: dict[int, cst.BaseExpression] = {}
+    _walk_block(roots, {}, found)
+    return found
+
+
+def _walk_block(
+    statements: list[cst.CSTNode],
+    outer: dict[str, cst.BaseExpression],
+    found: dict[int, cst.BaseExpression],
+) -> None:
+    bound = dict(outer)
+    for statement in statements:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            bound.pop(statement.name.value, None)
+            continue
+        if isinstance(statement, cst.SimpleStatementLine):
+            for small in statement.body:
+                _simple_statement(small, bound, found)
+            continue
+        # A compound statement: what it may bind is forgotten, inside and after it.
+        for name in _names_bound_in(statement):
+            bound.pop(name, None)
+        for block in _blocks_of(statement):
+            _walk_block(block, bound, found)
+
+
+def _simple_statement(
+    small: cst.BaseSmallStatement,
+    bound: dict[str, cst.BaseExpression],
+    found: dict[int, cst.BaseExpression],
+) -> None:
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        call = small.value
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        if method_name(call) == "detach_" and isinstance(receiver, cst.Name):
+            view = bound.get(receiver.value)
+            if view is not None:
+                found[id(call)] = view
+        return
+    if isinstance(small, cst.Assign):
+        single = len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name)
+        for target in small.targets:
+            for name in _target_names(target.target):
+                bound.pop(name, None)
+        if single and is_view_expression(small.value):
+            bound[small.targets[0].target.value] = small.value  # type: ignore[attr-defined]
+    elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        for name in _target_names(small.target):
+            bound.pop(name, None)
+    elif isinstance(small, (cst.Global, cst.Nonlocal)):
+        for item in small.names:
+            bound.pop(item.name.value, None)
+
+
+def _blocks_of(statement: cst.CSTNode) -> Iterator[list[cst.CSTNode]]:
+    stack: list[cst.CSTNode] = [statement]
+    while stack:
+        node = stack.pop()
+        for name in _BLOCK_FIELDS:
+            child = getattr(node, name, None)
+            if isinstance(child, (list, tuple)):
+                stack.extend(child)
+            elif isinstance(child, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+                yield list(child.body)
+            elif isinstance(child, cst.CSTNode):
+                stack.append(child)
+
+
+def _names_bound_in(statement: cst.CSTNode) -> set[str]:
+    """Plain names a compound statement may bind anywhere inside (not in nested scopes)."""
+    names: set[str] = set()
+    for node in descendants([statement], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                names.update(_target_names(target.target))
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+            names.update(_target_names(node.target))
+        elif isinstance(node, cst.AsName):
+            names.update(_target_names(node.name))
+        elif isinstance(node, cst.NamedExpr):
+            names.update(_target_names(node.target))
+    if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+        names.add(statement.name.value)
+    return names
+
+
+def _target_names(target: cst.CSTNode) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [name for element in target.elements for name in _target_names(element.value)]
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return []

@@ -10,7 +10,7 @@ import libcst as cst
 # A module, not its names: analysis.losses reads rules/flow.py, and so may be importing this.
 from tbptt_lint.analysis import losses
 from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
-from tbptt_lint.analysis.interpreter import names_in, target_names
+from tbptt_lint.analysis.interpreter import keyed_name, names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.walk import children, descendants
@@ -259,11 +259,18 @@ def _shared_loop(accumulation: Accumulation, site: BackwardSite) -> cst.CSTNode 
 def _reset_inside(loop: cst.CSTNode, accumulator: str, accumulation: cst.CSTNode) -> bool:
     """Whether the loop body re-creates the accumulator, so it lives for one pass only."""
     body = loop.body  # type: ignore[attr-defined]
+    # `stats["loss"]` is made anew with its entry (`stats["loss"] = 0.0`) or its container.
+    holders = {accumulator, accumulator.split("[", 1)[0]}
     for node in descendants([body], stop=(cst.FunctionDef, cst.Lambda)):
         if not isinstance(node, cst.Assign) or node is accumulation:
             continue
-        bound = {name for target in node.targets for name in target_names(target.target)}
-        if accumulator in bound and accumulator not in names_in(node.value):
+        bound = {
+            name
+            for target in node.targets
+            for name in [*target_names(target.target), keyed_name(target.target)]
+            if name is not None
+        }
+        if bound & holders and not holders & names_in(node.value):
             return True
     return False
 

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from tbptt_lint.analysis.context import CELL_MODULES
+from tbptt_lint.analysis.context import CELL_MODULES, RECURRENT_MODULES
 from tbptt_lint.analysis.dropped_states import dropped_states
 from tbptt_lint.analysis.events import StatelessCall, UnitEvents
-from tbptt_lint.analysis.interpreter import names_in, target_names
+from tbptt_lint.analysis.interpreter import handed_on, names_in, target_names
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.names import dotted_name, method_name
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_contain
 from tbptt_lint.analysis.stateless_cells import stateless_cell_steps
 from tbptt_lint.analysis.step_resets import per_step_attribute_resets
@@ -72,10 +72,22 @@ for x, y in windows:
         yield from self._states_never_passed_back(model)
         yield from self._reset_inside_forward(model)
         yield from self._cut_but_left_out(model)
+        yield from self._cut_but_never_stepped(model)
         yield from attribute_reset_inside_forward(model, self.code)
         yield from attribute_reset_every_step(model, self.code)
         yield from fetched_state_left_out(model, self.code)
         yield from cell_stepped_without_state(model, self.code)
+
+    def _cut_but_never_stepped(self, model: FileModel) -> Iterator[Finding]:
+        for call, callee, names, cut in _cut_but_never_stepped_calls(model):
+            shown = ", ".join(names)
+            message = (
+                f"`{shown}` is cut at line {model.line(cut)} to be carried on, but the new "
+                f"state `{callee}` returns at line {model.line(call)} is never stored back, so "
+                "every call starts from the same state and nothing is carried. Bind it: "
+                f"`out, {names[0] if len(names) == 1 else '(' + shown + ')'} = {callee}(...)`"
+            )
+            yield model.finding(self.code, call, message)
 
     def _cut_but_left_out(self, model: FileModel) -> Iterator[Finding]:
         """`h = h.detach()` and then `out, h = gru(x)`: the loop cuts the state to carry it
@@ -154,7 +166,7 @@ for x, y in windows:
                     if isinstance(state, cst.Tuple)
                     else [dotted_name(state)]
                 )
-                if not names or any(n is None or n in assigned for n in names):
+                if not names or any(n is None or _rebound(n, assigned) for n in names):
                     continue
                 if id(call) in reported:
                     continue
@@ -168,10 +180,90 @@ for x, y in windows:
                 yield model.finding(self.code, call, message)
 
 
+def _cut_but_never_stepped_calls(
+    model: FileModel,
+) -> Iterator[tuple[cst.Call, str, list[str], cst.CSTNode]]:
+    """(call, callee, state names, a cut of them) for each torch recurrent sequence module
+    called in a loop with a state that the loop only ever cuts (`hidden = tuple(h.detach()
+    for h in hidden)`) and never rebinds to the module's new state (`out, _ = lstm(x,
+    hidden)`). A state the loop neither cuts nor rebinds is a fixed start (`lstm(x, h0)` on
+    every batch), which is no sign of a state meant to be carried."""
+    constructions = model.context.constructions
+    seen: set[int] = set()
+    for loop in model.loops():
+        cuts, others = _self_cuts(loop.body)
+        if not cuts:
+            continue
+        for call in _calls(loop.body):
+            callee = dotted_name(call.func)
+            built = constructions.get(callee) if callee else None
+            if id(call) in seen or built is None:
+                continue
+            if built.qualified_class not in RECURRENT_MODULES - CELL_MODULES:
+                continue
+            state = _state_argument(call)
+            if state is None:
+                continue
+            names = (
+                [dotted_name(e.value) for e in state.elements]
+                if isinstance(state, cst.Tuple)
+                else [dotted_name(state)]
+            )
+            known = [n for n in names if n is not None]
+            if not known or len(known) != len(names):
+                continue
+            if any(n not in cuts or _rebound(n, others) for n in known):
+                continue
+            seen.add(id(call))
+            yield call, callee or "", known, cuts[known[0]]
+
+
+def _state_argument(call: cst.Call) -> cst.BaseExpression | None:
+    positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+    if len(positional) == 2:
+        return positional[1]
+    keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+    return keywords.get("hx")
+
+
+def _self_cuts(body: cst.CSTNode) -> tuple[dict[str, cst.CSTNode], set[str]]:
+    """Names a loop body rebinds only to a cut of themselves (`h = h.detach()`, `hidden =
+    tuple(s.detach() for s in hidden)`), each with one such cut, and every name it binds in
+    any other way."""
+    cuts: dict[str, cst.CSTNode] = {}
+    others: set[str] = set()
+    for node in descendants([body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Assign):
+            bound = {n for target in node.targets for n in target_names(target.target)}
+            if len(bound) == 1 and handed_on(node.value) in bound and _detaches(node.value):
+                cuts.setdefault(next(iter(bound)), node)
+            else:
+                others |= bound
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+            others.update(target_names(node.target))
+        elif isinstance(node, (cst.AsName, cst.NamedExpr)):
+            others.update(target_names(node.name if isinstance(node, cst.AsName) else node.target))
+    return {n: c for n, c in cuts.items() if n not in others}, others
+
+
+def _detaches(value: cst.BaseExpression) -> bool:
+    return any(
+        isinstance(node, cst.Call) and method_name(node) in ("detach", "detach_")
+        for node in (value, *descendants([value]))
+    )
+
+
 def _calls(root: cst.CSTNode) -> Iterator[cst.Call]:
     for node in descendants([root], stop=(cst.FunctionDef, cst.Lambda)):
         if isinstance(node, cst.Call):
             yield node
+
+
+def _rebound(name: str, assigned: set[str]) -> bool:
+    """Whether the loop rebinds `name` or the object it is read from: `state = State(h, c)`
+    gives `state.h` a new value as surely as `state.h = h` does."""
+    parts = name.split(".")
+    return any(".".join(parts[:end]) in assigned for end in range(1, len(parts) + 1))
 
 
 def _assigned_names(root: cst.CSTNode) -> set[str]:

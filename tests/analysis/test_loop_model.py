@@ -705,13 +705,35 @@ from mylib.utils import cut
 
 hidden = None
 for x in batches:
-    hidden = cut(hidden)
-    out, hidden = model(x, hidden)
+    out, hidden = model(x, cut(hidden))
     out.sum().backward()
 """
     )
-    assert codes(source) == [("TBP001", 9)]
+    assert codes(source) == [("TBP001", 8)]
     assert codes(source, Settings(detach_functions=("mylib.utils.cut",))) == []
+
+
+def test_a_state_rebound_through_an_opaque_helper_is_unknown() -> None:
+    """`hidden = cut(hidden)` with `cut` from outside the run: such a rebinding is how states
+    get cut, and the body that would tell is not there, so nothing is reported; naming the
+    helper in `detach-functions` makes it a known cut (here, one at every step: TBP004)."""
+    source = (
+        HEADER
+        + """
+from mylib.utils import cut
+
+hidden = None
+for x in batches:
+    loss = 0
+    for t in range(x.size(0)):
+        hidden = cut(hidden)
+        out, hidden = model(x[t], hidden)
+        loss = loss + out.sum()
+    loss.backward()
+"""
+    )
+    assert codes(source) == []
+    assert codes(source, Settings(detach_functions=("mylib.utils.cut",))) == [("TBP004", 10)]
 
 
 def test_recurrent_modules_setting_enables_batch_axis_checks() -> None:
