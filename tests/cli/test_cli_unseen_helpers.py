@@ -1,5 +1,8 @@
 """A TBP001 whose state goes through a helper the run cannot see (imported from outside the
-linted files and the project modules they import) says so, and names `detach-functions`."""
+linted files and the project modules they import) says so, and names `detach-functions`.
+
+(A state rebound to such a helper's result, `hidden = cut(hidden)`, is unknown and not
+reported at all; the state handed on through one, `model(x, cut(hidden))`, still is.)"""
 
 from __future__ import annotations
 
@@ -15,8 +18,7 @@ import torch
 def train(model, batches, opt):
     hidden = None
     for x, y in batches:
-        hidden = {call}
-        out, hidden = model(x, hidden)
+        out, hidden = model(x, {call})
         loss = (out - y).pow(2).mean()
         opt.zero_grad()
         loss.backward()
@@ -38,13 +40,6 @@ def test_a_helper_imported_from_outside_the_run_is_named(cli, project):
     assert '"teamlib.state.cut_state" to `detach-functions`' in message
 
 
-def test_a_module_imported_whole_is_named_with_its_function(cli, project):
-    loop = LOOP.format(imports="from teamlib import state", call="state.cut(hidden)")
-    write(project / "train.py", loop)
-    (message,) = tbp001_messages(cli, "train.py")
-    assert '"teamlib.state.cut" to `detach-functions`' in message
-
-
 def test_declaring_the_helper_in_detach_functions_removes_the_finding(cli, project):
     loop = LOOP.format(imports="from teamlib.state import cut_state", call="cut_state(hidden)")
     write(project / "train.py", loop)
@@ -64,7 +59,10 @@ def test_a_helper_of_the_run_that_does_not_cut_is_not_called_unseen(cli, project
 
 
 def test_library_functions_are_not_helpers(cli, project):
-    loop = LOOP.format(imports="import copy", call="copy.copy(hidden)")
+    loop = LOOP.format(imports="", call="hidden").replace(
+        "        out, hidden = model(x, hidden)",
+        "        hidden = torch.clone(hidden)\n        out, hidden = model(x, hidden)",
+    )
     write(project / "train.py", loop)
     (message,) = tbp001_messages(cli, "train.py")
     assert "detach-functions" not in message
