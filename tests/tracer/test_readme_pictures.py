@@ -43,7 +43,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
             idat += body
         pos += 12 + length
     assert chunks[0] == b"IHDR" and chunks[-1] == b"IEND"
-    channels = {2: 3, 6: 4}[colour]
+    channels = {2: 3, 3: 1, 6: 4}[colour]
     assert depth == 8
     assert len(zlib.decompress(idat)) == height * (1 + width * channels)
     return width, height
@@ -70,3 +70,50 @@ def test_report_picture_grows_with_the_report_and_lines_up_the_table():
     assert h2 > h1 and w2 >= w1
     wide = short + "x" * 300 + "\n"
     assert _png_size(readme_pictures.report_png(wide))[0] > w1 + 500
+
+
+def _filtered_png(rows: list[bytearray], width: int, height: int) -> bytes:
+    """An RGB PNG whose rows use each of the five filter types in turn (Graphviz's files mix
+    them), written from the PNG specification's definitions."""
+    out, prev = [], bytes(width * 3)
+    for y, row in enumerate(rows):
+        kind = y % 5
+        filtered = bytearray()
+        for i, x in enumerate(row):
+            a = row[i - 3] if i >= 3 else 0
+            b, c = prev[i], (prev[i - 3] if i >= 3 else 0)
+            p = a + b - c
+            paeth = min((abs(p - a), 0, a), (abs(p - b), 1, b), (abs(p - c), 2, c))[2]
+            predict = (0, a, b, (a + b) // 2, paeth)[kind]
+            filtered.append((x - predict) & 255)
+        out.append(bytes([kind]) + bytes(filtered))
+        prev = bytes(row)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"".join(out))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def test_shrunk_png_keeps_every_pixel_of_a_picture_with_few_colours():
+    from tbptt_lint.tracer.png_canvas import Canvas
+
+    canvas = Canvas(120, 40)
+    canvas.rect(5, 5, 60, 20, (33, 113, 181))
+    canvas.rect(60, 5, 110, 20, (203, 24, 29))
+    canvas.text(4, 22, "t=40-49 cut", (40, 40, 40))  # anti-aliased: shades of one ink
+    original = _filtered_png(canvas.rows, 120, 40)
+    small = readme_pictures.shrink_png(original)
+    assert len(small) < len(original) and _png_size(small) == (120, 40)
+    palette = small[small.index(b"PLTE") + 4 :]
+    (length,) = struct.unpack(">I", small[small.index(b"PLTE") - 4 : small.index(b"PLTE")])
+    colours = [palette[i : i + 3] for i in range(0, length, 3)]
+    idat = small.index(b"IDAT")
+    (size,) = struct.unpack(">I", small[idat - 4 : idat])
+    rows = readme_pictures._unfilter(zlib.decompress(small[idat + 4 : idat + 4 + size]), 120, 40, 1)
+    assert [b"".join(colours[i] for i in row) for row in rows] == [bytes(r) for r in canvas.rows]
