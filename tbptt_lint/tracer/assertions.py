@@ -231,7 +231,7 @@ def _check_horizon(
     # Most windows reach back the same, other than k2: that is the loop's horizon, and the
     # failure says so first (not the odd window, a ramp-up or a tail, that differs most).
     steady = typical(horizons)
-    if steady is not None and steady[0] != k2 and 2 * steady[1] > len(visible) and not growth:
+    if steady is not None and steady[0] != k2 and 2 * steady[1] > len(visible) > 1 and not growth:
         return [_typical_horizon_sentence(visible, steady[0], steady[1], k2, leaks)]
     first_full = next((i for i, h in enumerate(horizons) if h == k2), None)
     problems: list[str] = []
@@ -267,7 +267,10 @@ def _typical_horizon_sentence(
     leaks: Sequence[StateLeak],
 ) -> str:
     """'53 of 54 windows reach back 5 steps; expected k2=10.', the odd ones, and the cause."""
-    many = f"all {count} windows" if count == len(calls) else f"{count} of {len(calls)} windows"
+    if count == len(calls):
+        many = "both windows" if count == 2 else f"all {count} windows"
+    else:
+        many = f"{count} of {len(calls)} windows"
     head = f"horizon: {many} reach back {plural(horizon, 'step')}; expected k2={k2}."
     odd = odd_windows(calls, lambda c: c.horizon == horizon)
     if odd:

@@ -15,6 +15,7 @@ when windows are regular, the picture stays under `MAX_WIDTH_PT` wide, and Graph
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ FEW_WINDOWS = 100  # under this many windows in view, long ones are split into c
 ROUND_CHUNKS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000)
 MAX_WIDTH_PT = 1440  # 1920 px at 96 dpi: legible at 100% zoom on an ordinary screen
 FONT_PT = 10.0
+TITLE_PT = 13.0
 GAP_PT = 22.0  # between boxes in a row: room for the arrow (or the cut) between them
 ROW_GAP_PT = 30.0
 LEGEND_MIN_WIDTH_PT = 760.0  # a narrow picture's legend wraps at this width
@@ -272,7 +274,7 @@ def condensed_dot(
     out = [
         "digraph condensed {",
         "  graph [layout=neato inputscale=72 splines=false outputorder=nodesfirst forcelabels=true "
-        f'fontname=Helvetica fontsize=13 labelloc=t label="{dot_escape(title)}"]',
+        f"fontname=Helvetica fontsize={TITLE_PT:g} labelloc=t]",
         f'  node [shape=box style="rounded,filled" fontname=Helvetica fontsize={FONT_PT:g} '
         f'fillcolor=white color="#555555" fixedsize=true width={box_w / 72:.3f} '
         f"height={box_h / 72:.3f}]",
@@ -308,13 +310,26 @@ def condensed_dot(
     )
     if names:
         out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
-    out.extend(_k2_line(view, placed, box_h, slot))
+    out.extend(_k2_line(view, placed, box_w, box_h, slot))
     bottom = -(rows - 1) * (box_h + row_gap) - box_h / 2 - ROW_GAP_PT
     widest = max((p.x for p in placed), default=0.0) + box_w / 2 + GAP_PT  # row end, stub
     legend_width = max(widest, rx + root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
     out.extend(_legend(bottom, view.k2_boundary is not None, k2, view.per_step, legend_width))
+    out.append(f'  label="{dot_escape(_wrap_title(title, legend_width))}"')
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _wrap_title(title: str, width: float) -> str:
+    """Break the title after its "; " when it is wider than the picture: a narrow picture
+    would otherwise be as wide as its one-line title."""
+    lines: list[str] = []
+    for part in title.split("; "):
+        if lines and _text_width(f"{lines[-1]}; {part}", TITLE_PT, 0.5) <= width:
+            lines[-1] += f"; {part}"
+        else:
+            lines.append(part)
+    return "\\n".join(lines)
 
 
 _STUB = 'shape=plaintext style="" label="\u2026" fontcolor="#777777" width=0.2 height=0.2'
@@ -354,17 +369,21 @@ def _frames(
     view: View, placed: list[Placed], typical: int, box_w: float, box_h: float
 ) -> list[str]:
     """Per-step view: a frame around each backward window's steps on each row, named after
-    the backward call that ran at its end (the unit a TBPTT loop is written in)."""
+    the backward call that ran at its end (the unit a TBPTT loop is written in). A window
+    longer than a row is framed on each row it spans, each piece with its backward's name."""
     if not view.per_step or typical <= 1:
         return []  # windows of one step: a frame per box says nothing the boxes do not
     out: list[str] = []
     run: list[Placed] = []
+    ends = sorted(view.window_ends)
 
     def close() -> None:
         if not run:
             return
         end = run[-1].box.end if run[-1].box else 0
-        owner = view.window_ends.get(end)
+        # The window holding this piece ends at the first backward at or after its end.
+        at = bisect.bisect_left(ends, end)
+        owner = view.window_ends[ends[at]] if at < len(ends) else None
         label = f"backward #{owner}" if owner is not None else ""
         left, right = run[0].x - box_w / 2 - 6, run[-1].x + box_w / 2 + 6
         width, height = right - left, box_h + 24
@@ -389,14 +408,17 @@ def _frames(
     return out
 
 
-def _k2_line(view: View, placed: list[Placed], box_h: float, slot: float) -> list[str]:
-    """A dashed line in the gap before the first box of the expected window."""
+def _k2_line(
+    view: View, placed: list[Placed], box_w: float, box_h: float, slot: float
+) -> list[str]:
+    """A dashed line in the gap before the first box of the expected window, close to that
+    box: the gap's middle is where the "cut" label of a cut at the boundary sits."""
     if view.k2_boundary is None:
         return []
     first = next((p for p in placed if p.box and p.box.start == view.k2_boundary), None)
     if first is None:
         return []
-    x = first.x - slot / 2
+    x = first.x - box_w / 2 - min(4.0, (slot - box_w) / 4)
     top, bottom = first.y + box_h / 2 + 20, first.y - box_h / 2 - 8
     return [
         f'  k2top [pos="{x:.1f},{top:.1f}!" shape=point width=0.01 color="{K2_COLOUR}"]',
@@ -444,13 +466,13 @@ def _legend(
 
     for n, (attrs, text) in enumerate(items):
         width = _text_width(text, 9, 0.47)
-        room(30 + width)
+        room(36 + width)
         out.append(f'  lb{n} [pos="{x + 14:.1f},{y:.1f}!" label="" {attrs} width=0.39 height=0.22]')
         out.append(
-            f'  lt{n} [pos="{x + 30 + width / 2:.1f},{y:.1f}!" shape=plaintext style="" '
+            f'  lt{n} [pos="{x + 36 + width / 2:.1f},{y:.1f}!" shape=plaintext style="" '
             f'label="{text}" fontsize=9 width={width / 72:.3f} height=0.2]'
         )
-        x += 30 + width + 24
+        x += 36 + width + 24
     for n, (attrs, text) in enumerate(edges):
         width = _text_width(text, 9, 0.47)
         room(40 + width)

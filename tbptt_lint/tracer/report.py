@@ -69,10 +69,13 @@ def describe_pattern(summary: TraceSummary) -> str:
             f"No steady state: strides {_listed([c.stride for c in calls])}, "
             f"horizons {_listed(horizons)}."
         )
-    many = (
-        f"all {count} backward calls" if count == len(calls) else f"{count} of {len(calls)} calls"
-    )
-    text = f"Steady state: {many} have stride {stride}, horizon {horizon}."
+    if len(calls) == 1:
+        text = f"One backward call: stride {stride}, horizon {horizon}."
+    else:
+        many = f"{count} of {len(calls)} calls"
+        if count == len(calls):
+            many = "both backward calls" if count == 2 else f"all {count} backward calls"
+        text = f"Steady state: {many} have stride {stride}, horizon {horizon}."
     steady = [i for i, c in enumerate(calls) if (c.stride, c.horizon) == (stride, horizon)]
     groups: dict[str, list[BackwardCall]] = {}
     for i, c in enumerate(calls):

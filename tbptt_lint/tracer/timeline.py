@@ -468,7 +468,9 @@ def timeline_png(summary: TraceSummary, k2: int | None = None) -> bytes:
         if row.window is not None:
             a, b = row.window
             if g.row_h >= 4:
-                canvas.outline(left + a, y0, left + max(b, a + 2), y0 + g.row_h, WINDOW)
+                # Just outside the window's cells (over the seams around them), so the first
+                # cell, often the one where the gradient stops, keeps its whole width.
+                canvas.outline(left + a - 1, y0 - 1, left + max(b, a + 2) + 1, y0 + g.row_h, WINDOW)
             elif b - a >= 6:
                 # Rows too thin for a box: its left edge, a staircase down the picture (not
                 # where it would cover the few pixels the window's own cells have).

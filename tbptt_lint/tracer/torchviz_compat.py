@@ -458,6 +458,12 @@ def _legend(k2: int | None) -> str:
             "a box: one time step, or one nn.LSTM/GRU/RNN call (t=55\u201359: the steps it holds)",
         ),
         (
+            f'<td bgcolor="{STEP_COLOURS[0]}" border="1" color="#888888"> </td>',
+            # torchviz's own fills, but for the nodes of a step, which take the step's colour
+            "node colour: one per time step; grey: outside the steps (output layer, loss); "
+            "light blue: a parameter outside the steps",
+        ),
+        (
             "<td>\u2192</td>",
             "arrows point the way the forward pass went; the gradient flows against them, "
             "from the loss at the bottom",

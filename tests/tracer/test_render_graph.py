@@ -172,6 +172,33 @@ def test_condensed_per_step_frames_hold_one_backward_window_each():
         assert inside == list(range(5 * k, 5 * k + 5)), (owner, inside)
 
 
+def test_condensed_window_split_across_rows_names_its_backward_on_every_row():
+    # Windows of 10 in rows of 5 (a narrow picture): a frame without a name reads as steps
+    # that belong to no backward, or to the next window's.
+    dot = condensed_dot(synth(50, 10, "leak"), max_width=640)
+    pos = _pos(dot)
+    steps = {
+        name: int(t)
+        for name, t in re.findall(r'^  (b\d+) \[pos="[^"]*" label="t=(\d+)"', dot, re.M)
+    }
+    frames = re.findall(
+        r'^  f\d+ \[pos="([-\d.]+),([-\d.]+)!" label="([^"]*)".* width=([\d.]+)', dot, re.M
+    )
+    assert len({y for _, y in pos.values()}) > 5  # the windows really were split
+    covered: list[int] = []
+    for x, y, label, width in frames:
+        half = float(width) * 72 / 2
+        inside = sorted(
+            t
+            for name, t in steps.items()
+            if abs(pos[name][1] - float(y)) < 20 and abs(pos[name][0] - float(x)) < half
+        )
+        k = int(label.removeprefix("backward #"))
+        assert inside and set(inside) <= set(range(10 * k, 10 * k + 10)), (label, inside)
+        covered += inside
+    assert sorted(covered) == list(range(50))
+
+
 @pytest.mark.parametrize(
     ("steps", "window", "k2"),
     [(1200, 10, 25), (1210, 10, 10), (90, 5, 5), (200, 200, None), (205, 5, 5), (5000, 10, 10)],

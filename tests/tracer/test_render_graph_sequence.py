@@ -119,6 +119,7 @@ def test_legend_and_title_are_drawn_and_k2_only_when_known():
     rnn = nn.LSTM(3, 4)
     dot, _ = choose_dot(_traced(rnn, steps=10, window=5, k2=None))
     assert "\tlegend [" in dot and "cut: no state from an earlier step flows in" in dot
+    assert "node colour: one per time step" in dot  # the fills are explained too
     assert "further back than" not in dot and 'label="backward #1 after step 10' in dot
     dot, _ = choose_dot(_traced(rnn, steps=10, window=5, k2=5))
     assert "shaded box: further back than k2=5 steps" in dot

@@ -55,6 +55,8 @@ def test_steady_state_comes_from_the_typical_windows_with_ramps_and_tails_named(
     assert "Tail: #6 (stride 3, horizon 3)." in text
     s.calls = windows([5, 5, 5])
     assert describe_pattern(s) == "Steady state: all 3 backward calls have stride 5, horizon 5."
+    s.calls = windows([20], [20])
+    assert describe_pattern(s) == "One backward call: stride 20, horizon 20."
 
 
 def test_text_report_puts_the_verdict_before_the_table():
@@ -73,3 +75,10 @@ def test_html_report_shows_the_verdict_then_the_timeline_then_the_table():
     timeline = page.index("<h2>Timeline</h2>")
     table = page.index("<h2>Backward calls</h2>")
     assert verdict < timeline < table
+
+
+def test_a_single_window_is_named_as_before_and_two_alike_are_both():
+    problems = check_tbptt(windows([20], [20]), None, 5)
+    assert problems[0].startswith("horizon: backward #0 (after step 20) reached back 20 steps")
+    problems = check_tbptt(windows([3, 3]), None, 5)
+    assert problems[0].startswith("horizon: both windows reach back 3 steps; expected k2=5.")
