@@ -37,8 +37,7 @@ opt = torch.optim.SGD(rnn.parameters(), lr=0.1)
 h = torch.zeros(1, 2, 8)
 for x in torch.randn(5, 3, 2, 4):
     opt.zero_grad()
-    h = cut(h)
-    out, h = rnn(x, h)
+    out, h = rnn(x, cut(h))
     out.sum().backward()
     opt.step()
 """
@@ -191,7 +190,7 @@ def test_tool_table_analysis_options_apply(tmp_path: Path) -> None:
     (project / "src").mkdir(parents=True)
     (project / "src" / "train.py").write_text(HELPER_CUT)
 
-    # No configuration: `cut` is unknown, so the state counts as carried uncut.
+    # No configuration: `cut` is unknown, so the state it hands on counts as carried uncut.
     before = flake8("--select", "TBP", "src/train.py", cwd=project)
     assert [f[3] for f in findings(before.stdout)] == ["TBP001"], before.stdout
 
