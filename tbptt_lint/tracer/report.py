@@ -19,7 +19,7 @@ from tbptt_lint.tracer.records import (
     StepRecord,
     TraceSummary,
 )
-from tbptt_lint.tracer.words import typical, window_role
+from tbptt_lint.tracer.words import plural, typical, window_role
 
 SCHEMA = "tbptt-lint.trace/1"
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -157,8 +157,8 @@ def render_text(summary: TraceSummary, *, max_rows: int = 40, width: int = 100) 
     steps_note = f", {no_grad} without grad" if no_grad else ""
     # The verdict first: it is what a reader of a failed test looks for.
     out = [
-        f"tbptt-lint trace: {len(summary.calls)} backward call(s), "
-        f"{len(summary.steps)} time step(s){steps_note}",
+        f"tbptt-lint trace: {plural(len(summary.calls), 'backward call')}, "
+        f"{plural(len(summary.steps), 'time step')}{steps_note}",
         *textwrap.wrap(verdict_line(summary), width=width, subsequent_indent="  "),
         *textwrap.wrap(describe_pattern(summary), width=width),
     ]
@@ -347,7 +347,8 @@ def render_html(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<p>{len(summary.calls)} backward call(s), {len(summary.steps)} time step(s).</p>",
+        f"<p>{plural(len(summary.calls), 'backward call')}, "
+        f"{plural(len(summary.steps), 'time step')}.</p>",
         f'<p class="verdict {css_class}">{esc(verdict_line(summary))}</p>',
         f"<p>{esc(describe_pattern(summary))}</p>",
     ]

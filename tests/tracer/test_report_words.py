@@ -7,7 +7,7 @@ from _render_synth import synth
 
 from tbptt_lint.tracer.assertions import check_tbptt
 from tbptt_lint.tracer.records import BackwardCall
-from tbptt_lint.tracer.report import describe_pattern, render_text
+from tbptt_lint.tracer.report import describe_pattern, render_html, render_text
 
 
 def windows(horizons: list[int], strides: list[int] | None = None) -> list[BackwardCall]:
@@ -82,3 +82,11 @@ def test_a_single_window_is_named_as_before_and_two_alike_are_both():
     assert problems[0].startswith("horizon: backward #0 (after step 20) reached back 20 steps")
     problems = check_tbptt(windows([3, 3]), None, 5)
     assert problems[0].startswith("horizon: both windows reach back 3 steps; expected k2=5.")
+
+
+def test_the_report_header_counts_in_words():
+    many = synth(30, 5, "every")
+    assert render_text(many).splitlines()[0].startswith("tbptt-lint trace: 6 backward calls, 30 ")
+    assert "6 backward calls, 30 time steps." in render_html(many)
+    one = synth(5, 5, "every")
+    assert render_text(one).splitlines()[0].startswith("tbptt-lint trace: 1 backward call, 5 ")
