@@ -57,25 +57,29 @@ def bare_parse_seconds(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def measured_run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS in MB of one run, output discarded. The peak is the largest of
+    the process and its children (a worker pool), read in a wrapper process of its own so
+    that runs do not mix."""
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True
+    )
+    seconds, peak_kb = done.stdout.split()
+    return float(seconds), int(peak_kb) / 1024
+
+
 def lint(path: Path, tree: Path | None) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one cold run in a fresh process."""
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
     command = [sys.executable, "-m", "tbptt_lint", "--isolated", "--no-cache", "--jobs", "1"]
-    command += ["--exit-zero", "-q", str(path)]
-    # The child's peak RSS, measured in a wrapper process of its own so runs do not mix.
-    wrapper = (
-        "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=False); "
-        "print(time.perf_counter() - t, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True
-    )
-    seconds, peak_kb = run.stdout.split()
-    return float(seconds), int(peak_kb) / 1024
+    return measured_run([*command, "--exit-zero", "-q", str(path)], env)
 
 
 def main() -> None:

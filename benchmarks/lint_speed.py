@@ -20,36 +20,19 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from corpus import count, default_corpus  # this directory's own modules
-from huge_file import bare_parse_seconds, source
+from huge_file import bare_parse_seconds, measured_run, source
 
 LINT = [sys.executable, "-m", "tbptt_lint", "--isolated", "--exit-zero", "-q"]
 
 
-def run(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MB of one run, output discarded. The peak is the largest
-    of the process and its children (the worker pool), read from a wrapper of its own so that
-    runs do not mix."""
-    wrapper = (
-        "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", wrapper, *command], capture_output=True, text=True, check=True
-    )
-    seconds, peak_kb = done.stdout.split()
-    return float(seconds), int(peak_kb) / 1024
-
-
 def best(command: list[str], repeats: int) -> tuple[float, float]:
-    runs = [run(command) for _ in range(repeats)]
+    runs = [measured_run(command) for _ in range(repeats)]
     return min(seconds for seconds, _ in runs), max(peak for _, peak in runs)
 
 
@@ -66,7 +49,7 @@ def compare_with_ruff(name: str, tree: Path, lint: list[str], repeats: int) -> N
     print(f"{name}, peak memory of its largest process: {peak:.0f} MB")
     with tempfile.TemporaryDirectory() as cache_dir:
         cached = [*lint, "--cache-dir", cache_dir, str(tree)]
-        run(cached)  # fill the cache
+        measured_run(cached)  # fill the cache
         warm, _ = best(cached, repeats)
     print(f"{name}, warm: {warm:.2f} s")
 
@@ -92,9 +75,9 @@ def huge_file_rows(lint: list[str], loops: int, repeats: int) -> None:
         other.write_text(source(3), encoding="utf-8")
         big = paths[loops]
         cache = [*lint, "--cache-dir", str(Path(folder) / "cache")]
-        first, _ = run([*cache, str(big)])
-        between, _ = run([*cache, str(other)])
-        again, _ = run([*cache, str(big)])
+        first, _ = measured_run([*cache, str(big)])
+        between, _ = measured_run([*cache, str(other)])
+        again, _ = measured_run([*cache, str(big)])
         print(
             f"big file, then another file alone, then the big file again (one cache): "
             f"{first:.2f} s, {between:.2f} s, {again:.2f} s"

@@ -129,17 +129,20 @@ def summarise_module(
     # A later pass reads again only the functions that mention a function whose facts changed
     # since they were last read (or themselves): the others would come out the same. A file
     # of many loops that call no function of the file is read once, not twice.
-    mentioned = {name: _mentioned_names(function) for name, function, _ in functions}
+    # (What a function mentions is walked for only once a second pass needs it: most files
+    # are settled in one.)
+    mentioned: dict[str, frozenset[str]] = {}
     read_at: dict[str, int] = {}
     changed_at: dict[str, int] = {}  # last name component -> when its facts last changed
     clock = 0
     for _ in range(SUMMARY_PASSES):
         changed = False
         for name, function, class_name in functions:
-            if name in read_at and not any(
-                changed_at.get(word, -1) >= read_at[name] for word in mentioned[name]
-            ):
-                continue
+            if name in read_at:
+                if name not in mentioned:
+                    mentioned[name] = _mentioned_names(function)
+                if not any(changed_at.get(word, -1) >= read_at[name] for word in mentioned[name]):
+                    continue
             clock += 1
             read_at[name] = clock
             summary = summarise_function(function, context, class_name)
