@@ -157,11 +157,17 @@ def expand_indentation_tabs(source: str) -> str:
     return LEADING_WHITESPACE.sub(lambda match: match.group(0).expandtabs(8), source)
 
 
-def summarize_source(source: str, module_name: str) -> ModuleSummary:
+def summarize_source(
+    source: str, module_name: str, block_cache: dict[object, ModuleSummary] | None = None
+) -> ModuleSummary:
     """Phase 1: summarise the helpers of a module that other modules may import.
 
     Only top-level blocks that mention a cut or a backward are parsed. Raises nothing for
-    blocks that do not parse: phase 2 reports syntax errors."""
+    blocks that do not parse: phase 2 reports syntax errors.
+
+    `block_cache` (the language server's, kept between edits of one buffer): each top-level
+    block's facts depend on its text alone, so they are kept by text and merged; the result
+    is the summary computed without it."""
     summary = ModuleSummary(
         module_name, may_hold_file_findings(source), frozenset(imported_names(source))
     )
@@ -175,39 +181,71 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
     # Step helpers and classes that run a backward for their callers (TBP012).
     gradient_helpers = summary.may_hold_findings or bool(OPTIMIZER_STEP.search(source))
     for block in top_level_blocks(source):
-        if not worth_summarising(block.text):
-            if gradient_helpers and gradient_helper(block.text):
-                _summarize_gradients(block.text, module_name, summary)
+        if block_cache is None:
+            _summarize_block(block.text, module_name, gradient_helpers, summary)
             continue
-        text = block.text
-        if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
-            text = prune_class(text, _summary_member)
-        try:
-            module = parse(text)
-        except SourceSyntaxError:
-            continue
-        # Names of the block only: a call of another block's function stays unknown here.
-        context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
-        facts = summarise_module(module, context, _gradient_walk(text))
-        for name, function_facts in facts.functions.items():
-            if function_facts != FunctionFacts():
-                summary.functions[f"{module_name}.{name}"] = function_facts
-        summary.inplace_detach_classes |= {
-            f"{module_name}.{n}" for n in facts.inplace_detach_classes
-        }
-        summary.forward_cuts.update(
-            {f"{module_name}.{n}": c for n, c in facts.forward_cuts.items()}
-        )
-        summary.stateful_classes.update(
-            {f"{module_name}.{n}": a for n, a in facts.stateful_classes.items()}
-        )
-        summary.state_methods.update(
-            {f"{module_name}.{n}": m for n, m in facts.state_methods.items()}
-        )
-        summary.forward_resets.update(
-            {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
-        )
+        key = (block.text, module_name, gradient_helpers)
+        part = block_cache.get(key)
+        if part is None:
+            part = ModuleSummary(module_name)
+            _summarize_block(block.text, module_name, gradient_helpers, part)
+            block_cache[key] = part
+        if not _merge_block(summary, part):
+            # A name an earlier block defined too: summarised in place, as without the cache.
+            _summarize_block(block.text, module_name, gradient_helpers, summary)
     return summary
+
+
+def _summarize_block(
+    text: str, module_name: str, gradient_helpers: bool, summary: ModuleSummary
+) -> None:
+    """Phase 1 for one top-level block: its facts, added to `summary`."""
+    if not worth_summarising(text):
+        if gradient_helpers and gradient_helper(text):
+            _summarize_gradients(text, module_name, summary)
+        return
+    if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
+        text = prune_class(text, _summary_member)
+    try:
+        module = parse(text)
+    except SourceSyntaxError:
+        return
+    # Names of the block only: a call of another block's function stays unknown here.
+    context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
+    facts = summarise_module(module, context, _gradient_walk(text))
+    for name, function_facts in facts.functions.items():
+        if function_facts != FunctionFacts():
+            summary.functions[f"{module_name}.{name}"] = function_facts
+    summary.inplace_detach_classes |= {f"{module_name}.{n}" for n in facts.inplace_detach_classes}
+    summary.forward_cuts.update({f"{module_name}.{n}": c for n, c in facts.forward_cuts.items()})
+    summary.stateful_classes.update(
+        {f"{module_name}.{n}": a for n, a in facts.stateful_classes.items()}
+    )
+    summary.state_methods.update({f"{module_name}.{n}": m for n, m in facts.state_methods.items()})
+    summary.forward_resets.update(
+        {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
+    )
+
+
+def _merge_block(summary: ModuleSummary, part: ModuleSummary) -> bool:
+    """Add one block's facts to the module's; False (and nothing added) when the block
+    names something an earlier block named too, whose facts it would have built on."""
+    named = (
+        part.functions.keys() & summary.functions.keys()
+        or part.forward_cuts.keys() & summary.forward_cuts.keys()
+        or part.stateful_classes.keys() & summary.stateful_classes.keys()
+        or part.state_methods.keys() & summary.state_methods.keys()
+        or part.forward_resets.keys() & summary.forward_resets.keys()
+    )
+    if named:
+        return False
+    summary.functions.update(part.functions)
+    summary.inplace_detach_classes |= part.inplace_detach_classes
+    summary.forward_cuts.update(part.forward_cuts)
+    summary.stateful_classes.update(part.stateful_classes)
+    summary.state_methods.update(part.state_methods)
+    summary.forward_resets.update(part.forward_resets)
+    return True
 
 
 def may_hold_file_findings(source: str) -> bool:

@@ -320,12 +320,15 @@ server = TbpttLanguageServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: TbpttLanguageServer, params: types.InitializeParams) -> None:
     ls.configure(params.initialization_options)
+    options = params.initialization_options
+    # `"incremental": false` checks every file whole on each change (the benchmark's "before").
+    incremental = not (isinstance(options, dict) and options.get("incremental") is False)
     roots = [
         Path(to_fs_path(folder.uri) or folder.uri) for folder in params.workspace_folders or ()
     ]
     if not roots and params.root_uri:
         roots = [Path(to_fs_path(params.root_uri) or params.root_uri)]
-    ls.linter = WorkspaceLinter(roots)
+    ls.linter = WorkspaceLinter(roots, incremental=incremental)
 
 
 @server.feature(types.INITIALIZED)
@@ -385,6 +388,7 @@ def did_close(ls: TbpttLanguageServer, params: types.DidCloseTextDocumentParams)
 
 
 def forget(ls: TbpttLanguageServer, uri: str) -> None:
+    ls.linter.forget(Path(to_fs_path(uri) or uri))
     state = ls.documents.pop(uri, None)
     if state is not None:
         if state.timer is not None:

@@ -34,6 +34,7 @@ from tbptt_lint.fixer import fix_document
 from tbptt_lint.noqa import LINE_NOQA
 from tbptt_lint.notebooks import NotebookSource
 from tbptt_lint.project_context import MAX_PROJECT_FILES, imported_files, modules_by_name
+from tbptt_lint.server.incremental import IncrementalChecker
 from tbptt_lint.settings import Settings
 
 CONFIG_FILE_NAMES = ("pyproject.toml", "tbptt-lint.toml")
@@ -59,7 +60,7 @@ class Analysis:
 class WorkspaceLinter:
     """Settings, project files and summaries, kept between analyses."""
 
-    def __init__(self, roots: Sequence[Path] = ()) -> None:
+    def __init__(self, roots: Sequence[Path] = (), incremental: bool = True) -> None:
         # Workspace folders: the project of a file with no config file and no git repository.
         self.roots = [root.resolve() for root in roots]
         self._settings: dict[Path, Settings | ConfigError] = {}
@@ -67,6 +68,8 @@ class WorkspaceLinter:
         self._summaries: dict[Path, tuple[FileStamp | None, ModuleSummary | None]] = {}
         # Every file the walks of `_projects` found, resolved.
         self._project_files: set[Path] = set()
+        # Each open buffer's block caches (`incremental`), by path; None: check files whole.
+        self._buffers: dict[Path, IncrementalChecker] | None = {} if incremental else None
 
     # --- cache invalidation -------------------------------------------------------------
 
@@ -80,6 +83,20 @@ class WorkspaceLinter:
             # A module came or went (a file saved under a new name): walk the projects again.
             self._forget_projects()
         self._summaries.pop(resolved, None)
+        if self._buffers is not None:
+            # Kept results name settings and summaries by identity: start afresh.
+            self._buffers.clear()
+
+    def forget(self, path: Path) -> None:
+        """A buffer was closed: drop its block caches."""
+        if self._buffers is not None:
+            self._buffers.pop(path, None)
+
+    def buffer(self, path: Path) -> IncrementalChecker | None:
+        """The block caches of the buffer `path` (None when the server checks files whole)."""
+        if self._buffers is None:
+            return None
+        return self._buffers.setdefault(path, IncrementalChecker())
 
     def _forget_projects(self) -> None:
         self._projects.clear()
@@ -123,9 +140,20 @@ class WorkspaceLinter:
         analysis.warnings.extend(warnings)
         return analysis
 
-    def _index(self, path: Path, text: str, settings: Settings) -> tuple[ProjectIndex, str]:
+    def _index(
+        self,
+        path: Path,
+        text: str,
+        settings: Settings,
+        buffer: IncrementalChecker | None = None,
+    ) -> tuple[ProjectIndex, str]:
         module_name = module_name_for(path)
-        own = summarize_source(text, module_name)
+        if buffer is None:
+            own = summarize_source(text, module_name)
+        else:
+            used = buffer.summary_cache()
+            own = summarize_source(text, module_name, block_cache=used)
+            buffer.keep_summaries(used)
         context = [s for s in self._context_summaries(path, text, settings) if s is not None]
         # The buffer's own summary wins over a module of the same name found on disk.
         summaries = {summary.module_name: summary for summary in context}
@@ -133,8 +161,14 @@ class WorkspaceLinter:
         return ProjectIndex(summaries), module_name
 
     def _findings(self, path: Path, text: str, settings: Settings) -> list[Finding]:
-        index, module_name = self._index(path, text, settings)
-        return check_source(text, str(path), settings, index, module_name)
+        buffer = self.buffer(path)
+        index, module_name = self._index(path, text, settings, buffer)
+        if buffer is None:
+            return check_source(text, str(path), settings, index, module_name)
+        # `check_source` looked up at each call: the tests replace it.
+        return buffer.findings(
+            lambda *args: check_source(*args), text, str(path), settings, index, module_name
+        )
 
     def fix_all(self, path: Path, text: str, unsafe: bool = False) -> str | None:
         """The buffer with its applicable fixes applied, re-checked round after round as

@@ -502,3 +502,66 @@ async def test_other_languages_are_left_alone(client: LanguageClient, tmp_path: 
     uri = open_file(client, tmp_path / "train.py", DISCARDED_DETACH)
     await published(client, uri, 1)
     assert not [p for p in client.published if p.uri == toml.as_uri()]  # type: ignore[attr-defined]
+
+
+LONG_FILE_LOOP = """\
+
+
+def train_{n}(rnn, batches, opt):
+    hidden = None
+    for x, y in batches:
+        out, hidden = rnn(x, hidden)
+        loss = ((out - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        {cut}
+    return hidden
+"""
+
+
+async def test_typing_in_a_long_file_gives_the_whole_file_diagnostics(
+    client: LanguageClient, tmp_path: Path
+):
+    # 30 loops, every third leaking its state; 20 keystrokes at 10 a second in the middle one.
+    from tbptt_lint.engine import lint_source
+    from tbptt_lint.settings import Settings
+
+    text = "import torch\n" + "".join(
+        LONG_FILE_LOOP.format(n=n, cut="pass" if n % 3 == 0 else "hidden = hidden.detach()")
+        for n in range(30)
+    )
+    path = tmp_path / "train.py"
+    uri = open_file(client, path, text)
+    assert len(await published(client, uri, 1)) == 10
+    start = len(client.published)  # type: ignore[attr-defined]
+    lines = text.splitlines()
+    line = [n for n, body in enumerate(lines) if "opt.step()" in body][15]
+    column = len(lines[line])
+    for version in range(2, 22):
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(version, uri),
+                [
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            types.Position(line, column), types.Position(line, column)
+                        ),
+                        text="#" if version == 21 else " ",
+                    )
+                ],
+            )
+        )
+        column += 1
+        await asyncio.sleep(0.1)
+    final = await published(client, uri, 21)
+    lines[line] += " " * 19 + "#"
+    expected = lint_source("\n".join(lines) + "\n", path, Settings(project_root=tmp_path))
+    assert [(d.code, d.range.start.line + 1) for d in final] == [(d.code, d.line) for d in expected]
+    versions = [
+        p.version
+        for p in client.published[start:]  # type: ignore[attr-defined]
+        if p.uri == uri
+    ]
+    # Each result is published in order, none for a version once a newer one was published.
+    assert versions == sorted(versions) and versions[-1] == 21
