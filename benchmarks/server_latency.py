@@ -5,7 +5,8 @@
 Opens a generated training file of LOOPS loops (15 lines each: 67 loops make 1,007 lines, a
 third of them leaking their state) in two servers side by side: "before", which checks the
 whole file on every change (`"incremental": false`), and "after", the default, which checks
-again only the blocks an edit can change (`tbptt_lint/server/incremental.py`). Then, in each:
+again only the blocks an edit can change (`tbptt_lint/integrations/server/incremental.py`).
+Then, in each:
 - single edits, CHANGES of each kind, the time from sending one to the diagnostics of that
   version (the server's debounce included; it is printed): a space typed at the end of a
   line in a loop in the middle of the file; a blank line added to (or removed from) that

@@ -515,7 +515,7 @@ def run_trace(argv: Sequence[str]) -> int:
 
 
 def run_server(argv: Sequence[str]) -> int:
-    from tbptt_lint.server import run_server_command
+    from tbptt_lint.integrations.server import run_server_command
 
     return run_server_command(argv)
 

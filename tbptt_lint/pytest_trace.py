@@ -1,37 +1,8 @@
-"""The `Trace` the `tbptt` fixture hands out. Imports torch: `tbptt_lint.pytest_plugin` imports
-this module only when a test calls `tbptt.trace(...)`."""
+"""Moved to `tbptt_lint.integrations.pytest_trace` (the pytest plugin);
+this name stays importable, as the same module."""
 
-from __future__ import annotations
+import sys
 
-import itertools
-from typing import Any
+from tbptt_lint.integrations import pytest_trace as _moved
 
-from tbptt_lint.tracer import Trace
-
-# Entry order across all fixture traces: nested traces must be closed innermost first, or an
-# outer trace's uninstall would put back a wrapper the inner one installed.
-_entries = itertools.count()
-
-
-class FixtureTrace(Trace):
-    """A `Trace` that remembers whether it is still entered, so that the fixture can close a
-    trace the test left open (its patches would otherwise leak into every later test)."""
-
-    entered_at: int | None = None  # order of entry while entered; None when not entered
-
-    def __enter__(self) -> Trace:
-        trace = super().__enter__()
-        self.entered_at = next(_entries)
-        return trace
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        self.entered_at = None
-        return super().__exit__(exc_type, exc, tb)
-
-
-def close_open(traces: list[Any]) -> int:
-    """Exit every trace of `traces` still entered, innermost first; how many there were."""
-    still_open = [t for t in traces if getattr(t, "entered_at", None) is not None]
-    for trace in sorted(still_open, key=lambda t: t.entered_at, reverse=True):
-        trace.__exit__(None, None, None)
-    return len(still_open)
+sys.modules[__name__] = _moved

@@ -1,31 +1,10 @@
-"""`tbptt-lint server`: a Language Server Protocol server for editors (the `server` extra).
+"""Moved to `tbptt_lint.integrations.server` (the language server); `tbptt_lint.server` and its
+modules stay importable: each module here is the very same module as its new one."""
 
-pygls is imported only when the server starts, so the linter itself stays libcst-only.
-"""
-
-from __future__ import annotations
-
-import sys
-from collections.abc import Sequence
-
-SERVER_EXTRA_MESSAGE = (
-    "tbptt-lint: error: the server command needs the server extra: pip install 'tbptt-lint[server]'"
+from tbptt_lint.integrations.server import (
+    SERVER_EXTRA_MESSAGE,
+    USAGE,
+    run_server_command,
 )
-USAGE = "usage: tbptt-lint server\n\nServe the Language Server Protocol over stdin and stdout.\n"
 
-
-def run_server_command(argv: Sequence[str]) -> int:
-    if any(arg in ("-h", "--help") for arg in argv):
-        sys.stdout.write(USAGE)
-        return 0
-    if argv:
-        sys.stderr.write(f"{USAGE}tbptt-lint server: error: unexpected argument {argv[0]!r}\n")
-        return 2
-    try:
-        from tbptt_lint.server.lsp import run
-    except ImportError as error:
-        if (error.name or "").split(".")[0] in ("pygls", "lsprotocol"):
-            print(SERVER_EXTRA_MESSAGE, file=sys.stderr)
-            return 2
-        raise
-    return run()
+__all__ = ["SERVER_EXTRA_MESSAGE", "USAGE", "run_server_command"]

@@ -1,5 +1,6 @@
 """The language server checks again only the blocks an edit can change
-(`tbptt_lint/server/incremental.py`), and its diagnostics are those of a whole-file lint.
+(`tbptt_lint/integrations/server/incremental.py`), and its diagnostics are those of a
+whole-file lint.
 
 Random edit sequences over files put together from the fixtures and the rule pages' examples
 are checked against the engine's own entry point (`lint_source`), buffer after buffer, with
@@ -15,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tbptt_lint.engine import lint_source
-from tbptt_lint.server.incremental import IncrementalChecker
-from tbptt_lint.server.workspace import WorkspaceLinter
+from tbptt_lint.integrations.server.incremental import IncrementalChecker
+from tbptt_lint.integrations.server.workspace import WorkspaceLinter
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_BLOCK = re.compile(r"```python (?:bad|good)[^\n]*\n(.*?)```", re.DOTALL)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tbptt_lint.cli import main
-from tbptt_lint.server.workspace import WorkspaceLinter, add_noqa
+from tbptt_lint.integrations.server.workspace import WorkspaceLinter, add_noqa
 
 LOOP = """\
 def train(model, data, opt):
@@ -85,7 +85,7 @@ def test_fix_all_applies_safe_fixes_only(tmp_path: Path):
 
 def test_positions_count_utf16_units():
     pytest.importorskip("lsprotocol")
-    from tbptt_lint.server.convert import Lines
+    from tbptt_lint.integrations.server.convert import Lines
 
     # "𝐡" is one code point, two UTF-16 code units.
     lines = Lines("𝐡 = h.detach()\n")
@@ -99,7 +99,7 @@ def test_positions_count_utf16_units():
 
 def test_related_information_names_the_lines_of_the_message(tmp_path: Path):
     pytest.importorskip("lsprotocol")
-    from tbptt_lint.server.convert import Lines, related_information
+    from tbptt_lint.integrations.server.convert import Lines, related_information
 
     text = LOOP.format(cut="pass")
     (diagnostic,) = WorkspaceLinter().analyse(tmp_path / "train.py", text).diagnostics
@@ -116,7 +116,7 @@ def test_server_without_its_extra_says_how_to_install(monkeypatch, capsys):
 
     def without_pygls(name, *args, **kwargs):
         # The server module is where pygls is first imported.
-        if name.startswith("pygls") or name == "tbptt_lint.server.lsp":
+        if name.startswith("pygls") or name == "tbptt_lint.integrations.server.lsp":
             raise ModuleNotFoundError("No module named 'pygls'", name="pygls")
         return real_import(name, *args, **kwargs)
 

@@ -75,7 +75,7 @@ def train(model, batches, opt):
 CRASHING_SERVER = """\
 import time
 from pathlib import Path
-import tbptt_lint.server.workspace as workspace
+import tbptt_lint.integrations.server.workspace as workspace
 real = workspace.check_source
 def check_source(source, path, *args):
     if path.endswith("crash.py"):
@@ -86,7 +86,7 @@ def check_source(source, path, *args):
             time.sleep(0.01)
     return real(source, path, *args)
 workspace.check_source = check_source
-from tbptt_lint.server.lsp import run
+from tbptt_lint.integrations.server.lsp import run
 run()
 """
 

@@ -205,7 +205,7 @@ def test_entry_point_plugin_without_the_option_imports_no_linter(
             import sys
 
             def test_nothing_heavy_was_imported():
-                assert "tbptt_lint.pytest_plugin" in sys.modules
+                assert "tbptt_lint.integrations.pytest_plugin" in sys.modules
                 heavy = [m for m in sys.modules if m.startswith(("tbptt_lint.analysis", "libcst"))]
                 assert heavy == []
             """

@@ -220,7 +220,13 @@ def test_marker_failure_and_misuse(pytester: pytest.Pytester):
         ]
     )
     # The explanation, not the plugin's or the tracer's frames.
-    for internal in ("pytest_plugin.py", "session.py", "def assert_tbptt", "raise AssertionError"):
+    for internal in (
+        "pytest_plugin.py",
+        "pytest_fixture.py",
+        "session.py",
+        "def assert_tbptt",
+        "raise AssertionError",
+    ):
         assert internal not in out, internal
     result.stdout.fnmatch_lines(["FAILED test_marker_use.py::test_leaky - Failed: the traced run*"])
 
@@ -342,6 +348,7 @@ def test_trace_left_open_is_closed_and_reported(pytester: pytest.Pytester):
         ]
     )
     assert "pytest_plugin.py" not in result.stdout.str()
+    assert "pytest_fixture.py" not in result.stdout.str()
 
 
 # ----- artifacts: one directory per test -----
