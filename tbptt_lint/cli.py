@@ -167,8 +167,11 @@ def build_check_parser() -> argparse.ArgumentParser:
         "--add-noqa",
         action="store_true",
         help="add `# noqa: CODE` to every line with a finding (merged into an existing noqa "
-        "comment) and report nothing else",
+        "comment; in a notebook, in the finding's cell) and report nothing else; "
+        "--add-noqa=REASON writes REASON after the codes",
     )
+    # `--add-noqa=REASON` (the `=` required, as in ruff) becomes `--add-noqa` and this.
+    fixing.add_argument("--add-noqa-reason", default=None, help=argparse.SUPPRESS)
     fixing.add_argument(
         "--exit-non-zero-on-fix",
         action="store_true",
@@ -260,7 +263,7 @@ def _use_color(stream: TextIO) -> bool:
 
 
 def run_check(argv: Sequence[str]) -> int:
-    args = build_check_parser().parse_args(list(argv))
+    args = build_check_parser().parse_args(_add_noqa_reason(argv))
     if args.config is not None and args.isolated:
         raise UsageError("--config and --isolated cannot be used together")
     overrides = CliOverrides(
@@ -322,6 +325,8 @@ def _check_once(args: argparse.Namespace, settings: Settings, stdin: bool) -> in
     fix_only = args.fix_only or args.diff
     fixing = args.fix or fix_only
     if args.add_noqa:
+        if "\n" in (args.add_noqa_reason or "") or "\r" in (args.add_noqa_reason or ""):
+            raise UsageError("--add-noqa <reason> cannot contain newline characters")
         if fixing or stdin:
             what = "stdin" if stdin else "--fix, --fix-only and --diff"
             raise UsageError(f"--add-noqa cannot be used with {what}")
@@ -376,10 +381,24 @@ def _check_once(args: argparse.Namespace, settings: Settings, stdin: bool) -> in
     return EXIT_OK
 
 
+def _add_noqa_reason(argv: Sequence[str]) -> list[str]:
+    """`--add-noqa=REASON` as `--add-noqa --add-noqa-reason REASON`: the reason is given only
+    with `=`, so that `--add-noqa src/` still names a path."""
+    arguments: list[str] = []
+    for position, argument in enumerate(argv):
+        if argument == "--":
+            return arguments + list(argv[position:])
+        if argument.startswith("--add-noqa="):
+            arguments += ["--add-noqa", f"--add-noqa-reason={argument.split('=', 1)[1]}"]
+        else:
+            arguments.append(argument)
+    return arguments
+
+
 def _run_add_noqa(args: argparse.Namespace, settings: Settings, cache: LintCache | None) -> int:
     """`--add-noqa`: like ruff, say how many directives were added and exit 0."""
     result = lint_paths(args.paths or ["."], settings, jobs=args.jobs, cache=cache)
-    added = add_noqa(result.diagnostics)
+    added = add_noqa(result.diagnostics, args.add_noqa_reason or None)
     if not args.quiet:
         for warning in (*result.warnings, *added.warnings):
             print(warning, file=sys.stderr)

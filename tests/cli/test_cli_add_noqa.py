@@ -60,3 +60,42 @@ def test_add_noqa_with_fix_is_a_usage_error(cli, project):
     run = cli("--add-noqa", "--fix", "a.py")
     assert run.code == 2
     assert "--add-noqa cannot be used with" in run.err
+
+
+def test_a_reason_goes_after_the_codes(cli, project):
+    # As `ruff check --add-noqa=REASON`: the reason follows the codes.
+    path = write(project / "a.py", "bug_call()\nx = 1\n")
+    run = cli("--add-noqa=carried on purpose", "a.py")
+    assert (run.code, run.err) == (0, "Added 1 noqa directive.\n")
+    assert path.read_text() == "bug_call()  # noqa: TBP001 carried on purpose\nx = 1\n"
+    assert cli("a.py").code == 0
+
+
+def test_a_reason_replaces_the_reason_of_a_directive_it_is_merged_into(cli, project):
+    path = write(
+        project / "a.py",
+        "bug_call()  # noqa: E501 long line\nwarn_call()  # noqa: E501 long  # type: ignore\n",
+    )
+    cli("--add-noqa=known", "a.py")
+    assert path.read_text() == (
+        "bug_call()  # noqa: E501, TBP001 known\n"
+        "warn_call()  # noqa: E501, TBP004 known  # type: ignore\n"
+    )
+
+
+def test_add_noqa_without_a_reason_still_takes_a_path_after_it(cli, project):
+    # The reason is given only with `=`: `--add-noqa a.py` names a file, as in ruff.
+    path = write(project / "a.py", "bug_call()\n")
+    assert cli("--add-noqa", "a.py").code == 0
+    assert path.read_text() == "bug_call()  # noqa: TBP001\n"
+    other = write(project / "b.py", "bug_call()\n")
+    assert cli("--add-noqa=", "b.py").code == 0  # an empty reason is none
+    assert other.read_text() == "bug_call()  # noqa: TBP001\n"
+
+
+def test_a_reason_on_two_lines_is_a_usage_error(cli, project):
+    path = write(project / "a.py", "bug_call()\n")
+    run = cli("--add-noqa=one\ntwo", "a.py")
+    assert run.code == 2
+    assert "cannot contain newline characters" in run.err
+    assert path.read_text() == "bug_call()\n"
