@@ -138,3 +138,31 @@ def test_a_helper_module_saved_under_a_new_name_is_found(tmp_path: Path):
     helper.write_text("def repackage_hidden(h):\n    return h.detach()\n")
     linter.file_changed(helper)  # a save, with no file-created event
     assert linter.analyse(path, text).diagnostics == []
+
+
+def test_the_readme_editor_setups_are_well_formed():
+    # VS Code's settings are JSON, Helix's TOML; the Lisp and Lua ones at least balance, and
+    # eglot's names both Python modes of Emacs 29+ (python-ts-mode is the tree-sitter one).
+    import json
+    import re
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    editors = readme[readme.index("## Editors") : readme.index("## pre-commit")]
+    blocks = dict(re.findall(r"```(\w+)\n(.*?)```", editors, re.DOTALL))
+    settings = json.loads(blocks["json"])
+    assert settings["glspc.server.commandArguments"] == ["server"]
+    helix = tomllib.loads(blocks["toml"])
+    assert helix["language-server"]["tbptt-lint"] == {"command": "tbptt-lint", "args": ["server"]}
+    assert "tbptt-lint" in helix["language"][0]["language-servers"]
+    for code, pairs in ((blocks["elisp"], "()"), (blocks["lua"], "(){}")):
+        for opening, closing in zip(pairs[::2], pairs[1::2], strict=True):
+            assert code.count(opening) == code.count(closing)
+    assert "(python-mode python-ts-mode)" in blocks["elisp"]
+    assert 'vim.lsp.config("tbptt_lint"' in blocks["lua"]
+    assert 'vim.lsp.enable("tbptt_lint")' in blocks["lua"]
