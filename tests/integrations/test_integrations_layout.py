@@ -110,7 +110,7 @@ def test_parts(request, tbptt):
 
 def run_parts(pytester: pytest.Pytester, *args: str) -> str:
     pytester.makepyfile(test_parts=PARTS_TEST)
-    result = pytester.runpytest("-p", "no:cacheprovider", "-s", "-q", *args)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-s", "-q", *args)
     (line,) = [line for line in result.outlines if "PARTS" in line]
     return line[line.index("PARTS") :]
 
