@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeGuard
 
 RULE_URL_BASE = "https://github.com/tbptt-lint/tbptt-lint/blob/main/rules/"
 
@@ -34,7 +35,7 @@ class Fix:
     edits: tuple[Edit, ...] = ()
 
 
-def applicable(fix: Fix | None, unsafe: bool) -> bool:
+def applicable(fix: Fix | None, unsafe: bool) -> TypeGuard[Fix]:
     """Whether a run applies `fix`: safe fixes always, unsafe ones with `--unsafe-fixes`."""
     return fix is not None and (fix.applicability == SAFE or unsafe)
 

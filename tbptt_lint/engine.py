@@ -518,9 +518,10 @@ def lint_paths(
     workers = min(jobs or available_cpus(), len(read))
     # Stamps are taken before reading, so a file changed during the run is read again next time.
     stamps = {path: FileStamp.of(Path(path)) for path in read} if cache is not None else {}
-    cached = {path: cache.lookup(path, stamps[path]) for path in read} if cache else {}
+    looked_up = {path: cache.lookup(path, stamps[path]) for path in read} if cache else {}
+    cached = {path: entry for path, entry in looked_up.items() if entry is not None}
 
-    def run(worker: Any, inline: Any, todo: list[str], index: ProjectIndex | None) -> list:
+    def run(worker: Any, inline: Any, todo: list[str], index: ProjectIndex | None) -> list[Any]:
         if workers > 1 and len(todo) > 1:
             return _run_pool(worker, todo, settings, index, min(workers, len(todo)))
         return [inline(Path(path)) for path in todo]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import numbers
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +237,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call" and report.failed:
         fixture = getattr(item, "funcargs", {}).get(MARKER)
@@ -288,7 +290,9 @@ def pytest_collect_file(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.CollectReport]:
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     # The files of tbptt_lint_paths join the session's own collectors, so that pytest collects
     # them like any other node: counted in "collected N items", subject to -k, -m, --lf and
     # --deselect, and the same on every xdist worker.

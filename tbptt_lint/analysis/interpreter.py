@@ -23,7 +23,6 @@ from tbptt_lint.analysis.context import (
     PAIR_STATE_MODULES,
     RECURRENT_MODULES,
     FileContext,
-    FunctionFacts,
 )
 from tbptt_lint.analysis.events import (
     Accumulation,
@@ -39,6 +38,7 @@ from tbptt_lint.analysis.events import (
     StateRead,
     UnitEvents,
 )
+from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.names import dotted_name, is_true_literal, keyword_arg, method_name
 from tbptt_lint.analysis.values import (
     CUT,
@@ -818,8 +818,8 @@ class UnitInterpreter:
             return
         is_cut = result.status == Status.FRESH and result.how == CUT and result.origin is not None
         if len(names) == 1 and names[0] in self.aliases and is_cut:
-            cut = AliasCut(result.origin, names[0], self.aliases[names[0]])
-            self.events.add("alias_cuts", result.origin, cut)
+            cut = AliasCut(result.origin, names[0], self.aliases[names[0]])  # type: ignore[arg-type]
+            self.events.add("alias_cuts", result.origin, cut)  # type: ignore[arg-type]
 
     def note_unpacked(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         """`h, c = hidden`: the names are the very tensors of `hidden`, so detaching each of
@@ -854,7 +854,7 @@ class UnitInterpreter:
             )
             for other in group
         ):
-            env[source] = with_carried(fresh(CUT, call), current.carried)
+            env[source] = with_carried(fresh(CUT, call), current.carried)  # type: ignore[index]
 
     def note_written_back(self, names: list[str], value: cst.BaseExpression) -> None:
         """`hidden = (h, c)` after `h = h.detach()` writes the cut copy back: whatever `hidden`
@@ -928,7 +928,7 @@ class UnitInterpreter:
         if name is not None:
             previous = env.get(name)
             combined = join(previous, added) if previous is not None else added
-            env[name] = combined if not self.no_grad_depth else fresh(NO_GRAD, statement)
+            env[name] = combined if not self.no_grad_depth else fresh(NO_GRAD, statement)  # type: ignore[assignment]
         self.note_accumulation(statement, statement.target, statement.value, env, augmented=True)
 
     def note_accumulation(
@@ -972,7 +972,7 @@ class UnitInterpreter:
             self.exec_call_statement(expression, env)
         elif isinstance(expression, (cst.ListComp, cst.GeneratorExp)):
             # `[h.detach_() for h in hidden]` as a statement: an in-place cut of each element.
-            element = expression.elt
+            element = expression.elt  # type: ignore[assignment]
             if isinstance(element, cst.Call) and method_name(element) == "detach_":
                 for name in names_in(expression.for_in.iter):
                     if name in env:
@@ -1073,7 +1073,7 @@ class UnitInterpreter:
         callee = dotted_name(call.func)
         if any(facts.inplace_cut for facts in self.resolved_facts(callee, env)):
             for arg in call.args:
-                name = dotted_name(arg.value)
+                name = dotted_name(arg.value)  # type: ignore[assignment]
                 if name is not None and name in env:
                     env[name] = cut_in_place(env[name], call)
 
@@ -1178,7 +1178,7 @@ class UnitInterpreter:
             event = InplaceDetachOnView(call, _code(view), base)
             self.events.add("inplace_view_detaches", call, event)
             return True
-        base = dotted_name(view.value)
+        base = dotted_name(view.value)  # type: ignore[assignment]
         if base is None:
             return False
         value = env.get(base)
@@ -2103,7 +2103,7 @@ class UnitInterpreter:
             recursive = name in names_in(function.body)
             scan.nested_facts[name] = ASSUMED_CUT if recursive else FunctionFacts()
             for _ in range(SUMMARY_PASSES if recursive else 1):
-                summary = summarise_function(function, self.context, None)
+                summary = summarise_function(function, self.context, None)  # type: ignore[arg-type]
                 settled = summary == scan.nested_facts[name]
                 scan.nested_facts[name] = summary
                 if settled:
@@ -2485,8 +2485,8 @@ def parsed_method(
     if not context.source:
         return None  # the text is set on the context only for the final pass over the file
     if key not in context.parsed_methods:
-        context.parsed_methods[key] = _parse_method(context.source, class_name, method)
-    return context.parsed_methods[key]
+        context.parsed_methods[key] = _parse_method(context.source, class_name, method)  # type: ignore[index]
+    return context.parsed_methods[key]  # type: ignore[index]
 
 
 def _parse_method(source: str, class_name: str | None, method: str) -> cst.FunctionDef | None:
@@ -2542,7 +2542,7 @@ def free_names(function: cst.FunctionDef) -> set[str]:
         elif isinstance(node, (cst.Global, cst.Nonlocal)):
             declared |= {item.name.value for item in node.names}
         elif isinstance(node, BINDING_TARGETS):
-            bound.update(target_names(node.target))  # type: ignore[attr-defined]
+            bound.update(target_names(node.target))
         elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) or (
             isinstance(node, cst.AsName) and isinstance(node.name, cst.Name)
         ):

@@ -76,9 +76,9 @@ for x, y in batches:
                     message = _cutting_method_message(discarded)
                 fix = _assign_result(model, unit, discarded)
                 yield model.finding(self.code, discarded.node, message, fix)
-            leaked = queries(model).leaked_states(unit)
+            leaked_states = queries(model).leaked_states(unit)
             for cut in unit.alias_cuts:
-                if cut.state not in leaked:
+                if cut.state not in leaked_states:
                     continue
                 message = (
                     f"`{cut.alias}` is a local copy taken from `{cut.state}`; cutting the copy "

@@ -108,7 +108,7 @@ for i in range(0, data.size(0) - 1, 35):
             if subtracts_window and rest and all(c > 0 for c in rest.values()) and "" not in rest:
                 message = (
                     f"the range stops at `{model.code(window.stop)}`, one window before the "
-                    f"end, so the last {_text(piece.length)} steps are never trained on while "
+                    f"end, so the last {_text(length)} steps are never trained on while "
                     "the state is carried up to them. Stop the range at the sequence length"
                 )
                 yield model.finding(self.code, window.stop, message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import libcst as cst
 
@@ -81,11 +82,11 @@ for x, y in loader:
                     continue
                 entered = _entered_from_evaluation(model, unit, call)
                 if entered is not None:
-                    loop, evaluation = entered
-                    if id(loop) not in reported:
-                        reported.add(id(loop))
+                    training, evaluation = entered
+                    if id(training) not in reported:
+                        reported.add(id(training))
                         yield model.finding(
-                            self.code, loop.iter, _evaluation_message(model, call, evaluation)
+                            self.code, training.iter, _evaluation_message(model, call, evaluation)
                         )
                     continue
                 for loop in call.loops:
@@ -321,7 +322,7 @@ def _restarts_windows(unit: UnitEvents, call: RecurrentCall, loop: cst.For) -> b
             continue
         if bound is None:
             bound = names_bound_in(loop)
-        header = inner.iter if isinstance(inner, cst.For) else inner.test
+        header = inner.iter if isinstance(inner, cst.For) else cast(cst.While, inner).test
         if not reads_any(header, bound):
             return True
     return False

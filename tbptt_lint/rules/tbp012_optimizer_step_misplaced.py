@@ -194,7 +194,7 @@ class Optimizers:
         `trainer`)."""
         if self._objects is None:
             models = {root for r in self.stepped for root in self.parameter_sources(r)}
-            models |= {e.receiver for e in self.clears if e.receiver not in self.stepped}
+            models |= {e.receiver for e in self.clears if e.receiver not in self.stepped}  # type: ignore[misc]
             if any(self.torch(r) and r in self._passed_in for r in self.stepped):
                 # The model it updates is not known here: any parameter, or `self`, may hold it.
                 models |= {p.name.value for p in _parameters(self.unit)}  # type: ignore[arg-type]
@@ -437,7 +437,7 @@ def descendants_of_blocks(node: cst.If | cst.Try) -> list[cst.CSTNode]:
     """The statements of an `if` or `try` at module or class level (guarded definitions)."""
     blocks = [node.body]
     if isinstance(node, cst.If) and node.orelse is not None:
-        blocks.append(node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse)
+        blocks.append(node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse)  # type: ignore[arg-type]
     found: list[cst.CSTNode] = []
     for block in blocks:
         if isinstance(block, cst.If):

@@ -4,6 +4,7 @@ the recurrent call."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import libcst as cst
 
@@ -151,7 +152,7 @@ for x, y in windows:
     def _states_never_passed_back(self, model: FileModel) -> Iterator[Finding]:
         constructions = model.context.constructions
         reported: set[int] = set()
-        for loop in model.loops():
+        for loop in cast("list[cst.For | cst.While]", model.loops()):
             assigned = _assigned_names(loop.body)
             for call in _calls(loop.body):
                 callee = dotted_name(call.func)
@@ -190,7 +191,7 @@ def _cut_but_never_stepped_calls(
     every batch), which is no sign of a state meant to be carried."""
     constructions = model.context.constructions
     seen: set[int] = set()
-    for loop in model.loops():
+    for loop in cast("list[cst.For | cst.While]", model.loops()):
         cuts, others = _self_cuts(loop.body)
         if not cuts:
             continue

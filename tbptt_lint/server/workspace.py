@@ -134,7 +134,8 @@ class WorkspaceLinter:
 
     def _findings(self, path: Path, text: str, settings: Settings) -> list[Finding]:
         index, module_name = self._index(path, text, settings)
-        return check_source(text, str(path), settings, index, module_name)
+        findings: list[Finding] = check_source(text, str(path), settings, index, module_name)
+        return findings
 
     def fix_all(self, path: Path, text: str, unsafe: bool = False) -> str | None:
         """The buffer with its applicable fixes applied, re-checked round after round as

@@ -220,7 +220,8 @@ def _row_length(view: View, fit: int, typical: int, count: int) -> int:
         preferred = [n * typical for n in range(fit // typical, 0, -1)]
     else:
         preferred = [n for n in (20, 15, 12, 10, 8, 6, 5, 4, 3, 2) if n <= fit] or [1]
-    for per_row in [*preferred, *range(fit, max(fit // 2, 1) - 1, -1)]:
+    candidates: list[int] = [*preferred, *range(fit, max(fit // 2, 1) - 1, -1)]
+    for per_row in candidates:
         if not _short_tail(count, per_row):
             return per_row
     return preferred[0]

@@ -100,8 +100,8 @@ def describe_leaks(
         others = len(by_state) - limit
         verb = "leaks" if others == 1 else "leak"
         lines.append(f"{plural(others, 'more state')} {verb} the same way.")
-    parts = {leak.part for leak in leaks}
-    if parts == {"c"}:
+    leaked_parts = {leak.part for leak in leaks}
+    if leaked_parts == {"c"}:
         lines.append("Only `c` leaks: `h` is cut but the cell state is not.")
     return " ".join(lines)
 

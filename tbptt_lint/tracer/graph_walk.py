@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from types import GetSetDescriptorType
 from typing import TYPE_CHECKING, Any
 
-from tbptt_lint.tracer.records import GraphNode, GraphSnapshot
+from tbptt_lint.tracer.records import GraphNode, GraphSnapshot, NodeKind
 
 if TYPE_CHECKING:
     from tbptt_lint.tracer.steps import SequenceBits
@@ -93,7 +93,7 @@ class WalkResult:
     # Non-parameter leaves below a step that already held a .grad: (shape, step above it).
     stale_leaves: list[tuple[tuple[int, ...], int | None]] = field(default_factory=list)
     # Weak references to the leaves of the k1/k2 recipe (non-parameter leaves below a step).
-    state_leaves: list[weakref.ref] = field(default_factory=list)
+    state_leaves: list[weakref.ref[Any]] = field(default_factory=list)
     unreadable: list[FreedSaved] = field(default_factory=list)
     snapshot: GraphSnapshot | None = None
     # For torchviz: id(grad_fn) -> step, and ids of nodes at a truncation boundary.
@@ -170,7 +170,8 @@ def _storage_bytes(t: Any, seen: set[int]) -> int:
         if key in seen:
             return 0
         seen.add(key)
-        return storage.nbytes()
+        nbytes: int = storage.nbytes()
+        return nbytes
     except Exception:  # noqa: BLE001 - sparse or meta tensors have no storage
         return 0
 
@@ -307,21 +308,21 @@ def walk_graph(
             limited = True
             children_append(_NO_KIDS)
             continue
-        kids: list[int] = []
+        own_kids: list[int] = []
         for child, _ in node.next_functions:
             if child is None:
                 continue
             ci = index_get(child)
             if ci is None:
                 index[child] = found
-                kids.append(found)
+                own_kids.append(found)
                 nodes_append(child)
                 indegree_append(1)
                 found += 1
             else:
                 indegree[ci] += 1
-                kids.append(ci)
-        children_append(kids)
+                own_kids.append(ci)
+        children_append(own_kids)
     n = len(nodes)
     result.node_count = n
     result.node_limited = limited
@@ -470,7 +471,8 @@ def _snapshot(
     snap = GraphSnapshot()
     for i, name in enumerate(names):
         tag = tags[i]
-        label, kind = name, "op"
+        label = name
+        kind: NodeKind = "op"
         if i < root_count:
             kind = "root"
         if name == ACCUMULATE_GRAD:
