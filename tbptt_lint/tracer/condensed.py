@@ -35,7 +35,7 @@ from tbptt_lint.tracer.graph_legend import (
     graph_title,
 )
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
-from tbptt_lint.tracer.report import human_bytes
+from tbptt_lint.tracer.words import human_bytes
 
 MAX_STEP_BOXES = 200  # up to this many steps in view: one box per step
 MAX_BOXES = 600  # past this many windows: several windows share a box
