@@ -29,7 +29,7 @@ from tbptt_lint.analysis import (
     summarize_source,
 )
 from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
-from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
+from tbptt_lint.catalog import BY_CODE as CATALOG_BY_CODE
 from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE, enabled_codes, rules_matching
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, applicable, rule_url
 from tbptt_lint.discovery import Discovery, PathPatterns, discover, is_force_excluded
@@ -205,7 +205,7 @@ def _diagnostic_at(
         column=column,
         end_line=line,
         end_column=column,
-        severity=RULES_BY_CODE[code].severity,
+        severity=CATALOG_BY_CODE[code].severity,
         url=rule_url(code),
     )
 
@@ -377,7 +377,7 @@ def _internal_error(path: str, error: BaseException) -> InternalError:
 
 
 def _to_diagnostic(finding: Finding, path: str, lines: Sequence[str]) -> Diagnostic:
-    rule = RULES_BY_CODE.get(finding.code)
+    rule = CATALOG_BY_CODE.get(finding.code)
     last = min(max(finding.end_line, finding.line), finding.line + MAX_SOURCE_LINES - 1)
     return Diagnostic(
         code=finding.code,

@@ -11,7 +11,7 @@ from tbptt_lint.analysis.events import DiscardedDetach, UnitEvents
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries
-from tbptt_lint.diagnostics import SAFE, Finding, Fix, Severity
+from tbptt_lint.diagnostics import SAFE, Finding, Fix
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import (
     container_kind,
@@ -32,10 +32,7 @@ class DetachResultDiscarded(Rule):
     """
 
     code = "TBP003"
-    name = "detach-result-discarded"
-    severity = Severity.ERROR
     runtime_visible = True
-    fix_availability = SAFE
 
     INVALID = (
         """

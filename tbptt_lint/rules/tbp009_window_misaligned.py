@@ -20,7 +20,7 @@ from tbptt_lint.analysis.windows import (
     subtract,
     window_loops,
 )
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -34,8 +34,6 @@ class WindowMisaligned(Rule):
     """
 
     code = "TBP009"
-    name = "window-misaligned"
-    severity = Severity.WARNING
 
     INVALID = (
         """

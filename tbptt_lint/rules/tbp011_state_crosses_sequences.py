@@ -25,7 +25,7 @@ from tbptt_lint.analysis.names import dotted_name, is_true_literal
 from tbptt_lint.analysis.queries import queries, spans_contain
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -48,8 +48,6 @@ class StateCrossesSequences(Rule):
     """
 
     code = "TBP011"
-    name = "state-crosses-sequences"
-    severity = Severity.WARNING
 
     INVALID = (
         """

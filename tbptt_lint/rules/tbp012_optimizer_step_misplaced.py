@@ -30,7 +30,7 @@ from tbptt_lint.analysis.loaders import (
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -46,8 +46,6 @@ class OptimizerStepMisplaced(Rule):
     """
 
     code = "TBP012"
-    name = "optimizer-step-misplaced"
-    severity = Severity.ERROR
 
     INVALID = (
         """

@@ -19,7 +19,7 @@ from tbptt_lint.analysis.stateless_cells import stateless_cell_steps
 from tbptt_lint.analysis.step_resets import per_step_attribute_resets
 from tbptt_lint.analysis.values import CUT, LEAF, RESET
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -35,8 +35,6 @@ class StateNotThreaded(Rule):
     """
 
     code = "TBP015"
-    name = "state-not-threaded"
-    severity = Severity.WARNING
     runtime_visible = True
 
     INVALID = (
