@@ -70,7 +70,9 @@ class Diagnostic:
     url: str | None = None
     fix: Fix | None = None
     cell: int | None = None
-    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    # The source lines the finding spans (at most engine.MAX_SOURCE_LINES), for the text
+    # output's excerpt; not part of a diagnostic's identity.
+    source_lines: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:

@@ -21,7 +21,7 @@ import pathspec
 from tbptt_lint.settings import Settings
 
 # The suffixes linted when found in a directory walk. Notebooks (".ipynb") join this tuple once
-# the engine can read them (see engine.read_source), without other changes here.
+# the engine can read them (see sources.read_source), without other changes here.
 SOURCE_SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
 GITIGNORE_NAME = ".gitignore"
 
