@@ -604,10 +604,11 @@ def functions_given_loaders(index: ProjectIndex | None) -> frozenset[str]:
 def file_loaders(model: FileModel) -> ModuleLoaders | None:
     """Phase 2: the module's scopes, loops and calls as Python's parser reads the whole file,
     once per file."""
-    if not hasattr(model, "_loaders"):
-        context = model.context
-        model._loaders = read_module(context.source, context.module_name)  # type: ignore[attr-defined]
-    return model._loaders  # type: ignore[attr-defined,no-any-return]
+    return model.once(_read_file_loaders)
+
+
+def _read_file_loaders(model: FileModel) -> ModuleLoaders | None:
+    return read_module(model.context.source, model.context.module_name)
 
 
 def given_optimizer(

@@ -349,10 +349,11 @@ def _may_iterate_a_loader(model: FileModel, unit: UnitEvents) -> bool:
         return True
     if not isinstance(unit.unit, cst.FunctionDef):
         return False
-    given = getattr(model, "_given_loaders", None)
-    if given is None:
-        given = model._given_loaders = functions_given_loaders(model.context.index)  # type: ignore[attr-defined]
-    return unit.unit.name.value in given
+    return unit.unit.name.value in model.once(_functions_given_loaders)
+
+
+def _functions_given_loaders(model: FileModel) -> frozenset[str]:
+    return functions_given_loaders(model.context.index)
 
 
 def _short_last_batch(loader: LoaderInfo, unit: UnitEvents, call: RecurrentCall) -> bool:

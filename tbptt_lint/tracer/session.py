@@ -134,7 +134,7 @@ class Trace:
         )
         if self.step_modules:
             for m in self.step_modules:
-                self._tracker._info(m)
+                self._tracker.module_info(m)
         self._interceptor = BackwardInterceptor(self._on_backward)
         self._optim_handles: list[Any] = []
         self._entered = False

@@ -499,7 +499,8 @@ class StepTracker:
             if len(self.errors) < 20:
                 self.errors.append(traceback.format_exc())
 
-    def _info(self, module: nn.Module) -> ModuleInfo:
+    def module_info(self, module: nn.Module) -> ModuleInfo:
+        """The record of `module`, made on its first call (or when it is named as a step)."""
         info = self.known(module)
         if info is None:
             info = ModuleInfo(
@@ -565,7 +566,7 @@ class StepTracker:
         if self._saved_hooks.active():
             self.saved_hooks_seen = True
         with self._lock:
-            info = self._info(module)
+            info = self.module_info(module)
             if info.kind == "container":
                 return
             keys = getattr(self._local, "keys", None)
@@ -635,7 +636,7 @@ class StepTracker:
     def _mark_enclosing_containers(self) -> None:
         """A module whose forward runs a step is a container, not a step itself."""
         for module in self._stack():
-            outer = self._info(module)
+            outer = self.module_info(module)
             if outer.kind == "candidate":
                 outer.kind = "container"
                 outer.confirmed = False
