@@ -246,7 +246,7 @@ def pytest_runtest_makereport(
         if isinstance(fixture, TbpttFixture) and fixture.traces:
             try:
                 paths = fixture.write_artifacts()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a failed test's report must still come
                 report.sections.append(("tbptt artifacts", f"could not write artifacts: {exc}"))
             else:
                 listing = "\n".join(str(p) for p in paths) or "(nothing could be written)"

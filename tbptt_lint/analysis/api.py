@@ -494,8 +494,10 @@ def build_model(
         if candidate or (
             attribute_state
             and (
-                class_name is not None
-                and keeps_state_between_calls(node, body, context, local_helpers, class_name)
+                (
+                    class_name is not None
+                    and keeps_state_between_calls(node, body, context, local_helpers, class_name)
+                )
                 or evaluates_kept_state(node, body, context, class_name)
             )
         ):

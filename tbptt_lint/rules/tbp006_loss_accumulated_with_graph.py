@@ -289,6 +289,6 @@ def _item_instead(model: FileModel, accumulation: cst.CSTNode, name: str) -> Fix
     ]
     if len(uses) != 1:
         return None
-    line, column, end_line, end_column = model.span(uses[0])
+    _line, _column, end_line, end_column = model.span(uses[0])
     edit = Edit(".item()", (end_line, end_column), (end_line, end_column))
     return Fix(f"Accumulate `{name}.item()`", UNSAFE, (edit,))

@@ -344,9 +344,9 @@ def _cleared_inside(
         inside = flow.inside(loop)
         if not any(e.kind == BACKWARD and e.order > clear.order for e in inside):
             continue
-        if any(e.kind == STEP or optimizers.may_clear(e) and e.kind != CLEAR for e in inside):
+        if any(e.kind == STEP or (optimizers.may_clear(e) and e.kind != CLEAR) for e in inside):
             continue  # a step in the loop, or a call that may take one
-        start, end = flow.spans[loop]
+        _start, end = flow.spans[loop]
         enclosing = set(flow.parents[loop])
         for step in flow.of(STEP):
             if step.order <= end or not set(step.loops) <= enclosing:

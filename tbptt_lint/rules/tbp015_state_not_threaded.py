@@ -287,7 +287,9 @@ def _passed_elsewhere(unit: UnitEvents, event: StatelessCall) -> bool:
 
 
 def _thrown_away_cut(
-    model: FileModel, unit: UnitEvents, event: StatelessCall
+    model: FileModel,
+    unit: UnitEvents,  # noqa: ARG001 - the shape of this rule's other unit checks
+    event: StatelessCall,
 ) -> tuple[str, cst.CSTNode] | None:
     """The first state of the call that a loop around it cuts, where nothing reads the cut
     value before the call replaces it: the cut was only good for passing the state on."""

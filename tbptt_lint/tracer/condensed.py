@@ -332,7 +332,7 @@ def _flow_edges(layout: _Layout) -> list[str]:
             continue
         end, start = f"e{i}", f"s{i}"
         ex, ey = prev.x + layout.slot, prev.y
-        sx, sy = layout.xy(int(round(-here.y / (box_h + layout.row_gap))), 0)
+        sx, sy = layout.xy(round(-here.y / (box_h + layout.row_gap)), 0)
         out.append(f'  {end} [pos="{ex - box_w / 2 + 8:.1f},{ey:.1f}!" {_STUB}]')
         out.append(f'  {start} [pos="{sx + box_w / 2 - 8:.1f},{sy:.1f}!" {_STUB}]')
         out.append(f"  {prev.name} -> {end} [{style}]")

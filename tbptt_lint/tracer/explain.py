@@ -70,7 +70,9 @@ def window_of(step: int, calls: Sequence[BackwardCall]) -> int | None:
 
 
 def describe_leaks(
-    leaks: Sequence[StateLeak], calls: Sequence[BackwardCall], limit: int = 3
+    leaks: Sequence[StateLeak],
+    calls: Sequence[BackwardCall],  # noqa: ARG001 - public signature, kept for callers
+    limit: int = 3,
 ) -> str:
     """'`c` passed to LSTM 'rnn' at step 20 still references step 19, backpropagated by #0'."""
     if not leaks:

@@ -264,7 +264,7 @@ class _Graph:
     unreadable: list[tuple[FreedSaved, int]]
 
 
-def _discover(
+def _discover(  # noqa: C901 - the walk's hot loop, inline on purpose (one call per node costs)
     roots: Sequence[Any],
     resolve_tag: TagResolver,
     result: WalkResult,
@@ -414,7 +414,9 @@ def _order(graph: _Graph) -> tuple[list[int], list[int]]:
     return order, above
 
 
-def _longest_paths(graph: _Graph, order: list[int], result: WalkResult) -> None:
+def _longest_paths(  # noqa: C901 - the second hot loop, inline on purpose
+    graph: _Graph, order: list[int], result: WalkResult
+) -> None:
     """The horizon, reached steps, links, cut nodes and node steps, into `result`."""
     children, tags, nodes, root_count = graph.children, graph.tags, graph.nodes, graph.root_count
     n = len(children)

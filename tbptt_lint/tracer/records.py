@@ -53,20 +53,20 @@ class BackwardCall:
     still read and assign as tuples."""
 
     __slots__ = (
+        "_cut",
+        "_links",
+        "_reached",
+        "continuations",
+        "graph_nodes",
+        "horizon",
         "index",
+        "kind",
+        "notes",
+        "opaque",
+        "saved_bytes",
+        "snapshot",
         "step",
         "stride",
-        "horizon",
-        "graph_nodes",
-        "saved_bytes",
-        "kind",
-        "_reached",
-        "_links",
-        "_cut",
-        "continuations",
-        "opaque",
-        "snapshot",
-        "notes",
         "walk_limited",
     )
 

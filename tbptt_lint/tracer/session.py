@@ -175,7 +175,7 @@ class Trace:
         ):
             try:
                 action()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - each removal runs whatever the others raise
                 self._errors.append(traceback.format_exc())
 
     def _release_walked(self) -> None:

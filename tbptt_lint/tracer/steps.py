@@ -245,7 +245,9 @@ def sequence_length(module: nn.RNNBase, args: tuple[Any, ...], kwargs: dict[str,
 
 
 def _state_parts(
-    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+    module: nn.Module,  # noqa: ARG001 - the signature of _state_inputs, which reads it
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> list[tuple[str, torch.Tensor]]:
     """The carried state a known recurrent module received, by part name."""
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
@@ -470,7 +472,7 @@ class StepTracker:
         return [entry.module for entry in running]
 
     @run_uncompiled
-    def _pre(self, module: nn.Module, args: Any) -> None:
+    def _pre(self, module: nn.Module, args: Any) -> None:  # noqa: ARG002 - a forward pre-hook
         if compiling() or in_backward():
             # Recomputation during backward (checkpointing) is not a step, and a
             # non-reentrant checkpoint stops it by raising inside the forward.

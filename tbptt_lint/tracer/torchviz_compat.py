@@ -246,7 +246,7 @@ def _entry_node(members: list[str], labels: dict[str, str], sources: dict[str, l
     return min(ops or members, key=lambda m: rank.get(m, 0))
 
 
-def _restyle(
+def _restyle(  # noqa: C901 - one pass over torchviz's DOT lines, each kind handled inline
     body: Iterable[str],
     graph_attr: dict[str, str],
     node_attr: dict[str, str],

@@ -11,8 +11,8 @@ from cli_helpers import TBP001_SNIPPET, write
 
 from tbptt_lint import engine
 from tbptt_lint.engine import lint_paths, lint_source
-from tbptt_lint.sources import SourceUnavailable, decode_source, module_name_for
 from tbptt_lint.settings import Settings
+from tbptt_lint.sources import SourceUnavailable, decode_source, module_name_for
 
 
 def concise(cli, *args: str) -> list[str]:
