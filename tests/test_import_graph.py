@@ -16,6 +16,24 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of `tree` but those under `if TYPE_CHECKING:`, which never run (imports for
+    annotations only)."""
+    found: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the tbptt_lint modules it imports, at any depth of its code. `from a import b`
     names `a.b` where that is a module, else `a`; a package's own `__init__` is not counted as
@@ -26,7 +44,7 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
         edges: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -149,7 +167,10 @@ def test_the_tracer_report_and_pictures_import_one_way() -> None:
     assert "tbptt_lint.tracer.condensed" in graph["tbptt_lint.tracer.graph_image"]
 
 
-def test_the_graph_sees_function_level_imports() -> None:
+def test_the_graph_sees_function_level_imports_not_type_checking_ones() -> None:
     graph = import_graph()
     # cli.run_trace imports the tracer's command line inside the function.
     assert "tbptt_lint.tracer.cli" in graph["tbptt_lint.cli"]
+    # The package imports the engine only when `tbptt_lint.lint_paths` is first read
+    # (importlib), and for type checkers.
+    assert "tbptt_lint.engine" not in graph["tbptt_lint"]
