@@ -33,7 +33,7 @@ from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from huge_file import source  # noqa: E402
+from huge_file import source
 
 
 class Recorder:

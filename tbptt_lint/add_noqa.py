@@ -24,10 +24,10 @@ from pathlib import Path
 
 from tbptt_lint.atomic import ChangedOnDisk, replace_content
 from tbptt_lint.diagnostics import Diagnostic
-from tbptt_lint.engine import SourceUnavailable, decode_source, read_bytes
 from tbptt_lint.fixer import _encoding
 from tbptt_lint.noqa import LINE_NOQA, UNSUPPRESSIBLE_CODES, parse_directives
 from tbptt_lint.notebooks import _dump, python_lines
+from tbptt_lint.sources import SourceUnavailable, decode_source, read_bytes
 
 LINE_ENDING = re.compile(r"\r\n|\r|\n")
 # Lines as Python counts them (str.splitlines also splits at form feeds and the like).

@@ -2,7 +2,8 @@
 
 The rule classes (`tbptt_lint.rules`) import libcst, which takes longer to import than a warm
 run, served from the cache, takes in all. Selection, severities, noqa and the summaries need
-only this table; `tests/rules/test_catalog.py` checks that it says what the classes say.
+only this table. It is where a rule's metadata is declared: a rule class names its code and
+takes its name, severity, default and fix availability from here (`rules.base.Rule`).
 """
 
 from __future__ import annotations

@@ -83,6 +83,10 @@ def normalize_selector(selector: str) -> str:
     return "TBP" if selector == ALL_SELECTOR else selector
 
 
+def _normalized(selectors: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    return None if selectors is None else tuple(normalize_selector(s) for s in selectors)
+
+
 def unknown_selectors(selectors: Iterable[str]) -> list[str]:
     """Selectors that match no rule code (neither a full code nor a prefix)."""
     return [s for s in selectors if not rules_matching(normalize_selector(s))]
@@ -310,16 +314,11 @@ def load_settings(
             raise ConfigError(f"unknown rule code or prefix '{unknown[0]}' in {name}")
     overrides = dataclasses.replace(
         overrides,
-        **{
-            field: None if selectors is None else tuple(normalize_selector(s) for s in selectors)
-            for field, selectors in (
-                ("select", overrides.select),
-                ("ignore", overrides.ignore),
-                ("extend_select", overrides.extend_select),
-                ("fixable", overrides.fixable),
-                ("unfixable", overrides.unfixable),
-            )
-        },
+        select=_normalized(overrides.select),
+        ignore=_normalized(overrides.ignore),
+        extend_select=_normalized(overrides.extend_select),
+        fixable=_normalized(overrides.fixable),
+        unfixable=_normalized(overrides.unfixable),
     )
 
     found: Path | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeGuard
 
 RULE_URL_BASE = "https://github.com/tbptt-lint/tbptt-lint/blob/main/rules/"
 
@@ -34,7 +35,7 @@ class Fix:
     edits: tuple[Edit, ...] = ()
 
 
-def applicable(fix: Fix | None, unsafe: bool) -> bool:
+def applicable(fix: Fix | None, unsafe: bool) -> TypeGuard[Fix]:
     """Whether a run applies `fix`: safe fixes always, unsafe ones with `--unsafe-fixes`."""
     return fix is not None and (fix.applicability == SAFE or unsafe)
 
@@ -69,7 +70,9 @@ class Diagnostic:
     url: str | None = None
     fix: Fix | None = None
     cell: int | None = None
-    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    # The source lines the finding spans (at most engine.MAX_SOURCE_LINES), for the text
+    # output's excerpt; not part of a diagnostic's identity.
+    source_lines: tuple[str, ...] = field(default=(), compare=False, hash=False)
 
     @property
     def sort_key(self) -> tuple[str, int, int, str]:

@@ -14,13 +14,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
 from tbptt_lint.settings import Settings
 
 # The suffixes linted when found in a directory walk. Notebooks (".ipynb") join this tuple once
-# the engine can read them (see engine.read_source), without other changes here.
+# the engine can read them (see sources.read_source), without other changes here.
 SOURCE_SUFFIXES: tuple[str, ...] = (".py", ".ipynb")
 GITIGNORE_NAME = ".gitignore"
 
@@ -120,7 +121,7 @@ class GitIgnore:
     """One .gitignore file's patterns, relative to the directory holding it."""
 
     base: Path
-    spec: pathspec.PathSpec
+    spec: pathspec.PathSpec[Any]
     base_text: str = ""  # the base as an absolute POSIX string, ending in "/"
 
     @classmethod
@@ -149,7 +150,8 @@ class GitIgnore:
             relative += "/"
         check = getattr(self.spec, "check_file", None)
         if check is not None:
-            return check(relative).include
+            include: bool | None = check(relative).include
+            return include
         # pathspec < 0.12 has no check_file: the last matching pattern decides, as in git.
         result = None
         for pattern in self.spec.patterns:

@@ -1,5 +1,9 @@
-"""Run the analysis over files: read and decode them, summarise every file (phase 1), check each
-file against the project index (phase 2), then apply rule selection, per-file-ignores and noqa.
+"""Run the analysis over files: summarise every file (phase 1), check each file against the
+project index (phase 2), then apply rule selection, per-file-ignores and noqa. Reading and
+decoding the files is `tbptt_lint.sources`'.
+
+The Python API: `lint_paths` (files and directories, as the command line lints them) and
+`lint_source` (one text), both returning `Diagnostic`s.
 
 Nothing here imports torch or imports/executes the linted code.
 """
@@ -10,8 +14,6 @@ import dataclasses
 import multiprocessing
 import os
 import re
-import stat
-import tokenize
 import traceback
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,36 +31,30 @@ from tbptt_lint.analysis import (
     summarize_source,
 )
 from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
-from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
+from tbptt_lint.catalog import BY_CODE as CATALOG_BY_CODE
 from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE, enabled_codes, rules_matching
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, applicable, rule_url
 from tbptt_lint.discovery import Discovery, PathPatterns, discover, is_force_excluded
 from tbptt_lint.fixer import FixOutcome, fix_document
 from tbptt_lint.memory import release_after
 from tbptt_lint.noqa import apply_noqa
-from tbptt_lint.notebooks import NotebookError, NotebookSource, read_notebook
+from tbptt_lint.notebooks import NotebookSource
 from tbptt_lint.project_context import project_context
 from tbptt_lint.settings import Settings
+from tbptt_lint.sources import (
+    SourceUnavailable,
+    decode_document,
+    module_name_for,
+    read_bytes,
+    read_or_decode,
+)
 
 # The text formatter shows the reported lines; longer spans are cut to keep the output short.
 MAX_SOURCE_LINES = 6
 # Errors about the file itself rather than about its loops; reported whatever `select` says,
 # like ruff's syntax errors, unless ignored by name.
 ALWAYS_REPORTED_CODES = (SYNTAX_ERROR_CODE, IO_ERROR_CODE)
-NOTEBOOK_SUFFIX = ".ipynb"
 LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
-CODING_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]")
-
-
-class SourceUnavailable(Exception):
-    """The file could not be turned into text: an I/O error (TBP901) or bad encoding (TBP900)."""
-
-    def __init__(self, code: str, message: str, line: int = 1, column: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.line = line
-        self.column = column
 
 
 @dataclass(frozen=True)
@@ -105,91 +101,6 @@ class LintResult:
         return sorted(paths)
 
 
-def decode_source(data: bytes) -> str:
-    """Decode as Python does (PEP 263 cookie or BOM, else UTF-8). Raises SourceUnavailable."""
-    lines = iter(data.splitlines(keepends=True))
-    try:
-        encoding, _ = tokenize.detect_encoding(lambda: next(lines, b""))
-    except SyntaxError as error:
-        message = str(error)
-        if "unknown encoding" in message or "encoding problem" in message:
-            first_two = data.split(b"\n", 2)[:2]
-            line = next((i for i, text in enumerate(first_two, 1) if CODING_COOKIE.match(text)), 1)
-            raise SourceUnavailable(SYNTAX_ERROR_CODE, f"syntax error: {message}", line) from None
-        # Undecodable bytes in the first two lines: let UTF-8 decoding locate them.
-        encoding = "utf-8"
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as error:
-        line_start = data.rfind(b"\n", 0, error.start) + 1
-        line = data.count(b"\n", 0, error.start) + 1
-        prefix = data[line_start : error.start].decode(encoding, errors="replace")
-        name = "utf-8" if encoding == "utf-8-sig" else encoding
-        bad_byte = f"byte 0x{data[error.start]:02x}"
-        raise SourceUnavailable(
-            SYNTAX_ERROR_CODE,
-            f"syntax error: file is not valid {name}: {error.reason} ({bad_byte})",
-            line,
-            len(prefix) + 1,
-        ) from None
-    except LookupError as error:
-        raise SourceUnavailable(SYNTAX_ERROR_CODE, f"syntax error: {error}") from None
-
-
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes. Raises SourceUnavailable."""
-    try:
-        # O_NONBLOCK so that a FIFO named on the command line cannot hang the run.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                raise SourceUnavailable(IO_ERROR_CODE, "Not a regular file")
-            with os.fdopen(descriptor, "rb", closefd=False) as handle:
-                return handle.read()
-        finally:
-            os.close(descriptor)
-    except OSError as error:
-        raise SourceUnavailable(IO_ERROR_CODE, error.strerror or str(error)) from None
-
-
-def read_document(path: Path) -> tuple[str, NotebookSource | None]:
-    """The file's text, and for a notebook the map back to its cells. Raises
-    SourceUnavailable."""
-    return _decode_document(path, read_bytes(path))
-
-
-def _decode_document(path: Path, data: bytes) -> tuple[str, NotebookSource | None]:
-    if path.suffix != NOTEBOOK_SUFFIX:
-        return decode_source(data), None
-    try:
-        notebook = read_notebook(data)
-    except NotebookError as error:
-        raise SourceUnavailable(
-            SYNTAX_ERROR_CODE, f"syntax error: {error.message}", error.line, error.column
-        ) from None
-    return notebook.text, notebook
-
-
-def _document(path: Path, data: bytes | None) -> tuple[str, NotebookSource | None]:
-    return read_document(path) if data is None else _decode_document(path, data)
-
-
-def read_source(path: Path) -> str:
-    """The file's text (a notebook's code cells joined). Raises SourceUnavailable."""
-    return read_document(path)[0]
-
-
-def module_name_for(path: Path) -> str:
-    """Dotted module name, climbing through packages (directories with __init__.py)."""
-    path = path.absolute()
-    parts = [] if path.stem == "__init__" else [path.stem]
-    directory = path.parent
-    while (directory / "__init__.py").is_file() and directory.parent != directory:
-        parts.append(directory.name)
-        directory = directory.parent
-    return ".".join(reversed(parts)) or path.stem
-
-
 def _expand(selectors: Iterable[str]) -> frozenset[str]:
     return frozenset(rule.code for selector in selectors for rule in rules_matching(selector))
 
@@ -205,7 +116,7 @@ def _diagnostic_at(
         column=column,
         end_line=line,
         end_column=column,
-        severity=RULES_BY_CODE[code].severity,
+        severity=CATALOG_BY_CODE[code].severity,
         url=rule_url(code),
     )
 
@@ -277,7 +188,7 @@ class FileChecker:
         result = FileResult(str(path))
         notebook = None
         try:
-            source, notebook = _document(path, data)
+            source, notebook = read_or_decode(path, data)
             result.summary = summarize_source(source, module_name_for(path))
         except SourceUnavailable as error:
             self._report_unavailable(result, error, path)
@@ -291,7 +202,7 @@ class FileChecker:
     def check(self, path: Path, index: ProjectIndex, data: bytes | None = None) -> FileResult:
         result = FileResult(str(path))
         try:
-            source, notebook = _document(path, data)
+            source, notebook = read_or_decode(path, data)
             try:
                 findings = check_source(
                     source, str(path), self.settings, index, module_name_for(path)
@@ -326,7 +237,7 @@ class FileChecker:
 
         try:
             original = read_bytes(path) if data is None else data
-            text, notebook = _decode_document(path, original)
+            text, notebook = decode_document(path, original)
             return fix_document(path, original, text, notebook, check_text, unsafe)
         except (SourceUnavailable, SourceSyntaxError):
             return self.check(path, index, data)  # it reports the unreadable or unparsable file
@@ -377,7 +288,7 @@ def _internal_error(path: str, error: BaseException) -> InternalError:
 
 
 def _to_diagnostic(finding: Finding, path: str, lines: Sequence[str]) -> Diagnostic:
-    rule = RULES_BY_CODE.get(finding.code)
+    rule = CATALOG_BY_CODE.get(finding.code)
     last = min(max(finding.end_line, finding.line), finding.line + MAX_SOURCE_LINES - 1)
     return Diagnostic(
         code=finding.code,
@@ -391,7 +302,7 @@ def _to_diagnostic(finding: Finding, path: str, lines: Sequence[str]) -> Diagnos
         url=rule_url(finding.code),
         fix=finding.fix,
         cell=finding.cell,
-        extra={"source_lines": tuple(lines[finding.line - 1 : last])},
+        source_lines=tuple(lines[finding.line - 1 : last]),
     )
 
 
@@ -518,9 +429,10 @@ def lint_paths(
     workers = min(jobs or available_cpus(), len(read))
     # Stamps are taken before reading, so a file changed during the run is read again next time.
     stamps = {path: FileStamp.of(Path(path)) for path in read} if cache is not None else {}
-    cached = {path: cache.lookup(path, stamps[path]) for path in read} if cache else {}
+    looked_up = {path: cache.lookup(path, stamps[path]) for path in read} if cache else {}
+    cached = {path: entry for path, entry in looked_up.items() if entry is not None}
 
-    def run(worker: Any, inline: Any, todo: list[str], index: ProjectIndex | None) -> list:
+    def run(worker: Any, inline: Any, todo: list[str], index: ProjectIndex | None) -> list[Any]:
         if workers > 1 and len(todo) > 1:
             return _run_pool(worker, todo, settings, index, min(workers, len(todo)))
         return [inline(Path(path)) for path in todo]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
+from tbptt_lint.catalog import BY_CODE as CATALOG_BY_CODE
 from tbptt_lint.catalog import SYNTAX_ERROR_CODE
 
 _CODES = r"(?P<codes>[A-Za-z]+[0-9]+(?:[\s,]+[A-Za-z]+[0-9]+)*)"
@@ -88,8 +88,8 @@ def _directive(line: int, match: re.Match[str]) -> Directive:
     if raw is None:
         return Directive(line, None)
     named = [code.upper() for code in re.split(r"[\s,]+", raw.strip()) if code]
-    known = frozenset(code for code in named if code in RULES_BY_CODE)
-    unknown = tuple(code for code in named if code not in RULES_BY_CODE)
+    known = frozenset(code for code in named if code in CATALOG_BY_CODE)
+    unknown = tuple(code for code in named if code not in CATALOG_BY_CODE)
     return Directive(line, known, unknown)
 
 

@@ -99,9 +99,11 @@ def fix_notebook(data: bytes, notebook: NotebookSource, fixes: Sequence[Fix]) ->
     for fix in fixes:
         placed = [edit_in_cell(edit, notebook) for edit in fix.edits]
         cells = {cell for cell, _ in placed}
-        if len(cells) != 1 or None in cells:
+        if len(cells) != 1:
             continue
         (cell,) = cells
+        if cell is None:
+            continue
         by_cell.setdefault(cell, []).append(
             Fix(fix.message, fix.applicability, tuple(e for _, e in placed))
         )

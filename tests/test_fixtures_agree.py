@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.engine import lint_source
 from tbptt_lint.rules import RULES_BY_CODE
 from tbptt_lint.settings import Settings
@@ -21,12 +22,7 @@ ALL_RULES = Settings(select=("TBP",), extend_select=("TBP007",))
 
 
 def expected(path: Path) -> set[tuple[str, int]]:
-    found = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if "# expect:" in line:
-            codes = line.split("# expect:", 1)[1]
-            found |= {(code.strip(), number) for code in codes.split(",")}
-    return found
+    return set(testing.expected_lines(path.read_text(encoding="utf-8")))
 
 
 def linted(path: Path) -> set[tuple[str, int]]:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from manifest import Span, load  # noqa: E402  (this directory's own modules)
-from snapshots import DEFAULT_MIRRORS, SnapshotMissing, extract  # noqa: E402
+from manifest import Span, load
+from snapshots import DEFAULT_MIRRORS, SnapshotMissing, extract
 
 
 @dataclass

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from snapshots import DEFAULT_MIRRORS, extract  # noqa: E402  (this directory's own module)
+from snapshots import DEFAULT_MIRRORS, extract
 
 SPEED_CORPUS = {
     "pytorch/examples": "77f55b912142e11fcfdf5b530231fb9c52f181e8",

@@ -15,7 +15,6 @@ from dataclasses import replace
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import (
-    ATTRIBUTE_STATE,
     evaluates_kept_state,
     factory_constructions,
     import_factories,
@@ -68,6 +67,7 @@ from tbptt_lint.analysis.prefilter import (
     touches_gradients,
     worth_summarising,
 )
+from tbptt_lint.analysis.prefilter import STATE_ON_SELF as ATTRIBUTE_STATE
 from tbptt_lint.analysis.stateless_cells import optional_state_cells, stateless_cell_blocks
 from tbptt_lint.analysis.step_resets import (
     may_reset_per_step,
@@ -281,12 +281,12 @@ def _summarize_gradients(text: str, module_name: str, summary: ModuleSummary) ->
     for name, facts in summarise_gradients(module, context, gradient_walk(functions)).items():
         summary.functions[f"{module_name}.{name}"] = facts
     # What the members that run a backward do so for their callers (TBP006).
-    for name, facts in summarise_losses(module, context).items():
+    for name, facts in summarise_losses(module, context).items():  # type: ignore[assignment]
         qualified = f"{module_name}.{name}"
         summary.functions[qualified] = replace(
             summary.functions.get(qualified, FunctionFacts()),
-            backprop_params=facts.params,
-            returns_backprop=facts.returns,
+            backprop_params=facts.params,  # type: ignore[attr-defined]
+            returns_backprop=facts.returns,  # type: ignore[attr-defined]
         )
 
 
@@ -532,8 +532,10 @@ def build_model(
         if candidate or (
             attribute_state
             and (
-                class_name is not None
-                and keeps_state_between_calls(node, body, context, local_helpers, class_name)
+                (
+                    class_name is not None
+                    and keeps_state_between_calls(node, body, context, local_helpers, class_name)
+                )
                 or evaluates_kept_state(node, body, context, class_name)
             )
         ):

@@ -250,7 +250,7 @@ def _apply(
     for state in states:
         if not state.startswith(prefix):
             continue
-        how = UNKNOWN if effects is None else effect_on(state[len(prefix) :], effects)
+        how = UNKNOWN if effects is None else effect_on(state[len(prefix) :], effects)  # type: ignore[assignment]
         if how is None or (effects is None and not statement):
             continue
         previous = env.get(state)
@@ -296,7 +296,7 @@ def method_effects(interpreter: UnitInterpreter, owner: str, method: str) -> dic
         return {} if method in MODULE_METHODS else None
     if found == ():
         return {}
-    function, defining = found
+    function, defining = found  # type: ignore[misc]
     return effects_of(context, function, defining, "self")
 
 

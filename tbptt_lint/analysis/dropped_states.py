@@ -157,7 +157,7 @@ def _histories(nodes: list[cst.CSTNode], seeded_elsewhere: set[str]) -> dict[str
                     made_by.setdefault(name, set()).add(callee)
     histories: dict[str, set[str]] = {}
     for small in nodes:
-        node = small.value if isinstance(small, cst.Expr) else None
+        node = small.value if isinstance(small, cst.Expr) else None  # type: ignore[assignment]
         if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
             continue
         owner = dotted_name(node.func.value)

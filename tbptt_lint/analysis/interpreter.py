@@ -23,7 +23,6 @@ from tbptt_lint.analysis.context import (
     PAIR_STATE_MODULES,
     RECURRENT_MODULES,
     FileContext,
-    FunctionFacts,
 )
 from tbptt_lint.analysis.events import (
     Accumulation,
@@ -39,6 +38,7 @@ from tbptt_lint.analysis.events import (
     StateRead,
     UnitEvents,
 )
+from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.names import dotted_name, is_true_literal, keyword_arg, method_name
 from tbptt_lint.analysis.values import (
     CUT,
@@ -202,7 +202,7 @@ MAX_LOOP_GROUPS = 4
 
 
 @dataclass
-class Path:
+class ExecPath:
     """One path through the code: variable values, plus the conditions known on it."""
 
     env: Env
@@ -579,7 +579,7 @@ class UnitInterpreter:
         env: Env = {name: Value(Status.INPUT) for name in self.summarising}
         env.update(entry or {})
         self.return_envs = []
-        ends = self.exec_block(body, [Path(env)])
+        ends = self.exec_block(body, [ExecPath(env)])
         self.fell_through = bool(ends)
         self.final_env = self.merge(ends).env if ends else {}
         return self.events
@@ -588,14 +588,14 @@ class UnitInterpreter:
     def loops(self) -> Loops:
         return tuple(frame.node for frame in self.loop_stack)
 
-    def exec_block(self, body: Sequence[cst.CSTNode], paths: list[Path]) -> list[Path]:
+    def exec_block(self, body: Sequence[cst.CSTNode], paths: list[ExecPath]) -> list[ExecPath]:
         for statement in body:
             if not paths:
                 break
             paths = self.exec_statement(statement, paths)
         return paths
 
-    def exec_statement(self, statement: cst.CSTNode, paths: list[Path]) -> list[Path]:
+    def exec_statement(self, statement: cst.CSTNode, paths: list[ExecPath]) -> list[ExecPath]:
         if isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
                 paths = [p for path in paths for p in self.exec_small(small, path)]
@@ -617,26 +617,26 @@ class UnitInterpreter:
             results = [
                 p
                 for case in statement.cases
-                for p in self.exec_block(case.body.body, [Path(dict(merged.env))])
+                for p in self.exec_block(case.body.body, [ExecPath(dict(merged.env))])
             ]
             return [self.merge(results + [merged])]
         # Nested functions and classes are units of their own.
         return paths
 
     @staticmethod
-    def merge(paths: list[Path]) -> Path:
+    def merge(paths: list[ExecPath]) -> ExecPath:
         env: Env | None = None
         for path in paths:
             env = join_envs(env, path.env)
-        return Path(env or {})
+        return ExecPath(env or {})
 
-    def limit(self, paths: list[Path]) -> list[Path]:
+    def limit(self, paths: list[ExecPath]) -> list[ExecPath]:
         if len(paths) <= MAX_PATHS:
             return paths
         return [self.merge(paths)]
 
     # ------------------------------------------------------------ statements
-    def exec_small(self, small: cst.BaseSmallStatement, path: Path) -> list[Path]:
+    def exec_small(self, small: cst.BaseSmallStatement, path: ExecPath) -> list[ExecPath]:
         env = dict(path.env)
         if isinstance(small, cst.Assign):
             self.exec_assign(small, [t.target for t in small.targets], small.value, env)
@@ -668,7 +668,7 @@ class UnitInterpreter:
             for text, truth in path.assumptions
             if not any(mentions(text, name) for name in assigned)
         )
-        return [Path(env, assumptions)]
+        return [ExecPath(env, assumptions)]
 
     @staticmethod
     def assigned_names(small: cst.BaseSmallStatement) -> set[str]:
@@ -818,8 +818,8 @@ class UnitInterpreter:
             return
         is_cut = result.status == Status.FRESH and result.how == CUT and result.origin is not None
         if len(names) == 1 and names[0] in self.aliases and is_cut:
-            cut = AliasCut(result.origin, names[0], self.aliases[names[0]])
-            self.events.add("alias_cuts", result.origin, cut)
+            cut = AliasCut(result.origin, names[0], self.aliases[names[0]])  # type: ignore[arg-type]
+            self.events.add("alias_cuts", result.origin, cut)  # type: ignore[arg-type]
 
     def note_unpacked(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         """`h, c = hidden`: the names are the very tensors of `hidden`, so detaching each of
@@ -854,7 +854,7 @@ class UnitInterpreter:
             )
             for other in group
         ):
-            env[source] = with_carried(fresh(CUT, call), current.carried)
+            env[source] = with_carried(fresh(CUT, call), current.carried)  # type: ignore[index]
 
     def note_written_back(self, names: list[str], value: cst.BaseExpression) -> None:
         """`hidden = (h, c)` after `h = h.detach()` writes the cut copy back: whatever `hidden`
@@ -928,7 +928,7 @@ class UnitInterpreter:
         if name is not None:
             previous = env.get(name)
             combined = join(previous, added) if previous is not None else added
-            env[name] = combined if not self.no_grad_depth else fresh(NO_GRAD, statement)
+            env[name] = combined if not self.no_grad_depth else fresh(NO_GRAD, statement)  # type: ignore[assignment]
         self.note_accumulation(statement, statement.target, statement.value, env, augmented=True)
 
     def note_accumulation(
@@ -972,7 +972,7 @@ class UnitInterpreter:
             self.exec_call_statement(expression, env)
         elif isinstance(expression, (cst.ListComp, cst.GeneratorExp)):
             # `[h.detach_() for h in hidden]` as a statement: an in-place cut of each element.
-            element = expression.elt
+            element = expression.elt  # type: ignore[assignment]
             if isinstance(element, cst.Call) and method_name(element) == "detach_":
                 for name in names_in(expression.for_in.iter):
                     if name in env:
@@ -1073,7 +1073,7 @@ class UnitInterpreter:
         callee = dotted_name(call.func)
         if any(facts.inplace_cut for facts in self.resolved_facts(callee, env)):
             for arg in call.args:
-                name = dotted_name(arg.value)
+                name = dotted_name(arg.value)  # type: ignore[assignment]
                 if name is not None and name in env:
                     env[name] = cut_in_place(env[name], call)
 
@@ -1178,7 +1178,7 @@ class UnitInterpreter:
             event = InplaceDetachOnView(call, _code(view), base)
             self.events.add("inplace_view_detaches", call, event)
             return True
-        base = dotted_name(view.value)
+        base = dotted_name(view.value)  # type: ignore[assignment]
         if base is None:
             return False
         value = env.get(base)
@@ -1297,8 +1297,8 @@ class UnitInterpreter:
         return paths
 
     # ----------------------------------------------------------- control flow
-    def exec_if(self, statement: cst.If, paths: list[Path]) -> list[Path]:
-        results: list[Path] = []
+    def exec_if(self, statement: cst.If, paths: list[ExecPath]) -> list[ExecPath]:
+        results: list[ExecPath] = []
         tensor_test = self.is_tensor_test(statement.test)
         for path in paths:
             known = self.conditions.truth_of(statement.test, dict(path.assumptions))
@@ -1309,13 +1309,13 @@ class UnitInterpreter:
                 self.refine(statement.test, then_env, truth=True)
                 self.scan_calls(statement.test, then_env)
                 learnt = self.conditions.facts_of(statement.test, True)
-                then_paths = [Path(then_env, path.assumptions | learnt)]
+                then_paths = [ExecPath(then_env, path.assumptions | learnt)]
                 results += self.exec_block(statement.body.body, then_paths)
             if known is not True:
                 else_env = dict(path.env)
                 self.refine(statement.test, else_env, truth=False)
                 learnt = self.conditions.facts_of(statement.test, False)
-                else_paths = [Path(else_env, path.assumptions | learnt)]
+                else_paths = [ExecPath(else_env, path.assumptions | learnt)]
                 orelse = statement.orelse
                 if isinstance(orelse, cst.If):
                     results += self.exec_if(orelse, else_paths)
@@ -1348,16 +1348,16 @@ class UnitInterpreter:
             if name is not None and not truth:
                 env[name] = FRESH_UNRELATED
 
-    def exec_loop(self, statement: cst.For | cst.While, paths: list[Path]) -> list[Path]:
+    def exec_loop(self, statement: cst.For | cst.While, paths: list[ExecPath]) -> list[ExecPath]:
         self.events.loop_parents.setdefault(statement, self.loops)
-        results: list[Path] = []
+        results: list[ExecPath] = []
         for assumptions, group in self.loop_entry_groups(statement, paths):
             results += self.run_loop(statement, self.merge(group).env, assumptions)
         return self.limit(results)
 
     def loop_entry_groups(
-        self, statement: cst.For | cst.While, paths: list[Path]
-    ) -> list[tuple[frozenset[tuple[str, bool]], list[Path]]]:
+        self, statement: cst.For | cst.While, paths: list[ExecPath]
+    ) -> list[tuple[frozenset[tuple[str, bool]], list[ExecPath]]]:
         """Paths grouped by what they assume about conditions the loop tests but cannot
         change (`if not random_iter: h = None` before `for x in loader: if random_iter: h =
         init()`): each group runs the loop on its own, so that complementary resets cover
@@ -1369,7 +1369,7 @@ class UnitInterpreter:
         invariant = self.conditions.loop_invariant(statement, wanted)
         if not invariant:
             return [(frozenset(), paths)]
-        groups: dict[frozenset[tuple[str, bool]], list[Path]] = {}
+        groups: dict[frozenset[tuple[str, bool]], list[ExecPath]] = {}
         for path in paths:
             kept = frozenset(a for a in path.assumptions if a[0] in invariant)
             groups.setdefault(kept, []).append(path)
@@ -1382,7 +1382,7 @@ class UnitInterpreter:
         statement: cst.For | cst.While,
         head: Env,
         assumptions: frozenset[tuple[str, bool]],
-    ) -> list[Path]:
+    ) -> list[ExecPath]:
         frame = LoopFrame(statement)
         self.loop_stack.append(frame)
         exits: list[Env] = []
@@ -1396,7 +1396,7 @@ class UnitInterpreter:
                     self.bind_loop_target(statement, body_env)
                 else:
                     self.scan_calls(statement.test, body_env)
-                ends = self.exec_block(statement.body.body, [Path(body_env, assumptions)])
+                ends = self.exec_block(statement.body.body, [ExecPath(body_env, assumptions)])
                 end_env: Env | None = None
                 for env in [p.env for p in ends] + frame.continues:
                     end_env = join_envs(end_env, env)
@@ -1419,7 +1419,7 @@ class UnitInterpreter:
         after: Env | None = None if exits else head
         for env in exits:
             after = join_envs(after, env)
-        result = [Path(after or {}, assumptions)]
+        result = [ExecPath(after or {}, assumptions)]
         if statement.orelse is not None:
             result = self.exec_block(statement.orelse.body.body, result)
         return result
@@ -1452,7 +1452,7 @@ class UnitInterpreter:
             return replace(value, status=Status.STALE, elements=None)
         return replace(value, elements=None)
 
-    def exec_with(self, statement: cst.With, paths: list[Path]) -> list[Path]:
+    def exec_with(self, statement: cst.With, paths: list[ExecPath]) -> list[ExecPath]:
         no_grad = False
         for item in statement.items:
             call = item.item
@@ -1468,12 +1468,12 @@ class UnitInterpreter:
         finally:
             self.no_grad_depth -= no_grad
 
-    def exec_try(self, statement: cst.Try, paths: list[Path]) -> list[Path]:
+    def exec_try(self, statement: cst.Try, paths: list[ExecPath]) -> list[ExecPath]:
         start = self.merge(paths)
-        body = self.exec_block(statement.body.body, [Path(dict(start.env))])
+        body = self.exec_block(statement.body.body, [ExecPath(dict(start.env))])
         results = list(body)
         for handler in statement.handlers:
-            results += self.exec_block(handler.body.body, [Path(dict(start.env))])
+            results += self.exec_block(handler.body.body, [ExecPath(dict(start.env))])
         if statement.orelse is not None:
             results = self.exec_block(statement.orelse.body.body, results)
         if statement.finalbody is not None:
@@ -2103,7 +2103,7 @@ class UnitInterpreter:
             recursive = name in names_in(function.body)
             scan.nested_facts[name] = ASSUMED_CUT if recursive else FunctionFacts()
             for _ in range(SUMMARY_PASSES if recursive else 1):
-                summary = summarise_function(function, self.context, None)
+                summary = summarise_function(function, self.context, None)  # type: ignore[arg-type]
                 settled = summary == scan.nested_facts[name]
                 scan.nested_facts[name] = summary
                 if settled:
@@ -2485,8 +2485,8 @@ def parsed_method(
     if not context.source:
         return None  # the text is set on the context only for the final pass over the file
     if key not in context.parsed_methods:
-        context.parsed_methods[key] = _parse_method(context.source, class_name, method)
-    return context.parsed_methods[key]
+        context.parsed_methods[key] = _parse_method(context.source, class_name, method)  # type: ignore[index]
+    return context.parsed_methods[key]  # type: ignore[index]
 
 
 def _parse_method(source: str, class_name: str | None, method: str) -> cst.FunctionDef | None:
@@ -2542,7 +2542,7 @@ def free_names(function: cst.FunctionDef) -> set[str]:
         elif isinstance(node, (cst.Global, cst.Nonlocal)):
             declared |= {item.name.value for item in node.names}
         elif isinstance(node, BINDING_TARGETS):
-            bound.update(target_names(node.target))  # type: ignore[attr-defined]
+            bound.update(target_names(node.target))
         elif isinstance(node, (cst.FunctionDef, cst.ClassDef)) or (
             isinstance(node, cst.AsName) and isinstance(node.name, cst.Name)
         ):

@@ -32,7 +32,7 @@ RANDOM_SAMPLERS = frozenset({"RandomSampler", "SubsetRandomSampler", "WeightedRa
 # `DataLoader(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, collate_fn,
 # pin_memory, drop_last)`: the arguments that may also be passed by position.
 LOADER_PARAMETERS = ("dataset", "batch_size", "shuffle", "sampler", "batch_sampler")
-LOADER_PARAMETERS += ("num_workers", "collate_fn", "pin_memory", "drop_last")
+LOADER_PARAMETERS += ("num_workers", "collate_fn", "pin_memory", "drop_last")  # type: ignore[assignment]
 # `DistributedSampler(dataset, num_replicas, rank, shuffle)`, shuffled unless told otherwise.
 DISTRIBUTED_SHUFFLE_POSITION = 3
 # Calls that iterate what they are given in its order.
@@ -167,7 +167,7 @@ class ModuleLoaders:
         found = self.resolve(node, place)
         if found is None or isinstance(found, Parameter):
             return found
-        return _combine([self.loader_of(b.value, b.place, depth + 1) for b in found])
+        return _combine([self.loader_of(b.value, b.place, depth + 1) for b in found])  # type: ignore[arg-type]
 
     def resolve(self, node: ast.expr, place: Place) -> list[Binding] | Parameter | None:
         """The bindings of a name or `self.x` that may reach `place`; a Parameter when the
@@ -604,10 +604,11 @@ def functions_given_loaders(index: ProjectIndex | None) -> frozenset[str]:
 def file_loaders(model: FileModel) -> ModuleLoaders | None:
     """Phase 2: the module's scopes, loops and calls as Python's parser reads the whole file,
     once per file."""
-    if not hasattr(model, "_loaders"):
-        context = model.context
-        model._loaders = read_module(context.source, context.module_name)  # type: ignore[attr-defined]
-    return model._loaders  # type: ignore[attr-defined]
+    return model.once(_read_file_loaders)
+
+
+def _read_file_loaders(model: FileModel) -> ModuleLoaders | None:
+    return read_module(model.context.source, model.context.module_name)
 
 
 def given_optimizer(
@@ -706,7 +707,7 @@ class _Collector(ast.NodeVisitor):
         self.result.functions[node.lineno] = scope
         self._in_scope(scope, node.body)
 
-    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for expression in (*node.decorator_list, *node.bases):
@@ -772,7 +773,7 @@ class _Collector(ast.NodeVisitor):
         self.visit_body(node.body, node.body)
         self.visit_body(node.orelse, node.orelse)
 
-    visit_AsyncFor = visit_For  # type: ignore[assignment]
+    visit_AsyncFor = visit_For
 
     def visit_While(self, node: ast.While) -> None:
         self.visit(node.test)
@@ -791,7 +792,7 @@ class _Collector(ast.NodeVisitor):
                 self.bind_target(item.optional_vars, None, node)
         self.visit_body(node.body)
 
-    visit_AsyncWith = visit_With  # type: ignore[assignment]
+    visit_AsyncWith = visit_With
 
     def visit_Try(self, node: ast.Try) -> None:
         self.visit_body(node.body, node.body)

@@ -190,7 +190,7 @@ def _overwritten(nodes: Iterable[cst.CSTNode]) -> set[str]:
                 if isinstance(node, cst.For)
                 else [item.asname.name for item in node.items if item.asname is not None]
             )
-            for target in targets:
+            for target in targets:  # type: ignore[assignment]
                 found.update(_bound(target))  # type: ignore[arg-type]
     return found
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import libcst as cst
 
@@ -10,6 +11,8 @@ from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.analysis.positions import LINE, StatementPositions
 from tbptt_lint.diagnostics import Finding, Fix
+
+T = TypeVar("T")
 
 
 class FileModel:
@@ -33,6 +36,16 @@ class FileModel:
         self.loss_units = loss_units or []
         self._positions: StatementPositions | None = None
         self._lines: list[str] | None = None
+        self._derived: dict[Callable[[FileModel], Any], Any] = {}
+
+    def once(self, compute: Callable[[FileModel], T]) -> T:
+        """`compute(self)`, computed on the first call for this file and kept (the queries,
+        the file's loaders: what several rules read)."""
+        try:
+            value: T = self._derived[compute]
+        except KeyError:
+            value = self._derived[compute] = compute(self)
+        return value
 
     def span(self, node: cst.CSTNode) -> tuple[int, int, int, int]:
         # Positions are resolved only for files that have something to report.

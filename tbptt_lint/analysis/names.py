@@ -115,7 +115,7 @@ class ImportMap:
         if node.relative:
             base = ".".join(p for p in (package, base) if p)
         if isinstance(node.names, cst.ImportStar):
-            self.star_modules.add(base)
+            self.star_modules.add(base)  # type: ignore[arg-type]
             return
         for alias in node.names:
             name = dotted_name(alias.name)

@@ -175,8 +175,4 @@ def per_step_fresh_state(model: FileModel, how: str) -> list[PerStepFreshState]:
 
 
 def queries(model: FileModel) -> FileQueries:
-    cached = getattr(model, "_queries", None)
-    if cached is None:
-        cached = FileQueries(model)
-        model._queries = cached  # type: ignore[attr-defined]
-    return cached
+    return model.once(FileQueries)

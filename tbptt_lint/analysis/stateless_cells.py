@@ -248,7 +248,7 @@ def _optional_state(text: str, methods: dict[str, str]) -> tuple[int, str] | Non
     if not returns:
         return None
     for position, name in filled:
-        if all(_hands_on(r.value, name) for r in returns) and not _selected_from(inside, name):
+        if all(_hands_on(r.value, name) for r in returns) and not _selected_from(inside, name):  # type: ignore[arg-type]
             return position, name
     return None
 
@@ -321,7 +321,7 @@ def _builds_zeros(statements: list[ast.stmt], methods: dict[str, str]) -> bool:
                 return True
             method = (
                 methods.get(called or "")
-                if _is_name(getattr(func, "value", None), "self")
+                if _is_name(getattr(func, "value", None), "self")  # type: ignore[arg-type]
                 else None
             )
             if method is not None and BUILDS_ZEROS.search(method):

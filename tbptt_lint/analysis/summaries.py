@@ -13,8 +13,9 @@ import libcst as cst
 
 from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions, writes_back_attribute
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
-from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext, FunctionFacts
+from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext
 from tbptt_lint.analysis.gradients import add_gradient_facts
+from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name

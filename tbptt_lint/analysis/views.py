@@ -214,7 +214,7 @@ def class_views(module: cst.Module, modules: dict[str, str]) -> ClassViews:
                 (found.views[node.name.value], found.views[base]),
                 (found.gathers[node.name.value], found.gathers[base]),
             ):
-                for key, value in subclass_fact.items():
+                for key, value in subclass_fact.items():  # type: ignore[assignment]
                     base_fact.setdefault(key, value)  # type: ignore[arg-type]
     return found
 
@@ -331,7 +331,7 @@ def _bound_tensors(
             for name in _names(element.value):
                 yield name, is_output and isinstance(element.value, cst.Name)
         return
-    name = dotted_name(target)
+    name = dotted_name(target)  # type: ignore[assignment]
     if name is not None and "." not in name:
         yield name, is_view_expression(value) or (from_torch and short in TENSOR_MODULES)
 

@@ -63,8 +63,8 @@ def _range_of(iterable: cst.BaseExpression) -> tuple[cst.Call, int] | None:
     if isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "range":
         return iterable, 0
     is_enumerate = isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "enumerate"
-    if is_enumerate and iterable.args:
-        inner = _range_of(iterable.args[0].value)
+    if is_enumerate and iterable.args:  # type: ignore[attr-defined]
+        inner = _range_of(iterable.args[0].value)  # type: ignore[attr-defined]
         if inner is not None:
             return inner[0], 1
     return None
@@ -82,7 +82,7 @@ def window_loops(loops: Iterable[cst.CSTNode]) -> Iterator[WindowLoop]:
         if isinstance(target, cst.Tuple):
             if position >= len(target.elements):
                 continue
-            target = target.elements[position].value
+            target = target.elements[position].value  # type: ignore[assignment]
         index = dotted_name(target)
         if index is None:
             continue

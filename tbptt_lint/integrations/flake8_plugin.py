@@ -87,8 +87,8 @@ class TbpttLintChecker:
         # lint_source applies tbptt-lint's own noqa comments (the line-level syntax is the same
         # as flake8's; the file-level one is `tbptt-lint: noqa`) and flake8 applies its own
         # afterwards. On the line a finding sits on, both read a bare noqa and `noqa: CODES`
-        # alike, so the CLI and flake8 suppress the same findings there. flake8 also honours a
-        # noqa comment on any line of a multi-line statement, and `flake8: noqa` for the file.
+        # alike, so the CLI and flake8 suppress the same findings there. flake8 also honours
+        # a noqa comment on any line of a multi-line statement, and `flake8: noqa` for the file.
         return lint_source(source, self.filename, settings)
 
     def run(self) -> Iterator[tuple[int, int, str, type[TbpttLintChecker]]]:

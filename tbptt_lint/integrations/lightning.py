@@ -21,7 +21,11 @@ from typing import Any
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
 except ImportError:  # only the older standalone package is installed
-    from pytorch_lightning import Callback, LightningModule, Trainer  # type: ignore[no-redef]
+    from pytorch_lightning import (  # type: ignore[assignment,no-redef,unused-ignore]
+        Callback,
+        LightningModule,
+        Trainer,
+    )
 
 from tbptt_lint.tracer import Trace, trace
 from tbptt_lint.tracer.artifacts import write_artifacts

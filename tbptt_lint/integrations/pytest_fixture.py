@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import numbers
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +176,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call" and report.failed:
         fixture = getattr(item, "funcargs", {}).get(MARKER)
         if isinstance(fixture, TbpttFixture) and fixture.traces:
             try:
                 paths = fixture.write_artifacts()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a failed test's report must still come
                 report.sections.append(("tbptt artifacts", f"could not write artifacts: {exc}"))
             else:
                 listing = "\n".join(str(p) for p in paths) or "(nothing could be written)"

@@ -8,7 +8,7 @@ Importable without torch or the linter: the linter is imported when settings are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,7 +205,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> TbpttLintF
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.CollectReport]:
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
     # The files of tbptt_lint_paths join the session's own collectors, so that pytest collects
     # them like any other node: counted in "collected N items", subject to -k, -m, --lf and
     # --deselect, and the same on every xdist worker.

@@ -35,9 +35,6 @@ from tbptt_lint.integrations.pytest_lint import (  # noqa: F401 - importable her
     TbpttLintItem,
 )
 from tbptt_lint.integrations.pytest_rule_pages import (  # noqa: F401 - importable here
-    _EXAMPLE_BLOCK,
-    _PAGE_TITLE,
-    _RULE_CODE,
     RuleExampleFailure,
     RuleExampleItem,
     RulePageFile,

@@ -8,25 +8,19 @@ The linter is imported only when an item runs.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tbptt_lint import testing
+
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> RulePageFile | None:
     if file_path.suffix == ".md" and _is_rule_page(file_path, parent.config):
         return RulePageFile.from_parent(parent, path=file_path)
     return None
-
-
-_EXAMPLE_BLOCK = re.compile(
-    r"^```python (bad|good)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL
-)
-_PAGE_TITLE = re.compile(r"\A# ([A-Z]+[0-9]+)\b")
-_RULE_CODE = re.compile(r"\A[A-Z]+[0-9]+\Z")
 
 
 def _rule_page_patterns(config: pytest.Config) -> list[tuple[Path, str]]:
@@ -58,34 +52,24 @@ class RulePageFile(pytest.File):
 
     def collect(self) -> Iterator[RuleExampleItem]:
         text = self.path.read_text(encoding="utf-8")
-        blocks = list(_EXAMPLE_BLOCK.finditer(text))
-        if not blocks:
+        if not testing.EXAMPLE_BLOCK.search(text):
             return  # an index or a page without code examples: nothing to check
-        code = self.rule_code(text)
-        counts = {"bad": 0, "good": 0}
-        for match in blocks:
-            kind = match.group(1)
-            counts[kind] += 1
+        code = testing.page_rule_code(text, self.path)
+        if code is None:
+            raise self.CollectError(
+                f"{self.path}: cannot tell which rule the page documents: its first line is "
+                "not '# CODE name' and its file name is not a rule code"
+            )
+        for example in testing.page_examples(text, code):
             yield RuleExampleItem.from_parent(
                 self,
-                name=f"{kind}[{counts[kind]}]",
+                name=f"{example.kind}[{example.number}]",
                 code=code,
-                kind=kind,
-                number=counts[kind],
-                source=match.group(2),
-                fence_line=text.count("\n", 0, match.start()),
+                kind=example.kind,
+                number=example.number,
+                source=example.source,
+                fence_line=example.fence_line,
             )
-
-    def rule_code(self, text: str) -> str:
-        title = _PAGE_TITLE.match(text)
-        if title:
-            return title.group(1)
-        if _RULE_CODE.match(self.path.stem):
-            return self.path.stem
-        raise self.CollectError(
-            f"{self.path}: cannot tell which rule the page documents: its first line is not "
-            "'# CODE name' and its file name is not a rule code"
-        )
 
 
 class RuleExampleFailure(Exception):
@@ -119,47 +103,17 @@ class RuleExampleItem(pytest.Item):
         self.add_marker("tbptt_rule_example")
 
     def findings(self) -> list[Any]:
-        from tbptt_lint.analysis import SourceSyntaxError
-        from tbptt_lint.analysis.api import check_source
-        from tbptt_lint.diagnostics import Finding
-        from tbptt_lint.rules import SYNTAX_ERROR_CODE
-        from tbptt_lint.settings import Settings
-
-        try:
-            return check_source(self.source, "example.py", Settings())
-        except SourceSyntaxError as error:
-            return [
-                Finding(
-                    SYNTAX_ERROR_CODE,
-                    error.message,
-                    error.line,
-                    error.column,
-                    error.line,
-                    error.column,
-                )
-            ]
+        return testing.example_findings(self.source)
 
     def runtest(self) -> None:
-        from tbptt_lint.rules import RULES_BY_CODE, enabled_codes
+        from tbptt_lint.rules import RULES_BY_CODE
 
-        found = self.findings()
-        if self.kind == "good":
-            if found:
-                raise RuleExampleFailure(
-                    "no finding from any rule (every rule enabled)", [(f, True) for f in found]
-                )
-            return
-        if self.code not in RULES_BY_CODE:
-            raise RuleExampleFailure(
-                f"{self.code}, but tbptt-lint has no rule {self.code}", [(f, False) for f in found]
-            )
-        relevant = enabled_codes((), ()) | {self.code}
-        counted = {f.code for f in found if f.code in relevant}
-        if counted != {self.code}:
-            raise RuleExampleFailure(
-                f"{self.code} and no other rule that is enabled by default",
-                [(f, f.code in relevant) for f in found],
-            )
+        example = testing.Example(
+            self.code, "bad" if self.kind == "bad" else "good", self.source, self.name
+        )
+        problem = testing.example_problem(example, RULES_BY_CODE)
+        if problem is not None:
+            raise RuleExampleFailure(problem.expected, problem.findings)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if not isinstance(excinfo.value, RuleExampleFailure):

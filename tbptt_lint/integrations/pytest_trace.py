@@ -4,7 +4,7 @@ this module only when a test calls `tbptt.trace(...)`."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 from tbptt_lint.tracer import Trace
 
@@ -24,7 +24,7 @@ class FixtureTrace(Trace):
         self.entered_at = next(_entries)
         return trace
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         self.entered_at = None
         return super().__exit__(exc_type, exc, tb)
 

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tbptt_lint.catalog import BY_CODE as RULES_BY_CODE
+from tbptt_lint.catalog import BY_CODE as CATALOG_BY_CODE
 from tbptt_lint.diagnostics import Diagnostic, applicable
 
 
@@ -26,7 +26,7 @@ def count_by_rule(diagnostics: Sequence[Diagnostic], unsafe_fixes: bool = False)
     fixable = {d.code for d in diagnostics if applicable(d.fix, unsafe_fixes)}
     rows = [
         RuleCount(
-            code, RULES_BY_CODE[code].name if code in RULES_BY_CODE else "", n, code in fixable
+            code, CATALOG_BY_CODE[code].name if code in CATALOG_BY_CODE else "", n, code in fixable
         )
         for code, n in counts.items()
     ]

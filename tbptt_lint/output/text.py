@@ -72,7 +72,7 @@ def _underline(diagnostic: Diagnostic, index: int, line: str, last_index: int) -
 
 def snippet(diagnostic: Diagnostic, context: ReportContext) -> list[str]:
     """Source lines with a line-number gutter and carets under the span."""
-    lines: tuple[str, ...] = tuple(diagnostic.extra.get("source_lines", ()))  # type: ignore[arg-type]
+    lines = diagnostic.source_lines
     if not lines:
         return []
     color = context.color

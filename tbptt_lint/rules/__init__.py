@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from tbptt_lint import catalog
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.tbp001_state_not_detached import StateNotDetached
 from tbptt_lint.rules.tbp002_partial_detach import PartialDetach
@@ -35,8 +35,6 @@ class SyntaxErrorRule(Rule):
     """
 
     code = "TBP900"
-    name = "syntax-error"
-    severity = Severity.ERROR
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         return iter(())  # reported by the engine, which owns reading and parsing
@@ -49,8 +47,6 @@ class IoErrorRule(Rule):
     """
 
     code = "TBP901"
-    name = "io-error"
-    severity = Severity.ERROR
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         return iter(())  # reported by the engine, which owns reading and parsing
@@ -77,8 +73,8 @@ ALL_RULES: tuple[type[Rule], ...] = (
 )
 
 RULES_BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in ALL_RULES}
-SYNTAX_ERROR_CODE = SyntaxErrorRule.code
-IO_ERROR_CODE = IoErrorRule.code
+SYNTAX_ERROR_CODE = catalog.SYNTAX_ERROR_CODE
+IO_ERROR_CODE = catalog.IO_ERROR_CODE
 # Selection works on the catalog, which the command line loads without these classes.
 enabled_codes = catalog.enabled_codes
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import FULL, Leak, queries
-from tbptt_lint.diagnostics import UNSAFE, Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import cut_advice, cut_after_backward_fix
 from tbptt_lint.rules.unseen_helpers import unseen_helpers, unseen_helpers_note
@@ -24,10 +24,7 @@ class StateNotDetached(Rule):
     """
 
     code = "TBP001"
-    name = "state-not-detached"
-    severity = Severity.ERROR
     runtime_visible = True
-    fix_availability = UNSAFE
 
     INVALID = (
         """

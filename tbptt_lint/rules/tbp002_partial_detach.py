@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import PARTIAL, queries
-from tbptt_lint.diagnostics import UNSAFE, Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import cut_advice, cut_after_backward_fix
 
@@ -22,10 +22,7 @@ class PartialDetach(Rule):
     """
 
     code = "TBP002"
-    name = "partial-detach"
-    severity = Severity.ERROR
     runtime_visible = True
-    fix_availability = UNSAFE
 
     INVALID = (
         """

@@ -11,7 +11,7 @@ from tbptt_lint.analysis.events import DiscardedDetach, UnitEvents
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries
-from tbptt_lint.diagnostics import SAFE, Finding, Fix, Severity
+from tbptt_lint.diagnostics import SAFE, Finding, Fix
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import (
     container_kind,
@@ -32,10 +32,7 @@ class DetachResultDiscarded(Rule):
     """
 
     code = "TBP003"
-    name = "detach-result-discarded"
-    severity = Severity.ERROR
     runtime_visible = True
-    fix_availability = SAFE
 
     INVALID = (
         """
@@ -76,9 +73,9 @@ for x, y in batches:
                     message = _cutting_method_message(discarded)
                 fix = _assign_result(model, unit, discarded)
                 yield model.finding(self.code, discarded.node, message, fix)
-            leaked = queries(model).leaked_states(unit)
+            leaked_states = queries(model).leaked_states(unit)
             for cut in unit.alias_cuts:
-                if cut.state not in leaked:
+                if cut.state not in leaked_states:
                     continue
                 message = (
                     f"`{cut.alias}` is a local copy taken from `{cut.state}`; cutting the copy "

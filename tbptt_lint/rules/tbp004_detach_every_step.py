@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import per_step_fresh_state
 from tbptt_lint.analysis.values import CUT
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -21,8 +21,6 @@ class DetachEveryStep(Rule):
     """
 
     code = "TBP004"
-    name = "detach-every-step"
-    severity = Severity.WARNING
     runtime_visible = True
 
     INVALID = (

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import RETAINED, Leak, queries
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -22,8 +22,6 @@ class RetainGraphBandaid(Rule):
     """
 
     code = "TBP005"
-    name = "retain-graph-bandaid"
-    severity = Severity.ERROR
     runtime_visible = True
 
     INVALID = (

@@ -14,7 +14,7 @@ from tbptt_lint.analysis.interpreter import keyed_name, names_in, target_names
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.walk import children, descendants
-from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix, Severity
+from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.flow import loss_names
 
@@ -30,9 +30,6 @@ class LossAccumulatedWithGraph(Rule):
     """
 
     code = "TBP006"
-    name = "loss-accumulated-with-graph"
-    severity = Severity.WARNING
-    fix_availability = UNSAFE
 
     INVALID = (
         """
@@ -292,6 +289,6 @@ def _item_instead(model: FileModel, accumulation: cst.CSTNode, name: str) -> Fix
     ]
     if len(uses) != 1:
         return None
-    line, column, end_line, end_column = model.span(uses[0])
+    _line, _column, end_line, end_column = model.span(uses[0])
     edit = Edit(".item()", (end_line, end_column), (end_line, end_column))
     return Fix(f"Accumulate `{name}.item()`", UNSAFE, (edit,))

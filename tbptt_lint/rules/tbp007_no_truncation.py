@@ -12,7 +12,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.queries import queries
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status
 from tbptt_lint.analysis.windows import window_loops
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -27,9 +27,6 @@ class NoTruncation(Rule):
     """
 
     code = "TBP007"
-    name = "no-truncation"
-    severity = Severity.INFO
-    default_enabled = False
     runtime_visible = True
 
     INVALID = (

@@ -9,7 +9,7 @@ import libcst as cst
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import call_name
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import SAFE, Edit, Finding, Fix, Severity
+from tbptt_lint.diagnostics import SAFE, Edit, Finding, Fix
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import detached, replace_node
 
@@ -23,9 +23,6 @@ class DataInsteadOfDetach(Rule):
     """
 
     code = "TBP008"
-    name = "data-instead-of-detach"
-    severity = Severity.INFO
-    fix_availability = SAFE
 
     INVALID = (
         """

@@ -20,7 +20,7 @@ from tbptt_lint.analysis.windows import (
     subtract,
     window_loops,
 )
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -34,8 +34,6 @@ class WindowMisaligned(Rule):
     """
 
     code = "TBP009"
-    name = "window-misaligned"
-    severity = Severity.WARNING
 
     INVALID = (
         """
@@ -108,7 +106,7 @@ for i in range(0, data.size(0) - 1, 35):
             if subtracts_window and rest and all(c > 0 for c in rest.values()) and "" not in rest:
                 message = (
                     f"the range stops at `{model.code(window.stop)}`, one window before the "
-                    f"end, so the last {_text(piece.length)} steps are never trained on while "
+                    f"end, so the last {_text(length)} steps are never trained on while "
                     "the state is carried up to them. Stop the range at the sequence length"
                 )
                 yield model.finding(self.code, window.stop, message)

@@ -10,7 +10,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.analysis.windows import WindowLoop, WindowSlice, window_loops
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -25,8 +25,6 @@ class BatchDimSliced(Rule):
     """
 
     code = "TBP010"
-    name = "batch-dim-sliced"
-    severity = Severity.ERROR
     runtime_visible = True
 
     INVALID = (

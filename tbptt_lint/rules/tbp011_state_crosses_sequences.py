@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import libcst as cst
 
@@ -24,7 +25,7 @@ from tbptt_lint.analysis.names import dotted_name, is_true_literal
 from tbptt_lint.analysis.queries import queries, spans_contain
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -47,8 +48,6 @@ class StateCrossesSequences(Rule):
     """
 
     code = "TBP011"
-    name = "state-crosses-sequences"
-    severity = Severity.WARNING
 
     INVALID = (
         """
@@ -81,11 +80,11 @@ for x, y in loader:
                     continue
                 entered = _entered_from_evaluation(model, unit, call)
                 if entered is not None:
-                    loop, evaluation = entered
-                    if id(loop) not in reported:
-                        reported.add(id(loop))
+                    training, evaluation = entered
+                    if id(training) not in reported:
+                        reported.add(id(training))
                         yield model.finding(
-                            self.code, loop.iter, _evaluation_message(model, call, evaluation)
+                            self.code, training.iter, _evaluation_message(model, call, evaluation)
                         )
                     continue
                 for loop in call.loops:
@@ -321,7 +320,7 @@ def _restarts_windows(unit: UnitEvents, call: RecurrentCall, loop: cst.For) -> b
             continue
         if bound is None:
             bound = names_bound_in(loop)
-        header = inner.iter if isinstance(inner, cst.For) else inner.test
+        header = inner.iter if isinstance(inner, cst.For) else cast(cst.While, inner).test
         if not reads_any(header, bound):
             return True
     return False
@@ -350,10 +349,11 @@ def _may_iterate_a_loader(model: FileModel, unit: UnitEvents) -> bool:
         return True
     if not isinstance(unit.unit, cst.FunctionDef):
         return False
-    given = getattr(model, "_given_loaders", None)
-    if given is None:
-        given = model._given_loaders = functions_given_loaders(model.context.index)  # type: ignore[attr-defined]
-    return unit.unit.name.value in given
+    return unit.unit.name.value in model.once(_functions_given_loaders)
+
+
+def _functions_given_loaders(model: FileModel) -> frozenset[str]:
+    return functions_given_loaders(model.context.index)
 
 
 def _short_last_batch(loader: LoaderInfo, unit: UnitEvents, call: RecurrentCall) -> bool:

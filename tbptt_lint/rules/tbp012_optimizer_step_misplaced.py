@@ -30,7 +30,7 @@ from tbptt_lint.analysis.loaders import (
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -46,8 +46,6 @@ class OptimizerStepMisplaced(Rule):
     """
 
     code = "TBP012"
-    name = "optimizer-step-misplaced"
-    severity = Severity.ERROR
 
     INVALID = (
         """
@@ -194,7 +192,7 @@ class Optimizers:
         `trainer`)."""
         if self._objects is None:
             models = {root for r in self.stepped for root in self.parameter_sources(r)}
-            models |= {e.receiver for e in self.clears if e.receiver not in self.stepped}
+            models |= {e.receiver for e in self.clears if e.receiver not in self.stepped}  # type: ignore[misc]
             if any(self.torch(r) and r in self._passed_in for r in self.stepped):
                 # The model it updates is not known here: any parameter, or `self`, may hold it.
                 models |= {p.name.value for p in _parameters(self.unit)}  # type: ignore[arg-type]
@@ -346,9 +344,9 @@ def _cleared_inside(
         inside = flow.inside(loop)
         if not any(e.kind == BACKWARD and e.order > clear.order for e in inside):
             continue
-        if any(e.kind == STEP or optimizers.may_clear(e) and e.kind != CLEAR for e in inside):
+        if any(e.kind == STEP or (optimizers.may_clear(e) and e.kind != CLEAR) for e in inside):
             continue  # a step in the loop, or a call that may take one
-        start, end = flow.spans[loop]
+        _start, end = flow.spans[loop]
         enclosing = set(flow.parents[loop])
         for step in flow.of(STEP):
             if step.order <= end or not set(step.loops) <= enclosing:
@@ -437,7 +435,7 @@ def descendants_of_blocks(node: cst.If | cst.Try) -> list[cst.CSTNode]:
     """The statements of an `if` or `try` at module or class level (guarded definitions)."""
     blocks = [node.body]
     if isinstance(node, cst.If) and node.orelse is not None:
-        blocks.append(node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse)
+        blocks.append(node.orelse.body if isinstance(node.orelse, cst.Else) else node.orelse)  # type: ignore[arg-type]
     found: list[cst.CSTNode] = []
     for block in blocks:
         if isinstance(block, cst.If):

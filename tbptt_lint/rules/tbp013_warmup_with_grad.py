@@ -13,7 +13,7 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, method_name
 from tbptt_lint.analysis.values import Status
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.flow import graph_names
 
@@ -29,8 +29,6 @@ class WarmupWithGrad(Rule):
     """
 
     code = "TBP013"
-    name = "warmup-with-grad"
-    severity = Severity.WARNING
     runtime_visible = True
 
     INVALID = (

@@ -9,7 +9,7 @@ import libcst as cst
 from tbptt_lint.analysis.events import InplaceDetachOnView
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.diagnostics import SAFE, Finding, Fix, Severity
+from tbptt_lint.diagnostics import SAFE, Finding, Fix
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.fixes import is_whole_statement, rebind_detached, replace_node
 
@@ -26,9 +26,6 @@ class DetachInplaceOnView(Rule):
     """
 
     code = "TBP014"
-    name = "detach-inplace-on-view"
-    severity = Severity.ERROR
-    fix_availability = SAFE
 
     INVALID = (
         """

@@ -4,6 +4,7 @@ the recurrent call."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import libcst as cst
 
@@ -18,7 +19,7 @@ from tbptt_lint.analysis.stateless_cells import stateless_cell_steps
 from tbptt_lint.analysis.step_resets import per_step_attribute_resets
 from tbptt_lint.analysis.values import CUT, LEAF, RESET
 from tbptt_lint.analysis.walk import descendants
-from tbptt_lint.diagnostics import Finding, Severity
+from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
 
@@ -34,8 +35,6 @@ class StateNotThreaded(Rule):
     """
 
     code = "TBP015"
-    name = "state-not-threaded"
-    severity = Severity.WARNING
     runtime_visible = True
 
     INVALID = (
@@ -151,7 +150,7 @@ for x, y in windows:
     def _states_never_passed_back(self, model: FileModel) -> Iterator[Finding]:
         constructions = model.context.constructions
         reported: set[int] = set()
-        for loop in model.loops():
+        for loop in cast("list[cst.For | cst.While]", model.loops()):
             assigned = _assigned_names(loop.body)
             for call in _calls(loop.body):
                 callee = dotted_name(call.func)
@@ -190,7 +189,7 @@ def _cut_but_never_stepped_calls(
     every batch), which is no sign of a state meant to be carried."""
     constructions = model.context.constructions
     seen: set[int] = set()
-    for loop in model.loops():
+    for loop in cast("list[cst.For | cst.While]", model.loops()):
         cuts, others = _self_cuts(loop.body)
         if not cuts:
             continue
@@ -288,7 +287,9 @@ def _passed_elsewhere(unit: UnitEvents, event: StatelessCall) -> bool:
 
 
 def _thrown_away_cut(
-    model: FileModel, unit: UnitEvents, event: StatelessCall
+    model: FileModel,
+    unit: UnitEvents,  # noqa: ARG001 - the shape of this rule's other unit checks
+    event: StatelessCall,
 ) -> tuple[str, cst.CSTNode] | None:
     """The first state of the call that a loop around it cuts, where nothing reads the cut
     value before the call replaces it: the cut was only good for passing the state on."""

@@ -69,7 +69,10 @@ def unseen_helpers(model: FileModel, call: RecurrentCall, state: str) -> list[tu
 def _mentions(expression: cst.BaseExpression, state: str) -> bool:
     if dotted_name(expression) == state:
         return True
-    return any(dotted_name(node) == state for node in descendants([expression]))
+    return any(
+        isinstance(node, cst.BaseExpression) and dotted_name(node) == state
+        for node in descendants([expression])
+    )
 
 
 def unseen_helpers_note(helpers: list[tuple[str, str]]) -> str:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from tbptt_lint.tracer.records import (
     BackwardCall,
+    BackwardKind,
     GraphNode,
     GraphSnapshot,
+    NodeKind,
     StepRecord,
     TraceSummary,
 )
@@ -16,8 +18,10 @@ from tbptt_lint.tracer.session import Trace, trace
 
 __all__ = [
     "BackwardCall",
+    "BackwardKind",
     "GraphNode",
     "GraphSnapshot",
+    "NodeKind",
     "StepRecord",
     "Trace",
     "TraceSummary",

@@ -35,7 +35,7 @@ from tbptt_lint.tracer.graph_legend import (
     graph_title,
 )
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
-from tbptt_lint.tracer.report import human_bytes
+from tbptt_lint.tracer.words import human_bytes
 
 MAX_STEP_BOXES = 200  # up to this many steps in view: one box per step
 MAX_BOXES = 600  # past this many windows: several windows share a box
@@ -220,7 +220,8 @@ def _row_length(view: View, fit: int, typical: int, count: int) -> int:
         preferred = [n * typical for n in range(fit // typical, 0, -1)]
     else:
         preferred = [n for n in (20, 15, 12, 10, 8, 6, 5, 4, 3, 2) if n <= fit] or [1]
-    for per_row in [*preferred, *range(fit, max(fit // 2, 1) - 1, -1)]:
+    candidates: list[int] = [*preferred, *range(fit, max(fit // 2, 1) - 1, -1)]
+    for per_row in candidates:
         if not _short_tail(count, per_row):
             return per_row
     return preferred[0]
@@ -238,10 +239,49 @@ def condensed_dot(
     if not summary.calls:
         raise ValueError("no backward calls were recorded; there is no graph to draw")
     view = build_view(summary, call, max_step_boxes=max_step_boxes, max_boxes=max_boxes)
+    layout = _lay_out(view, _typical_window(summary.calls), max_width)
+    c, placed = view.call, layout.placed
+    k2 = summary.expected_k2
+    title = f"{graph_title(c, k2)}; {c.graph_nodes} graph nodes, {human_bytes(c.saved_bytes)} saved"
+    out = _head(layout)
+    out.extend(_frames(view, placed, layout.typical, layout.box_w, layout.box_h))
+    for p in placed:
+        out.append(f'  {p.name} [pos="{p.x:.1f},{p.y:.1f}!" {_box_attrs(p.box)}]')
+    out.extend(_flow_edges(layout))
+    rx = _root(layout, out)
+    out.extend(_k2_line(view, placed, layout.box_w, layout.box_h, layout.slot))
+    box_w, box_h = layout.box_w, layout.box_h
+    bottom = -(layout.rows - 1) * (box_h + layout.row_gap) - box_h / 2 - ROW_GAP_PT
+    widest = max((p.x for p in placed), default=0.0) + box_w / 2 + GAP_PT  # row end, stub
+    legend_width = max(widest, rx + layout.root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
+    out.extend(_legend(bottom, view.k2_boundary is not None, k2, view.per_step, legend_width))
+    out.append(f'  label="{dot_escape(_wrap_title(title, legend_width))}"')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class _Layout:
+    """Where the boxes of a view go: sizes in points, and each box placed in its row."""
+
+    box_w: float
+    box_h: float
+    row_gap: float
+    slot: float  # a box and the gap after it
+    root_label: str
+    root_w: float
+    typical: int  # the typical window, in steps (0: none)
+    rows: int
+    placed: list[Placed]
+
+    def xy(self, row: int, col: int) -> tuple[float, float]:
+        return col * self.slot + self.box_w / 2, -row * (self.box_h + self.row_gap)
+
+
+def _lay_out(view: View, typical: int, max_width: float) -> _Layout:
     c, boxes = view.call, view.boxes
     history = boxes[0] if boxes and boxes[0].history else None
     body = boxes[1:] if history else boxes
-
     box_h = BOX_H_STEP if view.per_step else BOX_H_WINDOW
     row_gap = ROW_GAP_FRAMED_PT if view.per_step else ROW_GAP_PT
     box_w = max((_text_width(b.label()) for b in boxes), default=24.0) + 12
@@ -253,40 +293,37 @@ def condensed_dot(
     # One slot on the left (the earlier-steps box, or where a row continues) and one on the
     # right (where a row goes on, or the backward node).
     fit = max(1, int((max_width - max(root_w, box_w) - GAP_PT) // slot) - 1)
-    typical = _typical_window(summary.calls)
     per_row = _row_length(view, fit, typical, len(body))
     cells = [(i // per_row, i % per_row) for i in range(len(body))]
     rows = cells[-1][0] + 1 if cells else 1
-
-    def xy(row: int, col: int) -> tuple[float, float]:
-        return col * slot + box_w / 2, -row * (box_h + row_gap)
-
-    placed: list[Placed] = []
+    layout = _Layout(box_w, box_h, row_gap, slot, root_label, root_w, typical, rows, [])
+    placed = layout.placed
     if history is not None:
-        placed.append(Placed("b0", *xy(0, 0), box=history))
+        placed.append(Placed("b0", *layout.xy(0, 0), box=history))
     offset = 1 if history else 0
     for i, box in enumerate(body):
         row, col = cells[i]
-        placed.append(Placed(f"b{i + offset}", *xy(row, 1 + col), box=box))
+        placed.append(Placed(f"b{i + offset}", *layout.xy(row, 1 + col), box=box))
+    return layout
 
-    k2 = summary.expected_k2
-    title = f"{graph_title(c, k2)}; {c.graph_nodes} graph nodes, {human_bytes(c.saved_bytes)} saved"
-    out = [
+
+def _head(layout: _Layout) -> list[str]:
+    return [
         "digraph condensed {",
         "  graph [layout=neato inputscale=72 splines=false outputorder=nodesfirst forcelabels=true "
         f"fontname=Helvetica fontsize={TITLE_PT:g} labelloc=t]",
         f'  node [shape=box style="rounded,filled" fontname=Helvetica fontsize={FONT_PT:g} '
-        f'fillcolor=white color="#555555" fixedsize=true width={box_w / 72:.3f} '
-        f"height={box_h / 72:.3f}]",
+        f'fillcolor=white color="#555555" fixedsize=true width={layout.box_w / 72:.3f} '
+        f"height={layout.box_h / 72:.3f}]",
         "  edge [dir=back arrowsize=0.6 fontname=Helvetica fontsize=9]",
     ]
-    out.extend(_frames(view, placed, typical, box_w, box_h))
-    for p in placed:
-        out.append(f'  {p.name} [pos="{p.x:.1f},{p.y:.1f}!" {_box_attrs(p.box)}]')
 
-    # What crosses between neighbouring boxes; a row break gets a stub at both ends instead
-    # of an edge across the picture.
-    names = [p.name for p in placed]
+
+def _flow_edges(layout: _Layout) -> list[str]:
+    """What crosses between neighbouring boxes; a row break gets a stub at both ends instead
+    of an edge across the picture."""
+    placed, box_w, box_h = layout.placed, layout.box_w, layout.box_h
+    out: list[str] = []
     for i in range(1, len(placed)):
         prev, here = placed[i - 1], placed[i]
         style = _flow_attrs(here.box)
@@ -294,30 +331,29 @@ def condensed_dot(
             out.append(f"  {prev.name} -> {here.name} [{style}]")
             continue
         end, start = f"e{i}", f"s{i}"
-        ex, ey = prev.x + slot, prev.y
-        sx, sy = xy(int(round(-here.y / (box_h + row_gap))), 0)
+        ex, ey = prev.x + layout.slot, prev.y
+        sx, sy = layout.xy(round(-here.y / (box_h + layout.row_gap)), 0)
         out.append(f'  {end} [pos="{ex - box_w / 2 + 8:.1f},{ey:.1f}!" {_STUB}]')
         out.append(f'  {start} [pos="{sx + box_w / 2 - 8:.1f},{sy:.1f}!" {_STUB}]')
         out.append(f"  {prev.name} -> {end} [{style}]")
         out.append(f"  {start} -> {here.name} [{style}]")
-    # A backward before any step (nothing to draw but itself) stands alone.
+    return out
+
+
+def _root(layout: _Layout, out: list[str]) -> float:
+    """The backward node, after the last box (a backward before any step, with nothing to
+    draw but itself, stands alone), into `out`; its x."""
+    placed, box_w = layout.placed, layout.box_w
     last = placed[-1] if placed else Placed("", -GAP_PT - box_w / 2, 0.0)
-    rx = last.x + box_w / 2 + GAP_PT + root_w / 2
+    rx = last.x + box_w / 2 + GAP_PT + layout.root_w / 2
     out.append(
-        f'  root [pos="{rx:.1f},{last.y:.1f}!" label="{root_label}" shape=doubleoctagon '
-        f'fillcolor="#e5f5e0" color="#31a354" width={root_w / 72:.3f} '
-        f"height={max(box_h, 36) / 72:.3f}]"
+        f'  root [pos="{rx:.1f},{last.y:.1f}!" label="{layout.root_label}" shape=doubleoctagon '
+        f'fillcolor="#e5f5e0" color="#31a354" width={layout.root_w / 72:.3f} '
+        f"height={max(layout.box_h, 36) / 72:.3f}]"
     )
-    if names:
-        out.append(f'  {names[-1]} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
-    out.extend(_k2_line(view, placed, box_w, box_h, slot))
-    bottom = -(rows - 1) * (box_h + row_gap) - box_h / 2 - ROW_GAP_PT
-    widest = max((p.x for p in placed), default=0.0) + box_w / 2 + GAP_PT  # row end, stub
-    legend_width = max(widest, rx + root_w / 2, min(LEGEND_MIN_WIDTH_PT, max_width))
-    out.extend(_legend(bottom, view.k2_boundary is not None, k2, view.per_step, legend_width))
-    out.append(f'  label="{dot_escape(_wrap_title(title, legend_width))}"')
-    out.append("}")
-    return "\n".join(out) + "\n"
+    if placed:
+        out.append(f'  {placed[-1].name} -> root [color="{ENTRY_COLOUR}" penwidth=2]')
+    return rx
 
 
 def _wrap_title(title: str, width: float) -> str:

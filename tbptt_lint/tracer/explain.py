@@ -70,7 +70,9 @@ def window_of(step: int, calls: Sequence[BackwardCall]) -> int | None:
 
 
 def describe_leaks(
-    leaks: Sequence[StateLeak], calls: Sequence[BackwardCall], limit: int = 3
+    leaks: Sequence[StateLeak],
+    calls: Sequence[BackwardCall],  # noqa: ARG001 - public signature, kept for callers
+    limit: int = 3,
 ) -> str:
     """'`c` passed to LSTM 'rnn' at step 20 still references step 19, backpropagated by #0'."""
     if not leaks:
@@ -100,8 +102,8 @@ def describe_leaks(
         others = len(by_state) - limit
         verb = "leaks" if others == 1 else "leak"
         lines.append(f"{plural(others, 'more state')} {verb} the same way.")
-    parts = {leak.part for leak in leaks}
-    if parts == {"c"}:
+    leaked_parts = {leak.part for leak in leaks}
+    if leaked_parts == {"c"}:
         lines.append("Only `c` leaks: `h` is cut but the cell state is not.")
     return " ".join(lines)
 

@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-EXPECT_RE = re.compile(r"#\s*expect:\s*([A-Z]+\d+(?:\s*,\s*[A-Z]+\d+)*)")
+from tbptt_lint import testing
 
 
 def expected_codes(path: Path) -> set[str]:
-    codes: set[str] = set()
-    for match in EXPECT_RE.finditer(path.read_text(encoding="utf-8")):
-        codes.update(code.strip() for code in match.group(1).split(","))
-    return codes
+    return testing.expected_codes(path.read_text(encoding="utf-8"))
 
 
 def runtime_visible(codes: set[str]) -> bool:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class StepGroup:
     module: str  # the module's name in the model ("rnn") or its class name
-    kind: str  # "nn.LSTM", "nn.GRU", "nn.RNN"
+    kind: str  # the module's class: "nn.LSTM", "nn.GRUCell", or the name of a user class
     steps: int  # time steps the call holds
     layers: int = 1
     directions: int = 1

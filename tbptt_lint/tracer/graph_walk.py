@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from types import GetSetDescriptorType
 from typing import TYPE_CHECKING, Any
 
-from tbptt_lint.tracer.records import GraphNode, GraphSnapshot
+from tbptt_lint.tracer.records import GraphNode, GraphSnapshot, NodeKind
 
 if TYPE_CHECKING:
     from tbptt_lint.tracer.steps import SequenceBits
@@ -93,7 +93,7 @@ class WalkResult:
     # Non-parameter leaves below a step that already held a .grad: (shape, step above it).
     stale_leaves: list[tuple[tuple[int, ...], int | None]] = field(default_factory=list)
     # Weak references to the leaves of the k1/k2 recipe (non-parameter leaves below a step).
-    state_leaves: list[weakref.ref] = field(default_factory=list)
+    state_leaves: list[weakref.ref[Any]] = field(default_factory=list)
     unreadable: list[FreedSaved] = field(default_factory=list)
     snapshot: GraphSnapshot | None = None
     # For torchviz: id(grad_fn) -> step, and ids of nodes at a truncation boundary.
@@ -170,7 +170,8 @@ def _storage_bytes(t: Any, seen: set[int]) -> int:
         if key in seen:
             return 0
         seen.add(key)
-        return storage.nbytes()
+        nbytes: int = storage.nbytes()
+        return nbytes
     except Exception:  # noqa: BLE001 - sparse or meta tensors have no storage
         return 0
 
@@ -209,13 +210,72 @@ def walk_graph(
     one is gone, so whoever matches ids against another traversal (torchviz's `make_dot`) must
     hold them meanwhile. Holding them matters more on torch 2.13: see node_keeper.
     """
-    import torch
-
     clock = time.perf_counter
     started = clock()
-    if max_nodes is None:
-        max_nodes = sys.maxsize
     result = WalkResult()
+    graph = _discover(
+        roots,
+        resolve_tag,
+        result,
+        measure_saved,
+        sys.maxsize if max_nodes is None else max_nodes,
+        tagged,
+    )
+    discovered = clock()
+    order, above = _order(graph)
+    ordered = clock()
+    _longest_paths(graph, order, result)
+    measured = clock()
+    _leaves_and_unreadable(graph, above, result)
+    n = len(graph.nodes)
+    if n <= snapshot_limit:
+        names = [node.name() for node in graph.nodes]
+        result.snapshot = _snapshot(
+            names, graph.tags, graph.children, graph.nodes, graph.root_count, param_names
+        )
+    else:
+        result.snapshot = GraphSnapshot(truncated=True)
+    if timings is not None:
+        finished = clock()
+        for phase, took in (
+            ("discover", discovered - started),
+            ("order", ordered - discovered),
+            ("horizon", measured - ordered),
+            ("finish", finished - measured),
+        ):
+            timings[phase] = timings.get(phase, 0.0) + took
+    if keep_alive is not None:
+        nodes = graph.nodes
+        keep_alive.extend([nodes[j] for j in order])  # parents first: see node_keeper
+    return result
+
+
+@dataclass
+class _Graph:
+    """What the one pass over the Node objects read: node i is `nodes[i]` (the roots first),
+    with its tag, its children (as indices) and its in-degree."""
+
+    nodes: list[Any]
+    root_count: int
+    tags: list[StepTag | None]
+    children: list[Sequence[int]]
+    indegree: list[int]
+    leaves: list[int]  # AccumulateGrad nodes
+    unreadable: list[tuple[FreedSaved, int]]
+
+
+def _discover(  # noqa: C901 - the walk's hot loop, inline on purpose (one call per node costs)
+    roots: Sequence[Any],
+    resolve_tag: TagResolver,
+    result: WalkResult,
+    measure_saved: bool,
+    max_nodes: int,
+    tagged: SequenceBits | None,
+) -> _Graph:
+    """The breadth-first pass (the hot loop: kept inline). Sets `result`'s node count, limit,
+    saved bytes and opaque nodes."""
+    import torch
+
     # Node -> its index. Nodes hash by identity, and `nodes` keeps each one alive meanwhile.
     index: dict[Any, int] = {}
     nodes: list[Any] = []  # the queue of the breadth-first pass; node i is nodes[i]
@@ -307,29 +367,34 @@ def walk_graph(
             limited = True
             children_append(_NO_KIDS)
             continue
-        kids: list[int] = []
+        own_kids: list[int] = []
         for child, _ in node.next_functions:
             if child is None:
                 continue
             ci = index_get(child)
             if ci is None:
                 index[child] = found
-                kids.append(found)
+                own_kids.append(found)
                 nodes_append(child)
                 indegree_append(1)
                 found += 1
             else:
                 indegree[ci] += 1
-                kids.append(ci)
-        children_append(kids)
-    n = len(nodes)
-    result.node_count = n
+                own_kids.append(ci)
+        children_append(own_kids)
+    result.node_count = len(nodes)
     result.node_limited = limited
     result.saved_bytes = saved
-    discovered = clock()
+    return _Graph(nodes, root_count, tags, children, indegree, leaves, unreadable)
 
-    # Topological order, parents first (Kahn). The same pass carries down, for each node,
-    # the step of the nearest tagged nodes above it (the largest; -1: none above).
+
+def _order(graph: _Graph) -> tuple[list[int], list[int]]:
+    """Topological order, parents first, and for each node the step of the nearest tagged
+    nodes above it (-1: none). Uses up `graph.indegree`."""
+    children, tags, indegree = graph.children, graph.tags, graph.indegree
+    n = len(children)
+    # Kahn. The same pass carries down, for each node, the step of the nearest tagged nodes
+    # above it (the largest; -1: none above).
     order = [j for j in range(n) if not indegree[j]]
     order_append = order.append
     above = [-1] * n
@@ -346,8 +411,15 @@ def walk_graph(
             indegree[c] = left
             if not left:
                 order_append(c)
-    ordered = clock()
+    return order, above
 
+
+def _longest_paths(  # noqa: C901 - the second hot loop, inline on purpose
+    graph: _Graph, order: list[int], result: WalkResult
+) -> None:
+    """The horizon, reached steps, links, cut nodes and node steps, into `result`."""
+    children, tags, nodes, root_count = graph.children, graph.tags, graph.nodes, graph.root_count
+    n = len(children)
     # Longest path over distinct steps, children first. A node's state is the best path
     # value with its first step, and the best one whose first step differs (or _NEG/_NO_TAG).
     # Children merge in `next_functions` order with strict comparisons: on a tie the earlier
@@ -417,44 +489,31 @@ def walk_graph(
         node_steps[node_id] = start
     result.horizon = max((best[j][0] for j in range(root_count)), default=0)
     result.cut_steps = reached - inner - {newer for _, newer in links}
-    measured = clock()
 
+
+def _leaves_and_unreadable(graph: _Graph, above: list[int], result: WalkResult) -> None:
+    import torch
+
+    nodes, tags = graph.nodes, graph.tags
+    cut_ids = result.cut_node_ids
     # Leaves below a step (the k1/k2 recipe's state), and where unreadable tensors sit.
     parameter = torch.nn.Parameter
-    for j in leaves:
+    for j in graph.leaves:
         var = getattr(nodes[j], "variable", None)
         if var is not None and above[j] >= 0 and not isinstance(var, parameter):
             result.state_leaves.append(weakref.ref(var))
             cut_ids.add(id(nodes[j]))
             if var.grad is not None:
                 result.stale_leaves.append((tuple(var.shape), above[j]))
-    if unreadable:
+    if graph.unreadable:
         # Rare (the run is about to raise): find each tag's span only now.
         spans = {tag[0]: tag[1] for tag in tags if tag is not None}
-        for freed, j in unreadable:
+        for freed, j in graph.unreadable:
             own = tags[j]
             first = own[0] if own is not None else above[j]
             if first >= 0:
                 freed.step, freed.steps = first, spans.get(first, 1)
             result.unreadable.append(freed)
-
-    if n <= snapshot_limit:
-        names = [node.name() for node in nodes]
-        result.snapshot = _snapshot(names, tags, children, nodes, root_count, param_names)
-    else:
-        result.snapshot = GraphSnapshot(truncated=True)
-    if timings is not None:
-        finished = clock()
-        for phase, took in (
-            ("discover", discovered - started),
-            ("order", ordered - discovered),
-            ("horizon", measured - ordered),
-            ("finish", finished - measured),
-        ):
-            timings[phase] = timings.get(phase, 0.0) + took
-    if keep_alive is not None:
-        keep_alive.extend([nodes[j] for j in order])  # parents first: see node_keeper
-    return result
 
 
 def _snapshot(
@@ -470,7 +529,8 @@ def _snapshot(
     snap = GraphSnapshot()
     for i, name in enumerate(names):
         tag = tags[i]
-        label, kind = name, "op"
+        label = name
+        kind: NodeKind = "op"
         if i < root_count:
             kind = "root"
         if name == ACCUMULATE_GRAD:

@@ -23,7 +23,7 @@ import torch
 from tbptt_lint.tracer.torch_state import compiler_backward, in_backward
 
 # on_backward(outputs, grad_tensors, kwargs_of_engine_call, run) -> result of run()
-Handler = Callable[[Any, Any, dict, Callable[[], Any]], Any]
+Handler = Callable[[Any, Any, dict[str, Any], Callable[[], Any]], Any]
 
 
 def _engine_owner() -> Any:

@@ -6,6 +6,12 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
+
+# What a node of a graph snapshot is (the `kind` of GraphNode, as written to JSON).
+NodeKind = Literal["op", "param", "leaf", "opaque", "root"]
+# How a backward call was made: `.backward()` / `autograd.backward`, or `autograd.grad`.
+BackwardKind = Literal["backward", "grad"]
 
 
 @dataclass(slots=True)
@@ -22,7 +28,7 @@ class GraphNode:
     id: int  # stable within one snapshot
     label: str  # autograd node name, e.g. "AddmmBackward0", or "param: weight_ih"
     step: int | None  # global step index the node belongs to, None for glue
-    kind: str  # "op", "param", "leaf", "opaque", "root"
+    kind: NodeKind
 
 
 @dataclass
@@ -47,20 +53,20 @@ class BackwardCall:
     still read and assign as tuples."""
 
     __slots__ = (
+        "_cut",
+        "_links",
+        "_reached",
+        "continuations",
+        "graph_nodes",
+        "horizon",
         "index",
+        "kind",
+        "notes",
+        "opaque",
+        "saved_bytes",
+        "snapshot",
         "step",
         "stride",
-        "horizon",
-        "graph_nodes",
-        "saved_bytes",
-        "kind",
-        "_reached",
-        "_links",
-        "_cut",
-        "continuations",
-        "opaque",
-        "snapshot",
-        "notes",
         "walk_limited",
     )
 
@@ -72,7 +78,7 @@ class BackwardCall:
         horizon: int,  # longest chain of steps linked through carried state it flows along
         graph_nodes: int,
         saved_bytes: int,
-        kind: str = "backward",  # "backward" or "grad"
+        kind: BackwardKind = "backward",
         reached_steps: Iterable[int] = (),  # global step indices whose nodes it reaches
         # (from_step, to_step) pairs: the gradient flows from step `to_step` back into
         # `from_step` through carried state. Used by the condensed graph.
@@ -96,12 +102,12 @@ class BackwardCall:
         self.graph_nodes = graph_nodes
         self.saved_bytes = saved_bytes
         self.kind = kind
-        self.reached_steps = reached_steps  # type: ignore[assignment]
-        self.state_links = state_links  # type: ignore[assignment]
+        self.reached_steps = reached_steps
+        self.state_links = state_links
         if cut_steps is None:
             linked = {newer for _, newer in self.state_links}
             cut_steps = (s for s in self.reached_steps if s not in linked)
-        self.cut_steps = cut_steps  # type: ignore[assignment]
+        self.cut_steps = cut_steps
         self.continuations = continuations
         self.opaque = opaque
         self.snapshot = snapshot

@@ -19,20 +19,9 @@ from tbptt_lint.tracer.records import (
     StepRecord,
     TraceSummary,
 )
-from tbptt_lint.tracer.words import plural, typical, window_role
+from tbptt_lint.tracer.words import human_bytes, plural, typical, window_role
 
 SCHEMA = "tbptt-lint.trace/1"
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> "1.5 KiB"; binary units, as memory is counted."""
-    value = float(n)
-    for unit in _UNITS:
-        if abs(value) < 1024 or unit == _UNITS[-1]:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _call_notes(call: BackwardCall) -> str:

@@ -24,7 +24,7 @@ class SavedHooksWatch:
     def install(self) -> None:
         if self._top is not None:
             return
-        hooks_cls = torch.autograd.graph.saved_tensors_hooks
+        hooks_cls: Any = torch.autograd.graph.saved_tensors_hooks  # its methods are patched
         enter, leave = hooks_cls.__enter__, hooks_cls.__exit__
         local = self._local
 
@@ -43,7 +43,7 @@ class SavedHooksWatch:
 
     def uninstall(self) -> None:
         if self._original is not None:
-            hooks_cls = torch.autograd.graph.saved_tensors_hooks
+            hooks_cls: Any = torch.autograd.graph.saved_tensors_hooks  # its methods are patched
             hooks_cls.__enter__, hooks_cls.__exit__ = self._original
             self._original = None
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -40,6 +40,9 @@ from tbptt_lint.tracer.steps import StateLeak, StepTracker
 
 DOT_NODE_LIMIT = 400  # torchviz output is kept for graphs up to this many nodes
 SNAPSHOT_NODE_LIMIT = 5000  # node/edge lists are kept up to this many nodes
+# Why a backward call was made: a window's own, a chained `state.backward(gradient)`, or the
+# closure an optimizer step evaluates again.
+CallRole = Literal["root", "continuation", "reevaluation"]
 
 _session_ids = itertools.count(1)
 _thread_keys = itertools.count(1)
@@ -68,7 +71,7 @@ def _gc_paused() -> Iterator[None]:
 
 @dataclass(slots=True)
 class _Event:
-    role: str  # "root", "continuation", "reevaluation"
+    role: CallRole
     counts: tuple[tuple[int, int], ...]
     thread: int = 0  # re-evaluations inside optimizer.step(closure) are discounted per thread
     call: BackwardCall | None = None
@@ -131,7 +134,7 @@ class Trace:
         )
         if self.step_modules:
             for m in self.step_modules:
-                self._tracker._info(m)
+                self._tracker.module_info(m)
         self._interceptor = BackwardInterceptor(self._on_backward)
         self._optim_handles: list[Any] = []
         self._entered = False
@@ -153,7 +156,7 @@ class Trace:
             raise
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         self._uninstall()
         if isinstance(exc, RuntimeError) and not getattr(exc, "_tbptt_explained", False):
             calls = self.calls
@@ -172,7 +175,7 @@ class Trace:
         ):
             try:
                 action()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - each removal runs whatever the others raise
                 self._errors.append(traceback.format_exc())
 
     def _release_walked(self) -> None:
@@ -208,7 +211,7 @@ class Trace:
 
     # ----- the backward hook -----
     def _on_backward(
-        self, outputs: Any, grad_tensors: Any, info: dict, run: Callable[[], Any]
+        self, outputs: Any, grad_tensors: Any, info: dict[str, Any], run: Callable[[], Any]
     ) -> Any:
         __tracebackhide__ = True  # pytest: the user's frames, not the tracer's
         try:
@@ -235,7 +238,7 @@ class Trace:
             raise
 
     def _before_backward(
-        self, outputs: Any, grad_tensors: Any, info: dict
+        self, outputs: Any, grad_tensors: Any, info: dict[str, Any]
     ) -> tuple[int, WalkResult] | None:
         if not info.get("accumulate_grad", True) and info.get("create_graph"):
             with self._lock:
@@ -282,7 +285,7 @@ class Trace:
 
     def _role(
         self, tensors: list[Any], grad_tensors: Any, counts: tuple[tuple[int, int], ...]
-    ) -> str:
+    ) -> CallRole:
         in_step = getattr(self._opt_local, "depth", 0) > 0
         if in_step and getattr(self._opt_local, "roots", 0) > 0:
             return "reevaluation"
@@ -302,11 +305,11 @@ class Trace:
 
     def _record(
         self,
-        role: str,
+        role: CallRole,
         counts: tuple[tuple[int, int], ...],
         walk: WalkResult,
         dot: str | None,
-        info: dict,
+        info: dict[str, Any],
     ) -> tuple[int, WalkResult]:
         event = _Event(role, counts, self._thread_key())
         self._events.append(event)
@@ -414,7 +417,7 @@ class Trace:
 
     def _refresh_param_names(self) -> None:
         names: dict[int, str] = {}
-        owners = [self.model] if self.model is not None else []
+        owners: list[nn.Module | None] = [self.model] if self.model is not None else []
         owners += [info.ref() for info in self._tracker.modules.values()]
         for owner in reversed(owners):  # the model last, so its qualified names win
             if owner is None:
@@ -599,7 +602,21 @@ class Trace:
 
 
 def trace(
-    model: nn.Module | None = None, step_modules: list[nn.Module] | None = None, **options: Any
+    model: nn.Module | None = None,
+    step_modules: list[nn.Module] | None = None,
+    *,
+    dot_node_limit: int = DOT_NODE_LIMIT,
+    snapshot_node_limit: int = SNAPSHOT_NODE_LIMIT,
+    measure_saved: bool = True,
+    max_walk_nodes: int | None = None,
 ) -> Trace:
-    """Watch `model` (or every module, when None) while the user's own code runs."""
-    return Trace(model, step_modules, **options)
+    """Watch `model` (or every module, when None) while the user's own code runs. The keyword
+    options are `Trace`'s."""
+    return Trace(
+        model,
+        step_modules,
+        dot_node_limit=dot_node_limit,
+        snapshot_node_limit=snapshot_node_limit,
+        measure_saved=measure_saved,
+        max_walk_nodes=max_walk_nodes,
+    )

@@ -22,7 +22,7 @@ import weakref
 from array import array
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -34,9 +34,15 @@ TAG_KEY = "tbptt_lint"
 # How deep to look into nested args/outputs for tensors, and how many to keep.
 _MAX_DEPTH = 3
 _MAX_TENSORS = 16
+# How a module counts time steps: a sequence module (T steps a call), a cell (one step a call),
+# a module that may be a step until its output comes back as its input, one the user named,
+# or a container of step modules. Written as it is into the report.
+ModuleKind = Literal["sequence", "cell", "candidate", "explicit", "container"]
 
 
-def flat_tensors(obj: Any, depth: int = 0, out: list[torch.Tensor] | None = None) -> list:
+def flat_tensors(
+    obj: Any, depth: int = 0, out: list[torch.Tensor] | None = None
+) -> list[torch.Tensor]:
     """Tensors inside args/outputs (tuples, lists, dicts, PackedSequence), bounded."""
     if out is None:
         out = []
@@ -139,22 +145,22 @@ class SequenceBits:
 class ModuleInfo:
     key: int
     name: str
-    ref: weakref.ref
-    kind: str  # "sequence", "cell", "candidate", "explicit", "container"
+    ref: weakref.ref[nn.Module]
+    kind: ModuleKind
     confirmed: bool = False  # a candidate whose output came back as its input
     calls: int = 0
     steps: int = 0
     # Sequence modules: start step of each call (cells: call i is step i).
-    starts: array = field(default_factory=lambda: array("q"))
+    starts: array[int] = field(default_factory=lambda: array("q"))
     grad: bytearray = field(default_factory=bytearray)  # grad enabled, per call
-    last_out: list[weakref.ref] = field(default_factory=list)  # see storage_holder
+    last_out: list[weakref.ref[torch.Tensor]] = field(default_factory=list)  # see storage_holder
     steps_at_backward: int = 0  # own step count at the last root backward
     # Counted modules: the state the last call returned (held until the next call, so that
     # no new tensor can take its address; let go of by `StepTracker.close`), and the first
     # step of every call given a state made anew (`StepTracker._made_anew`: a sequence may
     # start there).
-    state_out: tuple = ()
-    fresh: array = field(default_factory=lambda: array("q"))
+    state_out: tuple[torch.Tensor, ...] = ()
+    fresh: array[int] = field(default_factory=lambda: array("q"))
 
     @property
     def counted(self) -> bool:
@@ -177,7 +183,9 @@ class ModuleInfo:
         return call, 1
 
 
-def returned_state(module: nn.Module, output: Any, outputs: list[torch.Tensor]) -> tuple:
+def returned_state(
+    module: nn.Module, output: Any, outputs: list[torch.Tensor]
+) -> tuple[torch.Tensor, ...]:
     """The tensors of the state a step module returned: `h_n` (and `c_n`) of a sequence
     module, everything (`outputs`, the tensors of `output`) a cell or hand-written step
     returns."""
@@ -223,7 +231,7 @@ def stepping_module(module: nn.Module) -> nn.Module:
     return compiled_module(module) or module
 
 
-def sequence_length(module: nn.RNNBase, args: tuple, kwargs: dict) -> int:
+def sequence_length(module: nn.RNNBase, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     """T of one nn.RNN/LSTM/GRU call: the time axis per batch_first, or the longest packed
     length."""
     x = args[0] if args else kwargs.get("input")
@@ -236,7 +244,11 @@ def sequence_length(module: nn.RNNBase, args: tuple, kwargs: dict) -> int:
     return int(x.shape[1] if module.batch_first else x.shape[0])
 
 
-def _state_parts(module: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str, torch.Tensor]]:
+def _state_parts(
+    module: nn.Module,  # noqa: ARG001 - the signature of _state_inputs, which reads it
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> list[tuple[str, torch.Tensor]]:
     """The carried state a known recurrent module received, by part name."""
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
     if hx is None:
@@ -249,7 +261,9 @@ def _state_parts(module: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str
     return []
 
 
-def _state_inputs(module: nn.Module, args: tuple, kwargs: dict) -> list[tuple[str, torch.Tensor]]:
+def _state_inputs(
+    module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[tuple[str, torch.Tensor]]:
     """The state a step module was given, by part name: `hx` of a torch.nn recurrent module,
     every input tensor of any other."""
     if isinstance(module, (nn.RNNBase, nn.RNNCellBase)):
@@ -344,7 +358,7 @@ class StepTracker:
         self._handles.append(handle)
 
     def _explicit_modules(self) -> list[nn.Module]:
-        return [info.ref() for info in self.modules.values() if info.ref() is not None]
+        return [m for m in (info.ref() for info in self.modules.values()) if m is not None]
 
     def close(self) -> None:
         for handle in self._handles:
@@ -373,7 +387,7 @@ class StepTracker:
         """The sequence numbers `resolve_node` may tag, for the walk to test inline."""
         return self.tagged if self._seq_nr_ok else None
 
-    def resolve(self, meta: dict) -> tuple[int, int] | None:
+    def resolve(self, meta: dict[str, Any]) -> tuple[int, int] | None:
         """Step range of a tagged node, or None if none of its tags is a counted step."""
         entries = meta.get(TAG_KEY)
         if not entries:
@@ -458,7 +472,7 @@ class StepTracker:
         return [entry.module for entry in running]
 
     @run_uncompiled
-    def _pre(self, module: nn.Module, args: Any) -> None:
+    def _pre(self, module: nn.Module, args: Any) -> None:  # noqa: ARG002 - a forward pre-hook
         if compiling() or in_backward():
             # Recomputation during backward (checkpointing) is not a step, and a
             # non-reentrant checkpoint stops it by raising inside the forward.
@@ -487,7 +501,8 @@ class StepTracker:
             if len(self.errors) < 20:
                 self.errors.append(traceback.format_exc())
 
-    def _info(self, module: nn.Module) -> ModuleInfo:
+    def module_info(self, module: nn.Module) -> ModuleInfo:
+        """The record of `module`, made on its first call (or when it is named as a step)."""
         info = self.known(module)
         if info is None:
             info = ModuleInfo(
@@ -505,7 +520,7 @@ class StepTracker:
         info = self._by_id.get(id(module))
         return info if info is not None and info.ref() is module else None
 
-    def _kind_of(self, module: nn.Module) -> str:
+    def _kind_of(self, module: nn.Module) -> ModuleKind:
         # A torch.compile wrapper runs its module out of sight of the hooks: it steps as
         # that module does, and where that module contains recurrent modules, its calls
         # hide an unknown number of steps (an opaque region, not a step).
@@ -547,11 +562,13 @@ class StepTracker:
                     return qual
         return type(module).__name__
 
-    def _record(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+    def _record(
+        self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> None:
         if self._saved_hooks.active():
             self.saved_hooks_seen = True
         with self._lock:
-            info = self._info(module)
+            info = self.module_info(module)
             if info.kind == "container":
                 return
             keys = getattr(self._local, "keys", None)
@@ -595,14 +612,14 @@ class StepTracker:
                         self.tagged.add(fn._sequence_nr())
                     except AttributeError:
                         self._seq_nr_ok = False
-                    meta = fn.metadata
+                    meta: dict[str, Any] = fn.metadata  # type: ignore[assignment]  # a property
                     tags = meta.get(TAG_KEY)
                     if tags is None:
                         meta[TAG_KEY] = [entry]
                     elif entry not in tags:
                         tags.append(entry)
 
-    def _feeds_back(self, info: ModuleInfo, args: tuple, kwargs: dict) -> bool:
+    def _feeds_back(self, info: ModuleInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """True when an input shares storage with this module's previous output (h = cell(x, h),
         also after `h.detach()`, which keeps the storage)."""
         if not info.last_out:
@@ -621,13 +638,15 @@ class StepTracker:
     def _mark_enclosing_containers(self) -> None:
         """A module whose forward runs a step is a container, not a step itself."""
         for module in self._stack():
-            outer = self._info(module)
+            outer = self.module_info(module)
             if outer.kind == "candidate":
                 outer.kind = "container"
                 outer.confirmed = False
                 self.counted_version += 1
 
-    def _made_anew(self, parts: list[tuple[str, torch.Tensor]], previous: tuple) -> bool:
+    def _made_anew(
+        self, parts: list[tuple[str, torch.Tensor]], previous: tuple[torch.Tensor, ...]
+    ) -> bool:
         """Whether the state a step was given starts a sequence: none of it is carried on from
         a step, through a graph (also another module's: a decoder started from an encoder),
         cut (`detach()`, `.data`, `detach_()` keep the storage of `previous`, the state the
@@ -648,7 +667,11 @@ class StepTracker:
         return not any(_same_values(t, p) for _, t in parts if t.grad_fn is None for p in previous)
 
     def _inspect_state(
-        self, info: ModuleInfo, parts: list[tuple[str, torch.Tensor]], args: tuple, kwargs: dict
+        self,
+        info: ModuleInfo,
+        parts: list[tuple[str, torch.Tensor]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> None:
         """Record which part of the carried state still references a window already backpropped."""
         limit = info.steps_at_backward
@@ -683,7 +706,7 @@ def _own_frame(module_name: str) -> bool:
     return any(module_name == own or module_name.startswith(own + ".") for own in _OWN_MODULES)
 
 
-def caller_name(tensor: torch.Tensor, passed: tuple) -> tuple[str, bool]:
+def caller_name(tensor: torch.Tensor, passed: tuple[Any, ...]) -> tuple[str, bool]:
     """The name the user's code gives a state part: in the nearest frame outside torch and
     this package (the line that called the module), a local holding one of the containers
     `passed` with `tensor` in it (`hidden`, True), else one holding `tensor` (`h`, False).
@@ -693,7 +716,7 @@ def caller_name(tensor: torch.Tensor, passed: tuple) -> tuple[str, bool]:
         for arg in passed
         if isinstance(arg, (tuple, list)) and any(item is tensor for item in arg)
     ]
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and _own_frame(str(frame.f_globals.get("__name__", ""))):
         frame = frame.f_back
     if frame is None:

@@ -397,7 +397,8 @@ def _svg_runs(row: Row, y: int, g: Grid) -> list[str]:
     out = []
     run_start, run_colour = -1, None
     cols = sorted(row.cells)
-    for i, col in enumerate(cols + [None]):  # type: ignore[list-item]
+    ends: list[int | None] = [*cols, None]
+    for i, col in enumerate(ends):
         colour = None
         if col is not None:
             cell = row.cells[col]
@@ -416,7 +417,7 @@ def _svg_runs(row: Row, y: int, g: Grid) -> list[str]:
                 f'height="{g.row_h}" fill="{_hex(run_colour)}"><title>{tip}</title></rect>'
             )
             run_colour = None
-        if colour is not None and run_colour is None:
+        if colour is not None and run_colour is None and col is not None:
             run_start, run_colour = col, colour
     return out
 
@@ -457,7 +458,7 @@ def timeline_png(summary: TraceSummary, k2: int | None = None) -> bytes:
         for col, cell in row.cells.items():
             x0, x1 = col * g.cell_w, (col + 1) * g.cell_w - gap
             band = tuple(background[x0 * 3 : x0 * 3 + 3])
-            line[x0 * 3 : x1 * 3] = bytes(_cell_colour(band, cell)) * (x1 - x0)  # type: ignore[arg-type]
+            line[x0 * 3 : x1 * 3] = bytes(_cell_colour(band, cell)) * (x1 - x0)
         for x in row.marks:
             # 1 px when a pixel holds several steps, so short windows stay visible beside it.
             a, b = max(x - (2 if g.cell_w > 1 else 1), 0), min(x, plot_w)

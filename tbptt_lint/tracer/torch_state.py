@@ -22,7 +22,8 @@ def _compiling_probe() -> Callable[[], bool]:
     ):
         probe = getattr(owner, name, None)
         if probe is not None:
-            return probe
+            found: Callable[[], bool] = probe
+            return found
     return lambda: False
 
 

@@ -92,7 +92,8 @@ def load_make_dot() -> Callable[..., Any]:
     """Return `torchviz.make_dot`, shimming `distutils.version` only while torchviz imports
     (a torchviz the program imported itself is used as it is)."""
     if "torchviz" in sys.modules and sys.modules["torchviz"] is not None:
-        return sys.modules["torchviz"].make_dot
+        make_dot: Callable[..., Any] = sys.modules["torchviz"].make_dot
+        return make_dot
 
     names = ("distutils", "distutils.version")
     missing = object()
@@ -105,7 +106,8 @@ def load_make_dot() -> Callable[..., Any]:
     sys.modules["distutils"] = package
     sys.modules["distutils.version"] = version
     try:
-        return importlib.import_module("torchviz").make_dot
+        make_dot = importlib.import_module("torchviz").make_dot
+        return make_dot
     finally:
         for name, previous in saved.items():
             if previous is missing:
@@ -244,7 +246,7 @@ def _entry_node(members: list[str], labels: dict[str, str], sources: dict[str, l
     return min(ops or members, key=lambda m: rank.get(m, 0))
 
 
-def _restyle(
+def _restyle(  # noqa: C901 - one pass over torchviz's DOT lines, each kind handled inline
     body: Iterable[str],
     graph_attr: dict[str, str],
     node_attr: dict[str, str],
@@ -392,16 +394,16 @@ def _restyle(
         out.append("\t}\n")
     out.extend(loose)
     out.extend(edges)
-    for n, (target, text, extra) in enumerate(markers):
+    for k, (target, text, edge_extra) in enumerate(markers):
         # The cut itself has no autograd edge (that is the point of detach), so draw one.
-        marker = f"cut_{target}" if n == 0 or markers[n - 1][0] != target else f"cut{n}_{target}"
+        marker = f"cut_{target}" if k == 0 or markers[k - 1][0] != target else f"cut{k}_{target}"
         out.append(
             f'\t{marker} [label="{text}" shape=plaintext style="" fontname=Helvetica '
             f'fontcolor="{CUT_COLOUR}"]\n'
         )
         out.append(
             f'\t{marker} -> {target} [label="cut" style=dashed color="{CUT_COLOUR}" '
-            f'fontcolor="{CUT_COLOUR}" penwidth=2{extra}]\n'
+            f'fontcolor="{CUT_COLOUR}" penwidth=2{edge_extra}]\n'
         )
     out.append("}\n")
     return "".join(out)

@@ -11,6 +11,18 @@ from tbptt_lint.tracer.records import BackwardCall
 
 T = TypeVar("T", bound=Hashable)
 
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def human_bytes(n: int) -> str:
+    """1536 -> "1.5 KiB"; binary units, as memory is counted."""
+    value = float(n)
+    for unit in _UNITS:
+        if abs(value) < 1024 or unit == _UNITS[-1]:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
 
 def plural(count: int, word: str, many: str | None = None) -> str:
     """'1 step', '5 steps'."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import libcst as cst
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.analysis.api import check_source
 from tbptt_lint.analysis.context import ASSUMED_CUT, FileContext
 from tbptt_lint.analysis.names import ImportMap
@@ -24,12 +24,7 @@ def codes(source: str, settings: Settings | None = None) -> list[tuple[str, int]
 
 def expected(source: str) -> list[tuple[str, int]]:
     """`# expect: TBP001` comments mark the lines a snippet must be reported on."""
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return found
+    return testing.expected_lines(source)
 
 
 HEADER = """\

@@ -6,12 +6,12 @@ into evaluation. Each FOUND case has SILENT twins that cut or reset correctly.""
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.analysis.api import check_source
 from tbptt_lint.engine import lint_paths
 from tbptt_lint.settings import Settings
@@ -26,12 +26,7 @@ def codes(source: str) -> list[tuple[str, int]]:
 
 def expected(source: str) -> list[tuple[str, int]]:
     """`# expect: TBP001` comments mark the lines a snippet must be reported on."""
-    found = []
-    for number, line in enumerate(textwrap.dedent(source).splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
+    return sorted(testing.expected_lines(textwrap.dedent(source)))
 
 
 HEADER = """\

@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.analysis.api import check_source
 from tbptt_lint.analysis.values import CUT, UNKNOWN, Status, Value, fresh, join
 from tbptt_lint.engine import lint_paths
@@ -36,12 +36,7 @@ def findings(source: str) -> list[tuple[str, int]]:
 
 def expected(source: str) -> list[tuple[str, int]]:
     """`# expect: TBP001` comments mark the lines a snippet must be reported on."""
-    found = []
-    for number, line in enumerate(textwrap.dedent(source).splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return found
+    return testing.expected_lines(textwrap.dedent(source))
 
 
 def lint_project(root: Path, files: dict[str, str]) -> list[tuple[str, str, int]]:

@@ -279,7 +279,7 @@ def test_nesting_that_crashes_the_parser_is_a_tbp900(project, other, jobs):
     assert process.returncode == 1, process.stderr[-500:]
     assert "internal error" not in process.stderr
     lines = process.stdout.splitlines()
-    assert [line for line in lines if line.startswith("seg.py:")][0].startswith("seg.py:2:")
+    assert next(line for line in lines if line.startswith("seg.py:")).startswith("seg.py:2:")
     assert len([line for line in lines if line.startswith(OTHER_FINDING)]) == 1
 
 

@@ -10,8 +10,9 @@ import pytest
 from cli_helpers import TBP001_SNIPPET, write
 
 from tbptt_lint import engine
-from tbptt_lint.engine import decode_source, lint_paths, lint_source, module_name_for
+from tbptt_lint.engine import lint_paths, lint_source
 from tbptt_lint.settings import Settings
+from tbptt_lint.sources import SourceUnavailable, decode_source, module_name_for
 
 
 def concise(cli, *args: str) -> list[str]:
@@ -52,7 +53,7 @@ class TestDecoding:
         assert cli("empty.py").code == 0
 
     def test_decode_source_reports_line_and_character_column(self):
-        with pytest.raises(engine.SourceUnavailable) as raised:
+        with pytest.raises(SourceUnavailable) as raised:
             decode_source("a = 'é'\nb = 'ü".encode() + b"\xff'\n")
         assert (raised.value.code, raised.value.line, raised.value.column) == ("TBP900", 2, 7)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import write
 
-from tbptt_lint import atomic, fixer
+from tbptt_lint import atomic, fixer, testing
 from tbptt_lint.engine import lint_source
 from tbptt_lint.rules import RULES_BY_CODE
 from tbptt_lint.settings import Settings
@@ -30,11 +30,7 @@ UNSAFE_CODES = {c for c, r in RULES_BY_CODE.items() if r.fix_availability == "un
 
 
 def expected_codes(path: Path) -> set[str]:
-    codes = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if "# expect:" in line:
-            codes |= {c.strip() for c in line.split("# expect:", 1)[1].split(",")}
-    return codes
+    return testing.expected_codes(path.read_text(encoding="utf-8"))
 
 
 FIXABLE = sorted(

@@ -105,7 +105,7 @@ def test_text_underlines_multi_line_span():
         end_line=2,
         end_column=8,
         severity=Severity.WARNING,
-        extra={"source_lines": ("total = loss +", "    other")},
+        source_lines=("total = loss +", "    other"),
     )
     lines = text.snippet(diagnostic, ReportContext())
     assert lines[1:5] == [

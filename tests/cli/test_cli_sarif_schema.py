@@ -26,7 +26,7 @@ import pytest
 from cli_helpers import TBP001_LINE, TBP001_SNIPPET, write
 from jsonschema import Draft4Validator, validators
 
-from tbptt_lint import __version__
+from tbptt_lint import __version__, testing
 from tbptt_lint.diagnostics import RULE_URL_BASE
 from tbptt_lint.rules import ALL_RULES
 
@@ -72,10 +72,8 @@ def sarif_errors(log: Any) -> list[str]:
 def expected_fixture_findings() -> set[tuple[str, int, str]]:
     found = set()
     for path in sorted(FIXTURES.glob("*.py")):
-        for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-            if "# expect:" in line:
-                for code in line.split("# expect:", 1)[1].split(","):
-                    found.add((f"fixtures/{path.name}", number, code.strip()))
+        for code, number in testing.expected_lines(path.read_text("utf-8")):
+            found.add((f"fixtures/{path.name}", number, code))
     return found
 
 

@@ -141,14 +141,14 @@ def _check_one(source: str, settings: Settings) -> str | None:
             check_source(source, "fuzz.py", settings)
     except Hang as hang:
         return f"check_source hangs: {hang}"
-    except Exception:
+    except Exception:  # noqa: BLE001 - any crash is the finding: reported with its traceback
         return "check_source raised:\n" + traceback.format_exc(limit=-8)
     try:
         with time_limit(TIME_LIMIT_S):
             diagnostics = lint_source(source, "fuzz.py", settings)
     except Hang as hang:
         return f"lint_source hangs: {hang}"
-    except Exception:
+    except Exception:  # noqa: BLE001 - any crash is the finding: reported with its traceback
         return "lint_source raised:\n" + traceback.format_exc(limit=-8)
     codes = {diagnostic.code for diagnostic in diagnostics}
     if not codes <= KNOWN_CODES:

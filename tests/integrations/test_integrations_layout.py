@@ -59,7 +59,6 @@ def test_replacing_a_function_through_an_old_name_reaches_the_server(monkeypatch
 def test_the_pytest_plugin_still_offers_the_names_it_had():
     from tbptt_lint.integrations import pytest_fixture, pytest_lint, pytest_rule_pages
     from tbptt_lint.pytest_plugin import (
-        _EXAMPLE_BLOCK,
         MARKER,
         RuleExampleItem,
         RulePageFile,
@@ -76,7 +75,6 @@ def test_the_pytest_plugin_still_offers_the_names_it_had():
     assert RulePageFile is pytest_rule_pages.RulePageFile
     assert RuleExampleItem is pytest_rule_pages.RuleExampleItem
     assert _is_rule_page is pytest_rule_pages._is_rule_page
-    assert _EXAMPLE_BLOCK is pytest_rule_pages._EXAMPLE_BLOCK
 
 
 def entry_point(group: str, name: str) -> importlib.metadata.EntryPoint:

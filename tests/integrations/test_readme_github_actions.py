@@ -31,6 +31,7 @@ import pytest
 import yaml
 from jsonschema import validators
 
+from tbptt_lint import testing
 from tbptt_lint.rules import ALL_RULES, RULES_BY_CODE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,11 +205,9 @@ def expected_findings() -> set[tuple[str, int, str]]:
     """(path, line, code) of each `# expect:` of the fixtures whose rule is on by default."""
     found = set()
     for path in sorted(FIXTURES.glob("*.py")):
-        for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
-            if "# expect:" in line:
-                for code in map(str.strip, line.split("# expect:", 1)[1].split(",")):
-                    if RULES_BY_CODE[code].default_enabled:
-                        found.add((f"fixtures/{path.name}", number, code))
+        for code, number in testing.expected_lines(path.read_text("utf-8")):
+            if RULES_BY_CODE[code].default_enabled:
+                found.add((f"fixtures/{path.name}", number, code))
     return found
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
+
 ROOT = Path(__file__).resolve().parents[2]
 REALWORLD = ROOT / "benchmarks" / "realworld"
 sys.path.insert(0, str(REALWORLD))
@@ -38,12 +40,7 @@ def test_every_buggy_span_has_a_mirror_that_expects_its_codes() -> None:
         assert mirror.exists(), f"{span.id}: {span.mirror} does not exist"
         files = [mirror] if mirror.is_file() else sorted(mirror.glob("*.py"))
         text = "".join(f.read_text(encoding="utf-8") for f in files)
-        mirrored = {
-            code.strip()
-            for line in text.splitlines()
-            if "# expect:" in line
-            for code in line.split("# expect:", 1)[1].split(",")
-        }
+        mirrored = testing.expected_codes(text)
         assert mirrored <= span.expect | span.tolerate, f"{span.id}: {mirrored}"
         assert span.expect <= mirrored, f"{span.id}: the mirror does not show {span.expect}"
 

@@ -14,16 +14,14 @@ Each FOUND case has SILENT twins: the nearby correct idioms.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.engine import lint_paths
 from tbptt_lint.settings import Settings
-
-MARK = re.compile(r"# expect: (TBP\d{3})")
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -41,10 +39,9 @@ def findings(root: Path, codes: tuple[str, ...]) -> list[tuple[str, str, int]]:
 def expected(files: dict[str, str], codes: tuple[str, ...]) -> list[tuple[str, str, int]]:
     found = []
     for name, text in files.items():
-        for number, line in enumerate(textwrap.dedent(text).splitlines(), start=1):
-            match = MARK.search(line)
-            if match and match.group(1) in codes:
-                found.append((name, match.group(1), number))
+        for code, number in testing.expected_lines(textwrap.dedent(text)):
+            if code in codes:
+                found.append((name, code, number))
     return sorted(found)
 
 

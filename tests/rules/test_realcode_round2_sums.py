@@ -5,12 +5,12 @@ correct idiom could be confused with."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.analysis.api import check_source
 from tbptt_lint.engine import lint_paths
 from tbptt_lint.settings import Settings
@@ -29,12 +29,7 @@ def codes(source: str, select: tuple[str, ...] = ("TBP",)) -> list[tuple[str, in
 
 def expected(source: str) -> list[tuple[str, int]]:
     """`# expect: TBP006` comments mark the lines a snippet must be reported on."""
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
+    return sorted(testing.expected_lines(source))
 
 
 FOUND: dict[str, str] = {}

@@ -21,19 +21,17 @@ the fix) and SILENT twins.
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.engine import lint_paths
 from tbptt_lint.settings import Settings
 
 Cell = tuple[str, str]  # (cell type, source)
 File = str | list[Cell]  # a .py file's text, or a notebook's cells
-
-MARK = re.compile(r"# expect: ([A-Z0-9, ]+)")
 
 
 def notebook(cells: list[Cell]) -> str:
@@ -66,10 +64,8 @@ def expected(files: dict[str, File]) -> set[tuple[str, str, int | None, int]]:
     found = set()
     for name, content in files.items():
         for cell, text in texts(content):
-            for number, line in enumerate(text.splitlines(), start=1):
-                match = MARK.search(line)
-                if match:
-                    found |= {(name, c.strip(), cell, number) for c in match.group(1).split(",")}
+            for code, number in testing.expected_lines(text):
+                found.add((name, code, cell, number))
     return found
 
 

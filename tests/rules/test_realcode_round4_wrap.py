@@ -11,16 +11,14 @@ only hands on to the wrapped model keep the class the object was built from.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.engine import lint_paths
 from tbptt_lint.settings import Settings
-
-MARK = re.compile(r"# expect: ([A-Z0-9, ]+)")
 
 
 def write(root: Path, files: dict[str, str]) -> None:
@@ -38,12 +36,8 @@ def findings(root: Path) -> list[tuple[str, str, int]]:
 def expected(files: dict[str, str]) -> list[tuple[str, str, int]]:
     found = []
     for name, text in files.items():
-        for number, line in enumerate(textwrap.dedent(text).splitlines(), start=1):
-            match = MARK.search(line)
-            if match:
-                found += [
-                    (Path(name).name, code.strip(), number) for code in match.group(1).split(",")
-                ]
+        for code, number in testing.expected_lines(textwrap.dedent(text)):
+            found.append((Path(name).name, code, number))
     return sorted(found)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.analysis.api import summarize_source
 from tbptt_lint.analysis.index import ProjectIndex
 from tbptt_lint.analysis.step_resets import may_reset_per_step
@@ -41,10 +42,8 @@ def expected(files: dict[str, str]) -> list[tuple[str, str, int]]:
     """`# expect: TBP006` comments mark the lines a file must be reported on."""
     found = []
     for name, text in files.items():
-        for number, line in enumerate(textwrap.dedent(text).splitlines(), start=1):
-            if "# expect: " in line:
-                code = line.split("# expect: ", 1)[1].strip()
-                found.append((Path(name).name, code, number))
+        for code, number in testing.expected_lines(textwrap.dedent(text)):
+            found.append((Path(name).name, code, number))
     return sorted(found)
 
 

@@ -41,11 +41,11 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
 
 from __future__ import annotations
 
-import re
 import textwrap
 
 import pytest
 
+from tbptt_lint import testing
 from tbptt_lint.analysis.api import check_source
 from tbptt_lint.settings import Settings
 
@@ -61,12 +61,7 @@ def codes(source: str) -> list[tuple[str, int]]:
 
 
 def expected(source: str) -> list[tuple[str, int]]:
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
+    return sorted(testing.expected_lines(source))
 
 
 FOUND: dict[str, str] = {}

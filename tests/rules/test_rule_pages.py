@@ -12,25 +12,21 @@ agree with the class attributes, and `rules/README.md` must index every page.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tbptt_lint.analysis import SourceSyntaxError
-from tbptt_lint.analysis.api import check_source
+from tbptt_lint import testing
 from tbptt_lint.rules import (
     ALL_RULES,
     IO_ERROR_CODE,
     RULES_BY_CODE,
-    SYNTAX_ERROR_CODE,
-    enabled_codes,
 )
 from tbptt_lint.rules.base import Rule
-from tbptt_lint.settings import Settings
+from tbptt_lint.testing import Example
 
 PAGES = Path(__file__).resolve().parents[2] / "rules"
-BLOCK = re.compile(r"^```python (bad|good)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+BLOCK = testing.EXAMPLE_BLOCK
 FENCE = re.compile(r"^```(\S*)(?:[ \t]+(\S+))?", re.MULTILINE)
 HEADER = re.compile(
     r"^Severity: (?P<severity>\w+) · Default: (?P<default>on|off) · Fix: (?P<fix>\w+)(?P<rest>.*)$",
@@ -38,14 +34,6 @@ HEADER = re.compile(
 )
 # Pages that document a condition of the path rather than of source text have no code.
 NO_CODE_EXAMPLES = {IO_ERROR_CODE}
-
-
-@dataclass(frozen=True)
-class Example:
-    code: str  # the rule the example documents
-    kind: str  # "bad" or "good"
-    source: str
-    origin: str  # where it came from, for messages
 
 
 def page_path(code: str) -> Path:
@@ -60,15 +48,9 @@ def page_examples() -> list[tuple[str, Example]]:
     """(test id, example) for every fenced bad/good block of every page."""
     found: list[tuple[str, Example]] = []
     for path in sorted(PAGES.glob("TBP*.md")):
-        code = path.stem
-        counts = {"bad": 0, "good": 0}
-        for match in BLOCK.finditer(path.read_text(encoding="utf-8")):
-            kind, source = match.group(1), match.group(2)
-            counts[kind] += 1
-            ident = f"{code}-{kind}-{counts[kind]}"
-            found.append(
-                (ident, Example(code, kind, source, f"{path.name} {kind} #{counts[kind]}"))
-            )
+        text = path.read_text(encoding="utf-8")
+        for example in testing.page_examples(text, path.stem, path.name):
+            found.append((f"{path.stem}-{example.kind}-{example.number}", example))
     return found
 
 
@@ -81,34 +63,16 @@ def class_examples() -> list[tuple[str, Example]]:
         ):
             for number, source in enumerate(snippets, start=1):
                 ident = f"{rule.code}-{label}-{number}"
-                found.append(
-                    (
-                        ident,
-                        Example(rule.code, kind, source, f"{rule.__name__}.{label}[{number - 1}]"),
-                    )
-                )
+                origin = f"{rule.__name__}.{label}[{number - 1}]"
+                found.append((ident, Example(rule.code, kind, source, origin, number)))
     return found
 
 
-def codes_found(source: str) -> list[str]:
-    """Every code any rule reports for `source`; a syntax error counts as its own code."""
-    try:
-        findings = check_source(source, "example.py", Settings())
-    except SourceSyntaxError:
-        return [SYNTAX_ERROR_CODE]
-    return [finding.code for finding in findings]
-
-
 def check_example(example: Example) -> None:
-    found = codes_found(example.source)
-    if example.kind == "good":
-        assert found == [], f"{example.origin} must be silent, got {found}:\n{example.source}"
-        return
-    relevant = enabled_codes((), ()) | {example.code}
-    reported = {code for code in found if code in relevant}
-    assert reported == {example.code}, (
-        f"{example.origin} must trigger exactly {example.code}, got {sorted(reported)} "
-        f"(all findings: {found}):\n{example.source}"
+    problem = testing.example_problem(example, RULES_BY_CODE)
+    found = [] if problem is None else [f.code for f, _ in problem.findings]
+    assert problem is None, (
+        f"{example.origin} must trigger {problem.expected}, got {found}:\n{example.source}"
     )
 
 
@@ -129,13 +93,13 @@ def test_page_examples_were_found() -> None:
 
 def test_the_plugin_checks_every_page_example(pytestconfig: pytest.Config) -> None:
     """The page examples are test items of the plugin: every page is collected, every block."""
-    from tbptt_lint.pytest_plugin import _EXAMPLE_BLOCK, _is_rule_page
+    from tbptt_lint.pytest_plugin import _is_rule_page
 
     assert "rules" in pytestconfig.getini("testpaths")
     pages = sorted(PAGES.glob("TBP*.md"))
     assert [p.name for p in pages if not _is_rule_page(p, pytestconfig)] == []
     assert not _is_rule_page(PAGES / "README.md", pytestconfig)
-    blocks = sum(len(_EXAMPLE_BLOCK.findall(p.read_text(encoding="utf-8"))) for p in pages)
+    blocks = sum(len(BLOCK.findall(p.read_text(encoding="utf-8"))) for p in pages)
     assert blocks == len(PAGE_EXAMPLES)
 
 

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("torchviz")
 
-from tbptt_lint.tracer import render  # noqa: E402
+from tbptt_lint.tracer import render
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -11,7 +11,8 @@ from _render_synth import synth
 
 from tbptt_lint.tracer import render
 from tbptt_lint.tracer.records import BackwardCall, TraceSummary
-from tbptt_lint.tracer.report import from_dict, human_bytes, render_html, render_text, to_dict
+from tbptt_lint.tracer.report import from_dict, render_html, render_text, to_dict
+from tbptt_lint.tracer.words import human_bytes
 
 
 def test_human_bytes():

@@ -129,7 +129,7 @@ def test_png_text_is_drawn_in_mixed_case_glyphs():
     assert face.glyph("a").pixels != face.glyph("A").pixels
     assert face.width("backward ran here") > 5 * len("backward ran here")  # not 3 px glyphs
     s = synth(30, 5)
-    width, height, rows = decode_png(timeline_png(s))
+    width, _height, rows = decode_png(timeline_png(s))
     grid = timeline.build_grid(s)
     legend = rows[grid.legend_top : grid.height]
     assert sum(r != b"\xff" * (3 * width) for r in legend) >= face.height

@@ -162,7 +162,7 @@ def test_dot_source_renders():
 
 
 def test_nodes_feeding_one_tagged_step_join_its_cluster():
-    cell, loss, node_steps, cut_ids, keep = rnn_graph(3, cut_at=1)
+    cell, loss, node_steps, _cut_ids, keep = rnn_graph(3, cut_at=1)
     outputs, _held = keep
     outputs_only = {id(h.grad_fn): t for t, h in enumerate(outputs)}  # only each step's tanh
     dot = dot_source_for([loss], outputs_only, set(), params=dict(cell.named_parameters()))

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tbptt_lint.tracer.cli import run_trace_command  # noqa: E402
+from tbptt_lint.tracer.cli import run_trace_command
 
 SCRIPT = textwrap.dedent(
     """

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tbptt_lint.analysis import ModuleSummary, ProjectIndex, SourceSyntaxError
@@ -59,7 +59,7 @@ class Touched(dict[object, object]):
         super().__init__()
         self.previous = previous
 
-    def get(self, key: object, default: object = None) -> object:  # type: ignore[override]
+    def get(self, key: object, default: object = None) -> object:
         if key in self:
             return self[key]
         found = self.previous.get(key, default)
@@ -187,10 +187,10 @@ class _Layout:
                     return None  # not one def or class a block
                 text = blocks[number].text
                 info = cache.get(text)
-                if info is None:
+                if not isinstance(info, _BlockInfo):
                     info = cache[text] = _block_info(statement, text)
-                infos[number] = info  # type: ignore[assignment]
-                if info.too_deep:  # type: ignore[union-attr]
+                infos[number] = info
+                if info.too_deep:
                     return None
                 continue
             if number != SKELETON or _deeper_than(statement, MAX_NESTING - 1):
@@ -369,7 +369,7 @@ class _OwnFacts:
         if summary is None:
             return
         prefix = summary.module_name + "."
-        by_name = (
+        by_name: tuple[Mapping[str, object], ...] = (
             summary.functions,
             summary.forward_cuts,
             summary.stateful_classes,

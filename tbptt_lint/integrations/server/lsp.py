@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import logging
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -493,7 +494,7 @@ async def code_action(
     return actions
 
 
-def _wanted(only: list[str] | None, kind: str) -> bool:
+def _wanted(only: Sequence[str] | None, kind: str) -> bool:
     """Whether the client asked for actions of `kind` (`only` lists kinds or their parents)."""
     if not only:
         return True

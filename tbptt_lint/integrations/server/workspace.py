@@ -29,13 +29,14 @@ from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE
 from tbptt_lint.config import ConfigError, load_settings
 from tbptt_lint.diagnostics import Diagnostic, Finding
 from tbptt_lint.discovery import walk_project
-from tbptt_lint.engine import FileChecker, _syntax_finding, decode_source, module_name_for
+from tbptt_lint.engine import FileChecker, _syntax_finding
 from tbptt_lint.fixer import fix_document
 from tbptt_lint.integrations.server.incremental import IncrementalChecker
 from tbptt_lint.noqa import LINE_NOQA
 from tbptt_lint.notebooks import NotebookSource
 from tbptt_lint.project_context import MAX_PROJECT_FILES, imported_files, modules_by_name
 from tbptt_lint.settings import Settings
+from tbptt_lint.sources import decode_source, module_name_for
 
 CONFIG_FILE_NAMES = ("pyproject.toml", "tbptt-lint.toml")
 
@@ -164,7 +165,8 @@ class WorkspaceLinter:
         buffer = self.buffer(path)
         index, module_name = self._index(path, text, settings, buffer)
         if buffer is None:
-            return check_source(text, str(path), settings, index, module_name)
+            findings: list[Finding] = check_source(text, str(path), settings, index, module_name)
+            return findings
         # `check_source` looked up at each call: the tests replace it.
         return buffer.findings(
             lambda *args: check_source(*args), text, str(path), settings, index, module_name
