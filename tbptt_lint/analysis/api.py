@@ -41,7 +41,7 @@ from tbptt_lint.analysis.index import (
     ProjectIndex,
     SourceSyntaxError,
 )
-from tbptt_lint.analysis.interpreter import UnitInterpreter
+from tbptt_lint.analysis.interpreter import UnitInterpreter, forget_node_facts
 from tbptt_lint.analysis.loaders import passed_calls
 from tbptt_lint.analysis.losses import CALL_METHODS, has_loss_helpers, loss_sites, sums_in_loop
 from tbptt_lint.analysis.model import FileModel
@@ -182,6 +182,7 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
         text = block.text
         if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
             text = prune_class(text, _summary_member)
+        forget_node_facts()  # the last block's tree may go
         try:
             module = parse(text)
         except SourceSyntaxError:
@@ -207,6 +208,7 @@ def summarize_source(source: str, module_name: str) -> ModuleSummary:
         summary.forward_resets.update(
             {f"{module_name}.{n}": r for n, r in facts.forward_resets.items()}
         )
+    forget_node_facts()
     return summary
 
 
@@ -607,17 +609,21 @@ def check_source(
         if not for_one_rule:
             return []
     narrow = not (full or library_fit)
+    forget_node_facts()
     try:
-        model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
-    except SourceSyntaxError:
-        if narrow:
-            # The kept blocks were guessed wrong (text at column 0 inside a string) or the file
-            # is broken: a file with no backward is neither parsed whole nor reported.
-            return []
-        raise
-    findings: list[Finding] = []
-    for rule in ALL_RULES:
-        findings.extend(rule().check(model))
+        try:
+            model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
+        except SourceSyntaxError:
+            if narrow:
+                # The kept blocks were guessed wrong (text at column 0 inside a string) or the
+                # file is broken: a file with no backward is neither parsed whole nor reported.
+                return []
+            raise
+        findings: list[Finding] = []
+        for rule in ALL_RULES:
+            findings.extend(rule().check(model))
+    finally:
+        forget_node_facts()  # the file's tree may go
     findings.sort(key=lambda f: (f.line, f.column, f.code))
     return findings
 

@@ -295,11 +295,7 @@ def _defined_elsewhere(context: FileContext, method: str, found: Sequence[Functi
     """Whether this file defines `method` more often than its classes with facts do: a class
     whose `method` runs no backward may be the one called. (Classes of other files are
     known only by the methods phase 1 summarised.)"""
-    local = sum(
-        1
-        for name, facts in context.functions.items()
-        if name.count(".") == 1 and name.endswith("." + method)
-    )
+    local = len(context.method_keys(method))
     return context.source.count(f"def {method}(") > local
 
 
