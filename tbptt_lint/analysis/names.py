@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import libcst as cst
 
-
 # The hottest calls of the analysis test these two concrete classes (libcst has no subclasses
 # of them): `type(node) is` is several times faster than `isinstance`, which goes through abc
 # for libcst's nodes.
