@@ -41,7 +41,7 @@ from tbptt_lint.analysis.index import (
     ProjectIndex,
     SourceSyntaxError,
 )
-from tbptt_lint.analysis.interpreter import UnitInterpreter, forget_node_facts
+from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.loaders import passed_calls
 from tbptt_lint.analysis.losses import CALL_METHODS, has_loss_helpers, loss_sites, sums_in_loop
 from tbptt_lint.analysis.model import FileModel
@@ -80,7 +80,7 @@ from tbptt_lint.analysis.summaries import (
     summarise_losses,
     summarise_module,
 )
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import children, forget_node_facts
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
 

@@ -9,7 +9,7 @@ import libcst as cst
 
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import descendants, node_fact
 
 BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 DETACH_METHODS = frozenset({"detach", "detach_"})
@@ -71,6 +71,10 @@ def _is_detach_statement(value: cst.BaseExpression) -> bool:
 
 
 def mentions_helper_attributes(function: cst.FunctionDef) -> bool:
+    return node_fact("mentions_helper_attributes", function, _mentions_helper_attributes)
+
+
+def _mentions_helper_attributes(function: cst.FunctionDef) -> bool:
     for node in descendants([function.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Attribute) and node.attr.value in HELPER_ATTRIBUTES:
             return True

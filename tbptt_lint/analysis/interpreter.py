@@ -64,7 +64,7 @@ from tbptt_lint.analysis.views import (
     expression_shape,
     names_bound_to_views,
 )
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import children, descendants, node_fact
 
 NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.enable_grad"}
@@ -434,34 +434,12 @@ def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
-# Per-node answers that depend on the node alone (libcst trees never change): the statements
-# of a loop are read on every pass to a fixed point, by every interpreter of a unit (the
-# summary passes, the model), and by the rules. id(node) -> (node, answer); the node is kept
-# so that its id cannot be reused while the answer is held. Emptied by `forget_node_facts`
-# (once per file) and whenever it grows past NODE_FACTS_LIMIT entries.
-_NAMES_IN: dict[int, tuple[cst.CSTNode, frozenset[str]]] = {}
-_CALLS_IN: dict[int, tuple[cst.CSTNode, tuple[cst.Call, ...]]] = {}
-NODE_FACTS_LIMIT = 200_000
-
-
-def forget_node_facts() -> None:
-    _NAMES_IN.clear()
-    _CALLS_IN.clear()
-
-
 def names_in(node: cst.CSTNode) -> set[str]:
     """Dotted names read anywhere inside an expression."""
-    cached = _NAMES_IN.get(id(node))
-    if cached is not None and cached[0] is node:
-        return set(cached[1])
-    found = _names_in(node)
-    if len(_NAMES_IN) >= NODE_FACTS_LIMIT:
-        _NAMES_IN.clear()
-    _NAMES_IN[id(node)] = (node, frozenset(found))
-    return found
+    return set(node_fact("names_in", node, _names_in))
 
 
-def _names_in(node: cst.CSTNode) -> set[str]:
+def _names_in(node: cst.CSTNode) -> frozenset[str]:
     found: set[str] = set()
     stack: list[cst.CSTNode] = [node]
     while stack:
@@ -474,7 +452,21 @@ def _names_in(node: cst.CSTNode) -> set[str]:
                 if isinstance(current, cst.Attribute):
                     continue
         stack.extend(children(current))
-    return found
+    return frozenset(found)
+
+
+def _calls_in(expression: cst.CSTNode) -> tuple[cst.Call, ...]:
+    stack: list[cst.CSTNode] = [expression]
+    found: list[cst.Call] = []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Lambda, cst.FunctionDef)):
+            continue
+        if isinstance(node, cst.Call):
+            found.append(node)
+        stack.extend(reversed(list(children(node))))
+    # Inner calls run before the calls that take their results.
+    return tuple(reversed(found))
 
 
 def target_names(target: cst.BaseExpression) -> list[str]:
@@ -1961,29 +1953,7 @@ class UnitInterpreter:
 
     @staticmethod
     def calls_in(expression: cst.CSTNode) -> Iterator[cst.Call]:
-        cached = _CALLS_IN.get(id(expression))
-        if cached is None or cached[0] is not expression:
-            if len(_CALLS_IN) >= NODE_FACTS_LIMIT:
-                _CALLS_IN.clear()
-            cached = _CALLS_IN[id(expression)] = (
-                expression,
-                tuple(UnitInterpreter._calls_in(expression)),
-            )
-        return iter(cached[1])
-
-    @staticmethod
-    def _calls_in(expression: cst.CSTNode) -> Iterator[cst.Call]:
-        stack: list[cst.CSTNode] = [expression]
-        found: list[cst.Call] = []
-        while stack:
-            node = stack.pop()
-            if isinstance(node, (cst.Lambda, cst.FunctionDef)):
-                continue
-            if isinstance(node, cst.Call):
-                found.append(node)
-            stack.extend(reversed(list(children(node))))
-        # Inner calls run before the calls that take their results.
-        return reversed(found)
+        return iter(node_fact("calls_in", expression, _calls_in))
 
     def backward_site(self, call: cst.Call) -> BackwardSite | None:
         method = method_name(call)

@@ -20,7 +20,7 @@ from tbptt_lint.analysis.events import BackwardSite, Loops
 from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.interpreter import RECEIVER_METHODS
 from tbptt_lint.analysis.names import ImportMap, dotted_name, method_name
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import children, descendants, node_fact
 from tbptt_lint.rules.flow import graph_names, loss_names
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -50,18 +50,18 @@ def loss_facts(
     """What a function's backward runs through, seen from its callers. Names are followed
     without regard to order, so a parameter rebound to something else, and a returned name
     last bound to a cut (`loss = loss.item()`), count as nothing: when unsure, nothing."""
-    nodes = list(descendants([function.body], stop=NESTED_SCOPES))
+    walked = node_fact("loss_walk", function, _walk)
+    nodes = walked.nodes
     roots = [
         root
-        for node in nodes
-        if isinstance(node, cst.Call)
-        for root in _backward_roots(node, imports, functions, class_name)
+        for node in walked.calls
+        for root in _backward_roots(node, imports, functions, class_name)  # type: ignore[arg-type]
     ]
     if not roots:
         return NO_LOSS_FACTS
-    flows = list(_flows(nodes))
+    flows = walked.flows
     propagated = _propagated(roots, flows, imports)
-    overwritten = _overwritten(nodes)
+    overwritten = walked.overwritten
     found = tuple(
         (position, name)
         for position, name in enumerate(params)
@@ -70,6 +70,27 @@ def loss_facts(
     carriers = _carriers(propagated, flows, imports)
     returns = any(_returns_graph(node, nodes, carriers, imports) for node in nodes)
     return LossFacts(found, returns)
+
+
+@dataclass(frozen=True)
+class _Walked:
+    """What `loss_facts` reads of a function whatever the file around it: worked out once per
+    function (the summary passes ask again)."""
+
+    nodes: tuple[cst.CSTNode, ...]
+    calls: tuple[cst.CSTNode, ...]
+    flows: tuple[tuple[str, cst.BaseExpression], ...]
+    overwritten: frozenset[str]
+
+
+def _walk(function: cst.CSTNode) -> _Walked:
+    nodes = tuple(descendants([function.body], stop=NESTED_SCOPES))  # type: ignore[attr-defined]
+    return _Walked(
+        nodes,
+        tuple(node for node in nodes if isinstance(node, cst.Call)),
+        tuple(_flows(nodes)),
+        frozenset(_overwritten(nodes)),
+    )
 
 
 def _backward_roots(
