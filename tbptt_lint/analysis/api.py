@@ -404,14 +404,37 @@ def units_of(module: cst.Module) -> list[tuple[cst.CSTNode, list[cst.CSTNode], s
     while stack:
         node, class_name = stack.pop()
         for child in children(node):
-            if isinstance(child, cst.FunctionDef):
-                units.append((child, list(child.body.body), class_name))
+            child_type = type(child)
+            if child_type is cst.FunctionDef:
+                units.append((child, list(child.body.body), class_name))  # type: ignore[attr-defined]
                 stack.append((child, None))
-            elif isinstance(child, cst.ClassDef):
-                stack.append((child, child.name.value))
-            elif not isinstance(child, cst.Lambda):
+            elif child_type is cst.ClassDef:
+                stack.append((child, child.name.value))  # type: ignore[attr-defined]
+            elif not _holds_no_definition(child_type):
                 stack.append((child, class_name))
     return units
+
+
+# A def or class is a statement of a block's body: a simple statement line, an expression
+# (a lambda's included), a decorator or a parameter list holds none, and is not walked.
+_NO_DEFINITION: dict[type, bool] = {}
+
+
+def _holds_no_definition(node_type: type) -> bool:
+    known = _NO_DEFINITION.get(node_type)
+    if known is None:
+        known = _NO_DEFINITION[node_type] = issubclass(
+            node_type,
+            (
+                cst.SimpleStatementLine,
+                cst.BaseExpression,
+                cst.Decorator,
+                cst.Parameters,
+                cst.Arg,
+                cst.BaseSmallStatement,
+            ),
+        )
+    return known
 
 
 def build_model(
