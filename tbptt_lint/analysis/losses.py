@@ -59,9 +59,9 @@ def loss_facts(
     ]
     if not roots:
         return NO_LOSS_FACTS
-    flows = walked.flows
+    flows = node_fact("loss_flows", function, _walk_flows)
     propagated = _propagated(roots, flows, imports)
-    overwritten = walked.overwritten
+    overwritten = node_fact("loss_overwritten", function, _walk_overwritten)
     found = tuple(
         (position, name)
         for position, name in enumerate(params)
@@ -79,18 +79,19 @@ class _Walked:
 
     nodes: tuple[cst.CSTNode, ...]
     calls: tuple[cst.CSTNode, ...]
-    flows: tuple[tuple[str, cst.BaseExpression], ...]
-    overwritten: frozenset[str]
 
 
 def _walk(function: cst.CSTNode) -> _Walked:
     nodes = tuple(descendants([function.body], stop=NESTED_SCOPES))  # type: ignore[attr-defined]
-    return _Walked(
-        nodes,
-        tuple(node for node in nodes if isinstance(node, cst.Call)),
-        tuple(_flows(nodes)),
-        frozenset(_overwritten(nodes)),
-    )
+    return _Walked(nodes, tuple(node for node in nodes if isinstance(node, cst.Call)))
+
+
+def _walk_flows(function: cst.CSTNode) -> tuple[tuple[str, cst.BaseExpression], ...]:
+    return tuple(_flows(node_fact("loss_walk", function, _walk).nodes))
+
+
+def _walk_overwritten(function: cst.CSTNode) -> frozenset[str]:
+    return frozenset(_overwritten(node_fact("loss_walk", function, _walk).nodes))
 
 
 def _backward_roots(
