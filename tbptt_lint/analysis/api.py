@@ -80,7 +80,7 @@ from tbptt_lint.analysis.summaries import (
     summarise_losses,
     summarise_module,
 )
-from tbptt_lint.analysis.walk import children
+from tbptt_lint.analysis.walk import children, forget_node_facts
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
 
@@ -193,6 +193,7 @@ def summarize_source(
         if not _merge_block(summary, part):
             # A name an earlier block defined too: summarised in place, as without the cache.
             _summarize_block(block.text, module_name, gradient_helpers, summary)
+    forget_node_facts()
     return summary
 
 
@@ -206,6 +207,7 @@ def _summarize_block(
         return
     if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
         text = prune_class(text, _summary_member)
+    forget_node_facts()  # the last block's tree may go
     try:
         module = parse(text)
     except SourceSyntaxError:
@@ -440,14 +442,37 @@ def units_of(module: cst.Module) -> list[tuple[cst.CSTNode, list[cst.CSTNode], s
     while stack:
         node, class_name = stack.pop()
         for child in children(node):
-            if isinstance(child, cst.FunctionDef):
-                units.append((child, list(child.body.body), class_name))
+            child_type = type(child)
+            if child_type is cst.FunctionDef:
+                units.append((child, list(child.body.body), class_name))  # type: ignore[attr-defined]
                 stack.append((child, None))
-            elif isinstance(child, cst.ClassDef):
-                stack.append((child, child.name.value))
-            elif not isinstance(child, cst.Lambda):
+            elif child_type is cst.ClassDef:
+                stack.append((child, child.name.value))  # type: ignore[attr-defined]
+            elif not _holds_no_definition(child_type):
                 stack.append((child, class_name))
     return units
+
+
+# A def or class is a statement of a block's body: a simple statement line, an expression
+# (a lambda's included), a decorator or a parameter list holds none, and is not walked.
+_NO_DEFINITION: dict[type, bool] = {}
+
+
+def _holds_no_definition(node_type: type) -> bool:
+    known = _NO_DEFINITION.get(node_type)
+    if known is None:
+        known = _NO_DEFINITION[node_type] = issubclass(
+            node_type,
+            (
+                cst.SimpleStatementLine,
+                cst.BaseExpression,
+                cst.Decorator,
+                cst.Parameters,
+                cst.Arg,
+                cst.BaseSmallStatement,
+            ),
+        )
+    return known
 
 
 def build_model(
@@ -647,17 +672,21 @@ def check_source(
         if not for_one_rule:
             return []
     narrow = not (full or library_fit)
+    forget_node_facts()
     try:
-        model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
-    except SourceSyntaxError:
-        if narrow:
-            # The kept blocks were guessed wrong (text at column 0 inside a string) or the file
-            # is broken: a file with no backward is neither parsed whole nor reported.
-            return []
-        raise
-    findings: list[Finding] = []
-    for rule in ALL_RULES:
-        findings.extend(rule().check(model))
+        try:
+            model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
+        except SourceSyntaxError:
+            if narrow:
+                # The kept blocks were guessed wrong (text at column 0 inside a string) or the
+                # file is broken: a file with no backward is neither parsed whole nor reported.
+                return []
+            raise
+        findings: list[Finding] = []
+        for rule in ALL_RULES:
+            findings.extend(rule().check(model))
+    finally:
+        forget_node_facts()  # the file's tree may go
     findings.sort(key=lambda f: (f.line, f.column, f.code))
     return findings
 

@@ -9,7 +9,7 @@ import libcst as cst
 
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import descendants, node_fact
 
 BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 DETACH_METHODS = frozenset({"detach", "detach_"})
@@ -24,17 +24,19 @@ def is_candidate_unit(
 ) -> bool:
     has_loop = has_backward = False
     nested: set[str] = set()  # functions defined in the unit that call backward themselves
+    # `type(node) is`: these classes have no subclasses, and isinstance goes through abc.
     for node in descendants(body, stop=NESTED_SCOPES):
-        if isinstance(node, (cst.For, cst.While)):
+        node_type = type(node)
+        if node_type is cst.For or node_type is cst.While:
             has_loop = True
-        elif isinstance(node, cst.FunctionDef) and _calls_backward(node, context):
-            nested.add(node.name.value)
-        elif isinstance(node, cst.Call):
+        elif node_type is cst.FunctionDef and _calls_backward(node, context):  # type: ignore[arg-type]
+            nested.add(node.name.value)  # type: ignore[attr-defined]
+        elif node_type is cst.Call:
             has_backward = has_backward or (
-                isinstance(node.func, cst.Name) and node.func.value in nested
+                isinstance(node.func, cst.Name) and node.func.value in nested  # type: ignore[attr-defined]
             )
-            has_backward = has_backward or _is_backward_call(node, context, backward_helpers)
-        elif isinstance(node, cst.Expr) and _is_detach_statement(node.value):
+            has_backward = has_backward or _is_backward_call(node, context, backward_helpers)  # type: ignore[arg-type]
+        elif node_type is cst.Expr and _is_detach_statement(node.value):  # type: ignore[attr-defined]
             return True
         if has_loop and has_backward:
             return True
@@ -71,6 +73,10 @@ def _is_detach_statement(value: cst.BaseExpression) -> bool:
 
 
 def mentions_helper_attributes(function: cst.FunctionDef) -> bool:
+    return node_fact("mentions_helper_attributes", function, _mentions_helper_attributes)
+
+
+def _mentions_helper_attributes(function: cst.FunctionDef) -> bool:
     for node in descendants([function.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Attribute) and node.attr.value in HELPER_ATTRIBUTES:
             return True

@@ -99,6 +99,9 @@ class FileContext:
     # id(unit) -> (unit, what a walk of it tells): interpreters of one unit share one walk.
     unit_scans: dict[int, tuple[cst.CSTNode, object]] = field(default_factory=dict, repr=False)
     _methods_counted: int = field(default=-1, repr=False)
+    # `methods_named`'s table: method -> keys of `functions`, and when it was built.
+    _method_keys: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _keys_counted: tuple[int, int] = field(default=(0, -1), repr=False)
     # The parsed file, for facts worked out only when a unit asks (`class_views`).
     module: cst.Module | None = None
     _class_views: ClassViews | None = field(default=None, repr=False)
@@ -175,17 +178,27 @@ class FileContext:
     def methods_named(self, method: str) -> list[FunctionFacts]:
         """Facts of `method` in every class of this file and of the run, for a call on an
         object whose class is unknown."""
-        suffix = "." + method
         local = [
             facts
-            for name, facts in self.functions.items()
-            if name.count(".") == 1
-            and name.endswith(suffix)
+            for facts in map(self.functions.__getitem__, self.method_keys(method))
             # Still the guess that summaries start from: taking it would let a method that
             # calls an unknown object count itself as the cut.
-            and facts is not ASSUMED_CUT
+            if facts is not ASSUMED_CUT
         ]
         return local + list(self.run.by_method.get(method, ()))
+
+    def method_keys(self, method: str) -> tuple[str, ...]:
+        """The keys `Class.method` of `functions`, in their order: looked up in a table kept
+        by method name, built again only when `functions` grew (a scan of every function per
+        call made a file of many functions quadratic)."""
+        if self._keys_counted != (id(self.functions), len(self.functions)):
+            table: dict[str, list[str]] = {}
+            for name in self.functions:
+                if name.count(".") == 1:
+                    table.setdefault(name.split(".")[1], []).append(name)
+            self._method_keys = {m: tuple(names) for m, names in table.items()}
+            self._keys_counted = (id(self.functions), len(self.functions))
+        return self._method_keys.get(method, ())
 
     def is_recurrent_class(self, qualified: str | None) -> bool:
         if qualified is None:

@@ -64,7 +64,7 @@ from tbptt_lint.analysis.views import (
     expression_shape,
     names_bound_to_views,
 )
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import children, descendants, node_fact
 
 NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.enable_grad"}
@@ -436,6 +436,10 @@ def _code(node: cst.CSTNode) -> str:
 
 def names_in(node: cst.CSTNode) -> set[str]:
     """Dotted names read anywhere inside an expression."""
+    return set(node_fact("names_in", node, _names_in))
+
+
+def _names_in(node: cst.CSTNode) -> frozenset[str]:
     found: set[str] = set()
     stack: list[cst.CSTNode] = [node]
     while stack:
@@ -448,7 +452,21 @@ def names_in(node: cst.CSTNode) -> set[str]:
                 if isinstance(current, cst.Attribute):
                     continue
         stack.extend(children(current))
-    return found
+    return frozenset(found)
+
+
+def _calls_in(expression: cst.CSTNode) -> tuple[cst.Call, ...]:
+    stack: list[cst.CSTNode] = [expression]
+    found: list[cst.Call] = []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Lambda, cst.FunctionDef)):
+            continue
+        if isinstance(node, cst.Call):
+            found.append(node)
+        stack.extend(reversed(list(children(node))))
+    # Inner calls run before the calls that take their results.
+    return tuple(reversed(found))
 
 
 def target_names(target: cst.BaseExpression) -> list[str]:
@@ -1935,17 +1953,7 @@ class UnitInterpreter:
 
     @staticmethod
     def calls_in(expression: cst.CSTNode) -> Iterator[cst.Call]:
-        stack: list[cst.CSTNode] = [expression]
-        found: list[cst.Call] = []
-        while stack:
-            node = stack.pop()
-            if isinstance(node, (cst.Lambda, cst.FunctionDef)):
-                continue
-            if isinstance(node, cst.Call):
-                found.append(node)
-            stack.extend(reversed(list(children(node))))
-        # Inner calls run before the calls that take their results.
-        return reversed(found)
+        return iter(node_fact("calls_in", expression, _calls_in))
 
     def backward_site(self, call: cst.Call) -> BackwardSite | None:
         method = method_name(call)

@@ -20,7 +20,7 @@ from tbptt_lint.analysis.events import BackwardSite, Loops
 from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.interpreter import RECEIVER_METHODS
 from tbptt_lint.analysis.names import ImportMap, dotted_name, method_name
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import children, descendants, node_fact
 from tbptt_lint.rules.flow import graph_names, loss_names
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -50,18 +50,18 @@ def loss_facts(
     """What a function's backward runs through, seen from its callers. Names are followed
     without regard to order, so a parameter rebound to something else, and a returned name
     last bound to a cut (`loss = loss.item()`), count as nothing: when unsure, nothing."""
-    nodes = list(descendants([function.body], stop=NESTED_SCOPES))
+    walked = node_fact("loss_walk", function, _walk)
+    nodes = walked.nodes
     roots = [
         root
-        for node in nodes
-        if isinstance(node, cst.Call)
-        for root in _backward_roots(node, imports, functions, class_name)
+        for node in walked.calls
+        for root in _backward_roots(node, imports, functions, class_name)  # type: ignore[arg-type]
     ]
     if not roots:
         return NO_LOSS_FACTS
-    flows = list(_flows(nodes))
+    flows = node_fact("loss_flows", function, _walk_flows)
     propagated = _propagated(roots, flows, imports)
-    overwritten = _overwritten(nodes)
+    overwritten = node_fact("loss_overwritten", function, _walk_overwritten)
     found = tuple(
         (position, name)
         for position, name in enumerate(params)
@@ -70,6 +70,28 @@ def loss_facts(
     carriers = _carriers(propagated, flows, imports)
     returns = any(_returns_graph(node, nodes, carriers, imports) for node in nodes)
     return LossFacts(found, returns)
+
+
+@dataclass(frozen=True)
+class _Walked:
+    """What `loss_facts` reads of a function whatever the file around it: worked out once per
+    function (the summary passes ask again)."""
+
+    nodes: tuple[cst.CSTNode, ...]
+    calls: tuple[cst.CSTNode, ...]
+
+
+def _walk(function: cst.CSTNode) -> _Walked:
+    nodes = tuple(descendants([function.body], stop=NESTED_SCOPES))  # type: ignore[attr-defined]
+    return _Walked(nodes, tuple(node for node in nodes if isinstance(node, cst.Call)))
+
+
+def _walk_flows(function: cst.CSTNode) -> tuple[tuple[str, cst.BaseExpression], ...]:
+    return tuple(_flows(node_fact("loss_walk", function, _walk).nodes))
+
+
+def _walk_overwritten(function: cst.CSTNode) -> frozenset[str]:
+    return frozenset(_overwritten(node_fact("loss_walk", function, _walk).nodes))
 
 
 def _backward_roots(
@@ -295,11 +317,7 @@ def _defined_elsewhere(context: FileContext, method: str, found: Sequence[Functi
     """Whether this file defines `method` more often than its classes with facts do: a class
     whose `method` runs no backward may be the one called. (Classes of other files are
     known only by the methods phase 1 summarised.)"""
-    local = sum(
-        1
-        for name, facts in context.functions.items()
-        if name.count(".") == 1 and name.endswith("." + method)
-    )
+    local = len(context.method_keys(method))
     return context.source.count(f"def {method}(") > local
 
 

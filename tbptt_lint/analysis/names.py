@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import libcst as cst
 
+# The hottest calls of the analysis test these two concrete classes (libcst has no subclasses
+# of them): `type(node) is` is several times faster than `isinstance`, which goes through abc
+# for libcst's nodes.
+_ATTRIBUTE = cst.Attribute
+_NAME = cst.Name
+
 
 def dotted_name(node: cst.BaseExpression) -> str | None:
     """`a.b.c` for Name/Attribute chains, else None."""
+    node_type = type(node)
+    if node_type is _NAME:
+        return node.value  # type: ignore[attr-defined,no-any-return]
+    if node_type is not _ATTRIBUTE:
+        return None
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
+    while type(node) is _ATTRIBUTE:
         parts.append(node.attr.value)
         node = node.value
-    if isinstance(node, cst.Name):
+    if type(node) is _NAME:
         parts.append(node.value)
         return ".".join(reversed(parts))
     return None
@@ -28,13 +39,14 @@ def call_name(call: cst.Call) -> str | None:
 
 def method_name(call: cst.Call) -> str | None:
     """`detach` for `x.detach()`, the attribute a call is made through."""
-    if isinstance(call.func, cst.Attribute):
-        return call.func.attr.value
+    func = call.func
+    if type(func) is _ATTRIBUTE:
+        return func.attr.value
     return None
 
 
 def receiver(call: cst.Call) -> cst.BaseExpression | None:
-    if isinstance(call.func, cst.Attribute):
+    if type(call.func) is _ATTRIBUTE:
         return call.func.value
     return None
 

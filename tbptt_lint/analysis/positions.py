@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Mapping
+from typing import cast
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -59,7 +61,7 @@ class Resolved:
             compact.append(copy)
             self.shifts.append(removed)
         small = module.with_changes(header=(), body=compact, footer=())
-        self.ranges = MetadataWrapper(small, unsafe_skip_copy=True).resolve(PositionProvider)
+        self.ranges = _positions(small)
         # A statement's first line: its first decorator's, which comes before a function's
         # or class's own range. Its nodes (comments closing its body included) lie from there
         # to the next statement's first line.
@@ -69,6 +71,21 @@ class Resolved:
         code_range = self.ranges[self.copies.get(node, node)]
         statement = bisect_right(self.first_lines, code_range.start.line) - 1
         return code_range, self.shifts[statement]
+
+
+def _positions(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
+    """PositionProvider's ranges of every node of the module. `MetadataWrapper.resolve` also
+    walks the whole tree once more with an empty visitor (the batch of providers that have
+    none): a third of the cost, for nothing. The provider is run alone, as `resolve` runs it
+    (its code generation is where the positions come from), unless this libcst lacks the
+    parts used."""
+    provider = PositionProvider()
+    computed = getattr(provider, "_computed", None)
+    generate = getattr(provider, "_gen_impl", None)
+    if not isinstance(computed, dict) or generate is None or PositionProvider.METADATA_DEPENDENCIES:
+        return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    generate(module)
+    return cast("Mapping[cst.CSTNode, CodeRange]", provider._computed)
 
 
 def _first_node(statement: cst.CSTNode) -> cst.CSTNode:

@@ -20,7 +20,7 @@ from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import children, descendants, node_fact
 
 SUMMARY_PASSES = 3
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -316,15 +316,21 @@ def summarise_function(
     )
 
 
-def _rebound_names(function: cst.FunctionDef) -> set[str]:
+def _rebound_names(function: cst.FunctionDef) -> frozenset[str]:
     """Plain names a function's own statements assign to."""
-    return {
-        target.target.value
-        for node in descendants([function.body], stop=NESTED_SCOPES)
-        if isinstance(node, cst.Assign)
-        for target in node.targets
-        if isinstance(target.target, cst.Name)
-    }
+    return node_fact("rebound_names", function, _walk_rebound_names)
+
+
+def _walk_rebound_names(function: cst.FunctionDef) -> frozenset[str]:
+    return frozenset(
+        {
+            target.target.value
+            for node in descendants([function.body], stop=NESTED_SCOPES)
+            if isinstance(node, cst.Assign)
+            for target in node.targets
+            if isinstance(target.target, cst.Name)
+        }
+    )
 
 
 def _in_place(origin: cst.CSTNode | None) -> bool:

@@ -16,7 +16,7 @@ and whether a backward has already run through that graph:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import libcst as cst
@@ -79,6 +79,17 @@ class Value:
         if self.status == Status.LIVE:
             return replace(self, status=Status.STALE, backwards=frozenset({backward}))
         return self
+
+
+def replace(value: Value, **changes: object) -> Value:
+    """`dataclasses.replace` for a Value, several times faster: joins at every merge point of
+    every loop pass make hundreds of thousands of them in a large file. (A Value has no
+    `__post_init__` and no field left out of `__init__`, so a copy of its fields is the same.)"""
+    copy = object.__new__(Value)
+    fields = copy.__dict__
+    fields.update(value.__dict__)
+    fields.update(changes)
+    return copy
 
 
 FRESH_UNRELATED = Value(Status.FRESH, RESET)

@@ -8,7 +8,8 @@ whitespace and punctuation that no rule looks at, is several times faster.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import libcst as cst
 
@@ -102,3 +103,32 @@ def _stop_table(stop: tuple[type, ...]) -> dict[type, bool]:
     if table is None:
         table = _STOP_TABLES[stop] = {}
     return table
+
+
+# Answers that depend on a node alone (libcst trees never change), asked again and again: the
+# statements of a loop are read on every pass to a fixed point, by every interpreter of a
+# unit (the summary passes, the model) and by the rules. (kind, id(node)) -> (node, answer);
+# the node is kept so that its id cannot be reused while the answer is held. Emptied by
+# `forget_node_facts` (once per file, or block in phase 1) and when it grows past the limit.
+_NODE_FACTS: dict[tuple[str, int], tuple[cst.CSTNode, object]] = {}
+NODE_FACTS_LIMIT = 400_000
+T = TypeVar("T")
+N = TypeVar("N", bound=cst.CSTNode)
+
+
+def node_fact(kind: str, node: N, compute: Callable[[N], T]) -> T:
+    """`compute(node)`, worked out once per node while the file is read. What it returns is
+    shared: it must not be changed."""
+    key = (kind, id(node))
+    cached = _NODE_FACTS.get(key)
+    if cached is not None and cached[0] is node:
+        return cached[1]  # type: ignore[return-value]
+    answer = compute(node)
+    if len(_NODE_FACTS) >= NODE_FACTS_LIMIT:
+        _NODE_FACTS.clear()
+    _NODE_FACTS[key] = (node, answer)
+    return answer
+
+
+def forget_node_facts() -> None:
+    _NODE_FACTS.clear()
