@@ -2,9 +2,9 @@
 
 Re-creates Hsintien-Ng/idinvert_pytorch-reproduced 7b0ef1a (`training/training_loop_encoder.py`
 before cf33025 "fix zero_grad() on D"): each batch back-propagates the discriminator loss and
-calls `optimizer_D.step()`, while only `optimizer_E.zero_grad()` exists. Nothing raises, but
-D's `.grad` sums every batch so far (and the encoder's adversarial loss adds to it too), so
-each D step applies the running sum. Fix: `optimizer_D.zero_grad()` before `D_loss.backward()`.
+calls `optimizer_D.step()`, while only `optimizer_E.zero_grad()` exists. (Here both losses go
+through one backward.) Nothing raises, but D's `.grad` sums every batch so far, so each D step
+applies the running sum. Fix: `optimizer_D.zero_grad()` before `D_loss.backward()`.
 """
 
 import torch
@@ -29,15 +29,13 @@ def train():
             loss_real = nn.functional.softplus(-discriminator(x)).mean()
             loss_fake = nn.functional.softplus(discriminator(x_rec.detach())).mean()
             d_loss = loss_real + loss_fake
-            d_loss.backward()
-            optimizer_D.step()  # expect: TBP012
             loss_pix = torch.mean((x - x_rec) ** 2)
             loss_adv = nn.functional.softplus(-discriminator(x_rec)).mean()
             e_loss = loss_pix + 0.1 * loss_adv
             optimizer_E.zero_grad()
-            e_loss.backward()
+            (d_loss + e_loss).backward()
+            optimizer_D.step()  # expect: TBP012
             optimizer_E.step()
-
 
 if __name__ == "__main__":
     train()
