@@ -41,6 +41,10 @@ class FunctionFacts:
     # graph its own backward ran through (`loss.backward(); return loss`).
     backprop_params: tuple[tuple[int, str], ...] = ()
     returns_backprop: bool = False
+    # Detaches something (`.detach()`, `.detach_()`, `.data`) though what it returns is not
+    # known to be cut (`state["h"] = state["h"].detach(); return state`): a caller that rebinds
+    # its state to the result cannot tell whether the state was cut.
+    detaches: bool = False
 
 
 @dataclass(frozen=True)

@@ -743,8 +743,14 @@ class UnitInterpreter:
         if callee is None or dotted_name(positional[0].value) != name:
             return False
         qualified = self.context.imports.qualify(callee) or callee
-        if qualified.startswith(FRAMEWORK_HEADS) or self.resolved_facts(callee, env):
+        if qualified.startswith(FRAMEWORK_HEADS):
             return False
+        facts = self.resolved_facts(callee, env)
+        if facts:
+            # A body the run holds, which detaches something but is not known to hand back
+            # a cut (`state["h"] = state["h"].detach(); return state`; or a class that cuts
+            # beside a base that hands the state back as it is): whether it cuts is unknown.
+            return not any(f.returns_cut for f in facts) and any(f.detaches for f in facts)
         if not isinstance(call.func, cst.Attribute):
             if self.defined_function(callee) is not None or self.visible_def(callee) is not None:
                 return False
@@ -789,6 +795,10 @@ class UnitInterpreter:
         elif isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
             states = target_names(target.elements[1].value)
         else:
+            return
+        # `out, _ = gru(x)`: `_` names what is thrown away, not a state left out.
+        states = [name for name in states if name.strip("_")]
+        if not states:
             return
         before = {name: env[name] for name in states if name in env}
         event = StatelessCall(call, tuple(states), before, self.loops, bool(self.no_grad_depth))

@@ -429,11 +429,16 @@ SHORT_HELPER_LINES = 40
 CUT_WORD = AnyOf(rf"{word('detach')}_?\b", r"\.data\b")
 RETURNS_CUT = AnyOf(rf"{word('return')}\b[^\n]*(?:\bdetach\b|\.data\b)", rf"{word('detach_')}\(")
 # A method that may hand back a cut state: `return loss, h.detach()`, or `h = h.detach()` (or
-# `h, c = h.detach(), c.detach()`) and a later `return ..., h`.
+# `h, c = h.detach(), c.detach()`) and a later `return ..., h`, or an entry or field of a name
+# other than `self` rebound to its own cut (`state["h"] = state["h"].detach()`) and a later
+# `return state`.
 CUT_RETURNED = re.compile(
     r"(?m)\breturn\b[^\n]*\bdetach\b"
     r"|^[ \t]*(\w+)(?:[ \t]*,[ \t]*\w+)*[ \t]*=[^\n]*\bdetach\b[^\n]*\n"
     r"(?s:.*?)^[ \t]*return\b[^\n]*\b\1\b"
+    r"|^[ \t]*(?P<base>(?!self\b|cls\b)\w+)(?P<path>(?:\[[^\]\n]*\]|\.\w+)+)[ \t]*=[ \t]*"
+    r"(?P=base)(?P=path)\.(?:detach\(\)|data\b)[^\n]*\n"
+    r"(?s:.*?)^[ \t]*return\b[^\n]*\b(?P=base)\b"
 )
 
 

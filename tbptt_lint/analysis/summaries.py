@@ -313,6 +313,34 @@ def summarise_function(
         cuts_tensor=not returns_cut and _cuts_tensor(function, context, class_name, params),
         backprop_params=losses.params,
         returns_backprop=losses.returns,
+        detaches=not returns_cut and _detaches(function),
+    )
+
+
+DETACH_ATTRIBUTES = frozenset({"detach", "detach_", "data"})
+
+
+def _detaches(function: cst.FunctionDef) -> bool:
+    """Whether the body cuts something it keeps: stores a detached tensor into an entry or a
+    field (`state["h"] = state["h"].detach()`, `s.h = s.h.data`), or detaches in place
+    (`t.detach_()`). Reading a cut (`print(h.data)`) keeps nothing."""
+    for node in descendants([function.body], stop=NESTED_SCOPES):
+        if isinstance(node, cst.Assign) and _cut_in(node.value):
+            if any(isinstance(t.target, (cst.Subscript, cst.Attribute)) for t in node.targets):
+                return True
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "detach_"
+        ):
+            return True
+    return False
+
+
+def _cut_in(value: cst.BaseExpression) -> bool:
+    return any(
+        isinstance(node, cst.Attribute) and node.attr.value in DETACH_ATTRIBUTES
+        for node in (value, *descendants([value], stop=NESTED_SCOPES))
     )
 
 

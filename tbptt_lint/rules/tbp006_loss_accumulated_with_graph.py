@@ -3,7 +3,7 @@ its graph."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import libcst as cst
 
@@ -254,22 +254,61 @@ def _shared_loop(accumulation: Accumulation, site: BackwardSite) -> cst.CSTNode 
 
 
 def _reset_inside(loop: cst.CSTNode, accumulator: str, accumulation: cst.CSTNode) -> bool:
-    """Whether the loop body re-creates the accumulator, so it lives for one pass only."""
+    """Whether the loop body re-creates the accumulator on every pass, so it lives for one
+    pass only. A reset under a test (`if step % log == 0: ...; running = 0`) runs now and
+    then: the accumulator outlives the passes in between, and keeps their graphs."""
     body = loop.body  # type: ignore[attr-defined]
     # `stats["loss"]` is made anew with its entry (`stats["loss"] = 0.0`) or its container.
     holders = {accumulator, accumulator.split("[", 1)[0]}
-    for node in descendants([body], stop=(cst.FunctionDef, cst.Lambda)):
-        if not isinstance(node, cst.Assign) or node is accumulation:
-            continue
-        bound = {
-            name
-            for target in node.targets
-            for name in [*target_names(target.target), keyed_name(target.target)]
-            if name is not None
-        }
-        if bound & holders and not holders & names_in(node.value):
+    return _resets_every_pass(body.body, holders, accumulation)
+
+
+def _resets_every_pass(
+    statements: Sequence[cst.CSTNode], holders: set[str], accumulation: cst.CSTNode
+) -> bool:
+    """Whether every way through `statements` re-creates one of `holders`: an assignment at
+    their own level (or in a `with` or `try` body), or one on each branch of an if."""
+    for statement in statements:
+        if isinstance(statement, cst.SimpleStatementLine):
+            if any(_makes_anew(s, holders, accumulation) for s in statement.body):
+                return True
+        elif isinstance(statement, (cst.With, cst.Try)):
+            if _resets_every_pass(_block(statement.body), holders, accumulation):
+                return True
+        elif isinstance(statement, cst.If) and _if_resets(statement, holders, accumulation):
             return True
     return False
+
+
+def _if_resets(statement: cst.If, holders: set[str], accumulation: cst.CSTNode) -> bool:
+    if not _resets_every_pass(_block(statement.body), holders, accumulation):
+        return False
+    orelse = statement.orelse
+    if isinstance(orelse, cst.If):
+        return _if_resets(orelse, holders, accumulation)
+    if isinstance(orelse, cst.Else):
+        return _resets_every_pass(_block(orelse.body), holders, accumulation)
+    return False  # no else: the passes that skip the if keep the accumulator
+
+
+def _block(body: cst.BaseSuite) -> Sequence[cst.CSTNode]:
+    if isinstance(body, cst.IndentedBlock):
+        return body.body
+    return [body] if isinstance(body, cst.SimpleStatementSuite) else []
+
+
+def _makes_anew(node: cst.CSTNode, holders: set[str], accumulation: cst.CSTNode) -> bool:
+    if isinstance(node, cst.SimpleStatementSuite):
+        return any(_makes_anew(s, holders, accumulation) for s in node.body)
+    if not isinstance(node, cst.Assign) or node is accumulation:
+        return False
+    bound = {
+        name
+        for target in node.targets
+        for name in [*target_names(target.target), keyed_name(target.target)]
+        if name is not None
+    }
+    return bool(bound & holders) and not holders & names_in(node.value)
 
 
 def _item_instead(model: FileModel, accumulation: cst.CSTNode, name: str) -> Fix | None:

@@ -225,12 +225,30 @@ class Optimizers:
     def rebound(self, receiver: str) -> bool:
         """Whether the name is also bound to something else in the file
         (`model, optimizer = amp.initialize(model, optimizer)`): then it may not be the torch
-        optimizer it was built as."""
+        optimizer it was built as. A binding the unit's steps cannot see does not count: one
+        after every loop that steps it, in no loop around them (`epoch, model, optimizer =
+        load_checkpoint(...)` under `elif mode == "eval":` once training is over)."""
         built = self.context.construction_of(receiver)
+        steps = [e for e in self.steps if e.receiver == receiver]
         return any(
             value is not (built.call if built is not None else None)
+            and not self.after_every_step(value, steps)
             for value in self.bindings.of(receiver)
         )
+
+    def after_every_step(self, value: cst.CSTNode | None, steps: list[GradientEvent]) -> bool:
+        """Whether a bound value is made only after all of the unit's `steps` are done: below
+        the loops around each, and inside none of them. (Unknown places count as before.)"""
+        if value is None or not steps or any(not step.loops for step in steps):
+            return False
+        if not any(node is value for node in descendants([self.unit])):
+            return False  # outside the unit: where it runs cannot be told here
+        line = self.model.line(value)
+        for step in steps:
+            outermost = step.loops[0]
+            if line <= self.model.span(outermost)[2]:
+                return False  # before the loop ends: inside it, or above it
+        return True
 
     def built_in(self, receiver: str | None, loop: cst.CSTNode) -> bool:
         built = self.context.construction_of(receiver)
@@ -260,8 +278,70 @@ class Optimizers:
 
     def may_clear(self, event: GradientEvent) -> bool:
         return event.kind in (CLEAR, MAY_CLEAR) or (
-            event.kind == CALL and reaches(event, self.objects, self.objects)
+            event.kind == CALL
+            and not self.calls_updated_module(event)
+            and reaches(event, self.objects, self.objects)
         )
+
+    def calls_updated_module(self, event: GradientEvent) -> bool:
+        """`D.net(x)` where an optimizer was built from `D.net.parameters()`: calling the module
+        runs its forward, which clears no gradients, as `model(x)` does not."""
+        if event.via is not None or not event.receiver or not event.method:
+            return False
+        callee = f"{event.receiver}.{event.method}"
+        return any(callee in self.parameter_sources(r) for r in self.stepped if self.torch(r))
+
+    def clears_another(self, clear: GradientEvent, step: GradientEvent) -> bool:
+        """`optimizer_E.zero_grad()` beside `optimizer_D.step()`: a clear of another torch
+        optimizer, both built from the `parameters()` of modules that are not one another's
+        (a GAN's encoder and discriminator). Its clear leaves the stepped one's gradients as
+        they are. Optimizers over one module, or over parameters not named where they are
+        built (`Adam(params)`), may share them: not another's."""
+        if clear.kind != CLEAR or clear.via is not None or not clear.receiver:
+            return False
+        if clear.receiver == step.receiver or not step.receiver:
+            return False
+        if not (self.torch(clear.receiver) and self.torch(step.receiver)):
+            return False
+        cleared = self.parameter_sources(clear.receiver)
+        stepped = self.parameter_sources(step.receiver)
+        if not cleared or not stepped or not self.names_only_parameters(clear.receiver):
+            return False
+        if not self.names_only_parameters(step.receiver):
+            return False
+        return not any(
+            a == b or a.startswith(f"{b}.") or b.startswith(f"{a}.")
+            for a in cleared
+            for b in stepped
+        )
+
+    def names_only_parameters(self, receiver: str) -> bool:
+        """Whether the optimizer's parameters argument is made of `m.parameters()` calls alone
+        (`list(a.parameters()) + list(b.parameters())`), with no other name in it that could
+        hold more parameters."""
+        built = self.context.construction_of(receiver)
+        if built is None:
+            return False
+        positional = [a for a in built.call.args if a.keyword is None]
+        keyed = [
+            a for a in built.call.args if a.keyword is not None and a.keyword.value == "params"
+        ]
+        params = (positional or keyed)[:1]
+        if not params:
+            return False
+        allowed = {"list", "tuple", "chain", "itertools.chain"}
+        for node in descendants([params[0].value]):
+            if isinstance(node, cst.Call):
+                if isinstance(node.func, cst.Attribute) and node.func.attr.value == "parameters":
+                    continue
+                if dotted_name(node.func) in allowed:
+                    continue
+                return False
+            if isinstance(node, (cst.Name, cst.Attribute)) and not _in_parameters_call(
+                node, params[0].value
+            ):
+                return False
+        return True
 
     def pairs(self, clear: GradientEvent, step: GradientEvent) -> bool:
         """Whether a clear clears what a step applies: the same optimizer, or a model's
@@ -381,12 +461,18 @@ def _never_cleared(
         inside = flow.inside(loop)
         if not any(e.kind == BACKWARD for e in inside):
             continue  # not a training loop: the step is its only business
-        if any(optimizers.may_clear(e) for e in inside):
+        others = [e for e in inside if optimizers.clears_another(e, step)]
+        if any(optimizers.may_clear(e) for e in inside if e not in others):
             continue
         if not optimizers.torch(step.receiver) or optimizers.built_in(step.receiver, loop):
             continue  # not torch's, or a new optimizer on every pass: a probe
-        outside = [e for e in flow.of(CLEAR) if loop not in e.loops]
-        if outside:
+        outside = [e for e in flow.of(CLEAR) if loop not in e.loops and e not in others]
+        if others:
+            where = (
+                f"only {_describe(model, others[0], 'zero_grad')}, another optimizer's over "
+                "other parameters, clears gradients in it"
+            )
+        elif outside:
             where = (
                 f"{_describe(model, outside[0], 'zero_grad')} runs only outside it (line "
                 f"{model.line(outside[0].node)})"
@@ -590,3 +676,17 @@ def _is_modulo(node: cst.BaseExpression) -> bool:
 
 def _is_zero(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.Integer) and node.value == "0"
+
+
+def _in_parameters_call(node: cst.CSTNode, root: cst.CSTNode) -> bool:
+    """Whether a name is the callee of, or the object of, a `.parameters()` call under `root`
+    (`a` and `a.parameters` in `a.parameters()`), or a container builder (`list`)."""
+    for call in descendants([root]):
+        if not isinstance(call, cst.Call):
+            continue
+        if call.func is node or node in set(descendants([call.func])):
+            if isinstance(call.func, cst.Attribute) and call.func.attr.value == "parameters":
+                return True
+            if dotted_name(call.func) in ("list", "tuple", "chain", "itertools.chain"):
+                return True
+    return False

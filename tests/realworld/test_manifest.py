@@ -132,3 +132,15 @@ def test_scoring_counts_right_missed_tolerated_and_false_alarms(tmp_path: Path) 
         ("clean", "TBP006", 35),
         ("", "TBP006", 50),
     ]
+
+
+def test_scoring_can_be_restricted_to_named_manifest_files() -> None:
+    spans = manifest.load()
+    sources = sorted({s.source for s in spans})
+    assert score.select(spans, None) == spans
+    first = sources[0]
+    chosen = score.select(spans, [first.removesuffix(".toml")])
+    assert chosen and {s.source for s in chosen} == {first}
+    assert score.select(spans, [first]) == chosen
+    with pytest.raises(SystemExit, match="no manifest file named nowhere.toml"):
+        score.select(spans, ["nowhere"])
