@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "tbptt_lint"
 
 
@@ -88,19 +86,6 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-# The one cycle left: the interpreter summarises the functions a unit defines (summaries), whose
-# summaries run the interpreter again, and the attribute analysis interprets methods. It is
-# mutual recursion of the analysis, each step a lazy import; breaking it takes handing the
-# interpreter in as a parameter. It may shrink, never grow.
-KNOWN_CYCLE = {
-    "tbptt_lint.analysis.attributes",
-    "tbptt_lint.analysis.gradients",
-    "tbptt_lint.analysis.interpreter",
-    "tbptt_lint.analysis.losses",
-    "tbptt_lint.analysis.summaries",
-}
-
-
 def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
     """The groups of modules that import one another, directly or not (Tarjan), with more
     than one module."""
@@ -137,21 +122,10 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
     return groups
 
 
-def test_no_import_cycle_but_the_known_one() -> None:
-    graph = import_graph()
-    for group in strongly_connected(graph):
-        outside = {module: graph[module] & group for module in sorted(group - KNOWN_CYCLE)}
-        assert not outside, f"import cycle through {outside}"
-    # Outside the analysis there is none at all.
-    rest = {m: {t for t in ts if t not in KNOWN_CYCLE} for m, ts in graph.items()}
-    cycle = find_cycle({m: ts for m, ts in rest.items() if m not in KNOWN_CYCLE})
-    assert cycle is None, "import cycle: " + " -> ".join(cycle or ())
-
-
-@pytest.mark.xfail(strict=True, reason="the analysis' mutual recursion: KNOWN_CYCLE")
 def test_no_import_cycle() -> None:
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or ())
+    assert strongly_connected(import_graph()) == []
 
 
 def test_the_check_finds_a_lazy_cycle() -> None:

@@ -75,6 +75,7 @@ from tbptt_lint.analysis.step_resets import (
     reset_blocks,
 )
 from tbptt_lint.analysis.summaries import (
+    INTERPRETATION,
     collect_constructions,
     summarise_gradients,
     summarise_losses,
@@ -213,7 +214,11 @@ def _summarize_block(
     except SourceSyntaxError:
         return
     # Names of the block only: a call of another block's function stays unknown here.
-    context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
+    context = FileContext(
+        ImportMap(module, module_name),
+        local_names=defined_names(text),
+        interpretation=INTERPRETATION,
+    )
     facts = summarise_module(module, context, _gradient_walk(text))
     for name, function_facts in facts.functions.items():
         if function_facts != FunctionFacts():
@@ -279,7 +284,11 @@ def _summarize_gradients(text: str, module_name: str, summary: ModuleSummary) ->
         module = parse(text)
     except SourceSyntaxError:
         return
-    context = FileContext(ImportMap(module, module_name), local_names=defined_names(text))
+    context = FileContext(
+        ImportMap(module, module_name),
+        local_names=defined_names(text),
+        interpretation=INTERPRETATION,
+    )
     for name, facts in summarise_gradients(module, context, gradient_walk(functions)).items():
         summary.functions[f"{module_name}.{name}"] = facts
     # What the members that run a backward do so for their callers (TBP006).
@@ -331,6 +340,7 @@ def build_context(
         detach_functions=frozenset(settings.detach_functions),
         recurrent_modules=frozenset(settings.recurrent_modules),
         module=module,
+        interpretation=INTERPRETATION,
     )
     if index is not None:
         context.run = index.classes()

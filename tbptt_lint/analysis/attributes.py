@@ -30,7 +30,7 @@ from tbptt_lint.analysis.chunks import top_level_blocks
 from tbptt_lint.analysis.context import Construction, FileContext
 from tbptt_lint.analysis.events import UnitEvents
 from tbptt_lint.analysis.index import ModuleSummary, ProjectIndex
-from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.names import dotted_name, target_names
 from tbptt_lint.analysis.prefilter import STATE_ON_SELF as ATTRIBUTE_STATE
 from tbptt_lint.analysis.prefilter import hands_loss_to_lightning
 from tbptt_lint.analysis.values import (
@@ -360,12 +360,14 @@ def effects_of(
     key = (class_name or "", f"{function.name.value}:{receiver}")
     if key in context.attribute_effects:
         return context.attribute_effects[key]
+    if context.interpretation is None:
+        return None
     context.attribute_effects[key] = None  # a call back into itself stays unknown
-    from tbptt_lint.analysis.interpreter import UnitInterpreter
-
     # The object starts as the caller's: a value read from it and written back unchanged is
     # INPUT, which leaves the caller's value as it was.
-    interpreter = UnitInterpreter(function, context, class_name=class_name, summarising=(receiver,))
+    interpreter = context.interpretation.interpreter(
+        function, context, class_name=class_name, summarising=(receiver,)
+    )
     interpreter.effects_receiver = receiver
     interpreter.run(function.body.body)
     prefix = receiver + "."
@@ -920,8 +922,6 @@ def factory_constructions(module: cst.Module, context: FileContext) -> None:
         built = context.factories.get(dotted_name(node.value.func) or "")
         if built is None:
             continue
-        from tbptt_lint.analysis.interpreter import target_names
-
         for target in node.targets:
             for bound in target_names(target.target):
                 context.constructions.setdefault(bound, Construction(built, node.value))

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from tbptt_lint.analysis.index import NO_CLASSES, FunctionFacts, ProjectIndex, RunClasses
 from tbptt_lint.analysis.names import ImportMap, dotted_name
 from tbptt_lint.analysis.views import ClassViews, class_views
+
+if TYPE_CHECKING:
+    from tbptt_lint.analysis.interpreter import UnitInterpreter
+
+# Passes over a module's (or a recursive helper's) functions until their facts settle.
+SUMMARY_PASSES = 3
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """How a function body is interpreted and summarised, handed down through the file's
+    context. The analysis recurses at run time (a summary interprets a function; the
+    interpreter summarises the nested helpers it meets, and interprets the methods whose
+    effects on attributes it needs), but its modules do not import each other in a circle:
+    api.py, which imports them all, builds this."""
+
+    interpreter: type[UnitInterpreter]
+    summarise_function: Callable[[cst.FunctionDef, FileContext, str | None], FunctionFacts]
+
 
 RECURRENT_MODULES = frozenset(
     {
@@ -95,6 +116,9 @@ class FileContext:
     recurrent_modules: frozenset[str] = frozenset()
     # The classes of every file of the run, by short name.
     run: RunClasses = NO_CLASSES
+    # None: a context built without the analysis' interpretation (some tests); nested helpers
+    # and the effects of methods on attributes are then unknown.
+    interpretation: Interpretation | None = None
     _methods: set[str] = field(default_factory=set, repr=False)
     # id(unit) -> (unit, what a walk of it tells): interpreters of one unit share one walk.
     unit_scans: dict[int, tuple[cst.CSTNode, object]] = field(default_factory=dict, repr=False)

@@ -22,6 +22,7 @@ from tbptt_lint.analysis.context import (
     CELL_MODULES,
     PAIR_STATE_MODULES,
     RECURRENT_MODULES,
+    SUMMARY_PASSES,
     FileContext,
 )
 from tbptt_lint.analysis.events import (
@@ -39,7 +40,13 @@ from tbptt_lint.analysis.events import (
     UnitEvents,
 )
 from tbptt_lint.analysis.index import FunctionFacts
-from tbptt_lint.analysis.names import dotted_name, is_true_literal, keyword_arg, method_name
+from tbptt_lint.analysis.names import (
+    dotted_name,
+    is_true_literal,
+    keyword_arg,
+    method_name,
+    target_names,
+)
 from tbptt_lint.analysis.values import (
     CUT,
     FRESH_UNRELATED,
@@ -467,19 +474,6 @@ def _calls_in(expression: cst.CSTNode) -> tuple[cst.Call, ...]:
         stack.extend(reversed(list(children(node))))
     # Inner calls run before the calls that take their results.
     return tuple(reversed(found))
-
-
-def target_names(target: cst.BaseExpression) -> list[str]:
-    """Flat names bound by an assignment target (`out, (h, c)` -> out, h, c)."""
-    if isinstance(target, (cst.Tuple, cst.List)):
-        names: list[str] = []
-        for element in target.elements:
-            names.extend(target_names(element.value))
-        return names
-    if isinstance(target, cst.StarredElement):
-        return target_names(target.value)
-    dotted = dotted_name(target)
-    return [dotted] if dotted else []
 
 
 def arg_state_names(value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
@@ -2109,19 +2103,21 @@ class UnitInterpreter:
         """Facts of a function defined inside this unit (`def get_loss(x, h): ... return
         loss, h.detach()` within `train`), summarised the first time it is called."""
         visible = self.visible_function(name)
-        if visible is None or not isinstance(visible[1], cst.FunctionDef):
+        if visible is None:
             return None
         scan, function = visible
+        if not isinstance(function, cst.FunctionDef):
+            return None
         if name not in scan.nested_facts:
-            # Imported here: summaries imports this module.
-            from tbptt_lint.analysis.summaries import SUMMARY_PASSES, summarise_function
-
+            interpretation = self.context.interpretation
+            if interpretation is None:
+                return None
             # A helper that calls itself (`detach_all(v) for v in h`) starts, as a module's
             # do, from the guess that it cuts, and the passes take back what is false.
             recursive = name in names_in(function.body)
             scan.nested_facts[name] = ASSUMED_CUT if recursive else FunctionFacts()
             for _ in range(SUMMARY_PASSES if recursive else 1):
-                summary = summarise_function(function, self.context, None)  # type: ignore[arg-type]
+                summary = interpretation.summarise_function(function, self.context, None)
                 settled = summary == scan.nested_facts[name]
                 scan.nested_facts[name] = summary
                 if settled:

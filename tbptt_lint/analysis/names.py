@@ -33,6 +33,19 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return None
 
 
+def target_names(target: cst.BaseExpression) -> list[str]:
+    """Flat names bound by an assignment target (`out, (h, c)` -> out, h, c)."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        names: list[str] = []
+        for element in target.elements:
+            names.extend(target_names(element.value))
+        return names
+    if isinstance(target, cst.StarredElement):
+        return target_names(target.value)
+    dotted = dotted_name(target)
+    return [dotted] if dotted else []
+
+
 def call_name(call: cst.Call) -> str | None:
     return dotted_name(call.func)
 

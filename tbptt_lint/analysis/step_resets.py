@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from tbptt_lint.analysis.interpreter import names_in, target_names
-from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.interpreter import names_in
+from tbptt_lint.analysis.names import dotted_name, target_names
 from tbptt_lint.analysis.walk import descendants
 
 SCOPES = (cst.FunctionDef, cst.ClassDef)

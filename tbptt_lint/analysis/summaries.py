@@ -13,16 +13,21 @@ import libcst as cst
 
 from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions, writes_back_attribute
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
-from tbptt_lint.analysis.context import ASSUMED_CUT, Construction, FileContext
+from tbptt_lint.analysis.context import (
+    ASSUMED_CUT,
+    SUMMARY_PASSES,
+    Construction,
+    FileContext,
+    Interpretation,
+)
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.index import FunctionFacts
-from tbptt_lint.analysis.interpreter import UnitInterpreter, target_names
+from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
-from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name
+from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name, target_names
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
 from tbptt_lint.analysis.walk import children, descendants, node_fact
 
-SUMMARY_PASSES = 3
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
@@ -119,6 +124,8 @@ def summarise_module(
     module: cst.Module, context: FileContext, gradient_walk: frozenset[str] | None = None
 ) -> ModuleFacts:
     facts = ModuleFacts()
+    if context.interpretation is None:
+        context.interpretation = INTERPRETATION
     index_definitions(module, context)
     # Only functions that touch a cut or a backward can be helpers worth knowing, and those
     # that hand on what such a helper returns (`def loss(self, x, h): out, h = self(x, h)`).
@@ -601,3 +608,7 @@ def _forward_cut_positions(
             if node.func.attr.value == "detach_" and receiver in params:
                 cut.add(params.index(receiver))
     return frozenset(cut)
+
+
+# What the context hands the interpreter and the attribute analysis (see Interpretation).
+INTERPRETATION = Interpretation(UnitInterpreter, summarise_function)

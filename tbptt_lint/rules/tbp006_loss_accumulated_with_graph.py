@@ -10,9 +10,9 @@ import libcst as cst
 # A module, not its names: analysis.losses reads rules/flow.py, and so may be importing this.
 from tbptt_lint.analysis import losses
 from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
-from tbptt_lint.analysis.interpreter import keyed_name, names_in, target_names
+from tbptt_lint.analysis.interpreter import keyed_name, names_in
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import ImportMap, dotted_name
+from tbptt_lint.analysis.names import ImportMap, dotted_name, target_names
 from tbptt_lint.analysis.walk import children, descendants
 from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix
 from tbptt_lint.rules.base import Rule

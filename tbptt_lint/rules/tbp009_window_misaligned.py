@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import libcst as cst
 
-from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import dotted_name
+from tbptt_lint.analysis.names import dotted_name, target_names
 from tbptt_lint.analysis.queries import queries, spans_contain
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.analysis.windows import (

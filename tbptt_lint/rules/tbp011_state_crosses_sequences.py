@@ -11,7 +11,7 @@ from tbptt_lint.analysis.attributes import UNKNOWN, is_lightning_module
 from tbptt_lint.analysis.conditions import names_bound_in, reads_any
 from tbptt_lint.analysis.events import RecurrentCall, StateRead, UnitEvents
 from tbptt_lint.analysis.index import LoaderInfo
-from tbptt_lint.analysis.interpreter import names_in, target_names
+from tbptt_lint.analysis.interpreter import names_in
 from tbptt_lint.analysis.library_fits import library_fits
 from tbptt_lint.analysis.loaders import (
     LOADERS,
@@ -21,7 +21,7 @@ from tbptt_lint.analysis.loaders import (
     loader_iterated,
 )
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import dotted_name, is_true_literal
+from tbptt_lint.analysis.names import dotted_name, is_true_literal, target_names
 from tbptt_lint.analysis.queries import queries, spans_contain
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status
 from tbptt_lint.analysis.walk import descendants

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import libcst as cst
 
 from tbptt_lint.analysis.events import RecurrentCall
-from tbptt_lint.analysis.interpreter import target_names
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import dotted_name, method_name
+from tbptt_lint.analysis.names import dotted_name, method_name, target_names
 from tbptt_lint.analysis.values import Status
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import Finding

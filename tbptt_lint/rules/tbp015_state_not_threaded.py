@@ -11,9 +11,9 @@ import libcst as cst
 from tbptt_lint.analysis.context import CELL_MODULES, RECURRENT_MODULES
 from tbptt_lint.analysis.dropped_states import dropped_states
 from tbptt_lint.analysis.events import StatelessCall, UnitEvents
-from tbptt_lint.analysis.interpreter import handed_on, names_in, target_names
+from tbptt_lint.analysis.interpreter import handed_on, names_in
 from tbptt_lint.analysis.model import FileModel
-from tbptt_lint.analysis.names import dotted_name, method_name
+from tbptt_lint.analysis.names import dotted_name, method_name, target_names
 from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_contain
 from tbptt_lint.analysis.stateless_cells import stateless_cell_steps
 from tbptt_lint.analysis.step_resets import per_step_attribute_resets
