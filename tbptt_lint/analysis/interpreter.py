@@ -118,6 +118,8 @@ RECEIVER_METHODS = frozenset(
         "flatten",
     }
 )
+# Methods of a dict that change none of its entries.
+READ_ONLY_DICT_METHODS = frozenset({"items", "keys", "values", "get", "copy", "__contains__"})
 ELEMENTWISE_WRAPPERS = frozenset({"tuple", "list", "set"})
 NOT_RECURRENT_BUILTINS = frozenset(
     {
@@ -761,6 +763,9 @@ class UnitInterpreter:
         carried = self.carried_marks(value, result, env)
         for target in targets:
             if isinstance(target, cst.Subscript) and keyed_state(target) is None:
+                # `state[k] = state[k].detach()` under a key the analysis cannot read: what
+                # was known of `state["h"]` no longer holds.
+                self.forget_keyed(dotted_name(target.value), env)
                 self.assign_subscript(target, result, env)
             else:
                 self.note_alias(target, value, result)
@@ -2006,6 +2011,8 @@ class UnitInterpreter:
         """Backward and optimizer calls anywhere inside an expression (`statement`: the
         expression statement it is, whose call is made for its effects)."""
         for call in self.calls_in(expression):
+            if self.keyed_bases:
+                self.forget_keyed_touched(call, env)
             if isinstance(call.func, cst.Name):
                 self.shared_state_call(call, env)
             site = self.backward_site(call)
@@ -2085,9 +2092,14 @@ class UnitInterpreter:
             return known
         scan.shared_summaries[name] = {}  # a closure that calls itself: nothing, meanwhile
         function = scan.functions.get(name)
+        at_top = isinstance(self.unit, cst.Module)
+        if function is None and at_top and "global " in (self.context.source or ""):
+            # A function of the script that runs no backward and cuts nothing is left out of
+            # the blocks parsed: read alone from the text.
+            function = parsed_method(self.context, None, name)
         if not isinstance(function, cst.FunctionDef) or self.no_grad_depth:
             return {}
-        keyword = cst.Global if isinstance(self.unit, cst.Module) else cst.Nonlocal
+        keyword = cst.Global if at_top else cst.Nonlocal
         declared = {
             item.name.value
             for node in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef))
@@ -2575,6 +2587,23 @@ class UnitInterpreter:
         if isinstance(node, (cst.Lambda, cst.SimpleString, cst.Integer, cst.Float)):
             return FRESH_UNRELATED
         return self.join_of_names(node, env)
+
+    def forget_keyed(self, name: str | None, env: Env) -> None:
+        """Drop what is known of `name["h"]`-style entries: they read `name` again."""
+        if name is None or name not in self.keyed_bases:
+            return
+        for key in [k for k in env if k.startswith(name + "[")]:
+            del env[key]
+
+    def forget_keyed_touched(self, call: cst.Call, env: Env) -> None:
+        """A dict whose entries are followed, handed whole to a call (`detach_all_(state)`)
+        or changed by a method of its own (`state.update(...)`): its entries may have
+        changed in ways the analysis does not follow."""
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        if receiver is not None and method_name(call) not in READ_ONLY_DICT_METHODS:
+            self.forget_keyed(dotted_name(receiver), env)
+        for arg in call.args:
+            self.forget_keyed(dotted_name(arg.value), env)
 
     def with_keyed_entries(self, name: str, env: Env) -> Value:
         """A dict read whole after some of its entries were bound (`state["h"] = h`): its

@@ -132,6 +132,22 @@ SILENT["dict entries: both cut in place"] = fill(
     DICT_LSTM, cut="state['h'].detach_(), state['c'].detach_()", mark=""
 )
 
+SILENT["dict entries: cut by a loop over the keys"] = fill(
+    DICT_LSTM, cut="for k in state:\n        state[k] = state[k].detach()", mark=""
+)
+SILENT["dict entries: cut by update()"] = fill(
+    DICT_LSTM, cut="state.update({k: v.detach() for k, v in state.items()})", mark=""
+)
+SILENT["dict entries: cut in place by a helper given the dict"] = fill(
+    DICT_LSTM,
+    cut="detach_all_(state)",
+    mark="",
+).replace(
+    "for i in range(0, 40, 10):",
+    "def detach_all_(d):\n    for v in d.values():\n        v.detach_()\n\n\n"
+    "for i in range(0, 40, 10):",
+)
+
 DICT_VIA_LOCAL = (
     HEADER
     + """
@@ -340,6 +356,36 @@ SILENT["global: the step function cuts it first"] = fill(
     GLOBAL, cut="hidden = hidden.detach()", mark=""
 )
 
+GLOBAL_PAIR = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8)
+head = nn.Linear(8, 1)
+opt = torch.optim.SGD(list(lstm.parameters()) + list(head.parameters()), lr=0.1)
+h, c = torch.zeros(1, 2, 8), torch.zeros(1, 2, 8)
+
+
+def forward_window(x):
+    global h, c
+    {cut}
+    out, (h, c) = lstm(x, (h, c))
+    return head(out).pow(2).mean()
+
+
+for i in range(0, 40, 10):
+    loss = forward_window(stream[i:i + 10]){mark}
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+FOUND["global: both parts of an LSTM's pair, back-propagated by the script"] = fill(
+    GLOBAL_PAIR, cut="pass", mark="  # expect: TBP001, TBP001"
+)
+SILENT["global: both parts cut in the function"] = fill(
+    GLOBAL_PAIR, cut="h, c = h.detach(), c.detach()", mark=""
+)
+
 # --------------------------------------------------- 4. per-layer state on an attribute list
 
 ATTRIBUTE_STACK = (
@@ -393,6 +439,30 @@ SILENT["attribute list: made anew per window"] = fill(
     mark="",
 )
 
+STACK_WITH_METHOD = ATTRIBUTE_STACK.replace(
+    "        return x\n",
+    "        return x\n\n    def detach_states(self):\n{method}\n",
+    1,
+).replace("    {cut}\n", "    model.detach_states()\n", 1)
+SILENT["attribute list: a method of the model cuts them by a comprehension"] = fill(
+    STACK_WITH_METHOD,
+    attr="states",
+    method="        self.states = [s.detach() for s in self.states]",
+    mark="",
+)
+SILENT["attribute list: a method of the model cuts each in place"] = fill(
+    STACK_WITH_METHOD,
+    attr="states",
+    method="        for s in self.states:\n            s.detach_()",
+    mark="",
+)
+FOUND["attribute list: a method of the model that throws each detach away"] = fill(
+    STACK_WITH_METHOD,
+    attr="states",
+    method="        for s in self.states:\n            s.detach()  # expect: TBP003",
+    mark="  # expect: TBP001",
+)
+
 TRAINER_LAYERS = (
     HEADER
     + """
@@ -428,6 +498,19 @@ FOUND["attribute list: a trainer steps self.hidden[l] and never cuts it"] = fill
 )
 SILENT["attribute list: the trainer cuts every layer's state per window"] = fill(
     TRAINER_LAYERS, cut="self.hidden = [h.detach() for h in self.hidden]", mark=""
+)
+SILENT["attribute list: the trainer cuts them by index"] = fill(
+    TRAINER_LAYERS,
+    cut=(
+        "for l in range(len(self.hidden)):\n"
+        "                self.hidden[l] = self.hidden[l].detach()"
+    ),
+    mark="",
+)
+SILENT["attribute list: the trainer cuts them by index, over enumerate"] = fill(
+    TRAINER_LAYERS,
+    cut="for l, h in enumerate(self.hidden):\n                self.hidden[l] = h.detach()",
+    mark="",
 )
 SILENT["attribute list: the trainer re-makes them per window"] = fill(
     TRAINER_LAYERS, cut="self.hidden = [torch.zeros(2, 4) for _ in self.layers]", mark=""
@@ -549,6 +632,14 @@ FOUND["clear order: a trainer's model.zero_grad() before its optimizer's step"] 
 SILENT["clear order: a trainer's clear after its step"] = fill(
     CLEAR_ORDER_METHOD, clear="pass", after="self.model.zero_grad()"
 )
+
+
+def test_a_list_stepped_by_index_is_advised_a_list_cut() -> None:
+    """`tuple(...)` or a tuple-making `repackage_hidden` would break `self.hidden[l] = ...`."""
+    source = textwrap.dedent(fill(TRAINER_LAYERS, cut="pass", mark=""))
+    (finding,) = check_source(source, "example.py", Settings(select=("TBP",)))
+    assert "`self.hidden = [s.detach() for s in self.hidden]`" in finding.message
+    assert "tuple(s.detach() for s in self.hidden)" not in finding.message
 
 
 @pytest.mark.parametrize("name", sorted(FOUND))
