@@ -399,6 +399,10 @@ ANY_ATTRIBUTE_STATE = re.compile(
     r"\b(\w+(?:\.\w+)*)\.(\w+)\s*=\s*[\w.\[\]]+\("
     r"(?:[^\n]*,[^\n]*\b\1\.\2\b|[^\n]*\b\1\.\2\b[^\n]*,)"
 )
+# `self.states[i] = layer(x, self.states[i])`: a list of per-layer states kept on an object.
+INDEXED_ATTRIBUTE_STATE = re.compile(
+    r"\b(\w+(?:\.\w+)*)\.(\w+)\[[^\]\n]*\]\s*=\s*[\w.\[\]]+\([^\n]*\b\1\.\2\["
+)
 DEFINED = re.compile(r"(?m)^[ \t]*(?:async[ \t]+)?def[ \t]+(\w+)")
 
 
@@ -483,6 +487,10 @@ def _kept_attribute_states(source: str, wanted: Callable[[str], bool]) -> set[tu
     """(owner, attribute) of the attribute states in the module's statements and in the
     blocks `wanted` keeps."""
     matches = [(m.start(), m.group(1), m.group(2)) for m in ANY_ATTRIBUTE_STATE.finditer(source)]
+    if "]" in source:
+        matches += [
+            (m.start(), m.group(1), m.group(2)) for m in INDEXED_ATTRIBUTE_STATE.finditer(source)
+        ]
     matches += _handed_back(source)
     if not matches:
         return set()

@@ -43,6 +43,7 @@ from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.names import (
     dotted_name,
     is_true_literal,
+    keyed_state,
     keyword_arg,
     method_name,
     target_names,
@@ -125,6 +126,8 @@ RECEIVER_METHODS = frozenset(
         "flatten",
     }
 )
+# Methods of a dict that change none of its entries.
+READ_ONLY_DICT_METHODS = frozenset({"items", "keys", "values", "get", "copy", "__contains__"})
 ELEMENTWISE_WRAPPERS = frozenset({"tuple", "list", "set"})
 NOT_RECURRENT_BUILTINS = frozenset(
     {
@@ -230,6 +233,9 @@ class UnitScan:
         self._none_companions: dict[str, frozenset[str]] | None = None
         # Facts of the functions it defines, summarised when first called.
         self.nested_facts: dict[str, FunctionFacts] = {}
+        # Function -> what it does to the names of this unit it declares `nonlocal` or
+        # `global` (`shared_state_summary`), made when first called.
+        self.shared_summaries: dict[str, dict[str, tuple[str | None, Value | None]]] = {}
 
     @property
     def none_companions(self) -> dict[str, frozenset[str]]:
@@ -269,7 +275,11 @@ class UnitScan:
                 if not isinstance(node, cst.Assign) or len(node.targets) != 1:
                     continue
                 holder = node.targets[0].target
-                attribute = dotted_name(holder) if isinstance(holder, cst.Attribute) else None
+                attribute = (
+                    dotted_name(holder)
+                    if isinstance(holder, cst.Attribute)
+                    else keyed_state(holder)
+                )
                 local = handed_on(node.value) if attribute is not None else None
                 if attribute is not None and local is not None:
                     stored.setdefault(local, set()).add(attribute)
@@ -479,7 +489,7 @@ def _calls_in(expression: cst.CSTNode) -> tuple[cst.Call, ...]:
 def arg_state_names(value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
     """Names an argument passes whole: `h`, `(h, c)`, `[h, c]`, or `h.detach()`-like wrappers
     of one name, each with the expression that carries it."""
-    dotted = dotted_name(value)
+    dotted = dotted_name(value) or keyed_state(value)
     if dotted is not None:
         return [(dotted, value)]
     if isinstance(value, (cst.Tuple, cst.List)):
@@ -496,6 +506,37 @@ def arg_state_names(value: cst.BaseExpression) -> list[tuple[str, cst.BaseExpres
         if inner is not None:
             return [(inner, value)]
     return []
+
+
+def indexed_containers(target: cst.BaseExpression) -> set[str]:
+    """`self.states` for a target `self.states[i]` (or `x, (h[l], c[l])`): containers an
+    assignment stores into by an index that is no constant string key."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {name for e in target.elements for name in indexed_containers(e.value)}
+    if isinstance(target, cst.StarredElement):
+        return indexed_containers(target.value)
+    if isinstance(target, cst.Subscript) and keyed_state(target) is None:
+        base = dotted_name(target.value)
+        if base is not None:
+            return {base}
+    return set()
+
+
+def indexed_state_args(
+    value: cst.BaseExpression, containers: set[str]
+) -> list[tuple[str, cst.BaseExpression]]:
+    """`arg_state_names`, with an element of one of `containers` (`self.states[i]`) passing
+    that container: a per-layer state read from the list the call's result goes back into."""
+    if isinstance(value, (cst.Tuple, cst.List)):
+        found: list[tuple[str, cst.BaseExpression]] = []
+        for element in value.elements:
+            found.extend(indexed_state_args(element.value, containers))
+        return found
+    if containers and isinstance(value, cst.Subscript) and keyed_state(value) is None:
+        base = dotted_name(value.value)
+        if base in containers:
+            return [(base, value)]
+    return arg_state_names(value)
 
 
 class UnitInterpreter:
@@ -545,6 +586,11 @@ class UnitInterpreter:
         self.effects_receiver: str | None = None
         self.attribute_state_cache: tuple[int, frozenset[str]] = (0, frozenset())
         self.conditions = Conditions()
+        # Locals with entries followed under constant keys (`state["h"]`): reading the local
+        # whole reads those entries too.
+        self.keyed_bases: set[str] = set()
+        # While a recurrent call binds its result: its states, whose parts it may store into.
+        self.indexed_states: set[str] = set()
 
     # ----------------------------------------------------------------- objects
     @property
@@ -713,7 +759,10 @@ class UnitInterpreter:
                 result = UNKNOWN
         carried = self.carried_marks(value, result, env)
         for target in targets:
-            if isinstance(target, cst.Subscript):
+            if isinstance(target, cst.Subscript) and keyed_state(target) is None:
+                # `state[k] = state[k].detach()` under a key the analysis cannot read: what
+                # was known of `state["h"]` no longer holds.
+                self.forget_keyed(dotted_name(target.value), env)
                 self.assign_subscript(target, result, env)
             else:
                 self.note_alias(target, value, result)
@@ -781,10 +830,14 @@ class UnitInterpreter:
         while its new state is bound (TBP015 asks whether a cut state was meant to go in)."""
         built = self.context.construction_of(dotted_name(call.func))
         if built is None or built.qualified_class not in RECURRENT_MODULES:
+            if not self.model_starts_from_zeros(call):
+                return
+            if not isinstance(target, (cst.Tuple, cst.List)) or len(target.elements) != 2:
+                return
+            states = target_names(target.elements[1].value)
+        elif not state_left_out(call):
             return
-        if not state_left_out(call):
-            return
-        if built.qualified_class in CELL_MODULES:
+        elif built.qualified_class in CELL_MODULES:
             states = target_names(target)
         elif isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == 2:
             states = target_names(target.elements[1].value)
@@ -801,6 +854,64 @@ class UnitInterpreter:
             if recorded.call is call and recorded is not event:
                 for name, value in before.items():
                     recorded.before[name] = join(recorded.before.get(name), value) or value
+
+    def model_starts_from_zeros(self, call: cst.Call) -> bool:
+        """`net(x)` on a model of the file whose `forward(self, x, h=None)` hands `h` to a
+        torch recurrent module as its state and returns that module's result whole
+        (`return self.gru(x, h)`): a call that leaves `h` out starts from zeros, as `gru(x)`
+        does. A forward that does anything else with the state (falls back to one kept on
+        `self`, say) is not read."""
+        callee = dotted_name(call.func)
+        class_name = self.context.class_of(callee, self.class_name) if callee else None
+        if class_name is None:
+            return False
+        forward = parsed_method(self.context, class_name, "forward")
+        if forward is None or len(forward.body.body) != 1:
+            return False
+        only = forward.body.body[0]
+        if not isinstance(only, cst.SimpleStatementLine) or len(only.body) != 1:
+            return False
+        returned = only.body[0]
+        if not isinstance(returned, cst.Return) or not isinstance(returned.value, cst.Call):
+            return False
+        inner = returned.value
+        if self.module_built_in_init(class_name, dotted_name(inner.func)) not in (
+            RECURRENT_MODULES - CELL_MODULES
+        ):
+            return False
+        positional = [arg.value for arg in inner.args if arg.keyword is None]
+        keywords = {arg.keyword.value: arg.value for arg in inner.args if arg.keyword is not None}
+        if any(arg.star for arg in inner.args) or len(positional) > 2 or set(keywords) - {"hx"}:
+            return False
+        state = positional[1] if len(positional) == 2 else keywords.get("hx")
+        params = list(forward.params.params)[1:]
+        state_name = dotted_name(state) if state is not None else None
+        index = next((i for i, p in enumerate(params) if p.name.value == state_name), None)
+        if index is None or dotted_name(params[index].default or cst.Name("x")) != "None":
+            return False
+        if any(arg.star for arg in call.args):
+            return False
+        given = [arg for arg in call.args if arg.keyword is None]
+        named = [arg for arg in call.args if arg.keyword is not None]
+        if len(given) > index:
+            return dotted_name(given[index].value) == "None"
+        left = [arg for arg in named if arg.keyword.value == state_name]  # type: ignore[union-attr]
+        return not left or dotted_name(left[0].value) == "None"
+
+    def module_built_in_init(self, class_name: str, attribute: str | None) -> str | None:
+        """The qualified class `self.gru = nn.GRU(...)` in the class's `__init__` builds."""
+        init = parsed_method(self.context, class_name, "__init__")
+        if init is None or attribute is None or not attribute.startswith("self."):
+            return None
+        built = None
+        for node in descendants([init.body], stop=(cst.FunctionDef, cst.ClassDef)):
+            if isinstance(node, cst.Assign) and any(
+                dotted_name(t.target) == attribute for t in node.targets
+            ):
+                if built is not None or not isinstance(node.value, cst.Call):
+                    return None  # bound twice, or to something else
+                built = self.context.imports.qualify(dotted_name(node.value.func))
+        return built
 
     def carried_marks(
         self, expression: cst.BaseExpression, result: Value, env: Env
@@ -902,7 +1013,17 @@ class UnitInterpreter:
         if isinstance(target, cst.StarredElement):
             self.bind(target.value, value, env)
             return
-        name = dotted_name(target)
+        if isinstance(target, cst.Subscript) and keyed_state(target) is None:
+            # `self.states[i] = layer(x, self.states[i])`: one part of the list replaced.
+            base = dotted_name(target.value)
+            if base is not None and base in self.indexed_states:
+                current = env.get(base)
+                part = replace(value, elements=None)
+                if current is not None:
+                    part = join(replace(current, elements=None), part) or part
+                env[base] = part
+            return
+        name = dotted_name(target) or keyed_state(target)
         if name is None:
             return
         self.unpacked.pop(name, None)  # rebound: no longer a part of the state it came from
@@ -913,9 +1034,11 @@ class UnitInterpreter:
         if value.status == Status.FRESH and value.via_data and value.origin is not None:
             self.events.add("data_cuts", value.origin, DataCut(value.origin, name))
         env[name] = value
-        # Rebinding `h` forgets what was known of `h.x`.
-        for key in [k for k in env if k.startswith(name + ".")]:
+        # Rebinding `h` forgets what was known of `h.x` (and of `h["x"]`).
+        for key in [k for k in env if k.startswith((name + ".", name + "["))]:
             del env[key]
+        if "[" in name:
+            self.keyed_bases.add(name.split("[", 1)[0])
 
     def assign_subscript(self, target: cst.Subscript, value: Value, env: Env) -> None:
         """`hidden[i] = hidden[i].detach()`: a cut of every element when it runs for every
@@ -1035,6 +1158,10 @@ class UnitInterpreter:
         receiver_node = call.func.value if isinstance(call.func, cst.Attribute) else None
         receiver = dotted_name(receiver_node) if receiver_node is not None else None
         if method == "detach_" and receiver_node is not None:
+            keyed = keyed_state(receiver_node)
+            if keyed is not None and keyed in env:
+                env[keyed] = cut_in_place(env[keyed], call)  # `state["h"].detach_()`
+                return
             if isinstance(receiver_node, cst.Subscript):
                 if not self.note_inplace_on_view(call, receiver_node, env):
                     self.cut_element_in_place(call, receiver_node, env)
@@ -1546,6 +1673,9 @@ class UnitInterpreter:
         if self.is_arithmetic_helper(callee):
             return None  # `avg = self.update_average(loss, avg)`: a running figure, no step
         bound = target_names(target)
+        # `self.states[i] = layer(x, self.states[i])`: the list is the state, stepped by parts.
+        indexed = indexed_containers(target)
+        bound += sorted(indexed - set(bound))
         # `out, h = rnn(x, self.hidden)` ... `self.hidden = h.detach()`: the attribute the
         # call reads is handed its new state through a local.
         stored = self.scan().stored_back
@@ -1553,9 +1683,16 @@ class UnitInterpreter:
             attribute
             for name in bound
             for attribute in stored.get(name, ())
-            if attribute not in bound and attribute in names_in(call)
+            if attribute not in bound
+            and (
+                attribute in names_in(call)
+                or any(
+                    attribute == name for arg in call.args for name, _ in arg_state_names(arg.value)
+                )
+            )
         ]
-        if not any(name in bound for arg in call.args for name, _ in arg_state_names(arg.value)):
+        passed_by_arg = [indexed_state_args(arg.value, indexed) for arg in call.args]
+        if not any(name in bound for passed in passed_by_arg for name, _ in passed):
             return None  # nothing it returns is passed back in
         if self.maps_a_function(call):
             return None  # `h = tree_map(fn, h)`: a function applied to the state, not a step
@@ -1564,8 +1701,7 @@ class UnitInterpreter:
         bound = [name for name in bound if not self.is_object(name)]
         carried: dict[str, cst.BaseExpression] = {}
         groups: list[tuple[str, ...]] = []
-        for arg in call.args:
-            passed = arg_state_names(arg.value)
+        for passed in passed_by_arg:
             in_group = [name for name, _ in passed if name in bound]
             for name, expression in passed:
                 if name in bound:
@@ -1582,8 +1718,16 @@ class UnitInterpreter:
         )
         runs_windows = self.runs_windows(callee, call, carried)
         # A torch recurrent module fed its own state as input still steps it.
+        # `x, hidden[l] = cell(x, hidden[l])`: a layer's state read from the list its new
+        # state goes back into, beside the layer's input, is a step, not a transform.
+        steps_a_layer = bool(indexed & set(carried)) and len(call.args) >= 2
+        if steps_a_layer:
+            # The layer's input (`x`, rebound to its output) is no state of the stack.
+            carried = {name: arg for name, arg in carried.items() if name in indexed}
+            groups = [group for group in groups if set(group) <= indexed]
         if (
             not runs_windows
+            and not steps_a_layer
             and not self.context.is_recurrent_class(module_class)
             and all(
                 _is_constant(arg.value)
@@ -1739,7 +1883,11 @@ class UnitInterpreter:
             produced = fresh(CUT, recurrent.call)
         else:
             produced = self.produced_by(recurrent, target)
-        self.bind(target, produced, env)
+        self.indexed_states = set(recurrent.states)
+        try:
+            self.bind(target, produced, env)
+        finally:
+            self.indexed_states = set()
 
     def with_returned_cuts(
         self, call: cst.Call, target: cst.BaseExpression, result: Value
@@ -1870,6 +2018,10 @@ class UnitInterpreter:
         """Backward and optimizer calls anywhere inside an expression (`statement`: the
         expression statement it is, whose call is made for its effects)."""
         for call in self.calls_in(expression):
+            if self.keyed_bases:
+                self.forget_keyed_touched(call, env)
+            if isinstance(call.func, cst.Name):
+                self.shared_state_call(call, env)
             site = self.backward_site(call)
             if site is not None:
                 self.events.add("backwards", call, site)
@@ -1892,6 +2044,101 @@ class UnitInterpreter:
                     self.events.add(
                         "optimizer_calls", call, OptimizerCall(call, receiver, method, self.loops)
                     )
+
+    def shared_state_call(self, call: cst.Call, env: Env) -> None:
+        """`step(x)` where `step`, defined in this unit, declares `nonlocal hidden` (or, at a
+        module's top level, `global hidden`) and steps it: the state is carried through the
+        closure as through `out, hidden = step(x, hidden)`, and cut only when the closure
+        cuts it before its recurrent call."""
+        summary = self.shared_state_summary(call.func.value)  # type: ignore[attr-defined]
+        states = tuple(name for name in summary if name in env)
+        if not states:
+            return
+        stepped = tuple(name for name in states if summary[name][0] is not None)
+        recurrent = self._module_state_cache.get(id(call))
+        if recurrent is None and stepped:
+            recurrent = RecurrentCall(
+                call=call,
+                statement=call,
+                callee=call.func.value,  # type: ignore[attr-defined]
+                module_class=None,
+                states=stepped,
+                state_args={name: call for name in stepped},
+                groups=(stepped,),
+                loops=self.loops,
+                no_grad=bool(self.no_grad_depth),
+            )
+            self._module_state_cache[id(call)] = recurrent
+            self.events.recurrent_calls.append(recurrent)
+        for name in states:
+            read, final = summary[name]
+            value = env[name]
+            if recurrent is not None and read is not None:
+                if read == CUT and value.has_graph:
+                    value = with_carried(fresh(CUT, call), value.carried)
+                elif read == "unknown":
+                    value = UNKNOWN
+                self.record_read(recurrent, name, value, value.carried)
+            if final is None or final.status in (Status.UNKNOWN, Status.PARTIAL):
+                env[name] = UNKNOWN
+            elif final.status == Status.FRESH:
+                env[name] = fresh(final.how or RESET, call)
+            elif final.status != Status.INPUT:
+                env[name] = (
+                    fresh(NO_GRAD, call) if self.no_grad_depth else Value(Status.LIVE, "", call)
+                )
+
+    def shared_state_summary(self, name: str) -> dict[str, tuple[str | None, Value | None]]:
+        """For a function this unit defines that declares names of it `nonlocal` (`global`
+        for the module's own), each such name -> (how the function's recurrent calls read it:
+        None when none does, CUT when always cut first, "live" or "unknown"; its value when
+        the function returns, read from the value it was called with as INPUT)."""
+        scan = self.scan()
+        known = scan.shared_summaries.get(name)
+        if known is not None:
+            return known
+        scan.shared_summaries[name] = {}  # a closure that calls itself: nothing, meanwhile
+        function = scan.functions.get(name)
+        at_top = isinstance(self.unit, cst.Module)
+        if function is None and at_top and "global " in (self.context.source or ""):
+            # A function of the script that runs no backward and cuts nothing is left out of
+            # the blocks parsed: read alone from the text.
+            function = parsed_method(self.context, None, name)
+        if not isinstance(function, cst.FunctionDef) or self.no_grad_depth:
+            return {}
+        keyword = cst.Global if at_top else cst.Nonlocal
+        declared = {
+            item.name.value
+            for node in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef))
+            if isinstance(node, keyword)
+            for item in node.names
+        }
+        if not declared:
+            return {}
+        params = [p.name.value for p in function.params.params]
+        inner = UnitInterpreter(function, self.context, summarising=params)
+        inner.run(function.body.body, {n: Value(Status.INPUT) for n in declared})
+        summary: dict[str, tuple[str | None, Value | None]] = {}
+        ends = [env for _, env in inner.return_envs]
+        if inner.fell_through:
+            ends.append(inner.final_env)
+        for state in declared:
+            reads = [r.value for r in inner.events.reads.values() if r.name == state]
+            read: str | None = None
+            if reads:
+                statuses = {r.status for r in reads}
+                if statuses == {Status.FRESH}:
+                    read = CUT
+                elif Status.UNKNOWN in statuses:
+                    read = "unknown"
+                else:
+                    read = "live"
+            final: Value | None = None
+            for env in ends:
+                final = join(final, env.get(state, UNKNOWN))
+            summary[state] = (read, final)
+        scan.shared_summaries[name] = summary
+        return summary
 
     def module_state_call(self, call: cst.Call, env: Env) -> bool:
         """`model(x)` on a module whose forward carries `self.hidden`, and `model.reset()`
@@ -2274,6 +2521,8 @@ class UnitInterpreter:
     def _evaluate(self, node: cst.BaseExpression, env: Env) -> Value:
         dotted = dotted_name(node)
         if dotted is not None:
+            if dotted in self.keyed_bases and dotted in env:
+                return self.with_keyed_entries(dotted, env)
             if dotted in env:
                 return env[dotted]
             if isinstance(node, cst.Attribute) and node.attr.value in SIZE_ATTRIBUTES:
@@ -2315,6 +2564,9 @@ class UnitInterpreter:
         if isinstance(node, cst.DictComp):
             return self.evaluate_comprehension(node, node.value, env)
         if isinstance(node, cst.Subscript):
+            keyed = keyed_state(node)
+            if keyed is not None and keyed in env:
+                return env[keyed]
             base = self._evaluate(node.value, env)
             if base.elements is not None and len(node.slice) == 1:
                 index = node.slice[0].slice
@@ -2334,6 +2586,35 @@ class UnitInterpreter:
         if isinstance(node, (cst.Lambda, cst.SimpleString, cst.Integer, cst.Float)):
             return FRESH_UNRELATED
         return self.join_of_names(node, env)
+
+    def forget_keyed(self, name: str | None, env: Env) -> None:
+        """Drop what is known of `name["h"]`-style entries: they read `name` again."""
+        if name is None or name not in self.keyed_bases:
+            return
+        for key in [k for k in env if k.startswith(name + "[")]:
+            del env[key]
+
+    def forget_keyed_touched(self, call: cst.Call, env: Env) -> None:
+        """A dict whose entries are followed, handed whole to a call (`detach_all_(state)`)
+        or changed by a method of its own (`state.update(...)`): its entries may have
+        changed in ways the analysis does not follow."""
+        receiver = call.func.value if isinstance(call.func, cst.Attribute) else None
+        if receiver is not None and method_name(call) not in READ_ONLY_DICT_METHODS:
+            self.forget_keyed(dotted_name(receiver), env)
+        for arg in call.args:
+            self.forget_keyed(dotted_name(arg.value), env)
+
+    def with_keyed_entries(self, name: str, env: Env) -> Value:
+        """A dict read whole after some of its entries were bound (`state["h"] = h`): its
+        value joined with theirs."""
+        value = env[name]
+        entries = [v for k, v in env.items() if k.startswith(name + "[")]
+        if not entries:
+            return value
+        result: Value | None = replace(value, elements=None)
+        for entry in entries:
+            result = join(result, replace(entry, elements=None))
+        return result or value
 
     def join_of_names(self, node: cst.CSTNode, env: Env) -> Value:
         result: Value | None = None

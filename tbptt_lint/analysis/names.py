@@ -33,6 +33,22 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return None
 
 
+def keyed_state(node: cst.BaseExpression) -> str | None:
+    """`state['h']` for `state["h"]` or `state['h']`: an entry of a local dict under a constant
+    string key, followed as a name of its own (a state kept in a dict between windows)."""
+    if not isinstance(node, cst.Subscript) or len(node.slice) != 1:
+        return None
+    if not isinstance(node.value, cst.Name):
+        return None
+    index = node.slice[0].slice
+    if not isinstance(index, cst.Index) or not isinstance(index.value, cst.SimpleString):
+        return None
+    key = index.value.evaluated_value
+    if not isinstance(key, str):
+        return None
+    return f"{node.value.value}[{key!r}]"
+
+
 def target_names(target: cst.BaseExpression) -> list[str]:
     """Flat names bound by an assignment target (`out, (h, c)` -> out, h, c)."""
     if isinstance(target, (cst.Tuple, cst.List)):
@@ -42,7 +58,7 @@ def target_names(target: cst.BaseExpression) -> list[str]:
         return names
     if isinstance(target, cst.StarredElement):
         return target_names(target.value)
-    dotted = dotted_name(target)
+    dotted = dotted_name(target) or keyed_state(target)
     return [dotted] if dotted else []
 
 

@@ -158,7 +158,11 @@ def cuts_a_parameter(source: str) -> bool:
 
 
 # `out, self.hidden = self.lstm(x, self.hidden)`: state kept on the object between calls.
-STATE_ON_SELF = re.compile(r"self\.([\w.]+)\s*=\s*[^\n]*\(\s*[^\n]*\bself\.\1\b")
+# `self.states[i] = layer(x, self.states[i])`: per-layer state kept on a list of the object.
+INDEXED_STATE_ON_SELF = r"self\.(\w+)\[[^\]\n]*\]\s*=\s*[\w.\[\]]+\([^\n]*\bself\.\2\["
+STATE_ON_SELF = re.compile(
+    r"self\.([\w.]+)\s*=\s*[^\n]*\(\s*[^\n]*\bself\.\1\b|" + INDEXED_STATE_ON_SELF
+)
 
 
 def hands_loss_to_lightning(source: str) -> bool:
@@ -168,7 +172,9 @@ def hands_loss_to_lightning(source: str) -> bool:
 
 
 # `out, self.hidden = self.lstm(x, self.hidden)`: state a module carries between calls.
-STATEFUL_FORWARD = re.compile(r"self\.(\w+)\s*=\s*self\.[\w.]+\([^\n]*\bself\.\1\b")
+STATEFUL_FORWARD = re.compile(
+    r"self\.(\w+)\s*=\s*self\.[\w.]+\([^\n]*\bself\.\1\b|" + INDEXED_STATE_ON_SELF
+)
 
 
 FORWARD_SIGNATURE = re.compile(r"def forward\(\s*self\s*,([^)]*)\)")

@@ -260,6 +260,15 @@ def cut_advice(
             f"`{name} = repackage_hidden({name})`, with a `repackage_hidden` that detaches "
             "every tensor of the nested tuples and lists"
         )
+    if "[" not in name and any(
+        isinstance(read.call.state_args.get(read.name), cst.Subscript) for read in reads
+    ):
+        # `self.states[i] = layer(x, self.states[i])`: a list, assigned into by index.
+        return (
+            f"`{name} = [s.detach() for s in {name}]` for a list of tensors, or "
+            f"`{name} = [tuple(s.detach() for s in layer) for layer in {name}]` for a list of "
+            "`(h, c)` pairs"
+        )
     # An object whose detach() works in place must not be rebound to its result (None).
     inplace = (
         f"`{name}.detach()` if it is an object whose `detach()` works in place, "

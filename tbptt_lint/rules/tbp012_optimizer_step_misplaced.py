@@ -107,6 +107,7 @@ optimizer.step()
             *_cleared_inside(model, flow, optimizers),
             *_never_cleared(model, flow, optimizers),
             *_cleared_between_periodic_steps(model, flow, optimizers, unit),
+            *_cleared_before_step(model, flow, optimizers),
         ]:
             if id(node) not in reported:
                 reported.add(id(node))
@@ -488,6 +489,53 @@ def _never_cleared(
                 "backward"
             ),
         )
+
+
+def _cleared_before_step(
+    model: FileModel, flow: GradientFlow, optimizers: Optimizers
+) -> Iterator[tuple[cst.CSTNode, str]]:
+    """`loss.backward()`, then `zero_grad()`, then `step()` in the same pass: the step applies
+    gradients the clear has just wiped (zeros, or none at all with `set_to_none=True`), so
+    the parameters never learn from the backward. A clear after the step (accumulation), or a
+    backward between the clear and the step, is the normal order."""
+    for step in flow.of(STEP):
+        if step.conditional and not step.guards:
+            continue
+        for clear in flow.of(CLEAR):
+            if clear.receiver is None or clear.order >= step.order or clear.loops != step.loops:
+                continue
+            if clear.conditional and not clear.guards:
+                continue  # in an `except:` or a conditional expression
+            if not _guard_keys(clear) <= _guard_keys(step) or not optimizers.pairs(clear, step):
+                continue  # a step that may run without the clear before it
+            between = [e for e in flow.events if clear.order < e.order < step.order]
+            if any(e.kind in (BACKWARD, MAY_CLEAR, CALL) for e in between):
+                continue  # a backward (or a call that may run one) refills the gradients
+            backward = next(
+                (
+                    e
+                    for e in reversed(flow.of(BACKWARD))
+                    if e.order < clear.order
+                    and e.loops[: len(step.loops)] == step.loops
+                    and _guard_keys(e) <= _guard_keys(clear)
+                ),
+                None,
+            )
+            if backward is None:
+                continue
+            if any(backward.order <= order < step.order for order in flow.grad_read_orders):
+                continue  # the gradient is read (kept aside, or put back) before the step
+            yield (
+                clear.node,
+                (
+                    f"{_describe(model, clear, 'zero_grad')} runs after the backward at line "
+                    f"{model.line(backward.node)} and before {_describe(model, step, 'step')} "
+                    f"(line {model.line(step.node)}): it wipes the gradients the backward just "
+                    "computed, so the step applies none of them and the parameters never "
+                    "learn. Clear the gradients before the backward, or after the step"
+                ),
+            )
+            break
 
 
 # `step % k == 0`, `(i + 1) % accum != 0`, `not i % k`: a test that holds on every k-th pass.

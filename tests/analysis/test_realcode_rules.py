@@ -764,25 +764,49 @@ for x, y in batches:
     (out - y).pow(2).mean().backward()
 """
 )
-SILENT["15: a user's model, whose forward may default to its own state"] = (
+# Round 6 re-checked this one by running it: `forward` hands its `h=None` straight to the GRU,
+# so `net(x)` starts from zeros on every batch and the cut `h` is thrown away (TBP015, as for
+# `gru(x)`). Only a forward that may fall back to a state of its own stays silent.
+USER_MODEL_DEFAULT = (
     HEADER
     + """
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.gru = nn.GRU(8, 16)
+        self.h = None
 
     def forward(self, x, h=None):
-        return self.gru(x, h)
+{forward}
 
 net = Net()
 h = None
 for x, y in batches:
     if h is not None:
         h = h.detach()
-    out, h = net(x)
+    out, h = {call}
     (out - y).pow(2).mean().backward()
 """
+)
+FOUND["15: a user's model whose forward hands its default None to the GRU"] = (
+    USER_MODEL_DEFAULT.format(
+        forward="        return self.gru(x, h)", call="net(x)  # expect: TBP015"
+    )
+)
+FOUND["15: ...the state passed as None"] = USER_MODEL_DEFAULT.format(
+    forward="        return self.gru(x, h)", call="net(x, None)  # expect: TBP015"
+)
+SILENT["15: ...the state passed back in"] = USER_MODEL_DEFAULT.format(
+    forward="        return self.gru(x, h)", call="net(x, h)"
+)
+SILENT["15: a user's model whose forward may default to its own state"] = USER_MODEL_DEFAULT.format(
+    forward="""\
+        if h is None:
+            h = self.h
+        out, self.h = self.gru(x, h)
+        self.h = self.h.detach()
+        return out, self.h""",
+    call="net(x)",
 )
 SILENT["15: no state carried at all"] = (
     HEADER
