@@ -688,7 +688,7 @@ def check_source(
             model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
         except SourceSyntaxError:
             if narrow:
-                # The kept blocks were guessed wrong (text at column 0 inside a string) or the
+                # The kept blocks were guessed wrong (a line continued at column 0) or the
                 # file is broken: a file with no backward is neither parsed whole nor reported.
                 return []
             raise

@@ -1,15 +1,19 @@
 """Top-level `def` and `class` blocks of a source text, found without parsing it.
 
 libcst's parser is the largest cost of a run, and most blocks of a file that passed the
-prefilter cannot hold a finding. Blocks are found from indentation alone; a block cut short
-(a docstring with text at column 0) makes the reduced text fail to parse, and the caller then
-falls back to the whole file, so a wrong guess costs time, never a finding.
+prefilter cannot hold a finding. Blocks are found from indentation alone, skipping the lines
+that begin inside a string (a docstring or template with text at column 0), found by a small
+lexer of strings and comments. A block still cut short makes the reduced text fail to parse,
+and the caller then falls back to the whole file, so a wrong guess costs time, never a finding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 
 BLOCK_STARTS = ("def ", "async def ", "class ", "@")
 # Lines at column 0 that continue the statement above: black puts a multi-line signature's
@@ -25,19 +29,86 @@ class Block:
     text: str
 
 
+# Comments and string literals, in the order Python's tokenizer meets them (a quote inside a
+# comment, a `#` inside a string). Prefixes (r, b, f, u) change no string's extent.
+_TOKENS = re.compile(
+    r"#[^\r\n]*"
+    r"|(?P<string>'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"
+    r'|"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""'
+    r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'"
+    r'|"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*")',
+    re.DOTALL,
+)
+# A string can span lines only with triple quotes or a backslash before the line break.
+_MULTILINE_STRING_SIGNS = ("'''", '"""', "\\\n", "\\\r")
+_SIGNS = re.compile(r"""'''|"{3}|\\\r?\n|\\\r""")
+# What `str.splitlines` also ends a line at, inside a one-line string too.
+_OTHER_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def top_level_blocks(source: str) -> Iterator[Block]:
     lines = source.splitlines(keepends=True)
-    return _blocks(lines, 0, len(lines), "")
+    return _blocks(lines, 0, len(lines), "", inside_strings(source, lines))
 
 
-def _blocks(lines: list[str], start: int, end: int, indent: str) -> Iterator[Block]:
-    """def/class blocks whose header sits at exactly `indent` between lines start and end."""
+def inside_strings(text: str, lines: list[str]) -> Collection[int]:
+    """Indices of the lines of `text` (`lines` is its `splitlines(keepends=True)`) that begin
+    inside a string literal: they neither start nor end a block, whatever their indentation."""
+    if not any(sign in text for sign in _MULTILINE_STRING_SIGNS):
+        return ()
+    if _OTHER_LINE_BREAKS.search(text) is not None:
+        spans = [match.span() for match in _TOKENS.finditer(text) if match.lastgroup]
+    else:
+        spans = _multiline_strings(text)
+    if not spans:
+        return ()
+    starts = list(accumulate(map(len, lines), initial=0))
+    inside: set[int] = set()
+    for begin, end in spans:
+        inside.update(range(bisect_right(starts, begin), bisect_left(starts, end)))
+    return inside
+
+
+def _multiline_strings(text: str) -> list[tuple[int, int]]:
+    """The spans of the string literals that run over a line break. Only the lines where a
+    string may open over several (a triple quote, a backslash before the line break) are
+    lexed, from their start: no other literal or comment spans lines, so a line start that
+    no such string covers is outside every literal."""
+    spans: list[tuple[int, int]] = []
+    position = 0
+    while (sign := _SIGNS.search(text, position)) is not None:
+        at = sign.start()
+        start = max(
+            text.rfind("\n", position, at) + 1, text.rfind("\r", position, at) + 1, position
+        )
+        position = sign.end()  # a line continuation outside any literal
+        for token in _TOKENS.finditer(text, start):
+            begin, end = token.span()
+            if end <= at:
+                continue
+            if begin <= at:
+                position = end
+                if token.lastgroup and (
+                    text.count("\n", begin, end) or text.count("\r", begin, end)
+                ):
+                    spans.append((begin, end))
+            break
+    return spans
+
+
+def _blocks(
+    lines: list[str], start: int, end: int, indent: str, strings: Collection[int] = ()
+) -> Iterator[Block]:
+    """def/class blocks whose header sits at exactly `indent` between lines start and end;
+    `strings`: the indices of the lines that begin inside a string literal."""
     depth = len(indent)
     current: int | None = None
     for number in range(start, end):
         line = lines[number]
         body = line[depth:] if line.startswith(indent) else ""
         if body[:1] in ("", " ", "\t", "\n", "\r", "#") or body.startswith(CONTINUATIONS):
+            continue
+        if number in strings:
             continue
         if current is not None:
             if body.startswith(BLOCK_STARTS) and all(
@@ -55,7 +126,9 @@ def _blocks(lines: list[str], start: int, end: int, indent: str) -> Iterator[Blo
 
 def member_blocks(lines: list[str], block: Block) -> Iterator[Block]:
     """The def/class blocks directly inside a top-level class block."""
-    return _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT)
+    own = block.text.splitlines(keepends=True)
+    strings = {block.first_line + number for number in inside_strings(block.text, own)}
+    return _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT, strings)
 
 
 def _is_class(block: Block) -> bool:
@@ -71,11 +144,12 @@ def keep_blocks(source: str, wanted: Callable[[str], bool]) -> str:
     into kept nested classes (test suites nest a whole file's tests in one inner class).
     Statements outside blocks (imports, scripts) stay."""
     lines = source.splitlines(keepends=True)
-    for block in top_level_blocks(source):
+    strings = inside_strings(source, lines)
+    for block in list(_blocks(lines, 0, len(lines), "", strings)):
         if not wanted(block.text):
             _blank(lines, block, "")
         elif _is_class(block):
-            _keep_members(lines, block, MEMBER_INDENT, wanted)
+            _keep_members(lines, block, MEMBER_INDENT, wanted, strings)
     return "".join(lines)
 
 
@@ -83,20 +157,25 @@ def prune_class(text: str, wanted: Callable[[str], bool]) -> str:
     """A class block's text with its unwanted methods (and those of its nested classes)
     blanked, as `keep_blocks` does inside a kept class."""
     lines = text.splitlines(keepends=True)
-    for block in _blocks(lines, 0, len(lines), ""):
+    strings = inside_strings(text, lines)
+    for block in list(_blocks(lines, 0, len(lines), "", strings)):
         if _is_class(block):
-            _keep_members(lines, block, MEMBER_INDENT, wanted)
+            _keep_members(lines, block, MEMBER_INDENT, wanted, strings)
     return "".join(lines)
 
 
 def _keep_members(
-    lines: list[str], block: Block, indent: str, wanted: Callable[[str], bool]
+    lines: list[str],
+    block: Block,
+    indent: str,
+    wanted: Callable[[str], bool],
+    strings: Collection[int] = (),
 ) -> None:
-    for member in _blocks(lines, block.first_line + 1, block.end_line, indent):
+    for member in _blocks(lines, block.first_line + 1, block.end_line, indent, strings):
         if not wanted(member.text):
             _blank(lines, member, indent)
         elif _is_class(member):
-            _keep_members(lines, member, indent + MEMBER_INDENT, wanted)
+            _keep_members(lines, member, indent + MEMBER_INDENT, wanted, strings)
 
 
 def _blank(lines: list[str], block: Block, indent: str) -> None:
