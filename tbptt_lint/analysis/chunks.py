@@ -13,6 +13,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import accumulate
 
 BLOCK_STARTS = ("def ", "async def ", "class ", "@")
@@ -48,25 +49,31 @@ _OTHER_LINE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 
 def top_level_blocks(source: str) -> Iterator[Block]:
     lines = source.splitlines(keepends=True)
-    return _blocks(lines, 0, len(lines), "", inside_strings(source, lines))
+    return _blocks(lines, 0, len(lines), "", inside_strings(source))
 
 
-def inside_strings(text: str, lines: list[str]) -> Collection[int]:
-    """Indices of the lines of `text` (`lines` is its `splitlines(keepends=True)`) that begin
-    inside a string literal: they neither start nor end a block, whatever their indentation."""
+def inside_strings(text: str) -> Collection[int]:
+    """Indices of the lines of `text` (as `str.splitlines` cuts it) that begin inside a string
+    literal: they neither start nor end a block, whatever their indentation. The last few
+    texts' answers are kept: one file's blocks are looked for by several analyses."""
     if not any(sign in text for sign in _MULTILINE_STRING_SIGNS):
         return ()
+    return _inside_strings(text)
+
+
+@lru_cache(maxsize=4)
+def _inside_strings(text: str) -> frozenset[int]:
     if _OTHER_LINE_BREAKS.search(text) is not None:
         spans = [match.span() for match in _TOKENS.finditer(text) if match.lastgroup]
     else:
         spans = _multiline_strings(text)
     if not spans:
-        return ()
-    starts = list(accumulate(map(len, lines), initial=0))
+        return frozenset()
+    starts = list(accumulate(map(len, text.splitlines(keepends=True)), initial=0))
     inside: set[int] = set()
     for begin, end in spans:
         inside.update(range(bisect_right(starts, begin), bisect_left(starts, end)))
-    return inside
+    return frozenset(inside)
 
 
 def _multiline_strings(text: str) -> list[tuple[int, int]]:
@@ -126,8 +133,7 @@ def _blocks(
 
 def member_blocks(lines: list[str], block: Block) -> Iterator[Block]:
     """The def/class blocks directly inside a top-level class block."""
-    own = block.text.splitlines(keepends=True)
-    strings = {block.first_line + number for number in inside_strings(block.text, own)}
+    strings = {block.first_line + number for number in inside_strings(block.text)}
     return _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT, strings)
 
 
@@ -144,7 +150,7 @@ def keep_blocks(source: str, wanted: Callable[[str], bool]) -> str:
     into kept nested classes (test suites nest a whole file's tests in one inner class).
     Statements outside blocks (imports, scripts) stay."""
     lines = source.splitlines(keepends=True)
-    strings = inside_strings(source, lines)
+    strings = inside_strings(source)
     for block in list(_blocks(lines, 0, len(lines), "", strings)):
         if not wanted(block.text):
             _blank(lines, block, "")
@@ -157,7 +163,7 @@ def prune_class(text: str, wanted: Callable[[str], bool]) -> str:
     """A class block's text with its unwanted methods (and those of its nested classes)
     blanked, as `keep_blocks` does inside a kept class."""
     lines = text.splitlines(keepends=True)
-    strings = inside_strings(text, lines)
+    strings = inside_strings(text)
     for block in list(_blocks(lines, 0, len(lines), "", strings)):
         if _is_class(block):
             _keep_members(lines, block, MEMBER_INDENT, wanted, strings)

@@ -5,7 +5,6 @@ block is summarised whole, not cut short and dropped, and the reduced file still
 from __future__ import annotations
 
 import ast
-import textwrap
 from pathlib import Path
 
 from tbptt_lint.analysis.api import summarize_source
@@ -61,7 +60,7 @@ def test_lines_inside_strings_start_no_block() -> None:
 
 def test_the_lines_that_begin_inside_a_string() -> None:
     lines = SOURCE.splitlines(keepends=True)
-    inside = sorted(inside_strings(SOURCE, lines))
+    inside = sorted(inside_strings(SOURCE))
     assert [lines[number].rstrip() for number in inside] == [
         "Column 0 text, as a pasted example:",
         "def not_a_function():",
@@ -77,7 +76,7 @@ def test_the_lines_that_begin_inside_a_string() -> None:
 
 def test_without_multiline_strings_nothing_is_inside() -> None:
     source = "def f():\n    return 'a'  # '''\n\nx = \"#\"\n"
-    assert not inside_strings(source, source.splitlines(keepends=True))
+    assert not inside_strings(source)
     assert spans(source) == [(0, 3)]
 
 
