@@ -70,6 +70,8 @@ from tbptt_lint.analysis.views import (
     TENSOR_PAIR,
     TUPLE,
     expression_shape,
+    indexed_name,
+    is_view_expression,
     names_bound_to_views,
 )
 from tbptt_lint.analysis.walk import children, descendants, node_fact
@@ -1092,13 +1094,17 @@ class UnitInterpreter:
             if isinstance(statement.operator, (cst.AddAssign, cst.SubtractAssign)):
                 added = value
         else:
-            terms = additive_terms(value)
-            # `smooth = smooth * 0.999 + loss * 0.001`: a moving average keeps its own
-            # (scaled) past as a term, and so the graph of every loss added before.
-            others = [term for term in terms if _unscaled(term, target) != accumulator]
-            if len(others) < len(terms):
-                # `avg = avg + loss`: the other term; `r = r + a + b`: the whole sum.
-                added = others[0] if len(others) == 1 else value
+            # `avg = loss if avg is None else 0.9 * avg + 0.1 * loss`: the branch that adds.
+            branches = [value.body, value.orelse] if isinstance(value, cst.IfExp) else [value]
+            for branch in branches:
+                terms = additive_terms(branch)
+                # `smooth = smooth * 0.999 + loss * 0.001`: a moving average keeps its own
+                # (scaled) past as a term, and so the graph of every loss added before.
+                others = [term for term in terms if _unscaled(term, target) != accumulator]
+                if len(others) < len(terms):
+                    # `avg = avg + loss`: the other term; `r = r + a + b`: the whole sum.
+                    added = others[0] if len(others) == 1 else branch
+                    break
         if added is None:
             return
         accumulation = Accumulation(
@@ -1165,7 +1171,7 @@ class UnitInterpreter:
             if isinstance(receiver_node, cst.Subscript):
                 if not self.note_inplace_on_view(call, receiver_node, env):
                     self.cut_element_in_place(call, receiver_node, env)
-            elif receiver is not None and id(call) in self.scan().view_detaches:
+            elif receiver is not None and self.bound_to_view(call, env):
                 # `h = out[:, -1].unsqueeze(0)` then `h.detach_()`: raises, cuts nothing.
                 event = InplaceDetachOnView(call, receiver, receiver)
                 self.events.add("inplace_view_detaches", call, event)
@@ -1314,6 +1320,18 @@ class UnitInterpreter:
         for recorded in self.events.discarded_detaches:
             if recorded.node is node:
                 recorded.certain = recorded.certain or event.certain
+
+    def bound_to_view(self, call: cst.Call, env: Env) -> bool:
+        """Whether the receiver of `call` (`h.detach_()`) was just bound to a view: a view
+        expression, or basic indexing of a name that holds a tensor (`last = out[-1:]`)."""
+        expression = self.scan().view_detaches.get(id(call))
+        if expression is None:
+            return False
+        indexed = indexed_name(expression)
+        if indexed is None or is_view_expression(expression):
+            return True
+        value = env.get(indexed)
+        return value is not None and value.elements is None and self.shape_of(indexed, env) == TENSOR
 
     def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> bool:
         """`hidden[0].detach_()` where `hidden` is known to be a tensor. Returns whether the

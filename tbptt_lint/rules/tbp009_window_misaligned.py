@@ -59,9 +59,10 @@ for i in range(0, data.size(0) - 1, 35):
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         for window in window_loops(model.loops()):
-            if not _carries_state(model, window):
+            carried = _carried_calls(model, window)
+            if not carried:
                 continue
-            findings = list(self._stride_mismatch(model, window))
+            findings = list(self._stride_mismatch(model, window, carried))
             findings += self._length_mismatch(model, window)
             yield from findings or self._last_window(model, window)
 
@@ -111,12 +112,18 @@ for i in range(0, data.size(0) - 1, 35):
                 yield model.finding(self.code, window.stop, message)
                 return
 
-    def _stride_mismatch(self, model: FileModel, window: WindowLoop) -> Iterator[Finding]:
+    def _stride_mismatch(
+        self, model: FileModel, window: WindowLoop, carried: list[cst.Call]
+    ) -> Iterator[Finding]:
         if window.stride is None:
             return
         assigned = _assignments(window.loop.body)
         for piece in window.slices:
             if piece.length is None or not _comparable(piece.length, window.stride):
+                continue
+            if not _feeds(piece.subscript, carried, assigned):
+                # A window that only a call with its state thrown away reads (`out, _ =
+                # rnn(stream[t - k2:t], h0)`, the overlap of k1 != k2) carries nothing.
                 continue
             if _clipped_to(piece.length, window.stride, assigned):
                 continue
@@ -147,16 +154,40 @@ for i in range(0, data.size(0) - 1, 35):
                 return
 
 
-def _carries_state(model: FileModel, window: WindowLoop) -> bool:
+def _carried_calls(model: FileModel, window: WindowLoop) -> list[cst.Call]:
+    """The recurrent calls inside the window loop whose state flows from pass to pass."""
     ask = queries(model)
+    found = []
     for unit in model.units:
         for call in unit.recurrent_calls:
-            if window.loop in call.loops and ask.is_carried(unit, call):
-                return True
-    for unit in model.units:
-        for call in unit.recurrent_calls:
-            if spans_contain(model, window.loop, call.call) and ask.is_carried(unit, call):
-                return True
+            inside = window.loop in call.loops or spans_contain(model, window.loop, call.call)
+            if inside and ask.is_carried(unit, call):
+                found.append(call.call)
+    return found
+
+
+def _feeds(
+    subscript: cst.Subscript, calls: list[cst.Call], assigned: dict[str, cst.BaseExpression]
+) -> bool:
+    """Whether the window `subscript` reaches the arguments of one of `calls`, directly or
+    through names assigned in the loop from it (`x = data[i:i + k]`, `emb = enc(x)`)."""
+    tainted: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, value in assigned.items():
+            if name not in tainted and _mentions(value, subscript, tainted):
+                tainted.add(name)
+                changed = True
+    return any(
+        _mentions(arg.value, subscript, tainted) for call in calls for arg in call.args
+    )
+
+
+def _mentions(node: cst.CSTNode, subscript: cst.Subscript, names: set[str]) -> bool:
+    for part in descendants([node], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if part is subscript or (isinstance(part, cst.Name) and part.value in names):
+            return True
     return False
 
 
