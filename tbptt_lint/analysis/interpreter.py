@@ -1327,11 +1327,15 @@ class UnitInterpreter:
         expression = self.scan().view_detaches.get(id(call))
         if expression is None:
             return False
-        indexed = indexed_name(expression)
-        if indexed is None or is_view_expression(expression):
+        if is_view_expression(expression):
             return True
+        indexed = indexed_name(expression)
+        if indexed is None:
+            return False  # `top = states[k]`: an element, not known to be a view
         value = env.get(indexed)
-        return value is not None and value.elements is None and self.shape_of(indexed, env) == TENSOR
+        return (
+            value is not None and value.elements is None and self.shape_of(indexed, env) == TENSOR
+        )
 
     def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> bool:
         """`hidden[0].detach_()` where `hidden` is known to be a tensor. Returns whether the

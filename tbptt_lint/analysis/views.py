@@ -422,7 +422,7 @@ def indexed_name(node: cst.CSTNode) -> str | None:
 
 def _forget_indexing_of(name: str, bound: dict[str, cst.BaseExpression]) -> None:
     """A name rebound after `last = name[-1]` may no longer be what was indexed."""
-    for alias in [a for a, expression in bound.items() if indexed_name(expression) == name]:
+    for alias in [a for a, e in bound.items() if indexed_name(e) == name]:
         del bound[alias]
 
 

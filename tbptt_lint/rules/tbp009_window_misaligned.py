@@ -15,6 +15,7 @@ from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.analysis.windows import (
     LinearForm,
     WindowLoop,
+    WindowSlice,
     linear_form,
     subtract,
     window_loops,
@@ -125,6 +126,13 @@ for i in range(0, data.size(0) - 1, 35):
                 # A window that only a call with its state thrown away reads (`out, _ =
                 # rnn(stream[t - k2:t], h0)`, the overlap of k1 != k2) carries nothing.
                 continue
+            if _tiled(piece, window):
+                continue
+            surely_longer = set(subtract(piece.length, window.stride)) == {""} and _longer(
+                piece.length, window.stride
+            )
+            if not surely_longer and _read_otherwise(piece, window):
+                continue  # the steps between windows may be read another way
             if _clipped_to(piece.length, window.stride, assigned):
                 continue
             # One extra step is the usual room for the target shifted by one.
@@ -155,15 +163,17 @@ for i in range(0, data.size(0) - 1, 35):
 
 
 def _carried_calls(model: FileModel, window: WindowLoop) -> list[cst.Call]:
-    """The recurrent calls inside the window loop whose state flows from pass to pass."""
+    """The recurrent calls inside the window loop (those that take back a state they return),
+    when the state of one of them flows from pass to pass; else none."""
     ask = queries(model)
     found = []
+    carried = False
     for unit in model.units:
         for call in unit.recurrent_calls:
-            inside = window.loop in call.loops or spans_contain(model, window.loop, call.call)
-            if inside and ask.is_carried(unit, call):
+            if window.loop in call.loops or spans_contain(model, window.loop, call.call):
                 found.append(call.call)
-    return found
+                carried = carried or ask.is_carried(unit, call)
+    return found if carried else []
 
 
 def _feeds(
@@ -179,9 +189,55 @@ def _feeds(
             if name not in tainted and _mentions(value, subscript, tainted):
                 tainted.add(name)
                 changed = True
-    return any(
-        _mentions(arg.value, subscript, tainted) for call in calls for arg in call.args
-    )
+    return any(_mentions(arg.value, subscript, tainted) for call in calls for arg in call.args)
+
+
+def _tiled(piece: WindowSlice, window: WindowLoop) -> bool:
+    """Whether slices of the same sequence, end to end, cover the stride together: a warm-up
+    `x[i:i + 10]` under `no_grad` then the window `x[i + 10:i + 20]`, every 20 steps."""
+    if window.stride is None or piece.length is None:
+        return False
+    others = [
+        p
+        for p in window.slices
+        if p is not piece
+        and p.length is not None
+        and p.sliced == piece.sliced
+        and p.dimension == piece.dimension
+    ]
+    low, high = piece.lower, _add(piece.lower, piece.length)
+    grown = True
+    while grown and others:
+        grown = False
+        for other in others:
+            end = _add(other.lower, other.length or {})
+            if not subtract(other.lower, high):
+                high, grown = end, True
+            elif not subtract(end, low):
+                low, grown = other.lower, True
+            else:
+                continue
+            others.remove(other)
+            break
+    covered = subtract(high, low)
+    return covered != piece.length and covered == window.stride
+
+
+def _read_otherwise(piece: WindowSlice, window: WindowLoop) -> bool:
+    """Whether the loop also reads the sliced sequence in a way not taken for a window: a
+    burn-in loop stepping `x[t:t + 1]` (or `x[t]`) over `range(i, i + burn_in)` may fill
+    what looks like a gap between windows."""
+    if piece.sliced is None:
+        return False
+    windows = {id(p.subscript) for p in window.slices}
+    for node in descendants([window.loop.body], stop=(cst.FunctionDef, cst.ClassDef)):
+        if (
+            isinstance(node, cst.Subscript)
+            and id(node) not in windows
+            and dotted_name(node.value) == piece.sliced
+        ):
+            return True
+    return False
 
 
 def _mentions(node: cst.CSTNode, subscript: cst.Subscript, names: set[str]) -> bool:
