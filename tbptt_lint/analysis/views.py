@@ -350,10 +350,11 @@ _BLOCK_FIELDS = ("body", "orelse", "handlers", "finalbody", "cases")
 
 def names_bound_to_views(roots: list[cst.CSTNode]) -> dict[int, cst.BaseExpression]:
     """`h = out[:, -1].unsqueeze(0)` followed in the same block by `h.detach_()`: id of the
-    `detach_` call -> the view expression (or `out[-1:]`, basic indexing of a name, which the
-    caller takes for a view only where it knows the name holds a tensor). Read from the statements alone: the binding must be
+    `detach_` call -> the view expression. Read from the statements alone: the binding must be
     the last one of the name before the call in that block (a branch or loop that may rebind
-    it in between forgets it), and the expression surely a view (`is_view_expression`)."""
+    it, or the indexed name, in between forgets it), and the expression surely a view
+    (`is_view_expression`) or basic indexing of a name (`out[-1:]`), which the caller takes
+    for a view only where it knows the name holds a tensor."""
     found: dict[int, cst.BaseExpression] = {}
     _walk_block(roots, {}, found)
     return found
