@@ -245,7 +245,7 @@ SILENT["moving average of the loss's value in a conditional expression"] = fill(
 )
 SILENT["moving average of the detached loss in a conditional expression"] = fill(
     SMOOTHED,
-    average="lv = loss.detach()\n    smoothed = lv if smoothed is None else 0.9 * smoothed + 0.1 * lv",
+    average="lv = loss.detach()\n    smoothed = lv if smoothed is None else 0.9 * smoothed + lv",
 )
 SILENT["a conditional expression that picks, not accumulates"] = fill(
     SMOOTHED,
