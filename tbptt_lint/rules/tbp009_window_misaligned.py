@@ -90,7 +90,13 @@ for i in range(0, data.size(0) - 1, 35):
                 measured = first.sliced is not None and any(
                     re.search(rf"\b{re.escape(first.sliced)}\b", term) for term in stop
                 )
-                if shifted and same and measured and _may_overrun(stop):
+                if (
+                    shifted
+                    and same
+                    and measured
+                    and _may_overrun(stop)
+                    and not _clipped_later(window, second.subscript)
+                ):
                     message = (
                         f"the range runs to `{model.code(window.stop)}`, so on the last window "
                         f"`{model.code(second.subscript)}` (the input shifted by one) runs past "
@@ -235,6 +241,27 @@ def _read_otherwise(piece: WindowSlice, window: WindowLoop) -> bool:
             isinstance(node, cst.Subscript)
             and id(node) not in windows
             and dotted_name(node.value) == piece.sliced
+        ):
+            return True
+    return False
+
+
+def _clipped_later(window: WindowLoop, target: cst.Subscript) -> bool:
+    """`y = x[i + 1:i + 11]` then `n = min(out.size(1), y.size(1))` (or `len(y)`, `y.shape`):
+    the loop measures the target, so a short last one is cut to its length."""
+    assigned = _assignments(window.loop.body)
+    bound = {name for name, value in assigned.items() if _mentions(value, target, set())}
+    for node in descendants([window.loop.body], stop=(cst.FunctionDef, cst.ClassDef)):
+        measured: cst.BaseExpression | None = None
+        if isinstance(node, cst.Call) and dotted_name(node.func) == "len" and node.args:
+            measured = node.args[0].value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            if node.func.attr.value == "size":
+                measured = node.func.value
+        elif isinstance(node, cst.Attribute) and node.attr.value == "shape":
+            measured = node.value
+        if measured is not None and (
+            measured is target or (isinstance(measured, cst.Name) and measured.value in bound)
         ):
             return True
     return False

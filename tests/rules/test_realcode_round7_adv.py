@@ -11,6 +11,8 @@ checked by running each with torch first). The classes it found:
 - `last = out[-1:]` then `last.detach_()`: a name bound to basic indexing of a tensor is a
   view, and detaching it in place raises (TBP014). Indexing a list of layers or a tuple is
   not a view, and a name rebound in between is forgotten.
+- `y = x[:, i + 1:i + 11]` on the last window is a step short; a loop that measures it
+  (`n = min(out.size(1), y.size(1))`, `len(y)`, `y.shape[1]`) cuts the loss to it (no TBP009).
 - A moving average written as a conditional expression (`avg = loss if avg is None else
   0.98 * avg + 0.02 * loss`) accumulates the loss with its graph (TBP006), as the plain
   `avg = 0.98 * avg + 0.02 * loss` does.
@@ -250,6 +252,41 @@ SILENT["moving average of the detached loss in a conditional expression"] = fill
 SILENT["a conditional expression that picks, not accumulates"] = fill(
     SMOOTHED,
     average="smoothed = loss.item() if smoothed is None else min(smoothed, loss.item())",
+)
+
+
+# ------------------------------------------- 4. a short last target that the loop measures
+
+SHORT_TARGET = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8, batch_first=True)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+x_all = torch.randn(3, 40, 4)
+state = None
+for i in range(0, x_all.size(1), 10):
+    x = x_all[:, i:i + 10]
+    y = x_all[:, i + 1:i + 11]{mark}
+    out, state = lstm(x, state)
+    {measure}
+    loss = (out[:, :n, :4] - y[:, :n]).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    state = (state[0].detach(), state[1].detach())
+"""
+)
+SILENT["short last target: the loss cut to min of both lengths"] = fill(
+    SHORT_TARGET, mark="", measure="n = min(out.size(1), y.size(1))"
+)
+SILENT["short last target: the loss cut to len(y)"] = fill(
+    SHORT_TARGET, mark="", measure="n = len(y)"
+)
+SILENT["short last target: the loss cut to y.shape[1]"] = fill(
+    SHORT_TARGET, mark="", measure="n = y.shape[1]"
+)
+FOUND["short last target: the loss cut to the input's length"] = fill(
+    SHORT_TARGET, mark="  # expect: TBP009", measure="n = out.size(1)"
 )
 
 
