@@ -1231,6 +1231,33 @@ class UnitInterpreter:
                 name = dotted_name(arg.value)  # type: ignore[assignment]
                 if name is not None and name in env:
                     env[name] = cut_in_place(env[name], call)
+            return
+        self.note_discarded_helper_cut(call, callee, env)
+
+    def note_discarded_helper_cut(self, call: cst.Call, callee: str | None, env: Env) -> None:
+        """`repackage_hidden(hidden)` as a statement: a function of the file that only returns
+        its argument cut (and cuts nothing in place) throws the cut away (TBP003)."""
+        if callee is None or not callee.isidentifier() or len(call.args) != 1:
+            return
+        facts = self.function_facts(callee)
+        if facts is None or not facts.returns_cut or facts.inplace_cut or facts.cuts_tensor:
+            return
+        if facts.does_backward or not self.loop_stack or self.no_grad_depth:
+            return
+        argument = call.args[0]
+        name = dotted_name(argument.value)
+        value = env.get(name) if name is not None and not argument.keyword else None
+        if name is None or value is None or not value.has_graph:
+            return
+        if not self.context.mentions(f"def {callee}("):
+            return  # defined in another file: whether it also cuts in place is not seen
+        if self.context.mentions("detach_("):
+            # `def rep(h): h.detach_(); return h` cuts in place as well: which one this file's
+            # helper does is not told apart, so the call is taken for a cut.
+            env[name] = cut_in_place(value, call)
+            return
+        event = DiscardedDetach(call, name, self.loops, True, name, helper=callee)
+        self.events.add("discarded_detaches", call, event)
 
     def iterated_container(self, name: str) -> str | None:
         """`states` when `name` is the variable of the innermost `for name in states:`."""

@@ -13,6 +13,9 @@ checked by running each with torch first). The classes it found:
   not a view, and a name rebound in between is forgotten.
 - `y = x[:, i + 1:i + 11]` on the last window is a step short; a loop that measures it
   (`n = min(out.size(1), y.size(1))`, `len(y)`, `y.shape[1]`) cuts the loss to it (no TBP009).
+- `detach_state(state)` as a statement, where the file's function only returns the cut
+  state, throws the cut away (TBP003, not TBP001); a helper that cuts in place and returns
+  its argument (`h.detach_(); return h`) cuts when called as a statement (no TBP001).
 - A moving average written as a conditional expression (`avg = loss if avg is None else
   0.98 * avg + 0.02 * loss`) accumulates the loss with its graph (TBP006), as the plain
   `avg = 0.98 * avg + 0.02 * loss` does.
@@ -287,6 +290,72 @@ SILENT["short last target: the loss cut to y.shape[1]"] = fill(
 )
 FOUND["short last target: the loss cut to the input's length"] = fill(
     SHORT_TARGET, mark="  # expect: TBP009", measure="n = out.size(1)"
+)
+
+
+# --------------------------------------------- 5. a cutting helper called as a statement
+
+HELPER_STATEMENT = (
+    HEADER
+    + """
+{helper}
+
+
+lstm = nn.LSTM(4, 8, num_layers=2)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+state = None
+for x in stream.split(10):
+    out, state = lstm(x, state)
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {call}
+"""
+)
+RETURNS_CUT = """def detach_state(state):
+    if state is None:
+        return None
+    return type(state)(s.detach() for s in state)"""
+CUTS_IN_PLACE = """def detach_state(state):
+    for s in state:
+        s.detach_()
+    return state"""
+FOUND["a helper that returns the cut state, its result thrown away"] = fill(
+    HELPER_STATEMENT, helper=RETURNS_CUT, call="detach_state(state)  # expect: TBP003"
+)
+FOUND["repackage_hidden called as a statement"] = fill(
+    HELPER_STATEMENT,
+    helper="""def repackage_hidden(h):
+    if isinstance(h, torch.Tensor):
+        return h.detach()
+    return tuple(repackage_hidden(v) for v in h)""",
+    call="repackage_hidden(state)  # expect: TBP003",
+)
+SILENT["a helper that returns the cut state, its result assigned"] = fill(
+    HELPER_STATEMENT, helper=RETURNS_CUT, call="state = detach_state(state)"
+)
+SILENT["a helper that cuts in place and returns its argument, called as a statement"] = fill(
+    HELPER_STATEMENT, helper=CUTS_IN_PLACE, call="detach_state(state)"
+)
+SILENT["a helper that cuts a tensor in place and returns it, called as a statement"] = (
+    HEADER
+    + """
+def rep(h):
+    h.detach_()
+    return h
+
+
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+h = torch.zeros(1, 2, 8)
+for x in stream.split(10):
+    out, h = gru(x, h)
+    out.pow(2).mean().backward()
+    opt.step()
+    opt.zero_grad()
+    rep(h)
+"""
 )
 
 
