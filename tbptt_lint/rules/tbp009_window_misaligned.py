@@ -128,9 +128,12 @@ for i in range(0, data.size(0) - 1, 35):
         for piece in window.slices:
             if piece.length is None or not _comparable(piece.length, window.stride):
                 continue
-            if not _feeds(piece.subscript, carried, assigned):
-                # A window that only a call with its state thrown away reads (`out, _ =
-                # rnn(stream[t - k2:t], h0)`, the overlap of k1 != k2) carries nothing.
+            if not _feeds(piece.subscript, carried, assigned) and _feeds(
+                piece.subscript, _stateless_twins(window, carried), assigned
+            ):
+                # A window that only a call of the same module with its state thrown away
+                # reads (`out, _ = rnn(stream[t - k2:t], h0)`, the overlap of k1 != k2)
+                # carries nothing. A target (`y[i + 1:i + k]`) is still compared.
                 continue
             if _tiled(piece, window):
                 continue
@@ -196,6 +199,20 @@ def _feeds(
                 tainted.add(name)
                 changed = True
     return any(_mentions(arg.value, subscript, tainted) for call in calls for arg in call.args)
+
+
+def _stateless_twins(window: WindowLoop, carried: list[cst.Call]) -> list[cst.Call]:
+    """Calls in the loop of the same callee as a recurrent call, that are none themselves
+    (`out, _ = lstm(window, state)` beside `_, state = lstm(warm, state)`)."""
+    callees = {dotted_name(call.func) for call in carried} - {None}
+    known = {id(call) for call in carried}
+    return [
+        node
+        for node in descendants([window.loop.body], stop=(cst.FunctionDef, cst.ClassDef))
+        if isinstance(node, cst.Call)
+        and id(node) not in known
+        and dotted_name(node.func) in callees
+    ]
 
 
 def _tiled(piece: WindowSlice, window: WindowLoop) -> bool:
