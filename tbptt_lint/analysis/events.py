@@ -74,6 +74,8 @@ class DiscardedDetach:
     state: str = ""  # the variable left uncut: `hidden` for `for h in hidden: h.detach()`
     # `State.detach` when the detach is inside a state class's own cutting method.
     method: str = ""
+    # `repackage_hidden` when the cut is a call of the file's function that returns it cut.
+    helper: str = ""
 
 
 @dataclass

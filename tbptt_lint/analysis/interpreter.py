@@ -70,6 +70,8 @@ from tbptt_lint.analysis.views import (
     TENSOR_PAIR,
     TUPLE,
     expression_shape,
+    indexed_name,
+    is_view_expression,
     names_bound_to_views,
 )
 from tbptt_lint.analysis.walk import children, descendants, node_fact
@@ -1092,13 +1094,17 @@ class UnitInterpreter:
             if isinstance(statement.operator, (cst.AddAssign, cst.SubtractAssign)):
                 added = value
         else:
-            terms = additive_terms(value)
-            # `smooth = smooth * 0.999 + loss * 0.001`: a moving average keeps its own
-            # (scaled) past as a term, and so the graph of every loss added before.
-            others = [term for term in terms if _unscaled(term, target) != accumulator]
-            if len(others) < len(terms):
-                # `avg = avg + loss`: the other term; `r = r + a + b`: the whole sum.
-                added = others[0] if len(others) == 1 else value
+            # `avg = loss if avg is None else 0.9 * avg + 0.1 * loss`: the branch that adds.
+            branches = [value.body, value.orelse] if isinstance(value, cst.IfExp) else [value]
+            for branch in branches:
+                terms = additive_terms(branch)
+                # `smooth = smooth * 0.999 + loss * 0.001`: a moving average keeps its own
+                # (scaled) past as a term, and so the graph of every loss added before.
+                others = [term for term in terms if _unscaled(term, target) != accumulator]
+                if len(others) < len(terms):
+                    # `avg = avg + loss`: the other term; `r = r + a + b`: the whole sum.
+                    added = others[0] if len(others) == 1 else branch
+                    break
         if added is None:
             return
         accumulation = Accumulation(
@@ -1165,7 +1171,7 @@ class UnitInterpreter:
             if isinstance(receiver_node, cst.Subscript):
                 if not self.note_inplace_on_view(call, receiver_node, env):
                     self.cut_element_in_place(call, receiver_node, env)
-            elif receiver is not None and id(call) in self.scan().view_detaches:
+            elif receiver is not None and self.bound_to_view(call, env):
                 # `h = out[:, -1].unsqueeze(0)` then `h.detach_()`: raises, cuts nothing.
                 event = InplaceDetachOnView(call, receiver, receiver)
                 self.events.add("inplace_view_detaches", call, event)
@@ -1225,6 +1231,33 @@ class UnitInterpreter:
                 name = dotted_name(arg.value)  # type: ignore[assignment]
                 if name is not None and name in env:
                     env[name] = cut_in_place(env[name], call)
+            return
+        self.note_discarded_helper_cut(call, callee, env)
+
+    def note_discarded_helper_cut(self, call: cst.Call, callee: str | None, env: Env) -> None:
+        """`repackage_hidden(hidden)` as a statement: a function of the file that only returns
+        its argument cut (and cuts nothing in place) throws the cut away (TBP003)."""
+        if callee is None or not callee.isidentifier() or len(call.args) != 1:
+            return
+        facts = self.function_facts(callee)
+        if facts is None or not facts.returns_cut or facts.inplace_cut or facts.cuts_tensor:
+            return
+        if facts.does_backward or not self.loop_stack or self.no_grad_depth:
+            return
+        argument = call.args[0]
+        name = dotted_name(argument.value)
+        value = env.get(name) if name is not None and not argument.keyword else None
+        if name is None or value is None or not value.has_graph:
+            return
+        if not self.context.mentions(f"def {callee}("):
+            return  # defined in another file: whether it also cuts in place is not seen
+        if self.context.mentions("detach_("):
+            # `def rep(h): h.detach_(); return h` cuts in place as well: which one this file's
+            # helper does is not told apart, so the call is taken for a cut.
+            env[name] = cut_in_place(value, call)
+            return
+        event = DiscardedDetach(call, name, self.loops, True, name, helper=callee)
+        self.events.add("discarded_detaches", call, event)
 
     def iterated_container(self, name: str) -> str | None:
         """`states` when `name` is the variable of the innermost `for name in states:`."""
@@ -1314,6 +1347,22 @@ class UnitInterpreter:
         for recorded in self.events.discarded_detaches:
             if recorded.node is node:
                 recorded.certain = recorded.certain or event.certain
+
+    def bound_to_view(self, call: cst.Call, env: Env) -> bool:
+        """Whether the receiver of `call` (`h.detach_()`) was just bound to a view: a view
+        expression, or basic indexing of a name that holds a tensor (`last = out[-1:]`)."""
+        expression = self.scan().view_detaches.get(id(call))
+        if expression is None:
+            return False
+        if is_view_expression(expression):
+            return True
+        indexed = indexed_name(expression)
+        if indexed is None:
+            return False  # `top = states[k]`: an element, not known to be a view
+        value = env.get(indexed)
+        return (
+            value is not None and value.elements is None and self.shape_of(indexed, env) == TENSOR
+        )
 
     def note_inplace_on_view(self, call: cst.Call, view: cst.Subscript, env: Env) -> bool:
         """`hidden[0].detach_()` where `hidden` is known to be a tensor. Returns whether the

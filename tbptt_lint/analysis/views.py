@@ -352,7 +352,9 @@ def names_bound_to_views(roots: list[cst.CSTNode]) -> dict[int, cst.BaseExpressi
     """`h = out[:, -1].unsqueeze(0)` followed in the same block by `h.detach_()`: id of the
     `detach_` call -> the view expression. Read from the statements alone: the binding must be
     the last one of the name before the call in that block (a branch or loop that may rebind
-    it in between forgets it), and the expression surely a view (`is_view_expression`)."""
+    it, or the indexed name, in between forgets it), and the expression surely a view
+    (`is_view_expression`) or basic indexing of a name (`out[-1:]`), which the caller takes
+    for a view only where it knows the name holds a tensor."""
     found: dict[int, cst.BaseExpression] = {}
     _walk_block(roots, {}, found)
     return found
@@ -397,14 +399,32 @@ def _simple_statement(
         for target in small.targets:
             for name in _target_names(target.target):
                 bound.pop(name, None)
-        if single and is_view_expression(small.value):
+                _forget_indexing_of(name, bound)
+        if single and (is_view_expression(small.value) or indexed_name(small.value)):
             bound[small.targets[0].target.value] = small.value  # type: ignore[attr-defined]
     elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
         for name in _target_names(small.target):
             bound.pop(name, None)
+            _forget_indexing_of(name, bound)
     elif isinstance(small, (cst.Global, cst.Nonlocal)):
         for item in small.names:
             bound.pop(item.name.value, None)
+
+
+def indexed_name(node: cst.CSTNode) -> str | None:
+    """`out[-1:]`, `out[:, -1]`: basic indexing of a plain name, which is a view only when the
+    name holds a tensor (the interpreter, which knows, decides). The name, else None."""
+    if not isinstance(node, cst.Subscript) or not isinstance(node.value, cst.Name):
+        return None
+    if not all(_is_basic_index(element.slice) for element in node.slice):
+        return None
+    return node.value.value
+
+
+def _forget_indexing_of(name: str, bound: dict[str, cst.BaseExpression]) -> None:
+    """A name rebound after `last = name[-1]` may no longer be what was indexed."""
+    for alias in [a for a, e in bound.items() if indexed_name(e) == name]:
+        del bound[alias]
 
 
 def _blocks_of(statement: cst.CSTNode) -> Iterator[list[cst.CSTNode]]:

@@ -71,6 +71,15 @@ for x, y in batches:
                 )
                 if discarded.method:
                     message = _cutting_method_message(discarded)
+                if discarded.helper:
+                    call = f"{discarded.helper}({name})"
+                    message = (
+                        f"`{call}` returns the cut state and the result is thrown away, so "
+                        f"`{name}` stays attached to the graph and leaks into the next window. "
+                        f"Write `{name} = {call}`"
+                    )
+                    yield model.finding(self.code, discarded.node, message)
+                    continue
                 fix = _assign_result(model, unit, discarded)
                 yield model.finding(self.code, discarded.node, message, fix)
             leaked_states = queries(model).leaked_states(unit)

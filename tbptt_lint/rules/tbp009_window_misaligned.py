@@ -15,6 +15,7 @@ from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.analysis.windows import (
     LinearForm,
     WindowLoop,
+    WindowSlice,
     linear_form,
     subtract,
     window_loops,
@@ -59,9 +60,10 @@ for i in range(0, data.size(0) - 1, 35):
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         for window in window_loops(model.loops()):
-            if not _carries_state(model, window):
+            carried = _carried_calls(model, window)
+            if not carried:
                 continue
-            findings = list(self._stride_mismatch(model, window))
+            findings = list(self._stride_mismatch(model, window, carried))
             findings += self._length_mismatch(model, window)
             yield from findings or self._last_window(model, window)
 
@@ -88,7 +90,13 @@ for i in range(0, data.size(0) - 1, 35):
                 measured = first.sliced is not None and any(
                     re.search(rf"\b{re.escape(first.sliced)}\b", term) for term in stop
                 )
-                if shifted and same and measured and _may_overrun(stop):
+                if (
+                    shifted
+                    and same
+                    and measured
+                    and _may_overrun(stop)
+                    and not _clipped_later(window, second.subscript)
+                ):
                     message = (
                         f"the range runs to `{model.code(window.stop)}`, so on the last window "
                         f"`{model.code(second.subscript)}` (the input shifted by one) runs past "
@@ -111,13 +119,29 @@ for i in range(0, data.size(0) - 1, 35):
                 yield model.finding(self.code, window.stop, message)
                 return
 
-    def _stride_mismatch(self, model: FileModel, window: WindowLoop) -> Iterator[Finding]:
+    def _stride_mismatch(
+        self, model: FileModel, window: WindowLoop, carried: list[cst.Call]
+    ) -> Iterator[Finding]:
         if window.stride is None:
             return
         assigned = _assignments(window.loop.body)
         for piece in window.slices:
             if piece.length is None or not _comparable(piece.length, window.stride):
                 continue
+            if not _feeds(piece.subscript, carried, assigned) and _feeds(
+                piece.subscript, _stateless_twins(window, carried), assigned
+            ):
+                # A window that only a call of the same module with its state thrown away
+                # reads (`out, _ = rnn(stream[t - k2:t], h0)`, the overlap of k1 != k2)
+                # carries nothing. A target (`y[i + 1:i + k]`) is still compared.
+                continue
+            if _tiled(piece, window):
+                continue
+            surely_longer = set(subtract(piece.length, window.stride)) == {""} and _longer(
+                piece.length, window.stride
+            )
+            if not surely_longer and _read_otherwise(piece, window):
+                continue  # the steps between windows may be read another way
             if _clipped_to(piece.length, window.stride, assigned):
                 continue
             # One extra step is the usual room for the target shifted by one.
@@ -147,16 +171,123 @@ for i in range(0, data.size(0) - 1, 35):
                 return
 
 
-def _carries_state(model: FileModel, window: WindowLoop) -> bool:
+def _carried_calls(model: FileModel, window: WindowLoop) -> list[cst.Call]:
+    """The recurrent calls inside the window loop (those that take back a state they return),
+    when the state of one of them flows from pass to pass; else none."""
     ask = queries(model)
+    found = []
+    carried = False
     for unit in model.units:
         for call in unit.recurrent_calls:
-            if window.loop in call.loops and ask.is_carried(unit, call):
-                return True
-    for unit in model.units:
-        for call in unit.recurrent_calls:
-            if spans_contain(model, window.loop, call.call) and ask.is_carried(unit, call):
-                return True
+            if window.loop in call.loops or spans_contain(model, window.loop, call.call):
+                found.append(call.call)
+                carried = carried or ask.is_carried(unit, call)
+    return found if carried else []
+
+
+def _feeds(
+    subscript: cst.Subscript, calls: list[cst.Call], assigned: dict[str, cst.BaseExpression]
+) -> bool:
+    """Whether the window `subscript` reaches the arguments of one of `calls`, directly or
+    through names assigned in the loop from it (`x = data[i:i + k]`, `emb = enc(x)`)."""
+    tainted: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, value in assigned.items():
+            if name not in tainted and _mentions(value, subscript, tainted):
+                tainted.add(name)
+                changed = True
+    return any(_mentions(arg.value, subscript, tainted) for call in calls for arg in call.args)
+
+
+def _stateless_twins(window: WindowLoop, carried: list[cst.Call]) -> list[cst.Call]:
+    """Calls in the loop of the same callee as a recurrent call, that are none themselves
+    (`out, _ = lstm(window, state)` beside `_, state = lstm(warm, state)`)."""
+    callees = {dotted_name(call.func) for call in carried} - {None}
+    known = {id(call) for call in carried}
+    return [
+        node
+        for node in descendants([window.loop.body], stop=(cst.FunctionDef, cst.ClassDef))
+        if isinstance(node, cst.Call)
+        and id(node) not in known
+        and dotted_name(node.func) in callees
+    ]
+
+
+def _tiled(piece: WindowSlice, window: WindowLoop) -> bool:
+    """Whether slices of the same sequence, end to end, cover the stride together: a warm-up
+    `x[i:i + 10]` under `no_grad` then the window `x[i + 10:i + 20]`, every 20 steps."""
+    if window.stride is None or piece.length is None:
+        return False
+    others = [
+        p
+        for p in window.slices
+        if p is not piece
+        and p.length is not None
+        and p.sliced == piece.sliced
+        and p.dimension == piece.dimension
+    ]
+    low, high = piece.lower, _add(piece.lower, piece.length)
+    grown = True
+    while grown and others:
+        grown = False
+        for other in others:
+            end = _add(other.lower, other.length or {})
+            if not subtract(other.lower, high):
+                high, grown = end, True
+            elif not subtract(end, low):
+                low, grown = other.lower, True
+            else:
+                continue
+            others.remove(other)
+            break
+    covered = subtract(high, low)
+    return covered != piece.length and covered == window.stride
+
+
+def _read_otherwise(piece: WindowSlice, window: WindowLoop) -> bool:
+    """Whether the loop also reads the sliced sequence in a way not taken for a window: a
+    burn-in loop stepping `x[t:t + 1]` (or `x[t]`) over `range(i, i + burn_in)` may fill
+    what looks like a gap between windows."""
+    if piece.sliced is None:
+        return False
+    windows = {id(p.subscript) for p in window.slices}
+    for node in descendants([window.loop.body], stop=(cst.FunctionDef, cst.ClassDef)):
+        if (
+            isinstance(node, cst.Subscript)
+            and id(node) not in windows
+            and dotted_name(node.value) == piece.sliced
+        ):
+            return True
+    return False
+
+
+def _clipped_later(window: WindowLoop, target: cst.Subscript) -> bool:
+    """`y = x[i + 1:i + 11]` then `n = min(out.size(1), y.size(1))` (or `len(y)`, `y.shape`):
+    the loop measures the target, so a short last one is cut to its length."""
+    assigned = _assignments(window.loop.body)
+    bound = {name for name, value in assigned.items() if _mentions(value, target, set())}
+    for node in descendants([window.loop.body], stop=(cst.FunctionDef, cst.ClassDef)):
+        measured: cst.BaseExpression | None = None
+        if isinstance(node, cst.Call) and dotted_name(node.func) == "len" and node.args:
+            measured = node.args[0].value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            if node.func.attr.value == "size":
+                measured = node.func.value
+        elif isinstance(node, cst.Attribute) and node.attr.value == "shape":
+            measured = node.value
+        if measured is not None and (
+            measured is target or (isinstance(measured, cst.Name) and measured.value in bound)
+        ):
+            return True
+    return False
+
+
+def _mentions(node: cst.CSTNode, subscript: cst.Subscript, names: set[str]) -> bool:
+    for part in descendants([node], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if part is subscript or (isinstance(part, cst.Name) and part.value in names):
+            return True
     return False
 
 
