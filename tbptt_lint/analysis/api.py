@@ -198,6 +198,21 @@ def summarize_source(
     return summary
 
 
+def _block_context(text: str, module_name: str) -> tuple[cst.Module, FileContext] | None:
+    """One block's tree and a context that knows the block's names only (a call of another
+    block's function stays unknown here); None when the block does not parse."""
+    try:
+        module = parse(text)
+    except SourceSyntaxError:
+        return None
+    context = FileContext(
+        ImportMap(module, module_name),
+        local_names=defined_names(text),
+        interpretation=INTERPRETATION,
+    )
+    return module, context
+
+
 def _summarize_block(
     text: str, module_name: str, gradient_helpers: bool, summary: ModuleSummary
 ) -> None:
@@ -209,16 +224,10 @@ def _summarize_block(
     if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
         text = prune_class(text, _summary_member)
     forget_node_facts()  # the last block's tree may go
-    try:
-        module = parse(text)
-    except SourceSyntaxError:
+    parsed = _block_context(text, module_name)
+    if parsed is None:
         return
-    # Names of the block only: a call of another block's function stays unknown here.
-    context = FileContext(
-        ImportMap(module, module_name),
-        local_names=defined_names(text),
-        interpretation=INTERPRETATION,
-    )
+    module, context = parsed
     facts = summarise_module(module, context, _gradient_walk(text))
     for name, function_facts in facts.functions.items():
         if function_facts != FunctionFacts():
@@ -280,15 +289,10 @@ def _summarize_gradients(text: str, module_name: str, summary: ModuleSummary) ->
         if members is None:
             return
         text = prune_class(text, lambda member: bool(members.search(member)))
-    try:
-        module = parse(text)
-    except SourceSyntaxError:
+    parsed = _block_context(text, module_name)
+    if parsed is None:
         return
-    context = FileContext(
-        ImportMap(module, module_name),
-        local_names=defined_names(text),
-        interpretation=INTERPRETATION,
-    )
+    module, context = parsed
     for name, facts in summarise_gradients(module, context, gradient_walk(functions)).items():
         summary.functions[f"{module_name}.{name}"] = facts
     # What the members that run a backward do so for their callers (TBP006).
