@@ -2094,6 +2094,26 @@ class UnitInterpreter:
                         "optimizer_calls", call, OptimizerCall(call, receiver, method, self.loops)
                     )
 
+    def _record_stepping_call(
+        self, call: cst.Call, callee: str, module_class: str | None, states: tuple[str, ...]
+    ) -> RecurrentCall:
+        """A call that steps `states` as one recurrent call would (a stateful object's method,
+        a closure sharing the state), recorded once per call node."""
+        recurrent = RecurrentCall(
+            call=call,
+            statement=call,
+            callee=callee,
+            module_class=module_class,
+            states=states,
+            state_args={state: call for state in states},
+            groups=(states,),
+            loops=self.loops,
+            no_grad=bool(self.no_grad_depth),
+        )
+        self._module_state_cache[id(call)] = recurrent
+        self.events.recurrent_calls.append(recurrent)
+        return recurrent
+
     def shared_state_call(self, call: cst.Call, env: Env) -> None:
         """`step(x)` where `step`, defined in this unit, declares `nonlocal hidden` (or, at a
         module's top level, `global hidden`) and steps it: the state is carried through the
@@ -2106,19 +2126,8 @@ class UnitInterpreter:
         stepped = tuple(name for name in states if summary[name][0] is not None)
         recurrent = self._module_state_cache.get(id(call))
         if recurrent is None and stepped:
-            recurrent = RecurrentCall(
-                call=call,
-                statement=call,
-                callee=call.func.value,  # type: ignore[attr-defined]
-                module_class=None,
-                states=stepped,
-                state_args={name: call for name in stepped},
-                groups=(stepped,),
-                loops=self.loops,
-                no_grad=bool(self.no_grad_depth),
-            )
-            self._module_state_cache[id(call)] = recurrent
-            self.events.recurrent_calls.append(recurrent)
+            callee = call.func.value  # type: ignore[attr-defined]
+            recurrent = self._record_stepping_call(call, callee, None, stepped)
         for name in states:
             read, final = summary[name]
             value = env[name]
@@ -2224,19 +2233,7 @@ class UnitInterpreter:
         recurrent = self._module_state_cache.get(id(call))
         if recurrent is None:
             states = tuple(f"{instance}.{a}" for a in attributes)
-            recurrent = RecurrentCall(
-                call=call,
-                statement=call,
-                callee=instance,
-                module_class=class_name,
-                states=states,
-                state_args={state: call for state in states},
-                groups=(states,),
-                loops=self.loops,
-                no_grad=bool(self.no_grad_depth),
-            )
-            self._module_state_cache[id(call)] = recurrent
-            self.events.recurrent_calls.append(recurrent)
+            recurrent = self._record_stepping_call(call, instance, class_name, states)
         for attribute, how in attributes.items():
             state = f"{instance}.{attribute}"
             if how == RESET:
