@@ -1,10 +1,15 @@
 """`tbptt_lint.lightning.TBPTTCheck` in a real `Trainer.fit` on the CPU: manual-optimization
 TBPTT passes, the same loop with state carried across windows fails the fit with the
-tracer's explanation, and automatic optimization measures the batch's whole sequence."""
+tracer's explanation, and automatic optimization measures the batch's whole sequence.
+
+The single-process fits run on `TBPTT_LIGHTNING_ACCELERATOR` (default "cpu"); on a GPU machine
+`TBPTT_LIGHTNING_ACCELERATOR=gpu python -m pytest -q tests/frameworks/test_lightning.py` runs the
+same checks on CUDA. The two-process fit stays on the CPU (gloo)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import re
 
 import pytest
@@ -21,6 +26,7 @@ torch.set_num_threads(1)
 
 SEQ = 12  # time steps per sequence
 WINDOW = 4  # TBPTT window of the manual-optimization module
+ACCELERATOR = os.environ.get("TBPTT_LIGHTNING_ACCELERATOR", "cpu")
 
 
 def _loader(batches: int = 3) -> DataLoader:
@@ -43,12 +49,12 @@ class ManualTBPTT(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         opt = self.optimizers()
         x, y = batch
-        h = torch.zeros(x.shape[0], 5)
+        h = x.new_zeros(x.shape[0], 5)
         opt.zero_grad()
         for start in range(0, SEQ, WINDOW):
             if self.detach:
                 h = h.detach()
-            loss = torch.zeros(())
+            loss = x.new_zeros(())
             for t in range(start, start + WINDOW):
                 h = self.cell(x[:, t], h)
                 loss = loss + (self.head(h) - y[:, t]).pow(2).mean()
@@ -85,7 +91,7 @@ def _fit(module: pl.LightningModule, check: TBPTTCheck, batches: int = 3) -> Non
     trainer = pl.Trainer(
         max_epochs=1,
         callbacks=[check],
-        accelerator="cpu",
+        accelerator=ACCELERATOR,
         devices=1,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -175,7 +181,8 @@ def test_an_exception_inside_the_fit_leaves_no_hook() -> None:
     assert check.trace is not None and len(check.trace.calls) == SEQ // WINDOW
     # The tracer's global patches are gone too: a backward outside is not recorded.
     before = len(check.trace.calls)
-    module.cell(torch.zeros(1, 3)).sum().backward()
+    device = next(module.parameters()).device
+    module.cell(torch.zeros(1, 3, device=device)).sum().backward()
     assert len(check.trace.calls) == before
 
 
@@ -190,7 +197,7 @@ def test_fewer_batches_than_asked_are_checked_at_the_end_of_training() -> None:
 def test_validation_between_traced_batches_passes() -> None:
     class Validated(ManualTBPTT):
         def validation_step(self, batch, batch_idx) -> None:
-            h = torch.zeros(batch[0].shape[0], 5)
+            h = batch[0].new_zeros(batch[0].shape[0], 5)
             for t in range(SEQ):
                 h = self.cell(batch[0][:, t], h)
 
@@ -198,6 +205,8 @@ def test_validation_between_traced_batches_passes() -> None:
     trainer = pl.Trainer(
         max_epochs=1,
         callbacks=[check],
+        accelerator=ACCELERATOR,
+        devices=1,
         val_check_interval=1,  # a validation after every training batch
         limit_val_batches=1,
         num_sanity_val_steps=0,
