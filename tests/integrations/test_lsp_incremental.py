@@ -54,7 +54,7 @@ def corpus() -> list[str]:
     return texts
 
 
-def test_cases() -> list[str]:
+def rule_test_sources() -> list[str]:
     """The training code the rule tests lint: their triple-quoted sources that parse and
     call backward."""
     found = []
@@ -179,7 +179,7 @@ def test_module_level_edits_give_the_diagnostics_of_a_whole_file_lint(tmp_path: 
     # with edits inside them, over the fixtures, the rule pages' examples and the rule
     # tests' sources.
     rnd = random.Random(1000 + seed)
-    texts = corpus() + test_cases()
+    texts = corpus() + rule_test_sources()
     path = tmp_path / "train.py"
     for _ in range(3):
         text = "\n\n".join(rnd.sample(texts, rnd.randint(2, 4)))

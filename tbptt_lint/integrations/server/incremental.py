@@ -231,6 +231,8 @@ class _Layout:
     # not Python's (a form feed or other line break `str.splitlines` cuts at): then every
     # group's source holds all of the skeleton, as written.
     units: list[_Unit] | None
+    # The units by the words that reach them (`relevant`), made on first use.
+    by_word: dict[str, list[int]] | None = None
 
     @classmethod
     def of(cls, source: str, cache: Touched) -> _Layout | None:
@@ -348,25 +350,30 @@ class _Layout:
         when the skeleton is the group's, every statement but imports and assignments of
         constants (which only a name can reach)."""
         assert self.units is not None
-        words: set[str] = set()
-        for number in group.blocks:
-            words |= self.infos[number].mentioned
-        words -= KEYWORDS
-        kept = [False] * len(self.units)
-        for number, unit in enumerate(self.units):
-            if group.skeleton and unit.names is None:
-                kept[number] = True
-                words |= unit.words() or set()
-        changed = True
-        while changed:
-            changed = False
+        if self.by_word is None:
+            self.by_word = {}
             for number, unit in enumerate(self.units):
-                if kept[number]:
-                    continue
-                found = unit.words()
-                if found is None or not words.isdisjoint(found):
-                    kept[number] = changed = True
-                    words |= found or set()
+                for word in unit.words() or ():
+                    self.by_word.setdefault(word, []).append(number)
+        kept = [False] * len(self.units)
+        words: list[str] = []
+        for number, unit in enumerate(self.units):
+            found = unit.words()
+            if found is None or (group.skeleton and unit.names is None):
+                kept[number] = True
+                words.extend(found or ())
+        for number in group.blocks:
+            words.extend(self.infos[number].mentioned)
+        seen: set[str] = set()
+        while words:
+            word = words.pop()
+            if word in seen:
+                continue
+            seen.add(word)
+            for number in self.by_word.get(word, ()):
+                if not kept[number]:
+                    kept[number] = True
+                    words.extend(self.units[number].words() or ())
         return [unit for number, unit in enumerate(self.units) if kept[number]]
 
     def strips_under(self, raw: Iterable[Finding], lines: Sequence[int]) -> bool:
