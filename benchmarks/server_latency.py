@@ -10,8 +10,11 @@ Then, in each:
 - single edits, CHANGES of each kind, the time from sending one to the diagnostics of that
   version (the server's debounce included; it is printed): a space typed at the end of a
   line in a loop in the middle of the file; a blank line added to (or removed from) that
-  loop, which moves every loop below it; a space typed at the end of the first line (the
-  imports, which every block reads: both check the whole file);
+  loop, which moves every loop below it; and edits outside every function: a space typed at
+  the end of the first line (the imports), an import added at the top (and taken away again
+  at the next edit), which moves every loop, a constant added below the imports (and taken
+  away), a function added at the end of the file (and taken away). No loop names what these
+  change, so "after" keeps every loop's findings, moved where the loop now sits;
 - a burst: 10 edits a second (spaces typed in the loop) for BURST-SECONDS, then the time from
   the last edit to the diagnostics of the last version, and how many analyses were published
   meanwhile. With no backlog, that time stays near one analysis however long the burst.
@@ -107,6 +110,16 @@ async def measure(text: str, folder: Path, incremental: bool, args: argparse.Nam
         change(version, (line, ends[line]), (line, ends[line]), " ")
         ends[line] += 1
 
+    toggled: dict[str, bool] = {}
+
+    def toggle(version: int, name: str, line: int, added: str) -> None:
+        # Add `added` before `line`, or take it away again: every other edit restores the file.
+        if toggled.get(name):
+            change(version, (line, 0), (line + added.count("\n"), 0), "")
+        else:
+            change(version, (line, 0), (line, 0), added)
+        toggled[name] = not toggled.get(name)
+
     def enter(version: int) -> None:
         # Add a blank line after the loop's line, or take it away again.
         if blank[0]:
@@ -119,6 +132,11 @@ async def measure(text: str, folder: Path, incremental: bool, args: argparse.Nam
         "space typed in a loop": lambda v: space(v, middle),
         "blank line added in a loop": enter,
         "space typed in the imports": lambda v: space(v, 0),
+        "import added at the top": lambda v: toggle(v, "import", 0, "import os\n"),
+        "constant added below the imports": lambda v: toggle(v, "constant", 2, "LR = 0.1\n"),
+        "function added at the end": lambda v: toggle(
+            v, "function", len(lines), "\n\ndef helper(x):\n    return x + 1\n"
+        ),
     }
     for kind, edit in kinds.items():
         latencies = []
@@ -149,7 +167,7 @@ async def measure(text: str, folder: Path, incremental: bool, args: argparse.Nam
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=67)
-    parser.add_argument("--changes", type=int, default=10)
+    parser.add_argument("--changes", type=int, default=10, help="even: edits come in pairs")
     parser.add_argument("--burst-seconds", type=float, default=5.0)
     parser.add_argument("--debounce-ms", type=float, default=None, help="default: the server's")
     args = parser.parse_args()
@@ -173,6 +191,9 @@ async def main() -> None:
         "space typed in a loop",
         "blank line added in a loop",
         "space typed in the imports",
+        "import added at the top",
+        "constant added below the imports",
+        "function added at the end",
     ):
         for label, position in (("median", 0), ("max", 1)):
             b, a = before[kind][position], after[kind][position]

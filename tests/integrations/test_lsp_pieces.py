@@ -166,3 +166,48 @@ def test_the_readme_editor_setups_are_well_formed():
     assert "(python-mode python-ts-mode)" in blocks["elisp"]
     assert 'vim.lsp.config("tbptt_lint"' in blocks["lua"]
     assert 'vim.lsp.enable("tbptt_lint")' in blocks["lua"]
+
+
+def test_the_readme_names_the_initialization_options_the_server_reads():
+    # Every option the README lists (and its VS Code snippet sets) is one the server reads
+    # when it starts, and none it reads is left out; the same names, under "tbptt-lint", are
+    # read again from `workspace/didChangeConfiguration`.
+    import json
+    import re
+
+    from lsprotocol import types
+
+    from tbptt_lint.integrations.server import lsp
+
+    class Recording(dict[str, object]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.read: set[str] = set()
+
+        def get(self, key: str, default: object = None) -> object:
+            self.read.add(key)
+            return super().get(key, default)
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    editors = readme[readme.index("## Editors") : readme.index("## pre-commit")]
+    sentence = re.search(r"Initialization options: (.*?)\.\n", editors, re.DOTALL)
+    assert sentence is not None
+    named = set(re.findall(r"`(\w+)`\s+\(default", sentence.group(1)))
+    server = lsp.TbpttLanguageServer()
+    options = Recording()
+    lsp.initialize(
+        server,
+        types.InitializeParams(
+            capabilities=types.ClientCapabilities(), initialization_options=options
+        ),
+    )
+    assert named == options.read
+    snippet = json.loads(re.findall(r"```json\n(.*?)```", editors, re.DOTALL)[0])
+    assert set(snippet["glspc.server.initializationOptions"]) <= named
+    lsp.did_change_configuration(
+        server,
+        types.DidChangeConfigurationParams(
+            settings={"tbptt-lint": {"debounceMs": 40, "syntaxErrorDelayMs": 500}}
+        ),
+    )
+    assert (server.debounce_s, server.syntax_error_delay_s) == (0.04, 0.5)

@@ -71,7 +71,8 @@ def train(model, batches, opt):
         opt.step()
 """
 # Replaces check_source with one that crashes on files named crash.py, and on slow.py marked
-# "# SLOW" says it started (a file beside it) and then works for a minute; then serves.
+# "# SLOW" (in a string: a group's source keeps no comment outside functions) says it started
+# (a file beside it) and then works for a minute; then serves.
 CRASHING_SERVER = """\
 import time
 from pathlib import Path
@@ -467,7 +468,7 @@ async def test_a_newer_change_cancels_the_run_under_way(
     crashing_client: LanguageClient, tmp_path: Path
 ):
     path = tmp_path / "slow.py"
-    uri = open_file(crashing_client, path, "# SLOW\n" + DISCARDED_DETACH)
+    uri = open_file(crashing_client, path, 'print("# SLOW")\n' + DISCARDED_DETACH)
     started = Path(f"{path}.started")
     await asyncio.wait_for(_exists(started), WAIT_S)
     # The run on version 1 would work for a minute; version 2's diagnostics come long before.
