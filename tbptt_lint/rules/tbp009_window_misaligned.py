@@ -60,6 +60,8 @@ for i in range(0, data.size(0) - 1, 35):
 
     def check(self, model: FileModel) -> Iterator[Finding]:
         for window in window_loops(model.loops()):
+            if not window.slices:
+                continue  # every check below compares the loop's slices: nothing to compare
             carried = _carried_calls(model, window)
             if not carried:
                 continue

@@ -9,9 +9,12 @@ import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from tbptt_lint.analysis.chunks import keep_blocks
-from tbptt_lint.analysis.positions import StatementPositions
+from tbptt_lint.analysis.positions import StatementPositions, _positions, provider_positions
 
-FIXTURES = sorted((Path(__file__).parents[2] / "fixtures").glob("*.py"))
+ROOT = Path(__file__).parents[2]
+FIXTURES = sorted((ROOT / "fixtures").glob("*.py"))
+# The package's own sources: most kinds of node.
+SOURCES = sorted((ROOT / "tbptt_lint").rglob("*.py"))
 
 FILLER = """\
 class Filler:
@@ -81,3 +84,24 @@ def test_fixtures_whole_and_with_blocks_blanked(path: Path) -> None:
     assert reduced.count("\n") == padded.count("\n")
     assert "class Filler" not in reduced
     assert _assert_same(reduced) > 0
+
+
+OLD_MAC = 'x = 1\ry = """a\rb"""\rdef f():\r    return (1,\r  2)\r'
+
+
+@pytest.mark.parametrize("source", [*AWKWARD, *(s.replace("\n", "\r\n") for s in AWKWARD), OLD_MAC])
+def test_tracked_ranges_are_the_providers_awkward(source: str) -> None:
+    module = cst.parse_module(source)
+    assert _positions(module) == provider_positions(module)
+
+
+def test_tracked_ranges_are_the_providers_on_real_sources() -> None:
+    """The tracked code generation gives PositionProvider's range for every node (start and
+    end alike) of the fixtures and the package."""
+    checked = 0
+    for path in [*FIXTURES, *SOURCES]:
+        module = cst.parse_module(path.read_text(encoding="utf-8"))
+        expected = provider_positions(module)
+        assert _positions(module) == expected, path
+        checked += len(expected)
+    assert checked > 100_000
