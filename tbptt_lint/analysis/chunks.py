@@ -137,6 +137,24 @@ def member_blocks(lines: list[str], block: Block) -> Iterator[Block]:
     return _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT, strings)
 
 
+def dedented(member: Block, indent: str = MEMBER_INDENT) -> str:
+    """A member block's text moved to column 0, for parsing alone. Lines at its indentation
+    lose it; a comment or blank line that is less indented (a `# section` comment at column
+    0 between methods, or after the last one, which the block runs on to) is kept as a bare
+    comment; any other less indented line begins inside a string or brackets, where
+    indentation does not matter, and stays as it is. `textwrap.dedent` would leave the whole
+    text indented, and unparsable, for one such line."""
+    lines = []
+    for line in member.text.splitlines(keepends=True):
+        if line.startswith(indent):
+            lines.append(line[len(indent) :])
+        elif not line.strip() or line.lstrip().startswith("#"):
+            lines.append(line.lstrip(" \t"))
+        else:
+            lines.append(line)
+    return "".join(lines)
+
+
 def _is_class(block: Block) -> bool:
     stripped = (line.lstrip() for line in block.text.splitlines())
     header = next((line for line in stripped if line and not line.startswith("@")), "")

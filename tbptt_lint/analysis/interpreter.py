@@ -8,14 +8,13 @@ of every state when a recurrent call reads it, the backward calls, discarded det
 from __future__ import annotations
 
 import builtins
-import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import FRAMEWORK_HEADS, apply_call, takes_only_numbers
-from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
+from tbptt_lint.analysis.chunks import dedented, member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
     ASSUMED_CUT,
@@ -2844,7 +2843,7 @@ def _parse_method(source: str, class_name: str | None, method: str) -> cst.Funct
         if not next(lines_of_block, "").startswith((f"{header}(", f"{header}:")):
             continue
         for member in member_blocks(lines, block):
-            text = textwrap.dedent(member.text)
+            text = dedented(member)
             if _defines(text, method):
                 return _parse_function(text)
     return None

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import ast
 import re
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
-from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
+from tbptt_lint.analysis.chunks import dedented, member_blocks, top_level_blocks
 from tbptt_lint.analysis.context import CELL_MODULES, FileContext
 from tbptt_lint.analysis.index import ProjectIndex
 from tbptt_lint.analysis.model import FileModel
@@ -69,7 +68,7 @@ def optional_state_cells(source: str, module_name: str) -> dict[str, tuple[int, 
         if len(forwards) != 1:
             continue  # several (overloads, or under an `if`): which one runs is unknown
         methods = {m.group(1): b.text for b in members if (m := METHOD_NAME.search(b.text))}
-        state = _optional_state(textwrap.dedent(forwards[0].text), methods)
+        state = _optional_state(dedented(forwards[0]), methods)
         if state is not None:
             found[f"{module_name}.{name}"] = state
     return found
