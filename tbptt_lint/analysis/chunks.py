@@ -103,6 +103,12 @@ def _multiline_strings(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _continues(line: str) -> bool:
+    """Whether the line below `line` continues it: a backslash before the line break, outside
+    a comment line (a def's signature continued at column 0 is still the def's)."""
+    return line.rstrip("\r\n").endswith("\\") and not line.lstrip().startswith("#")
+
+
 def _blocks(
     lines: list[str], start: int, end: int, indent: str, strings: Collection[int] = ()
 ) -> Iterator[Block]:
@@ -115,7 +121,7 @@ def _blocks(
         body = line[depth:] if line.startswith(indent) else ""
         if body[:1] in ("", " ", "\t", "\n", "\r", "#") or body.startswith(CONTINUATIONS):
             continue
-        if number in strings:
+        if number in strings or (number and _continues(lines[number - 1])):
             continue
         if current is not None:
             if body.startswith(BLOCK_STARTS) and all(
