@@ -60,16 +60,20 @@ def bare_parse_seconds(path: Path) -> float:
 def measured_run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS in MB of one run, output discarded. The peak is the largest of
     the process and its children (a worker pool), read in a wrapper process of its own so
-    that runs do not mix."""
+    that runs do not mix. A run that fails (an internal error exits 2, even with
+    --exit-zero) raises with the end of its stderr: a crash is not a fast run."""
     wrapper = (
         "import resource, subprocess, sys, time; t = time.perf_counter(); "
-        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        "run = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); "
+        "seconds = time.perf_counter() - t; sys.stderr.buffer.write(run.stderr[-2000:]); "
+        "print(seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, run.returncode)"
     )
     done = subprocess.run(
         [sys.executable, "-c", wrapper, *command], env=env, capture_output=True, text=True
     )
-    seconds, peak_kb = done.stdout.split()
+    seconds, peak_kb, status = done.stdout.split()
+    if status != "0":
+        raise RuntimeError(f"{' '.join(command)} exited {status}:\n{done.stderr}")
     return float(seconds), int(peak_kb) / 1024
 
 

@@ -24,6 +24,7 @@ from tbptt_lint.output import DEFAULT_FORMAT, FORMATS, ReportContext, render
 from tbptt_lint.output import statistics as statistics_output
 from tbptt_lint.output.rule_docs import rule_documentation
 from tbptt_lint.settings import Settings
+from tbptt_lint.strict import strict
 from tbptt_lint.watch import Snapshot, watch, watched_files
 
 if TYPE_CHECKING:
@@ -569,7 +570,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # noqa: BLE001 - a bug in tbptt-lint: one line, not a traceback
+    except Exception as error:
+        if strict():
+            raise
         print(f"{PROG}: error: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()

@@ -48,6 +48,7 @@ from tbptt_lint.sources import (
     read_bytes,
     read_or_decode,
 )
+from tbptt_lint.strict import STRICT_ENV, strict
 
 # The text formatter shows the reported lines; longer spans are cut to keep the output short.
 MAX_SOURCE_LINES = 6
@@ -195,7 +196,9 @@ class FileChecker:
         except SourceSyntaxError as error:
             finding = _syntax_finding(error)
             result.diagnostics, result.warnings = self.finalize([finding], "", str(path), notebook)
-        except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
+        except Exception as error:
+            if strict():
+                raise
             result.internal_error = _internal_error(str(path), error)
         return result
 
@@ -214,7 +217,9 @@ class FileChecker:
             )
         except SourceUnavailable as error:
             self._report_unavailable(result, error, path)
-        except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
+        except Exception as error:
+            if strict():
+                raise
             result.internal_error = _internal_error(str(path), error)
         return result
 
@@ -241,7 +246,9 @@ class FileChecker:
             return fix_document(path, original, text, notebook, check_text, unsafe)
         except (SourceUnavailable, SourceSyntaxError):
             return self.check(path, index, data)  # it reports the unreadable or unparsable file
-        except Exception as error:  # noqa: BLE001 - one file's crash must not end the run
+        except Exception as error:
+            if strict():
+                raise
             return FileResult(str(path), internal_error=_internal_error(str(path), error))
 
     def _report_unavailable(self, result: FileResult, error: SourceUnavailable, path: Path) -> None:
@@ -332,8 +339,13 @@ _WORKER_CHECKER: FileChecker | None = None
 _WORKER_INDEX: ProjectIndex | None = None
 
 
-def _init_worker(settings: Settings, index: ProjectIndex | None) -> None:
+def _init_worker(settings: Settings, index: ProjectIndex | None, strict_mode: bool) -> None:
     global _WORKER_CHECKER, _WORKER_INDEX
+    # The fork server keeps the environment it started with: strict mode as this run sees it.
+    if strict_mode:
+        os.environ[STRICT_ENV] = "1"
+    else:
+        os.environ.pop(STRICT_ENV, None)
     _WORKER_CHECKER = FileChecker(settings)
     _WORKER_INDEX = index
 
@@ -385,7 +397,7 @@ def _run_pool(
             max_workers=jobs,
             mp_context=_pool_context(),
             initializer=_init_worker,
-            initargs=(settings, index),
+            initargs=(settings, index, strict()),
         ) as pool:
             return list(pool.map(worker, paths, chunksize=chunksize))
     except BrokenProcessPool as error:

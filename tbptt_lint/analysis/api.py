@@ -84,6 +84,7 @@ from tbptt_lint.analysis.summaries import (
 from tbptt_lint.analysis.walk import children, forget_node_facts
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
+from tbptt_lint.strict import unparsable_cut
 
 
 def parse(source: str) -> cst.Module:
@@ -690,10 +691,13 @@ def check_source(
     try:
         try:
             model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
-        except SourceSyntaxError:
+        except SourceSyntaxError as error:
             if narrow:
                 # The kept blocks were guessed wrong (a line continued at column 0) or the
                 # file is broken: a file with no backward is neither parsed whole nor reported.
+                unparsable_cut(
+                    f"the blocks kept of {path} (line {error.line}: {error.message})", source
+                )
                 return []
             raise
         findings: list[Finding] = []

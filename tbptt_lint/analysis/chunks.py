@@ -103,6 +103,12 @@ def _multiline_strings(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _continues(line: str) -> bool:
+    """Whether the line below `line` continues it: a backslash before the line break, outside
+    a comment line (a def's signature continued at column 0 is still the def's)."""
+    return line.rstrip("\r\n").endswith("\\") and not line.lstrip().startswith("#")
+
+
 def _blocks(
     lines: list[str], start: int, end: int, indent: str, strings: Collection[int] = ()
 ) -> Iterator[Block]:
@@ -115,7 +121,7 @@ def _blocks(
         body = line[depth:] if line.startswith(indent) else ""
         if body[:1] in ("", " ", "\t", "\n", "\r", "#") or body.startswith(CONTINUATIONS):
             continue
-        if number in strings:
+        if number in strings or (number and _continues(lines[number - 1])):
             continue
         if current is not None:
             if body.startswith(BLOCK_STARTS) and all(
@@ -135,6 +141,24 @@ def member_blocks(lines: list[str], block: Block) -> Iterator[Block]:
     """The def/class blocks directly inside a top-level class block."""
     strings = {block.first_line + number for number in inside_strings(block.text)}
     return _blocks(lines, block.first_line + 1, block.end_line, MEMBER_INDENT, strings)
+
+
+def dedented(member: Block, indent: str = MEMBER_INDENT) -> str:
+    """A member block's text moved to column 0, for parsing alone. Lines at its indentation
+    lose it; a comment or blank line that is less indented (a `# section` comment at column
+    0 between methods, or after the last one, which the block runs on to) is kept as a bare
+    comment; any other less indented line begins inside a string or brackets, where
+    indentation does not matter, and stays as it is. `textwrap.dedent` would leave the whole
+    text indented, and unparsable, for one such line."""
+    lines = []
+    for line in member.text.splitlines(keepends=True):
+        if line.startswith(indent):
+            lines.append(line[len(indent) :])
+        elif not line.strip() or line.lstrip().startswith("#"):
+            lines.append(line.lstrip(" \t"))
+        else:
+            lines.append(line)
+    return "".join(lines)
 
 
 def _is_class(block: Block) -> bool:

@@ -8,14 +8,13 @@ of every state when a recurrent call reads it, the backward calls, discarded det
 from __future__ import annotations
 
 import builtins
-import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from tbptt_lint.analysis.attributes import FRAMEWORK_HEADS, apply_call, takes_only_numbers
-from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
+from tbptt_lint.analysis.chunks import dedented, member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
     ASSUMED_CUT,
@@ -75,6 +74,7 @@ from tbptt_lint.analysis.views import (
     names_bound_to_views,
 )
 from tbptt_lint.analysis.walk import children, descendants, node_fact
+from tbptt_lint.strict import unparsable_cut
 
 NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.enable_grad"}
@@ -2838,15 +2838,15 @@ def _parse_method(source: str, class_name: str | None, method: str) -> cst.Funct
     for block in top_level_blocks(source):
         if class_name is None:
             if _defines(block.text, method):
-                return _parse_function(block.text)
+                return _parse_function(block.text, source)
             continue
         lines_of_block = (line for line in block.text.splitlines() if not line.startswith("@"))
         if not next(lines_of_block, "").startswith((f"{header}(", f"{header}:")):
             continue
         for member in member_blocks(lines, block):
-            text = textwrap.dedent(member.text)
+            text = dedented(member)
             if _defines(text, method):
-                return _parse_function(text)
+                return _parse_function(text, source)
     return None
 
 
@@ -2854,10 +2854,11 @@ def _defines(text: str, name: str) -> bool:
     return text.startswith((f"def {name}(", f"async def {name}("))
 
 
-def _parse_function(text: str) -> cst.FunctionDef | None:
+def _parse_function(text: str, source: str) -> cst.FunctionDef | None:
     try:
         parsed = cst.parse_module(text)
     except cst.ParserSyntaxError:
+        unparsable_cut(f"the function {text.partition('(')[0]!r} parsed alone", source)
         return None
     first = parsed.body[0] if parsed.body else None
     return first if isinstance(first, cst.FunctionDef) else None

@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import ast
 import re
-import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import libcst as cst
 
-from tbptt_lint.analysis.chunks import member_blocks, top_level_blocks
+from tbptt_lint.analysis.chunks import dedented, member_blocks, top_level_blocks
 from tbptt_lint.analysis.context import CELL_MODULES, FileContext
 from tbptt_lint.analysis.index import ProjectIndex
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name
 from tbptt_lint.analysis.queries import queries
 from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.strict import unparsable_cut
 
 SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 AST_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
@@ -69,7 +69,7 @@ def optional_state_cells(source: str, module_name: str) -> dict[str, tuple[int, 
         if len(forwards) != 1:
             continue  # several (overloads, or under an `if`): which one runs is unknown
         methods = {m.group(1): b.text for b in members if (m := METHOD_NAME.search(b.text))}
-        state = _optional_state(textwrap.dedent(forwards[0].text), methods)
+        state = _optional_state(dedented(forwards[0]), methods, source)
         if state is not None:
             found[f"{module_name}.{name}"] = state
     return found
@@ -213,7 +213,7 @@ def _forward(node: cst.ClassDef) -> cst.FunctionDef | None:
     return None
 
 
-def _optional_state(text: str, methods: dict[str, str]) -> tuple[int, str] | None:
+def _optional_state(text: str, methods: dict[str, str], source: str) -> tuple[int, str] | None:
     """(position after `self`, name) of a one-step cell's optional state parameter, from the
     text of its `forward` and of the class's `methods`: no loop, a parameter defaulting to
     None that is filled with zeros when None and that every return hands on. An optional
@@ -222,6 +222,7 @@ def _optional_state(text: str, methods: dict[str, str]) -> tuple[int, str] | Non
     try:
         parsed = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        unparsable_cut("a forward parsed alone", source)
         return None  # phase 2 reports what does not parse, where it matters
     forward = parsed.body[0] if len(parsed.body) == 1 else None
     if not isinstance(forward, ast.FunctionDef):

@@ -137,3 +137,29 @@ def test_silent_when_an_imported_helper_with_column_0_docstring_text_cuts(
 
 def test_found_when_the_same_helper_cuts_nothing(tmp_path: Path) -> None:
     assert ("train.py", "TBP001", 10) in lint_project(tmp_path, "")
+
+
+# A signature continued by a backslash at column 0 (timm's byobnet.py): the line after the
+# backslash is still the def's, so the reduced text parses and is not replaced by the whole
+# file (a file read only for a per-step reset or a loss would lose its findings).
+CONTINUED = """\
+import torch
+
+
+def configure(depth: int = 4, width: float = 1.0) -> \\
+tuple[int, float]:
+    return depth, width
+
+
+# a comment ending in a backslash continues nothing \\
+def train(model, batches):
+    for x in batches:
+        model(x).sum().backward()
+"""
+
+
+def test_a_line_after_a_backslash_continues_the_block() -> None:
+    assert spans(CONTINUED) == [(3, 9), (9, 12)]
+    reduced = keep_blocks(CONTINUED, lambda text: "backward" in text)
+    ast.parse(reduced)
+    assert "def train" in reduced and "configure" not in reduced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 import sys
 import types
 from pathlib import Path
@@ -79,7 +80,9 @@ def test_version(cli):
     assert (run.code, run.out) == (0, f"tbptt-lint {__version__}\n")
 
 
-def test_a_crash_in_one_file_is_reported_and_the_run_continues(cli, project, monkeypatch):
+def test_a_crash_in_one_file_is_reported_and_the_run_continues(
+    cli, project, monkeypatch, not_strict
+):
     def crashing(source, path, settings, index=None, module_name=None):
         if "crash" in path:
             raise RuntimeError("boom")
@@ -104,7 +107,9 @@ def test_a_crash_in_one_file_is_reported_and_the_run_continues(cli, project, mon
     assert "RuntimeError: boom" in run.err
 
 
-def test_an_unexpected_error_outside_the_analysis_is_one_line(cli, project, monkeypatch):
+def test_an_unexpected_error_outside_the_analysis_is_one_line(
+    cli, project, monkeypatch, not_strict
+):
     def broken(*args, **kwargs):
         raise ValueError("unexpected")
 
@@ -115,6 +120,61 @@ def test_an_unexpected_error_outside_the_analysis_is_one_line(cli, project, monk
         "tbptt-lint: error: internal error: ValueError: unexpected",
         "(run with TBPTT_LINT_DEBUG=1 for the traceback)",
     ]
+
+
+def test_strict_mode_raises_a_crash_in_one_file_with_its_traceback(cli, project, monkeypatch):
+    def crashing(source, path, settings, index=None, module_name=None):
+        if "crash" in path:
+            raise RuntimeError("boom")
+        return fake_check_source(source, path, settings, index)
+
+    monkeypatch.setattr(engine, "check_source", crashing)
+    monkeypatch.setenv("TBPTT_LINT_STRICT", "1")
+    write(project / "crash.py", "x = 1\n")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli(".")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli("--fix", ".")  # the fixing path too
+    # "0" is off, as unset
+    monkeypatch.setenv("TBPTT_LINT_STRICT", "0")
+    assert cli(".").code == 2
+
+
+def test_strict_mode_raises_a_crash_in_phase_1(cli, project, monkeypatch):
+    def crashing(source, module_name):
+        raise TypeError("phase 1")
+
+    monkeypatch.setattr(engine, "summarize_source", crashing)
+    monkeypatch.setenv("TBPTT_LINT_STRICT", "1")
+    write(project / "a.py", "x = 1\n")
+    with pytest.raises(TypeError, match="phase 1"):
+        cli(".")
+    monkeypatch.delenv("TBPTT_LINT_STRICT")
+    run = cli(".")
+    assert run.code == 2
+    assert "internal error while checking a.py: TypeError: phase 1" in run.err
+
+
+def test_strict_mode_raises_an_unexpected_error_outside_the_analysis(cli, project, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("unexpected")
+
+    monkeypatch.setattr("tbptt_lint.cli.lint_paths", broken)
+    monkeypatch.setenv("TBPTT_LINT_STRICT", "1")
+    with pytest.raises(ValueError, match="unexpected"):
+        cli(".")
+
+
+def test_worker_processes_take_strict_mode_from_the_run(monkeypatch):
+    # The fork server keeps the environment it started with; each pool says which mode it runs.
+    from tbptt_lint.settings import Settings
+    from tbptt_lint.strict import STRICT_ENV, strict
+
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    engine._init_worker(Settings(), None, True)
+    assert strict()
+    engine._init_worker(Settings(), None, False)
+    assert not strict() and STRICT_ENV not in os.environ
 
 
 def test_trace_without_torch_explains_the_extra(cli, monkeypatch):
