@@ -1049,8 +1049,17 @@ class UnitInterpreter:
         if container is None or container not in env:
             return
         current = env[container]
+        if value.status != Status.FRESH:
+            return
+        if current.status == Status.INPUT:
+            # A summarised function's parameter (`def detach_all(states): for k in
+            # range(len(states)): states[k] = states[k].detach()`): every element replaced by
+            # a cut cuts the caller's list in place; a part of it tells the summary nothing.
+            if self.subscript_covers_all(target):
+                env[container] = with_carried(replace(value, elements=None), current.carried)
+            return
         # Cutting part of a container matters only once a backward has consumed its graph.
-        if value.status != Status.FRESH or current.status != Status.STALE:
+        if current.status != Status.STALE:
             return
         if self.subscript_covers_all(target):
             env[container] = replace(value, elements=None)

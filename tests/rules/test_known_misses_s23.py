@@ -1,0 +1,212 @@
+"""Issue 12, session 23: failure classes left open by earlier rounds. Every source here is a
+runnable program (its label was checked by running it with torch and the tracer first):
+
+1. A helper that cuts the per-layer list it is given by index (`for k in range(len(states)):
+   states[k] = states[k].detach()`, or `for i, s in enumerate(states): states[i] =
+   s.detach()`) cuts the caller's list in place: called as a statement, it is a cut (no
+   TBP001). Cutting only some indices, or rebinding the parameter to a new list, cuts
+   nothing the caller holds.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tbptt_lint.analysis.api import check_source
+from tbptt_lint.engine import lint_paths
+from tbptt_lint.settings import Settings
+
+HEADER = """\
+import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+stream = torch.randn(60, 2, 4)
+"""
+
+
+def codes(source: str) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
+    return sorted((f.code, f.line) for f in findings)
+
+
+def expected(source: str) -> list[tuple[str, int]]:
+    found = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
+        if match:
+            found += [(code.strip(), number) for code in match.group(1).split(",")]
+    return sorted(found)
+
+
+def fill(template: str, **parts: str) -> str:
+    for name, text in parts.items():
+        template = template.replace("{" + name + "}", text)
+    return template
+
+
+FOUND: dict[str, str] = {}
+SILENT: dict[str, str] = {}
+
+# ------------------------------------------------- 1. a helper cuts a per-layer list by index
+
+LIST_HELPER = (
+    HEADER
+    + """
+layers = nn.ModuleList([nn.GRU(4, 8), nn.GRU(8, 8)])
+opt = torch.optim.SGD(layers.parameters(), lr=0.05)
+
+
+{helper}
+
+
+states = [torch.zeros(1, 2, 8) for _ in range(2)]
+for i in range(0, 60, 10):
+    {before}
+    x = stream[i:i + 10]
+    for k in range(len(layers)):
+        x, states[k] = layers[k](x, states[k]){mark}
+    loss = x.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {after}
+"""
+)
+BY_INDEX = """def detach_all(states):
+    for k in range(len(states)):
+        states[k] = states[k].detach()"""
+BY_ENUMERATE = """def detach_all(states):
+    for i, s in enumerate(states):
+        states[i] = s.detach()"""
+BY_INDEX_RETURNED = BY_INDEX + "\n    return states"
+ONLY_FIRST = """def detach_all(states):
+    states[0] = states[0].detach()"""
+REBOUND = """def detach_all(states):
+    states = [s.detach() for s in states]"""
+
+SILENT["index loop: a helper cuts every element, called at the top of the window"] = fill(
+    LIST_HELPER, helper=BY_INDEX, before="detach_all(states)", after="pass", mark=""
+)
+SILENT["index loop: a helper cuts every element, called after the backward"] = fill(
+    LIST_HELPER, helper=BY_INDEX, before="pass", after="detach_all(states)", mark=""
+)
+SILENT["enumerate: a helper cuts every element, called as a statement"] = fill(
+    LIST_HELPER, helper=BY_ENUMERATE, before="pass", after="detach_all(states)", mark=""
+)
+SILENT["index loop: a helper cuts every element, its result assigned"] = fill(
+    LIST_HELPER,
+    helper=BY_INDEX_RETURNED,
+    before="states = detach_all(states)",
+    after="pass",
+    mark="",
+)
+FOUND["index loop: a helper cuts only the first layer's state"] = fill(
+    LIST_HELPER,
+    helper=ONLY_FIRST,
+    before="detach_all(states)",
+    after="pass",
+    mark="  # expect: TBP001",
+)
+FOUND["index loop: a helper rebinds its parameter to a cut list and returns nothing"] = fill(
+    LIST_HELPER,
+    helper=REBOUND,
+    before="detach_all(states)",
+    after="pass",
+    mark="  # expect: TBP001",
+)
+FOUND["index loop: the helper is never called"] = fill(
+    LIST_HELPER, helper=BY_INDEX, before="pass", after="pass", mark="  # expect: TBP001"
+)
+
+TRAINER_LIST = (
+    HEADER
+    + """
+class Trainer:
+    def __init__(self):
+        self.layers = nn.ModuleList([nn.GRU(4, 8), nn.GRU(8, 8)])
+        self.opt = torch.optim.SGD(self.layers.parameters(), lr=0.05)
+
+    def detach_states(self, states):
+        {cut}
+
+    def train(self):
+        states = [torch.zeros(1, 2, 8) for _ in self.layers]
+        for i in range(0, 60, 10):
+            x = stream[i:i + 10]
+            for k, layer in enumerate(self.layers):
+                x, states[k] = layer(x, states[k]){mark}
+            loss = x.pow(2).mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.detach_states(states)
+
+
+Trainer().train()
+"""
+)
+SILENT["index loop: a method of the trainer cuts every element of the list it is given"] = fill(
+    TRAINER_LIST,
+    cut="for k in range(len(states)):\n            states[k] = states[k].detach()",
+    mark="",
+)
+FOUND["index loop: a method of the trainer cuts only the last layer's state"] = fill(
+    TRAINER_LIST, cut="states[-1] = states[-1].detach()", mark="  # expect: TBP001"
+)
+
+# Files of a run: (files, expected (file, code, line) findings).
+RUNS: dict[str, tuple[dict[str, str], list[tuple[str, str, int]]]] = {}
+XFILE_TRAIN = """\
+import torch
+import torch.nn as nn
+from utils import detach_all
+
+stream = torch.randn(60, 2, 4)
+layers = nn.ModuleList([nn.GRU(4, 8), nn.GRU(8, 8)])
+opt = torch.optim.SGD(layers.parameters(), lr=0.05)
+states = [torch.zeros(1, 2, 8) for _ in range(2)]
+for i in range(0, 60, 10):
+    x = stream[i:i + 10]
+    for k in range(len(layers)):
+        x, states[k] = layers[k](x, states[k])
+    loss = x.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    detach_all(states)
+"""
+RUNS["index loop: a helper of another file cuts every element"] = (
+    {"utils.py": BY_INDEX + "\n", "train.py": XFILE_TRAIN},
+    [],
+)
+RUNS["index loop: a helper of another file cuts only the first element"] = (
+    {"utils.py": ONLY_FIRST + "\n", "train.py": XFILE_TRAIN},
+    [("train.py", "TBP001", 12)],
+)
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_runs(name: str, tmp_path: Path) -> None:
+    files, wanted = RUNS[name]
+    for file_name, text in files.items():
+        (tmp_path / file_name).write_text(text, encoding="utf-8")
+    result = lint_paths([tmp_path], Settings(project_root=tmp_path), jobs=1)
+    assert not result.internal_errors, result.internal_errors
+    assert sorted((Path(d.path).name, d.code, d.line) for d in result.diagnostics) == wanted
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_finds(name: str) -> None:
+    source = FOUND[name]
+    assert expected(source), "a FOUND case marks its lines"
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_stays_silent(name: str) -> None:
+    assert codes(SILENT[name]) == []
