@@ -1260,11 +1260,6 @@ class UnitInterpreter:
             return
         if not self.context.mentions(f"def {callee}("):
             return  # defined in another file: whether it also cuts in place is not seen
-        if self.context.mentions("detach_("):
-            # `def rep(h): h.detach_(); return h` cuts in place as well: which one this file's
-            # helper does is not told apart, so the call is taken for a cut.
-            env[name] = cut_in_place(value, call)
-            return
         event = DiscardedDetach(call, name, self.loops, True, name, helper=callee)
         self.events.add("discarded_detaches", call, event)
 

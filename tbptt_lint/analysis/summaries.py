@@ -296,15 +296,7 @@ def summarise_function(
     returns = interpreter.return_values
     returns_cut = _all_cut(returns)
     returns_stale = any(v.status == Status.STALE for v in returns)
-    # A parameter rebound to a cut (`h = h.detach()`) leaves the caller's tensor as it was.
-    rebound = _rebound_names(function)
-    inplace_cut = not returns and any(
-        interpreter.final_env.get(p) is not None
-        and interpreter.final_env[p].status == Status.FRESH
-        and interpreter.final_env[p].how in (CUT, LEAF)
-        and (p not in rebound or _in_place(interpreter.final_env[p].origin))
-        for p in params
-    )
+    inplace_cut = any(_cut_in_place_on_exit(interpreter, function, p) for p in params)
     # Only a function that back-propagates (itself or through a helper) can do so for callers.
     losses = (
         loss_facts(function, params, context.imports, context.functions, class_name)
@@ -366,6 +358,31 @@ def _walk_rebound_names(function: cst.FunctionDef) -> frozenset[str]:
             if isinstance(target.target, cst.Name)
         }
     )
+
+
+def _cut_in_place_on_exit(
+    interpreter: UnitInterpreter, function: cst.FunctionDef, param: str
+) -> bool:
+    """Whether the function leaves the object its caller passed as `param` cut in place on
+    every way out, returned or not (`h.detach_(); return h`, `states[k] =
+    states[k].detach()` for every `k`): a call as a statement cuts the caller's state. A
+    parameter rebound to a cut (`h = h.detach()`) leaves the caller's tensor as it was; a way
+    out on which it is known to hold no graph (`if h is None: return None`) does not count
+    against the cut."""
+    exits = [env for _, env in interpreter.return_envs]
+    if interpreter.fell_through:
+        exits.append(interpreter.final_env)
+    rebound = param in _rebound_names(function)
+    cut = False
+    for env in exits:
+        value = env.get(param)
+        if value is None or value.status != Status.FRESH:
+            return False
+        if value.how in (CUT, LEAF) and (not rebound or _in_place(value.origin)):
+            cut = True
+        elif not (value.how == RESET and value.origin is None):
+            return False  # made anew, or a local cut the caller does not see
+    return cut
 
 
 def _in_place(origin: cst.CSTNode | None) -> bool:

@@ -6,6 +6,11 @@ runnable program (its label was checked by running it with torch and the tracer 
    s.detach()`) cuts the caller's list in place: called as a statement, it is a cut (no
    TBP001). Cutting only some indices, or rebinding the parameter to a new list, cuts
    nothing the caller holds.
+5. Whether a helper called as a statement cuts in place is a fact of its summary
+   (`inplace_cut`: the parameter is cut in place on every way out, whether it is returned or
+   not), no longer a guess from the file's text (any `detach_(` in the file silenced every
+   discarded helper cut). A helper that only returns the cut, called bare, throws the cut
+   away (TBP003) even where another function of the file detaches in place.
 """
 
 from __future__ import annotations
@@ -157,6 +162,70 @@ SILENT["index loop: a method of the trainer cuts every element of the list it is
 )
 FOUND["index loop: a method of the trainer cuts only the last layer's state"] = fill(
     TRAINER_LIST, cut="states[-1] = states[-1].detach()", mark="  # expect: TBP001"
+)
+
+# ------------------------------------------ 5. a helper's in-place cut, a fact of its summary
+
+HELPERS_STATEMENT = (
+    HEADER
+    + """
+{helper}
+
+
+def freeze(module):
+    for p in module.parameters():
+        p.detach_()
+
+
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+h = torch.zeros(1, 2, 8)
+for x in stream.split(10):
+    out, h = gru(x, h)
+    opt.zero_grad()
+    out.pow(2).mean().backward()
+    opt.step()
+    {call}
+"""
+)
+FOUND["a helper that only returns the cut, called bare beside an in-place detach"] = fill(
+    HELPERS_STATEMENT,
+    helper="def rep(h):\n    return h.detach()",
+    call="rep(h)  # expect: TBP003",
+)
+FOUND["a helper that rebinds its parameter to a cut and returns it, called bare"] = fill(
+    HELPERS_STATEMENT,
+    helper="def rep(h):\n    h = h.detach()\n    return h",
+    call="rep(h)  # expect: TBP003",
+)
+SILENT["a helper that cuts in place and returns its argument, beside another"] = fill(
+    HELPERS_STATEMENT, helper="def rep(h):\n    h.detach_()\n    return h", call="rep(h)"
+)
+SILENT["a helper that cuts in place after a None test and returns it"] = fill(
+    HELPERS_STATEMENT,
+    helper="def rep(h):\n    if h is None:\n        return None\n    h.detach_()\n    return h",
+    call="rep(h)",
+)
+SILENT["a helper that rebinds its parameter to its own in-place cut and returns it"] = fill(
+    HELPERS_STATEMENT, helper="def rep(h):\n    h = h.detach_()\n    return h", call="rep(h)"
+)
+SILENT["a helper that cuts in place and returns a bare return"] = fill(
+    HELPERS_STATEMENT,
+    helper="def rep(h):\n    h.detach_()\n    return",
+    call="rep(h)",
+)
+SILENT["a helper that only returns the cut, its result assigned"] = fill(
+    HELPERS_STATEMENT, helper="def rep(h):\n    return h.detach()", call="h = rep(h)"
+)
+SILENT["index loop: a helper cuts every element and returns the list, called bare"] = fill(
+    LIST_HELPER, helper=BY_INDEX_RETURNED, before="detach_all(states)", after="pass", mark=""
+)
+SILENT["enumerate: a helper cuts every element and returns the list, called bare"] = fill(
+    LIST_HELPER,
+    helper=BY_ENUMERATE + "\n    return states",
+    before="pass",
+    after="detach_all(states)",
+    mark="",
 )
 
 # Files of a run: (files, expected (file, code, line) findings).
