@@ -6,6 +6,11 @@ runnable program (its label was checked by running it with torch and the tracer 
    s.detach()`) cuts the caller's list in place: called as a statement, it is a cut (no
    TBP001). Cutting only some indices, or rebinding the parameter to a new list, cuts
    nothing the caller holds.
+2. A warm-up that is one call in the same body as the window (`_, h = rnn(x[:burn_in], h)`
+   then `out, h = rnn(x[burn_in:], h)`), with gradients on and no cut between, lets the
+   backward reach the burn-in steps (TBP013). Under `no_grad`, with a cut after it, with
+   both calls' outputs kept (one window in two calls) or over another sequence, it is no
+   warm-up to report.
 5. Whether a helper called as a statement cuts in place is a fact of its summary
    (`inplace_cut`: the parameter is cut in place on every way out, whether it is returned or
    not), no longer a guess from the file's text (any `detach_(` in the file silenced every
@@ -162,6 +167,114 @@ SILENT["index loop: a method of the trainer cuts every element of the list it is
 )
 FOUND["index loop: a method of the trainer cuts only the last layer's state"] = fill(
     TRAINER_LIST, cut="states[-1] = states[-1].detach()", mark="  # expect: TBP001"
+)
+
+# ------------------------------------------------ 2. a warm-up that is one call in the body
+
+ONE_CALL_WARMUP = (
+    HEADER
+    + """
+rnn = nn.GRU(4, 8, batch_first=True)
+opt = torch.optim.SGD(rnn.parameters(), lr=0.1)
+burn_in = 5
+batches = stream.transpose(0, 1).split(15, dim=1)
+
+
+def train():
+    for x in batches:
+        h = torch.zeros(1, 2, 8)
+        {warmup}{mark}
+        {between}
+        out, h = rnn(x[:, burn_in:], h)
+        loss = {loss}
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+train()
+"""
+)
+FOUND["one-call warm-up: its output thrown away, gradients on"] = fill(
+    ONE_CALL_WARMUP,
+    warmup="_, h = rnn(x[:, :burn_in], h)",
+    between="pass",
+    loss="out.pow(2).mean()",
+    mark="  # expect: TBP013",
+)
+FOUND["one-call warm-up: its output bound to a name read nowhere"] = fill(
+    ONE_CALL_WARMUP,
+    warmup="warm_out, h = rnn(x[:, :burn_in], h)",
+    between="pass",
+    loss="out.pow(2).mean()",
+    mark="  # expect: TBP013",
+)
+SILENT["one-call warm-up under no_grad"] = fill(
+    ONE_CALL_WARMUP,
+    warmup="with torch.no_grad():\n            _, h = rnn(x[:, :burn_in], h)",
+    between="pass",
+    loss="out.pow(2).mean()",
+    mark="",
+)
+SILENT["one-call warm-up, the state cut after it"] = fill(
+    ONE_CALL_WARMUP,
+    warmup="_, h = rnn(x[:, :burn_in], h)",
+    between="h = h.detach()",
+    loss="out.pow(2).mean()",
+    mark="",
+)
+SILENT["a window run in two calls, both outputs in the loss"] = fill(
+    ONE_CALL_WARMUP,
+    warmup="first, h = rnn(x[:, :burn_in], h)",
+    between="pass",
+    loss="out.pow(2).mean() + first.pow(2).mean()",
+    mark="",
+)
+SILENT["a context encoded by the same module, not a slice of the window's sequence"] = fill(
+    ONE_CALL_WARMUP,
+    warmup="_, h = rnn(x.flip(1), h)",
+    between="pass",
+    loss="out.pow(2).mean()",
+    mark="",
+)
+
+ONE_CALL_LSTM = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+h, c = torch.zeros(1, 2, 8), torch.zeros(1, 2, 8)
+for i in range(0, 60, 15):
+    h, c = h.detach(), c.detach()
+    {warmup}{mark}
+    out, (h, c) = lstm(stream[i + 5:i + 15], (h, c))
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+FOUND["one-call warm-up of an LSTM's pair at the top level"] = fill(
+    ONE_CALL_LSTM, warmup="_, (h, c) = lstm(stream[i:i + 5], (h, c))", mark="  # expect: TBP013"
+)
+SILENT["one-call warm-up of an LSTM's pair under no_grad"] = fill(
+    ONE_CALL_LSTM,
+    warmup="with torch.no_grad():\n        _, (h, c) = lstm(stream[i:i + 5], (h, c))",
+    mark="",
+)
+SILENT["an encoder's state handed to a decoder of another module"] = (
+    HEADER
+    + """
+encoder, decoder = nn.GRU(4, 8), nn.GRU(4, 8)
+opt = torch.optim.SGD(list(encoder.parameters()) + list(decoder.parameters()), lr=0.1)
+for i in range(0, 60, 15):
+    _, h = encoder(stream[i:i + 5], torch.zeros(1, 2, 8))
+    out, h = decoder(stream[i + 5:i + 15], h)
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
 )
 
 # ------------------------------------------ 5. a helper's in-place cut, a fact of its summary
