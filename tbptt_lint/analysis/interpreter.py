@@ -53,11 +53,13 @@ from tbptt_lint.analysis.values import (
     FRESH_UNRELATED,
     LEAF,
     NO_GRAD,
+    PARTIAL_CUT,
     RESET,
     UNKNOWN,
     Env,
     Status,
     Value,
+    after_partial_cut,
     composite,
     fresh,
     join,
@@ -2226,6 +2228,11 @@ class UnitInterpreter:
                 return False
             for attribute, how in touched.items():
                 state = f"{instance}.{attribute}"
+                if how == PARTIAL_CUT:
+                    updated = after_partial_cut(env.get(state))
+                    if updated is not None:
+                        env[state] = updated
+                    continue
                 made = fresh(how, call)
                 if how in (CUT, LEAF) and state in env:
                     # A cut carries the state on: it comes from the same passes as what it cut.

@@ -25,7 +25,7 @@ from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name, target_names
-from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
+from tbptt_lint.analysis.values import CUT, LEAF, PARTIAL_CUT, RESET, Status, Value, partly_cut
 from tbptt_lint.analysis.walk import children, descendants, node_fact
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -474,7 +474,9 @@ def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts
     if name in facts.stateful_classes:
         for member in node.body.body:
             if isinstance(member, cst.FunctionDef) and member.name.value != "forward":
-                touched = _attributes_set_fresh(member, context, name)
+                touched = _attributes_set_fresh(
+                    member, context, name, frozenset(facts.stateful_classes[name])
+                )
                 if touched:
                     facts.state_methods.setdefault(name, {})[member.name.value] = touched
 
@@ -568,10 +570,12 @@ def _left_cut(forward: UnitInterpreter, attributes: set[str]) -> set[str]:
 
 
 def _attributes_set_fresh(
-    method: cst.FunctionDef, context: FileContext, class_name: str
+    method: cst.FunctionDef, context: FileContext, class_name: str, carried: frozenset[str]
 ) -> dict[str, str]:
     """Attributes a method leaves cut or re-initialised (`self.hidden = None`), and those it
-    sets to anything else (a state it steps itself): UNKNOWN to its callers."""
+    sets to anything else (a state it steps itself): UNKNOWN to its callers. A carried
+    attribute of which it cuts some parts and writes the others back as they were
+    (`self.hidden = (self.hidden[0].detach(), self.hidden[1])`) is PARTIAL_CUT."""
     interpreter = UnitInterpreter(method, context, class_name=class_name)
     interpreter.run(method.body.body)
     touched = {
@@ -582,6 +586,18 @@ def _attributes_set_fresh(
     for name, value in interpreter.final_env.items():
         if name.startswith("self.") and value.has_graph:
             touched.setdefault(name.removeprefix("self."), UNKNOWN)
+    cut = [a for a in carried if touched.get(a) in (CUT, LEAF)]
+    if cut:
+        # Read again with the attributes as the caller left them: a part written back
+        # unchanged is then told apart from one the method made.
+        seeded = UnitInterpreter(method, context, class_name=class_name)
+        seeded.run(method.body.body, {f"self.{a}": Value(Status.INPUT) for a in cut})
+        exits = [env for _, env in seeded.return_envs]
+        if seeded.fell_through:
+            exits.append(seeded.final_env)
+        for attribute in cut:
+            if exits and all(partly_cut(env.get(f"self.{attribute}")) for env in exits):
+                touched[attribute] = PARTIAL_CUT
     return touched
 
 

@@ -11,6 +11,10 @@ runnable program (its label was checked by running it with torch and the tracer 
    backward reach the burn-in steps (TBP013). Under `no_grad`, with a cut after it, with
    both calls' outputs kept (one window in two calls) or over another sequence, it is no
    warm-up to report.
+3. A method that cuts only part of the state its object keeps (`self.hidden =
+   (self.hidden[0].detach(), self.hidden[1])`, or through `h, c = self.hidden`) leaves it
+   partly cut: TBP002 where the state is read, whether the method is the model's, called on
+   it from a loop (`model.detach_hidden()`), or the trainer's own (`self.detach_hidden()`).
 5. Whether a helper called as a statement cuts in place is a fact of its summary
    (`inplace_cut`: the parameter is cut in place on every way out, whether it is returned or
    not), no longer a guess from the file's text (any `detach_(` in the file silenced every
@@ -275,6 +279,102 @@ for i in range(0, 60, 15):
     loss.backward()
     opt.step()
 """
+)
+
+# ------------------------------------------------ 3. a method cuts part of the state on self
+
+MODEL_METHOD = (
+    HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8)
+        self.hidden = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+
+    def detach_hidden(self):
+        {cut}
+
+    def forward(self, x):
+        out, self.hidden = self.lstm(x, self.hidden)
+        return out
+
+
+model = Model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x in stream.split(10):
+    model.detach_hidden()
+    out = model(x){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+FOUND["a model's method cuts h of self.hidden and writes c back"] = fill(
+    MODEL_METHOD,
+    cut="self.hidden = (self.hidden[0].detach(), self.hidden[1])",
+    mark="  # expect: TBP002",
+)
+FOUND["a model's method cuts c of self.hidden and writes h back"] = fill(
+    MODEL_METHOD,
+    cut="self.hidden = (self.hidden[0], self.hidden[1].detach())",
+    mark="  # expect: TBP002",
+)
+FOUND["a model's method unpacks self.hidden and cuts only h"] = fill(
+    MODEL_METHOD,
+    cut="h, c = self.hidden\n        self.hidden = (h.detach(), c)",
+    mark="  # expect: TBP002",
+)
+SILENT["a model's method cuts both parts of self.hidden"] = fill(
+    MODEL_METHOD, cut="self.hidden = (self.hidden[0].detach(), self.hidden[1].detach())", mark=""
+)
+SILENT["a model's method cuts self.hidden with a generator"] = fill(
+    MODEL_METHOD, cut="self.hidden = tuple(s.detach() for s in self.hidden)", mark=""
+)
+SILENT["a model's method cuts h and makes c anew"] = fill(
+    MODEL_METHOD,
+    cut="self.hidden = (self.hidden[0].detach(), torch.zeros(1, 2, 8))",
+    mark="",
+)
+SILENT["a model's method unpacks self.hidden and cuts both"] = fill(
+    MODEL_METHOD, cut="h, c = self.hidden\n        self.hidden = (h.detach(), c.detach())", mark=""
+)
+
+TRAINER_METHOD = (
+    HEADER
+    + """
+class Trainer:
+    def __init__(self):
+        self.lstm = nn.LSTM(4, 8)
+        self.opt = torch.optim.SGD(self.lstm.parameters(), lr=0.1)
+        self.hidden = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+
+    def detach_hidden(self):
+        {cut}
+
+    def train(self):
+        for x in stream.split(10):
+            self.detach_hidden()
+            out, self.hidden = self.lstm(x, self.hidden){mark}
+            loss = out.pow(2).mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+
+
+Trainer().train()
+"""
+)
+FOUND["a trainer's own method cuts only h of self.hidden"] = fill(
+    TRAINER_METHOD,
+    cut="self.hidden = (self.hidden[0].detach(), self.hidden[1])",
+    mark="  # expect: TBP002",
+)
+SILENT["a trainer's own method cuts both parts of self.hidden"] = fill(
+    TRAINER_METHOD,
+    cut="self.hidden = (self.hidden[0].detach(), self.hidden[1].detach())",
+    mark="",
 )
 
 # ------------------------------------------ 5. a helper's in-place cut, a fact of its summary
