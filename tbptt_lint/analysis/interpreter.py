@@ -1961,6 +1961,9 @@ class UnitInterpreter:
         if not known:
             return result  # a plain name of unknown class is not guessed to be a model here
         arity = _unpacked_length(target)
+        partly = self.partly_cut_result(callee, arity, replace(result, elements=None), call)
+        if partly is not None:
+            return partly
         cuts = self.returned_cuts(callee, arity)
         if not any(cuts):
             return result
@@ -1975,6 +1978,9 @@ class UnitInterpreter:
         cuts before returning them (a `forward` ending `return out, h.detach()`)."""
         live = Value(Status.LIVE, "", recurrent.call)
         arity = _unpacked_length(target)
+        partly = self.partly_cut_result(recurrent.callee, arity, live, recurrent.call)
+        if partly is not None:
+            return partly
         cuts = self.returned_cuts(recurrent.callee, arity)
         if not any(cuts):
             return live
@@ -1982,6 +1988,33 @@ class UnitInterpreter:
             return fresh(CUT, recurrent.call)
         parts = tuple(fresh(CUT, recurrent.call) if cut else live for cut in cuts)
         return composite(parts, recurrent.call)
+
+    def partly_cut_result(
+        self, callee: str, arity: int | None, rest: Value, call: cst.Call
+    ) -> Value | None:
+        """What a call hands back when its function cuts only some elements of a tuple it
+        returns (`return h.detach(), c`; `return out, (h.detach(), c)`): those cut, the
+        others `rest`, so that a backward leaves the state partly cut (TBP002). None when
+        the function's facts do not agree on one such tuple, or the target does not take it
+        apart as the function returns it."""
+        shapes = {facts.returns_partly_cut for facts in self.callee_facts(callee)}
+        if len(shapes) != 1:
+            return None
+        shape = shapes.pop()
+        if shape is None:
+            return None
+        path, mask = shape
+        inner = composite(tuple(fresh(CUT, call) if cut else rest for cut in mask), call)
+        if path == ():
+            return inner if arity is None or arity == len(mask) else None
+        if arity is None or path[0] >= arity:
+            return None
+        cuts = self.returned_cuts(callee, arity)
+        parts = tuple(
+            inner if i == path[0] else fresh(CUT, call) if cuts[i] else rest
+            for i in range(arity)
+        )
+        return composite(parts, call)
 
     def returned_cuts(self, callee: str, arity: int | None) -> tuple[bool, ...]:
         """Which parts of the call's result its function cut, for a result unpacked into

@@ -309,6 +309,7 @@ def summarise_function(
         does_backward=bool(events.backwards),
         returns_stale=returns_stale,
         returns_cut_elements=cut_elements(returns),
+        returns_partly_cut=None if returns_cut else partly_cut_shape(returns),
         cuts_tensor=not returns_cut and _cuts_tensor(function, context, class_name, params),
         backprop_params=losses.params,
         returns_backprop=losses.returns,
@@ -448,6 +449,48 @@ def cut_elements(returns: list[Value]) -> tuple[bool, ...]:
         for i in range(lengths.pop())
     )
     return cuts if any(cuts) else ()
+
+
+def partly_cut_shape(
+    returns: list[Value],
+) -> tuple[tuple[int, ...], tuple[bool, ...]] | None:
+    """Where the function hands back a tuple some of whose elements are cut and the others
+    carry a graph on every return path (see FunctionFacts.returns_partly_cut): the whole
+    return value when the others are the caller's own (`return h.detach(), c`), or one of its
+    elements when they are the caller's or made in the function (`return out, (h.detach(),
+    c)`). None when no return is such, or the return paths disagree."""
+    if not returns or returns[0].elements is None:
+        return None
+    paths: list[tuple[int, ...]] = [()] + [(i,) for i in range(len(returns[0].elements))]
+    for path in paths:
+        parts = [_part_at(value, path) for value in returns]
+        shapes = {len(p.elements) if p is not None and p.elements else -1 for p in parts}
+        if len(shapes) != 1 or -1 in shapes:
+            continue
+        kept_statuses = (Status.INPUT,) if path == () else (Status.INPUT, Status.LIVE)
+        mask: list[bool] = []
+        for i in range(shapes.pop()):
+            elements = [p.elements[i] for p in parts if p is not None and p.elements]
+            if all(e.status == Status.FRESH for e in elements) and any(
+                e.how in (CUT, LEAF) for e in elements
+            ):
+                mask.append(True)
+            elif all(e.status in kept_statuses and e.elements is None for e in elements):
+                mask.append(False)
+            else:
+                break
+        else:
+            if any(mask) and not all(mask):
+                return path, tuple(mask)
+    return None
+
+
+def _part_at(value: Value, path: tuple[int, ...]) -> Value | None:
+    for index in path:
+        if value.elements is None or index >= len(value.elements):
+            return None
+        value = value.elements[index]
+    return value
 
 
 def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts) -> None:

@@ -15,6 +15,9 @@ runnable program (its label was checked by running it with torch and the tracer 
    (self.hidden[0].detach(), self.hidden[1])`, or through `h, c = self.hidden`) leaves it
    partly cut: TBP002 where the state is read, whether the method is the model's, called on
    it from a loop (`model.detach_hidden()`), or the trainer's own (`self.detach_hidden()`).
+4. A helper or a `forward` that hands back an LSTM's state with only `h` cut (`return
+   h.detach(), c`, `return out, (h.detach(), c)`) leaves the state partly cut: TBP002, not
+   TBP001, where it is read again.
 5. Whether a helper called as a statement cuts in place is a fact of its summary
    (`inplace_cut`: the parameter is cut in place on every way out, whether it is returned or
    not), no longer a guess from the file's text (any `detach_(` in the file silenced every
@@ -374,6 +377,83 @@ FOUND["a trainer's own method cuts only h of self.hidden"] = fill(
 SILENT["a trainer's own method cuts both parts of self.hidden"] = fill(
     TRAINER_METHOD,
     cut="self.hidden = (self.hidden[0].detach(), self.hidden[1].detach())",
+    mark="",
+)
+
+# ------------------------------------------------ 4. a helper or forward returns h cut, c not
+
+PAIR_HELPER = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+
+
+def cut(state):
+    {body}
+
+
+state = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+for x in stream.split(10):
+    out, state = lstm(x, state){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    state = cut(state)
+"""
+)
+FOUND["a helper returns h cut and c as it was (unpacked)"] = fill(
+    PAIR_HELPER, body="h, c = state\n    return h.detach(), c", mark="  # expect: TBP002"
+)
+FOUND["a helper returns h cut and c as it was (indexed)"] = fill(
+    PAIR_HELPER, body="return state[0].detach(), state[1]", mark="  # expect: TBP002"
+)
+SILENT["a helper returns both parts cut"] = fill(
+    PAIR_HELPER, body="h, c = state\n    return h.detach(), c.detach()", mark=""
+)
+SILENT["a helper returns h cut and c made anew"] = fill(
+    PAIR_HELPER, body="h, c = state\n    return h.detach(), torch.zeros_like(c)", mark=""
+)
+
+PAIR_FORWARD = (
+    HEADER
+    + """
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8)
+
+    def forward(self, x, state):
+        out, (h, c) = self.lstm(x, state)
+        return out, {returned}
+
+
+model = Model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+state = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+for x in stream.split(10):
+    out, state = model(x, state){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {after}
+"""
+)
+FOUND["a forward returns the state with only h cut"] = fill(
+    PAIR_FORWARD, returned="(h.detach(), c)", after="pass", mark="  # expect: TBP002"
+)
+FOUND["a forward returns the state with only c cut"] = fill(
+    PAIR_FORWARD, returned="(h, c.detach())", after="pass", mark="  # expect: TBP002"
+)
+SILENT["a forward returns the state with both parts cut"] = fill(
+    PAIR_FORWARD, returned="(h.detach(), c.detach())", after="pass", mark=""
+)
+SILENT["a forward returns h cut, the loop cuts the whole state"] = fill(
+    PAIR_FORWARD,
+    returned="(h.detach(), c)",
+    after="state = tuple(s.detach() for s in state)",
     mark="",
 )
 
