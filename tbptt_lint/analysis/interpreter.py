@@ -2011,8 +2011,7 @@ class UnitInterpreter:
             return None
         cuts = self.returned_cuts(callee, arity)
         parts = tuple(
-            inner if i == path[0] else fresh(CUT, call) if cuts[i] else rest
-            for i in range(arity)
+            inner if i == path[0] else fresh(CUT, call) if cuts[i] else rest for i in range(arity)
         )
         return composite(parts, call)
 

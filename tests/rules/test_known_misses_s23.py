@@ -23,6 +23,9 @@ runnable program (its label was checked by running it with torch and the tracer 
    not), no longer a guess from the file's text (any `detach_(` in the file silenced every
    discarded helper cut). A helper that only returns the cut, called bare, throws the cut
    away (TBP003) even where another function of the file detaches in place.
+6. A state left out by keyword (`net(x, h=None)`, `gru(x, hx=None)`), where the keyword
+   has the name of the state the loop cuts and carries: the keyword's name reads nothing,
+   so the cut state is thrown away (TBP015), as with a positional `None`.
 """
 
 from __future__ import annotations
@@ -518,6 +521,60 @@ SILENT["enumerate: a helper cuts every element and returns the list, called bare
     helper=BY_ENUMERATE + "\n    return states",
     before="pass",
     after="detach_all(states)",
+    mark="",
+)
+
+# ------------------------------------ 6. a state left out by a keyword of the state's name
+
+KEYWORD_NONE = (
+    HEADER
+    + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 8)
+
+    def forward(self, x, {param}=None):
+        return self.gru(x, {param})
+
+
+net = Net()
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(list(net.parameters()) + list(gru.parameters()), lr=0.1)
+{state} = torch.zeros(1, 2, 8)
+for x in stream.split(10):
+    out, {state} = {call}{mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {state} = {state}.detach()
+"""
+)
+FOUND["a model called with h=None while the loop carries h"] = fill(
+    KEYWORD_NONE, param="h", state="h", call="net(x, h=None)", mark="  # expect: TBP015"
+)
+FOUND["a model called with hidden=None while the loop carries hidden"] = fill(
+    KEYWORD_NONE,
+    param="hidden",
+    state="hidden",
+    call="net(x, hidden=None)",
+    mark="  # expect: TBP015",
+)
+FOUND["a torch GRU called with hx=None while the loop carries hx"] = fill(
+    KEYWORD_NONE, param="h", state="hx", call="gru(x, hx=None)", mark="  # expect: TBP015"
+)
+SILENT["a model called with h=h"] = fill(
+    KEYWORD_NONE, param="h", state="h", call="net(x, h=h)", mark=""
+)
+SILENT["a torch GRU called with hx=hx"] = fill(
+    KEYWORD_NONE, param="h", state="hx", call="gru(x, hx=hx)", mark=""
+)
+SILENT["a model called with h=None on the first window only"] = fill(
+    KEYWORD_NONE,
+    param="h",
+    state="h",
+    call="net(x, h=None) if x is stream[:10] else net(x, h=h)",
     mark="",
 )
 
