@@ -25,7 +25,16 @@ from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name, target_names
-from tbptt_lint.analysis.values import CUT, LEAF, PARTIAL_CUT, RESET, Status, Value, partly_cut
+from tbptt_lint.analysis.values import (
+    CUT,
+    LEAF,
+    NO_GRAD,
+    PARTIAL_CUT,
+    RESET,
+    Status,
+    Value,
+    partly_cut,
+)
 from tbptt_lint.analysis.walk import children, descendants, node_fact
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -618,7 +627,9 @@ def _attributes_set_fresh(
     """Attributes a method leaves cut or re-initialised (`self.hidden = None`), and those it
     sets to anything else (a state it steps itself): UNKNOWN to its callers. A carried
     attribute of which it cuts some parts and writes the others back as they were
-    (`self.hidden = (self.hidden[0].detach(), self.hidden[1])`) is PARTIAL_CUT."""
+    (`self.hidden = (self.hidden[0].detach(), self.hidden[1])`) is PARTIAL_CUT; one it only
+    copies (`self.states = [s.clone() for s in self.states]`, which keeps the graph) is not
+    touched."""
     interpreter = UnitInterpreter(method, context, class_name=class_name)
     interpreter.run(method.body.body)
     touched = {
@@ -629,19 +640,58 @@ def _attributes_set_fresh(
     for name, value in interpreter.final_env.items():
         if name.startswith("self.") and value.has_graph:
             touched.setdefault(name.removeprefix("self."), UNKNOWN)
-    cut = [a for a in carried if touched.get(a) in (CUT, LEAF)]
-    if cut:
+    made = [a for a in carried if touched.get(a) in (CUT, LEAF, RESET)]
+    if made:
         # Read again with the attributes as the caller left them: a part written back
-        # unchanged is then told apart from one the method made.
+        # unchanged, or a copy of the whole, is then told apart from what the method made.
         seeded = UnitInterpreter(method, context, class_name=class_name)
-        seeded.run(method.body.body, {f"self.{a}": Value(Status.INPUT) for a in cut})
+        seeded.run(method.body.body, {f"self.{a}": Value(Status.INPUT) for a in made})
         exits = [env for _, env in seeded.return_envs]
         if seeded.fell_through:
             exits.append(seeded.final_env)
-        for attribute in cut:
-            if exits and all(partly_cut(env.get(f"self.{attribute}")) for env in exits):
+        for attribute in made:
+            values = [env.get(f"self.{attribute}") for env in exits]
+            if not values:
+                continue
+            if touched[attribute] != RESET and all(partly_cut(v) for v in values):
                 touched[attribute] = PARTIAL_CUT
+            elif _copies_only(interpreter.final_env[f"self.{attribute}"].origin) and all(
+                _copied(v) for v in values
+            ):
+                del touched[attribute]
     return touched
+
+
+# Calls that copy a tensor or a list of them and keep the graph.
+COPYING_METHODS = frozenset({"clone", "contiguous", "to", "cuda", "cpu", "float", "double"})
+COPYING_FUNCTIONS = frozenset({"list", "tuple"})
+
+
+def _copies_only(origin: cst.CSTNode | None) -> bool:
+    """Whether an expression calls nothing but copies (`[s.clone() for s in self.states]`,
+    `list(self.states)`): a function of unknown body (an imported `detach_all`) may cut."""
+    if not isinstance(origin, cst.BaseExpression):
+        return False
+    for node in (origin, *descendants([origin], stop=NESTED_SCOPES)):
+        if not isinstance(node, cst.Call):
+            continue
+        if isinstance(node.func, cst.Attribute):
+            if node.func.attr.value not in COPYING_METHODS:
+                return False
+        elif dotted_name(node.func) not in COPYING_FUNCTIONS:
+            return False
+    return True
+
+
+def _copied(value: Value | None) -> bool:
+    """A value made from the caller's own by a copy that keeps its graph on every path
+    (`[s.clone() for s in self.states]`): INPUT, with no cut or reset among its sources."""
+    return (
+        value is not None
+        and value.status == Status.INPUT
+        and not any(how in (CUT, LEAF, RESET, NO_GRAD) for _, how in value.all_sources())
+        and not any(e.status == Status.FRESH for e in value.elements or ())
+    )
 
 
 def _detaches_in_place(method: cst.FunctionDef) -> bool:

@@ -26,6 +26,10 @@ runnable program (its label was checked by running it with torch and the tracer 
 6. A state left out by keyword (`net(x, h=None)`, `gru(x, hx=None)`), where the keyword
    has the name of the state the loop cuts and carries: the keyword's name reads nothing,
    so the cut state is thrown away (TBP015), as with a positional `None`.
+7. A model's method that copies its per-layer states (`self.states = [s.clone() for s in
+   self.states]`, `list(self.states)`) keeps their graphs: it is neither a cut nor a reset,
+   so a loop that calls it instead of a cut carries the states (TBP001). A copy of a cut
+   (`s.detach().clone()`), a reset, or a function of unknown body stay as they were.
 """
 
 from __future__ import annotations
@@ -576,6 +580,68 @@ SILENT["a model called with h=None on the first window only"] = fill(
     state="h",
     call="net(x, h=None) if x is stream[:10] else net(x, h=h)",
     mark="",
+)
+
+# ---------------------------------------------- 7. a copy of the states is no cut or reset
+
+STATES_COPY = (
+    HEADER
+    + """
+from mylib import detach_all
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cells = nn.ModuleList([nn.GRUCell(4, 8), nn.GRUCell(8, 8)])
+        self.states = [torch.zeros(2, 8), torch.zeros(2, 8)]
+
+    def keep_states(self):
+        {body}
+
+    def forward(self, xs):
+        outs = []
+        for x in xs:
+            for i, cell in enumerate(self.cells):
+                self.states[i] = cell(x, self.states[i])
+                x = self.states[i]
+            outs.append(x)
+        return torch.stack(outs)
+
+
+model = Model()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+for x in stream.split(10):
+    model.keep_states()
+    out = model(x){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+FOUND["a model's method clones its states in a list comprehension"] = fill(
+    STATES_COPY, body="self.states = [s.clone() for s in self.states]", mark="  # expect: TBP001"
+)
+FOUND["a model's method copies its states to a device"] = fill(
+    STATES_COPY,
+    body="self.states = [s.to(s.device) for s in self.states]",
+    mark="  # expect: TBP001",
+)
+FOUND["a model's method copies its list of states"] = fill(
+    STATES_COPY, body="self.states = list(self.states)", mark="  # expect: TBP001"
+)
+SILENT["a model's method clones its states cut"] = fill(
+    STATES_COPY, body="self.states = [s.detach().clone() for s in self.states]", mark=""
+)
+SILENT["a model's method clones its states and cuts the clones"] = fill(
+    STATES_COPY, body="self.states = [s.clone().detach() for s in self.states]", mark=""
+)
+SILENT["a model's method makes its states anew"] = fill(
+    STATES_COPY, body="self.states = [torch.zeros_like(s) for s in self.states]", mark=""
+)
+SILENT["a model's method hands its states to a function of unknown body"] = fill(
+    STATES_COPY, body="self.states = detach_all(self.states)", mark=""
 )
 
 # Files of a run: (files, expected (file, code, line) findings).
