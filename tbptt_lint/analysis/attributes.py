@@ -36,12 +36,15 @@ from tbptt_lint.analysis.prefilter import hands_loss_to_lightning
 from tbptt_lint.analysis.values import (
     CUT,
     LEAF,
+    PARTIAL_CUT,
     RESET,
     Env,
     Status,
     Value,
+    after_partial_cut,
     fresh,
     join_envs,
+    partly_cut,
     with_carried,
 )
 from tbptt_lint.analysis.walk import descendants
@@ -254,6 +257,11 @@ def _apply(
         if how is None or (effects is None and not statement):
             continue
         previous = env.get(state)
+        if how == PARTIAL_CUT:
+            updated = after_partial_cut(previous)
+            if updated is not None:
+                env[state] = updated
+            continue
         made = fresh(how, call)
         if how in (CUT, LEAF) and previous is not None:
             # A cut carries the state on: it comes from the same passes as what it cut.
@@ -373,7 +381,9 @@ def effects_of(
     prefix = receiver + "."
     effects: dict[str, str] = {}
     for name, value in end_env(interpreter).items():
-        if name.startswith(prefix) and value.status != Status.INPUT:
+        if name.startswith(prefix) and partly_cut(value):
+            effects[name[len(prefix) :]] = PARTIAL_CUT
+        elif name.startswith(prefix) and value.status != Status.INPUT:
             settled = value.status == Status.FRESH and value.how
             effects[name[len(prefix) :]] = value.how if settled else UNKNOWN
     context.attribute_effects[key] = effects

@@ -13,12 +13,18 @@ class FunctionFacts:
     """Summary of one function, as seen from its callers."""
 
     returns_cut: bool = False  # every return value is a cut of its input
-    inplace_cut: bool = False  # cuts its argument in place and returns nothing useful
+    inplace_cut: bool = False  # leaves an argument cut in place on every way out
     does_backward: bool = False
     returns_stale: bool = False  # runs a backward through the state it returns
     # For a function returning a tuple of fixed length (`return out, h.detach()`): whether each
     # element is cut on every return path. Empty when no element is.
     returns_cut_elements: tuple[bool, ...] = ()
+    # A tuple it returns, the whole return value (path `()`) or one element of it (`(1,)`),
+    # of which some elements are cut and the others hand on a graph on every return path:
+    # `return h.detach(), c` (the others the caller's own: INPUT), `return out, (h.detach(),
+    # c)` (the others the caller's or made by its recurrent call). The path, and which
+    # elements are cut.
+    returns_partly_cut: tuple[tuple[int, ...], tuple[bool, ...]] | None = None
     # Applied to a tensor, returns it cut: `lambda t: t.detach() if torch.is_tensor(t) else t`
     # as a function, the map function a `tree_map` or `apply_to_tensor` is handed.
     cuts_tensor: bool = False

@@ -52,11 +52,13 @@ from tbptt_lint.analysis.values import (
     FRESH_UNRELATED,
     LEAF,
     NO_GRAD,
+    PARTIAL_CUT,
     RESET,
     UNKNOWN,
     Env,
     Status,
     Value,
+    after_partial_cut,
     composite,
     fresh,
     join,
@@ -1049,8 +1051,17 @@ class UnitInterpreter:
         if container is None or container not in env:
             return
         current = env[container]
+        if value.status != Status.FRESH:
+            return
+        if current.status == Status.INPUT:
+            # A summarised function's parameter (`def detach_all(states): for k in
+            # range(len(states)): states[k] = states[k].detach()`): every element replaced by
+            # a cut cuts the caller's list in place; a part of it tells the summary nothing.
+            if self.subscript_covers_all(target):
+                env[container] = with_carried(replace(value, elements=None), current.carried)
+            return
         # Cutting part of a container matters only once a backward has consumed its graph.
-        if value.status != Status.FRESH or current.status != Status.STALE:
+        if current.status != Status.STALE:
             return
         if self.subscript_covers_all(target):
             env[container] = replace(value, elements=None)
@@ -1251,11 +1262,6 @@ class UnitInterpreter:
             return
         if not self.context.mentions(f"def {callee}("):
             return  # defined in another file: whether it also cuts in place is not seen
-        if self.context.mentions("detach_("):
-            # `def rep(h): h.detach_(); return h` cuts in place as well: which one this file's
-            # helper does is not told apart, so the call is taken for a cut.
-            env[name] = cut_in_place(value, call)
-            return
         event = DiscardedDetach(call, name, self.loops, True, name, helper=callee)
         self.events.add("discarded_detaches", call, event)
 
@@ -1955,6 +1961,9 @@ class UnitInterpreter:
         if not known:
             return result  # a plain name of unknown class is not guessed to be a model here
         arity = _unpacked_length(target)
+        partly = self.partly_cut_result(callee, arity, replace(result, elements=None), call)
+        if partly is not None:
+            return partly
         cuts = self.returned_cuts(callee, arity)
         if not any(cuts):
             return result
@@ -1969,6 +1978,9 @@ class UnitInterpreter:
         cuts before returning them (a `forward` ending `return out, h.detach()`)."""
         live = Value(Status.LIVE, "", recurrent.call)
         arity = _unpacked_length(target)
+        partly = self.partly_cut_result(recurrent.callee, arity, live, recurrent.call)
+        if partly is not None:
+            return partly
         cuts = self.returned_cuts(recurrent.callee, arity)
         if not any(cuts):
             return live
@@ -1976,6 +1988,32 @@ class UnitInterpreter:
             return fresh(CUT, recurrent.call)
         parts = tuple(fresh(CUT, recurrent.call) if cut else live for cut in cuts)
         return composite(parts, recurrent.call)
+
+    def partly_cut_result(
+        self, callee: str, arity: int | None, rest: Value, call: cst.Call
+    ) -> Value | None:
+        """What a call hands back when its function cuts only some elements of a tuple it
+        returns (`return h.detach(), c`; `return out, (h.detach(), c)`): those cut, the
+        others `rest`, so that a backward leaves the state partly cut (TBP002). None when
+        the function's facts do not agree on one such tuple, or the target does not take it
+        apart as the function returns it."""
+        shapes = {facts.returns_partly_cut for facts in self.callee_facts(callee)}
+        if len(shapes) != 1:
+            return None
+        shape = shapes.pop()
+        if shape is None:
+            return None
+        path, mask = shape
+        inner = composite(tuple(fresh(CUT, call) if cut else rest for cut in mask), call)
+        if path == ():
+            return inner if arity is None or arity == len(mask) else None
+        if arity is None or path[0] >= arity:
+            return None
+        cuts = self.returned_cuts(callee, arity)
+        parts = tuple(
+            inner if i == path[0] else fresh(CUT, call) if cuts[i] else rest for i in range(arity)
+        )
+        return composite(parts, call)
 
     def returned_cuts(self, callee: str, arity: int | None) -> tuple[bool, ...]:
         """Which parts of the call's result its function cut, for a result unpacked into
@@ -2222,6 +2260,11 @@ class UnitInterpreter:
                 return False
             for attribute, how in touched.items():
                 state = f"{instance}.{attribute}"
+                if how == PARTIAL_CUT:
+                    updated = after_partial_cut(env.get(state))
+                    if updated is not None:
+                        env[state] = updated
+                    continue
                 made = fresh(how, call)
                 if how in (CUT, LEAF) and state in env:
                     # A cut carries the state on: it comes from the same passes as what it cut.

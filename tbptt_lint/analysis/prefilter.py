@@ -434,6 +434,9 @@ def builds_recurrent_attribute(block: str) -> bool:
 SHORT_HELPER_LINES = 40
 CUT_WORD = AnyOf(rf"{word('detach')}_?\b", r"\.data\b")
 RETURNS_CUT = AnyOf(rf"{word('return')}\b[^\n]*(?:\bdetach\b|\.data\b)", rf"{word('detach_')}\(")
+# An element of a list stored back cut (`states[k] = states[k].detach()`): a helper that cuts
+# the list it is given in place.
+STORES_CUT_ELEMENT = re.compile(r"(?m)^[ \t]*\w+\[[^\]\n]+\][ \t]*=[^=\n]*\bdetach\(")
 # A method that may hand back a cut state: `return loss, h.detach()`, or `h = h.detach()` (or
 # `h, c = h.detach(), c.detach()`) and a later `return ..., h`, or an entry or field of a name
 # other than `self` rebound to its own cut (`state["h"] = state["h"].detach()`) and a later
@@ -467,7 +470,11 @@ def worth_summarising(block: str) -> bool:
         )
     # Cut helpers are short; a long function that mentions detach is not one to import.
     short_cut = block.count("\n") <= SHORT_HELPER_LINES and bool(CUT_WORD.search(block))
-    has_cut = bool(RETURNS_CUT.search(block)) or ("return" in block and short_cut)
+    has_cut = (
+        bool(RETURNS_CUT.search(block))
+        or ("return" in block and short_cut)
+        or (short_cut and bool(STORES_CUT_ELEMENT.search(block)))
+    )
     return has_cut or calls_backward(block)
 
 

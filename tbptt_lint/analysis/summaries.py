@@ -25,7 +25,16 @@ from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name, target_names
-from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status, Value
+from tbptt_lint.analysis.values import (
+    CUT,
+    LEAF,
+    NO_GRAD,
+    PARTIAL_CUT,
+    RESET,
+    Status,
+    Value,
+    partly_cut,
+)
 from tbptt_lint.analysis.walk import children, descendants, node_fact
 
 NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -296,15 +305,7 @@ def summarise_function(
     returns = interpreter.return_values
     returns_cut = _all_cut(returns)
     returns_stale = any(v.status == Status.STALE for v in returns)
-    # A parameter rebound to a cut (`h = h.detach()`) leaves the caller's tensor as it was.
-    rebound = _rebound_names(function)
-    inplace_cut = not returns and any(
-        interpreter.final_env.get(p) is not None
-        and interpreter.final_env[p].status == Status.FRESH
-        and interpreter.final_env[p].how in (CUT, LEAF)
-        and (p not in rebound or _in_place(interpreter.final_env[p].origin))
-        for p in params
-    )
+    inplace_cut = any(_cut_in_place_on_exit(interpreter, function, p) for p in params)
     # Only a function that back-propagates (itself or through a helper) can do so for callers.
     losses = (
         loss_facts(function, params, context.imports, context.functions, class_name)
@@ -317,6 +318,7 @@ def summarise_function(
         does_backward=bool(events.backwards),
         returns_stale=returns_stale,
         returns_cut_elements=cut_elements(returns),
+        returns_partly_cut=None if returns_cut else partly_cut_shape(returns),
         cuts_tensor=not returns_cut and _cuts_tensor(function, context, class_name, params),
         backprop_params=losses.params,
         returns_backprop=losses.returns,
@@ -366,6 +368,31 @@ def _walk_rebound_names(function: cst.FunctionDef) -> frozenset[str]:
             if isinstance(target.target, cst.Name)
         }
     )
+
+
+def _cut_in_place_on_exit(
+    interpreter: UnitInterpreter, function: cst.FunctionDef, param: str
+) -> bool:
+    """Whether the function leaves the object its caller passed as `param` cut in place on
+    every way out, returned or not (`h.detach_(); return h`, `states[k] =
+    states[k].detach()` for every `k`): a call as a statement cuts the caller's state. A
+    parameter rebound to a cut (`h = h.detach()`) leaves the caller's tensor as it was; a way
+    out on which it is known to hold no graph (`if h is None: return None`) does not count
+    against the cut."""
+    exits = [env for _, env in interpreter.return_envs]
+    if interpreter.fell_through:
+        exits.append(interpreter.final_env)
+    rebound = param in _rebound_names(function)
+    cut = False
+    for env in exits:
+        value = env.get(param)
+        if value is None or value.status != Status.FRESH:
+            return False
+        if value.how in (CUT, LEAF) and (not rebound or _in_place(value.origin)):
+            cut = True
+        elif not (value.how == RESET and value.origin is None):
+            return False  # made anew, or a local cut the caller does not see
+    return cut
 
 
 def _in_place(origin: cst.CSTNode | None) -> bool:
@@ -433,6 +460,48 @@ def cut_elements(returns: list[Value]) -> tuple[bool, ...]:
     return cuts if any(cuts) else ()
 
 
+def partly_cut_shape(
+    returns: list[Value],
+) -> tuple[tuple[int, ...], tuple[bool, ...]] | None:
+    """Where the function hands back a tuple some of whose elements are cut and the others
+    carry a graph on every return path (see FunctionFacts.returns_partly_cut): the whole
+    return value when the others are the caller's own (`return h.detach(), c`), or one of its
+    elements when they are the caller's or made in the function (`return out, (h.detach(),
+    c)`). None when no return is such, or the return paths disagree."""
+    if not returns or returns[0].elements is None:
+        return None
+    paths: list[tuple[int, ...]] = [()] + [(i,) for i in range(len(returns[0].elements))]
+    for path in paths:
+        parts = [_part_at(value, path) for value in returns]
+        shapes = {len(p.elements) if p is not None and p.elements else -1 for p in parts}
+        if len(shapes) != 1 or -1 in shapes:
+            continue
+        kept_statuses = (Status.INPUT,) if path == () else (Status.INPUT, Status.LIVE)
+        mask: list[bool] = []
+        for i in range(shapes.pop()):
+            elements = [p.elements[i] for p in parts if p is not None and p.elements]
+            if all(e.status == Status.FRESH for e in elements) and any(
+                e.how in (CUT, LEAF) for e in elements
+            ):
+                mask.append(True)
+            elif all(e.status in kept_statuses and e.elements is None for e in elements):
+                mask.append(False)
+            else:
+                break
+        else:
+            if any(mask) and not all(mask):
+                return path, tuple(mask)
+    return None
+
+
+def _part_at(value: Value, path: tuple[int, ...]) -> Value | None:
+    for index in path:
+        if value.elements is None or index >= len(value.elements):
+            return None
+        value = value.elements[index]
+    return value
+
+
 def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts) -> None:
     name = node.name.value
     for member in node.body.body:
@@ -457,7 +526,9 @@ def summarise_class(node: cst.ClassDef, context: FileContext, facts: ModuleFacts
     if name in facts.stateful_classes:
         for member in node.body.body:
             if isinstance(member, cst.FunctionDef) and member.name.value != "forward":
-                touched = _attributes_set_fresh(member, context, name)
+                touched = _attributes_set_fresh(
+                    member, context, name, frozenset(facts.stateful_classes[name])
+                )
                 if touched:
                     facts.state_methods.setdefault(name, {})[member.name.value] = touched
 
@@ -551,10 +622,14 @@ def _left_cut(forward: UnitInterpreter, attributes: set[str]) -> set[str]:
 
 
 def _attributes_set_fresh(
-    method: cst.FunctionDef, context: FileContext, class_name: str
+    method: cst.FunctionDef, context: FileContext, class_name: str, carried: frozenset[str]
 ) -> dict[str, str]:
     """Attributes a method leaves cut or re-initialised (`self.hidden = None`), and those it
-    sets to anything else (a state it steps itself): UNKNOWN to its callers."""
+    sets to anything else (a state it steps itself): UNKNOWN to its callers. A carried
+    attribute of which it cuts some parts and writes the others back as they were
+    (`self.hidden = (self.hidden[0].detach(), self.hidden[1])`) is PARTIAL_CUT; one it only
+    copies (`self.states = [s.clone() for s in self.states]`, which keeps the graph) is not
+    touched."""
     interpreter = UnitInterpreter(method, context, class_name=class_name)
     interpreter.run(method.body.body)
     touched = {
@@ -565,7 +640,58 @@ def _attributes_set_fresh(
     for name, value in interpreter.final_env.items():
         if name.startswith("self.") and value.has_graph:
             touched.setdefault(name.removeprefix("self."), UNKNOWN)
+    made = [a for a in carried if touched.get(a) in (CUT, LEAF, RESET)]
+    if made:
+        # Read again with the attributes as the caller left them: a part written back
+        # unchanged, or a copy of the whole, is then told apart from what the method made.
+        seeded = UnitInterpreter(method, context, class_name=class_name)
+        seeded.run(method.body.body, {f"self.{a}": Value(Status.INPUT) for a in made})
+        exits = [env for _, env in seeded.return_envs]
+        if seeded.fell_through:
+            exits.append(seeded.final_env)
+        for attribute in made:
+            values = [env.get(f"self.{attribute}") for env in exits]
+            if not values:
+                continue
+            if touched[attribute] != RESET and all(partly_cut(v) for v in values):
+                touched[attribute] = PARTIAL_CUT
+            elif _copies_only(interpreter.final_env[f"self.{attribute}"].origin) and all(
+                _copied(v) for v in values
+            ):
+                del touched[attribute]
     return touched
+
+
+# Calls that copy a tensor or a list of them and keep the graph.
+COPYING_METHODS = frozenset({"clone", "contiguous", "to", "cuda", "cpu", "float", "double"})
+COPYING_FUNCTIONS = frozenset({"list", "tuple"})
+
+
+def _copies_only(origin: cst.CSTNode | None) -> bool:
+    """Whether an expression calls nothing but copies (`[s.clone() for s in self.states]`,
+    `list(self.states)`): a function of unknown body (an imported `detach_all`) may cut."""
+    if not isinstance(origin, cst.BaseExpression):
+        return False
+    for node in (origin, *descendants([origin], stop=NESTED_SCOPES)):
+        if not isinstance(node, cst.Call):
+            continue
+        if isinstance(node.func, cst.Attribute):
+            if node.func.attr.value not in COPYING_METHODS:
+                return False
+        elif dotted_name(node.func) not in COPYING_FUNCTIONS:
+            return False
+    return True
+
+
+def _copied(value: Value | None) -> bool:
+    """A value made from the caller's own by a copy that keeps its graph on every path
+    (`[s.clone() for s in self.states]`): INPUT, with no cut or reset among its sources."""
+    return (
+        value is not None
+        and value.status == Status.INPUT
+        and not any(how in (CUT, LEAF, RESET, NO_GRAD) for _, how in value.all_sources())
+        and not any(e.status == Status.FRESH for e in value.elements or ())
+    )
 
 
 def _detaches_in_place(method: cst.FunctionDef) -> bool:

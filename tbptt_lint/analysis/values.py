@@ -38,6 +38,9 @@ CUT = "cut"
 RESET = "reset"
 NO_GRAD = "no_grad"
 LEAF = "leaf"  # cut and then made a leaf with requires_grad: the k1/k2 recipe
+# What a method leaves on a state its object keeps when it cuts some parts and writes the
+# others back as they were (`self.hidden = (self.hidden[0].detach(), self.hidden[1])`).
+PARTIAL_CUT = "partial"
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,24 @@ def replace(value: Value, **changes: object) -> Value:
 
 FRESH_UNRELATED = Value(Status.FRESH, RESET)
 UNKNOWN = Value(Status.UNKNOWN)
+
+
+def partly_cut(value: Value | None) -> bool:
+    """A tuple or list of which some elements are cut and the others are still the caller's
+    (INPUT, while a method is summarised): `(self.hidden[0].detach(), self.hidden[1])`."""
+    if value is None or not value.elements:
+        return False
+    return any(e.status == Status.FRESH and e.how in (CUT, LEAF) for e in value.elements) and any(
+        e.status == Status.INPUT for e in value.elements
+    )
+
+
+def after_partial_cut(previous: Value | None) -> Value | None:
+    """A state after a call that cut some of its parts (PARTIAL_CUT): partial once a backward
+    has consumed its graph, as `hidden[0] = hidden[0].detach()` leaves it; else as it was."""
+    if previous is None or previous.status != Status.STALE:
+        return previous
+    return replace(previous, status=Status.PARTIAL, elements=None)
 
 
 def fresh(how: str, origin: cst.CSTNode | None, via_data: bool = False) -> Value:

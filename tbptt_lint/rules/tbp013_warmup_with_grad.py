@@ -73,7 +73,26 @@ for x, y in batches:
                 origin = calls.get(id(read.value.origin))
                 if origin is None or origin is read.call or origin.no_grad:
                     continue
-                if origin.callee != read.call.callee or not origin.loops:
+                if origin.callee != read.call.callee:
+                    continue
+                if _single_call_warmup(unit.unit, origin, read.call):
+                    loops = read.call.loops
+                    trained = (
+                        loops[-1] in unit.loops_with_backward if loops else bool(unit.backwards)
+                    )
+                    if not trained or id(origin.call) in reported:
+                        continue
+                    reported.add(id(origin.call))
+                    message = (
+                        f"the warm-up call at line {model.line(origin.call)} runs with gradients "
+                        "on, its output thrown away, and its state flows uncut into the "
+                        f"gradient window at line {model.line(read.call.call)}, so the backward "
+                        "reaches through the warm-up too. Run the warm-up under "
+                        "`torch.no_grad()` or cut the state after it"
+                    )
+                    yield model.finding(self.code, origin.call, message)
+                    continue
+                if not origin.loops:
                     continue
                 warmup_loop = origin.loops[-1]
                 if warmup_loop in read.call.loops or warmup_loop in unit.loops_with_backward:
@@ -95,6 +114,44 @@ for x, y in batches:
                     "too. Run the warm-up under `torch.no_grad()` or cut the state after it"
                 )
                 yield model.finding(self.code, origin.call, message)
+
+
+def _single_call_warmup(unit: cst.CSTNode, warmup: RecurrentCall, window: RecurrentCall) -> bool:
+    """`_, h = rnn(x[:burn_in], h)` then `out, h = rnn(x[burn_in:], h)` in the same body: one
+    call whose output is thrown away (bound to `_`, or to names read nowhere else), that runs
+    over a slice of the sequence the window slices too, and whose state the window reads.
+    Both outputs kept (a window run in two calls), other sequences, or a call in a loop of
+    its own are not such a warm-up."""
+    if warmup.loops != window.loops or warmup.statement is window.statement:
+        return False
+    if not isinstance(warmup.statement, cst.Assign) or len(warmup.statement.targets) != 1:
+        return False
+    base = _sliced_sequence(warmup.call)
+    if base is None or base != _sliced_sequence(window.call):
+        return False
+    target = warmup.statement.targets[0].target
+    if not isinstance(target, cst.Tuple):
+        return False
+    outputs = [n for n in target_names(target) if n not in warmup.states]
+    if not outputs or len(outputs) == len(target_names(target)):
+        return False  # the state is bound back, the output thrown away
+    # A name read anywhere else in the unit keeps the output: only its binding may name it.
+    roots = [unit.body] if isinstance(unit, cst.FunctionDef) else [unit]
+    counts = {name: 0 for name in outputs}
+    for node in descendants(roots, stop=NESTED_SCOPES):
+        if isinstance(node, cst.Name) and node.value in counts:
+            counts[node.value] += 1
+    return all(name == "_" or counts[name] == 1 for name in outputs)
+
+
+def _sliced_sequence(call: cst.Call) -> str | None:
+    """`x` for a call whose first argument slices it (`rnn(x[:5], h)`, `rnn(x[:, 5:], h)`)."""
+    first = call.args[0].value if call.args and call.args[0].keyword is None else None
+    if not isinstance(first, cst.Subscript):
+        return None
+    if not any(isinstance(element.slice, cst.Slice) for element in first.slice):
+        return None
+    return dotted_name(first.value)
 
 
 COLLECTING_METHODS = frozenset({"append", "extend", "insert", "add_"})

@@ -315,10 +315,16 @@ def _read_between(
     cut_end = model.span(cut)[2:]
     call_start, call_end = model.span(call)[:2], model.span(call)[2:]
     targets = _target_nodes(loop)
+    # A keyword's name (`net(x, h=None)`) reads nothing.
+    keywords = {
+        id(node.keyword)
+        for node in descendants([loop.body], stop=(cst.FunctionDef, cst.Lambda))  # type: ignore[attr-defined]
+        if isinstance(node, cst.Arg) and node.keyword is not None
+    }
     for node in descendants([loop.body], stop=(cst.FunctionDef, cst.Lambda)):  # type: ignore[attr-defined]
         if not isinstance(node, (cst.Name, cst.Attribute)) or dotted_name(node) != name:
             continue
-        if id(node) in targets or spans_contain(model, cut, node):
+        if id(node) in targets or id(node) in keywords or spans_contain(model, cut, node):
             continue
         at = model.span(node)[:2]
         if call_start <= at <= call_end:
