@@ -72,7 +72,7 @@ for x, y in batches:
             for accumulation in unit.accumulations:
                 if accumulation.accumulator in propagated:
                     continue  # gradient accumulation: the sum itself is back-propagated
-                found = _first_kept(accumulation, propagated, imports)
+                found = _first_kept(accumulation, propagated, imports, unit.unit)
                 if found is None:
                     inline = _handed_back(accumulation, unit_handed)
                     if inline is not None:
@@ -143,11 +143,18 @@ def _first_kept(
     accumulation: Accumulation,
     propagated: dict[str, list[tuple[BackwardSite, str | None]]],
     imports: ImportMap,
+    unit: cst.CSTNode,
 ) -> tuple[str, BackwardSite, str | None] | None:
     """The first added name, and a backward through it, such that the accumulator outlives
-    that backward's window: a loop holds both and does not make the accumulator anew."""
+    that backward's window: a loop holds both and does not make the accumulator anew, or
+    the accumulator is kept on the object by a method outside any loop of its own, and the
+    method does not make it anew on every call (the method is the window)."""
     for name in sorted(_added_names(accumulation, imports)):
         for site, through in propagated.get(name, ()):
+            if not accumulation.loops:
+                if _kept_across_calls(accumulation, site, unit):
+                    return name, site, through
+                continue
             loop = _shared_loop(accumulation, site)
             if loop is None or _reset_inside(loop, accumulation.accumulator, accumulation.node):
                 continue
@@ -244,6 +251,18 @@ def _assignments(
                 name = dotted_name(target.target)
                 if name is not None:
                     yield name, node.value, node
+
+
+def _kept_across_calls(accumulation: Accumulation, site: BackwardSite, unit: cst.CSTNode) -> bool:
+    """`self.total_loss = self.total_loss + loss` in a method that back-propagates `loss`
+    itself, outside any loop of the method: the attribute outlives the call, so each call
+    adds one more graph, unless the method makes the total anew on every call."""
+    if not accumulation.accumulator.startswith("self.") or site.loops or site.via_helper:
+        return False
+    if not isinstance(unit, cst.FunctionDef):
+        return False
+    holders = {accumulation.accumulator, accumulation.accumulator.split("[", 1)[0]}
+    return not _resets_every_pass(_block(unit.body), holders, accumulation.node)
 
 
 def _shared_loop(accumulation: Accumulation, site: BackwardSite) -> cst.CSTNode | None:

@@ -1,0 +1,186 @@
+"""Issue 12, round 8: a held-out-style round on recurrent-state code from repositories the
+linter was never tuned to (`benchmarks/realworld/manifest/round8.toml`), labelled before it
+ran. The classes behind what it got wrong, each with SILENT twins (the family, not the
+repositories' lines).
+
+- A running total kept on the object (`self.total_loss = self.total_loss + loss`,
+  `self.losses.append(loss)`) by a method that back-propagates that loss: the method runs once
+  per update (an agent's `learn()`, a trainer's `train_step()`), and the attribute outlives
+  every call, so it keeps every update's graph alive although there is no loop in sight
+  (TBP006). A total made anew at the top of the method, a number (`loss.item()`,
+  `loss.detach()`), a total that is itself back-propagated, or one added under
+  `torch.no_grad()` keeps nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from tbptt_lint.analysis.api import check_source
+from tbptt_lint.settings import Settings
+
+HEADER = """\
+import torch
+import torch.nn as nn
+"""
+
+
+def codes(source: str) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
+    return sorted((f.code, f.line) for f in findings)
+
+
+def expected(source: str) -> list[tuple[str, int]]:
+    found = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
+        if match:
+            found += [(code.strip(), number) for code in match.group(1).split(",")]
+    return sorted(found)
+
+
+FOUND: dict[str, str] = {}
+SILENT: dict[str, str] = {}
+
+# ------------------------------------------------- a running total kept on self across calls
+
+AGENT = (
+    HEADER
+    + """
+
+class Agent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.LSTM(4, 8)
+        self.head = nn.Linear(8, 2)
+        self.optimizer = torch.optim.Adam(self.parameters())
+        self.total_loss = 0.0
+        self.losses = []
+
+    def learn(self, x, y):
+        out, _ = self.net(x)
+        loss = nn.functional.mse_loss(self.head(out), y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+{tail}
+"""
+)
+
+FOUND["self-total-plus-loss"] = AGENT.format(
+    tail="""\
+        self.total_loss = self.total_loss + loss  # expect: TBP006
+        self.average_loss = self.total_loss / 10"""
+)
+
+FOUND["self-total-augmented"] = AGENT.format(
+    tail="""\
+        self.total_loss += loss  # expect: TBP006"""
+)
+
+FOUND["self-list-append"] = AGENT.format(
+    tail="""\
+        self.losses.append(loss)  # expect: TBP006"""
+)
+
+FOUND["self-total-scaled-term"] = AGENT.format(
+    tail="""\
+        self.total_loss = self.total_loss + loss * x.size(1)  # expect: TBP006"""
+)
+
+FOUND["self-total-before-backward"] = (
+    HEADER
+    + """
+
+class Trainer:
+    def __init__(self, model, optimizer):
+        self.model = model
+        self.optimizer = optimizer
+        self.epoch_loss = 0
+
+    def train_step(self, x, y):
+        self.optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(self.model(x), y)
+        self.epoch_loss += loss  # expect: TBP006
+        loss.backward()
+        self.optimizer.step()
+"""
+)
+
+SILENT["self-total-item"] = AGENT.format(
+    tail="""\
+        self.total_loss = self.total_loss + loss.item()"""
+)
+
+SILENT["self-total-detached"] = AGENT.format(
+    tail="""\
+        self.total_loss += loss.detach()
+        self.losses.append(float(loss))"""
+)
+
+SILENT["self-total-made-anew-each-call"] = AGENT.format(
+    tail="""\
+        self.total_loss = 0
+        self.total_loss = self.total_loss + loss"""
+).replace("        out, _ = self.net(x)\n", "        self.total_loss = 0\n        out, _ = self.net(x)\n")
+
+SILENT["self-last-loss-kept"] = AGENT.format(
+    tail="""\
+        self.loss = loss"""
+)
+
+SILENT["self-total-under-no-grad"] = AGENT.format(
+    tail="""\
+        with torch.no_grad():
+            self.total_loss = self.total_loss + loss"""
+)
+
+SILENT["self-total-back-propagated"] = (
+    HEADER
+    + """
+
+class Accumulator:
+    def __init__(self, model, optimizer):
+        self.model = model
+        self.optimizer = optimizer
+        self.pending = 0
+
+    def add(self, x, y, last):
+        loss = nn.functional.mse_loss(self.model(x), y)
+        self.pending = self.pending + loss
+        if last:
+            self.optimizer.zero_grad()
+            self.pending.backward()
+            self.optimizer.step()
+            self.pending = 0
+"""
+)
+
+SILENT["local-total-without-loop"] = (
+    HEADER
+    + """
+
+def train_step(model, optimizer, x, y):
+    total = 0
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+    total = total + loss
+    return total.item()
+"""
+)
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_finds(name: str) -> None:
+    source = FOUND[name]
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_stays_silent(name: str) -> None:
+    assert codes(SILENT[name]) == []
