@@ -595,9 +595,7 @@ def build_model(
                 or (backward_calls and calls_backward_method(body, backward_calls))
             ):
                 gradient_units.append((node, class_name))
-            if (
-                loss_helpers and sums_in_loop(body) and loss_sites(body, context, class_name)
-            ) or (
+            if (loss_helpers and sums_in_loop(body) and loss_sites(body, context, class_name)) or (
                 # A method that back-propagates and keeps a running total on its object.
                 class_name is not None
                 and isinstance(node, cst.FunctionDef)

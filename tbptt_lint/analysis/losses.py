@@ -443,6 +443,7 @@ def sums_on_self(body: Sequence[cst.CSTNode]) -> bool:
 
 
 def _target_on_self(node: cst.CSTNode) -> bool:
+    targets: list[cst.BaseExpression]
     if isinstance(node, cst.AugAssign):
         targets = [node.target]
     elif isinstance(node, cst.Assign):

@@ -125,7 +125,10 @@ SILENT["self-total-made-anew-each-call"] = AGENT.format(
     tail="""\
         self.total_loss = 0
         self.total_loss = self.total_loss + loss"""
-).replace("        out, _ = self.net(x)\n", "        self.total_loss = 0\n        out, _ = self.net(x)\n")
+).replace(
+    "        out, _ = self.net(x)\n",
+    "        self.total_loss = 0\n        out, _ = self.net(x)\n",
+)
 
 SILENT["self-last-loss-kept"] = AGENT.format(
     tail="""\
