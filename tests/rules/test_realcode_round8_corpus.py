@@ -10,6 +10,11 @@ repositories' lines).
   (TBP006). A total made anew at the top of the method, a number (`loss.item()`,
   `loss.detach()`), a total that is itself back-propagated, or one added under
   `torch.no_grad()` keeps nothing.
+- A loader without `drop_last=True` whose dataset was trimmed to whole batches first
+  (`idx[n - n // bs * bs:]`, `data[: len(data) // bs * bs]`, `int(n / bs) * bs`, with the
+  loader's own batch size) has no short last batch: the state built for `batch_size` rows fits
+  every batch (no TBP011). Trimmed to another size, or not at all, the last batch may still be
+  short.
 """
 
 from __future__ import annotations
@@ -175,6 +180,64 @@ def train_step(model, optimizer, x, y):
     total = total + loss
     return total.item()
 """
+)
+
+
+# ------------------------------------------ a dataset trimmed to whole batches (no short last)
+
+STOCK = (
+    HEADER
+    + """from torch.utils.data import DataLoader, Subset, TensorDataset
+
+batch_size = 6
+hidden_size = 5
+
+
+def train(series, targets):
+    master = TensorDataset(series, targets)
+    n = len(master)
+{trim}
+    loader = DataLoader({dataset}, batch_size=batch_size, shuffle=False)
+    net = nn.LSTM(3, hidden_size, batch_first=True)
+    head = nn.Linear(hidden_size, 1)
+    optimizer = torch.optim.Adam([*net.parameters(), *head.parameters()])
+    for epoch in range(3):
+        h = torch.zeros(1, batch_size, hidden_size)
+        c = torch.zeros(1, batch_size, hidden_size)
+        for x, y in loader:{mark}
+            optimizer.zero_grad()
+            out, (h, c) = net(x, (h, c))
+            h, c = h.detach(), c.detach()
+            loss = nn.functional.mse_loss(head(out[:, -1]), y)
+            loss.backward()
+            optimizer.step()
+"""
+)
+
+FOUND["stock-untrimmed-loader"] = STOCK.format(
+    trim="    train_set = master", dataset="train_set", mark="  # expect: TBP011"
+)
+FOUND["stock-trimmed-to-another-size"] = STOCK.format(
+    trim="    drop = n - int(n / 4) * 4\n    train_set = Subset(master, list(range(n))[drop:n])",
+    dataset="train_set",
+    mark="  # expect: TBP011",
+)
+SILENT["stock-index-list-trimmed-int-division"] = STOCK.format(
+    trim="    drop = n - int(n / batch_size) * batch_size\n"
+    "    idx = list(range(n))\n"
+    "    train_set = Subset(master, idx[drop:n])",
+    dataset="train_set",
+    mark="",
+)
+SILENT["stock-slice-floor-division"] = STOCK.format(
+    trim="    keep = n // batch_size * batch_size\n    train_set = Subset(master, range(keep))",
+    dataset="train_set",
+    mark="",
+)
+SILENT["stock-tensors-trimmed-inline"] = STOCK.format(
+    trim="    m = len(series) - len(series) % batch_size",
+    dataset="TensorDataset(series[:m], targets[:m])",
+    mark="",
 )
 
 
