@@ -15,6 +15,11 @@ repositories' lines).
   loader's own batch size) has no short last batch: the state built for `batch_size` rows fits
   every batch (no TBP011). Trimmed to another size, or not at all, the last batch may still be
   short.
+- A name that held the back-propagated loss and is rebound to a plain number before it is
+  accumulated (`loss = total_loss / len(dataset)` after the batch loop, with `total_loss`
+  summing `.item()`s; then `loss_list.append(loss)`) adds that number, not a graph (no
+  TBP006). Rebound to something made from the loss itself, or not rebound, it still holds
+  the last batch's graph.
 """
 
 from __future__ import annotations
@@ -238,6 +243,45 @@ SILENT["stock-tensors-trimmed-inline"] = STOCK.format(
     trim="    m = len(series) - len(series) % batch_size",
     dataset="TensorDataset(series[:m], targets[:m])",
     mark="",
+)
+
+
+# ------------------------------------------------ a loss name rebound to a number, then kept
+
+EPOCHS = (
+    HEADER
+    + """
+
+def fit(model, loader, optimizer, criterion, n_items):
+    loss_list = []
+    for epoch in range(10):
+        total_loss = 0
+        for x, y in loader:
+            out, _ = model(x)
+            loss = criterion(out, y)
+            total_loss += loss.item() * x.size(0)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+{after}
+    return loss_list
+"""
+)
+
+SILENT["loss-rebound-to-epoch-average"] = EPOCHS.format(
+    after="""        loss = total_loss / n_items
+        loss_list.append(loss)"""
+)
+SILENT["loss-rebound-to-float"] = EPOCHS.format(
+    after="""        loss = float(total_loss)
+        loss_list.append(loss)"""
+)
+FOUND["loss-appended-after-batch-loop"] = EPOCHS.format(
+    after="""        loss_list.append(loss)  # expect: TBP006"""
+)
+FOUND["loss-rebound-from-itself"] = EPOCHS.format(
+    after="""        loss = loss / n_items
+        loss_list.append(loss)  # expect: TBP006"""
 )
 
 
