@@ -42,7 +42,13 @@ from tbptt_lint.analysis.index import (
 )
 from tbptt_lint.analysis.interpreter import UnitInterpreter
 from tbptt_lint.analysis.loaders import passed_calls
-from tbptt_lint.analysis.losses import CALL_METHODS, has_loss_helpers, loss_sites, sums_in_loop
+from tbptt_lint.analysis.losses import (
+    CALL_METHODS,
+    has_loss_helpers,
+    loss_sites,
+    sums_in_loop,
+    sums_on_self,
+)
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
 from tbptt_lint.analysis.prefilter import (
@@ -590,7 +596,13 @@ def build_model(
                 or (backward_calls and calls_backward_method(body, backward_calls))
             ):
                 gradient_units.append((node, class_name))
-            if loss_helpers and sums_in_loop(body) and loss_sites(body, context, class_name):
+            if (loss_helpers and sums_in_loop(body) and loss_sites(body, context, class_name)) or (
+                # A method that back-propagates and keeps a running total on its object.
+                class_name is not None
+                and isinstance(node, cst.FunctionDef)
+                and node.name.value in local_helpers
+                and sums_on_self(body)
+            ):
                 interpreter = UnitInterpreter(node, context, class_name=class_name)
                 interpreter.run(body)
                 loss_units.append(interpreter.events)

@@ -1098,8 +1098,10 @@ class UnitInterpreter:
         augmented: bool = False,
     ) -> None:
         accumulator = dotted_name(target) or keyed_name(target)
-        if accumulator is None or not self.loop_stack or self.no_grad_depth:
+        if accumulator is None or self.no_grad_depth:
             return  # under `torch.no_grad()` what is added holds no graph
+        if not self.loop_stack and not _kept_on_self(accumulator):
+            return  # outside a loop only a total kept on the object outlives the pass
         added: cst.BaseExpression | None = None
         if augmented and isinstance(statement, cst.AugAssign):
             if isinstance(statement.operator, (cst.AddAssign, cst.SubtractAssign)):
@@ -1225,7 +1227,7 @@ class UnitInterpreter:
                 appended = self.evaluate(call.args[0].value, env)
                 env[receiver] = join(replace(env[receiver], elements=None), appended) or appended
             added = call.args[0].value
-            if self.loop_stack:
+            if self.loop_stack or (_kept_on_self(receiver) and not self.no_grad_depth):
                 accumulation = Accumulation(
                     call, receiver, dotted_name(added) or "", self.loops, added
                 )
@@ -3029,3 +3031,9 @@ def state_left_out(call: cst.Call) -> bool:
 
 def is_cell_class(qualified: str | None) -> bool:
     return qualified in CELL_MODULES
+
+
+def _kept_on_self(accumulator: str) -> bool:
+    """`self.total_loss`: an attribute of the object a method runs on outlives each call of
+    the method, so a total kept there spans every call (an agent's `learn()` once per update)."""
+    return accumulator.startswith("self.")

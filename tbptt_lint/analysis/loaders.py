@@ -236,7 +236,42 @@ class ModuleLoaders:
         fixed_size = None
         if _is_none(batch_sampler) and batch_size is not None and not _is_none(batch_size):
             fixed_size = ast.unparse(batch_size)
-        return LoaderInfo(shuffled, fixed_size, _flag(args.get("drop_last"), default=False))
+        drop_last = _flag(args.get("drop_last"), default=False)
+        dataset = args.get("dataset")
+        if (
+            drop_last is False
+            and fixed_size is not None
+            and dataset is not None
+            and self.trimmed_to_batches(dataset, fixed_size, place, depth, set())
+        ):
+            drop_last = None  # whole batches only, or so it seems: whether one is short is unknown
+        return LoaderInfo(shuffled, fixed_size, drop_last)
+
+    def trimmed_to_batches(
+        self, node: ast.expr, size: str, place: Place, depth: int, seen: set[int]
+    ) -> bool:
+        """Whether a dataset is made (through names assigned on the way, in this run) from
+        something cut to a whole number of batches of `size`: `n // size * size`,
+        `int(n / size) * size`, `n - n % size`."""
+        if depth > MAX_RESOLUTION_DEPTH or id(node) in seen:
+            return False
+        seen.add(id(node))
+        for part in ast.walk(node):
+            if _whole_batches(part, size):
+                return True
+        for part in ast.walk(node):
+            if not isinstance(part, ast.Name):
+                continue
+            found = self._resolve_name(part.id, place)
+            if found is None or isinstance(found, Parameter):
+                continue
+            for binding in found:
+                value = binding.value
+                if value is not None and self.trimmed_to_batches(
+                    value, size, binding.place, depth + 1, seen
+                ):
+                    return True
+        return False
 
     def sampler_shuffles(self, node: ast.expr | None, place: Place, depth: int) -> bool | None:
         """Whether a sampler draws in random order; None when unknown."""
@@ -857,6 +892,41 @@ def _reaching(
         if place.blocks[: len(blocks)] == blocks:
             return reaching, True
     return reaching, False
+
+
+def _whole_batches(node: ast.AST, size: str) -> bool:
+    """`n // size * size`, `(n // size) * size`, `int(n / size) * size` or `n - n % size`."""
+    if not isinstance(node, ast.BinOp):
+        return False
+    if isinstance(node.op, ast.Mult):
+        for count, factor in ((node.left, node.right), (node.right, node.left)):
+            if ast.unparse(factor) == size and _batch_count(count, size):
+                return True
+        return False
+    if isinstance(node.op, ast.Sub) and isinstance(node.right, ast.BinOp):
+        rest = node.right
+        return (
+            isinstance(rest.op, ast.Mod)
+            and ast.unparse(rest.right) == size
+            and ast.unparse(rest.left) == ast.unparse(node.left)
+        )
+    return False
+
+
+def _batch_count(node: ast.expr, size: str) -> bool:
+    """`n // size` or `int(n / size)`: how many whole batches `n` items make."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.FloorDiv):
+        return ast.unparse(node.right) == size
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("int", "floor")
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.BinOp)
+        and isinstance(node.args[0].op, (ast.Div, ast.FloorDiv))
+    ):
+        return ast.unparse(node.args[0].right) == size
+    return False
 
 
 def _known(bindings: list[Binding] | None) -> list[Binding] | None:

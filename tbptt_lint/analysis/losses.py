@@ -432,6 +432,29 @@ def sums_in_loop(body: Sequence[cst.CSTNode]) -> bool:
     return False
 
 
+def sums_on_self(body: Sequence[cst.CSTNode]) -> bool:
+    """Whether the unit adds to an attribute of its object outside any loop of its own
+    (`self.total += loss`, `self.losses.append(loss)`): a method run once per update keeps
+    that total from one call to the next (TBP006), before a unit is interpreted for it."""
+    for node in descendants(body, stop=(*NESTED_SCOPES, cst.For, cst.While)):
+        if _adds(node) and _target_on_self(node):
+            return True
+    return False
+
+
+def _target_on_self(node: cst.CSTNode) -> bool:
+    targets: list[cst.BaseExpression]
+    if isinstance(node, cst.AugAssign):
+        targets = [node.target]
+    elif isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        targets = [node.func.value]
+    else:
+        return False
+    return any((dotted_name(t) or "").startswith("self.") for t in targets)
+
+
 def _adds(node: cst.CSTNode) -> bool:
     if isinstance(node, cst.AugAssign):
         return isinstance(node.operator, (cst.AddAssign, cst.SubtractAssign))

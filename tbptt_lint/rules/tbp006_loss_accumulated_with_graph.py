@@ -3,7 +3,8 @@ its graph."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 import libcst as cst
 
@@ -72,7 +73,13 @@ for x, y in batches:
             for accumulation in unit.accumulations:
                 if accumulation.accumulator in propagated:
                     continue  # gradient accumulation: the sum itself is back-propagated
-                found = _first_kept(accumulation, propagated, imports)
+                found = _first_kept(
+                    accumulation,
+                    propagated,
+                    imports,
+                    unit.unit,
+                    partial(_reach, unit, sites, imports),
+                )
                 if found is None:
                     inline = _handed_back(accumulation, unit_handed)
                     if inline is not None:
@@ -143,11 +150,21 @@ def _first_kept(
     accumulation: Accumulation,
     propagated: dict[str, list[tuple[BackwardSite, str | None]]],
     imports: ImportMap,
+    unit: cst.CSTNode,
+    reach: Callable[[cst.CSTNode], set[str]],
 ) -> tuple[str, BackwardSite, str | None] | None:
     """The first added name, and a backward through it, such that the accumulator outlives
-    that backward's window: a loop holds both and does not make the accumulator anew."""
+    that backward's window: a loop holds both and does not make the accumulator anew, or
+    the accumulator is kept on the object by a method outside any loop of its own, and the
+    method does not make it anew on every call (the method is the window)."""
     for name in sorted(_added_names(accumulation, imports)):
         for site, through in propagated.get(name, ()):
+            if _rebound_before(unit, accumulation.node, name, site, reach, imports):
+                continue  # `loss = total / n` after the backward: a number, not its loss
+            if not accumulation.loops:
+                if _kept_across_calls(accumulation, site, unit):
+                    return name, site, through
+                continue
             loop = _shared_loop(accumulation, site)
             if loop is None or _reset_inside(loop, accumulation.accumulator, accumulation.node):
                 continue
@@ -163,7 +180,10 @@ def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = 
 
 
 def _back_propagated(
-    unit: UnitEvents, sites: list[BackwardSite], imports: ImportMap
+    unit: UnitEvents,
+    sites: list[BackwardSite],
+    imports: ImportMap,
+    skip: cst.CSTNode | None = None,
 ) -> dict[str, list[tuple[BackwardSite, str | None]]]:
     """Every name whose value some backward of the unit runs through, with those backwards:
     its roots (`loss` in `loss.backward()`, `losses` in `torch.stack(losses).sum()`, `loss` in
@@ -191,6 +211,7 @@ def _back_propagated(
     flows += [
         (target, loss_names(value, imports, strict=True), node)
         for target, value, node in _assignments(unit.unit)
+        if node is not skip
     ]
     changed = True
     while changed:
@@ -244,6 +265,110 @@ def _assignments(
                 name = dotted_name(target.target)
                 if name is not None:
                     yield name, node.value, node
+
+
+def _rebound_before(
+    unit: cst.CSTNode,
+    accumulation: cst.CSTNode,
+    name: str,
+    site: BackwardSite,
+    reach: Callable[[cst.CSTNode], set[str]],
+    imports: ImportMap,
+) -> bool:
+    """Whether a statement of the accumulation's own block, between the statement that holds
+    the backward and the accumulation, rebinds `name` to something made from no
+    back-propagated value (`loss = total_loss / len(data)` after the batch loop, with
+    `total_loss` summing `.item()`s): every way from that backward to the accumulation passes
+    the rebinding, so what is accumulated is that value, not the loss the backward ran
+    through."""
+    block = _block_before(unit, accumulation)
+    if block is None:
+        return False
+    holder = next(
+        (
+            index
+            for index, statement in enumerate(block)
+            if any(found is site.call for found in descendants([statement]))
+        ),
+        None,
+    )
+    if holder is None:
+        return False  # the backward is not before the accumulation in this block
+    for statement in reversed(block[holder + 1 :]):
+        if not isinstance(statement, cst.SimpleStatementLine):
+            if name in _bound_in(statement):
+                return False  # rebound inside a nested block: not on every way
+            continue
+        for small in reversed(statement.body):
+            if not isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+                continue
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+            )
+            if not any(dotted_name(t) == name for t in targets):
+                if any(name in target_names(t) for t in targets):
+                    return False  # unpacked or otherwise bound: unknown
+                continue
+            if not isinstance(small, cst.Assign) or small.value is None:
+                return False
+            made_from = loss_names(small.value, imports, strict=True)
+            # What reaches a backward other than through this very rebinding (which, in a
+            # loop, would carry its own names back to the backward of the next pass).
+            return not (made_from & (reach(small) | {name}))
+    return False
+
+
+def _block_before(unit: cst.CSTNode, node: cst.CSTNode) -> list[cst.CSTNode] | None:
+    """The statements before the one holding `node` in the block that holds it directly."""
+    roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
+    for block in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        body = block.body if isinstance(block, (cst.IndentedBlock, cst.Module)) else None
+        if not isinstance(body, (list, tuple)):
+            continue
+        for index, statement in enumerate(body):
+            if isinstance(statement, cst.SimpleStatementLine) and any(
+                found is node for found in descendants([statement])
+            ):
+                return list(body[:index])
+    if isinstance(unit, cst.Module):
+        for index, statement in enumerate(unit.body):
+            if isinstance(statement, cst.SimpleStatementLine) and any(
+                found is node for found in descendants([statement])
+            ):
+                return list(unit.body[:index])
+    return None
+
+
+def _bound_in(statement: cst.CSTNode) -> set[str]:
+    bound: set[str] = set()
+    for node in descendants([statement], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                bound |= set(target_names(target.target))
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
+            bound |= set(target_names(node.target))
+    return bound
+
+
+def _reach(
+    unit: UnitEvents, sites: list[BackwardSite], imports: ImportMap, skip: cst.CSTNode
+) -> set[str]:
+    """The names some backward runs through, leaving out the flow of one assignment."""
+    return set(_back_propagated(unit, sites, imports, skip))
+
+
+def _kept_across_calls(accumulation: Accumulation, site: BackwardSite, unit: cst.CSTNode) -> bool:
+    """`self.total_loss = self.total_loss + loss` in a method that back-propagates `loss`
+    itself, outside any loop of the method: the attribute outlives the call, so each call
+    adds one more graph, unless the method makes the total anew on every call."""
+    if not accumulation.accumulator.startswith("self.") or site.loops or site.via_helper:
+        return False
+    if not isinstance(unit, cst.FunctionDef):
+        return False
+    holders = {accumulation.accumulator, accumulation.accumulator.split("[", 1)[0]}
+    return not _resets_every_pass(_block(unit.body), holders, accumulation.node)
 
 
 def _shared_loop(accumulation: Accumulation, site: BackwardSite) -> cst.CSTNode | None:
