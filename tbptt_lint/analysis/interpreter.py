@@ -417,10 +417,7 @@ def cuts_parameter_first(
     repackage_hidden(h)`, also under `if h is not None:`) or cuts it in place
     (`h.detach_()`), or every read of it is a cut (`out, h = gru(x, h.detach())`). A state
     passed to such a function carries no graph into it, whatever the caller did."""
-    if not any(
-        isinstance(n, cst.Name) and n.value == param
-        for n in descendants([function.body], stop=NESTED_DEFS)
-    ):
+    if not isinstance(function.body, cst.IndentedBlock) or not _reads(function.body, param):
         return False
     return _first_read_cuts(function.body.body, param, rebinds_to_cut)
 

@@ -6,6 +6,12 @@ checked by running each with torch and the tracer first). The classes it found:
   and hands back the live state is called as `h = train_window(x, h)`: the state it returns
   is stale, but no graph of an earlier window reaches the function's own backward (no
   TBP001). One that reads the state uncut first still leaks.
+- A list made anew on every pass of a loop inside the window (`new = []` per time step, filled
+  with each layer's `(h, c)`) lives for less than a window: it accumulates no graph across
+  windows (no TBP006), where a list made once before the windows does. And what TBP006's
+  unsafe fix appends is `.item()` only for a name a plain `name.backward()` starts from
+  (torch requires one number there); anything else is cut with `.detach()`, where `.item()`
+  would raise on a state or an output.
 """
 
 from __future__ import annotations
@@ -109,6 +115,49 @@ FOUND["step function: the state cut only when a flag says so"] = fill(
 )
 
 
+# ----------------------- 2. a list made anew per time step, filled with the layers' states
+
+LAYER_STATES = (
+    HEADER
+    + """
+cells = nn.ModuleList([nn.LSTMCell(4, 8), nn.LSTMCell(8, 8)])
+opt = torch.optim.SGD(cells.parameters(), lr=0.1)
+states = [(torch.zeros(2, 8), torch.zeros(2, 8)) for _ in cells]
+{before}
+for x in stream.split(10):
+    outs = []
+    for t in range(x.size(0)):
+        inp = x[t]
+        {reset}
+        for cell, (h, c) in zip(cells, states):
+            h, c = cell(inp, (h, c))
+            new.append((h, c))
+            inp = h
+        states = new
+        outs.append(inp)
+    loss = torch.stack(outs).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    states = [(h.detach(), c.detach()) for h, c in states]
+"""
+)
+SILENT["per-layer states gathered in a list made anew at every time step"] = fill(
+    LAYER_STATES, before="", reset="new = []", mark=""
+)
+SILENT["per-layer states gathered in a list made anew by a comprehension"] = fill(
+    LAYER_STATES, before="", reset="new = list()", mark=""
+)
+FOUND["layer outputs also kept in a list made once, before every window"] = fill(
+    LAYER_STATES.replace(
+        "            inp = h\n", "            inp = h\n            history.append(h){mark}\n"
+    ),
+    before="history = []",
+    reset="new = []",
+    mark="  # expect: TBP006",
+)
+
+
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
     source = FOUND[name]
@@ -119,3 +168,34 @@ def test_finds(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(SILENT))
 def test_stays_silent(name: str) -> None:
     assert codes(SILENT[name]) == []
+
+
+def fix_edits(source: str, code: str) -> list[str]:
+    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=(code,)))
+    return [edit.content for f in findings if f.fix for edit in f.fix.edits]
+
+
+def test_tbp006_fix_cuts_a_state_with_detach_not_item() -> None:
+    """`h.item()` raises on a state of 16 numbers: the fix appends `.detach()`."""
+    source = FOUND["layer outputs also kept in a list made once, before every window"]
+    assert fix_edits(source, "TBP006") == [".detach()"]
+
+
+def test_tbp006_fix_keeps_item_for_the_loss_backward_starts_from() -> None:
+    source = (
+        HEADER
+        + """
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+h = torch.zeros(1, 2, 8)
+history = []
+for x in stream.split(10):
+    out, h = gru(x, h.detach())
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward(retain_graph=False)
+    opt.step()
+    history.append(loss)
+"""
+    )
+    assert fix_edits(source, "TBP006") == [".item()"]
