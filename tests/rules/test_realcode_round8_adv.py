@@ -12,12 +12,18 @@ checked by running each with torch and the tracer first). The classes it found:
   unsafe fix appends is `.item()` only for a name a plain `name.backward()` starts from
   (torch requires one number there); anything else is cut with `.detach()`, where `.item()`
   would raise on a state or an output.
+- TBP001's unsafe fix cuts the carried names after the backward; for a name a `for` loop takes
+  anew from a list each pass (`for cell, (h, c) in zip(cells, states)`) that cut never reaches
+  the next call, and `--fix` inserted it once per round, ten times. No fix is offered there,
+  and the fixer throws away a round in which no fix removed its finding (and does not apply a
+  fix again once it came back as often as it was applied).
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -199,3 +205,74 @@ for x in stream.split(10):
 """
     )
     assert fix_edits(source, "TBP006") == [".item()"]
+
+
+# ----------------------------------- 3. a cut of a state the loop takes anew from a list
+
+LOOP_TARGET_STATE = (
+    HEADER
+    + """
+cells = nn.ModuleList([nn.LSTMCell(4, 8), nn.LSTMCell(8, 8)])
+opt = torch.optim.SGD(cells.parameters(), lr=0.1)
+states = [(torch.zeros(2, 8), torch.zeros(2, 8)) for _ in cells]
+for x in stream.split(10):
+    outs = []
+    for t in range(x.size(0)):
+        inp = x[t]
+        new = []
+        for cell, (h, c) in zip(cells, states):
+            h, c = cell(inp, (h, c))
+            new.append((h, c))
+            inp = h
+        states = new
+        outs.append(inp)
+    loss = torch.stack(outs).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+
+
+def test_no_cut_fix_for_a_state_a_loop_takes_anew() -> None:
+    """`h, c = h.detach(), c.detach()` after the backward never reaches the next window: `for
+    cell, (h, c) in zip(cells, states)` takes them from `states` again. No fix is offered
+    (it was inserted ten times over, one per round of `--fix`)."""
+    assert {code for code, _ in codes(LOOP_TARGET_STATE)} == {"TBP001"}
+    assert fix_edits(LOOP_TARGET_STATE, "TBP001") == []
+
+
+def test_cut_fix_still_offered_for_a_state_the_loop_carries() -> None:
+    source = (
+        HEADER
+        + """
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+h = torch.zeros(1, 2, 8)
+for i, x in enumerate(stream.split(10)):
+    out, h = gru(x, h)
+    out.pow(2).mean().backward()
+    opt.step()
+    opt.zero_grad()
+"""
+    )
+    assert [edit.strip() for edit in fix_edits(source, "TBP001")] == ["h = h.detach()"]
+
+
+def test_fixer_drops_a_fix_that_does_not_remove_its_finding() -> None:
+    """A fix whose finding comes back after it was applied is not applied round after round:
+    the round that changed nothing is thrown away."""
+    from pathlib import Path
+
+    from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix
+    from tbptt_lint.fixer import fix_document
+
+    def check(text: str, notebook: object) -> tuple[list[Finding], list[Any], list[str]]:
+        line = len(text.splitlines())
+        edit = Edit("h = h.detach()\n", (line + 1, 1), (line + 1, 1))
+        fix = Fix("Cut `h`", UNSAFE, (edit,))
+        return [Finding("TBP001", "`h` is carried", 1, 1, 1, 2, fix)], [], []
+
+    source = "h = step(h)\n"
+    outcome = fix_document(Path("x.py"), source.encode(), source, None, check, unsafe=True)
+    assert outcome.fixed == source.encode()
