@@ -1226,6 +1226,33 @@ class UnitInterpreter:
             elif self.detaches_each(expression):
                 self.exec_comprehension_detach(expression, env)
 
+    def mapped_inplace_cut(self, call: cst.Call) -> cst.BaseExpression | None:
+        """What `list(map(torch.Tensor.detach_, state))` (or `tuple(...)`, or a lambda that
+        calls `detach_()` on its argument) cuts in place: `state`. A bare `map(...)` as a
+        statement is lazy and runs nothing."""
+        if dotted_name(call.func) not in ("list", "tuple", "set") or len(call.args) != 1:
+            return None
+        inner = call.args[0].value
+        if not isinstance(inner, cst.Call) or dotted_name(inner.func) != "map":
+            return None
+        if len(inner.args) != 2 or any(arg.keyword or arg.star for arg in inner.args):
+            return None
+        function = inner.args[0].value
+        if isinstance(function, cst.Lambda):
+            params = function.params.params
+            body = function.body
+            if not (
+                len(params) == 1
+                and isinstance(body, cst.Call)
+                and method_name(body) == "detach_"
+                and not body.args
+                and dotted_name(body.func.value) == params[0].name.value  # type: ignore[attr-defined]
+            ):
+                return None
+        elif self.context.imports.qualify(dotted_name(function)) != "torch.Tensor.detach_":
+            return None
+        return inner.args[1].value
+
     @staticmethod
     def detaches_each(expression: cst.ListComp | cst.GeneratorExp) -> bool:
         """`[s.detach() for s in states]`: the out-of-place detach of each element."""
@@ -1255,6 +1282,13 @@ class UnitInterpreter:
         self.note_discarded_detach(expression, variable, container, env)
 
     def exec_call_statement(self, call: cst.Call, env: Env) -> None:
+        mapped = self.mapped_inplace_cut(call)
+        if mapped is not None:
+            # `list(map(torch.Tensor.detach_, state))`: each element cut in place.
+            for name in names_in(mapped):
+                if name in env:
+                    env[name] = cut_in_place(env[name], call)
+            return
         method = method_name(call)
         receiver_node = call.func.value if isinstance(call.func, cst.Attribute) else None
         receiver = dotted_name(receiver_node) if receiver_node is not None else None

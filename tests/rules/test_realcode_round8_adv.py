@@ -17,6 +17,9 @@ checked by running each with torch and the tracer first). The classes it found:
   the next call, and `--fix` inserted it once per round, ten times. No fix is offered there,
   and the fixer throws away a round in which no fix removed its finding (and does not apply a
   fix again once it came back as often as it was applied).
+- `list(map(torch.Tensor.detach_, state))` (or a lambda calling `t.detach_()`) as a
+  statement cuts each part of the state in place; a bare `map(...)` is lazy and cuts nothing,
+  and `torch.Tensor.detach` (out of place) throws the cut parts away.
 """
 
 from __future__ import annotations
@@ -161,6 +164,37 @@ FOUND["layer outputs also kept in a list made once, before every window"] = fill
     before="history = []",
     reset="new = []",
     mark="  # expect: TBP006",
+)
+
+
+# ------------------------------------------------ 4. an in-place cut mapped over the state
+
+MAPPED = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+state = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+for x in stream.split(10):
+    out, state = lstm(x, state){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {cut}
+"""
+)
+SILENT["list(map(torch.Tensor.detach_, state)) cuts each part in place"] = fill(
+    MAPPED, mark="", cut="list(map(torch.Tensor.detach_, state))"
+)
+SILENT["tuple(map(lambda t: t.detach_(), state)) cuts each part in place"] = fill(
+    MAPPED, mark="", cut="tuple(map(lambda t: t.detach_(), state))"
+)
+FOUND["a bare map(torch.Tensor.detach_, state) is lazy and cuts nothing"] = fill(
+    MAPPED, mark="  # expect: TBP001", cut="map(torch.Tensor.detach_, state)"
+)
+FOUND["list(map(torch.Tensor.detach, state)) throws the cut parts away"] = fill(
+    MAPPED, mark="  # expect: TBP001", cut="list(map(torch.Tensor.detach, state))"
 )
 
 
