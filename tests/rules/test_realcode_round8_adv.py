@@ -20,6 +20,9 @@ checked by running each with torch and the tracer first). The classes it found:
 - `list(map(torch.Tensor.detach_, state))` (or a lambda calling `t.detach_()`) as a
   statement cuts each part of the state in place; a bare `map(...)` is lazy and cuts nothing,
   and `torch.Tensor.detach` (out of place) throws the cut parts away.
+- `net = nn.DataParallel(Net())` (DistributedDataParallel too) is a `Net`, as `net =
+  nn.DataParallel(net)` already was: its calls run `Net.forward`, so a state carried uncut
+  through it is TBP001, and a forward that returns it cut is silent.
 """
 
 from __future__ import annotations
@@ -195,6 +198,48 @@ FOUND["a bare map(torch.Tensor.detach_, state) is lazy and cuts nothing"] = fill
 )
 FOUND["list(map(torch.Tensor.detach, state)) throws the cut parts away"] = fill(
     MAPPED, mark="  # expect: TBP001", cut="list(map(torch.Tensor.detach, state))"
+)
+
+
+# ---------------------------------- 5. a model wrapped by DataParallel as it is built
+
+WRAPPED = (
+    HEADER
+    + """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(4, 8)
+        self.head = nn.Linear(8, 1)
+
+    def forward(self, x, h):
+        out, h = self.rnn(x, h)
+        return self.head(out), {returned}
+
+
+net = nn.DataParallel(Net(){to})
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+h = torch.zeros(1, 2, 8)
+for x in stream.split(10):
+    {cut}
+    y, h = net(x, h){mark}
+    loss = y.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+FOUND["nn.DataParallel(Net()): the state carried uncut"] = fill(
+    WRAPPED, returned="h", to="", cut="pass", mark="  # expect: TBP001"
+)
+FOUND["nn.DataParallel(Net().to(device)): the state carried uncut"] = fill(
+    WRAPPED, returned="h", to='.to("cpu")', cut="pass", mark="  # expect: TBP001"
+)
+SILENT["nn.DataParallel(Net()): the state cut per window"] = fill(
+    WRAPPED, returned="h", to="", cut="h = h.detach()", mark=""
+)
+SILENT["nn.DataParallel(Net()): the wrapped forward returns the state cut"] = fill(
+    WRAPPED, returned="h.detach()", to="", cut="pass", mark=""
 )
 
 
