@@ -56,10 +56,20 @@ def fix_document(
     outcome = FixOutcome(str(path), data, data)
     findings, diagnostics, warnings = check(text, notebook)
     outcome.unfixed_diagnostics = diagnostics
+    # Fixes that came back as often as they were applied: they did not remove their
+    # findings, and applying them again would only repeat the edit (the same cut, line after
+    # line). A round in which no fix removed its finding is thrown away.
+    failed: set[FixKey] = set()
     for _ in range(MAX_ROUNDS):
-        fixes = [finding.fix for finding in findings if applicable(finding.fix, unsafe)]
+        offered = [
+            finding
+            for finding in findings
+            if applicable(finding.fix, unsafe) and _key(finding) not in failed
+        ]
+        fixes = [finding.fix for finding in offered if finding.fix is not None]
         if not fixes:
             break
+        keys = Counter(_key(finding) for finding in offered)
         attempt = _apply(outcome.fixed, text, notebook, fixes)
         if attempt is None:
             outcome.warnings.append(
@@ -71,6 +81,10 @@ def fix_document(
         if new_bytes == outcome.fixed:
             break
         new_findings, new_diagnostics, new_warnings = check(new_text, new_notebook)
+        again = Counter(_key(finding) for finding in new_findings if finding.fix is not None)
+        failed |= {key for key, count in keys.items() if again[key] >= count}
+        if failed >= set(keys):
+            break  # every fix of the round came back with its finding: it changed nothing
         before = Counter(finding.code for finding in findings)
         after = Counter(finding.code for finding in new_findings)
         outcome.fixed_codes.update(before - after)
@@ -80,6 +94,17 @@ def fix_document(
     outcome.diagnostics = diagnostics
     outcome.warnings.extend(warnings)
     return outcome
+
+
+FixKey = tuple[str, str, tuple[str, ...]]
+
+
+def _key(finding: Finding) -> FixKey:
+    """A fix as it reads, wherever it lands: its finding's code, its title and its texts."""
+    fix = finding.fix
+    if fix is None:
+        return (finding.code, "", ())
+    return (finding.code, fix.message, tuple(edit.content for edit in fix.edits))
 
 
 def _apply(

@@ -409,6 +409,101 @@ def threads_through_windows(
     return False
 
 
+def cuts_parameter_first(
+    function: cst.FunctionDef,
+    param: str,
+    rebinds_to_cut: Callable[[cst.BaseExpression, str], bool],
+) -> bool:
+    """Whether `function` cuts its parameter `param` before reading it for anything else: the
+    first statement that reads it rebinds it to a cut (`h = h.detach()`, `h =
+    repackage_hidden(h)`, also under `if h is not None:`) or cuts it in place
+    (`h.detach_()`), or every read of it is a cut (`out, h = gru(x, h.detach())`). A state
+    passed to such a function carries no graph into it, whatever the caller did."""
+    if not isinstance(function.body, cst.IndentedBlock) or not _reads(function.body, param):
+        return False
+    return _first_read_cuts(function.body.body, param, rebinds_to_cut)
+
+
+NESTED_DEFS = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+
+def _reads(node: cst.CSTNode, param: str) -> bool:
+    return any(
+        isinstance(n, cst.Name) and n.value == param for n in descendants([node], stop=NESTED_DEFS)
+    )
+
+
+def _only_cut_reads(node: cst.CSTNode, param: str) -> bool:
+    """Every read of `param` in `node` is `param.detach()`."""
+    reads = sum(
+        1
+        for n in descendants([node], stop=NESTED_DEFS)
+        if isinstance(n, cst.Name) and n.value == param
+    )
+    cuts = sum(
+        1
+        for n in descendants([node], stop=NESTED_DEFS)
+        if isinstance(n, cst.Call)
+        and isinstance(n.func, cst.Attribute)
+        and n.func.attr.value == "detach"
+        and not n.args
+        and isinstance(n.func.value, cst.Name)
+        and n.func.value.value == param
+    )
+    return reads == cuts
+
+
+def _first_read_cuts(
+    body: Sequence[cst.BaseStatement],
+    param: str,
+    rebinds_to_cut: Callable[[cst.BaseExpression, str], bool],
+) -> bool:
+    for statement in body:
+        if not _reads(statement, param):
+            continue
+        if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+            small = statement.body[0]
+            if isinstance(small, cst.Assign):
+                bound = {n for t in small.targets for n in target_names(t.target)}
+                if bound == {param} and rebinds_to_cut(small.value, param):
+                    return True
+                if any(
+                    isinstance(n, (cst.Subscript, cst.Attribute)) and _reads(n, param)
+                    for t in small.targets
+                    for n in descendants([t.target])
+                ):
+                    return False  # `h[0] = ...`, `h.x = ...`: written through, not rebound
+                if _only_cut_reads(small.value, param):
+                    if param in bound:
+                        return True  # `out, h = gru(x, h.detach())`
+                    continue  # read only cut, the parameter kept: look further
+                return False
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                func = small.value.func
+                return (
+                    isinstance(func, cst.Attribute)
+                    and func.attr.value == "detach_"
+                    and isinstance(func.value, cst.Name)
+                    and func.value.value == param
+                )
+            return False
+        if (
+            isinstance(statement, cst.If)
+            and statement.orelse is None
+            and isinstance(statement.test, cst.Comparison)
+            and isinstance(statement.test.left, cst.Name)
+            and statement.test.left.value == param
+            and len(statement.test.comparisons) == 1
+            and isinstance(statement.test.comparisons[0].operator, cst.IsNot)
+            and isinstance(statement.test.comparisons[0].comparator, cst.Name)
+            and statement.test.comparisons[0].comparator.value == "None"
+            and isinstance(statement.body, cst.IndentedBlock)
+        ):
+            return _first_read_cuts(statement.body.body, param, rebinds_to_cut)
+        return False
+    return False
+
+
 def _steps_cuts_and_backs(
     loop: cst.For | cst.While,
     state: str,
@@ -1144,6 +1239,33 @@ class UnitInterpreter:
             elif self.detaches_each(expression):
                 self.exec_comprehension_detach(expression, env)
 
+    def mapped_inplace_cut(self, call: cst.Call) -> cst.BaseExpression | None:
+        """What `list(map(torch.Tensor.detach_, state))` (or `tuple(...)`, or a lambda that
+        calls `detach_()` on its argument) cuts in place: `state`. A bare `map(...)` as a
+        statement is lazy and runs nothing."""
+        if dotted_name(call.func) not in ("list", "tuple", "set") or len(call.args) != 1:
+            return None
+        inner = call.args[0].value
+        if not isinstance(inner, cst.Call) or dotted_name(inner.func) != "map":
+            return None
+        if len(inner.args) != 2 or any(arg.keyword or arg.star for arg in inner.args):
+            return None
+        function = inner.args[0].value
+        if isinstance(function, cst.Lambda):
+            params = function.params.params
+            body = function.body
+            if not (
+                len(params) == 1
+                and isinstance(body, cst.Call)
+                and method_name(body) == "detach_"
+                and not body.args
+                and dotted_name(body.func.value) == params[0].name.value  # type: ignore[attr-defined]
+            ):
+                return None
+        elif self.context.imports.qualify(dotted_name(function)) != "torch.Tensor.detach_":
+            return None
+        return inner.args[1].value
+
     @staticmethod
     def detaches_each(expression: cst.ListComp | cst.GeneratorExp) -> bool:
         """`[s.detach() for s in states]`: the out-of-place detach of each element."""
@@ -1173,6 +1295,13 @@ class UnitInterpreter:
         self.note_discarded_detach(expression, variable, container, env)
 
     def exec_call_statement(self, call: cst.Call, env: Env) -> None:
+        mapped = self.mapped_inplace_cut(call)
+        if mapped is not None:
+            # `list(map(torch.Tensor.detach_, state))`: each element cut in place.
+            for name in names_in(mapped):
+                if name in env:
+                    env[name] = cut_in_place(env[name], call)
+            return
         method = method_name(call)
         receiver_node = call.func.value if isinstance(call.func, cst.Attribute) else None
         receiver = dotted_name(receiver_node) if receiver_node is not None else None
@@ -1808,9 +1937,40 @@ class UnitInterpreter:
             groups=tuple(groups) or (states,),
             loops=self.loops,
             no_grad=bool(self.no_grad_depth),
-            cuts_input=self.class_cuts_input(construction, call),
+            cuts_input=self.class_cuts_input(construction, call)
+            or self.function_cuts_input(callee, call, carried),
             runs_windows=runs_windows,
         )
+
+    def function_cuts_input(
+        self, callee: str, call: cst.Call, carried: dict[str, cst.BaseExpression]
+    ) -> bool:
+        """`h = train_window(x, h)` where the function of the file (or `self.method`) cuts
+        every state it is passed before reading it (`h = h.detach()` at its top): whatever
+        the caller hands it, no graph reaches the function's own backward."""
+        function = self.defined_function(callee)
+        if function is None or not carried:
+            return False
+        params = [p.name.value for p in function.params.params]
+        if "." in callee and params:
+            params = params[1:]  # `self.method(x, h)`: the method's `self` is not passed
+        expressions = [expression for expression in carried.values()]
+        found = 0
+        for position, arg in enumerate(call.args):
+            if not any(arg.value is expression for expression in expressions):
+                continue
+            if arg.star:
+                return False
+            if arg.keyword is not None:
+                name = arg.keyword.value
+            elif position < len(params):
+                name = params[position]
+            else:
+                return False
+            if name not in params or not cuts_parameter_first(function, name, self.rebinds_to_cut):
+                return False
+            found += 1
+        return found == len(expressions)
 
     def runs_windows(
         self, callee: str, call: cst.Call, carried: dict[str, cst.BaseExpression]

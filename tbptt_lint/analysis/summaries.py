@@ -109,6 +109,9 @@ def collect_constructions(
         if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
             built = class_call(node.value)
             qualified = imports.qualify(dotted_name(built.func))
+            inner = _wrapped_construction(built, qualified, imports)
+            if inner is not None:
+                built, qualified = inner  # `nn.DataParallel(Net())` is a `Net`
             if qualified is not None and qualified.rsplit(".", 1)[-1][:1].isupper():
                 for target in node.targets:
                     for name in target_names(target.target):
@@ -120,6 +123,34 @@ def collect_constructions(
             continue
         stack.extend(children(node))
     return found
+
+
+# Torch wrappers whose call runs the wrapped module's `forward`, and nothing of their own.
+HANDING_ON_WRAPPERS = frozenset(
+    {
+        "torch.nn.DataParallel",
+        "torch.nn.parallel.DataParallel",
+        "torch.nn.parallel.DistributedDataParallel",
+        "torch.nn.parallel.data_parallel.DataParallel",
+        "torch.nn.parallel.distributed.DistributedDataParallel",
+    }
+)
+
+
+def _wrapped_construction(
+    call: cst.Call, qualified: str | None, imports: ImportMap
+) -> tuple[cst.Call, str] | None:
+    """`nn.DataParallel(Net(...))`: the class the wrapper is built around, built in place."""
+    if qualified not in HANDING_ON_WRAPPERS or not call.args or call.args[0].keyword:
+        return None
+    first = call.args[0].value
+    if not isinstance(first, cst.Call):
+        return None
+    built = class_call(first)
+    inner = imports.qualify(dotted_name(built.func))
+    if inner is None or not inner.rsplit(".", 1)[-1][:1].isupper():
+        return None
+    return built, inner
 
 
 def _wraps(call: cst.Call, name: str) -> bool:

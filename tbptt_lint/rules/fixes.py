@@ -13,6 +13,7 @@ import libcst as cst
 from tbptt_lint.analysis.context import PAIR_STATE_MODULES
 from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead
 from tbptt_lint.analysis.model import FileModel
+from tbptt_lint.analysis.names import target_names
 from tbptt_lint.analysis.walk import descendants
 from tbptt_lint.diagnostics import UNSAFE, Edit, Fix
 
@@ -340,7 +341,26 @@ def cut_after_backward_fix(
     if cut is None:
         return None
     names = ", ".join(f"`{read.name}`" for read in reads)
+    cut_names = {n for group in call.groups for n in group} | {read.name for read in reads}
+    if _loop_targets(call) & cut_names:
+        return None
     edit = insert_after_backward(model, call, sites, cut)
     if edit is None:
         return None
     return Fix(f"Cut {names} after the backward: `{cut}`", UNSAFE, (edit,))
+
+
+def _loop_targets(call: RecurrentCall) -> set[str]:
+    """Names a `for` loop around the call, or inside the outermost loop that holds it, binds
+    (`for cell, (h, c) in zip(cells, states)`): each pass takes them anew from what the loop
+    iterates, so a cut of them after the backward never reaches the next pass's call."""
+    if not call.loops:
+        return set()
+    found: set[str] = set()
+    for node in (
+        call.loops[0],
+        *descendants([call.loops[0]], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)),
+    ):
+        if isinstance(node, cst.For):
+            found.update(target_names(node.target))
+    return found

@@ -70,6 +70,7 @@ for x, y in batches:
             own = [site for site in unit.backwards if site.via_helper is None]
             sites = [*own, *(s.site for s in handed)]
             propagated = _back_propagated(unit, sites, imports)
+            scalars = _single_numbers(unit.unit, own)
             for accumulation in unit.accumulations:
                 if accumulation.accumulator in propagated:
                     continue  # gradient accumulation: the sum itself is back-propagated
@@ -92,14 +93,20 @@ for x, y in batches:
                     how = f"by `{site.via_helper}(...)`"
                 else:
                     how = f"(through `{through}`)" if through else ""
+                # `.item()` only for what a backward with no gradient starts from, which
+                # torch requires to be a single number; anything else may hold more (the
+                # output or state a loss is computed from) and is cut with `.detach()`.
+                scalar = name in scalars
+                advice = (
+                    f"`{name}.item()` (or `{name}.detach()`)" if scalar else f"`{name}.detach()`"
+                )
                 message = (
                     f"`{name}` is back-propagated{' ' if how else ''}{how} at line "
                     f"{model.line(site.call)} and also "
                     f"accumulated into `{accumulation.accumulator}` with its graph, which keeps "
-                    f"every window's graph alive. Accumulate `{name}.item()` (or "
-                    f"`{name}.detach()`) instead"
+                    f"every window's graph alive. Accumulate {advice} instead"
                 )
-                fix = _item_instead(model, accumulation.node, name)
+                fix = _item_instead(model, accumulation.node, name, "item" if scalar else "detach")
                 yield model.finding(self.code, accumulation.node, message, fix)
 
 
@@ -166,7 +173,13 @@ def _first_kept(
                     return name, site, through
                 continue
             loop = _shared_loop(accumulation, site)
-            if loop is None or _reset_inside(loop, accumulation.accumulator, accumulation.node):
+            if loop is None:
+                continue
+            # Made anew on every pass of the loop around both, or of a loop inside it around
+            # the accumulation (`new = []` per time step, filled layer by layer): it lives
+            # for less than a window.
+            inner = accumulation.loops[accumulation.loops.index(loop) :]
+            if any(_reset_inside(lp, accumulation.accumulator, accumulation.node) for lp in inner):
                 continue
             return name, site, through
     return None
@@ -436,10 +449,87 @@ def _makes_anew(node: cst.CSTNode, holders: set[str], accumulation: cst.CSTNode)
     return bool(bound & holders) and not holders & names_in(node.value)
 
 
-def _item_instead(model: FileModel, accumulation: cst.CSTNode, name: str) -> Fix | None:
-    """Append `.item()` to the one place the back-propagated loss is accumulated. Unsafe: a
-    loss that is not a single number makes `.item()` raise, and later code may expect a
-    tensor."""
+def _single_numbers(unit: cst.CSTNode, sites: Sequence[BackwardSite]) -> set[str]:
+    """Names surely holding one number where they are accumulated: what a plain
+    `name.backward()` (no `gradient`) starts from, which torch requires to be one number, and
+    the operands of the arithmetic it is computed by (`window_loss = window_loss + loss`:
+    broadcasting never shrinks a shape, so a one-number sum has one-number operands). A name
+    bound in other ways too (`loss = out` then `loss = loss.mean()`) is left out: one of its
+    values may hold more."""
+    bindings = _bindings(unit)
+
+    def stable(name: str) -> bool:
+        values = bindings.get(name, [])
+        return len(values) <= 1 or all(
+            v is not None and isinstance(v, (cst.BinaryOperation, cst.UnaryOperation, *NUMBERS))
+            for v in values
+        )
+
+    found: set[str] = set()
+    for site in sites:
+        call = site.call
+        if site.via_helper is not None or not isinstance(call.func, cst.Attribute):
+            continue
+        if call.func.attr.value != "backward" or any(
+            arg.keyword is None or arg.keyword.value == "gradient" for arg in call.args
+        ):
+            continue
+        found |= {n for n in _operands(call.func.value) if stable(n)}
+    pending = list(found)
+    while pending:
+        for value in bindings.get(pending.pop(), []):
+            for name in _operands(value) if value is not None else ():
+                if name not in found and stable(name):
+                    found.add(name)
+                    pending.append(name)
+    return found
+
+
+NUMBERS = (cst.Integer, cst.Float)
+
+
+def _bindings(unit: cst.CSTNode) -> dict[str, list[cst.BaseExpression | None]]:
+    """What each name of the unit is bound to (None: a part of something unpacked, a loop's
+    target)."""
+    roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
+    bindings: dict[str, list[cst.BaseExpression | None]] = {}
+    for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                whole = dotted_name(target.target)
+                for name in target_names(target.target):
+                    bindings.setdefault(name, []).append(node.value if name == whole else None)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)) and node.value is not None:
+            augmented = dotted_name(node.target)
+            if augmented is not None:
+                bindings.setdefault(augmented, []).append(node.value)
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            for name in target_names(node.target):
+                bindings.setdefault(name, []).append(None)
+    return bindings
+
+
+def _operands(node: cst.BaseExpression) -> set[str]:
+    """The names an arithmetic expression combines elementwise: `a` and `b` of `a + 0.5 * b`
+    (a call's result, `x.size(0)`, is an operand whose names are not followed)."""
+    if isinstance(node, (cst.Name, cst.Attribute)):
+        name = dotted_name(node)
+        return {name} if name is not None else set()
+    if isinstance(node, cst.BinaryOperation) and isinstance(
+        node.operator, (cst.Add, cst.Subtract, cst.Multiply, cst.Divide)
+    ):
+        return _operands(node.left) | _operands(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return _operands(node.expression)
+    return set()
+
+
+def _item_instead(
+    model: FileModel, accumulation: cst.CSTNode, name: str, method: str = "item"
+) -> Fix | None:
+    """Append `.item()` to the one place the back-propagated loss is accumulated (`.detach()`
+    when it is not known to be one number, where `.item()` would raise). Unsafe: later code
+    may expect a tensor, or a graph."""
     if isinstance(accumulation, (cst.AugAssign, cst.Assign)):
         roots: list[cst.CSTNode] = [accumulation.value]
     elif isinstance(accumulation, cst.Call):
@@ -454,5 +544,5 @@ def _item_instead(model: FileModel, accumulation: cst.CSTNode, name: str) -> Fix
     if len(uses) != 1:
         return None
     _line, _column, end_line, end_column = model.span(uses[0])
-    edit = Edit(".item()", (end_line, end_column), (end_line, end_column))
-    return Fix(f"Accumulate `{name}.item()`", UNSAFE, (edit,))
+    edit = Edit(f".{method}()", (end_line, end_column), (end_line, end_column))
+    return Fix(f"Accumulate `{name}.{method}()`", UNSAFE, (edit,))
