@@ -27,7 +27,7 @@ from tbptt_lint.diagnostics import Diagnostic
 from tbptt_lint.settings import Settings
 
 CACHE_DIRECTORY = ".tbptt_lint_cache"
-FORMAT = 11  # bump when the pickled layout changes (or what summaries hold)
+FORMAT = 12  # bump when the pickled layout changes (or what summaries hold)
 # Enough for the largest trees measured (the torch package: 2,285 files) several times over,
 # while a cache of this size still loads in a fraction of a second.
 MAX_ENTRIES = 20_000
