@@ -181,3 +181,28 @@ def fixed_by(code: str, source: str, unsafe: bool = True) -> str | None:
         if not applied:
             break
     return text if fixed else None
+
+
+def snippet_findings(source: str, select: tuple[str, ...] = ("TBP",)) -> list[tuple[str, int]]:
+    """(code, 1-based line) of every finding on `source` (dedented, linted as `example.py`
+    with the rules `select` names), sorted: what a test compares with `expected_sorted`."""
+    import textwrap
+
+    from tbptt_lint.analysis.api import check_source
+    from tbptt_lint.settings import Settings
+
+    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=select))
+    return sorted((f.code, f.line) for f in findings)
+
+
+def expected_sorted(source: str) -> list[tuple[str, int]]:
+    """`expected_lines(source)` sorted, as `snippet_findings` gives the findings."""
+    return sorted(expected_lines(source))
+
+
+def fill(template: str, **parts: str) -> str:
+    """`template` with each `{name}` replaced by `parts[name]` (snippet templates hold dict
+    and set literals, whose braces `str.format` would take for fields)."""
+    for name, text in parts.items():
+        template = template.replace("{" + name + "}", text)
+    return template

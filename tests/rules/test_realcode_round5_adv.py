@@ -41,27 +41,14 @@ each with SILENT variants and the FOUND twins a real bug nearby still gives.
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from tbptt_lint import testing
-from tbptt_lint.analysis.api import check_source
-from tbptt_lint.settings import Settings
+from tbptt_lint.testing import expected_sorted, snippet_findings
 
 HEADER = """\
 import torch
 import torch.nn as nn
 """
-
-
-def codes(source: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
-    return sorted((f.code, f.line) for f in findings)
-
-
-def expected(source: str) -> list[tuple[str, int]]:
-    return sorted(testing.expected_lines(source))
 
 
 FOUND: dict[str, str] = {}
@@ -644,10 +631,10 @@ FOUND["...the second never cut"] = COMPANIONS.format(
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
     source = FOUND[name]
-    assert expected(source), "a FOUND case marks its lines"
-    assert codes(source) == expected(source)
+    assert expected_sorted(source), "a FOUND case marks its lines"
+    assert snippet_findings(source) == expected_sorted(source)
 
 
 @pytest.mark.parametrize("name", sorted(SILENT))
 def test_stays_silent(name: str) -> None:
-    assert codes(SILENT[name]) == []
+    assert snippet_findings(SILENT[name]) == []

@@ -27,34 +27,19 @@ still gives (not the repositories' lines: the family, in other forms).
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tbptt_lint.analysis.api import check_source
 from tbptt_lint.engine import lint_paths
 from tbptt_lint.settings import Settings
+from tbptt_lint.testing import expected_sorted, snippet_findings
 
 HEADER = """\
 import torch
 import torch.nn as nn
 """
-
-
-def codes(source: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
-    return sorted((f.code, f.line) for f in findings)
-
-
-def expected(source: str) -> list[tuple[str, int]]:
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
 
 
 def tree_findings(root: Path, files: dict[str, str]) -> list[tuple[str, str, int]]:
@@ -712,9 +697,9 @@ def train(loader, D, E):
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
     source = FOUND[name]
-    assert codes(source) == expected(source)
+    assert snippet_findings(source) == expected_sorted(source)
 
 
 @pytest.mark.parametrize("name", sorted(SILENT))
 def test_stays_silent(name: str) -> None:
-    assert codes(SILENT[name]) == []
+    assert snippet_findings(SILENT[name]) == []

@@ -27,7 +27,6 @@ checked by running each with torch and the tracer first). The classes it found:
 
 from __future__ import annotations
 
-import re
 import textwrap
 from typing import Any
 
@@ -35,6 +34,7 @@ import pytest
 
 from tbptt_lint.analysis.api import check_source
 from tbptt_lint.settings import Settings
+from tbptt_lint.testing import expected_sorted, fill, snippet_findings
 
 HEADER = """\
 import torch
@@ -42,26 +42,6 @@ import torch.nn as nn
 
 stream = torch.randn(40, 2, 4)
 """
-
-
-def codes(source: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
-    return sorted((f.code, f.line) for f in findings)
-
-
-def expected(source: str) -> list[tuple[str, int]]:
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
-
-
-def fill(template: str, **parts: str) -> str:
-    for name, text in parts.items():
-        template = template.replace("{" + name + "}", text)
-    return template
 
 
 FOUND: dict[str, str] = {}
@@ -246,13 +226,13 @@ SILENT["nn.DataParallel(Net()): the wrapped forward returns the state cut"] = fi
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
     source = FOUND[name]
-    assert expected(source), "a FOUND case marks its lines"
-    assert codes(source) == expected(source)
+    assert expected_sorted(source), "a FOUND case marks its lines"
+    assert snippet_findings(source) == expected_sorted(source)
 
 
 @pytest.mark.parametrize("name", sorted(SILENT))
 def test_stays_silent(name: str) -> None:
-    assert codes(SILENT[name]) == []
+    assert snippet_findings(SILENT[name]) == []
 
 
 def fix_edits(source: str, code: str) -> list[str]:
@@ -317,7 +297,7 @@ def test_no_cut_fix_for_a_state_a_loop_takes_anew() -> None:
     """`h, c = h.detach(), c.detach()` after the backward never reaches the next window: `for
     cell, (h, c) in zip(cells, states)` takes them from `states` again. No fix is offered
     (it was inserted ten times over, one per round of `--fix`)."""
-    assert {code for code, _ in codes(LOOP_TARGET_STATE)} == {"TBP001"}
+    assert {code for code, _ in snippet_findings(LOOP_TARGET_STATE)} == {"TBP001"}
     assert fix_edits(LOOP_TARGET_STATE, "TBP001") == []
 
 

@@ -24,32 +24,14 @@ repositories' lines).
 
 from __future__ import annotations
 
-import re
-import textwrap
-
 import pytest
 
-from tbptt_lint.analysis.api import check_source
-from tbptt_lint.settings import Settings
+from tbptt_lint.testing import expected_sorted, snippet_findings
 
 HEADER = """\
 import torch
 import torch.nn as nn
 """
-
-
-def codes(source: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
-    return sorted((f.code, f.line) for f in findings)
-
-
-def expected(source: str) -> list[tuple[str, int]]:
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
 
 
 FOUND: dict[str, str] = {}
@@ -288,9 +270,9 @@ FOUND["loss-rebound-from-itself"] = EPOCHS.format(
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
     source = FOUND[name]
-    assert codes(source) == expected(source)
+    assert snippet_findings(source) == expected_sorted(source)
 
 
 @pytest.mark.parametrize("name", sorted(SILENT))
 def test_stays_silent(name: str) -> None:
-    assert codes(SILENT[name]) == []
+    assert snippet_findings(SILENT[name]) == []
