@@ -174,6 +174,9 @@ class GradientEvent:
     # The tests of the `if` statements around it in its function, innermost last, each with
     # the branch it sits in (True for the body, False for the `else`).
     guards: tuple[tuple[cst.BaseExpression, bool], ...] = ()
+    # The innermost `with accelerator.accumulate(...)` around it in its function, if any:
+    # the prepared optimizer's `step()` and `zero_grad()` in it run only at sync points.
+    accumulate: cst.Call | None = None
 
 
 @dataclass
@@ -205,6 +208,20 @@ def is_torch_optimizer(context: FileContext, name: str | None) -> bool:
         return False
     qualified = built.qualified_class
     return qualified.startswith("torch.optim.") and "lr_scheduler" not in qualified
+
+
+def is_accelerate_accumulate(node: cst.BaseExpression) -> bool:
+    """`accelerator.accumulate(model)`, `self.accelerator.accumulate(...)`: Hugging Face
+    accelerate's gradient-accumulation context. Inside it the optimizer and scheduler that
+    `accelerator.prepare` wrapped skip `step()` and `zero_grad()` except at the accumulation
+    boundary (`sync_gradients`); a module's own `zero_grad()` is not wrapped and runs on every
+    pass. Only a receiver named as an accelerator counts: `accumulate` alone is too common."""
+    if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
+        return False
+    if node.func.attr.value != "accumulate":
+        return False
+    receiver = dotted_name(node.func.value)
+    return receiver is not None and "accelerator" in receiver.rsplit(".", 1)[-1].lower()
 
 
 def resolve_call(
@@ -265,6 +282,7 @@ class GradientWalker:
         self.loops: list[cst.CSTNode] = []
         self.conditional = False
         self.guards: list[tuple[cst.BaseExpression, bool]] = []
+        self.accumulating: list[cst.Call] = []
         self.order = 0
 
     # ------------------------------------------------------------ statements
@@ -313,7 +331,16 @@ class GradientWalker:
         elif isinstance(node, cst.With):
             for item in node.items:
                 self.expression(item.item)
-            self.block(node.body.body)
+            gates = [
+                item.item
+                for item in node.items
+                if isinstance(item.item, cst.Call) and is_accelerate_accumulate(item.item)
+            ]
+            self.accumulating.extend(gates)
+            try:
+                self.block(node.body.body)
+            finally:
+                del self.accumulating[len(self.accumulating) - len(gates) :]
         elif isinstance(node, (cst.Try, cst.TryStar)):
             self.block(node.body.body)
             with self.branch():
@@ -559,6 +586,7 @@ class GradientWalker:
                 names,
                 method,
                 tuple(self.guards),
+                self.accumulating[-1] if self.accumulating else None,
             )
         )
 

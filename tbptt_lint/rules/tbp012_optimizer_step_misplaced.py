@@ -275,7 +275,34 @@ class Optimizers:
     def known(self, receiver: str | None) -> bool:
         """An object known to be an optimizer: a torch one, a wrapper of one, or one the unit
         clears with `zero_grad()`."""
-        return receiver is not None and (receiver in self.cleared or self.torch(receiver))
+        return receiver is not None and (
+            receiver in self.cleared or self.torch(receiver) or self.accelerated(receiver)
+        )
+
+    def accelerated(self, receiver: str) -> bool:
+        """An optimizer stepped inside `accelerator.accumulate(...)` and named as one
+        (`self.optimizer`, `optim`): accelerate wraps what it prepares, and the wrapper's
+        `step()` runs only at the accumulation boundary. A scheduler is not one."""
+        last = receiver.rsplit(".", 1)[-1].lower()
+        return (
+            "optim" in last
+            and "sched" not in last
+            and any(e.receiver == receiver and e.accumulate is not None for e in self.steps)
+        )
+
+    def gated(self, event: GradientEvent) -> set[tuple[int, bool]]:
+        """The guards of an event, with the `accelerator.accumulate(...)` around it as one
+        more for a step or a `zero_grad()` of an optimizer: those run only at the boundary.
+        A module's `zero_grad()` (`self.policy.zero_grad()`) is not wrapped: every pass."""
+        keys = _guard_keys(event)
+        if event.accumulate is None or event.receiver is None:
+            return keys
+        if event.kind not in (STEP, CLEAR) or event.receiver not in self.stepped:
+            return keys
+        if self.accelerated(event.receiver) and not self.torch(event.receiver):
+            # (a torch optimizer that `prepare` never wrapped steps on every pass)
+            keys.add((id(event.accumulate), True))
+        return keys
 
     def may_clear(self, event: GradientEvent) -> bool:
         return event.kind in (CLEAR, MAY_CLEAR) or (
@@ -360,9 +387,31 @@ class Optimizers:
         # `self.model.encoder`).
         sources = self.parameter_sources(step.receiver or "")
         return not sources or any(
-            source == clear.receiver or source.startswith(f"{clear.receiver}.")
+            source == clear.receiver
+            or source.startswith(f"{clear.receiver}.")
+            or source == self.stored_as(clear.receiver, step.receiver)
             for source in sources
         )
+
+    def stored_as(self, receiver: str | None, optimizer: str | None) -> str | None:
+        """`policy` for `self.policy` when the file binds `self.policy` once, to the plain
+        name `policy`, in the function that builds the optimizer (`self.policy = policy`
+        beside `Adam(policy.parameters())` in `__init__`): the module the optimizer was
+        built from, under the attribute's name."""
+        if receiver is None or not receiver.startswith("self."):
+            return None
+        values = self.bindings.of(receiver)
+        built = self.context.construction_of(optimizer)
+        if built is None or len(values) != 1 or not isinstance(values[0], cst.Name):
+            return None
+        value = values[0]
+        for function in descendants([self.model.module]):
+            if not isinstance(function, cst.FunctionDef):
+                continue
+            inside = {id(node) for node in descendants([function.body])}
+            if id(value) in inside:
+                return value.value if id(built.call) in inside else None
+        return None
 
 
 class Bindings:
@@ -588,13 +637,14 @@ def _cleared_between_periodic_steps(
     applies only the last pass's gradient."""
     bound: dict[str, list[cst.BaseExpression]] | None = None
     for step in flow.of(STEP):
-        if not step.guards:
+        accumulated = optimizers.gated(step) - _guard_keys(step)
+        if not step.guards and not accumulated:
             continue
         if bound is None:
             bound = _bound_in(unit)
         periodic = {
             (id(test), taken) for test, taken in step.guards if _periodic(test, taken, bound)
-        }
+        } | accumulated
         if not periodic:
             continue
         if {r for r in optimizers.stepped if optimizers.known(r)} != {step.receiver}:
@@ -608,17 +658,26 @@ def _cleared_between_periodic_steps(
                 continue  # on the other branch of an `if`: never in the same pass
             if any(backward.order <= order < step.order for order in flow.grad_read_orders):
                 continue  # each pass's gradient is read (kept aside) before the clear
-            if _stepped_every_pass(flow, backward, periodic):
+            if _stepped_every_pass(flow, optimizers, backward, periodic):
                 continue
             clear = _clear_every_pass(flow, optimizers, backward, step, periodic)
             if clear is None:
                 continue
-            test = next(t for t, taken in step.guards if (id(t), taken) in periodic)
+            test = next((t for t, taken in step.guards if (id(t), taken) in periodic), None)
+            if test is not None:
+                when = f"only when `{model.code(test).strip()}`"
+            else:
+                gate = model.code(step.accumulate).strip() if step.accumulate else "accumulate"
+                when = (
+                    f"only at the accumulation boundary of `{gate}` (accelerate skips the "
+                    "prepared optimizer's `step()` and `zero_grad()` in between, not a "
+                    "module's `zero_grad()`)"
+                )
             yield (
                 clear.node,
                 (
                     f"{_describe(model, clear, 'zero_grad')} runs on every pass, but "
-                    f"{_describe(model, step, 'step')} only when `{model.code(test).strip()}` "
+                    f"{_describe(model, step, 'step')} {when} "
                     f"(line {model.line(step.node)}): each pass wipes the gradients the passes "
                     "before it accumulated, so every update applies only the last pass's. "
                     "Clear the gradients right after the step, under the same condition"
@@ -637,7 +696,10 @@ def _guard_keys(event: GradientEvent) -> set[tuple[int, bool]]:
 
 
 def _stepped_every_pass(
-    flow: GradientFlow, backward: GradientEvent, periodic: set[tuple[int, bool]]
+    flow: GradientFlow,
+    optimizers: Optimizers,
+    backward: GradientEvent,
+    periodic: set[tuple[int, bool]],
 ) -> bool:
     """A step after the backward that runs whenever the backward does."""
     needed = _guard_keys(backward)
@@ -645,8 +707,8 @@ def _stepped_every_pass(
         e.kind == STEP
         and e.order > backward.order
         and e.loops == backward.loops
-        and not _guard_keys(e) & periodic
-        and _guard_keys(e) <= needed
+        and not optimizers.gated(e) & periodic
+        and optimizers.gated(e) <= needed
         and not (e.conditional and not e.guards)
         for e in flow.events
     )
@@ -667,7 +729,7 @@ def _clear_every_pass(
             continue
         if not (clear.order < backward.order or clear.order > step.order):
             continue
-        keys = _guard_keys(clear)
+        keys = optimizers.gated(clear)
         if keys & periodic or not keys <= needed:
             continue
         if clear.conditional and not clear.guards:

@@ -84,8 +84,6 @@ def importable(directory: Path) -> Iterator[None]:
 # Mirror -> what the linter still gets wrong on it (see the issue "Right on real code").
 KNOWN_MISSES: dict[str, str] = {
     "lm_compressive_microbatch_memory": "TBP011 missed",
-    "r6_alpacafarm_policy_zero_grad": "TBP012 missed: a module's zero_grad() every micro-batch "
-    "against the step of an optimizer built from it under another name",
     "r8_gblin_next_word_carried": "TBP001 missed: a decoder's own output fed back as its next "
     "input and carried from one batch into the next (`if 'next_word' in locals()`); the real "
     "file is found only through `word = check_cuda(word)`, a helper the run cannot see",
