@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +209,8 @@ class LintCache:
         self._write(self.path, self.entries)
 
     def _write(self, path: Path, value: Any) -> None:
+        import tempfile  # a warm run writes nothing and does not import it
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             gitignore = self.directory / ".gitignore"

@@ -11,13 +11,10 @@ Nothing here imports torch or imports/executes the linted code.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import re
 import traceback
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,6 +376,8 @@ def available_cpus() -> int:
 
 
 def _pool_context() -> Any:
+    import multiprocessing  # only a run with workers needs it (a warm one: none)
+
     # fork is unsafe when the parent has threads (torch under pytest, for example); the fork
     # server is spawned once and preloads the engine, so workers start fast.
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -391,6 +390,10 @@ def _pool_context() -> Any:
 def _run_pool(
     worker: Any, paths: list[str], settings: Settings, index: ProjectIndex | None, jobs: int
 ) -> list[FileResult]:
+    # Imported here: a warm run starts no workers and should not pay for these imports.
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     chunksize = max(1, len(paths) // (jobs * 4))
     try:
         with ProcessPoolExecutor(
