@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import stat
 from pathlib import Path
 
@@ -48,6 +47,8 @@ def replace_content(path: Path, expected: bytes, content: bytes) -> None:
 
 
 def _temporary_name(path: Path) -> Path:
+    import secrets  # only writing needs it, not a run that reports
+
     token = secrets.token_hex(4)
     return path.parent / f".{path.name}.{os.getpid()}.{token}{TEMPORARY_SUFFIX}"
 

@@ -9,6 +9,11 @@ few files at a time, do not evict what the previous run learned: the cache holds
 last `MAX_ENTRIES` uses, the least recently used dropped first. The cache file is replaced
 atomically, so a killed run leaves the previous cache, never a partial one, and an unreadable
 cache is treated as empty.
+
+Beside it, a small record of the last run's findings (`.warm`): a run that reads the very same
+files, every one with the stamp it had then, under the same configuration, has the same findings
+(a run's findings depend on nothing else), so it takes them from there without loading the
+summaries at all. Any change of a file the run reads, or of the set of files, misses it.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import contextlib
 import hashlib
 import os
 import pickle
-import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tbptt_lint import __version__
 from tbptt_lint.analysis import ModuleSummary, ProjectIndex
@@ -40,9 +46,9 @@ class FileStamp:
     inode: int
 
     @classmethod
-    def of(cls, path: Path) -> FileStamp | None:
+    def of(cls, path: Path | str) -> FileStamp | None:
         try:
-            status = path.stat()
+            status = os.stat(path)
         except OSError:
             return None
         return cls(status.st_size, status.st_mtime_ns, status.st_ino)
@@ -106,14 +112,43 @@ def index_fingerprint(index: ProjectIndex) -> str:
     return digest.hexdigest()[:16]
 
 
+def run_token(
+    read: Sequence[str], stamps: Mapping[str, FileStamp | None], reported: int
+) -> str | None:
+    """What a run's findings depend on besides the configuration: the files it reads, in order,
+    with their stamps, and how many of them (the first) it reports on. None when a file has no
+    stamp (it cannot be read): such a run is not recorded."""
+    digest = hashlib.sha256(repr((FORMAT, reported)).encode())
+    for path in read:
+        stamp = stamps.get(path)
+        if stamp is None:
+            return None
+        digest.update(f"\0{path}\0{stamp.size},{stamp.mtime_ns},{stamp.inode}".encode())
+    return digest.hexdigest()
+
+
 class LintCache:
     def __init__(self, directory: Path, settings: Settings, max_entries: int | None = None) -> None:
         self.directory = directory
         self.path = directory / f"{__version__}-{settings_fingerprint(settings)}.pickle"
+        self.warm_path = self.path.with_suffix(".warm")
         self.max_entries = MAX_ENTRIES if max_entries is None else max_entries
-        self.entries: dict[str, CacheEntry] = self._load()
-        self.run = 1 + max((entry.last_run for entry in self.entries.values()), default=0)
+        # Loaded on first use: a run whose findings come from the warm record never loads it.
+        self._entries: dict[str, CacheEntry] | None = None
+        self._run: int | None = None
         self.changed = False
+
+    @property
+    def entries(self) -> dict[str, CacheEntry]:
+        if self._entries is None:
+            self._entries = self._load()
+        return self._entries
+
+    @property
+    def run(self) -> int:
+        if self._run is None:
+            self._run = 1 + max((entry.last_run for entry in self.entries.values()), default=0)
+        return self._run
 
     def _load(self) -> dict[str, CacheEntry]:
         try:
@@ -150,9 +185,32 @@ class LintCache:
             del self.entries[path]
         self.changed = True
 
+    def warm_findings(self, token: str) -> tuple[list[Diagnostic], list[str]] | None:
+        """The diagnostics and warnings of the last recorded run, if it had this `run_token`."""
+        try:
+            with self.warm_path.open("rb") as handle:
+                recorded = pickle.load(handle)
+        except Exception:  # noqa: BLE001 - missing or damaged: an ordinary run
+            return None
+        if not (isinstance(recorded, tuple) and len(recorded) == 3 and recorded[0] == token):
+            return None
+        _, diagnostics, warnings = recorded
+        if not (isinstance(diagnostics, list) and isinstance(warnings, list)):
+            return None
+        return list(diagnostics), list(warnings)
+
+    def save_warm(self, token: str, diagnostics: list[Diagnostic], warnings: list[str]) -> None:
+        """Record a run's findings for the next run that reads the same files unchanged."""
+        self._write(self.warm_path, (token, diagnostics, warnings))
+
     def save(self) -> None:
         if not self.changed:
             return
+        self._write(self.path, self.entries)
+
+    def _write(self, path: Path, value: Any) -> None:
+        import tempfile  # a warm run writes nothing and does not import it
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             gitignore = self.directory / ".gitignore"
@@ -163,9 +221,9 @@ class LintCache:
             return  # a read-only tree: run without a cache
         try:
             with os.fdopen(descriptor, "wb") as handle:
-                pickle.dump(self.entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache is not secret
-            os.replace(temporary, self.path)
+            os.replace(temporary, path)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)  # a full disk: keep the previous cache

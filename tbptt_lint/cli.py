@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from tbptt_lint import __version__
-from tbptt_lint.add_noqa import add_noqa
 from tbptt_lint.cache import CACHE_DIRECTORY, LintCache
 from tbptt_lint.config import CliOverrides, ConfigError, describe_settings, load_settings
 from tbptt_lint.diagnostics import rule_url
@@ -400,6 +399,8 @@ def _add_noqa_reason(argv: Sequence[str]) -> list[str]:
 
 def _run_add_noqa(args: argparse.Namespace, settings: Settings, cache: LintCache | None) -> int:
     """`--add-noqa`: like ruff, say how many directives were added and exit 0."""
+    from tbptt_lint.add_noqa import add_noqa  # only this mode needs it
+
     result = lint_paths(args.paths or ["."], settings, jobs=args.jobs, cache=cache)
     added = add_noqa(result.diagnostics, args.add_noqa_reason or None)
     if not args.quiet:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pathspec
+from pathspec.util import normalize_file
 
 from tbptt_lint.settings import Settings
 
@@ -116,6 +117,35 @@ class PathPatterns:
         return bool(by_name.match(name) or by_path.match(absolute))
 
 
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+def _any_pattern(spec: pathspec.PathSpec[Any]) -> re.Pattern[str] | None:
+    """One regex that matches a path exactly when some pattern of `spec` does (each pattern's
+    regex, as pathspec searches it, in one alternation), so most paths, which no pattern
+    matches, take one search instead of one per pattern. None where that cannot be built."""
+    sources: list[str] = []
+    flags: set[int] = set()
+    for pattern in spec.patterns:
+        if getattr(pattern, "include", None) is None:
+            continue  # a no-op line (a comment): never matches
+        regex = getattr(pattern, "regex", None)
+        if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
+            return None
+        if "(?P=" in regex.pattern:
+            return None  # a back-reference to a group renamed below
+        sources.append(_NAMED_GROUP.sub("(?:", regex.pattern))
+        flags.add(regex.flags)
+    if len(flags) > 1:
+        return None
+    if not sources:
+        return re.compile(r"(?!)")
+    try:
+        return re.compile("|".join(f"(?:{source})" for source in sources), flags.pop())
+    except re.error:
+        return None
+
+
 @dataclass(frozen=True)
 class GitIgnore:
     """One .gitignore file's patterns, relative to the directory holding it."""
@@ -123,6 +153,8 @@ class GitIgnore:
     base: Path
     spec: pathspec.PathSpec[Any]
     base_text: str = ""  # the base as an absolute POSIX string, ending in "/"
+    # Whether any pattern could match, asked first (see `_any_pattern`); None: ask the spec.
+    any_pattern: re.Pattern[str] | None = None
 
     @classmethod
     def load(cls, directory: Path) -> GitIgnore | None:
@@ -133,7 +165,7 @@ class GitIgnore:
             return None
         base = directory.absolute()
         spec = pathspec.GitIgnoreSpec.from_lines(lines)
-        return cls(base, spec, _posix(base).rstrip("/") + "/")
+        return cls(base, spec, _posix(base).rstrip("/") + "/", _any_pattern(spec))
 
     def decision(self, path: Path, is_dir: bool) -> bool | None:
         """True: ignored, False: re-included by a `!` pattern, None: no pattern matched."""
@@ -148,6 +180,8 @@ class GitIgnore:
             return None
         if is_dir:
             relative += "/"
+        if self.any_pattern is not None and not self.any_pattern.search(normalize_file(relative)):
+            return None  # no pattern matches: no decision, as the spec would say
         check = getattr(self.spec, "check_file", None)
         if check is not None:
             include: bool | None = check(relative).include

@@ -11,13 +11,10 @@ Nothing here imports torch or imports/executes the linted code.
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import re
 import traceback
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +27,7 @@ from tbptt_lint.analysis import (
     check_source,
     summarize_source,
 )
-from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint
+from tbptt_lint.cache import CacheEntry, FileStamp, LintCache, index_fingerprint, run_token
 from tbptt_lint.catalog import BY_CODE as CATALOG_BY_CODE
 from tbptt_lint.catalog import IO_ERROR_CODE, SYNTAX_ERROR_CODE, enabled_codes, rules_matching
 from tbptt_lint.diagnostics import Diagnostic, Finding, Severity, applicable, rule_url
@@ -379,6 +376,8 @@ def available_cpus() -> int:
 
 
 def _pool_context() -> Any:
+    import multiprocessing  # only a run with workers needs it (a warm one: none)
+
     # fork is unsafe when the parent has threads (torch under pytest, for example); the fork
     # server is spawned once and preloads the engine, so workers start fast.
     if "forkserver" in multiprocessing.get_all_start_methods():
@@ -391,6 +390,10 @@ def _pool_context() -> Any:
 def _run_pool(
     worker: Any, paths: list[str], settings: Settings, index: ProjectIndex | None, jobs: int
 ) -> list[FileResult]:
+    # Imported here: a warm run starts no workers and should not pay for these imports.
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     chunksize = max(1, len(paths) // (jobs * 4))
     try:
         with ProcessPoolExecutor(
@@ -440,7 +443,17 @@ def lint_paths(
     read = files + context
     workers = min(jobs or available_cpus(), len(read))
     # Stamps are taken before reading, so a file changed during the run is read again next time.
-    stamps = {path: FileStamp.of(Path(path)) for path in read} if cache is not None else {}
+    stamps = {path: FileStamp.of(path) for path in read} if cache is not None else {}
+    # The same files, unchanged, as the last run: its findings, without loading the summaries.
+    token = run_token(read, stamps, len(files)) if cache is not None and not fix else None
+    if cache is not None and token is not None:
+        warm = cache.warm_findings(token)
+        if warm is not None:
+            return LintResult(
+                diagnostics=sorted([*diagnostics, *warm[0]], key=lambda d: d.sort_key),
+                files_checked=len(files),
+                warnings=[*warnings, *warm[1]],
+            )
     looked_up = {path: cache.lookup(path, stamps[path]) for path in read} if cache else {}
     cached = {path: entry for path, entry in looked_up.items() if entry is not None}
 
@@ -485,11 +498,17 @@ def lint_paths(
         checked, outcomes = _fix_files(checker, index, checked, unsafe_fixes)
 
     internal_errors: list[InternalError] = []
+    found: list[Diagnostic] = []
+    said: list[str] = []
     for result in (*summarized, *checked):
-        diagnostics.extend(result.diagnostics)
-        warnings.extend(result.warnings)
+        found.extend(result.diagnostics)
+        said.extend(result.warnings)
         if result.internal_error is not None:
             internal_errors.append(result.internal_error)
+    if cache is not None and token is not None and not internal_errors:
+        cache.save_warm(token, found, said)
+    diagnostics.extend(found)
+    warnings.extend(said)
     return LintResult(
         diagnostics=sorted(diagnostics, key=lambda d: d.sort_key),
         files_checked=len(files),

@@ -169,3 +169,100 @@ def test_the_least_recently_used_files_leave_a_full_cache(
     assert analysis_calls == []
     cli("--jobs", "1", "--exit-zero", names[0])  # the oldest was dropped: read again
     assert analysis_calls == [f"summarize {Path(names[0]).stem}", f"check {Path(names[0]).stem}"]
+
+
+# The warm record: the findings of the last run, reused while it reads the same files unchanged.
+
+
+def test_a_warm_run_takes_its_findings_without_loading_the_summaries(
+    cli, fixture_copy, monkeypatch
+):
+    cold = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", "."))
+    loads: list[Path] = []
+    real_load = cache_module.LintCache._load
+
+    def counted(self):
+        loads.append(self.path)
+        return real_load(self)
+
+    monkeypatch.setattr(cache_module.LintCache, "_load", counted)
+    warm = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", "."))
+    assert warm == cold and len(cold) >= 15
+    assert loads == []
+    # A file added to the tree is a different run: the summaries are loaded and the file read.
+    shutil.copy(fixture_copy / "bug_tbp001_state_not_detached.py", fixture_copy / "copy.py")
+    added = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", "."))
+    assert loads
+    assert {name for name, _, _ in added} - {name for name, _, _ in cold} == {"copy.py"}
+
+
+def test_a_deleted_or_edited_file_misses_the_warm_record(cli, fixture_copy, analysis_calls):
+    cold = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", "."))
+    gone = "bug_tbp001_state_not_detached.py"
+    assert gone in {name for name, _, _ in cold}
+    (fixture_copy / gone).unlink()
+    after = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", "."))
+    assert after == [item for item in cold if item[0] != gone]
+    edited = fixture_copy / "bug_tbp003_detach_result_discarded.py"
+    edited.write_text("x = 1\n", encoding="utf-8")
+    analysis_calls.clear()
+    again = findings(cli("--jobs", "1", "--exit-zero", "--output-format", "json", "."))
+    # Only the edited file is read again (its helper facts changed, so the checks run again).
+    summarized = [call for call in analysis_calls if call.startswith("summarize")]
+    assert summarized == ["summarize bug_tbp003_detach_result_discarded"]
+    assert again == [item for item in after if item[0] != edited.name]
+
+
+def test_a_run_of_other_files_does_not_take_the_warm_record(cli, fixture_copy):
+    cli("--exit-zero", ".")
+    one = "bug_tbp001_state_not_detached.py"
+    alone = findings(cli("--exit-zero", "--output-format", "json", one))
+    assert alone and {name for name, _, _ in alone} == {one}
+
+
+def test_a_new_version_does_not_take_the_warm_record(
+    cli, fixture_copy, analysis_calls, monkeypatch
+):
+    cli("--jobs", "1", "--exit-zero", ".")
+    analysis_calls.clear()
+    monkeypatch.setattr(cache_module, "__version__", "999.0")
+    run = cli("--jobs", "1", "--exit-zero", "--output-format", "json", ".")
+    assert analysis_calls and len(findings(run)) >= 15
+
+
+def test_fixing_after_a_warm_run_still_fixes(cli, fixture_copy):
+    expected = cli("--no-cache", "--diff", ".")
+    assert expected.out
+    cli("--exit-zero", ".")
+    cli("--exit-zero", ".")
+    assert cli("--diff", ".").out == expected.out
+
+
+def test_a_damaged_warm_record_is_ignored(cli, fixture_copy):
+    expected = findings(cli("--exit-zero", "--output-format", "json", "."))
+    [record] = (fixture_copy / ".tbptt_lint_cache").glob("*.warm")
+    record.write_bytes(b"\x80\x04 not a pickle")
+    assert findings(cli("--exit-zero", "--output-format", "json", ".")) == expected
+    record.write_bytes(pickle.dumps(("not the token", [], [])))
+    assert findings(cli("--exit-zero", "--output-format", "json", ".")) == expected
+
+
+WARM_IMPORTS = """
+import sys
+from tbptt_lint.cli import main
+main(["--jobs", "1", "--exit-zero", "--output-format", "concise", "."])
+print(sorted(name for name in sys.modules if name.split(".")[0] == "libcst"))
+"""
+
+
+def test_a_warm_run_imports_no_libcst(fixture_copy):
+    import subprocess
+    import sys
+
+    def run() -> str:
+        command = [sys.executable, "-c", WARM_IMPORTS]
+        done = subprocess.run(command, cwd=fixture_copy, capture_output=True, text=True, check=True)
+        return done.stdout.splitlines()[-1]
+
+    assert run() != "[]"  # a cold run parses
+    assert run() == "[]"

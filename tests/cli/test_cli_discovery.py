@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import write
 
-from tbptt_lint.discovery import discover, glob_to_regex
+from tbptt_lint.discovery import GitIgnore, discover, glob_to_regex
 from tbptt_lint.settings import Settings
 
 pytestmark = pytest.mark.usefixtures("fake_analysis")
@@ -194,3 +194,70 @@ def test_an_excluded_broken_symlink_stays_silent(cli, project):
     write(project / "src" / "ok.py", "x = 1\n")
     (project / "src" / "gone.py").symlink_to("moved.py")
     assert cli("--extend-exclude", "gone.py", ".").code == 0
+
+
+GITIGNORE_LINES = [
+    "# a comment",
+    "*.pyc",
+    "__pycache__/",
+    "/build",
+    "docs/_build/",
+    "data/**/raw",
+    "!data/keep/raw",
+    "logs/*.py",
+    "!logs/keep.py",
+    "[Tt]emp*",
+    "a?c.py",
+    "**/gen/*.py",
+    "node_modules",
+    "*.egg-info/",
+    "\\#literal.py",
+    "spaces\\ in.py",
+    "",
+]
+GITIGNORE_PATHS = [
+    "x.py",
+    "x.pyc",
+    "pkg/__pycache__",
+    "build",
+    "src/build",
+    "docs/_build",
+    "docs/_build/a.py",
+    "data/a/b/raw",
+    "data/keep/raw",
+    "logs/a.py",
+    "logs/keep.py",
+    "logs/sub/a.py",
+    "Temp.py",
+    "temporary",
+    "abc.py",
+    "a/abc.py",
+    "x/gen/y.py",
+    "gen/y.py",
+    "x/gen/z/y.py",
+    "node_modules",
+    "a/node_modules/b.py",
+    "tbptt.egg-info",
+    "#literal.py",
+    "spaces in.py",
+    "./x.pyc",
+]
+
+
+def test_the_gitignore_prefilter_decides_as_the_patterns_do(tmp_path):
+    (tmp_path / ".gitignore").write_text("\n".join(GITIGNORE_LINES), encoding="utf-8")
+    ignore = GitIgnore.load(tmp_path)
+    assert ignore is not None and ignore.any_pattern is not None
+    plain = GitIgnore(ignore.base, ignore.spec, ignore.base_text)  # asks the spec alone
+    decisions = []
+    for relative in GITIGNORE_PATHS:
+        for is_dir in (False, True):
+            absolute = f"{ignore.base_text}{relative}"
+            fast, slow = (
+                ignore.decision_text(absolute, is_dir),
+                plain.decision_text(absolute, is_dir),
+            )
+            assert fast == slow, (relative, is_dir)
+            decisions.append(slow)
+    # Every kind of answer is exercised: ignored, re-included, and no pattern matched.
+    assert {True, False, None} <= set(decisions)
