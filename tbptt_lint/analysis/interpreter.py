@@ -287,6 +287,8 @@ class UnitScan:
                 local = handed_on(node.value) if attribute is not None else None
                 if attribute is not None and local is not None:
                     stored.setdefault(local, set()).add(attribute)
+                for name, renamed in _renamed_locals(holder, node.value):
+                    stored.setdefault(renamed, set()).add(name)
             self._stored_back = {k: frozenset(v) for k, v in stored.items()}
         return self._stored_back
 
@@ -346,6 +348,38 @@ def _names_set_to_none(node: cst.Assign) -> set[str]:
             return set()
         found.add(name)
     return found
+
+
+def _renamed_local(value: cst.BaseExpression) -> str | None:
+    """`h_new` or `h_new.detach()`: a plain local handed on as it is or cut."""
+    if (
+        isinstance(value, cst.Call)
+        and not value.args
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value == "detach"
+    ):
+        value = value.func.value
+    return value.value if isinstance(value, cst.Name) else None
+
+
+def _renamed_locals(holder: cst.BaseExpression, value: cst.BaseExpression) -> list[tuple[str, str]]:
+    """(name, local) for a state handed on by a rename: `h_prev = h_new`, `h_prev =
+    h_new.detach()`, `h_prev, c_prev = h_new, c_new`; nothing for anything else."""
+    if isinstance(holder, cst.Name):
+        local = _renamed_local(value)
+        return [(holder.value, local)] if local is not None and local != holder.value else []
+    if not isinstance(holder, (cst.Tuple, cst.List)) or not isinstance(
+        value, (cst.Tuple, cst.List)
+    ):
+        return []
+    if len(holder.elements) != len(value.elements):
+        return []
+    pairs: list[tuple[str, str]] = []
+    for left, right in zip(holder.elements, value.elements, strict=True):
+        if isinstance(left, cst.StarredElement) or isinstance(right, cst.StarredElement):
+            return []
+        pairs += _renamed_locals(left.value, right.value)
+    return pairs
 
 
 def handed_on(value: cst.BaseExpression) -> str | None:

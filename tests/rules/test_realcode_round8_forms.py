@@ -1,0 +1,141 @@
+"""Issue 12, round 8 (forms): state carried across windows in forms the analysis missed. Each
+label was checked by running the program with torch first (an uncut carried state raises
+"Trying to backward through the graph a second time"; the silent twins run clean).
+
+- A state handed on by a rename: `out, h_new = gru(x, h_prev)` ... `h_prev = h_new` (also
+  `h_prev, c_prev = h_new, c_new` and the swap `h_prev, h_new = h_new, h_prev`) is the state
+  the call reads, handed its new value through a local, as `self.hidden = h.detach()` already
+  was: carried uncut it is TBP001, one part cut TBP002, every part cut silent.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+import pytest
+
+from tbptt_lint.analysis.api import check_source
+from tbptt_lint.settings import Settings
+
+HEADER = """\
+import torch
+import torch.nn as nn
+
+stream = torch.randn(40, 2, 4)
+"""
+
+
+def codes(source: str) -> list[tuple[str, int]]:
+    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
+    return sorted((f.code, f.line) for f in findings)
+
+
+def expected(source: str) -> list[tuple[str, int]]:
+    found = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
+        if match:
+            found += [(code.strip(), number) for code in match.group(1).split(",")]
+    return sorted(found)
+
+
+def fill(template: str, **parts: str) -> str:
+    for name, text in parts.items():
+        template = template.replace("{" + name + "}", text)
+    return template
+
+
+FOUND: dict[str, str] = {}
+SILENT: dict[str, str] = {}
+
+# ------------------------------------------------------- 2. a state handed on by a rename
+
+RENAMED_GRU = (
+    HEADER
+    + """
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+h_prev = torch.zeros(1, 2, 8)
+h_new = None
+for t in range(0, 40, 10):
+    out, h_new = gru(stream[t : t + 10], h_prev){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {handoff}
+"""
+)
+FOUND["rename: `h_prev = h_new`"] = fill(
+    RENAMED_GRU, handoff="h_prev = h_new", mark="  # expect: TBP001"
+)
+FOUND["rename: the swap `h_prev, h_new = h_new, h_prev`"] = fill(
+    RENAMED_GRU, handoff="h_prev, h_new = h_new, h_prev", mark="  # expect: TBP001"
+)
+SILENT["rename: `h_prev = h_new.detach()`"] = fill(
+    RENAMED_GRU, handoff="h_prev = h_new.detach()", mark=""
+)
+SILENT["rename: the swap with a cut"] = fill(
+    RENAMED_GRU, handoff="h_prev, h_new = h_new.detach(), None", mark=""
+)
+SILENT["rename: the state made anew each window"] = fill(
+    RENAMED_GRU, handoff="h_prev = torch.zeros(1, 2, 8)", mark=""
+)
+
+RENAMED_LSTM = (
+    HEADER
+    + """
+lstm = nn.LSTM(4, 8)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+
+
+def train():
+    h_prev = torch.zeros(1, 2, 8)
+    c_prev = torch.zeros(1, 2, 8)
+    for x in stream.split(10):
+        out, (h_new, c_new) = lstm(x, (h_prev, c_prev)){mark}
+        loss = out.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        {handoff}
+
+
+train()
+"""
+)
+FOUND["rename: `h_prev, c_prev = h_new, c_new`"] = fill(
+    RENAMED_LSTM, handoff="h_prev, c_prev = h_new, c_new", mark="  # expect: TBP001, TBP001"
+)
+FOUND["rename: one part of the pair cut"] = fill(
+    RENAMED_LSTM, handoff="h_prev, c_prev = h_new.detach(), c_new", mark="  # expect: TBP002"
+)
+FOUND["rename: two statements, neither cut"] = fill(
+    RENAMED_LSTM,
+    handoff="h_prev = h_new\n        c_prev = c_new",
+    mark="  # expect: TBP001, TBP001",
+)
+SILENT["rename: both parts cut"] = fill(
+    RENAMED_LSTM, handoff="h_prev, c_prev = h_new.detach(), c_new.detach()", mark=""
+)
+SILENT["rename: two statements, both cut"] = fill(
+    RENAMED_LSTM, handoff="h_prev = h_new.detach()\n        c_prev = c_new.detach()", mark=""
+)
+SILENT["rename: the handed-on pair cut in place"] = fill(
+    RENAMED_LSTM,
+    handoff="h_new.detach_()\n        c_new.detach_()\n        h_prev, c_prev = h_new, c_new",
+    mark="",
+)
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_finds(name: str) -> None:
+    source = FOUND[name]
+    assert expected(source), "a FOUND case marks its lines"
+    assert codes(source) == expected(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_stays_silent(name: str) -> None:
+    assert codes(SILENT[name]) == []
