@@ -233,6 +233,7 @@ class UnitScan:
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
         self._stored_back: dict[str, frozenset[str]] | None = None
+        self._renamed: dict[str, frozenset[str]] | None = None
         self._view_detaches: dict[int, cst.BaseExpression] | None = None
         self._none_companions: dict[str, frozenset[str]] | None = None
         # Facts of the functions it defines, summarised when first called.
@@ -287,10 +288,21 @@ class UnitScan:
                 local = handed_on(node.value) if attribute is not None else None
                 if attribute is not None and local is not None:
                     stored.setdefault(local, set()).add(attribute)
-                for name, renamed in _renamed_locals(holder, node.value):
-                    stored.setdefault(renamed, set()).add(name)
             self._stored_back = {k: frozenset(v) for k, v in stored.items()}
         return self._stored_back
+
+    @property
+    def renamed(self) -> dict[str, frozenset[str]]:
+        """Locals the unit hands on to another local, whole or cut: `h_new` -> `h_prev` for
+        `h_prev = h_new` or `h_prev, c_prev = h_new.detach(), c_new.detach()`."""
+        if self._renamed is None:
+            found: dict[str, set[str]] = {}
+            for node in descendants(self.roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if isinstance(node, cst.Assign) and len(node.targets) == 1:
+                    for name, local in _renamed_locals(node.targets[0].target, node.value):
+                        found.setdefault(local, set()).add(name)
+            self._renamed = {k: frozenset(v) for k, v in found.items()}
+        return self._renamed
 
     @property
     def objects(self) -> set[str]:
@@ -1912,6 +1924,16 @@ class UnitInterpreter:
             )
         ]
         passed_by_arg = [indexed_state_args(arg.value, indexed) for arg in call.args]
+        if not any(name in bound for passed in passed_by_arg for name, _ in passed):
+            # `out, h_new = gru(x, h_prev)` ... `h_prev = h_new`: what it returns is handed
+            # back under another name (only for a call that takes back nothing else).
+            renamed = self.scan().renamed
+            bound += [
+                local
+                for name in bound
+                for local in renamed.get(name, ())
+                if local not in bound and local in names_in(call)
+            ]
         if not any(name in bound for passed in passed_by_arg for name, _ in passed):
             return None  # nothing it returns is passed back in
         if self.maps_a_function(call):
