@@ -6,6 +6,11 @@ label was checked by running the program with torch first (an uncut carried stat
   `h_prev, c_prev = h_new, c_new` and the swap `h_prev, h_new = h_new, h_prev`) is the state
   the call reads, handed its new value through a local, as `self.hidden = h.detach()` already
   was: carried uncut it is TBP001, one part cut TBP002, every part cut silent.
+- A loop that calls a method of the file that runs a backward (`hidden =
+  self.train_window(x, hidden)`), or a function of the file from inside another function,
+  held no backward the block filter saw (only imported helpers counted): the loop was not
+  read. The step method that reads its state uncut is TBP001; one that cuts it first, or
+  hands it back cut, is silent.
 """
 
 from __future__ import annotations
@@ -126,6 +131,85 @@ SILENT["rename: the handed-on pair cut in place"] = fill(
     RENAMED_LSTM,
     handoff="h_new.detach_()\n        c_new.detach_()\n        h_prev, c_prev = h_new, c_new",
     mark="",
+)
+
+
+# ------------------------------- 3. a step method (or a step function called in a function)
+
+STEP_METHOD = (
+    HEADER
+    + """
+
+class Trainer:
+    def __init__(self):
+        self.gru = nn.GRU(4, 8)
+        self.opt = torch.optim.SGD(self.gru.parameters(), lr=0.1)
+
+    def train_window(self, x, hidden):
+        {body}
+        loss = out.pow(2).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return hidden
+
+    def fit(self):
+        hidden = torch.zeros(1, 2, 8)
+        for t in range(0, 40, 10):
+            hidden = self.train_window(stream[t : t + 10], hidden){mark}
+
+
+Trainer().fit()
+"""
+)
+FOUND["step method: the state read uncut"] = fill(
+    STEP_METHOD, body="out, hidden = self.gru(x, hidden)", mark="  # expect: TBP001"
+)
+SILENT["step method: the state cut at its top"] = fill(
+    STEP_METHOD, body="hidden = hidden.detach()\n        out, hidden = self.gru(x, hidden)", mark=""
+)
+SILENT["step method: the state cut where the model reads it"] = fill(
+    STEP_METHOD, body="out, hidden = self.gru(x, hidden.detach())", mark=""
+)
+SILENT["step method: the state handed back cut"] = fill(
+    STEP_METHOD, body="out, hidden = self.gru(x, hidden)", mark=""
+).replace("        return hidden", "        return hidden.detach()")
+
+STEP_FUNCTION_IN_FIT = (
+    HEADER
+    + """
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+
+
+def train_window(x, hidden):
+    {body}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return hidden
+
+
+def fit():
+    hidden = torch.zeros(1, 2, 8)
+    for x in stream.split(10):
+        hidden = train_window(x, hidden){mark}
+
+
+fit()
+"""
+)
+FOUND["step function called in a function: the state read uncut"] = fill(
+    STEP_FUNCTION_IN_FIT, body="out, hidden = gru(x, hidden)", mark="  # expect: TBP001"
+)
+SILENT["step function called in a function: the state cut at its top"] = fill(
+    STEP_FUNCTION_IN_FIT, body="hidden = hidden.detach()\n    out, hidden = gru(x, hidden)", mark=""
+)
+SILENT["step function called in a function: a fresh state each window"] = fill(
+    STEP_FUNCTION_IN_FIT, body="out, hidden = gru(x, hidden)", mark=""
+).replace(
+    "        hidden = train_window(x, hidden)", "        train_window(x, torch.zeros(1, 2, 8))"
 )
 
 
