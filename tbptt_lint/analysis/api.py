@@ -75,6 +75,7 @@ from tbptt_lint.analysis.prefilter import (
     worth_summarising,
 )
 from tbptt_lint.analysis.prefilter import STATE_ON_SELF as ATTRIBUTE_STATE
+from tbptt_lint.analysis.records import RECORD_BLOCK
 from tbptt_lint.analysis.stateless_cells import optional_state_cells, stateless_cell_blocks
 from tbptt_lint.analysis.step_resets import (
     may_reset_per_step,
@@ -528,6 +529,8 @@ def build_model(
                 # A loop that calls a function or method of this file that runs a backward
                 # (`hidden = self.train_window(x, hidden)`), which no import names.
                 or bool(own_steps and own_steps.search(text))
+                # A dataclass or NamedTuple whose fields may hold a state (`State(h, c)`).
+                or bool(RECORD_BLOCK.search(text))
                 or worth_summarising(text)
                 # What a kept class's objects are built from (`self.model = RNNModel()`).
                 or bool(INIT_METHOD.match(text))

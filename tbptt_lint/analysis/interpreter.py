@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import libcst as cst
 
@@ -47,6 +48,7 @@ from tbptt_lint.analysis.names import (
     method_name,
     target_names,
 )
+from tbptt_lint.analysis.records import record_arguments, record_fields, replaced_fields
 from tbptt_lint.analysis.values import (
     CUT,
     FRESH_UNRELATED,
@@ -693,6 +695,7 @@ class UnitInterpreter:
         class_name: str | None = None,
         summarising: Sequence[str] = (),
     ) -> None:
+        self._record_fields: dict[str, tuple[str, ...] | None] = {}
         self.unit = unit
         self.context = context
         self.class_name = class_name
@@ -903,6 +906,7 @@ class UnitInterpreter:
             if result.has_graph and self.rebinds_through_unknown(value, targets[0], env):
                 result = UNKNOWN
         carried = self.carried_marks(value, result, env)
+        fields = self.record_values(value, env) if isinstance(value, cst.Call) else None
         for target in targets:
             if isinstance(target, cst.Subscript) and keyed_state(target) is None:
                 # `state[k] = state[k].detach()` under a key the analysis cannot read: what
@@ -912,10 +916,72 @@ class UnitInterpreter:
             else:
                 self.note_alias(target, value, result)
                 self.bind(target, result, env)
+                if fields is not None and isinstance(target, cst.Name):
+                    # `state = State(h, c)`: each field followed as a name of its own.
+                    for field_name, field_value in fields.items():
+                        env[f"{target.value}.{field_name}"] = field_value
                 self.note_unpacked(target, value)
                 if carried:
                     self.mark_carried(target, carried, env)
             self.note_accumulation(statement, target, value, env)
+
+    def record_class_fields(self, call: cst.Call) -> tuple[str, ...] | None:
+        """The fields of the dataclass or NamedTuple of this file a call constructs."""
+        callee = dotted_name(call.func)
+        node = self.context.class_defs.get(callee) if callee is not None else None
+        if callee is None or node is None or not self.context.source:
+            return None
+        if callee not in self._record_fields:
+            self._record_fields[callee] = record_fields(
+                node, self.context.imports, self.context.source
+            )
+        return self._record_fields[callee]
+
+    def record_parts(
+        self, call: cst.Call
+    ) -> tuple[str | None, list[tuple[str, cst.BaseExpression]]] | None:
+        """(the object copied or None, (field, expression) given) for `State(h, c)`,
+        `s._replace(h=e)` or `dataclasses.replace(s, h=e)`; None for any other call."""
+        fields = self.record_class_fields(call)
+        if fields is not None:
+            given = record_arguments(call, fields)
+            return (None, given) if given is not None else None
+        return replaced_fields(call, self.context.imports.qualify(dotted_name(call.func)))
+
+    def record_values(self, call: cst.Call, env: Env) -> dict[str, Value] | None:
+        """What each field of the record a call makes holds, before the name is bound."""
+        parts = self.record_parts(call)
+        if parts is None:
+            return None
+        source, given = parts
+        values: dict[str, Value] = {}
+        if source is not None:
+            prefix = source + "."
+            known = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
+            if not known:
+                return None  # a record whose fields are not followed
+            values.update({k: v for k, v in known.items() if "." not in k and "[" not in k})
+        for field_name, expression in given:
+            values[field_name] = self.evaluate(expression, env)
+        return values
+
+    @cached_property
+    def record_renames(self) -> dict[str, set[str]]:
+        """Locals the unit stores in a field of a record it binds: `h` -> `state.h` for
+        `state = State(h, c)` or `state = state._replace(h=h.detach())`."""
+        found: dict[str, set[str]] = {}
+        for node in descendants(self.scan().roots, stop=(cst.FunctionDef, cst.ClassDef)):
+            if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                continue
+            target = node.targets[0].target
+            if not isinstance(target, cst.Name) or not isinstance(node.value, cst.Call):
+                continue
+            parts = self.record_parts(node.value)
+            for field_name, expression in parts[1] if parts is not None else ():
+                local = _renamed_local(expression)
+                if local is not None:
+                    found.setdefault(local, set()).add(f"{target.value}.{field_name}")
+        return found
 
     def rebinds_through_unknown(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> bool:
         """`hidden = repackage_hidden(hidden)` with the function imported from outside the run,
@@ -1928,10 +1994,11 @@ class UnitInterpreter:
             # `out, h_new = gru(x, h_prev)` ... `h_prev = h_new`: what it returns is handed
             # back under another name (only for a call that takes back nothing else).
             renamed = self.scan().renamed
+            records = self.record_renames
             bound += [
                 local
                 for name in bound
-                for local in renamed.get(name, ())
+                for local in sorted(renamed.get(name, frozenset()) | records.get(name, set()))
                 if local not in bound and local in names_in(call)
             ]
         if not any(name in bound for passed in passed_by_arg for name, _ in passed):

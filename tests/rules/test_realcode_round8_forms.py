@@ -2,6 +2,11 @@
 label was checked by running the program with torch first (an uncut carried state raises
 "Trying to backward through the graph a second time"; the silent twins run clean).
 
+- A state held in a dataclass or NamedTuple of the file: `state = State(h, c)` (or
+  `s._replace(h=...)`, `dataclasses.replace(s, h=...)`) makes each field a name of its own
+  (`state.h`), handed its new value through the local it is built from. Carried uncut it is
+  TBP001, one field cut TBP002; every field cut, or the class's own `detach()` (its body
+  builds a new record of cut fields), is silent; a class of unknown body stays unknown.
 - A state handed on by a rename: `out, h_new = gru(x, h_prev)` ... `h_prev = h_new` (also
   `h_prev, c_prev = h_new, c_new` and the swap `h_prev, h_new = h_new, h_prev`) is the state
   the call reads, handed its new value through a local, as `self.hidden = h.detach()` already
@@ -210,6 +215,128 @@ SILENT["step function called in a function: a fresh state each window"] = fill(
     STEP_FUNCTION_IN_FIT, body="out, hidden = gru(x, hidden)", mark=""
 ).replace(
     "        hidden = train_window(x, hidden)", "        train_window(x, torch.zeros(1, 2, 8))"
+)
+
+
+# ----------------------------------------- 1. a state held in a dataclass or NamedTuple
+
+DATACLASS_STATE = """\
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+stream = torch.randn(40, 2, 4)
+
+
+@dataclass
+class State:
+    h: torch.Tensor
+    c: torch.Tensor
+
+    def detach(self):
+        return State(self.h.detach(), self.c.detach())
+
+
+lstm = nn.LSTM(4, 8)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+state = State(torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+for t in range(0, 40, 10):
+    out, (h, c) = lstm(stream[t : t + 10], (state.h, state.c)){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {handoff}
+"""
+FOUND["dataclass: `state = State(h, c)`"] = fill(
+    DATACLASS_STATE, handoff="state = State(h, c)", mark="  # expect: TBP001, TBP001"
+)
+FOUND["dataclass: `State(h=h, c=c)` by keyword"] = fill(
+    DATACLASS_STATE, handoff="state = State(c=c, h=h)", mark="  # expect: TBP001, TBP001"
+)
+FOUND["dataclass: `State(h.detach(), c)`"] = fill(
+    DATACLASS_STATE, handoff="state = State(h.detach(), c)", mark="  # expect: TBP002"
+)
+FOUND["dataclass: `dataclasses.replace` cuts one field"] = fill(
+    DATACLASS_STATE,
+    handoff="state = State(h, c)\n    state = dataclasses.replace(state, h=state.h.detach())",
+    mark="  # expect: TBP002",
+).replace(
+    "from dataclasses import dataclass\n", "import dataclasses\nfrom dataclasses import dataclass\n"
+)
+SILENT["dataclass: `State(h.detach(), c.detach())`"] = fill(
+    DATACLASS_STATE, handoff="state = State(h.detach(), c.detach())", mark=""
+)
+SILENT["dataclass: its `detach()` method"] = fill(
+    DATACLASS_STATE, handoff="state = State(h, c).detach()", mark=""
+)
+SILENT["dataclass: its `detach()` method, a statement later"] = fill(
+    DATACLASS_STATE, handoff="state = State(h, c)\n    state = state.detach()", mark=""
+)
+SILENT["dataclass: a class of unknown body (imported)"] = (
+    fill(DATACLASS_STATE, handoff="state = State(h, c)", mark="")
+    .replace("@dataclass\nclass State:", "class _Unused:")
+    .replace(
+        "import torch.nn as nn\n", "import torch.nn as nn\nfrom mylib.states import State\n", 1
+    )
+)
+SILENT["dataclass: a `__post_init__` that cuts the fields"] = fill(
+    DATACLASS_STATE, handoff="state = State(h, c)", mark=""
+).replace(
+    "    def detach(self):",
+    "    def __post_init__(self):\n        self.h = self.h.detach()\n        self.c = self.c.detach()\n\n"
+    "    def detach(self):",
+)
+
+NAMEDTUPLE_STATE = """\
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+
+stream = torch.randn(40, 2, 4)
+
+
+class LSTMState(NamedTuple):
+    h: torch.Tensor
+    c: torch.Tensor
+
+
+lstm = nn.LSTM(4, 8)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.1)
+
+
+def train():
+    s = LSTMState(torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+    for x in stream.split(10):
+        out, (h, c) = lstm(x, (s.h, s.c)){mark}
+        loss = out.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        s = LSTMState(h, c)
+        {handoff}
+
+
+train()
+"""
+FOUND["NamedTuple: `s = LSTMState(h, c)`"] = fill(
+    NAMEDTUPLE_STATE, handoff="pass", mark="  # expect: TBP001, TBP001"
+)
+FOUND["NamedTuple: `s._replace(h=s.h.detach())`"] = fill(
+    NAMEDTUPLE_STATE, handoff="s = s._replace(h=s.h.detach())", mark="  # expect: TBP002"
+)
+SILENT["NamedTuple: `s._replace` cuts both fields"] = fill(
+    NAMEDTUPLE_STATE, handoff="s = s._replace(h=s.h.detach(), c=s.c.detach())", mark=""
+)
+SILENT["NamedTuple: made anew of cut parts"] = fill(
+    NAMEDTUPLE_STATE, handoff="s = LSTMState(s.h.detach(), s.c.detach())", mark=""
+)
+SILENT["NamedTuple: made anew each window"] = fill(
+    NAMEDTUPLE_STATE,
+    handoff="s = LSTMState(torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))",
+    mark="",
 )
 
 
