@@ -285,7 +285,9 @@ SILENT["dataclass: a `__post_init__` that cuts the fields"] = fill(
     DATACLASS_STATE, handoff="state = State(h, c)", mark=""
 ).replace(
     "    def detach(self):",
-    "    def __post_init__(self):\n        self.h = self.h.detach()\n        self.c = self.c.detach()\n\n"
+    "    def __post_init__(self):\n"
+    "        self.h = self.h.detach()\n"
+    "        self.c = self.c.detach()\n\n"
     "    def detach(self):",
 )
 
