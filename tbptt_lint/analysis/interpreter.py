@@ -3287,7 +3287,25 @@ def _unscaled(term: cst.BaseExpression, target: cst.BaseExpression) -> str | Non
             if name is not None and name == (dotted_name(target) or keyed_name(target)):
                 return name
         return None
-    return dotted_name(term) or keyed_name(term)
+    return dotted_name(term) or keyed_name(term) or _got_entry(term)
+
+
+def _got_entry(term: cst.BaseExpression) -> str | None:
+    """`stats.get("loss", 0)`: the entry `stats["loss"]` read with a default, named as
+    `keyed_name` names it."""
+    if not (
+        isinstance(term, cst.Call)
+        and isinstance(term.func, cst.Attribute)
+        and term.func.attr.value == "get"
+        and term.args
+        and term.args[0].keyword is None
+    ):
+        return None
+    holder = dotted_name(term.func.value)
+    key = term.args[0].value
+    if holder is None or not isinstance(key, (cst.SimpleString, cst.Integer)):
+        return None
+    return f"{holder}[{key.value}]"
 
 
 def additive_terms(value: cst.BaseExpression) -> list[cst.BaseExpression]:

@@ -16,6 +16,8 @@ label was checked by running the program with torch first (an uncut carried stat
   held no backward the block filter saw (only imported helpers counted): the loop was not
   read. The step method that reads its state uncut is TBP001; one that cuts it first, or
   hands it back cut, is silent.
+- `stats['loss'] = stats.get('loss', 0) + loss` keeps every window's graph in the dict, as
+  `stats['loss'] += loss` does (TBP006); `.item()` or `.detach()` added is silent.
 """
 
 from __future__ import annotations
@@ -339,6 +341,41 @@ SILENT["NamedTuple: made anew each window"] = fill(
     NAMEDTUPLE_STATE,
     handoff="s = LSTMState(torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))",
     mark="",
+)
+
+
+# ------------------------------ 5. a loss kept in a dict through `.get(key, 0)` (TBP006)
+
+STATS_GET = (
+    HEADER
+    + """
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+stats = {}
+for x in stream.split(10):
+    h = torch.zeros(1, 2, 8)
+    out, h = gru(x, h)
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {sum}{mark}
+"""
+)
+FOUND["stats: `stats['loss'] = stats.get('loss', 0) + loss`"] = fill(
+    STATS_GET, sum="stats['loss'] = stats.get('loss', 0) + loss", mark="  # expect: TBP006"
+)
+FOUND["stats: `.get` with its default first"] = fill(
+    STATS_GET, sum='stats["loss"] = loss + stats.get("loss", 0.0)', mark="  # expect: TBP006"
+)
+SILENT["stats: `.item()` added"] = fill(
+    STATS_GET, sum="stats['loss'] = stats.get('loss', 0) + loss.item()", mark=""
+)
+SILENT["stats: `.detach()` added"] = fill(
+    STATS_GET, sum="stats['loss'] = stats.get('loss', 0) + loss.detach()", mark=""
+)
+SILENT["stats: another entry read"] = fill(
+    STATS_GET, sum="stats['loss'] = stats.get('count', 0) + loss", mark=""
 )
 
 
