@@ -1992,8 +1992,12 @@ class UnitInterpreter:
         passed_by_arg = [indexed_state_args(arg.value, indexed) for arg in call.args]
         if not any(name in bound for passed in passed_by_arg for name, _ in passed):
             # `out, h_new = gru(x, h_prev)` ... `h_prev = h_new`: what it returns is handed
-            # back under another name (only for a call that takes back nothing else).
-            renamed = self.scan().renamed
+            # back under another name (only for a call that takes back nothing else, and
+            # only for torch's recurrent modules: `obs = roll_out(env, obs)` ... `obs =
+            # last` hands back an observation, no state). A field of a record of the file
+            # (`state = State(h, c)`) is handed back whatever the call.
+            recurrent_module = self.context.is_recurrent_class(module_class)
+            renamed = self.scan().renamed if recurrent_module else {}
             records = self.record_renames
             bound += [
                 local

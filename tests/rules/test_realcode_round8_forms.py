@@ -94,6 +94,35 @@ SILENT["rename: the swap with a cut"] = fill(
 SILENT["rename: the state made anew each window"] = fill(
     RENAMED_GRU, handoff="h_prev = torch.zeros(1, 2, 8)", mark=""
 )
+SILENT["rename: an observation handed back by a rollout function (no recurrent module)"] = (
+    HEADER
+    + """
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.1)
+
+
+def roll_out(net, first):
+    seen = [first]
+    for _ in range(3):
+        seen.append(torch.randn(2, 4))
+    return torch.stack(seen), seen[-1]
+
+
+def main():
+    init_state = torch.randn(2, 4)
+    for step in range(4):
+        states, current_state = roll_out(gru, init_state)
+        init_state = current_state
+        out, _ = gru(states, torch.zeros(1, 2, 8))
+        loss = out.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+main()
+"""
+)
 
 RENAMED_LSTM = (
     HEADER
