@@ -56,6 +56,7 @@ from tbptt_lint.analysis.prefilter import (
     SourceFunctions,
     builds_optimizer,
     builds_recurrent_attribute,
+    calls_backward,
     defining,
     detaches_attributes_in_place,
     dotted_calls,
@@ -74,6 +75,7 @@ from tbptt_lint.analysis.prefilter import (
     worth_summarising,
 )
 from tbptt_lint.analysis.prefilter import STATE_ON_SELF as ATTRIBUTE_STATE
+from tbptt_lint.analysis.records import RECORD_BLOCK
 from tbptt_lint.analysis.stateless_cells import optional_state_cells, stateless_cell_blocks
 from tbptt_lint.analysis.step_resets import (
     may_reset_per_step,
@@ -514,6 +516,7 @@ def build_model(
         source, index.cell_names() if index is not None else frozenset()
     )
     loss_calls = loss_helper_calls(source, index.loss_helper_names() if index else ())
+    own_steps = None if narrow else _own_backward_calls(source)
     if narrow:
         checked = _narrow_blocks(source, loss_calls)
     else:
@@ -523,6 +526,11 @@ def build_model(
                 may_hold_findings(text, helpers)
                 # A loop handed a loss that a helper or an object's call back-propagated (TBP006).
                 or bool(loss_calls and loss_calls.search(text))
+                # A loop that calls a function or method of this file that runs a backward
+                # (`hidden = self.train_window(x, hidden)`), which no import names.
+                or bool(own_steps and own_steps.search(text))
+                # A dataclass or NamedTuple whose fields may hold a state (`State(h, c)`).
+                or bool(RECORD_BLOCK.search(text))
                 or worth_summarising(text)
                 # What a kept class's objects are built from (`self.model = RNNModel()`).
                 or bool(INIT_METHOD.match(text))
@@ -607,6 +615,20 @@ def build_model(
                 interpreter.run(body)
                 loss_units.append(interpreter.events)
     return FileModel(module, context, units, gradient_units, loss_units)
+
+
+def _own_backward_calls(source: str) -> re.Pattern[str] | None:
+    """Calls of the functions and methods of this file whose body runs a backward: a loop
+    that calls one (`hidden = self.train_window(x, hidden)`) holds a backward through it,
+    though no import names it."""
+    names = sorted(
+        name
+        for name in SourceFunctions(source).matching(calls_backward)
+        if not name.startswith("__") and name not in ("forward", "backward")
+    )
+    if not names:
+        return None
+    return re.compile(rf"\b(?:{'|'.join(map(re.escape, names))})\(")
 
 
 def _narrow_blocks(source: str, loss_calls: re.Pattern[str] | None) -> Callable[[str], bool]:

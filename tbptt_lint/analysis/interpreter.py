@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import libcst as cst
 
@@ -47,6 +48,7 @@ from tbptt_lint.analysis.names import (
     method_name,
     target_names,
 )
+from tbptt_lint.analysis.records import record_arguments, record_fields, replaced_fields
 from tbptt_lint.analysis.values import (
     CUT,
     FRESH_UNRELATED,
@@ -233,6 +235,7 @@ class UnitScan:
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
         self._stored_back: dict[str, frozenset[str]] | None = None
+        self._renamed: dict[str, frozenset[str]] | None = None
         self._view_detaches: dict[int, cst.BaseExpression] | None = None
         self._none_companions: dict[str, frozenset[str]] | None = None
         # Facts of the functions it defines, summarised when first called.
@@ -291,6 +294,19 @@ class UnitScan:
         return self._stored_back
 
     @property
+    def renamed(self) -> dict[str, frozenset[str]]:
+        """Locals the unit hands on to another local, whole or cut: `h_new` -> `h_prev` for
+        `h_prev = h_new` or `h_prev, c_prev = h_new.detach(), c_new.detach()`."""
+        if self._renamed is None:
+            found: dict[str, set[str]] = {}
+            for node in descendants(self.roots, stop=(cst.FunctionDef, cst.ClassDef)):
+                if isinstance(node, cst.Assign) and len(node.targets) == 1:
+                    for name, local in _renamed_locals(node.targets[0].target, node.value):
+                        found.setdefault(local, set()).add(name)
+            self._renamed = {k: frozenset(v) for k, v in found.items()}
+        return self._renamed
+
+    @property
     def objects(self) -> set[str]:
         if self._objects is None:
             objects = {"self"}
@@ -346,6 +362,38 @@ def _names_set_to_none(node: cst.Assign) -> set[str]:
             return set()
         found.add(name)
     return found
+
+
+def _renamed_local(value: cst.BaseExpression) -> str | None:
+    """`h_new` or `h_new.detach()`: a plain local handed on as it is or cut."""
+    if (
+        isinstance(value, cst.Call)
+        and not value.args
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value == "detach"
+    ):
+        value = value.func.value
+    return value.value if isinstance(value, cst.Name) else None
+
+
+def _renamed_locals(holder: cst.BaseExpression, value: cst.BaseExpression) -> list[tuple[str, str]]:
+    """(name, local) for a state handed on by a rename: `h_prev = h_new`, `h_prev =
+    h_new.detach()`, `h_prev, c_prev = h_new, c_new`; nothing for anything else."""
+    if isinstance(holder, cst.Name):
+        local = _renamed_local(value)
+        return [(holder.value, local)] if local is not None and local != holder.value else []
+    if not isinstance(holder, (cst.Tuple, cst.List)) or not isinstance(
+        value, (cst.Tuple, cst.List)
+    ):
+        return []
+    if len(holder.elements) != len(value.elements):
+        return []
+    pairs: list[tuple[str, str]] = []
+    for left, right in zip(holder.elements, value.elements, strict=True):
+        if isinstance(left, cst.StarredElement) or isinstance(right, cst.StarredElement):
+            return []
+        pairs += _renamed_locals(left.value, right.value)
+    return pairs
 
 
 def handed_on(value: cst.BaseExpression) -> str | None:
@@ -647,6 +695,7 @@ class UnitInterpreter:
         class_name: str | None = None,
         summarising: Sequence[str] = (),
     ) -> None:
+        self._record_fields: dict[str, tuple[str, ...] | None] = {}
         self.unit = unit
         self.context = context
         self.class_name = class_name
@@ -857,6 +906,7 @@ class UnitInterpreter:
             if result.has_graph and self.rebinds_through_unknown(value, targets[0], env):
                 result = UNKNOWN
         carried = self.carried_marks(value, result, env)
+        fields = self.record_values(value, env) if isinstance(value, cst.Call) else None
         for target in targets:
             if isinstance(target, cst.Subscript) and keyed_state(target) is None:
                 # `state[k] = state[k].detach()` under a key the analysis cannot read: what
@@ -866,10 +916,72 @@ class UnitInterpreter:
             else:
                 self.note_alias(target, value, result)
                 self.bind(target, result, env)
+                if fields is not None and isinstance(target, cst.Name):
+                    # `state = State(h, c)`: each field followed as a name of its own.
+                    for field_name, field_value in fields.items():
+                        env[f"{target.value}.{field_name}"] = field_value
                 self.note_unpacked(target, value)
                 if carried:
                     self.mark_carried(target, carried, env)
             self.note_accumulation(statement, target, value, env)
+
+    def record_class_fields(self, call: cst.Call) -> tuple[str, ...] | None:
+        """The fields of the dataclass or NamedTuple of this file a call constructs."""
+        callee = dotted_name(call.func)
+        node = self.context.class_defs.get(callee) if callee is not None else None
+        if callee is None or node is None or not self.context.source:
+            return None
+        if callee not in self._record_fields:
+            self._record_fields[callee] = record_fields(
+                node, self.context.imports, self.context.source
+            )
+        return self._record_fields[callee]
+
+    def record_parts(
+        self, call: cst.Call
+    ) -> tuple[str | None, list[tuple[str, cst.BaseExpression]]] | None:
+        """(the object copied or None, (field, expression) given) for `State(h, c)`,
+        `s._replace(h=e)` or `dataclasses.replace(s, h=e)`; None for any other call."""
+        fields = self.record_class_fields(call)
+        if fields is not None:
+            given = record_arguments(call, fields)
+            return (None, given) if given is not None else None
+        return replaced_fields(call, self.context.imports.qualify(dotted_name(call.func)))
+
+    def record_values(self, call: cst.Call, env: Env) -> dict[str, Value] | None:
+        """What each field of the record a call makes holds, before the name is bound."""
+        parts = self.record_parts(call)
+        if parts is None:
+            return None
+        source, given = parts
+        values: dict[str, Value] = {}
+        if source is not None:
+            prefix = source + "."
+            known = {k[len(prefix) :]: v for k, v in env.items() if k.startswith(prefix)}
+            if not known:
+                return None  # a record whose fields are not followed
+            values.update({k: v for k, v in known.items() if "." not in k and "[" not in k})
+        for field_name, expression in given:
+            values[field_name] = self.evaluate(expression, env)
+        return values
+
+    @cached_property
+    def record_renames(self) -> dict[str, set[str]]:
+        """Locals the unit stores in a field of a record it binds: `h` -> `state.h` for
+        `state = State(h, c)` or `state = state._replace(h=h.detach())`."""
+        found: dict[str, set[str]] = {}
+        for node in descendants(self.scan().roots, stop=(cst.FunctionDef, cst.ClassDef)):
+            if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                continue
+            target = node.targets[0].target
+            if not isinstance(target, cst.Name) or not isinstance(node.value, cst.Call):
+                continue
+            parts = self.record_parts(node.value)
+            for field_name, expression in parts[1] if parts is not None else ():
+                local = _renamed_local(expression)
+                if local is not None:
+                    found.setdefault(local, set()).add(f"{target.value}.{field_name}")
+        return found
 
     def rebinds_through_unknown(self, call: cst.Call, target: cst.BaseExpression, env: Env) -> bool:
         """`hidden = repackage_hidden(hidden)` with the function imported from outside the run,
@@ -1878,6 +1990,21 @@ class UnitInterpreter:
             )
         ]
         passed_by_arg = [indexed_state_args(arg.value, indexed) for arg in call.args]
+        if not any(name in bound for passed in passed_by_arg for name, _ in passed):
+            # `out, h_new = gru(x, h_prev)` ... `h_prev = h_new`: what it returns is handed
+            # back under another name (only for a call that takes back nothing else, and
+            # only for torch's recurrent modules: `obs = roll_out(env, obs)` ... `obs =
+            # last` hands back an observation, no state). A field of a record of the file
+            # (`state = State(h, c)`) is handed back whatever the call.
+            recurrent_module = self.context.is_recurrent_class(module_class)
+            renamed = self.scan().renamed if recurrent_module else {}
+            records = self.record_renames
+            bound += [
+                local
+                for name in bound
+                for local in sorted(renamed.get(name, frozenset()) | records.get(name, set()))
+                if local not in bound and local in names_in(call)
+            ]
         if not any(name in bound for passed in passed_by_arg for name, _ in passed):
             return None  # nothing it returns is passed back in
         if self.maps_a_function(call):
@@ -3164,7 +3291,25 @@ def _unscaled(term: cst.BaseExpression, target: cst.BaseExpression) -> str | Non
             if name is not None and name == (dotted_name(target) or keyed_name(target)):
                 return name
         return None
-    return dotted_name(term) or keyed_name(term)
+    return dotted_name(term) or keyed_name(term) or _got_entry(term)
+
+
+def _got_entry(term: cst.BaseExpression) -> str | None:
+    """`stats.get("loss", 0)`: the entry `stats["loss"]` read with a default, named as
+    `keyed_name` names it."""
+    if not (
+        isinstance(term, cst.Call)
+        and isinstance(term.func, cst.Attribute)
+        and term.func.attr.value == "get"
+        and term.args
+        and term.args[0].keyword is None
+    ):
+        return None
+    holder = dotted_name(term.func.value)
+    key = term.args[0].value
+    if holder is None or not isinstance(key, (cst.SimpleString, cst.Integer)):
+        return None
+    return f"{holder}[{key.value}]"
 
 
 def additive_terms(value: cst.BaseExpression) -> list[cst.BaseExpression]:
