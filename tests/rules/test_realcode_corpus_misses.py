@@ -15,28 +15,11 @@ FOUND cases (that the linter missed before) and SILENT twins (the correct idiom 
 
 from __future__ import annotations
 
-import re
 import textwrap
 
 import pytest
 
-from tbptt_lint.analysis.api import check_source
-from tbptt_lint.settings import Settings
-
-
-def codes(source: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
-    return sorted((f.code, f.line) for f in findings)
-
-
-def expected(source: str) -> list[tuple[str, int]]:
-    found = []
-    for number, line in enumerate(textwrap.dedent(source).splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
-
+from tbptt_lint.testing import expected_sorted, snippet_findings
 
 TRAINER = """\
 import torch
@@ -200,10 +183,10 @@ SILENT = {
 
 @pytest.mark.parametrize("source", list(FOUND.values()), ids=list(FOUND))
 def test_found(source: str) -> None:
-    assert expected(source)
-    assert codes(source) == expected(source)
+    assert expected_sorted(textwrap.dedent(source))
+    assert snippet_findings(source) == expected_sorted(textwrap.dedent(source))
 
 
 @pytest.mark.parametrize("source", list(SILENT.values()), ids=list(SILENT))
 def test_silent(source: str) -> None:
-    assert codes(source) == []
+    assert snippet_findings(source) == []

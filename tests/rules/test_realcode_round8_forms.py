@@ -22,13 +22,9 @@ label was checked by running the program with torch first (an uncut carried stat
 
 from __future__ import annotations
 
-import re
-import textwrap
-
 import pytest
 
-from tbptt_lint.analysis.api import check_source
-from tbptt_lint.settings import Settings
+from tbptt_lint.testing import expected_sorted, fill, snippet_findings
 
 HEADER = """\
 import torch
@@ -36,26 +32,6 @@ import torch.nn as nn
 
 stream = torch.randn(40, 2, 4)
 """
-
-
-def codes(source: str) -> list[tuple[str, int]]:
-    findings = check_source(textwrap.dedent(source), "example.py", Settings(select=("TBP",)))
-    return sorted((f.code, f.line) for f in findings)
-
-
-def expected(source: str) -> list[tuple[str, int]]:
-    found = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        match = re.search(r"# expect: ([A-Z0-9, ]+)", line)
-        if match:
-            found += [(code.strip(), number) for code in match.group(1).split(",")]
-    return sorted(found)
-
-
-def fill(template: str, **parts: str) -> str:
-    for name, text in parts.items():
-        template = template.replace("{" + name + "}", text)
-    return template
 
 
 FOUND: dict[str, str] = {}
@@ -411,10 +387,10 @@ SILENT["stats: another entry read"] = fill(
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
     source = FOUND[name]
-    assert expected(source), "a FOUND case marks its lines"
-    assert codes(source) == expected(source)
+    assert expected_sorted(source), "a FOUND case marks its lines"
+    assert snippet_findings(source) == expected_sorted(source)
 
 
 @pytest.mark.parametrize("name", sorted(SILENT))
 def test_stays_silent(name: str) -> None:
-    assert codes(SILENT[name]) == []
+    assert snippet_findings(SILENT[name]) == []
