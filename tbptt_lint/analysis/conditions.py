@@ -127,10 +127,15 @@ class Conditions:
 
 def names_bound_in(loop: cst.For | cst.While) -> set[str]:
     """Names a loop binds: its target and what its body assigns."""
+    assigned = _bound_by(loop.target) if isinstance(loop, cst.For) else set()
+    return assigned | names_bound_under(loop.body)
+
+
+def names_bound_under(root: cst.CSTNode) -> set[str]:
+    """Names bound anywhere in `root` (a compound statement's own target included), nested
+    functions, classes and lambdas left out."""
     assigned: set[str] = set()
-    if isinstance(loop, cst.For):
-        assigned |= _bound_by(loop.target)
-    for node in descendants([loop.body], stop=NESTED_SCOPES):
+    for node in descendants([root], stop=NESTED_SCOPES):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 assigned |= _bound_by(target.target)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
+from itertools import chain
 
 import libcst as cst
 
 # A module, not its names: analysis.losses reads rules/flow.py, and so may be importing this.
 from tbptt_lint.analysis import losses
+from tbptt_lint.analysis.conditions import names_bound_under
 from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
 from tbptt_lint.analysis.interpreter import keyed_name, names_in
 from tbptt_lint.analysis.model import FileModel
@@ -309,7 +311,7 @@ def _rebound_before(
         return False  # the backward is not before the accumulation in this block
     for statement in reversed(block[holder + 1 :]):
         if not isinstance(statement, cst.SimpleStatementLine):
-            if name in _bound_in(statement):
+            if name in names_bound_under(statement):
                 return False  # rebound inside a nested block: not on every way
             continue
         for small in reversed(statement.body):
@@ -336,7 +338,9 @@ def _rebound_before(
 def _block_before(unit: cst.CSTNode, node: cst.CSTNode) -> list[cst.CSTNode] | None:
     """The statements before the one holding `node` in the block that holds it directly."""
     roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
-    for block in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    module = [unit] if isinstance(unit, cst.Module) else []
+    nested = descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda))
+    for block in chain(module, nested):
         body = block.body if isinstance(block, (cst.IndentedBlock, cst.Module)) else None
         if not isinstance(body, (list, tuple)):
             continue
@@ -345,24 +349,7 @@ def _block_before(unit: cst.CSTNode, node: cst.CSTNode) -> list[cst.CSTNode] | N
                 found is node for found in descendants([statement])
             ):
                 return list(body[:index])
-    if isinstance(unit, cst.Module):
-        for index, statement in enumerate(unit.body):
-            if isinstance(statement, cst.SimpleStatementLine) and any(
-                found is node for found in descendants([statement])
-            ):
-                return list(unit.body[:index])
     return None
-
-
-def _bound_in(statement: cst.CSTNode) -> set[str]:
-    bound: set[str] = set()
-    for node in descendants([statement], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        if isinstance(node, cst.Assign):
-            for target in node.targets:
-                bound |= set(target_names(target.target))
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For)):
-            bound |= set(target_names(node.target))
-    return bound
 
 
 def _reach(
