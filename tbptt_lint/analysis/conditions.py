@@ -14,10 +14,9 @@ from collections.abc import Iterator, Mapping
 import libcst as cst
 
 from tbptt_lint.analysis.names import dotted_name
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, children, descendants
 
 Assumption = tuple[str, bool]
-NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 def _code(node: cst.CSTNode) -> str:

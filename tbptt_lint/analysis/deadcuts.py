@@ -16,7 +16,6 @@ import libcst as cst
 from tbptt_lint.analysis.names import dotted_name, method_name
 from tbptt_lint.analysis.walk import children, descendants
 
-NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 # `p = p.detach()` somewhere in the text: without one, no tree walk is needed.
 SELF_CUT_TEXT = re.compile(r"(?m)^[ \t]*(\w+)[ \t]*=[ \t]*\1\.detach\(\s*\)")
 

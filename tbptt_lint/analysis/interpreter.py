@@ -77,7 +77,7 @@ from tbptt_lint.analysis.views import (
     is_view_expression,
     names_bound_to_views,
 )
-from tbptt_lint.analysis.walk import children, descendants, node_fact
+from tbptt_lint.analysis.walk import NESTED_SCOPES, children, descendants, node_fact
 from tbptt_lint.strict import unparsable_cut
 
 NO_GRAD_CONTEXTS = frozenset(
@@ -442,14 +442,14 @@ def threads_through_windows(
     `rebinds_to_cut` vouches for: `state = repackage(state)`) and runs a backward, and returns
     `state` (alone or in a tuple): a whole pass of windows."""
     returned = False
-    for node in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([function.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Return) and node.value is not None:
             values = node.value.elements if isinstance(node.value, cst.Tuple) else ()
             parts = [e.value for e in values] or [node.value]
             returned = returned or any(dotted_name(part) == state for part in parts)
     if not returned:
         return False
-    for loop in descendants([function.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for loop in descendants([function.body], stop=NESTED_SCOPES):
         if isinstance(loop, (cst.For, cst.While)) and _steps_cuts_and_backs(
             loop, state, rebinds_to_cut
         ):
@@ -472,12 +472,10 @@ def cuts_parameter_first(
     return _first_read_cuts(function.body.body, param, rebinds_to_cut)
 
 
-NESTED_DEFS = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-
-
 def _reads(node: cst.CSTNode, param: str) -> bool:
     return any(
-        isinstance(n, cst.Name) and n.value == param for n in descendants([node], stop=NESTED_DEFS)
+        isinstance(n, cst.Name) and n.value == param
+        for n in descendants([node], stop=NESTED_SCOPES)
     )
 
 
@@ -485,12 +483,12 @@ def _only_cut_reads(node: cst.CSTNode, param: str) -> bool:
     """Every read of `param` in `node` is `param.detach()`."""
     reads = sum(
         1
-        for n in descendants([node], stop=NESTED_DEFS)
+        for n in descendants([node], stop=NESTED_SCOPES)
         if isinstance(n, cst.Name) and n.value == param
     )
     cuts = sum(
         1
-        for n in descendants([node], stop=NESTED_DEFS)
+        for n in descendants([node], stop=NESTED_SCOPES)
         if isinstance(n, cst.Call)
         and isinstance(n.func, cst.Attribute)
         and n.func.attr.value == "detach"
@@ -558,7 +556,7 @@ def _steps_cuts_and_backs(
     rebinds_to_cut: Callable[[cst.BaseExpression, str], bool] | None,
 ) -> bool:
     stepped = cut = backward = False
-    for node in descendants([loop.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([loop.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
             method = node.func.attr.value
             backward = backward or method == "backward"
@@ -3134,7 +3132,7 @@ def _is_cutting_method(unit: cst.CSTNode, class_name: str | None) -> bool:
     name = unit.name.value.lower()
     if not any(word in name for word in CUTTING_METHOD_WORDS):
         return False
-    for node in descendants([unit.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([unit.body], stop=NESTED_SCOPES):
         returned = node.value if isinstance(node, cst.Return) else None
         if returned is not None and dotted_name(returned) not in ("self", "None"):
             return False

@@ -20,9 +20,8 @@ import libcst as cst
 from tbptt_lint.analysis.context import FileContext
 from tbptt_lint.analysis.names import class_call, dotted_name
 from tbptt_lint.analysis.values import RESET
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, descendants
 
-NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 # `Learner.fit*` methods that run whole epochs, each followed by a validation pass.
 FIT_METHODS = frozenset({"fit", "fit_one_cycle", "fit_flat_cos", "fit_sgdr", "fine_tune"})
 # Where a learner is handed callbacks: arguments (fastai 1 and 2) and attributes.

@@ -20,10 +20,9 @@ from tbptt_lint.analysis.events import BackwardSite, Loops
 from tbptt_lint.analysis.index import FunctionFacts
 from tbptt_lint.analysis.interpreter import RECEIVER_METHODS
 from tbptt_lint.analysis.names import ImportMap, dotted_name, method_name
-from tbptt_lint.analysis.walk import children, descendants, node_fact
+from tbptt_lint.analysis.walk import NESTED_SCOPES, children, descendants, node_fact
 from tbptt_lint.rules.flow import graph_names, loss_names
 
-NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward"})
 # Calls of these are how an object is called: `model(x)` runs `Model.forward`.
 CALL_METHODS = ("forward", "__call__")

@@ -35,9 +35,7 @@ from tbptt_lint.analysis.values import (
     Value,
     partly_cut,
 )
-from tbptt_lint.analysis.walk import children, descendants, node_fact
-
-NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+from tbptt_lint.analysis.walk import NESTED_SCOPES, children, descendants, node_fact
 
 
 @dataclass

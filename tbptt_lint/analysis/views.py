@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from tbptt_lint.analysis.names import ImportMap, dotted_name, method_name
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, children, descendants
 
 TENSOR = "tensor"
 TENSOR_PAIR = "tensor pair"  # an LSTM's `(h, c)` from a torch module
@@ -257,7 +257,7 @@ def _takes_nothing(method: cst.FunctionDef) -> bool:
 
 
 def _returned(method: cst.FunctionDef) -> Iterator[cst.BaseExpression]:
-    for node in descendants([method.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([method.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Return) and node.value is not None:
             yield node.value
 
@@ -267,7 +267,7 @@ def _attribute_stores(
 ) -> Iterator[tuple[str, cst.BaseExpression, cst.CSTNode]]:
     """(attribute, value, statement) for `self.attr = value`, element by element for
     `self.h, self.feed = h, out[-1]`."""
-    for node in descendants([method.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([method.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 yield from _stores(target.target, node.value, node)
@@ -309,7 +309,7 @@ def _tensor_names(method: cst.FunctionDef, modules: dict[str, str]) -> frozenset
     """Local names every binding of which in the method is a tensor: the output of a torch
     module built in the file (`out, h = self.rnn(x, h)`, `y = self.proj(x)`) or a view."""
     verdicts: dict[str, bool] = {}
-    for node in descendants([method.body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([method.body], stop=NESTED_SCOPES):
         if not isinstance(node, cst.Assign):
             continue
         for target in node.targets:
@@ -444,7 +444,7 @@ def _blocks_of(statement: cst.CSTNode) -> Iterator[list[cst.CSTNode]]:
 def _names_bound_in(statement: cst.CSTNode) -> set[str]:
     """Plain names a compound statement may bind anywhere inside (not in nested scopes)."""
     names: set[str] = set()
-    for node in descendants([statement], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([statement], stop=NESTED_SCOPES):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 names.update(_target_names(target.target))

@@ -13,6 +13,9 @@ from typing import TypeVar
 
 import libcst as cst
 
+# Scopes of their own: a walk of one function's statements does not enter them.
+NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
 _SKIPPED_PREFIXES = (
     "whitespace",
     "lpar",

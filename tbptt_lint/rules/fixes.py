@@ -14,7 +14,7 @@ from tbptt_lint.analysis.context import PAIR_STATE_MODULES
 from tbptt_lint.analysis.events import BackwardSite, RecurrentCall, StateRead
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import target_names
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, descendants
 from tbptt_lint.diagnostics import UNSAFE, Edit, Fix
 
 
@@ -288,7 +288,7 @@ def _backward_statement(
 ) -> cst.SimpleStatementLine | None:
     """The statement line, in an indented block of the loop, that holds the backward call."""
     call_span = model.span(site.call)
-    for node in descendants([loop], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([loop], stop=NESTED_SCOPES):
         if not isinstance(node, cst.IndentedBlock):
             continue
         for statement in node.body:
@@ -359,7 +359,7 @@ def _loop_targets(call: RecurrentCall) -> set[str]:
     found: set[str] = set()
     for node in (
         call.loops[0],
-        *descendants([call.loops[0]], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)),
+        *descendants([call.loops[0]], stop=NESTED_SCOPES),
     ):
         if isinstance(node, cst.For):
             found.update(target_names(node.target))

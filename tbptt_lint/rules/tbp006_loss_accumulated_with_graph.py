@@ -16,7 +16,7 @@ from tbptt_lint.analysis.events import Accumulation, BackwardSite, UnitEvents
 from tbptt_lint.analysis.interpreter import keyed_name, names_in
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap, dotted_name, target_names
-from tbptt_lint.analysis.walk import children, descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, children, descendants
 from tbptt_lint.diagnostics import UNSAFE, Edit, Finding, Fix
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.flow import loss_names
@@ -253,7 +253,7 @@ def _places(unit: cst.CSTNode) -> Places:
     stack: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = [(r, ()) for r in reversed(roots)]
     while stack:
         node, loops = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(node, NESTED_SCOPES):
             continue
         places[id(node)] = (len(places), loops)
         inner = loops + (node,) if isinstance(node, (cst.For, cst.While)) else loops
@@ -274,7 +274,7 @@ def _assignments(
     unit: cst.CSTNode,
 ) -> Iterator[tuple[str, cst.BaseExpression, cst.CSTNode]]:
     roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
-    for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants(roots, stop=NESTED_SCOPES):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 name = dotted_name(target.target)
@@ -339,7 +339,7 @@ def _block_before(unit: cst.CSTNode, node: cst.CSTNode) -> list[cst.CSTNode] | N
     """The statements before the one holding `node` in the block that holds it directly."""
     roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
     module = [unit] if isinstance(unit, cst.Module) else []
-    nested = descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda))
+    nested = descendants(roots, stop=NESTED_SCOPES)
     for block in chain(module, nested):
         body = block.body if isinstance(block, (cst.IndentedBlock, cst.Module)) else None
         if not isinstance(body, (list, tuple)):
@@ -480,7 +480,7 @@ def _bindings(unit: cst.CSTNode) -> dict[str, list[cst.BaseExpression | None]]:
     target)."""
     roots = list(unit.body) if isinstance(unit, cst.Module) else [unit.body]  # type: ignore[attr-defined]
     bindings: dict[str, list[cst.BaseExpression | None]] = {}
-    for node in descendants(roots, stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants(roots, stop=NESTED_SCOPES):
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 whole = dotted_name(target.target)

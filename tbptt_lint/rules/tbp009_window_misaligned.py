@@ -11,7 +11,7 @@ import libcst as cst
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, target_names
 from tbptt_lint.analysis.queries import queries, spans_contain
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, descendants
 from tbptt_lint.analysis.windows import (
     LinearForm,
     WindowLoop,
@@ -287,7 +287,7 @@ def _clipped_later(window: WindowLoop, target: cst.Subscript) -> bool:
 
 
 def _mentions(node: cst.CSTNode, subscript: cst.Subscript, names: set[str]) -> bool:
-    for part in descendants([node], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for part in descendants([node], stop=NESTED_SCOPES):
         if part is subscript or (isinstance(part, cst.Name) and part.value in names):
             return True
     return False

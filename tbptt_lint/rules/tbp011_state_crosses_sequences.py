@@ -24,11 +24,9 @@ from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, is_true_literal, target_names
 from tbptt_lint.analysis.queries import queries, spans_contain
 from tbptt_lint.analysis.values import CUT, LEAF, RESET, Status
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, descendants
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
-
-NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 class StateCrossesSequences(Rule):

@@ -11,7 +11,7 @@ from tbptt_lint.analysis.events import RecurrentCall
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import dotted_name, method_name, target_names
 from tbptt_lint.analysis.values import Status
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, descendants
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 from tbptt_lint.rules.flow import graph_names
@@ -156,7 +156,6 @@ def _sliced_sequence(call: cst.Call) -> str | None:
 
 COLLECTING_METHODS = frozenset({"append", "extend", "insert", "add_"})
 COMBINING_CALLS = frozenset({"cat", "stack"})
-NESTED_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 def _collects_outputs(loop: cst.CSTNode, call: RecurrentCall) -> bool:

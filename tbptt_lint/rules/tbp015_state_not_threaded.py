@@ -18,7 +18,7 @@ from tbptt_lint.analysis.queries import per_step_fresh_state, queries, spans_con
 from tbptt_lint.analysis.stateless_cells import stateless_cell_steps
 from tbptt_lint.analysis.step_resets import per_step_attribute_resets
 from tbptt_lint.analysis.values import CUT, LEAF, RESET
-from tbptt_lint.analysis.walk import descendants
+from tbptt_lint.analysis.walk import NESTED_SCOPES, descendants
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.rules.base import Rule
 
@@ -231,7 +231,7 @@ def _self_cuts(body: cst.CSTNode) -> tuple[dict[str, cst.CSTNode], set[str]]:
     any other way."""
     cuts: dict[str, cst.CSTNode] = {}
     others: set[str] = set()
-    for node in descendants([body], stop=(cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    for node in descendants([body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Assign):
             bound = {n for target in node.targets for n in target_names(target.target)}
             if len(bound) == 1 and handed_on(node.value) in bound and _detaches(node.value):
