@@ -234,6 +234,7 @@ class UnitScan:
         self.roots = list(body.body) if isinstance(body, cst.Module) else [body]
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
+        self._partials: dict[str, cst.Call] = {}
         self._stored_back: dict[str, frozenset[str]] | None = None
         self._renamed: dict[str, frozenset[str]] | None = None
         self._view_detaches: dict[int, cst.BaseExpression] | None = None
@@ -339,10 +340,21 @@ class UnitScan:
                             for target in small.targets:
                                 if isinstance(target.target, cst.Name):
                                     functions.setdefault(target.target.value, small.value)
+                        elif isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+                            for target in small.targets:
+                                if isinstance(target.target, cst.Name):
+                                    self._partials.setdefault(target.target.value, small.value)
                 elif not isinstance(node, (cst.ClassDef, cst.BaseExpression)):
                     stack.extend(reversed(list(_statement_children(node))))
             self._functions = functions
         return self._functions
+
+    @property
+    def bound_calls(self) -> dict[str, cst.Call]:
+        """`f = functools.partial(...)` and other `name = call(...)` statements, found with
+        `functions` (which of them bind a partial is for the caller to tell)."""
+        _ = self.functions
+        return self._partials
 
 
 def _names_set_to_none(node: cst.Assign) -> set[str]:
@@ -712,6 +724,7 @@ class UnitInterpreter:
         # Names taken to be tensors: the parameter of a function handed to a mapper, to learn
         # whether it cuts the tensors it is applied to (`isinstance(t, torch.Tensor)` holds).
         self.tensor_names: frozenset[str] = frozenset()
+        self.binding_guard: set[str] = set()
         # Names of the elements a comprehension maps over.
         self.element_names: frozenset[str] = frozenset()
         # A state class's own cutting method, in a file that works with torch (a stream's
@@ -2753,7 +2766,36 @@ class UnitInterpreter:
         if any(facts.returns_cut for facts in self.resolved_facts(callee, env or {})):
             return True
         qualified = self.context.imports.qualify(callee)
-        return self.context.is_detach_function(qualified, callee)
+        if self.context.is_detach_function(qualified, callee):
+            return True
+        return "." not in callee and self.bound_cut(callee)
+
+    def bound_cut(self, name: str) -> bool:
+        """A name this unit (or a function around it) binds to a lambda or a `partial` of a
+        function that cuts what it is applied to (`cut = functools.partial(repackage,
+        device=d)`, `cut = lambda t: repackage(t, d)`): calling it is that cut."""
+        if name in self.binding_guard:
+            return False
+        unit: cst.CSTNode | None = self.unit
+        while unit is not None:
+            scan = self.scan_of(unit)
+            bound: cst.BaseExpression | None = scan.functions.get(name)
+            if bound is None:
+                call = scan.bound_calls.get(name)
+                if call is not None and self.context.qualify(call.func) in PARTIAL_FUNCTIONS:
+                    bound = call
+            if bound is not None:
+                if isinstance(bound, cst.FunctionDef):
+                    return False  # a def: its summary already told
+                self.binding_guard.add(name)
+                try:
+                    return bool(self.function_cuts(bound))
+                finally:
+                    self.binding_guard.discard(name)
+            unit = (
+                self.context.enclosing_function(unit) if isinstance(unit, cst.FunctionDef) else None
+            )
+        return False
 
     # ---------------------------------------------------------------- mappers
     def maps_a_function(self, call: cst.Call) -> bool:
@@ -2961,6 +3003,13 @@ class UnitInterpreter:
             )
         if isinstance(node, (cst.Lambda, cst.SimpleString, cst.Integer, cst.Float)):
             return FRESH_UNRELATED
+        if isinstance(node, cst.BinaryOperation):
+            # `hx.detach() * masks`: each operand as it evaluates, so a cut operand stays cut
+            # (the names inside `hx.detach()` are not the uncut `hx`).
+            joined = join(self._evaluate(node.left, env), self._evaluate(node.right, env))
+            return FRESH_UNRELATED if joined is None else replace(joined, elements=None)
+        if isinstance(node, cst.UnaryOperation):
+            return replace(self._evaluate(node.expression, env), elements=None)
         return self.join_of_names(node, env)
 
     def forget_keyed(self, name: str | None, env: Env) -> None:
