@@ -1,0 +1,212 @@
+"""Issue 12, round 9: an adversarial pass of 75 small runnable training programs (Lightning-like
+modules, recurrent RL agents, seq2seq, stateful time series, AMP, accumulation, helpers in a
+package, notebook-like scripts, hand-written cells, `functools.partial`, generators), each
+labelled by running it under the tracer first. The classes the linter got wrong:
+
+- A state cut and then masked by arithmetic (`hx = hx.detach() * masks`, the recurrent-policy
+  idiom of episode ends; `-h.detach()`, `h.detach() * (1 - done)`) was read through the names
+  inside it, the uncut `hx` among them: a false TBP001. Each operand of a binary operation is
+  now evaluated as it is, so a cut operand stays cut; `hx * masks` with no cut still carries
+  the graph.
+- A name bound to a `functools.partial` of a cutting helper, or to a lambda that calls one
+  (`cut = partial(repackage, device=d)`, `cut = lambda t: repackage(t, d)`), then called as
+  `h = cut(h)`, is that cut (it was read as a function of unknown body that hands `h` back:
+  a false TBP001). A partial of a helper that does not cut is still no cut.
+- A cell called in a loop on a state that the loop's own target binds anew each pass (`for
+  obs, h_stored in replay: q = cell(obs, h_stored)`: a stored state stepped once from where
+  it was stored) is not "a state never passed back in" (a false TBP015). A state fixed for the
+  whole loop still is.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tbptt_lint.testing import expected_sorted, fill, snippet_findings
+
+HEADER = """\
+import functools
+
+import torch
+import torch.nn as nn
+"""
+
+FOUND: dict[str, str] = {}
+SILENT: dict[str, str] = {}
+
+# ------------------------------------------------ 1. a cut state masked by arithmetic
+
+MASKED = (
+    HEADER
+    + """
+policy = nn.GRUCell(3, 8)
+opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
+masks = torch.ones(4, 1)
+hx = torch.zeros(1, 8)
+for update in range(4):
+    loss = 0
+    done = update % 2 == 1
+    for step in range(5):
+        hx = policy(torch.randn(1, 3), hx){mark}
+        loss = loss + hx.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    hx = {cut}
+"""
+)
+for label, cut in {
+    "a tensor of masks": "hx.detach() * masks[update]",
+    "a mask written out": "hx.detach() * (1.0 - float(done))",
+    "a conditional mask": "hx.detach() * (0.0 if done else 1.0)",
+    "the mask first": "masks[update].view(-1, 1) * hx.detach()",
+    "a negation": "-hx.detach()",
+    "a sum with a new tensor": "hx.detach() + torch.zeros(1, 8)",
+}.items():
+    SILENT[f"masked cut: {label}"] = fill(MASKED, cut=cut, mark="")
+for label, cut in {
+    "a mask and no cut": "hx * masks[update]",
+    "a mask and a cut of something else": "hx * masks[update].detach()",
+    "a sum of the cut and the uncut state": "hx.detach() + hx",
+}.items():
+    FOUND[f"masked, uncut: {label}"] = fill(MASKED, cut=cut, mark="  # expect: TBP001")
+
+MASKED_PAIR = (
+    HEADER
+    + """
+cell = nn.LSTMCell(3, 8)
+opt = torch.optim.SGD(cell.parameters(), lr=0.01)
+h, c = torch.zeros(1, 8), torch.zeros(1, 8)
+for update in range(4):
+    mask = torch.ones(1, 1)
+    for step in range(5):
+        h, c = cell(torch.randn(1, 3), (h, c)){mark}
+    loss = h.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    h, c = {cut}
+"""
+)
+SILENT["masked pair: both cut"] = fill(
+    MASKED_PAIR, cut="h.detach() * mask, c.detach() * mask", mark=""
+)
+FOUND["masked pair: only h cut"] = fill(
+    MASKED_PAIR, cut="h.detach() * mask, c * mask", mark="  # expect: TBP002"
+)
+
+# ------------------------------------------ 2. a partial or a lambda of a cutting helper
+
+BOUND_CUT = (
+    HEADER
+    + """
+
+def repackage(h, device=None):
+    return {helper_body}
+
+
+def train():
+    gru = nn.GRU(4, 8)
+    opt = torch.optim.SGD(gru.parameters(), lr=0.01)
+    cut = {binding}
+    h = torch.zeros(1, 2, 8)
+    x = torch.randn(20, 2, 4)
+    for i in range(0, 20, 5):
+        h = cut(h)
+        out, h = gru(x[i:i + 5], h){mark}
+        loss = out.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+"""
+)
+for label, binding in {
+    "functools.partial with a keyword": 'functools.partial(repackage, device="cpu")',
+    "functools.partial alone": "functools.partial(repackage)",
+    "a lambda calling the helper": 'lambda t: repackage(t, "cpu")',
+    "a lambda cutting itself": "lambda t: t.detach()",
+}.items():
+    SILENT[f"bound cut: {label}"] = fill(
+        BOUND_CUT, binding=binding, helper_body="h.detach()", mark=""
+    )
+for label, binding in {
+    "functools.partial of a copy": 'functools.partial(repackage, device="cpu")',
+    "a lambda calling a copy": 'lambda t: repackage(t, "cpu")',
+}.items():
+    FOUND[f"bound non-cut: {label}"] = fill(
+        BOUND_CUT, binding=binding, helper_body="h.clone()", mark="  # expect: TBP001"
+    )
+
+TOP_LEVEL_PARTIAL = (
+    HEADER
+    + """
+from functools import partial
+
+
+def detach_all(state, into=tuple):
+    return into(s.detach() for s in state)
+
+
+lstm = nn.LSTM(4, 8)
+opt = torch.optim.SGD(lstm.parameters(), lr=0.01)
+cut = partial({helper}, into=tuple)
+state = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+for x in torch.randn(4, 5, 2, 4):
+    state = cut(state)
+    out, state = lstm(x, state){mark}
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+SILENT["bound cut: a notebook's partial of a tuple cut"] = fill(
+    TOP_LEVEL_PARTIAL, helper="detach_all", mark=""
+)
+FOUND["bound non-cut: a notebook's partial of tuple()"] = fill(
+    TOP_LEVEL_PARTIAL, helper="tuple", mark="  # expect: TBP001"
+)
+
+# --------------------------------------- 3. a cell stepped from a state the loop target binds
+
+STORED = (
+    HEADER
+    + """
+cell = nn.GRUCell(3, 8)
+q = nn.Linear(8, 2)
+opt = torch.optim.SGD(list(cell.parameters()) + list(q.parameters()), lr=0.01)
+replay = [(torch.randn(1, 3), torch.zeros(1, 8)) for _ in range(6)]
+{before}
+for {target} in replay:
+    h2 = cell(obs, h_stored){mark}
+    loss = q(h2).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+SILENT["stored state: the loop target binds it"] = fill(
+    STORED, before="", target="obs, h_stored", mark=""
+)
+SILENT["stored state: a nested target binds it"] = fill(
+    STORED, before="", target="(obs, h_stored)", mark=""
+)
+SILENT["stored state: an index and the stored pair"] = fill(
+    STORED.replace("in replay:", "in enumerate(replay):"),
+    before="",
+    target="i, (obs, h_stored)",
+    mark="",
+)
+FOUND["stored state: one start for the whole loop"] = fill(
+    STORED, before="h_stored = torch.zeros(1, 8)", target="obs, _", mark="  # expect: TBP015"
+)
+
+
+@pytest.mark.parametrize("source", list(FOUND.values()), ids=list(FOUND))
+def test_found(source: str) -> None:
+    assert snippet_findings(source) == expected_sorted(source)
+
+
+@pytest.mark.parametrize("source", list(SILENT.values()), ids=list(SILENT))
+def test_silent(source: str) -> None:
+    assert snippet_findings(source) == []
