@@ -14,7 +14,12 @@ from functools import cached_property
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import FRAMEWORK_HEADS, apply_call, takes_only_numbers
+from tbptt_lint.analysis.attributes import (
+    FRAMEWORK_HEADS,
+    apply_call,
+    find_method,
+    takes_only_numbers,
+)
 from tbptt_lint.analysis.chunks import dedented, member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
@@ -1343,6 +1348,44 @@ class UnitInterpreter:
         )
         self.events.add("accumulations", statement, accumulation)
 
+    def note_meter_update(self, call: cst.Call, receiver: str, method: str) -> None:
+        """`meter.update(loss, n)` on an object of a class of this file whose method adds
+        that argument to a total it keeps (`self.sum += val * n`, `self.values.append(val)`):
+        an accumulation into the object, as `meter_sum += loss * n` would be."""
+        if self.no_grad_depth or not self.loop_stack:
+            return
+        class_name = self.context.class_of(receiver, self.class_name)
+        if class_name is None or receiver == "self":
+            return
+        found = find_method(self.context, class_name, method)
+        if not found:
+            return
+        function, _ = found
+        params = function.params.params[1:]
+        for position, attribute in _kept_totals(function):
+            if position < len(params):
+                name = params[position].name.value
+                arg = next(
+                    (
+                        a
+                        for i, a in enumerate(call.args)
+                        if (a.keyword is None and i == position)
+                        or (a.keyword is not None and a.keyword.value == name)
+                    ),
+                    None,
+                )
+                if arg is None or isinstance(arg.value, (cst.Integer, cst.Float)):
+                    continue
+                accumulation = Accumulation(
+                    call,
+                    f"{receiver}.{attribute}",
+                    dotted_name(arg.value) or "",
+                    self.loops,
+                    arg.value,
+                )
+                self.events.add("accumulations", call, accumulation)
+                return
+
     def exec_expression_statement(self, expression: cst.BaseExpression, env: Env) -> None:
         self.scan_calls(expression, env, statement=expression)
         if isinstance(expression, cst.Tuple):
@@ -1473,7 +1516,7 @@ class UnitInterpreter:
             if base is not None:
                 self.note_discarded_detach(call, _code(receiver_node), base, env)
             return
-        if method == "append" and receiver is not None and len(call.args) == 1:
+        if method in ("append", "extend") and receiver is not None and len(call.args) == 1:
             if receiver in env:
                 # A list built here holds what is appended to it (`out.append(x.detach())`).
                 appended = self.evaluate(call.args[0].value, env)
@@ -1485,6 +1528,8 @@ class UnitInterpreter:
                 )
                 self.events.add("accumulations", call, accumulation)
             return
+        if receiver is not None and method is not None:
+            self.note_meter_update(call, receiver, method)
         if method in ("requires_grad_",) and receiver is not None and receiver in env:
             current = env[receiver]
             if current.status == Status.FRESH and current.how == CUT:
@@ -2779,13 +2824,13 @@ class UnitInterpreter:
         unit: cst.CSTNode | None = self.unit
         while unit is not None:
             scan = self.scan_of(unit)
-            bound: cst.BaseExpression | None = scan.functions.get(name)
+            bound: cst.CSTNode | None = scan.functions.get(name)
             if bound is None:
                 call = scan.bound_calls.get(name)
                 if call is not None and self.context.qualify(call.func) in PARTIAL_FUNCTIONS:
                     bound = call
             if bound is not None:
-                if isinstance(bound, cst.FunctionDef):
+                if not isinstance(bound, (cst.Lambda, cst.Call)):
                     return False  # a def: its summary already told
                 self.binding_guard.add(name)
                 try:
@@ -3389,3 +3434,64 @@ def _kept_on_self(accumulator: str) -> bool:
     """`self.total_loss`: an attribute of the object a method runs on outlives each call of
     the method, so a total kept there spans every call (an agent's `learn()` once per update)."""
     return accumulator.startswith("self.")
+
+
+def _kept_totals(method: cst.FunctionDef) -> list[tuple[int, str]]:
+    """(position after `self`, attribute) for each parameter a method adds, with its value,
+    to a total kept on `self`: `self.sum += val * n`, `self.total = self.total + val`,
+    `self.values.append(val)`. A parameter made a number first (`val = val.item()`, `val =
+    float(val)`) or rebound at all adds no graph."""
+    params = [p.name.value for p in method.params.params[1:]]
+    rebound: set[str] = set()
+    kept: list[tuple[int, str]] = []
+    for node in descendants([method.body], stop=NESTED_SCOPES):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                rebound.update(target_names(target.target))
+    for node in descendants([method.body], stop=NESTED_SCOPES):
+        attribute: str | None = None
+        added: cst.BaseExpression | None = None
+        if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign):
+            attribute, added = _self_attribute(node.target), node.value
+        elif isinstance(node, cst.Assign) and len(node.targets) == 1:
+            attribute = _self_attribute(node.targets[0].target)
+            value = node.value
+            if (
+                attribute is not None
+                and isinstance(value, cst.BinaryOperation)
+                and isinstance(value.operator, cst.Add)
+                and _self_attribute(value.left) == attribute
+            ):
+                added = value.right
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "append"
+            and len(node.args) == 1
+        ):
+            attribute, added = _self_attribute(node.func.value), node.args[0].value
+        if attribute is None or added is None:
+            continue
+        for position, name in enumerate(params):
+            if name not in rebound and name in _plain_names(added):
+                kept.append((position, attribute))
+    return kept
+
+
+def _self_attribute(node: cst.BaseExpression) -> str | None:
+    dotted = dotted_name(node)
+    if dotted is None or not dotted.startswith("self.") or dotted.count(".") != 1:
+        return None
+    return dotted[len("self.") :]
+
+
+def _plain_names(node: cst.BaseExpression) -> set[str]:
+    """Names an expression adds as they are, up to arithmetic (`val * n`, `-val`): not inside
+    a call (`val.item()`, `float(val)`), which may make a number of them."""
+    if isinstance(node, cst.Name):
+        return {node.value}
+    if isinstance(node, cst.BinaryOperation):
+        return _plain_names(node.left) | _plain_names(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return _plain_names(node.expression)
+    return set()

@@ -191,7 +191,24 @@ def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = 
     """The names an accumulation adds with their graph: `loss` in `total += loss * bs`."""
     if accumulation.added is None:
         return {accumulation.value} if accumulation.value else set()
-    return loss_names(accumulation.added, imports, strict) - {accumulation.accumulator}
+    names: set[str] = set()
+    for part in _record_values(accumulation.added):
+        names |= loss_names(part, imports, strict)
+    return names - {accumulation.accumulator}
+
+
+def _record_values(added: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """What a record appended to a log keeps: the values of `{"loss": loss, "step": i}` or
+    `dict(loss=loss)`; anything else is kept whole."""
+    if isinstance(added, cst.Dict):
+        return [e.value for e in added.elements if isinstance(e, cst.DictElement)]
+    if (
+        isinstance(added, cst.Call)
+        and dotted_name(added.func) == "dict"
+        and all(arg.keyword is not None for arg in added.args)
+    ):
+        return [arg.value for arg in added.args]
+    return [added]
 
 
 def _back_propagated(

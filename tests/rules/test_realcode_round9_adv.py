@@ -16,6 +16,12 @@ labelled by running it under the tracer first. The classes the linter got wrong:
   obs, h_stored in replay: q = cell(obs, h_stored)`: a stored state stepped once from where
   it was stored) is not "a state never passed back in" (a false TBP015). A state fixed for the
   whole loop still is.
+- A loss kept with its graph in a log: a record appended to a list (`history.append({"loss":
+  loss})`, `dict(loss=loss)`), a list extended (`history.extend([loss])`), or a meter object
+  of the file whose method adds its argument to a total it keeps (`meter.update(loss, n)`
+  with `self.sum += val * n`, `self.values.append(val)`) keeps every window's graph (TBP006).
+  A number or a cut, a meter that takes `.item()` or `float()` itself, one that keeps only
+  the last value, or an update under `no_grad` keep none.
 """
 
 from __future__ import annotations
@@ -199,6 +205,84 @@ SILENT["stored state: an index and the stored pair"] = fill(
 )
 FOUND["stored state: one start for the whole loop"] = fill(
     STORED, before="h_stored = torch.zeros(1, 8)", target="obs, _", mark="  # expect: TBP015"
+)
+
+
+# --------------------------------- 4. a loss logged in a record, a list extended, a meter
+
+LOGGED = (
+    HEADER
+    + """
+
+class AverageMeter:
+    def __init__(self):
+        self.sum = 0
+        self.count = 0
+        self.values = []
+
+    def update(self, val, n=1):
+        {meter_body}
+        self.count += n
+
+
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.01)
+meter = AverageMeter()
+history = []
+h = None
+for x in torch.randn(4, 5, 2, 4):
+    out, h = gru(x, h)
+    h = h.detach()
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {log}
+"""
+)
+PLAIN_METER = "self.sum += val * n"
+for label, log in {
+    "a dict record": 'history.append({"loss": loss, "step": len(history)})',
+    "a dict() record": "history.append(dict(loss=loss, n=x.size(1)))",
+    "a list extended": "history.extend([loss])",
+    "a meter's running sum": "meter.update(loss, x.size(1))",
+    "a meter's running sum, by keyword": "meter.update(val=loss)",
+}.items():
+    FOUND[f"logged with its graph: {label}"] = fill(
+        LOGGED, meter_body=PLAIN_METER, log=log + "  # expect: TBP006"
+    )
+for label, log in {
+    "a dict record of a number": 'history.append({"loss": loss.item(), "step": 1})',
+    "a dict() record of a cut": "history.append(dict(loss=loss.detach()))",
+    "a list extended with numbers": "history.extend([loss.item()])",
+    "a list extended with sizes": "history.extend(x.size())",
+    "a meter given a number": "meter.update(loss.item(), x.size(1))",
+    "a meter given a cut": "meter.update(loss.detach())",
+    "a meter given a count only": "meter.update(1.0, x.size(1))",
+}.items():
+    SILENT[f"logged as a number: {label}"] = fill(LOGGED, meter_body=PLAIN_METER, log=log)
+FOUND["logged with its graph: a meter that appends"] = fill(
+    LOGGED,
+    meter_body="self.values.append(val)",
+    log="meter.update(loss)  # expect: TBP006",
+)
+FOUND["logged with its graph: a meter that adds by assignment"] = fill(
+    LOGGED,
+    meter_body="self.sum = self.sum + val * n",
+    log="meter.update(loss)  # expect: TBP006",
+)
+for label, body in {
+    "takes the item itself": "self.sum += val.item() * n",
+    "makes it a float first": "val = float(val)\n        self.sum += val * n",
+    "keeps only the last value": "self.last = val",
+}.items():
+    SILENT[f"meter that keeps no graph: {label}"] = fill(
+        LOGGED, meter_body=body, log="meter.update(loss)"
+    )
+SILENT["meter updated under no_grad"] = fill(
+    LOGGED,
+    meter_body=PLAIN_METER,
+    log="with torch.no_grad():\n        meter.update(loss)",
 )
 
 
