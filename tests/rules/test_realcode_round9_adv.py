@@ -22,13 +22,19 @@ labelled by running it under the tracer first. The classes the linter got wrong:
   with `self.sum += val * n`, `self.values.append(val)`) keeps every window's graph (TBP006).
   A number or a cut, a meter that takes `.item()` or `float()` itself, one that keeps only
   the last value, or an update under `no_grad` keep none.
+- TBP006's unsafe fix appended `.item()` to a one-number loss whatever the total was later
+  used for: `total_loss += loss.item()` then `total_loss.item()` raises AttributeError, and
+  `losses.append(loss.item())` then `torch.stack(losses)` a TypeError. A total (or list) the
+  unit reads as a tensor (a method or attribute of it or of an element, or an argument of a
+  torch function other than `torch.tensor`) now gets `.detach()`; one read only as a number
+  (printed, divided, `sum(...)`, `torch.tensor(losses)`) still gets `.item()`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tbptt_lint.testing import expected_sorted, fill, snippet_findings
+from tbptt_lint.testing import expected_sorted, fill, fixed_by, snippet_findings
 
 HEADER = """\
 import functools
@@ -294,3 +300,82 @@ def test_found(source: str) -> None:
 @pytest.mark.parametrize("source", list(SILENT.values()), ids=list(SILENT))
 def test_silent(source: str) -> None:
     assert snippet_findings(source) == []
+
+
+# ----------------------------- 5. TBP006's fix keeps a tensor where the total is read as one
+
+TOTAL_READ = (
+    HEADER
+    + """
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.01)
+{start}
+h = None
+for x in torch.randn(4, 5, 2, 4):
+    out, h = gru(x, h)
+    h = h.detach()
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {accumulate}
+{read}
+"""
+)
+FIX_CASES: dict[str, tuple[str, str, str, str]] = {
+    # label: (start, accumulate, read, the accumulation once fixed)
+    "a total read with .item()": (
+        "total_loss = 0",
+        "total_loss += loss",
+        "print(total_loss.item() / 4)",
+        "total_loss += loss.detach()",
+    ),
+    "a total moved to the cpu": (
+        "total_loss = 0",
+        "total_loss = total_loss + loss",
+        "mean = total_loss.cpu() / 4",
+        "total_loss = total_loss + loss.detach()",
+    ),
+    "a list stacked": (
+        "losses = []",
+        "losses.append(loss)",
+        "mean = torch.stack(losses).mean()",
+        "losses.append(loss.detach())",
+    ),
+    "a list whose last element is read as a tensor": (
+        "losses = []",
+        "losses.append(loss)",
+        "print(losses[-1].item())",
+        "losses.append(loss.detach())",
+    ),
+    "a total printed": (
+        "total_loss = 0",
+        "total_loss += loss",
+        "print(total_loss / 4)",
+        "total_loss += loss.item()",
+    ),
+    "a list summed": (
+        "losses = []",
+        "losses.append(loss)",
+        "mean = sum(losses) / len(losses)",
+        "losses.append(loss.item())",
+    ),
+    "a list made a tensor": (
+        "losses = []",
+        "losses.append(loss)",
+        "mean = torch.tensor(losses).mean()",
+        "losses.append(loss.item())",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FIX_CASES.values()), ids=list(FIX_CASES))
+def test_tbp006_fix_keeps_what_the_total_is_read_as(case: tuple[str, str, str, str]) -> None:
+    start, accumulate, read, fixed_line = case
+    source = fill(TOTAL_READ, start=start, accumulate=accumulate, read=read)
+    assert snippet_findings(source) == [
+        ("TBP006", source.splitlines().index("    " + accumulate) + 1)
+    ]
+    fixed = fixed_by("TBP006", source)
+    assert fixed is not None
+    assert "    " + fixed_line in fixed.splitlines()
