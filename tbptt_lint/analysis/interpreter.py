@@ -207,6 +207,10 @@ OBJECT_METHODS = frozenset(
 )
 # Functions that hand back a function: `functools.partial(torch.Tensor.detach)`.
 PARTIAL_FUNCTIONS = frozenset({"functools.partial", "partial"})
+# Products of a tensor with a weight matrix: what a hand-written recurrent cell computes.
+MATRIX_PRODUCTS = frozenset(
+    {"torch.mm", "torch.matmul", "torch.bmm", "torch.addmm", "torch.nn.functional.linear"}
+)
 METHOD_CALLERS = frozenset({"operator.methodcaller", "methodcaller"})
 # `isinstance(t, torch.Tensor)`, `torch.is_tensor(t)`: tests that a name is a tensor.
 TENSOR_CLASSES = frozenset({"torch.Tensor", "Tensor", "torch.autograd.Variable"})
@@ -2208,8 +2212,20 @@ class UnitInterpreter:
                 return False  # `raise NotImplementedError`: a subclass supplies the body
             if isinstance(node, cst.Call) and not self.is_arithmetic_call(node):
                 return False
+            if self.is_matrix_product(node):
+                # `torch.tanh(x @ W + h @ U)`: a hand-written cell, whose weights multiply
+                # the state it is given; a running figure is never multiplied by a matrix.
+                return False
             returns = returns or (isinstance(node, cst.Return) and node.value is not None)
         return returns
+
+    def is_matrix_product(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
+            return True
+        if isinstance(node, cst.Call):
+            qualified = self.context.imports.qualify(dotted_name(node.func)) or ""
+            return qualified in MATRIX_PRODUCTS or method_name(node) in ("mm", "matmul")
+        return False
 
     def defined_function(self, callee: str) -> cst.FunctionDef | None:
         """The body a call runs, when this file holds it: a function of the unit or module,

@@ -22,6 +22,12 @@ labelled by running it under the tracer first. The classes the linter got wrong:
   with `self.sum += val * n`, `self.values.append(val)`) keeps every window's graph (TBP006).
   A number or a cut, a meter that takes `.item()` or `float()` itself, one that keeps only
   the last value, or an update under `no_grad` keep none.
+- A hand-written cell, a function of the file whose body multiplies the state by a weight
+  matrix (`torch.tanh(x @ W + h @ U)`, `torch.mm`, `torch.matmul`, `.matmul`), called as
+  `h = rnn_step(x[t], h)`, was taken for a function that "only does arithmetic on its
+  arguments" (a running average) and stepped no state: a state carried through it uncut is
+  now TBP001; cut once per window it is silent. A running figure computed without a matrix
+  product steps no state, as before.
 - TBP006's unsafe fix appended `.item()` to a one-number loss whatever the total was later
   used for: `total_loss += loss.item()` then `total_loss.item()` raises AttributeError, and
   `losses.append(loss.item())` then `torch.stack(losses)` a TypeError. A total (or list) the
@@ -290,6 +296,47 @@ SILENT["meter updated under no_grad"] = fill(
     meter_body=PLAIN_METER,
     log="with torch.no_grad():\n        meter.update(loss)",
 )
+
+
+# ------------------------------- 6. a hand-written cell: a function of weights and the state
+
+HAND_CELL = (
+    HEADER
+    + """
+W = nn.Parameter(torch.randn(4, 8) * 0.1)
+U = nn.Parameter(torch.randn(8, 8) * 0.1)
+opt = torch.optim.SGD([W, U], lr=0.01)
+
+
+def rnn_step(x, h):
+    return {step}
+
+
+h = torch.zeros(2, 8)
+xs = torch.randn(20, 2, 4)
+for w in range(4):
+    {cut}
+    loss = 0
+    for t in range(w * 5, w * 5 + 5):
+        h = rnn_step(xs[t], h){mark}
+        loss = loss + h.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+for label, step in {
+    "the @ operator": "torch.tanh(x @ W + h @ U)",
+    "torch.mm": "torch.tanh(torch.mm(x, W) + torch.mm(h, U))",
+    "torch.matmul": "torch.relu(torch.matmul(x, W) + torch.matmul(h, U))",
+    "a matmul method": "torch.tanh(x.matmul(W) + h.matmul(U))",
+}.items():
+    FOUND[f"hand-written cell, uncut: {label}"] = fill(
+        HAND_CELL, step=step, cut="pass", mark="  # expect: TBP001"
+    )
+    SILENT[f"hand-written cell, cut per window: {label}"] = fill(
+        HAND_CELL, step=step, cut="h = h.detach()", mark=""
+    )
 
 
 @pytest.mark.parametrize("source", list(FOUND.values()), ids=list(FOUND))
