@@ -319,6 +319,9 @@ def _summarize_gradients(text: str, module_name: str, summary: ModuleSummary) ->
 LARGE_CLASS_CHARACTERS = 50_000
 # Methods whose facts describe the class's objects to other modules.
 INIT_METHOD = re.compile(r"[ \t]+(?:async\s+)?def\s+__init__\s*\(")
+# A class that keeps a running total on its objects (`self.sum += val * n` in an
+# `AverageMeter`): a loop that hands it a loss with its graph accumulates it (TBP006).
+METER_CLASS = re.compile(r"\bself\.\w+\s*\+=\s*[A-Za-z_]")
 SUMMARY_METHOD = re.compile(r"\s*(?:async\s+)?def\s+(?:forward|detach_?|__init__)\s*\(")
 
 
@@ -531,6 +534,7 @@ def build_model(
                 or bool(own_steps and own_steps.search(text))
                 # A dataclass or NamedTuple whose fields may hold a state (`State(h, c)`).
                 or bool(RECORD_BLOCK.search(text))
+                or bool(METER_CLASS.search(text))
                 or worth_summarising(text)
                 # What a kept class's objects are built from (`self.model = RNNModel()`).
                 or bool(INIT_METHOD.match(text))

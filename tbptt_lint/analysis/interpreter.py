@@ -14,7 +14,12 @@ from functools import cached_property
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import FRAMEWORK_HEADS, apply_call, takes_only_numbers
+from tbptt_lint.analysis.attributes import (
+    FRAMEWORK_HEADS,
+    apply_call,
+    find_method,
+    takes_only_numbers,
+)
 from tbptt_lint.analysis.chunks import dedented, member_blocks, top_level_blocks
 from tbptt_lint.analysis.conditions import Conditions, mentions
 from tbptt_lint.analysis.context import (
@@ -202,6 +207,10 @@ OBJECT_METHODS = frozenset(
 )
 # Functions that hand back a function: `functools.partial(torch.Tensor.detach)`.
 PARTIAL_FUNCTIONS = frozenset({"functools.partial", "partial"})
+# Products of a tensor with a weight matrix: what a hand-written recurrent cell computes.
+MATRIX_PRODUCTS = frozenset(
+    {"torch.mm", "torch.matmul", "torch.bmm", "torch.addmm", "torch.nn.functional.linear"}
+)
 METHOD_CALLERS = frozenset({"operator.methodcaller", "methodcaller"})
 # `isinstance(t, torch.Tensor)`, `torch.is_tensor(t)`: tests that a name is a tensor.
 TENSOR_CLASSES = frozenset({"torch.Tensor", "Tensor", "torch.autograd.Variable"})
@@ -234,6 +243,7 @@ class UnitScan:
         self.roots = list(body.body) if isinstance(body, cst.Module) else [body]
         self._objects: set[str] | None = None
         self._functions: dict[str, cst.FunctionDef | cst.Lambda] | None = None
+        self._partials: dict[str, cst.Call] = {}
         self._stored_back: dict[str, frozenset[str]] | None = None
         self._renamed: dict[str, frozenset[str]] | None = None
         self._view_detaches: dict[int, cst.BaseExpression] | None = None
@@ -339,10 +349,21 @@ class UnitScan:
                             for target in small.targets:
                                 if isinstance(target.target, cst.Name):
                                     functions.setdefault(target.target.value, small.value)
+                        elif isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+                            for target in small.targets:
+                                if isinstance(target.target, cst.Name):
+                                    self._partials.setdefault(target.target.value, small.value)
                 elif not isinstance(node, (cst.ClassDef, cst.BaseExpression)):
                     stack.extend(reversed(list(_statement_children(node))))
             self._functions = functions
         return self._functions
+
+    @property
+    def bound_calls(self) -> dict[str, cst.Call]:
+        """`f = functools.partial(...)` and other `name = call(...)` statements, found with
+        `functions` (which of them bind a partial is for the caller to tell)."""
+        _ = self.functions
+        return self._partials
 
 
 def _names_set_to_none(node: cst.Assign) -> set[str]:
@@ -712,6 +733,7 @@ class UnitInterpreter:
         # Names taken to be tensors: the parameter of a function handed to a mapper, to learn
         # whether it cuts the tensors it is applied to (`isinstance(t, torch.Tensor)` holds).
         self.tensor_names: frozenset[str] = frozenset()
+        self.binding_guard: set[str] = set()
         # Names of the elements a comprehension maps over.
         self.element_names: frozenset[str] = frozenset()
         # A state class's own cutting method, in a file that works with torch (a stream's
@@ -1330,6 +1352,44 @@ class UnitInterpreter:
         )
         self.events.add("accumulations", statement, accumulation)
 
+    def note_meter_update(self, call: cst.Call, receiver: str, method: str) -> None:
+        """`meter.update(loss, n)` on an object of a class of this file whose method adds
+        that argument to a total it keeps (`self.sum += val * n`, `self.values.append(val)`):
+        an accumulation into the object, as `meter_sum += loss * n` would be."""
+        if self.no_grad_depth or not self.loop_stack:
+            return
+        class_name = self.context.class_of(receiver, self.class_name)
+        if class_name is None or receiver == "self":
+            return
+        found = find_method(self.context, class_name, method)
+        if not found:
+            return
+        function, _ = found
+        params = function.params.params[1:]
+        for position, attribute in _kept_totals(function):
+            if position < len(params):
+                name = params[position].name.value
+                arg = next(
+                    (
+                        a
+                        for i, a in enumerate(call.args)
+                        if (a.keyword is None and i == position)
+                        or (a.keyword is not None and a.keyword.value == name)
+                    ),
+                    None,
+                )
+                if arg is None or isinstance(arg.value, (cst.Integer, cst.Float)):
+                    continue
+                accumulation = Accumulation(
+                    call,
+                    f"{receiver}.{attribute}",
+                    dotted_name(arg.value) or "",
+                    self.loops,
+                    arg.value,
+                )
+                self.events.add("accumulations", call, accumulation)
+                return
+
     def exec_expression_statement(self, expression: cst.BaseExpression, env: Env) -> None:
         self.scan_calls(expression, env, statement=expression)
         if isinstance(expression, cst.Tuple):
@@ -1460,7 +1520,7 @@ class UnitInterpreter:
             if base is not None:
                 self.note_discarded_detach(call, _code(receiver_node), base, env)
             return
-        if method == "append" and receiver is not None and len(call.args) == 1:
+        if method in ("append", "extend") and receiver is not None and len(call.args) == 1:
             if receiver in env:
                 # A list built here holds what is appended to it (`out.append(x.detach())`).
                 appended = self.evaluate(call.args[0].value, env)
@@ -1472,6 +1532,8 @@ class UnitInterpreter:
                 )
                 self.events.add("accumulations", call, accumulation)
             return
+        if receiver is not None and method is not None:
+            self.note_meter_update(call, receiver, method)
         if method in ("requires_grad_",) and receiver is not None and receiver in env:
             current = env[receiver]
             if current.status == Status.FRESH and current.how == CUT:
@@ -2150,8 +2212,20 @@ class UnitInterpreter:
                 return False  # `raise NotImplementedError`: a subclass supplies the body
             if isinstance(node, cst.Call) and not self.is_arithmetic_call(node):
                 return False
+            if self.is_matrix_product(node):
+                # `torch.tanh(x @ W + h @ U)`: a hand-written cell, whose weights multiply
+                # the state it is given; a running figure is never multiplied by a matrix.
+                return False
             returns = returns or (isinstance(node, cst.Return) and node.value is not None)
         return returns
+
+    def is_matrix_product(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.MatrixMultiply):
+            return True
+        if isinstance(node, cst.Call):
+            qualified = self.context.imports.qualify(dotted_name(node.func)) or ""
+            return qualified in MATRIX_PRODUCTS or method_name(node) in ("mm", "matmul")
+        return False
 
     def defined_function(self, callee: str) -> cst.FunctionDef | None:
         """The body a call runs, when this file holds it: a function of the unit or module,
@@ -2753,7 +2827,36 @@ class UnitInterpreter:
         if any(facts.returns_cut for facts in self.resolved_facts(callee, env or {})):
             return True
         qualified = self.context.imports.qualify(callee)
-        return self.context.is_detach_function(qualified, callee)
+        if self.context.is_detach_function(qualified, callee):
+            return True
+        return "." not in callee and self.bound_cut(callee)
+
+    def bound_cut(self, name: str) -> bool:
+        """A name this unit (or a function around it) binds to a lambda or a `partial` of a
+        function that cuts what it is applied to (`cut = functools.partial(repackage,
+        device=d)`, `cut = lambda t: repackage(t, d)`): calling it is that cut."""
+        if name in self.binding_guard:
+            return False
+        unit: cst.CSTNode | None = self.unit
+        while unit is not None:
+            scan = self.scan_of(unit)
+            bound: cst.CSTNode | None = scan.functions.get(name)
+            if bound is None:
+                call = scan.bound_calls.get(name)
+                if call is not None and self.context.qualify(call.func) in PARTIAL_FUNCTIONS:
+                    bound = call
+            if bound is not None:
+                if not isinstance(bound, (cst.Lambda, cst.Call)):
+                    return False  # a def: its summary already told
+                self.binding_guard.add(name)
+                try:
+                    return bool(self.function_cuts(bound))
+                finally:
+                    self.binding_guard.discard(name)
+            unit = (
+                self.context.enclosing_function(unit) if isinstance(unit, cst.FunctionDef) else None
+            )
+        return False
 
     # ---------------------------------------------------------------- mappers
     def maps_a_function(self, call: cst.Call) -> bool:
@@ -2961,6 +3064,13 @@ class UnitInterpreter:
             )
         if isinstance(node, (cst.Lambda, cst.SimpleString, cst.Integer, cst.Float)):
             return FRESH_UNRELATED
+        if isinstance(node, cst.BinaryOperation):
+            # `hx.detach() * masks`: each operand as it evaluates, so a cut operand stays cut
+            # (the names inside `hx.detach()` are not the uncut `hx`).
+            joined = join(self._evaluate(node.left, env), self._evaluate(node.right, env))
+            return FRESH_UNRELATED if joined is None else replace(joined, elements=None)
+        if isinstance(node, cst.UnaryOperation):
+            return replace(self._evaluate(node.expression, env), elements=None)
         return self.join_of_names(node, env)
 
     def forget_keyed(self, name: str | None, env: Env) -> None:
@@ -3340,3 +3450,64 @@ def _kept_on_self(accumulator: str) -> bool:
     """`self.total_loss`: an attribute of the object a method runs on outlives each call of
     the method, so a total kept there spans every call (an agent's `learn()` once per update)."""
     return accumulator.startswith("self.")
+
+
+def _kept_totals(method: cst.FunctionDef) -> list[tuple[int, str]]:
+    """(position after `self`, attribute) for each parameter a method adds, with its value,
+    to a total kept on `self`: `self.sum += val * n`, `self.total = self.total + val`,
+    `self.values.append(val)`. A parameter made a number first (`val = val.item()`, `val =
+    float(val)`) or rebound at all adds no graph."""
+    params = [p.name.value for p in method.params.params[1:]]
+    rebound: set[str] = set()
+    kept: list[tuple[int, str]] = []
+    for node in descendants([method.body], stop=NESTED_SCOPES):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                rebound.update(target_names(target.target))
+    for node in descendants([method.body], stop=NESTED_SCOPES):
+        attribute: str | None = None
+        added: cst.BaseExpression | None = None
+        if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign):
+            attribute, added = _self_attribute(node.target), node.value
+        elif isinstance(node, cst.Assign) and len(node.targets) == 1:
+            attribute = _self_attribute(node.targets[0].target)
+            value = node.value
+            if (
+                attribute is not None
+                and isinstance(value, cst.BinaryOperation)
+                and isinstance(value.operator, cst.Add)
+                and _self_attribute(value.left) == attribute
+            ):
+                added = value.right
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "append"
+            and len(node.args) == 1
+        ):
+            attribute, added = _self_attribute(node.func.value), node.args[0].value
+        if attribute is None or added is None:
+            continue
+        for position, name in enumerate(params):
+            if name not in rebound and name in _plain_names(added):
+                kept.append((position, attribute))
+    return kept
+
+
+def _self_attribute(node: cst.BaseExpression) -> str | None:
+    dotted = dotted_name(node)
+    if dotted is None or not dotted.startswith("self.") or dotted.count(".") != 1:
+        return None
+    return dotted[len("self.") :]
+
+
+def _plain_names(node: cst.BaseExpression) -> set[str]:
+    """Names an expression adds as they are, up to arithmetic (`val * n`, `-val`): not inside
+    a call (`val.item()`, `float(val)`), which may make a number of them."""
+    if isinstance(node, cst.Name):
+        return {node.value}
+    if isinstance(node, cst.BinaryOperation):
+        return _plain_names(node.left) | _plain_names(node.right)
+    if isinstance(node, cst.UnaryOperation):
+        return _plain_names(node.expression)
+    return set()

@@ -108,7 +108,12 @@ for x, y in batches:
                     f"accumulated into `{accumulation.accumulator}` with its graph, which keeps "
                     f"every window's graph alive. Accumulate {advice} instead"
                 )
-                fix = _item_instead(model, accumulation.node, name, "item" if scalar else "detach")
+                # A total later read as a tensor (`total.item()`, `torch.stack(losses)`) would
+                # break on a number: it keeps a tensor, cut.
+                number = scalar and not _read_as_tensor(
+                    unit.unit, accumulation.accumulator, model.context.imports
+                )
+                fix = _item_instead(model, accumulation.node, name, "item" if number else "detach")
                 yield model.finding(self.code, accumulation.node, message, fix)
 
 
@@ -191,7 +196,24 @@ def _added_names(accumulation: Accumulation, imports: ImportMap, strict: bool = 
     """The names an accumulation adds with their graph: `loss` in `total += loss * bs`."""
     if accumulation.added is None:
         return {accumulation.value} if accumulation.value else set()
-    return loss_names(accumulation.added, imports, strict) - {accumulation.accumulator}
+    names: set[str] = set()
+    for part in _record_values(accumulation.added):
+        names |= loss_names(part, imports, strict)
+    return names - {accumulation.accumulator}
+
+
+def _record_values(added: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """What a record appended to a log keeps: the values of `{"loss": loss, "step": i}` or
+    `dict(loss=loss)`; anything else is kept whole."""
+    if isinstance(added, cst.Dict):
+        return [e.value for e in added.elements if isinstance(e, cst.DictElement)]
+    if (
+        isinstance(added, cst.Call)
+        and dotted_name(added.func) == "dict"
+        and all(arg.keyword is not None for arg in added.args)
+    ):
+        return [arg.value for arg in added.args]
+    return [added]
 
 
 def _back_propagated(
@@ -509,6 +531,35 @@ def _operands(node: cst.BaseExpression) -> set[str]:
     if isinstance(node, cst.UnaryOperation):
         return _operands(node.expression)
     return set()
+
+
+# Functions of torch that take numbers as well as tensors (`torch.tensor(losses)`).
+NUMBER_TAKING = frozenset({"torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor"})
+# Methods of a list or a dict, which say nothing of what it holds.
+CONTAINER_METHODS = frozenset(
+    {"append", "extend", "insert", "clear", "copy", "pop", "keys", "values", "items", "get"}
+)
+
+
+def _read_as_tensor(unit: cst.CSTNode, accumulator: str, imports: ImportMap) -> bool:
+    """Whether the unit reads the accumulator (or an element of it) as a tensor: a method or
+    attribute of it (`total.item()`, `losses[-1].cpu()`), or an argument of a torch function
+    (`torch.stack(losses)`), which a number in its place would break."""
+    body = unit.body if isinstance(unit, cst.FunctionDef) else unit
+    for node in descendants([body], stop=NESTED_SCOPES):
+        if isinstance(node, cst.Attribute) and node.attr.value not in CONTAINER_METHODS:
+            inner = node.value
+            if isinstance(inner, cst.Subscript):
+                inner = inner.value
+            if dotted_name(inner) == accumulator:
+                return True
+        elif isinstance(node, cst.Call):
+            qualified = imports.qualify(dotted_name(node.func)) or ""
+            if not qualified.startswith("torch.") or qualified in NUMBER_TAKING:
+                continue
+            if any(dotted_name(arg.value) == accumulator for arg in node.args):
+                return True
+    return False
 
 
 def _item_instead(

@@ -151,7 +151,11 @@ for x, y in windows:
         constructions = model.context.constructions
         reported: set[int] = set()
         for loop in cast("list[cst.For | cst.While]", model.loops()):
-            assigned = _assigned_names(loop.body)
+            # The loop's own target is taken anew each pass too (`for obs, h in replay:`
+            # steps each stored state once, from where it was stored).
+            assigned = _assigned_names(loop.body) | (
+                set(target_names(loop.target)) if isinstance(loop, cst.For) else set()
+            )
             for call in _calls(loop.body):
                 callee = dotted_name(call.func)
                 built = constructions.get(callee) if callee else None
