@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from tbptt_lint.analysis.aside_states import aside_state_blocks, may_keep_state_aside
 from tbptt_lint.analysis.attributes import (
     evaluates_kept_state,
     factory_constructions,
@@ -277,7 +278,12 @@ def may_hold_file_findings(source: str) -> bool:
     """`may_hold_findings` for a whole file, a library's fit (fastai), or a class whose step
     loop re-initialises its state on every pass (TBP015), which a model file shows without
     any backward."""
-    return may_hold_findings(source) or fits_with_library(source) or may_reset_per_step(source)
+    return (
+        may_hold_findings(source)
+        or fits_with_library(source)
+        or may_reset_per_step(source)
+        or may_keep_state_aside(source)
+    )
 
 
 def _gradient_walk(text: str) -> frozenset[str]:
@@ -519,6 +525,7 @@ def build_model(
         source, index.cell_names() if index is not None else frozenset()
     )
     loss_calls = loss_helper_calls(source, index.loss_helper_names() if index else ())
+    aside = aside_state_blocks(source)
     own_steps = None if narrow else _own_backward_calls(source)
     if narrow:
         checked = _narrow_blocks(source, loss_calls)
@@ -545,6 +552,8 @@ def build_model(
                 or bool(step_resets and step_resets(text))
                 # A one-step cell, and the model that calls it without its state (TBP015).
                 or bool(stateless_cells and stateless_cells(text))
+                # A step loop that keeps a cell's new state aside, and the cell (TBP015).
+                or bool(aside and aside(text))
             ),
             index.stateful_names() if index is not None else frozenset(),
         )
@@ -640,10 +649,12 @@ def _narrow_blocks(source: str, loss_calls: re.Pattern[str] | None) -> Callable[
     reset, those that call a loss helper, and the `__init__` of the classes kept (what their
     objects are built from, as for any checked file)."""
     resets = reset_blocks(source)
+    aside = aside_state_blocks(source)
 
     def wanted(text: str) -> bool:
         return bool(
             (resets and resets(text))
+            or (aside and aside(text))
             or (loss_calls and loss_calls.search(text))
             or INIT_METHOD.match(text)
         )
@@ -711,7 +722,9 @@ def check_source(
     # A model whose step loop resets its state, or a loop summing a loss a helper of the run
     # back-propagated: read for those alone.
     for_one_rule = not full and (
-        may_reset_per_step(source) or bool(dotted and dotted.search(source))
+        may_reset_per_step(source)
+        or bool(dotted and dotted.search(source))
+        or may_keep_state_aside(source)
     )
     if not (full or library_fit or for_one_rule):
         return []

@@ -8,7 +8,7 @@ from typing import cast
 
 import libcst as cst
 
-from tbptt_lint.analysis.context import CELL_MODULES, RECURRENT_MODULES
+from tbptt_lint.analysis.context import CELL_MODULES, RECURRENT_MODULES, Construction
 from tbptt_lint.analysis.dropped_states import dropped_states
 from tbptt_lint.analysis.events import StatelessCall, UnitEvents
 from tbptt_lint.analysis.interpreter import handed_on, names_in
@@ -150,7 +150,7 @@ for x, y in windows:
     def _states_never_passed_back(self, model: FileModel) -> Iterator[Finding]:
         constructions = model.context.constructions
         reported: set[int] = set()
-        for loop in cast("list[cst.For | cst.While]", model.loops()):
+        for loop in _all_loops(model):
             # The loop's own target is taken anew each pass too (`for obs, h in replay:`
             # steps each stored state once, from where it was stored).
             assigned = _assigned_names(loop.body) | (
@@ -159,9 +159,12 @@ for x, y in windows:
             for call in _calls(loop.body):
                 callee = dotted_name(call.func)
                 built = constructions.get(callee) if callee else None
-                if built is None or built.qualified_class not in CELL_MODULES:
+                if built is None or len(call.args) < 2 or call.args[1].keyword is not None:
                     continue
-                if len(call.args) < 2:
+                torch_cell = built.qualified_class in CELL_MODULES
+                # A one-step cell of the file: which element of its result is the new state.
+                position = None if torch_cell else _cell_state_position(model, built)
+                if not torch_cell and position is None:
                     continue
                 state = call.args[1].value
                 names = (
@@ -169,7 +172,15 @@ for x, y in windows:
                     if isinstance(state, cst.Tuple)
                     else [dotted_name(state)]
                 )
-                if not names or any(n is None or _rebound(n, assigned) for n in names):
+                if not names or any(n is None for n in names):
+                    continue
+                rebound = any(_rebound(n, assigned) for n in names if n)
+                if not (
+                    (torch_cell and not rebound)
+                    # Rebound only from itself (masked at episode ends) while the cell's new
+                    # state is kept under another name that never flows back.
+                    or (rebound and _only_rebound_from_itself(loop, call, names, position))
+                ):
                     continue
                 if id(call) in reported:
                     continue
@@ -181,6 +192,126 @@ for x, y in windows:
                     f"`{', '.join(n for n in names if n)}`"
                 )
                 yield model.finding(self.code, call, message)
+
+
+def _all_loops(model: FileModel) -> list[cst.For | cst.While]:
+    """The loops of the interpreted units, and those of the kept code that no unit holds (a
+    model's `forward` stepping a cell, in a file whose backward runs elsewhere)."""
+    loops = cast("list[cst.For | cst.While]", model.loops())
+    seen = {id(loop) for loop in loops}
+    for node in descendants([model.module]):
+        if isinstance(node, (cst.For, cst.While)) and id(node) not in seen:
+            seen.add(id(node))
+            loops.append(node)
+    return loops
+
+
+def _cell_state_position(model: FileModel, built: Construction) -> int | None:
+    """For a class of the file whose `forward(self, x, state)` has no loop of its own and
+    hands back a tuple in every return, the element of that tuple that is the new state: the
+    state parameter itself (rebound in `forward`) or a tuple literal (`return h, (h, c)`).
+    None for anything else (a sequence model, a layer, a class of unknown body)."""
+    name = built.qualified_class.rsplit(".", 1)[-1]
+    classes = [
+        node
+        for node in model.module.body
+        if isinstance(node, cst.ClassDef) and node.name.value == name
+    ]
+    if len(classes) != 1:
+        return None
+    forwards = [
+        node
+        for node in classes[0].body.body
+        if isinstance(node, cst.FunctionDef) and node.name.value == "forward"
+    ]
+    if len(forwards) != 1:
+        return None
+    forward = forwards[0]
+    params = forward.params.params
+    if len(params) < 3:
+        return None
+    state_param = params[2].name.value
+    body = list(descendants([forward.body], stop=NESTED_SCOPES))
+    if any(isinstance(node, (cst.For, cst.While)) for node in body):
+        return None
+    positions: set[int] = set()
+    for node in body:
+        if not isinstance(node, cst.Return):
+            continue
+        value = node.value
+        if not isinstance(value, cst.Tuple):
+            return None
+        found = [
+            index
+            for index, element in enumerate(value.elements)
+            if (isinstance(element.value, cst.Name) and element.value.value == state_param)
+            or (isinstance(element.value, cst.Tuple) and len(element.value.elements) >= 2)
+        ]
+        if len(found) != 1:
+            return None
+        positions.add(found[0])
+    return positions.pop() if len(positions) == 1 else None
+
+
+def _only_rebound_from_itself(
+    loop: cst.For | cst.While, call: cst.Call, names: list[str | None], position: int | None
+) -> bool:
+    """Whether the loop binds the cell's new state (element `position` of its result, or all
+    of it for a torch cell) to names of its own and rebinds the state it passes in only from
+    that state itself (`state = tuple(nd * s for s in state)`), never from the new state or
+    anything made from it: every step then starts from the loop's first state."""
+    statements = [
+        node
+        for node in descendants([loop.body], stop=NESTED_SCOPES)
+        if isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign))
+    ]
+    binding = [n for n in statements if isinstance(n, cst.Assign) and n.value is call]
+    if len(binding) != 1 or len(binding[0].targets) != 1:
+        return False
+    target: cst.BaseExpression = binding[0].targets[0].target
+    if position is not None:
+        if not isinstance(target, cst.Tuple) or len(target.elements) <= position:
+            return False
+        target = target.elements[position].value
+    new_names = set(target_names(target))
+    passed = {n for n in names if n}
+    if not new_names or "_" in new_names or new_names & passed:
+        return False
+    derived = set(new_names)
+    changed = True
+    while changed:
+        changed = False
+        for node in statements:
+            if node is binding[0] or node.value is None:
+                continue
+            if names_in(node.value) & derived:
+                bound = _statement_targets(node) - derived
+                if bound:
+                    derived |= bound
+                    changed = True
+    for node in statements:
+        if node is binding[0] or not _overlap(_statement_targets(node), passed):
+            continue
+        read = names_in(node.value) if node.value is not None else set()
+        if read & derived or not _overlap(read, passed):
+            return False
+    return True
+
+
+def _overlap(names: set[str], passed: set[str]) -> bool:
+    """Whether `names` holds a passed state name, or the object one is read from, or a part
+    of one (`state` for `state.h`, and the other way round)."""
+    return any(
+        name == state or state.startswith(name + ".") or name.startswith(state + ".")
+        for name in names
+        for state in passed
+    )
+
+
+def _statement_targets(node: cst.Assign | cst.AugAssign | cst.AnnAssign) -> set[str]:
+    if isinstance(node, cst.Assign):
+        return {name for target in node.targets for name in target_names(target.target)}
+    return set(target_names(node.target))
 
 
 def _cut_but_never_stepped_calls(
