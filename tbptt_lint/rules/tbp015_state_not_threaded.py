@@ -153,9 +153,8 @@ for x, y in windows:
         for loop in _all_loops(model):
             # The loop's own target is taken anew each pass too (`for obs, h in replay:`
             # steps each stored state once, from where it was stored).
-            assigned = _assigned_names(loop.body) | (
-                set(target_names(loop.target)) if isinstance(loop, cst.For) else set()
-            )
+            taken = set(target_names(loop.target)) if isinstance(loop, cst.For) else set()
+            assigned = _assigned_names(loop.body) | taken
             for call in _calls(loop.body):
                 callee = dotted_name(call.func)
                 built = constructions.get(callee) if callee else None
@@ -173,6 +172,8 @@ for x, y in windows:
                     else [dotted_name(state)]
                 )
                 if not names or any(n is None for n in names):
+                    continue
+                if any(_rebound(n, taken) for n in names if n):
                     continue
                 rebound = any(_rebound(n, assigned) for n in names if n)
                 if not (
