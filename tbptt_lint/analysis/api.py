@@ -676,22 +676,20 @@ class UnseparableParts(Exception):
     """A part of a file's kept blocks did not parse: the file is read whole instead."""
 
 
-# A file's kept text is read in parts once it is this long (a bare libcst tree of 500 kB of
-# small loops takes 300 MB); each part holds about this much of it.
+# A file's kept text is read in parts once its separate functions hold this many characters
+# (a libcst tree of 500 kB of small loops takes 300 MB); each part holds about PART_CHARACTERS
+# of them, beside the shared code, which must be no longer than SHARED_CHARACTERS (every part
+# parses and reads it again). Tests set them low, to read every fixture in parts.
 PARTS_FROM_CHARACTERS = 200_000
 PART_CHARACTERS = 100_000
+SHARED_CHARACTERS = 100_000
 WORD = re.compile(r"\w+")
 CALLED_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
 CLASS_CALL = re.compile(r"\b[A-Z]\w*\s*\(")
 SHARED_WORDS = re.compile(r"\b(?:global|nonlocal|self|cls|super|globals|locals|vars|eval|exec)\b")
 
 
-def separate_parts(
-    source: str,
-    reduced: str,
-    from_characters: int | None = None,
-    part_characters: int | None = None,
-) -> list[str] | None:
+def separate_parts(source: str, reduced: str) -> list[str] | None:
     """The kept text `reduced` of `source` as parts analysed one after the other, each the
     text with the blocks of the other parts blanked out; None when it is not worth it (the
     text is short) or not possible.
@@ -703,9 +701,7 @@ def separate_parts(
     file defines or imports by a bare name (a factory's object is known across the file too).
     No other code can reach such a function, and it reaches only the shared code, so its
     findings and those of the shared code are the same in every part as in the whole file."""
-    from_characters = PARTS_FROM_CHARACTERS if from_characters is None else from_characters
-    part_characters = PART_CHARACTERS if part_characters is None else part_characters
-    if len(reduced) - reduced.count("\n") < from_characters:
+    if len(reduced) - reduced.count("\n") < PARTS_FROM_CHARACTERS:
         return None
     words = Counter(WORD.findall(source))
     own = defined_names(source) | imported_names(source)
@@ -713,13 +709,14 @@ def separate_parts(
     for block in top_level_blocks(reduced):
         if _separate(block.text, words, own):
             separate.append(block)
-    size = sum(len(block.text) for block in separate)
-    if size < from_characters or len(reduced) - size > part_characters:
+    size = sum(len(block.text) - block.text.count("\n") for block in separate)
+    shared = len(reduced) - reduced.count("\n") - size
+    if size < PARTS_FROM_CHARACTERS or shared > SHARED_CHARACTERS:
         return None  # what every part would hold is as large as a part
     groups: list[list[Block]] = [[]]
     held = 0
     for block in separate:
-        if held >= part_characters:
+        if held >= PART_CHARACTERS:
             groups.append([])
             held = 0
         groups[-1].append(block)
