@@ -350,8 +350,11 @@ def build_context(
     index: ProjectIndex | None,
     local_names: frozenset[str] = frozenset(),
     gradient_walk: frozenset[str] | None = None,
+    unasked: frozenset[str] = frozenset(),
 ) -> FileContext:
-    """`gradient_walk`: the functions whose gradient facts are computed (all when None)."""
+    """`gradient_walk`: the functions whose gradient facts are computed (all when None);
+    `unasked`: top-level functions that no code of the file can call (see `separate_parts`),
+    whose facts are not worked out again (phase 1's stand)."""
     imports = ImportMap(module, module_name)
     wrappings: list[tuple[str, Construction]] = []
     context = FileContext(
@@ -374,7 +377,7 @@ def build_context(
         import_factories(context, index)
     own_wrappers(context, wrappings)
     factory_constructions(module, context)
-    facts = summarise_module(module, context, gradient_walk)
+    facts = summarise_module(module, context, gradient_walk, unasked)
     context.inplace_detach_classes |= facts.inplace_detach_classes
     context.forward_cuts.update(facts.forward_cuts)
     context.stateful_classes.update(facts.stateful_classes)
@@ -584,8 +587,9 @@ def build_models(
     kept = KeptForGradients(checked, defining(scope), steps, scope)
     reduced = keep_blocks(source, kept.wanted)
     flags = (step_resets is not None, stateless_cells is not None)
-    parts = None if narrow or not parts_allowed else separate_parts(source, reduced)
-    if parts is not None:
+    separated = None if narrow or not parts_allowed else separate_parts(source, reduced)
+    if separated is not None:
+        parts, unasked = separated
         lines = LINE.findall(reduced)
         for part in parts:
             forget_node_facts()  # the last part's tree may go
@@ -593,7 +597,7 @@ def build_models(
                 module = parse(part)
             except SourceSyntaxError:
                 raise UnseparableParts from None
-            model = _file_model(module, source, module_name, settings, index, flags, kept)
+            model = _file_model(module, source, module_name, settings, index, flags, kept, unasked)
             model._lines = lines  # the kept text's lines, as one module of all parts has them
             yield model
         return
@@ -615,13 +619,13 @@ def _file_model(
     index: ProjectIndex | None,
     flags: tuple[bool, bool],
     kept: KeptForGradients,
+    unasked: frozenset[str] = frozenset(),
 ) -> FileModel:
     """The model of the kept blocks that `module` holds (all of them, or one part).
     `flags`: whether the file may reset a state per step, and leave a cell's state out."""
     steps, scope = kept.steps, kept.scope
-    context = build_context(
-        module, module_name, settings, index, defined_names(source) if steps else frozenset(), scope
-    )
+    local_names = defined_names(source) if steps else frozenset()
+    context = build_context(module, module_name, settings, index, local_names, scope, unasked)
     context.manual_optimization = bool(MANUAL_OPTIMIZATION.search(source))
     context.may_reset_per_step, context.may_leave_cell_state_out = flags
     context.may_drop_fetched_state = may_drop_fetched_state(source)
@@ -689,10 +693,10 @@ CLASS_CALL = re.compile(r"\b[A-Z]\w*\s*\(")
 SHARED_WORDS = re.compile(r"\b(?:global|nonlocal|self|cls|super|globals|locals|vars|eval|exec)\b")
 
 
-def separate_parts(source: str, reduced: str) -> list[str] | None:
+def separate_parts(source: str, reduced: str) -> tuple[list[str], frozenset[str]] | None:
     """The kept text `reduced` of `source` as parts analysed one after the other, each the
-    text with the blocks of the other parts blanked out; None when it is not worth it (the
-    text is short) or not possible.
+    text with the blocks of the other parts blanked out, and the names of the separate
+    functions; None when it is not worth it (the text is short) or not possible.
 
     Each part holds every kept block and statement that any other block may see, and a share
     of the *separate* functions: top-level `def`s (undecorated) whose name the file says
@@ -700,7 +704,8 @@ def separate_parts(source: str, reduced: str) -> list[str] | None:
     (`Net(...)`: objects are known by name across the file) and call no function or class the
     file defines or imports by a bare name (a factory's object is known across the file too).
     No other code can reach such a function, and it reaches only the shared code, so its
-    findings and those of the shared code are the same in every part as in the whole file."""
+    findings and those of the shared code are the same in every part as in the whole file,
+    and what phase 2 would find out again about it for its callers is never asked."""
     if len(reduced) - reduced.count("\n") < PARTS_FROM_CHARACTERS:
         return None
     words = Counter(WORD.findall(source))
@@ -723,10 +728,11 @@ def separate_parts(source: str, reduced: str) -> list[str] | None:
         held += len(block.text)
     if len(groups) < 2:
         return None
-    return [
+    parts = [
         blank_blocks(reduced, [b for other in groups if other is not group for b in other])
         for group in groups
     ]
+    return parts, frozenset(_defined_name(block.text) for block in separate)
 
 
 def _separate(text: str, words: Counter[str], own: frozenset[str] | set[str]) -> bool:
