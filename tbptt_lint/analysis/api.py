@@ -726,13 +726,21 @@ def separate_parts(source: str, reduced: str) -> tuple[list[str], frozenset[str]
             held = 0
         groups[-1].append(block)
         held += len(block.text)
-    if len(groups) < 2:
-        return None
+    if len(groups) < 2 or not _python_parses(reduced):
+        return None  # a broken file is read whole, as it would be without parts
     parts = [
         blank_blocks(reduced, [b for other in groups if other is not group for b in other])
         for group in groups
     ]
     return parts, frozenset(_defined_name(block.text) for block in separate)
+
+
+def _python_parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _separate(text: str, words: Counter[str], own: frozenset[str] | set[str]) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tbptt_lint.analysis import api
-from tbptt_lint.analysis.index import ProjectIndex
+from tbptt_lint.analysis.index import ProjectIndex, SourceSyntaxError
 from tbptt_lint.diagnostics import Finding
 from tbptt_lint.settings import Settings
 
@@ -157,3 +157,12 @@ def test_fixtures_give_the_same_findings_in_parts(
 ) -> None:
     source = path.read_text(encoding="utf-8")
     assert findings(source, True, monkeypatch) == findings(source, False, monkeypatch)
+
+
+def test_a_broken_file_is_read_whole(small_parts: None) -> None:
+    """A syntax error in one separate function: no part is read, the error is the file's."""
+    source = HEADER + loops(3) + "\n\ndef train_9(rnn, batches:\n    loss.backward()\n"
+    assert api.separate_parts(source, source) is None
+    with pytest.raises(SourceSyntaxError) as raised:
+        api.check_source(source, "huge.py", Settings())
+    assert raised.value.line == source.count("\n") - 1
