@@ -1,19 +1,22 @@
 """Lint one generated file of many small training loops: is the linter linear in the file?
 
-    python benchmarks/huge_file.py [--loops 1250] [--tree DIR ...]
+    python benchmarks/huge_file.py [--loops 1250] [--tree DIR ...] [--repeats R]
 
 Writes files of LOOPS/2 and LOOPS loops (16 lines each, a third of them buggy) to a temporary
 folder and, for each, times a bare `libcst.parse_module` of it and `tbptt-lint --no-cache
 --jobs 1` on it (a subprocess, with its peak RSS). Each `--tree` is a checkout whose
 `tbptt_lint` is run (through PYTHONPATH), side by side in the same run; without one, the
-installed package. Figures are printed, never asserted. Issue 13's goals: the lint at most 3x
-the bare parse, and at most 2.4x the time for twice the lines.
+installed package; with `--repeats`, the trees' runs alternate and the medians are printed,
+each run's ratio taken against a bare parse just before it. Figures are printed, never
+asserted. Issue 13's goals: the lint at most 3x the bare parse, and at most 2.4x the time for
+twice the lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -90,6 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=1250)
     parser.add_argument("--tree", type=Path, action="append", default=[])
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs of each tree, alternated; medians shown"
+    )
     args = parser.parse_args()
     trees: list[Path | None] = list(args.tree) or [None]
     with tempfile.TemporaryDirectory() as folder:
@@ -98,19 +104,32 @@ def main() -> None:
             path = Path(folder) / f"loops_{loops}.py"
             path.write_text(source(loops), encoding="utf-8")
             sizes[loops] = path
-        for tree in trees:
+        # (tree, loops) -> [(lint seconds, bare parse seconds of the same turn, peak MB)]
+        runs: dict[tuple[int, int], list[tuple[float, float, float]]] = {}
+        for _ in range(args.repeats):
+            for number, tree in enumerate(trees):
+                for loops, path in sizes.items():
+                    parse = bare_parse_seconds(path)
+                    seconds, peak = lint(path, tree)
+                    runs.setdefault((number, loops), []).append((seconds, parse, peak))
+        for number, tree in enumerate(trees):
             name = str(tree) if tree is not None else "installed tbptt_lint"
-            seconds = {}
             for loops, path in sizes.items():
                 lines = path.read_text(encoding="utf-8").count("\n")
-                parse = bare_parse_seconds(path)
-                seconds[loops], peak = lint(path, tree)
+                done = runs[number, loops]
+                seconds = statistics.median(s for s, _, _ in done)
+                parse = statistics.median(p for _, p, _ in done)
+                ratio = statistics.median(s / p for s, p, _ in done)
                 print(
-                    f"{name}: {loops} loops, {lines} lines: lint {seconds[loops]:.2f} s, bare "
-                    f"parse {parse:.2f} s ({seconds[loops] / parse:.2f}x), peak {peak:.0f} MB"
+                    f"{name}: {loops} loops, {lines} lines: lint {seconds:.2f} s, bare "
+                    f"parse {parse:.2f} s ({ratio:.2f}x), peak {max(m for _, _, m in done):.0f} "
+                    f"MB (medians of {len(done)})"
                 )
-            small, large = sorted(seconds)
-            print(f"{name}: twice the lines took {seconds[large] / seconds[small]:.2f}x the time")
+            small, large = sorted(sizes)
+            twice = statistics.median(
+                a[0] / b[0] for a, b in zip(runs[number, large], runs[number, small], strict=True)
+            )
+            print(f"{name}: twice the lines took {twice:.2f}x the time")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 import libcst as cst
@@ -30,7 +31,13 @@ from tbptt_lint.analysis.candidates import (
     gradient_backward_calls,
     is_candidate_unit,
 )
-from tbptt_lint.analysis.chunks import keep_blocks, prune_class, top_level_blocks
+from tbptt_lint.analysis.chunks import (
+    Block,
+    blank_blocks,
+    keep_blocks,
+    prune_class,
+    top_level_blocks,
+)
 from tbptt_lint.analysis.context import Construction, FileContext
 from tbptt_lint.analysis.dropped_states import may_drop_fetched_state
 from tbptt_lint.analysis.events import UnitEvents
@@ -52,6 +59,7 @@ from tbptt_lint.analysis.losses import (
 )
 from tbptt_lint.analysis.model import FileModel
 from tbptt_lint.analysis.names import ImportMap
+from tbptt_lint.analysis.positions import LINE
 from tbptt_lint.analysis.prefilter import (
     OPTIMIZER_STEP,
     SourceFunctions,
@@ -351,8 +359,11 @@ def build_context(
     index: ProjectIndex | None,
     local_names: frozenset[str] = frozenset(),
     gradient_walk: frozenset[str] | None = None,
+    unasked: frozenset[str] = frozenset(),
 ) -> FileContext:
-    """`gradient_walk`: the functions whose gradient facts are computed (all when None)."""
+    """`gradient_walk`: the functions whose gradient facts are computed (all when None);
+    `unasked`: top-level functions that no code of the file can call (see `separate_parts`),
+    whose facts are not worked out again (phase 1's stand)."""
     imports = ImportMap(module, module_name)
     wrappings: list[tuple[str, Construction]] = []
     context = FileContext(
@@ -375,7 +386,7 @@ def build_context(
         import_factories(context, index)
     own_wrappers(context, wrappings)
     factory_constructions(module, context)
-    facts = summarise_module(module, context, gradient_walk)
+    facts = summarise_module(module, context, gradient_walk, unasked)
     context.inplace_detach_classes |= facts.inplace_detach_classes
     context.forward_cuts.update(facts.forward_cuts)
     context.stateful_classes.update(facts.stateful_classes)
@@ -515,9 +526,28 @@ def build_model(
     backward_helpers: Iterable[str] = (),
     narrow: bool = False,
 ) -> FileModel:
+    """The model of all the kept blocks of a file, as one module (see `build_models`)."""
+    models = build_models(source, module_name, settings, index, backward_helpers, narrow, False)
+    return next(iter(models))
+
+
+def build_models(
+    source: str,
+    module_name: str,
+    settings: Settings,
+    index: ProjectIndex | None = None,
+    backward_helpers: Iterable[str] = (),
+    narrow: bool = False,
+    parts_allowed: bool = True,
+) -> Iterator[FileModel]:
     """`narrow`: the file runs no backward of its own and is read only for a per-step reset
     (TBP015) or a loss a helper of the run back-propagates (TBP006), so only the blocks those
-    need are kept (a 400 kB module of torch's would otherwise be interpreted whole)."""
+    need are kept (a 400 kB module of torch's would otherwise be interpreted whole).
+
+    One model, unless the kept text is large and falls into parts that cannot see each other
+    (`separate_parts`): then one model per part, each parsed and built after the last one was
+    handed on, so that no tree of the whole file is held. Raises UnseparableParts when a part
+    does not parse (the caller starts again with `parts_allowed=False`)."""
     helpers = tuple(backward_helpers)
     views = detaches_attributes_in_place(source)
     step_resets = per_step_reset_blocks(source)
@@ -567,21 +597,50 @@ def build_model(
             lambda text: may_hold_findings(text, helpers),
             index.gradient_helper_names() if index is not None else (),
         )
-    kept = KeptForGradients(checked, defining(scope), steps)
+    kept = KeptForGradients(checked, defining(scope), steps, scope)
     reduced = keep_blocks(source, kept.wanted)
+    flags = (step_resets is not None, stateless_cells is not None)
+    separated = None if narrow or not parts_allowed else separate_parts(source, reduced)
+    if separated is not None:
+        parts, unasked = separated
+        lines = LINE.findall(reduced)
+        for part in parts:
+            forget_node_facts()  # the last part's tree may go
+            try:
+                module = parse(part)
+            except SourceSyntaxError:
+                raise UnseparableParts from None
+            model = _file_model(module, source, module_name, settings, index, flags, kept, unasked)
+            model._lines = lines  # the kept text's lines, as one module of all parts has them
+            yield model
+        return
     try:
         module = parse(reduced)
     except SourceSyntaxError:
         if narrow:
             raise  # see check_source
         module = parse(source)  # the blocks were guessed wrong, or the file is broken
-        kept = KeptForGradients(checked, None, steps)
-    context = build_context(
-        module, module_name, settings, index, defined_names(source) if steps else frozenset(), scope
-    )
+        kept = KeptForGradients(checked, None, steps, scope)
+    yield _file_model(module, source, module_name, settings, index, flags, kept)
+
+
+def _file_model(
+    module: cst.Module,
+    source: str,
+    module_name: str,
+    settings: Settings,
+    index: ProjectIndex | None,
+    flags: tuple[bool, bool],
+    kept: KeptForGradients,
+    unasked: frozenset[str] = frozenset(),
+) -> FileModel:
+    """The model of the kept blocks that `module` holds (all of them, or one part).
+    `flags`: whether the file may reset a state per step, and leave a cell's state out."""
+    steps, scope = kept.steps, kept.scope
+    local_names = defined_names(source) if steps else frozenset()
+    context = build_context(module, module_name, settings, index, local_names, scope, unasked)
     context.manual_optimization = bool(MANUAL_OPTIMIZATION.search(source))
-    context.may_reset_per_step = step_resets is not None
-    context.may_leave_cell_state_out = stateless_cells is not None
+    context.may_reset_per_step, context.may_leave_cell_state_out = flags
     context.may_drop_fetched_state = may_drop_fetched_state(source)
     # Methods without a loop matter when they keep state on their object between calls.
     attribute_state = bool(context.stateful_classes or ATTRIBUTE_STATE.search(source))
@@ -630,6 +689,85 @@ def build_model(
     return FileModel(module, context, units, gradient_units, loss_units)
 
 
+class UnseparableParts(Exception):
+    """A part of a file's kept blocks did not parse: the file is read whole instead."""
+
+
+# A file's kept text is read in parts once its separate functions hold this many characters
+# (a libcst tree of 500 kB of small loops takes 300 MB); each part holds about PART_CHARACTERS
+# of them, beside the shared code, which must be no longer than SHARED_CHARACTERS (every part
+# parses and reads it again). Tests set them low, to read every fixture in parts.
+PARTS_FROM_CHARACTERS = 200_000
+PART_CHARACTERS = 100_000
+SHARED_CHARACTERS = 100_000
+WORD = re.compile(r"\w+")
+CALLED_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)\s*\(")
+CLASS_CALL = re.compile(r"\b[A-Z]\w*\s*\(")
+SHARED_WORDS = re.compile(r"\b(?:global|nonlocal|self|cls|super|globals|locals|vars|eval|exec)\b")
+
+
+def separate_parts(source: str, reduced: str) -> tuple[list[str], frozenset[str]] | None:
+    """The kept text `reduced` of `source` as parts analysed one after the other, each the
+    text with the blocks of the other parts blanked out, and the names of the separate
+    functions; None when it is not worth it (the text is short) or not possible.
+
+    Each part holds every kept block and statement that any other block may see, and a share
+    of the *separate* functions: top-level `def`s (undecorated) whose name the file says
+    nowhere else, that declare nothing `global` or `nonlocal`, build no object of a class
+    (`Net(...)`: objects are known by name across the file) and call no function or class the
+    file defines or imports by a bare name (a factory's object is known across the file too).
+    No other code can reach such a function, and it reaches only the shared code, so its
+    findings and those of the shared code are the same in every part as in the whole file,
+    and what phase 2 would find out again about it for its callers is never asked."""
+    if len(reduced) - reduced.count("\n") < PARTS_FROM_CHARACTERS:
+        return None
+    words = Counter(WORD.findall(source))
+    own = defined_names(source) | imported_names(source)
+    separate: list[Block] = []
+    for block in top_level_blocks(reduced):
+        if _separate(block.text, words, own):
+            separate.append(block)
+    size = sum(len(block.text) - block.text.count("\n") for block in separate)
+    shared = len(reduced) - reduced.count("\n") - size
+    if size < PARTS_FROM_CHARACTERS or shared > SHARED_CHARACTERS:
+        return None  # what every part would hold is as large as a part
+    groups: list[list[Block]] = [[]]
+    held = 0
+    for block in separate:
+        if held >= PART_CHARACTERS:
+            groups.append([])
+            held = 0
+        groups[-1].append(block)
+        held += len(block.text)
+    if len(groups) < 2 or not _python_parses(reduced):
+        return None  # a broken file is read whole, as it would be without parts
+    parts = [
+        blank_blocks(reduced, [b for other in groups if other is not group for b in other])
+        for group in groups
+    ]
+    return parts, frozenset(_defined_name(block.text) for block in separate)
+
+
+def _python_parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _separate(text: str, words: Counter[str], own: frozenset[str] | set[str]) -> bool:
+    if not text.startswith(("def ", "async def ")):
+        return False
+    name = _defined_name(text)
+    if not name or words[name] != 1:
+        return False
+    if SHARED_WORDS.search(text) or CLASS_CALL.search(text):
+        return False
+    # Its own name, in its `def` line, is the one word of the file that names it.
+    return not any(called in own and called != name for called in CALLED_NAME.findall(text))
+
+
 def _own_backward_calls(source: str) -> re.Pattern[str] | None:
     """Calls of the functions and methods of this file whose body runs a backward: a loop
     that calls one (`hidden = self.train_window(x, hidden)`) holds a backward through it,
@@ -668,11 +806,16 @@ class KeptForGradients:
     for it are left to TBP012, so that the other rules see what they saw before."""
 
     def __init__(
-        self, checked: Callable[[str], bool], gradients: re.Pattern[str] | None, steps: bool
+        self,
+        checked: Callable[[str], bool],
+        gradients: re.Pattern[str] | None,
+        steps: bool,
+        scope: frozenset[str] = frozenset(),
     ) -> None:
         self.checked = checked  # what the other rules check
         self.gradients = gradients
         self.steps = steps
+        self.scope = scope  # the functions whose gradient facts are computed
         self.kept: set[str] = set()
         self.gradient_kept: set[str] = set()
 
@@ -711,8 +854,6 @@ def check_source(
 ) -> list[Finding]:
     """Phase 2: the findings of every rule for one module's source text, before noqa and
     selection are applied. Raises SourceSyntaxError when the source does not parse."""
-    from tbptt_lint.rules import ALL_RULES
-
     helpers = index.backward_helper_names() if index is not None else ()
     # `self.net.train_step(loss, opt)`: a method of another file that back-propagates what it
     # is given, on an object whose class the file need not import (TBP006).
@@ -741,7 +882,10 @@ def check_source(
     forget_node_facts()
     try:
         try:
-            model = build_model(source, module_name, settings, index, helpers, narrow=narrow)
+            try:
+                findings = _run_rules(source, module_name, settings, index, helpers, narrow, True)
+            except UnseparableParts:
+                findings = _run_rules(source, module_name, settings, index, helpers, narrow, False)
         except SourceSyntaxError as error:
             if narrow:
                 # The kept blocks were guessed wrong (a line continued at column 0) or the
@@ -751,12 +895,36 @@ def check_source(
                 )
                 return []
             raise
-        findings: list[Finding] = []
-        for rule in ALL_RULES:
-            findings.extend(rule().check(model))
     finally:
         forget_node_facts()  # the file's tree may go
     findings.sort(key=lambda f: (f.line, f.column, f.code))
+    return findings
+
+
+def _run_rules(
+    source: str,
+    module_name: str,
+    settings: Settings,
+    index: ProjectIndex,
+    helpers: Iterable[str],
+    narrow: bool,
+    parts_allowed: bool,
+) -> list[Finding]:
+    """Every rule's findings on the file's model, or on each of its parts in turn (the shared
+    code's findings, which every part repeats, once)."""
+    from tbptt_lint.rules import ALL_RULES
+
+    findings: list[Finding] = []
+    seen: set[Finding] = set()
+    models = build_models(source, module_name, settings, index, helpers, narrow, parts_allowed)
+    for count, model in enumerate(models):
+        for rule in ALL_RULES:
+            for finding in rule().check(model):
+                if count == 0:
+                    findings.append(finding)
+                    seen.add(finding)
+                elif finding not in seen:
+                    findings.append(finding)
     return findings
 
 

@@ -183,6 +183,14 @@ def keep_blocks(source: str, wanted: Callable[[str], bool]) -> str:
     return "".join(lines)
 
 
+def blank_blocks(text: str, blocks: Collection[Block]) -> str:
+    """`text` with the given top-level blocks of it blanked out, line count unchanged."""
+    lines = text.splitlines(keepends=True)
+    for block in blocks:
+        _blank(lines, block, "")
+    return "".join(lines)
+
+
 def prune_class(text: str, wanted: Callable[[str], bool]) -> str:
     """A class block's text with its unwanted methods (and those of its nested classes)
     blanked, as `keep_blocks` does inside a kept class."""

@@ -159,15 +159,20 @@ def _wraps(call: cst.Call, name: str) -> bool:
 
 
 def summarise_module(
-    module: cst.Module, context: FileContext, gradient_walk: frozenset[str] | None = None
+    module: cst.Module,
+    context: FileContext,
+    gradient_walk: frozenset[str] | None = None,
+    unasked: frozenset[str] = frozenset(),
 ) -> ModuleFacts:
+    """`unasked`: top-level functions whose facts no code of the module can ask for (phase 2
+    of a file read in parts): not summarised."""
     facts = ModuleFacts()
     if context.interpretation is None:
         context.interpretation = INTERPRETATION
     index_definitions(module, context)
     # Only functions that touch a cut or a backward can be helpers worth knowing, and those
     # that hand on what such a helper returns (`def loss(self, x, h): out, h = self(x, h)`).
-    functions = _worth_summarising(list(iter_functions(module)))
+    functions = _worth_summarising([f for f in iter_functions(module) if f[0] not in unasked])
     # Optimistic start for helpers that call themselves (`repackage_hidden`): assume each
     # does cut, then let the passes take back what is false.
     for name, _, _ in functions:
@@ -201,8 +206,9 @@ def summarise_module(
                 context.functions.setdefault(name.split(".")[-1], summary)
         if not changed:
             break
+    asked = (f for f in iter_functions(module) if f[0] not in unasked)
     gradient_functions = add_gradient_facts(
-        _with_parameters(_walked(iter_functions(module), gradient_walk)), context
+        _with_parameters(_walked(asked, gradient_walk)), context
     )
     facts.functions = {
         name: context.functions[name]

@@ -149,6 +149,8 @@ for x, y in windows:
 
     def _states_never_passed_back(self, model: FileModel) -> Iterator[Finding]:
         constructions = model.context.constructions
+        if not constructions:
+            return  # no call is of a cell the file built
         reported: set[int] = set()
         for loop in _all_loops(model):
             # The loop's own target is taken anew each pass too (`for obs, h in replay:`
@@ -324,6 +326,8 @@ def _cut_but_never_stepped_calls(
     hidden)`). A state the loop neither cuts nor rebinds is a fixed start (`lstm(x, h0)` on
     every batch), which is no sign of a state meant to be carried."""
     constructions = model.context.constructions
+    if not constructions:
+        return  # no call is of a module the file built
     seen: set[int] = set()
     for loop in cast("list[cst.For | cst.While]", model.loops()):
         cuts, others = _self_cuts(loop.body)
