@@ -285,11 +285,7 @@ def may_hold_file_findings(source: str) -> bool:
     """`may_hold_findings` for a whole file, a library's fit (fastai), or a class whose step
     loop re-initialises its state on every pass (TBP015), which a model file shows without
     any backward."""
-    return (
-        may_hold_code_findings(source)
-        or fits_with_library(source)
-        or may_reset_per_step(source)
-    )
+    return may_hold_code_findings(source) or fits_with_library(source) or may_reset_per_step(source)
 
 
 def may_hold_code_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
