@@ -375,14 +375,18 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+WORKER_PRELOAD = ("tbptt_lint.engine", "tbptt_lint.analysis.api", "tbptt_lint.rules")
+
+
 def _pool_context() -> Any:
     import multiprocessing  # only a run with workers needs it (a warm one: none)
 
     # fork is unsafe when the parent has threads (torch under pytest, for example); the fork
-    # server is spawned once and preloads the engine, so workers start fast.
+    # server is spawned once and preloads the engine and the analysis (libcst, the rules), so
+    # workers start fast: each of them, in both phases, would import those again.
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["tbptt_lint.engine"])
+        context.set_forkserver_preload(list(WORKER_PRELOAD))
         return context
     return multiprocessing.get_context("spawn")
 

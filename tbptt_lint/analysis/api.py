@@ -34,6 +34,7 @@ from tbptt_lint.analysis.candidates import (
 from tbptt_lint.analysis.chunks import (
     Block,
     blank_blocks,
+    code_text,
     keep_blocks,
     prune_class,
     top_level_blocks,
@@ -239,6 +240,8 @@ def _summarize_block(
         if gradient_helpers and gradient_helper(text):
             _summarize_gradients(text, module_name, summary)
         return
+    if not _worth_in_code(code_text(text)):
+        return  # the words sit in its docstrings and comments only: no fact comes of them
     if len(text) > LARGE_CLASS_CHARACTERS and text.lstrip().startswith(("class ", "@")):
         text = prune_class(text, _summary_member)
     forget_node_facts()  # the last block's tree may go
@@ -282,15 +285,30 @@ def _merge_block(summary: ModuleSummary, part: ModuleSummary) -> bool:
     return True
 
 
+def _worth_in_code(code: str) -> bool:
+    """Whether a block worth summarising by its text is so by its code too, or steps or
+    clears gradients there (its gradient facts): else no parse of it yields a fact."""
+    return worth_summarising(code) or touches_gradients(code) or gradient_helper(code)
+
+
 def may_hold_file_findings(source: str) -> bool:
     """`may_hold_findings` for a whole file, a library's fit (fastai), or a class whose step
     loop re-initialises its state on every pass (TBP015), which a model file shows without
     any backward."""
     return (
-        may_hold_findings(source)
+        may_hold_code_findings(source)
         or fits_with_library(source)
         or may_reset_per_step(source)
         or may_keep_state_aside(source)
+    )
+
+
+def may_hold_code_findings(source: str, helper_names: Iterable[str] = ()) -> bool:
+    """`may_hold_findings`, for the words in the code alone: a backward or a detach in a
+    docstring or a comment (torch documents `loss.backward()` in hundreds of them) holds no
+    finding. The text is searched first: most files have no such word at all."""
+    return may_hold_findings(source, helper_names) and may_hold_findings(
+        code_text(source), helper_names
     )
 
 
@@ -858,7 +876,7 @@ def check_source(
     # `self.net.train_step(loss, opt)`: a method of another file that back-propagates what it
     # is given, on an object whose class the file need not import (TBP006).
     dotted = index.dotted_loss_helpers().pattern if index is not None else None
-    full = may_hold_findings(source, helpers)
+    full = may_hold_code_findings(source, helpers)
     library_fit = not full and fits_with_library(source)
     # A model whose step loop resets its state, or a loop summing a loss a helper of the run
     # back-propagated: read for those alone.

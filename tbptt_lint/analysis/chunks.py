@@ -221,3 +221,45 @@ def _blank(lines: list[str], block: Block, indent: str) -> None:
         lines[number] = "\n"
     if indent:
         lines[block.first_line] = f"{indent}pass\n"
+
+
+# A string's prefix letters (`rb'...'`, `f"..."`): an f-string's text holds code in braces.
+_PREFIX = re.compile(r"[A-Za-z]{1,2}\Z")
+
+
+@lru_cache(maxsize=4)
+def code_text(text: str) -> str:
+    """`text` with its comments and string literals (not f-strings, whose braces hold code)
+    blanked to spaces, line breaks kept: a word the prefilters look for in a docstring or a
+    comment (`>>> loss.backward()`) is no call. `text` itself when the lexer may not see the
+    literals as Python does (a quote left over, or an f-string whose braces do not close
+    inside it, as Python 3.12's nested quotes make them): blanking then could hide code."""
+    pieces: list[str] = []
+    position = 0
+    for token in _TOKENS.finditer(text):
+        begin, end = token.span()
+        if token.lastgroup:
+            prefix = _PREFIX.search(text, max(0, begin - 2), begin)
+            if prefix is not None and "f" in prefix.group(0).lower():
+                body = token.group(0).replace("{{", "").replace("}}", "")
+                if body.count("{") != body.count("}"):
+                    return text
+                if "'" in text[position:begin] or '"' in text[position:begin]:
+                    return text
+                pieces.append(text[position:end])
+                position = end
+                continue
+        between = text[position:begin]
+        if "'" in between or '"' in between:
+            return text  # a quote the lexer did not read as a literal: it lost its way
+        pieces.append(between)
+        pieces.append(_SPACED.sub(" ", token.group(0)))
+        position = end
+    rest = text[position:]
+    if "'" in rest or '"' in rest:
+        return text
+    pieces.append(rest)
+    return "".join(pieces)
+
+
+_SPACED = re.compile(r"[^\r\n]")
