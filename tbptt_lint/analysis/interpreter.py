@@ -65,6 +65,7 @@ from tbptt_lint.analysis.values import (
     fresh,
     join,
     join_envs,
+    join_items,
     with_carried,
 )
 from tbptt_lint.analysis.views import (
@@ -1229,7 +1230,7 @@ class UnitInterpreter:
                 current = env.get(base)
                 part = replace(value, elements=None)
                 if current is not None:
-                    part = join(replace(current, elements=None), part) or part
+                    part = join(replace(current, elements=None, item=None), part) or part
                 env[base] = part
             return
         name = dotted_name(target) or keyed_state(target)
@@ -1256,6 +1257,16 @@ class UnitInterpreter:
         if container is None or container not in env:
             return
         current = env[container]
+        if (
+            value.status == Status.PARTIAL
+            and value.elements is not None
+            and current.status in (Status.STALE, Status.PARTIAL)
+            and current.elements is None
+            and self.subscript_covers_all(target)
+        ):
+            # `states[k] = (h.detach(), c)` for every layer: each element partly cut.
+            env[container] = replace(current, status=Status.PARTIAL, item=value)
+            return
         if value.status != Status.FRESH:
             return
         if current.status == Status.INPUT:
@@ -1464,7 +1475,17 @@ class UnitInterpreter:
             if receiver in env:
                 # A list built here holds what is appended to it (`out.append(x.detach())`).
                 appended = self.evaluate(call.args[0].value, env)
-                env[receiver] = join(replace(env[receiver], elements=None), appended) or appended
+                current = env[receiver]
+                grown = join(replace(current, elements=None), appended) or appended
+                if appended.elements is not None and appended.status == Status.PARTIAL:
+                    # `new.append((h.detach(), c))`: a list of partly cut tuples.
+                    item = (
+                        appended
+                        if current.elements == ()
+                        else join_items(current, replace(appended, item=appended))
+                    )
+                    grown = replace(grown, elements=None, item=item)
+                env[receiver] = grown
             added = call.args[0].value
             if self.loop_stack or (_kept_on_self(receiver) and not self.no_grad_depth):
                 accumulation = Accumulation(
@@ -1875,7 +1896,8 @@ class UnitInterpreter:
             if names_in(statement.iter) & env.keys()
             else FRESH_UNRELATED
         )
-        element = self.element_of(source)
+        shaped = source.item is not None and source.elements is None
+        element = self.element_of(replace(source, item=None) if shaped else source)
         if statement in element.carried:
             # Python evaluates the iterable once: each pass takes a new element of it, not a
             # value an earlier pass left behind.
@@ -1885,9 +1907,18 @@ class UnitInterpreter:
             env[name] = element
             if container is not None:
                 self.aliases[name] = container
+        if shaped and source.item is not None:
+            # `for cell, (h, c) in zip(cells, states)` over tuples of a known shape: each
+            # name takes its own part.
+            item = source.item
+            if statement in item.carried:
+                item = replace(item, carried=item.carried - {statement})
+            _unpack_parts(statement.target, item, env)
 
     @staticmethod
     def element_of(value: Value) -> Value:
+        if value.item is not None and value.elements is None:
+            return value.item
         if value.elements:
             joined: Value | None = None
             for element in value.elements:
@@ -3028,6 +3059,10 @@ class UnitInterpreter:
             return fresh(CUT, call)
         if qualified in ELEMENTWISE_WRAPPERS and len(call.args) == 1:
             return self._evaluate(call.args[0].value, env)
+        if qualified in ("zip", "enumerate"):
+            zipped = self.evaluate_zip(call, qualified, env)
+            if zipped is not None:
+                return zipped
         if qualified == "map" and len(call.args) == 2:
             return self.evaluate_map(call, env)
         if self.maps_a_cut(call):
@@ -3051,7 +3086,31 @@ class UnitInterpreter:
             value = join(value, self._evaluate(arg.value, env))
         if value is None or (value.status == Status.FRESH and value.how in (RESET, NO_GRAD)):
             return fresh(RESET, call)
-        return replace(value, elements=None) if value.status != Status.FRESH else value
+        if value.status != Status.FRESH:
+            return replace(value, elements=None, item=None)
+        return replace(value, item=None) if value.item is not None else value
+
+    def evaluate_zip(self, call: cst.Call, qualified: str, env: Env) -> Value | None:
+        """`zip(cells, states)` (or `enumerate(states)`) over a list whose elements are
+        tuples of a known shape: each element is the tuple of what each list holds, so `for
+        cell, (h, c) in zip(cells, states)` unpacks `h` and `c` from `states` alone. None when
+        no list has such elements (each element is then the join of all of them)."""
+        args = [arg for arg in call.args if not arg.keyword]
+        if any(arg.star for arg in call.args) or not args:
+            return None
+        if qualified == "enumerate" and len(args) != 1:
+            return None
+        values = [self._evaluate(arg.value, env) for arg in args]
+        if qualified == "enumerate" and values[0].item is None:
+            return None
+        parts = tuple(self.element_of(value) for value in values)
+        if qualified == "enumerate":
+            parts = (FRESH_UNRELATED, *parts)
+        whole: Value | None = None
+        for value in values:
+            whole = join(whole, replace(value, elements=None, item=None))
+        assert whole is not None
+        return replace(whole, item=composite(parts, call))
 
     def evaluate_map(self, call: cst.Call, env: Env) -> Value:
         function, iterable = call.args[0].value, call.args[1].value
@@ -3095,8 +3154,34 @@ class UnitInterpreter:
         if value.status == Status.FRESH:
             return Value(Status.FRESH, value.how or RESET, node, via_data=value.via_data)
         if value.status == Status.PARTIAL:
-            return Value(Status.PARTIAL, "", node, value.backwards)
-        return replace(value, elements=None)
+            # `[(h.detach(), c) for h, c in states]`: each element is the same partly cut
+            # tuple, which the layers' loop unpacks again.
+            shape = value if value.elements is not None else None
+            return Value(Status.PARTIAL, "", node, value.backwards, item=shape)
+        return replace(value, elements=None, item=None)
+
+
+def _unpack_parts(target: cst.BaseExpression, value: Value, env: Env) -> None:
+    """Each name of a loop's target bound to its part of `value`, where the shapes agree."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        parts = [element.value for element in target.elements]
+        if any(isinstance(part, cst.StarredElement) for part in parts):
+            return
+        if value.elements is None:
+            whole = replace(value, elements=None, item=None)
+            if value.item is not None:
+                whole = value.item
+            elif value.status == Status.PARTIAL:
+                whole = replace(whole, status=Status.STALE)
+            for part in parts:
+                _unpack_parts(part, whole, env)
+            return
+        if len(value.elements) != len(parts):
+            return
+        for part, part_value in zip(parts, value.elements, strict=True):
+            _unpack_parts(part, with_carried(part_value, value.carried), env)
+    elif isinstance(target, cst.Name):
+        env[target.value] = value
 
 
 def _only_carries(node: cst.BaseExpression, carried: dict[str, cst.BaseExpression]) -> bool:

@@ -1,0 +1,182 @@
+"""Issue 12, session 24: known misses left by session 23, fixed as classes. Every FOUND source
+here is reported otherwise (or not at all) by the code before the fix:
+
+1. A per-layer cut of only one part of each layer's `(h, c)`, over a list of pairs or two
+   lists zipped together (`[(h.detach(), c) for h, c in states]`, `[(h.detach(), c) for h, c
+   in zip(hs, cs)]`, `states[k] = (h.detach(), c)` for every `k`, a new list filled with
+   `append((h.detach(), c))`, or `hs = [h.detach() for h in hs]` beside an uncut `cs`) leaves
+   each layer's state partly cut: TBP002 where the layers' loop unpacks it again (`for cell,
+   (h, c) in zip(cells, states)`), not TBP001 on both parts. A list is known to hold tuples of
+   one shape, and `zip` hands each name of a loop's target its own list's element.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tbptt_lint.testing import expected_sorted, fill, snippet_findings
+
+HEADER = """\
+import torch
+import torch.nn as nn
+
+torch.manual_seed(0)
+stream = torch.randn(60, 2, 4)
+"""
+
+
+FOUND: dict[str, str] = {}
+SILENT: dict[str, str] = {}
+
+# ------------------------------------------ 1. a per-layer partial cut of each (h, c) pair
+
+PAIRS = (
+    HEADER
+    + """
+cells = nn.ModuleList([nn.LSTMCell(4, 8), nn.LSTMCell(8, 8)])
+opt = torch.optim.SGD(cells.parameters(), lr=0.1)
+states = [(torch.zeros(2, 8), torch.zeros(2, 8)) for _ in cells]
+for x in stream.split(10):
+    outs = []
+    for t in range(x.size(0)):
+        inp = x[t]
+        new = []
+        for cell, (h, c) in zip(cells, states):
+            h, c = cell(inp, (h, c)){mark}
+            new.append((h, c))
+            inp = h
+        states = new
+        outs.append(inp)
+    loss = torch.stack(outs).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {cut}
+"""
+)
+PAIR_CUTS = {
+    "a comprehension over the pairs": (
+        "states = [(h.detach(), c) for h, c in states]",
+        "states = [(h.detach(), c.detach()) for h, c in states]",
+    ),
+    "a comprehension indexing each pair": (
+        "states = [(s[0].detach(), s[1]) for s in states]",
+        "states = [(s[0].detach(), s[1].detach()) for s in states]",
+    ),
+    "an index loop storing each pair back": (
+        "for k in range(len(states)):\n        h, c = states[k]\n"
+        "        states[k] = (h.detach(), c)",
+        "for k in range(len(states)):\n        h, c = states[k]\n"
+        "        states[k] = (h.detach(), c.detach())",
+    ),
+    "a new list filled by append": (
+        "kept = []\n    for h, c in states:\n        kept.append((h.detach(), c))\n"
+        "    states = kept",
+        "kept = []\n    for h, c in states:\n        kept.append((h.detach(), c.detach()))\n"
+        "    states = kept",
+    ),
+    "a comprehension over two lists zipped": (
+        "hs = [s[0] for s in states]\n    cs = [s[1] for s in states]\n"
+        "    states = [(h.detach(), c) for h, c in zip(hs, cs)]",
+        "hs = [s[0] for s in states]\n    cs = [s[1] for s in states]\n"
+        "    states = [(h.detach(), c.detach()) for h, c in zip(hs, cs)]",
+    ),
+    "a comprehension cutting only c": (
+        "states = [(h, c.detach()) for (h, c) in states]",
+        "states = [tuple(t.detach() for t in hc) for hc in states]",
+    ),
+}
+for _name, (_partial, _whole) in PAIR_CUTS.items():
+    FOUND[f"per-layer pairs, only one part cut: {_name}"] = fill(
+        PAIRS, cut=_partial, mark="  # expect: TBP002"
+    )
+    SILENT[f"per-layer pairs, both parts cut: {_name}"] = fill(PAIRS, cut=_whole, mark="")
+SILENT["per-layer pairs made anew every window"] = fill(
+    PAIRS, cut="states = [(torch.zeros(2, 8), torch.zeros(2, 8)) for _ in cells]", mark=""
+)
+
+TWO_LISTS = (
+    HEADER
+    + """
+cells = nn.ModuleList([nn.LSTMCell(4, 8), nn.LSTMCell(8, 8)])
+opt = torch.optim.SGD(cells.parameters(), lr=0.05)
+hs = [torch.zeros(2, 8) for _ in range(2)]
+cs = [torch.zeros(2, 8) for _ in range(2)]
+for i in range(0, 60, 10):
+    for t in range(i, i + 10):
+        x = stream[t]
+        new = []
+        for cell, h, c in zip(cells, hs, cs):
+            h, c = cell(x, (h, c)){mark}
+            new.append((h, c))
+            x = h
+        hs = [h for h, c in new]
+        cs = [c for h, c in new]
+    loss = x.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {cut}
+"""
+)
+FOUND["two per-layer lists zipped: only the h list cut"] = fill(
+    TWO_LISTS, cut="hs = [h.detach() for h in hs]", mark="  # expect: TBP002"
+)
+FOUND["two per-layer lists zipped: only the c list cut"] = fill(
+    TWO_LISTS, cut="cs = [c.detach() for c in cs]", mark="  # expect: TBP002"
+)
+SILENT["two per-layer lists zipped: both lists cut"] = fill(
+    TWO_LISTS,
+    cut="hs = [h.detach() for h in hs]\n    cs = [c.detach() for c in cs]",
+    mark="",
+)
+SILENT["two per-layer lists zipped: both cut through a zip"] = fill(
+    TWO_LISTS,
+    cut="hs = [h.detach() for h, c in zip(hs, cs)]\n    cs = [c.detach() for h, c in zip(hs, cs)]",
+    mark="",
+)
+
+INDEXED_LISTS = (
+    HEADER
+    + """
+cells = nn.ModuleList([nn.LSTMCell(4, 8), nn.LSTMCell(8, 8)])
+opt = torch.optim.SGD(cells.parameters(), lr=0.05)
+hs = [torch.zeros(2, 8) for _ in range(2)]
+cs = [torch.zeros(2, 8) for _ in range(2)]
+for i in range(0, 60, 10):
+    for t in range(i, i + 10):
+        x = stream[t]
+        for k, cell in enumerate(cells):
+            hs[k], cs[k] = cell(x, (hs[k], cs[k])){mark}
+            x = hs[k]
+    loss = x.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    {cut}
+"""
+)
+FOUND["indexed per-layer lists: cut through pairs zipped, only h"] = fill(
+    INDEXED_LISTS,
+    cut="new = [(h.detach(), c) for h, c in zip(hs, cs)]\n"
+    "    hs = [h for h, c in new]\n    cs = [c for h, c in new]",
+    mark="  # expect: TBP002",
+)
+SILENT["indexed per-layer lists: cut through pairs zipped, both"] = fill(
+    INDEXED_LISTS,
+    cut="new = [(h.detach(), c.detach()) for h, c in zip(hs, cs)]\n"
+    "    hs = [h for h, c in new]\n    cs = [c for h, c in new]",
+    mark="",
+)
+
+
+@pytest.mark.parametrize("name", sorted(FOUND))
+def test_finds(name: str) -> None:
+    source = FOUND[name]
+    assert expected_sorted(source), "a FOUND case marks its lines"
+    assert snippet_findings(source) == expected_sorted(source)
+
+
+@pytest.mark.parametrize("name", sorted(SILENT))
+def test_stays_silent(name: str) -> None:
+    assert snippet_findings(SILENT[name]) == []
