@@ -1279,21 +1279,34 @@ class UnitInterpreter:
         # Cutting part of a container matters only once a backward has consumed its graph.
         if current.status != Status.STALE:
             return
-        if self.subscript_covers_all(target):
+        coverage = self.subscript_coverage(target)
+        if coverage == ALL_INDICES:
             env[container] = replace(value, elements=None)
-        else:
+        elif coverage == SOME_INDICES:
             env[container] = replace(current, status=Status.PARTIAL, elements=None)
+        else:
+            env[container] = UNKNOWN
 
     def subscript_covers_all(self, target: cst.Subscript) -> bool:
+        return self.subscript_coverage(target) == ALL_INDICES
+
+    def subscript_coverage(self, target: cst.Subscript) -> str:
+        """Whether `states[k]` in the innermost loop reaches every index of `states`
+        (ALL_INDICES: `for k in range(len(states))`, `enumerate(states)`, a stop of unknown
+        value), only some (SOME_INDICES: a constant index, `range(1, len(states))`, `range(0,
+        n, 2)`, `range(len(states) - 1)`), or cannot be told (a start or step of unknown value,
+        an enumerate over a slice or from another start)."""
         if not self.loop_stack or len(target.slice) != 1:
-            return False
+            return SOME_INDICES
         index = target.slice[0].slice
         if not isinstance(index, cst.Index):
-            return False
+            return SOME_INDICES
         loop = self.loop_stack[-1].node
         if not isinstance(loop, cst.For):
-            return False
-        return dotted_name(index.value) in target_names(loop.target)
+            return SOME_INDICES
+        if dotted_name(index.value) not in target_names(loop.target):
+            return SOME_INDICES
+        return _range_coverage(loop.iter, dotted_name(target.value))
 
     def exec_aug_assign(self, statement: cst.AugAssign, env: Env) -> None:
         self.scan_calls(statement.value, env)
@@ -1666,8 +1679,23 @@ class UnitInterpreter:
         value = env.get(base) if base is not None else None
         if base is None or value is None or not value.has_graph:
             return
-        if self.subscript_covers_all(element):
+        coverage = self.subscript_coverage(element)
+        if coverage == ALL_INDICES:
             env[base] = cut_in_place(value, call)
+            return
+        if coverage == UNKNOWN_INDICES:
+            env[base] = UNKNOWN
+            return
+        index_node = element.slice[0].slice
+        if (
+            coverage == SOME_INDICES
+            and isinstance(index_node, cst.Index)
+            and self.loop_stack
+            and isinstance(self.loop_stack[-1].node, cst.For)
+            and dotted_name(index_node.value) in target_names(self.loop_stack[-1].node.target)
+        ):
+            # `for j in range(1, len(states)): states[j].detach_()`: the first one uncut.
+            env[base] = replace(value, status=Status.PARTIAL, elements=None)
             return
         index = element.slice[0].slice if len(element.slice) == 1 else None
         position = (
@@ -3159,6 +3187,72 @@ class UnitInterpreter:
             shape = value if value.elements is not None else None
             return Value(Status.PARTIAL, "", node, value.backwards, item=shape)
         return replace(value, elements=None, item=None)
+
+
+ALL_INDICES = "all"
+SOME_INDICES = "some"
+UNKNOWN_INDICES = "unknown"
+
+
+def _int_value(node: cst.BaseExpression | None) -> int | None:
+    if isinstance(node, cst.Integer):
+        return int(node.value, 0)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _int_value(node.expression)
+        return None if inner is None else -inner
+    return None
+
+
+def _is_len_of(node: cst.BaseExpression, container: str | None) -> bool:
+    return (
+        container is not None
+        and isinstance(node, cst.Call)
+        and dotted_name(node.func) == "len"
+        and len(node.args) == 1
+        and dotted_name(node.args[0].value) == container
+    )
+
+
+def _range_coverage(iterable: cst.BaseExpression, container: str | None) -> str:
+    """Which indices of `container` a loop over `iterable` takes (see subscript_coverage)."""
+    if not isinstance(iterable, cst.Call) or any(arg.star or arg.keyword for arg in iterable.args):
+        if isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "enumerate":
+            return UNKNOWN_INDICES  # `enumerate(states, start=1)`
+        return ALL_INDICES
+    callee = dotted_name(iterable.func)
+    args = [arg.value for arg in iterable.args]
+    if callee == "enumerate":
+        if len(args) == 2 and _int_value(args[1]) != 0:
+            return UNKNOWN_INDICES
+        if args and isinstance(args[0], cst.Subscript):
+            return UNKNOWN_INDICES  # `enumerate(states[1:])`
+        return ALL_INDICES
+    if callee != "range" or not 1 <= len(args) <= 3:
+        return ALL_INDICES
+    start = args[0] if len(args) >= 2 else None
+    stop = args[1] if len(args) >= 2 else args[0]
+    step = args[2] if len(args) == 3 else None
+    verdict = ALL_INDICES
+    if start is not None:
+        first = _int_value(start)
+        if first is None:
+            verdict = UNKNOWN_INDICES
+        elif first != 0:
+            return SOME_INDICES
+    if step is not None:
+        stride = _int_value(step)
+        if stride is None:
+            verdict = UNKNOWN_INDICES
+        elif stride != 1:
+            return SOME_INDICES
+    if (
+        isinstance(stop, cst.BinaryOperation)
+        and isinstance(stop.operator, cst.Subtract)
+        and _is_len_of(stop.left, container)
+        and (_int_value(stop.right) or 0) > 0
+    ):
+        return SOME_INDICES  # `range(len(states) - 1)`
+    return verdict
 
 
 def _unpack_parts(target: cst.BaseExpression, value: Value, env: Env) -> None:

@@ -8,6 +8,11 @@ here is reported otherwise (or not at all) by the code before the fix:
    each layer's state partly cut: TBP002 where the layers' loop unpacks it again (`for cell,
    (h, c) in zip(cells, states)`), not TBP001 on both parts. A list is known to hold tuples of
    one shape, and `zip` hands each name of a loop's target its own list's element.
+2. A cut by index over a loop that skips some indices (`for j in range(1, len(states)):
+   states[j] = states[j].detach()`, `range(len(states) - 1)`, `range(0, len(states), 2)`,
+   `states[j].detach_()` over such a range) leaves the others uncut: TBP002, no longer a full
+   cut. A range whose start or step is of unknown value, or an `enumerate` over a slice or
+   from another start, cannot be told: silent.
 """
 
 from __future__ import annotations
@@ -167,6 +172,89 @@ SILENT["indexed per-layer lists: cut through pairs zipped, both"] = fill(
     cut="new = [(h.detach(), c.detach()) for h, c in zip(hs, cs)]\n"
     "    hs = [h for h, c in new]\n    cs = [c for h, c in new]",
     mark="",
+)
+
+# ---------------------------------------------- 2. a cut by index that skips some indices
+
+INDEX_CUT = (
+    HEADER
+    + """
+layers = nn.ModuleList([nn.GRU(4, 8), nn.GRU(8, 8), nn.GRU(8, 8)])
+opt = torch.optim.SGD(layers.parameters(), lr=0.05)
+states = [torch.zeros(1, 2, 8) for _ in range(3)]
+start = 0
+for i in range(0, 60, 10):
+    x = stream[i:i + 10]
+    for k in range(len(layers)):
+        x, states[k] = layers[k](x, states[k]){mark}
+    loss = x.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    for j in {loop}:
+        {cut}
+"""
+)
+ASSIGNED = "states[j] = states[j].detach()"
+IN_PLACE = "states[j].detach_()"
+for _loop in ("range(1, len(states))", "range(len(states) - 1)", "range(0, len(states), 2)"):
+    FOUND[f"index cut over {_loop}"] = fill(
+        INDEX_CUT, loop=_loop, cut=ASSIGNED, mark="  # expect: TBP002"
+    )
+FOUND["in-place index cut over range(1, len(states))"] = fill(
+    INDEX_CUT, loop="range(1, len(states))", cut=IN_PLACE, mark="  # expect: TBP002"
+)
+for _loop in ("range(len(states))", "range(0, len(states))", "range(0, len(states), 1)"):
+    SILENT[f"index cut over {_loop}"] = fill(INDEX_CUT, loop=_loop, cut=ASSIGNED, mark="")
+SILENT["in-place index cut over range(len(states))"] = fill(
+    INDEX_CUT, loop="range(len(states))", cut=IN_PLACE, mark=""
+)
+SILENT["index cut from a start of unknown value"] = fill(
+    INDEX_CUT, loop="range(start, len(states))", cut=ASSIGNED, mark=""
+)
+SILENT["index cut over an enumerate of a slice"] = fill(
+    INDEX_CUT.replace("for j in {loop}:", "for j, _s in {loop}:"),
+    loop="enumerate(states[1:])",
+    cut=ASSIGNED,
+    mark="",
+)
+SILENT["index cut over an enumerate of the whole list"] = fill(
+    INDEX_CUT.replace("for j in {loop}:", "for j, s in {loop}:"),
+    loop="enumerate(states)",
+    cut="states[j] = s.detach()",
+    mark="",
+)
+
+HELPER_SKIPS = (
+    HEADER
+    + """
+layers = nn.ModuleList([nn.GRU(4, 8), nn.GRU(8, 8), nn.GRU(8, 8)])
+opt = torch.optim.SGD(layers.parameters(), lr=0.05)
+
+
+def detach_all(states):
+    for k in {loop}:
+        states[k] = states[k].detach()
+
+
+states = [torch.zeros(1, 2, 8) for _ in range(3)]
+for i in range(0, 60, 10):
+    x = stream[i:i + 10]
+    for k in range(len(layers)):
+        x, states[k] = layers[k](x, states[k]){mark}
+    loss = x.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    detach_all(states)
+"""
+)
+# As a helper that cuts only `states[0]` (session 23): it cuts nothing the caller holds.
+FOUND["a helper's index cut skips the first layer"] = fill(
+    HELPER_SKIPS, loop="range(1, len(states))", mark="  # expect: TBP001"
+)
+SILENT["a helper's index cut covers every layer"] = fill(
+    HELPER_SKIPS, loop="range(len(states))", mark=""
 )
 
 
