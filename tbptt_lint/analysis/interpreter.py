@@ -1067,35 +1067,24 @@ class UnitInterpreter:
 
     def model_starts_from_zeros(self, call: cst.Call) -> bool:
         """`net(x)` on a model of the file whose `forward(self, x, h=None)` hands `h` to a
-        torch recurrent module as its state and returns that module's result whole
-        (`return self.gru(x, h)`): a call that leaves `h` out starts from zeros, as `gru(x)`
-        does. A forward that does anything else with the state (falls back to one kept on
-        `self`, say) is not read."""
+        torch recurrent module as its state and hands back that module's new state: the
+        module's result whole (`return self.gru(x, h)`), or, in a forward of plain
+        assignments, the new state last beside what it makes of the output (`e =
+        self.embed(x)`, `out, h_new = self.gru(e, h)`, `return self.head(out), h_new`). A
+        call that leaves `h` out starts from zeros, as `gru(x)` does. A forward that does
+        anything else with the state (falls back to one kept on `self` under an `if`, reads it
+        again) is not read."""
         callee = dotted_name(call.func)
         class_name = self.context.class_of(callee, self.class_name) if callee else None
         if class_name is None:
             return False
         forward = parsed_method(self.context, class_name, "forward")
-        if forward is None or len(forward.body.body) != 1:
+        if forward is None:
             return False
-        only = forward.body.body[0]
-        if not isinstance(only, cst.SimpleStatementLine) or len(only.body) != 1:
+        state_name = self.forward_state_parameter(class_name, forward)
+        if state_name is None:
             return False
-        returned = only.body[0]
-        if not isinstance(returned, cst.Return) or not isinstance(returned.value, cst.Call):
-            return False
-        inner = returned.value
-        if self.module_built_in_init(class_name, dotted_name(inner.func)) not in (
-            RECURRENT_MODULES - CELL_MODULES
-        ):
-            return False
-        positional = [arg.value for arg in inner.args if arg.keyword is None]
-        keywords = {arg.keyword.value: arg.value for arg in inner.args if arg.keyword is not None}
-        if any(arg.star for arg in inner.args) or len(positional) > 2 or set(keywords) - {"hx"}:
-            return False
-        state = positional[1] if len(positional) == 2 else keywords.get("hx")
         params = list(forward.params.params)[1:]
-        state_name = dotted_name(state) if state is not None else None
         index = next((i for i, p in enumerate(params) if p.name.value == state_name), None)
         if index is None or dotted_name(params[index].default or cst.Name("x")) != "None":
             return False
@@ -1107,6 +1096,76 @@ class UnitInterpreter:
             return dotted_name(given[index].value) == "None"
         left = [arg for arg in named if arg.keyword.value == state_name]  # type: ignore[union-attr]
         return not left or dotted_name(left[0].value) == "None"
+
+    def forward_state_parameter(self, class_name: str, forward: cst.FunctionDef) -> str | None:
+        """The parameter of `forward` that is the state of its one torch recurrent module,
+        when the forward hands that module's new state back (see model_starts_from_zeros)."""
+        smalls: list[cst.BaseSmallStatement] = []
+        for line in forward.body.body:
+            if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+                return None
+            smalls.append(line.body[0])
+        if not smalls:
+            return None
+        returned = smalls[-1]
+        if not isinstance(returned, cst.Return) or returned.value is None:
+            return None
+        assigns = [small for small in smalls[:-1] if isinstance(small, cst.Assign)]
+        if len(assigns) != len(smalls) - 1:
+            return None
+        modules = RECURRENT_MODULES - CELL_MODULES
+        inner: cst.Call | None = None
+        for node in descendants(smalls, stop=NESTED_SCOPES):
+            if (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and self.module_built_in_init(class_name, dotted_name(node.func)) in modules
+            ):
+                if inner is not None:
+                    return None  # two recurrent modules: not read
+                inner = node
+        if inner is None:
+            return None
+        positional = [arg.value for arg in inner.args if arg.keyword is None]
+        keywords = {arg.keyword.value: arg.value for arg in inner.args if arg.keyword is not None}
+        if any(arg.star for arg in inner.args) or len(positional) > 2 or set(keywords) - {"hx"}:
+            return None
+        state = positional[1] if len(positional) == 2 else keywords.get("hx")
+        state_name = dotted_name(state) if isinstance(state, cst.Name) else None
+        if state_name is None:
+            return None
+        # The state is read by the module's call alone and never bound again.
+        reads = [
+            node
+            for node in descendants(smalls, stop=NESTED_SCOPES)
+            if isinstance(node, cst.Name) and node.value == state_name
+        ]
+        if len(reads) != 1 or reads[0] is not state:
+            return None
+        if returned.value is inner:
+            return state_name
+        holder = next((assign for assign in assigns if assign.value is inner), None)
+        if holder is None or len(holder.targets) != 1:
+            return None
+        target = holder.targets[0].target
+        if not isinstance(target, cst.Tuple) or len(target.elements) != 2:
+            return None
+        new_state = target.elements[1].value
+        handed = returned.value
+        if not (
+            isinstance(new_state, cst.Name)
+            and isinstance(handed, cst.Tuple)
+            and len(handed.elements) == 2
+            and isinstance(handed.elements[1].value, cst.Name)
+            and handed.elements[1].value.value == new_state.value
+        ):
+            return None
+        bound = [
+            name for assign in assigns for t in assign.targets for name in target_names(t.target)
+        ]
+        if bound.count(new_state.value) != 1:
+            return None
+        return state_name
 
     def module_built_in_init(self, class_name: str, attribute: str | None) -> str | None:
         """The qualified class `self.gru = nn.GRU(...)` in the class's `__init__` builds."""

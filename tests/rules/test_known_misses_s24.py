@@ -257,6 +257,83 @@ SILENT["a helper's index cut covers every layer"] = fill(
     HELPER_SKIPS, loop="range(len(states))", mark=""
 )
 
+# ------------------------------- 3. TBP015 through a forward that embeds, steps and projects
+
+FORWARD_MODEL = (
+    HEADER
+    + """
+tokens = torch.randint(0, 20, (60, 2))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 4)
+        self.gru = nn.GRU(4, 8)
+        self.head = nn.Linear(8, 20)
+
+    def forward(self, x, h=None):
+{body}
+
+
+net = Net()
+opt = torch.optim.SGD(net.parameters(), lr=0.1)
+h = None
+for i in range(0, 50, 10):
+    x, y = tokens[i:i + 10], tokens[i + 1:i + 11]
+    if h is not None:
+        h = h.detach()
+    {call}{mark}
+    loss = nn.functional.cross_entropy(logits.reshape(-1, 20), y.reshape(-1))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+)
+FORWARDS = {
+    "embed, step, project": (
+        "        e = self.embed(x)\n        out, h_new = self.gru(e, h)\n"
+        "        return self.head(out), h_new"
+    ),
+    "the state passed by keyword, the output named": (
+        "        e = self.embed(x)\n        out, hidden = self.gru(e, hx=h)\n"
+        "        logits = self.head(out)\n        return logits, hidden"
+    ),
+    "embed, then the module's result whole": (
+        "        e = self.embed(x)\n        return self.gru(e, h)"
+    ),
+}
+LEFT_OUT = "logits, h = net(x)"
+PASSED = "logits, h = net(x, h)"
+for _name, _body in FORWARDS.items():
+    FOUND[f"forward that does more ({_name}): the cut state left out"] = fill(
+        FORWARD_MODEL, body=_body, call=LEFT_OUT, mark="  # expect: TBP015"
+    )
+    SILENT[f"forward that does more ({_name}): the cut state passed"] = fill(
+        FORWARD_MODEL, body=_body, call=PASSED, mark=""
+    )
+SILENT["forward that falls back to a state of its own under an if"] = fill(
+    FORWARD_MODEL,
+    body="        e = self.embed(x)\n        if h is None:\n            h = self.h0\n"
+    "        out, h_new = self.gru(e, h)\n        return self.head(out), h_new",
+    call=LEFT_OUT,
+    mark="",
+)
+SILENT["forward that reads the state again"] = fill(
+    FORWARD_MODEL,
+    body="        e = self.embed(x) + (0 if h is None else h.mean())\n"
+    "        out, h_new = self.gru(e, h)\n        return self.head(out), h_new",
+    call=LEFT_OUT,
+    mark="",
+)
+SILENT["forward that hands back the output's state, not the new state"] = fill(
+    FORWARD_MODEL,
+    body="        e = self.embed(x)\n        out, h_new = self.gru(e, h)\n"
+    "        return self.head(out), out[-1:]",
+    call=LEFT_OUT,
+    mark="",
+)
+
 
 @pytest.mark.parametrize("name", sorted(FOUND))
 def test_finds(name: str) -> None:
