@@ -738,6 +738,8 @@ class UnitInterpreter:
         self.keyed_bases: set[str] = set()
         # While a recurrent call binds its result: its states, whose parts it may store into.
         self.indexed_states: set[str] = set()
+        # The subscript stores that cut only part of a list by index, per list name.
+        self.partial_index_cuts: dict[str, set[int]] = {}
 
     # ----------------------------------------------------------------- objects
     @property
@@ -1335,6 +1337,12 @@ class UnitInterpreter:
             if self.subscript_covers_all(target):
                 env[container] = with_carried(replace(value, elements=None), current.carried)
             return
+        sites = self.partial_index_cuts.setdefault(container, set())
+        if current.status == Status.PARTIAL and current.item is None and sites - {id(target)}:
+            # Another store cuts more of a list already cut in part by index (`states[0]`
+            # after `range(1, len(states))`): whether every index is now cut cannot be told.
+            env[container] = UNKNOWN
+            return
         # Cutting part of a container matters only once a backward has consumed its graph.
         if current.status != Status.STALE:
             return
@@ -1342,6 +1350,7 @@ class UnitInterpreter:
         if coverage == ALL_INDICES:
             env[container] = replace(value, elements=None)
         elif coverage == SOME_INDICES:
+            sites.add(id(target))
             env[container] = replace(current, status=Status.PARTIAL, elements=None)
         else:
             env[container] = UNKNOWN
@@ -3185,7 +3194,7 @@ class UnitInterpreter:
         args = [arg for arg in call.args if not arg.keyword]
         if any(arg.star for arg in call.args) or not args:
             return None
-        if qualified == "enumerate" and len(args) != 1:
+        if len(args) != 1 if qualified == "enumerate" else len(args) < 2:
             return None
         values = [self._evaluate(arg.value, env) for arg in args]
         if qualified == "enumerate" and values[0].item is None:

@@ -12,7 +12,15 @@ here is reported otherwise (or not at all) by the code before the fix:
    states[j] = states[j].detach()`, `range(len(states) - 1)`, `range(0, len(states), 2)`,
    `states[j].detach_()` over such a range) leaves the others uncut: TBP002, no longer a full
    cut. A range whose start or step is of unknown value, or an `enumerate` over a slice or
-   from another start, cannot be told: silent.
+   from another start, cannot be told: silent; so can a list cut in part by two stores
+   (`states[0]` and `range(1, len(states))`, or each layer by a constant index), which
+   before read as partly cut (a false TBP002).
+3. A model whose `forward(self, x, h=None)` does more than `return self.gru(x, h)` (embeds
+   first, runs a linear head after, returns `out, h_new`), as plain assignments that read
+   `h` only in the one torch recurrent call and hand its new state back last, starts from
+   zeros when called without `h`: a loop that cuts `h` and then calls `net(x)` throws it away
+   (TBP015). A forward that falls back to a state under `if h is None:`, reads `h` again or
+   hands back something else is not read.
 """
 
 from __future__ import annotations
@@ -222,6 +230,29 @@ SILENT["index cut over an enumerate of the whole list"] = fill(
     INDEX_CUT.replace("for j in {loop}:", "for j, s in {loop}:"),
     loop="enumerate(states)",
     cut="states[j] = s.detach()",
+    mark="",
+)
+# Two stores that cut a list in part each may cut it whole together: cannot be told.
+SILENT["index cut skipping the first layer, then the first layer cut"] = fill(
+    INDEX_CUT,
+    loop="range(1, len(states))",
+    cut=ASSIGNED + "\n    states[0] = states[0].detach()",
+    mark="",
+)
+SILENT["the first layer cut, then an index cut skipping it"] = fill(
+    INDEX_CUT.replace(
+        "    for j in {loop}:\n        {cut}",
+        "    {cut}\n    for j in {loop}:\n        states[j] = states[j].detach()",
+    ),
+    loop="range(1, len(states))",
+    cut="states[0] = states[0].detach()",
+    mark="",
+)
+SILENT["each layer cut by a constant index"] = fill(
+    INDEX_CUT.replace("    for j in {loop}:\n        {cut}", "    {cut}"),
+    loop="",
+    cut="states[0] = states[0].detach()\n    states[1] = states[1].detach()\n"
+    "    states[2] = states[2].detach()",
     mark="",
 )
 
