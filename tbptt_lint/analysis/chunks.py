@@ -109,19 +109,40 @@ def _continues(line: str) -> bool:
     return line.rstrip("\r\n").endswith("\\") and not line.lstrip().startswith("#")
 
 
+def _bracket_depth_change(text: str) -> int:
+    """How many more brackets `text` opens than it closes, outside strings and comments."""
+    if not any(bracket in text for bracket in "()[]{}"):
+        return 0
+    code = _TOKENS.sub("", text)
+    opened = code.count("(") + code.count("[") + code.count("{")
+    return opened - code.count(")") - code.count("]") - code.count("}")
+
+
 def _blocks(
     lines: list[str], start: int, end: int, indent: str, strings: Collection[int] = ()
 ) -> Iterator[Block]:
     """def/class blocks whose header sits at exactly `indent` between lines start and end;
-    `strings`: the indices of the lines that begin inside a string literal."""
+    `strings`: the indices of the lines that begin inside a string literal. A line that
+    begins inside open brackets (`default=8):` at column 0 in a signature) continues the
+    statement above, whatever its indentation."""
     depth = len(indent)
     current: int | None = None
+    scanned = start  # brackets are counted up to the start of this line
+    open_brackets = 0
     for number in range(start, end):
         line = lines[number]
         body = line[depth:] if line.startswith(indent) else ""
         if body[:1] in ("", " ", "\t", "\n", "\r", "#") or body.startswith(CONTINUATIONS):
             continue
         if number in strings or (number and _continues(lines[number - 1])):
+            continue
+        # Lines met here begin outside strings, so each stretch between two of them holds
+        # whole strings and comments.
+        open_brackets = max(
+            0, open_brackets + _bracket_depth_change("".join(lines[scanned:number]))
+        )
+        scanned = number
+        if open_brackets:
             continue
         if current is not None:
             if body.startswith(BLOCK_STARTS) and all(

@@ -70,6 +70,7 @@ from tbptt_lint.analysis.values import (
     fresh,
     join,
     join_envs,
+    join_items,
     with_carried,
 )
 from tbptt_lint.analysis.views import (
@@ -759,6 +760,8 @@ class UnitInterpreter:
         self.keyed_bases: set[str] = set()
         # While a recurrent call binds its result: its states, whose parts it may store into.
         self.indexed_states: set[str] = set()
+        # The subscript stores that cut only part of a list by index, per list name.
+        self.partial_index_cuts: dict[str, set[int]] = {}
 
     # ----------------------------------------------------------------- objects
     @property
@@ -1088,35 +1091,24 @@ class UnitInterpreter:
 
     def model_starts_from_zeros(self, call: cst.Call) -> bool:
         """`net(x)` on a model of the file whose `forward(self, x, h=None)` hands `h` to a
-        torch recurrent module as its state and returns that module's result whole
-        (`return self.gru(x, h)`): a call that leaves `h` out starts from zeros, as `gru(x)`
-        does. A forward that does anything else with the state (falls back to one kept on
-        `self`, say) is not read."""
+        torch recurrent module as its state and hands back that module's new state: the
+        module's result whole (`return self.gru(x, h)`), or, in a forward of plain
+        assignments, the new state last beside what it makes of the output (`e =
+        self.embed(x)`, `out, h_new = self.gru(e, h)`, `return self.head(out), h_new`). A
+        call that leaves `h` out starts from zeros, as `gru(x)` does. A forward that does
+        anything else with the state (falls back to one kept on `self` under an `if`, reads it
+        again) is not read."""
         callee = dotted_name(call.func)
         class_name = self.context.class_of(callee, self.class_name) if callee else None
         if class_name is None:
             return False
         forward = parsed_method(self.context, class_name, "forward")
-        if forward is None or len(forward.body.body) != 1:
+        if forward is None:
             return False
-        only = forward.body.body[0]
-        if not isinstance(only, cst.SimpleStatementLine) or len(only.body) != 1:
+        state_name = self.forward_state_parameter(class_name, forward)
+        if state_name is None:
             return False
-        returned = only.body[0]
-        if not isinstance(returned, cst.Return) or not isinstance(returned.value, cst.Call):
-            return False
-        inner = returned.value
-        if self.module_built_in_init(class_name, dotted_name(inner.func)) not in (
-            RECURRENT_MODULES - CELL_MODULES
-        ):
-            return False
-        positional = [arg.value for arg in inner.args if arg.keyword is None]
-        keywords = {arg.keyword.value: arg.value for arg in inner.args if arg.keyword is not None}
-        if any(arg.star for arg in inner.args) or len(positional) > 2 or set(keywords) - {"hx"}:
-            return False
-        state = positional[1] if len(positional) == 2 else keywords.get("hx")
         params = list(forward.params.params)[1:]
-        state_name = dotted_name(state) if state is not None else None
         index = next((i for i, p in enumerate(params) if p.name.value == state_name), None)
         if index is None or dotted_name(params[index].default or cst.Name("x")) != "None":
             return False
@@ -1128,6 +1120,76 @@ class UnitInterpreter:
             return dotted_name(given[index].value) == "None"
         left = [arg for arg in named if arg.keyword.value == state_name]  # type: ignore[union-attr]
         return not left or dotted_name(left[0].value) == "None"
+
+    def forward_state_parameter(self, class_name: str, forward: cst.FunctionDef) -> str | None:
+        """The parameter of `forward` that is the state of its one torch recurrent module,
+        when the forward hands that module's new state back (see model_starts_from_zeros)."""
+        smalls: list[cst.BaseSmallStatement] = []
+        for line in forward.body.body:
+            if not isinstance(line, cst.SimpleStatementLine) or len(line.body) != 1:
+                return None
+            smalls.append(line.body[0])
+        if not smalls:
+            return None
+        returned = smalls[-1]
+        if not isinstance(returned, cst.Return) or returned.value is None:
+            return None
+        assigns = [small for small in smalls[:-1] if isinstance(small, cst.Assign)]
+        if len(assigns) != len(smalls) - 1:
+            return None
+        modules = RECURRENT_MODULES - CELL_MODULES
+        inner: cst.Call | None = None
+        for node in descendants(smalls, stop=NESTED_SCOPES):
+            if (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and self.module_built_in_init(class_name, dotted_name(node.func)) in modules
+            ):
+                if inner is not None:
+                    return None  # two recurrent modules: not read
+                inner = node
+        if inner is None:
+            return None
+        positional = [arg.value for arg in inner.args if arg.keyword is None]
+        keywords = {arg.keyword.value: arg.value for arg in inner.args if arg.keyword is not None}
+        if any(arg.star for arg in inner.args) or len(positional) > 2 or set(keywords) - {"hx"}:
+            return None
+        state = positional[1] if len(positional) == 2 else keywords.get("hx")
+        state_name = dotted_name(state) if isinstance(state, cst.Name) else None
+        if state_name is None:
+            return None
+        # The state is read by the module's call alone and never bound again.
+        reads = [
+            node
+            for node in descendants(smalls, stop=NESTED_SCOPES)
+            if isinstance(node, cst.Name) and node.value == state_name
+        ]
+        if len(reads) != 1 or reads[0] is not state:
+            return None
+        if returned.value is inner:
+            return state_name
+        holder = next((assign for assign in assigns if assign.value is inner), None)
+        if holder is None or len(holder.targets) != 1:
+            return None
+        target = holder.targets[0].target
+        if not isinstance(target, cst.Tuple) or len(target.elements) != 2:
+            return None
+        new_state = target.elements[1].value
+        handed = returned.value
+        if not (
+            isinstance(new_state, cst.Name)
+            and isinstance(handed, cst.Tuple)
+            and len(handed.elements) == 2
+            and isinstance(handed.elements[1].value, cst.Name)
+            and handed.elements[1].value.value == new_state.value
+        ):
+            return None
+        bound = [
+            name for assign in assigns for t in assign.targets for name in target_names(t.target)
+        ]
+        if bound.count(new_state.value) != 1:
+            return None
+        return state_name
 
     def module_built_in_init(self, class_name: str, attribute: str | None) -> str | None:
         """The qualified class `self.gru = nn.GRU(...)` in the class's `__init__` builds."""
@@ -1251,7 +1313,7 @@ class UnitInterpreter:
                 current = env.get(base)
                 part = replace(value, elements=None)
                 if current is not None:
-                    part = join(replace(current, elements=None), part) or part
+                    part = join(replace(current, elements=None, item=None), part) or part
                 env[base] = part
             return
         name = dotted_name(target) or keyed_state(target)
@@ -1278,6 +1340,16 @@ class UnitInterpreter:
         if container is None or container not in env:
             return
         current = env[container]
+        if (
+            value.status == Status.PARTIAL
+            and value.elements is not None
+            and current.status in (Status.STALE, Status.PARTIAL)
+            and current.elements is None
+            and self.subscript_covers_all(target)
+        ):
+            # `states[k] = (h.detach(), c)` for every layer: each element partly cut.
+            env[container] = replace(current, status=Status.PARTIAL, item=value)
+            return
         if value.status != Status.FRESH:
             return
         if current.status == Status.INPUT:
@@ -1287,24 +1359,44 @@ class UnitInterpreter:
             if self.subscript_covers_all(target):
                 env[container] = with_carried(replace(value, elements=None), current.carried)
             return
+        sites = self.partial_index_cuts.setdefault(container, set())
+        if current.status == Status.PARTIAL and current.item is None and sites - {id(target)}:
+            # Another store cuts more of a list already cut in part by index (`states[0]`
+            # after `range(1, len(states))`): whether every index is now cut cannot be told.
+            env[container] = UNKNOWN
+            return
         # Cutting part of a container matters only once a backward has consumed its graph.
         if current.status != Status.STALE:
             return
-        if self.subscript_covers_all(target):
+        coverage = self.subscript_coverage(target)
+        if coverage == ALL_INDICES:
             env[container] = replace(value, elements=None)
-        else:
+        elif coverage == SOME_INDICES:
+            sites.add(id(target))
             env[container] = replace(current, status=Status.PARTIAL, elements=None)
+        else:
+            env[container] = UNKNOWN
 
     def subscript_covers_all(self, target: cst.Subscript) -> bool:
+        return self.subscript_coverage(target) == ALL_INDICES
+
+    def subscript_coverage(self, target: cst.Subscript) -> str:
+        """Whether `states[k]` in the innermost loop reaches every index of `states`
+        (ALL_INDICES: `for k in range(len(states))`, `enumerate(states)`, a stop of unknown
+        value), only some (SOME_INDICES: a constant index, `range(1, len(states))`, `range(0,
+        n, 2)`, `range(len(states) - 1)`), or cannot be told (a start or step of unknown value,
+        an enumerate over a slice or from another start)."""
         if not self.loop_stack or len(target.slice) != 1:
-            return False
+            return SOME_INDICES
         index = target.slice[0].slice
         if not isinstance(index, cst.Index):
-            return False
+            return SOME_INDICES
         loop = self.loop_stack[-1].node
         if not isinstance(loop, cst.For):
-            return False
-        return dotted_name(index.value) in target_names(loop.target)
+            return SOME_INDICES
+        if dotted_name(index.value) not in target_names(loop.target):
+            return SOME_INDICES
+        return _range_coverage(loop.iter, dotted_name(target.value))
 
     def exec_aug_assign(self, statement: cst.AugAssign, env: Env) -> None:
         self.scan_calls(statement.value, env)
@@ -1524,7 +1616,17 @@ class UnitInterpreter:
             if receiver in env:
                 # A list built here holds what is appended to it (`out.append(x.detach())`).
                 appended = self.evaluate(call.args[0].value, env)
-                env[receiver] = join(replace(env[receiver], elements=None), appended) or appended
+                current = env[receiver]
+                grown = join(replace(current, elements=None), appended) or appended
+                if appended.elements is not None and appended.status == Status.PARTIAL:
+                    # `new.append((h.detach(), c))`: a list of partly cut tuples.
+                    item = (
+                        appended
+                        if current.elements == ()
+                        else join_items(current, replace(appended, item=appended))
+                    )
+                    grown = replace(grown, elements=None, item=item)
+                env[receiver] = grown
             added = call.args[0].value
             if self.loop_stack or (_kept_on_self(receiver) and not self.no_grad_depth):
                 accumulation = Accumulation(
@@ -1707,8 +1809,23 @@ class UnitInterpreter:
         value = env.get(base) if base is not None else None
         if base is None or value is None or not value.has_graph:
             return
-        if self.subscript_covers_all(element):
+        coverage = self.subscript_coverage(element)
+        if coverage == ALL_INDICES:
             env[base] = cut_in_place(value, call)
+            return
+        if coverage == UNKNOWN_INDICES:
+            env[base] = UNKNOWN
+            return
+        index_node = element.slice[0].slice
+        if (
+            coverage == SOME_INDICES
+            and isinstance(index_node, cst.Index)
+            and self.loop_stack
+            and isinstance(self.loop_stack[-1].node, cst.For)
+            and dotted_name(index_node.value) in target_names(self.loop_stack[-1].node.target)
+        ):
+            # `for j in range(1, len(states)): states[j].detach_()`: the first one uncut.
+            env[base] = replace(value, status=Status.PARTIAL, elements=None)
             return
         index = element.slice[0].slice if len(element.slice) == 1 else None
         position = (
@@ -1937,7 +2054,8 @@ class UnitInterpreter:
             if names_in(statement.iter) & env.keys()
             else FRESH_UNRELATED
         )
-        element = self.element_of(source)
+        shaped = source.item is not None and source.elements is None
+        element = self.element_of(replace(source, item=None) if shaped else source)
         if statement in element.carried:
             # Python evaluates the iterable once: each pass takes a new element of it, not a
             # value an earlier pass left behind.
@@ -1947,9 +2065,18 @@ class UnitInterpreter:
             env[name] = element
             if container is not None:
                 self.aliases[name] = container
+        if shaped and source.item is not None:
+            # `for cell, (h, c) in zip(cells, states)` over tuples of a known shape: each
+            # name takes its own part.
+            item = source.item
+            if statement in item.carried:
+                item = replace(item, carried=item.carried - {statement})
+            _unpack_parts(statement.target, item, env)
 
     @staticmethod
     def element_of(value: Value) -> Value:
+        if value.item is not None and value.elements is None:
+            return value.item
         if value.elements:
             joined: Value | None = None
             for element in value.elements:
@@ -3138,6 +3265,10 @@ class UnitInterpreter:
             return fresh(CUT, call)
         if qualified in ELEMENTWISE_WRAPPERS and len(call.args) == 1:
             return self._evaluate(call.args[0].value, env)
+        if qualified in ("zip", "enumerate"):
+            zipped = self.evaluate_zip(call, qualified, env)
+            if zipped is not None:
+                return zipped
         if qualified == "map" and len(call.args) == 2:
             return self.evaluate_map(call, env)
         if self.maps_a_cut(call):
@@ -3161,7 +3292,31 @@ class UnitInterpreter:
             value = join(value, self._evaluate(arg.value, env))
         if value is None or (value.status == Status.FRESH and value.how in (RESET, NO_GRAD)):
             return fresh(RESET, call)
-        return replace(value, elements=None) if value.status != Status.FRESH else value
+        if value.status != Status.FRESH:
+            return replace(value, elements=None, item=None)
+        return replace(value, item=None) if value.item is not None else value
+
+    def evaluate_zip(self, call: cst.Call, qualified: str, env: Env) -> Value | None:
+        """`zip(cells, states)` (or `enumerate(states)`) over a list whose elements are
+        tuples of a known shape: each element is the tuple of what each list holds, so `for
+        cell, (h, c) in zip(cells, states)` unpacks `h` and `c` from `states` alone. None when
+        no list has such elements (each element is then the join of all of them)."""
+        args = [arg for arg in call.args if not arg.keyword]
+        if any(arg.star for arg in call.args) or not args:
+            return None
+        if len(args) != 1 if qualified == "enumerate" else len(args) < 2:
+            return None
+        values = [self._evaluate(arg.value, env) for arg in args]
+        if qualified == "enumerate" and values[0].item is None:
+            return None
+        parts = tuple(self.element_of(value) for value in values)
+        if qualified == "enumerate":
+            parts = (FRESH_UNRELATED, *parts)
+        whole: Value | None = None
+        for value in values:
+            whole = join(whole, replace(value, elements=None, item=None))
+        assert whole is not None
+        return replace(whole, item=composite(parts, call))
 
     def evaluate_map(self, call: cst.Call, env: Env) -> Value:
         function, iterable = call.args[0].value, call.args[1].value
@@ -3205,8 +3360,100 @@ class UnitInterpreter:
         if value.status == Status.FRESH:
             return Value(Status.FRESH, value.how or RESET, node, via_data=value.via_data)
         if value.status == Status.PARTIAL:
-            return Value(Status.PARTIAL, "", node, value.backwards)
-        return replace(value, elements=None)
+            # `[(h.detach(), c) for h, c in states]`: each element is the same partly cut
+            # tuple, which the layers' loop unpacks again.
+            shape = value if value.elements is not None else None
+            return Value(Status.PARTIAL, "", node, value.backwards, item=shape)
+        return replace(value, elements=None, item=None)
+
+
+ALL_INDICES = "all"
+SOME_INDICES = "some"
+UNKNOWN_INDICES = "unknown"
+
+
+def _int_value(node: cst.BaseExpression | None) -> int | None:
+    if isinstance(node, cst.Integer):
+        return int(node.value, 0)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _int_value(node.expression)
+        return None if inner is None else -inner
+    return None
+
+
+def _is_len_of(node: cst.BaseExpression, container: str | None) -> bool:
+    return (
+        container is not None
+        and isinstance(node, cst.Call)
+        and dotted_name(node.func) == "len"
+        and len(node.args) == 1
+        and dotted_name(node.args[0].value) == container
+    )
+
+
+def _range_coverage(iterable: cst.BaseExpression, container: str | None) -> str:
+    """Which indices of `container` a loop over `iterable` takes (see subscript_coverage)."""
+    if not isinstance(iterable, cst.Call) or any(arg.star or arg.keyword for arg in iterable.args):
+        if isinstance(iterable, cst.Call) and dotted_name(iterable.func) == "enumerate":
+            return UNKNOWN_INDICES  # `enumerate(states, start=1)`
+        return ALL_INDICES
+    callee = dotted_name(iterable.func)
+    args = [arg.value for arg in iterable.args]
+    if callee == "enumerate":
+        if len(args) == 2 and _int_value(args[1]) != 0:
+            return UNKNOWN_INDICES
+        if args and isinstance(args[0], cst.Subscript):
+            return UNKNOWN_INDICES  # `enumerate(states[1:])`
+        return ALL_INDICES
+    if callee != "range" or not 1 <= len(args) <= 3:
+        return ALL_INDICES
+    start = args[0] if len(args) >= 2 else None
+    stop = args[1] if len(args) >= 2 else args[0]
+    step = args[2] if len(args) == 3 else None
+    verdict = ALL_INDICES
+    if start is not None:
+        first = _int_value(start)
+        if first is None:
+            verdict = UNKNOWN_INDICES
+        elif first != 0:
+            return SOME_INDICES
+    if step is not None:
+        stride = _int_value(step)
+        if stride is None:
+            verdict = UNKNOWN_INDICES
+        elif stride != 1:
+            return SOME_INDICES
+    if (
+        isinstance(stop, cst.BinaryOperation)
+        and isinstance(stop.operator, cst.Subtract)
+        and _is_len_of(stop.left, container)
+        and (_int_value(stop.right) or 0) > 0
+    ):
+        return SOME_INDICES  # `range(len(states) - 1)`
+    return verdict
+
+
+def _unpack_parts(target: cst.BaseExpression, value: Value, env: Env) -> None:
+    """Each name of a loop's target bound to its part of `value`, where the shapes agree."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        parts = [element.value for element in target.elements]
+        if any(isinstance(part, cst.StarredElement) for part in parts):
+            return
+        if value.elements is None:
+            whole = replace(value, elements=None, item=None)
+            if value.item is not None:
+                whole = value.item
+            elif value.status == Status.PARTIAL:
+                whole = replace(whole, status=Status.STALE)
+            for part in parts:
+                _unpack_parts(part, whole, env)
+            return
+        if len(value.elements) != len(parts):
+            return
+        for part, part_value in zip(parts, value.elements, strict=True):
+            _unpack_parts(part, with_carried(part_value, value.carried), env)
+    elif isinstance(target, cst.Name):
+        env[target.value] = value
 
 
 def _only_carries(node: cst.BaseExpression, carried: dict[str, cst.BaseExpression]) -> bool:

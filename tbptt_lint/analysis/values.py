@@ -63,6 +63,9 @@ class Value:
     # on the way: a state read with a loop here is carried across that loop's passes (TBP011).
     # Compared, so that a loop runs until these reach its head.
     carried: frozenset[cst.CSTNode] = frozenset()
+    # What every element of a list of unknown length holds, when each is known to be a tuple
+    # of the same shape: `[(h.detach(), c) for h, c in states]` holds `(cut, stale)` pairs.
+    item: Value | None = None
 
     def all_sources(self) -> frozenset[tuple[cst.CSTNode, str]]:
         if self.origin is None:
@@ -79,6 +82,13 @@ class Value:
         if self.elements is not None:
             elements = tuple(element.consumed_by(backward) for element in self.elements)
             return with_carried(composite(elements, self.origin), self.carried)
+        if self.item is not None:
+            consumed = self.item.consumed_by(backward)
+            if self.status == Status.LIVE:
+                return replace(
+                    self, status=Status.STALE, backwards=frozenset({backward}), item=consumed
+                )
+            return self if consumed == self.item else replace(self, item=consumed)
         if self.status == Status.LIVE:
             return replace(self, status=Status.STALE, backwards=frozenset({backward}))
         return self
@@ -162,6 +172,40 @@ def join(left: Value | None, right: Value | None) -> Value | None:
 
 
 def _join(left: Value, right: Value) -> Value:
+    joined = _join_whole(left, right)
+    if left.item is None and right.item is None:
+        return joined
+    item = join_items(left, right)
+    return joined if item == joined.item else replace(joined, item=item)
+
+
+def item_of(value: Value) -> Value:
+    """What an element of the list `value` holds, as far as the value tells."""
+    if value.item is not None:
+        return value.item
+    if value.status == Status.PARTIAL:
+        return replace(value, status=Status.STALE, elements=None)
+    return replace(value, elements=None)
+
+
+def join_items(left: Value, right: Value) -> Value | None:
+    """The element shape of a list that may be `left` or `right`, where either holds tuples
+    of a known shape: joined element by element with what the other list holds (a list of
+    unknown shape adds its whole value to each part of the tuple), or None when the shapes
+    disagree."""
+    a, b = item_of(left), item_of(right)
+    if a.elements is None and b.elements is None:
+        return None
+    if a.elements is not None and b.elements is not None:
+        if len(a.elements) != len(b.elements):
+            return None
+        return join(a, b)
+    shaped, other = (a, b) if a.elements is not None else (b, a)
+    parts = tuple(join(part, other) or part for part in shaped.elements or ())
+    return composite(parts, shaped.origin)
+
+
+def _join_whole(left: Value, right: Value) -> Value:
     sources = left.all_sources() | right.all_sources()
     if left == right and left.origin is right.origin:
         return replace(left, sources=sources)

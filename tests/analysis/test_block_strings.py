@@ -163,3 +163,31 @@ def test_a_line_after_a_backslash_continues_the_block() -> None:
     reduced = keep_blocks(CONTINUED, lambda text: "backward" in text)
     ast.parse(reduced)
     assert "def train" in reduced and "configure" not in reduced
+
+
+# Lines at column 0 inside open brackets (a signature, a call, a dict literal) go on with the
+# statement above: they end no block. Brackets inside strings and comments count for nothing.
+BRACKETED = """\
+def configure(depth=4,
+width=1.0):
+    label = "(" # an opening bracket in a string ( and in a comment
+    return depth, width, label
+
+
+TABLE = {
+"depth": 4,
+}
+
+
+def train(model,
+batches):
+    for x in batches:
+        model(x).sum().backward()
+"""
+
+
+def test_a_line_inside_open_brackets_continues_the_block() -> None:
+    assert spans(BRACKETED) == [(0, 6), (11, 15)]
+    reduced = keep_blocks(BRACKETED, lambda text: "backward" in text)
+    ast.parse(reduced)
+    assert "def train" in reduced and "configure" not in reduced

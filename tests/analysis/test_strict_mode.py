@@ -4,9 +4,12 @@ blocks kept of a file read for one rule, a method parsed alone) does not parse. 
 does not parse itself is no bug of ours: strict mode stays quiet and it is reported as a
 TBP900 where it is checked.
 
-The cut-out texts below are cut wrong on purpose: brackets continued on a line at column 0
-that neither starts with a closing bracket nor follows a backslash end the block early (a
-limit of finding blocks without parsing). In normal mode that costs the finding, silently."""
+The cut-out texts below were cut wrong until session 24: brackets continued on a line at
+column 0 that neither starts with a closing bracket nor follows a backslash ended the block
+early. The block finder now counts brackets, so a line inside open brackets never ends a
+block: those texts are read whole. To keep strict mode's own checks tested, the tests that
+want a wrong cut put the old finder back (`brackets_ignored`), which costs the finding in
+normal mode, silently."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import textwrap
 
 import pytest
 
+from tbptt_lint.analysis import chunks
 from tbptt_lint.analysis.api import check_source, summarize_source
 from tbptt_lint.engine import lint_source
 from tbptt_lint.settings import Settings
@@ -51,6 +55,12 @@ class Stepper(nn.Module):
 CUT_WRONG = ",\ndefault=8"
 
 
+@pytest.fixture
+def brackets_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block finder as it was: blind to open brackets."""
+    monkeypatch.setattr(chunks, "_bracket_depth_change", lambda text: 0)
+
+
 def codes(source: str) -> list[tuple[str, int]]:
     return [(d.code, d.line) for d in lint_source(source, "model.py", Settings())]
 
@@ -59,13 +69,18 @@ def test_the_file_read_for_one_rule_is_reported_when_its_blocks_are_cut_right() 
     assert codes(RESET_MODEL.format(signature="")) == [("TBP015", 20)]
 
 
+def test_a_signature_continued_at_column_0_inside_brackets_keeps_its_block() -> None:
+    assert codes(RESET_MODEL.format(signature=CUT_WRONG)) == [("TBP015", 21)]
+
+
+@pytest.mark.usefixtures("brackets_ignored")
 def test_strict_mode_raises_when_the_blocks_of_a_file_read_for_one_rule_do_not_parse() -> None:
     source = RESET_MODEL.format(signature=CUT_WRONG)
     with pytest.raises(StrictModeError, match="the blocks kept of model.py"):
         check_source(source, "model.py", Settings())
 
 
-@pytest.mark.usefixtures("not_strict")
+@pytest.mark.usefixtures("not_strict", "brackets_ignored")
 def test_normal_mode_reads_nothing_of_that_file() -> None:
     # The limit strict mode shows: the finding is lost, no error.
     assert codes(RESET_MODEL.format(signature=CUT_WRONG)) == []
@@ -106,6 +121,11 @@ def test_a_model_forward_parsed_alone_is_read() -> None:
     assert codes(USER_MODEL.format(signature=", ")) == [("TBP015", 18)]
 
 
+def test_a_method_whose_signature_goes_on_at_column_0_is_read() -> None:
+    assert codes(USER_MODEL.format(signature=",\n")) == [("TBP015", 19)]
+
+
+@pytest.mark.usefixtures("brackets_ignored")
 def test_strict_mode_raises_when_a_method_parsed_alone_does_not_parse() -> None:
     source = USER_MODEL.format(signature=",\n")
     with pytest.raises(StrictModeError, match="'def forward' parsed alone"):
@@ -135,6 +155,12 @@ def test_a_cell_forward_is_read_in_phase_1() -> None:
     assert summary.optional_state_cells == {"cells.Cell": (1, "H")}
 
 
+def test_a_cell_forward_with_a_call_going_on_at_column_0_is_read() -> None:
+    summary = summarize_source(CELL.format(signature="\n"), "cells")
+    assert summary.optional_state_cells == {"cells.Cell": (1, "H")}
+
+
+@pytest.mark.usefixtures("brackets_ignored")
 def test_strict_mode_raises_when_a_cell_forward_parsed_alone_does_not_parse() -> None:
     with pytest.raises(StrictModeError, match="a forward parsed alone"):
         summarize_source(CELL.format(signature="\n"), "cells")
