@@ -87,6 +87,8 @@ from tbptt_lint.strict import unparsable_cut
 
 NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.enable_grad"}
+    # `from torch import no_grad` in a block read alone (phase 1), which sees no import.
+    | {"no_grad", "inference_mode"}
 )
 BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 RESET_METHODS = frozenset({"new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"})
@@ -224,6 +226,43 @@ MAX_LOOP_PASSES = 4
 # Groups of paths that enter a loop with different assumptions about a condition tested in it,
 # interpreted apart; more are merged.
 MAX_LOOP_GROUPS = 4
+
+
+# Builtins that gather what they are given as it is: no tensor is computed.
+GATHERING_BUILTINS = frozenset({"tuple", "list", "dict", "set", "zip", "sorted", "reversed"})
+# Tensor methods that may hand back the tensor itself (`h.to(device)` on its own device), or
+# work in place (any method ending `_`).
+SELF_RETURNING_METHODS = frozenset(
+    {"to", "cuda", "cpu", "contiguous", "type", "type_as", "float", "double", "half", "long"}
+    | {"int", "bool", "bfloat16", "requires_grad_"}
+)
+
+
+def computed_anew(node: cst.BaseExpression) -> bool:
+    """Whether every tensor the expression stands for is computed by it (a call, an operator),
+    through tuples, lists, dicts, comprehensions, `tuple(...)` and conditional choices: run
+    without gradients, such a result holds no graph. A name, an attribute or a subscript is
+    handed on as it is (a name bound under `no_grad` is evaluated as what it was bound to)."""
+    if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
+        return all(computed_anew(e.value) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(isinstance(e, cst.DictElement) and computed_anew(e.value) for e in node.elements)
+    if isinstance(node, (cst.GeneratorExp, cst.ListComp, cst.SetComp)):
+        return computed_anew(node.elt)
+    if isinstance(node, cst.DictComp):
+        return computed_anew(node.value)
+    if isinstance(node, cst.IfExp):
+        return computed_anew(node.body) and computed_anew(node.orelse)
+    if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation)):
+        return True
+    if isinstance(node, cst.Call):
+        if isinstance(node.func, cst.Name) and node.func.value in GATHERING_BUILTINS:
+            return bool(node.args) and all(computed_anew(a.value) for a in node.args)
+        if isinstance(node.func, cst.Attribute):
+            method = node.func.attr.value
+            return method not in SELF_RETURNING_METHODS and not method.endswith("_")
+        return True
+    return False
 
 
 @dataclass
@@ -875,7 +914,7 @@ class UnitInterpreter:
         elif isinstance(small, cst.Return):
             if small.value is not None and dotted_name(small.value) != "None":
                 self.scan_calls(small.value, env)
-                self.return_values.append(self.evaluate(small.value, env))
+                self.return_values.append(self.evaluate_returned(small.value, env))
             self.return_envs.append((small, env))
             return []
         elif isinstance(small, cst.Continue):
@@ -2991,6 +3030,23 @@ class UnitInterpreter:
             or FRESH_UNRELATED
         )
 
+    def evaluate_returned(self, node: cst.BaseExpression, env: Env) -> Value:
+        """What a `return` hands back. Without gradients, a tensor the expression computes
+        holds no graph, but one it hands on as it was given (`return h`, `return s[0]`,
+        `return tuple(t for t in s)`, `return h.to(device)`) keeps its own."""
+        if not self.no_grad_depth:
+            return self.evaluate(node, env)
+        # Read as if with gradients (names bound under `no_grad` are already no graph): a
+        # comprehension's own names are the elements of what it is given.
+        depth, self.no_grad_depth = self.no_grad_depth, 0
+        try:
+            value = self._evaluate(node, env)
+        finally:
+            self.no_grad_depth = depth
+        if value.status != Status.FRESH and computed_anew(node):
+            return fresh(NO_GRAD, node)
+        return value
+
     def evaluate(self, node: cst.BaseExpression, env: Env) -> Value:
         value = self._evaluate(node, env)
         if self.no_grad_depth and value.status != Status.FRESH:
@@ -3184,18 +3240,24 @@ class UnitInterpreter:
         inner = dict(env)
         clause: cst.CompFor | None = node.for_in  # type: ignore[attr-defined]
         source: Value = FRESH_UNRELATED
-        while clause is not None:
-            source = self._evaluate(clause.iter, inner)
-            item = self.element_of(source)
-            if isinstance(clause.iter, cst.Call) and method_name(clause.iter) == "items":
-                item = replace(item, elements=None)
-                if isinstance(clause.target, cst.Tuple) and len(clause.target.elements) == 2:
-                    self.bind(clause.target.elements[0].value, FRESH_UNRELATED, inner)
-                    self.bind(clause.target.elements[1].value, item, inner)
-                    clause = clause.inner_for_in
-                    continue
-            self.bind(clause.target, item, inner)
-            clause = clause.inner_for_in
+        # The comprehension's names are the elements of what it is given, computed by nothing
+        # (under `no_grad` too): `[t.clone() for t in s]` copies the tensors of `s`.
+        depth, self.no_grad_depth = self.no_grad_depth, 0
+        try:
+            while clause is not None:
+                source = self._evaluate(clause.iter, inner)
+                item = self.element_of(source)
+                if isinstance(clause.iter, cst.Call) and method_name(clause.iter) == "items":
+                    item = replace(item, elements=None)
+                    if isinstance(clause.target, cst.Tuple) and len(clause.target.elements) == 2:
+                        self.bind(clause.target.elements[0].value, FRESH_UNRELATED, inner)
+                        self.bind(clause.target.elements[1].value, item, inner)
+                        clause = clause.inner_for_in
+                        continue
+                self.bind(clause.target, item, inner)
+                clause = clause.inner_for_in
+        finally:
+            self.no_grad_depth = depth
         before = self.element_names
         self.element_names = before | set(target_names(node.for_in.target))  # type: ignore[attr-defined]
         try:

@@ -11,7 +11,12 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions, writes_back_attribute
+from tbptt_lint.analysis.attributes import (
+    UNKNOWN,
+    index_definitions,
+    runs_without_gradients,
+    writes_back_attribute,
+)
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import (
     ASSUMED_CUT,
@@ -336,6 +341,10 @@ def summarise_function(
 ) -> FunctionFacts:
     params = parameter_names(function, skip_self=class_name is not None)
     interpreter = UnitInterpreter(function, context, class_name=class_name, summarising=params)
+    if runs_without_gradients(function, context):
+        # `@torch.no_grad() def copy_state(s): return tuple(t.clone() for t in s)`: what the
+        # body computes holds no graph, so a copy it returns is a cut.
+        interpreter.no_grad_depth = 1
     events = interpreter.run(function.body.body)
     returns = interpreter.return_values
     returns_cut = _all_cut(returns)
@@ -441,11 +450,12 @@ def _in_place(origin: cst.CSTNode | None) -> bool:
 
 def _all_cut(returns: list[Value]) -> bool:
     """Every return path hands back no graph, and some hands back a cut (`return None if h
-    is None else h.detach()`). A path the analysis could not model does not undo the cut."""
+    is None else h.detach()`) or a tensor computed without gradients (`with torch.no_grad():
+    return h.clone()`). A path the analysis could not model does not undo the cut."""
     return (
         bool(returns)
         and all(v.status in (Status.FRESH, Status.UNKNOWN) for v in returns)
-        and any(v.status == Status.FRESH and v.how in (CUT, LEAF) for v in returns)
+        and any(v.status == Status.FRESH and v.how in (CUT, LEAF, NO_GRAD) for v in returns)
     )
 
 
