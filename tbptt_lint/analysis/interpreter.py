@@ -238,6 +238,25 @@ SELF_RETURNING_METHODS = frozenset(
 )
 
 
+def fixed_truth(test: cst.BaseExpression, truths: dict[str, bool]) -> bool | None:
+    """The truth of `flag` or `not flag` for a name of `truths`; None for any other test."""
+    negated = False
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        negated, test = not negated, test.expression
+    if isinstance(test, cst.Name) and test.value in truths:
+        return truths[test.value] != negated
+    return None
+
+
+def constant_truth(node: cst.BaseExpression) -> int:
+    """1 or 0 for `True`, `False`, `None` or a number written out; -1 for anything else."""
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return int(node.value == "True")
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return int(float(node.value.replace("_", "")) != 0)
+    return -1
+
+
 def computed_anew(node: cst.BaseExpression) -> bool:
     """Whether every tensor the expression stands for is computed by it (a call, an operator),
     through tuples, lists, dicts, comprehensions, `tuple(...)` and conditional choices: run
@@ -793,6 +812,9 @@ class UnitInterpreter:
         self.effects_receiver: str | None = None
         self.attribute_state_cache: tuple[int, frozenset[str]] = (0, frozenset())
         self.conditions = Conditions()
+        # Parameters taken to hold a constant truth (a helper read once per value of a flag
+        # it tests, `return h if keep_graph else h.detach()`): see summaries.flag_cut.
+        self.fixed_truths: dict[str, bool] = {}
         # Locals with entries followed under constant keys (`state["h"]`): reading the local
         # whole reads those entries too.
         self.keyed_bases: set[str] = set()
@@ -1850,6 +1872,8 @@ class UnitInterpreter:
             known = self.conditions.truth_of(statement.test, dict(path.assumptions))
             if known is None:
                 known = tensor_test
+            if known is None and self.fixed_truths:
+                known = fixed_truth(statement.test, self.fixed_truths)
             if known is not False:
                 then_env = dict(path.env)
                 self.refine(statement.test, then_env, truth=True)
@@ -2860,6 +2884,56 @@ class UnitInterpreter:
                     break
         return scan.nested_facts[name]
 
+    def flag_outcome(self, call: cst.Call, callee: str | None, env: Env) -> str | None:
+        """For a call of a helper whose cut a flag parameter decides (`FunctionFacts.flag_cut`),
+        directly or through a `partial` bound in this unit: "cut" or "kept" when the flag's
+        value is a constant of the call (or its default), "unknown" otherwise; None for any
+        other call."""
+        given: list[cst.Arg] = list(call.args)
+        bound: cst.Call | None = None
+        if callee is None and isinstance(call.func, cst.Call):
+            if self.context.qualify(call.func.func) in PARTIAL_FUNCTIONS:
+                bound = call.func  # `functools.partial(repackage, keep_graph=False)(h)`
+        elif callee is not None and "." not in callee:
+            bound = self.bound_partial(callee)
+        if bound is not None and bound.args and dotted_name(bound.args[0].value):
+            callee = dotted_name(bound.args[0].value)
+            given = [*bound.args[1:], *call.args]
+        if callee is None:
+            return None
+        facts = self.resolved_facts(callee, env)
+        if len(facts) != 1 or facts[0].flag_cut is None:
+            return None
+        name, position, default, when_true, when_false = facts[0].flag_cut
+        truth = default
+        positional = [a for a in given if a.keyword is None]
+        if any(a.star for a in given):
+            return "unknown"
+        keyword = next((a for a in given if a.keyword and a.keyword.value == name), None)
+        if keyword is not None:
+            truth = constant_truth(keyword.value)
+        elif 0 <= position < len(positional):
+            truth = constant_truth(positional[position].value)
+        if truth < 0:
+            return "unknown"
+        return "cut" if (when_true if truth else when_false) else "kept"
+
+    def bound_partial(self, name: str) -> cst.Call | None:
+        """The `functools.partial(...)` call this unit (or a function around it) binds
+        `name` to."""
+        unit: cst.CSTNode | None = self.unit
+        while unit is not None:
+            scan = self.scan_of(unit)
+            if name in scan.functions:
+                return None
+            call = scan.bound_calls.get(name)
+            if call is not None:
+                return call if self.context.qualify(call.func) in PARTIAL_FUNCTIONS else None
+            unit = (
+                self.context.enclosing_function(unit) if isinstance(unit, cst.FunctionDef) else None
+            )
+        return None
+
     def is_cut_callee(self, callee: str | None, env: Env | None = None) -> bool:
         if callee is None:
             return False
@@ -3111,6 +3185,9 @@ class UnitInterpreter:
                         return base.elements[position]
             return self.element_of(base) if base.elements is not None else base
         if isinstance(node, cst.IfExp):
+            fixed = fixed_truth(node.test, self.fixed_truths) if self.fixed_truths else None
+            if fixed is not None:
+                return self._evaluate(node.body if fixed else node.orelse, env)
             chosen = self.evaluate_tensor_choice(node, env)
             if chosen is not None:
                 return chosen
@@ -3190,7 +3267,12 @@ class UnitInterpreter:
                 if inner.status == Status.FRESH and inner.how == CUT
                 else self.join_of_names(call, env)
             )
-        if self.is_cut_callee(callee, env):
+        flagged = self.flag_outcome(call, callee, env)
+        if flagged == "cut":
+            return fresh(CUT, call)
+        if flagged == "unknown":
+            return UNKNOWN
+        if flagged is None and self.is_cut_callee(callee, env):
             return fresh(CUT, call)
         if qualified in ELEMENTWISE_WRAPPERS and len(call.args) == 1:
             return self._evaluate(call.args[0].value, env)

@@ -7,6 +7,11 @@
   as a copy that keeps the graph (a false TBP001). A helper without `no_grad`, one whose
   `no_grad` block does not cover what it returns, or one that hands its argument on as it was
   given (`return s`), is no cut.
+- A helper whose cut a flag parameter decides (`def repackage(h, keep_graph=False): return h
+  if keep_graph else h.detach()`) is read once with the flag true and once false: a call that
+  gives the flag as a constant (or leaves its default), directly or through a
+  `functools.partial`, is a cut or not as the helper is for that value; a flag the call
+  computes is unknown (silent). It was read as no cut (a false TBP001).
 """
 
 from __future__ import annotations
@@ -194,6 +199,41 @@ PROJECTS = {
         True,
     ),
 }
+UTILS_FLAG = """\
+    class Trainer:
+        def repackage(self, h, keep_graph=False):
+            if keep_graph:
+                return h
+            return tuple(t.detach() for t in h)
+    """
+TRAIN_FLAG = """\
+    import torch
+    import torch.nn as nn
+    from utils import Trainer
+
+    lstm = nn.LSTM(4, 8)
+    opt = torch.optim.SGD(lstm.parameters(), lr=0.01)
+    trainer = Trainer()
+    h = (torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+    for x in torch.randn(4, 5, 2, 4):
+        h = trainer.repackage(h{flag})
+        out, h = lstm(x, h){mark}
+        loss = out.pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    """
+PROJECTS["a method whose flag is left to its default"] = (
+    {"utils.py": UTILS_FLAG, "train.py": fill(TRAIN_FLAG, flag="", mark="")},
+    False,
+)
+PROJECTS["a method whose flag keeps the graph"] = (
+    {
+        "utils.py": UTILS_FLAG,
+        "train.py": fill(TRAIN_FLAG, flag=", keep_graph=True", mark="  # expect: TBP001"),
+    },
+    True,
+)
 
 
 def project_findings(root: Path, files: dict[str, str]) -> list[tuple[str, str, int]]:
@@ -217,6 +257,101 @@ def test_helper_of_another_file(tmp_path: Path, case: tuple[dict[str, str], bool
     )
     assert bool(expected) == found
     assert project_findings(tmp_path, files) == expected
+
+
+# ------------------------------------------------- 2. a cut a flag parameter decides
+
+FLAG = """\
+import functools
+import sys
+
+import torch
+import torch.nn as nn
+
+
+def repackage(h, {flag}={default}):
+    {body}
+
+
+gru = nn.GRU(4, 8)
+opt = torch.optim.SGD(gru.parameters(), lr=0.01)
+keep = len(sys.argv) > 1
+h = torch.zeros(1, 2, 8)
+for x in torch.randn(4, 5, 2, 4):
+    h = {call}
+    out, h = gru(x, h){mark}
+    loss = out.pow(2).mean()
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+"""
+TERNARY = "return h if keep_graph else h.detach()"
+STATEMENT = "if keep_graph:\n        return h\n    return h.detach()"
+NEGATED = "if not detach:\n        return h\n    return h.detach()"
+FLAG_SILENT = {
+    "the default of a conditional expression": ("keep_graph", "False", TERNARY, "repackage(h)"),
+    "a keyword false": ("keep_graph", "True", TERNARY, "repackage(h, keep_graph=False)"),
+    "a positional false": ("keep_graph", "True", TERNARY, "repackage(h, False)"),
+    "an if statement": ("keep_graph", "False", STATEMENT, "repackage(h)"),
+    "a negated flag": ("detach", "True", NEGATED, "repackage(h)"),
+    "a negated flag given 1": ("detach", "False", NEGATED, "repackage(h, detach=1)"),
+    "a partial": (
+        "keep_graph",
+        "True",
+        TERNARY,
+        "functools.partial(repackage, keep_graph=False)(h)",
+    ),
+    "a flag the call computes (unknown)": ("keep_graph", "False", TERNARY, "repackage(h, keep)"),
+}
+for label, (flag, default, body, call) in FLAG_SILENT.items():
+    SILENT[f"flag cut: {label}"] = fill(
+        FLAG, flag=flag, default=default, body=body, call=call, mark=""
+    )
+FLAG_FOUND = {
+    "a keyword true": ("keep_graph", "False", TERNARY, "repackage(h, keep_graph=True)"),
+    "a default true": ("keep_graph", "True", TERNARY, "repackage(h)"),
+    "a positional true": ("keep_graph", "False", STATEMENT, "repackage(h, True)"),
+    "a negated flag false": ("detach", "True", NEGATED, "repackage(h, detach=False)"),
+    "a partial keeping the graph": (
+        "keep_graph",
+        "False",
+        TERNARY,
+        "functools.partial(repackage, keep_graph=True)(h)",
+    ),
+}
+for label, (flag, default, body, call) in FLAG_FOUND.items():
+    FOUND[f"flag keeps the graph: {label}"] = fill(
+        FLAG, flag=flag, default=default, body=body, call=call, mark="  # expect: TBP001"
+    )
+
+BOUND_FLAG = """\
+from functools import partial
+
+import torch
+import torch.nn as nn
+
+
+def repackage(h, keep_graph=False):
+    return h if keep_graph else h.detach()
+
+
+def train(windows):
+    gru = nn.GRU(4, 8)
+    opt = torch.optim.SGD(gru.parameters(), lr=0.01)
+    cut = partial(repackage, keep_graph={value})
+    h = torch.zeros(1, 2, 8)
+    for x in windows:
+        h = cut(h)
+        out, h = gru(x, h){mark}
+        loss = out.pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+"""
+SILENT["flag cut: a partial bound to a name"] = fill(BOUND_FLAG, value="False", mark="")
+FOUND["flag keeps the graph: a partial bound to a name"] = fill(
+    BOUND_FLAG, value="True", mark="  # expect: TBP001"
+)
 
 
 @pytest.mark.parametrize("source", list(FOUND.values()), ids=list(FOUND))
