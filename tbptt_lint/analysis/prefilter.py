@@ -436,6 +436,8 @@ SHORT_HELPER_LINES = 40
 # A copy made without gradients (`@torch.no_grad()`, `with torch.inference_mode():`) and
 # returned: no graph flows out, a cut helper too.
 NO_GRAD_WORD = re.compile(r"\b(?:no_grad|inference_mode)\b")
+# Such a copy helper is shorter still: a no-grad evaluation function is no helper to import.
+SHORT_COPY_LINES = 15
 CUT_WORD = AnyOf(rf"{word('detach')}_?\b", r"\.data\b")
 RETURNS_CUT = AnyOf(rf"{word('return')}\b[^\n]*(?:\bdetach\b|\.data\b)", rf"{word('detach_')}\(")
 # An element of a list stored back cut (`states[k] = states[k].detach()`): a helper that cuts
@@ -471,7 +473,6 @@ def worth_summarising(block: str) -> bool:
             or resets_forward_argument(block)
             or ("def forward(" in block and "detach" in block)
             or ("detach" in block and bool(CUT_RETURNED.search(block)))
-            or ("return" in block and bool(NO_GRAD_WORD.search(block)))
         )
     # Cut helpers are short; a long function that mentions detach is not one to import.
     short_cut = block.count("\n") <= SHORT_HELPER_LINES and bool(CUT_WORD.search(block))
@@ -480,7 +481,7 @@ def worth_summarising(block: str) -> bool:
         or ("return" in block and short_cut)
         or (short_cut and bool(STORES_CUT_ELEMENT.search(block)))
         or (
-            block.count("\n") <= SHORT_HELPER_LINES
+            block.count("\n") <= SHORT_COPY_LINES
             and "return" in block
             and bool(NO_GRAD_WORD.search(block))
         )
