@@ -556,7 +556,7 @@ def keeps_state_between_calls(
 
 
 NO_GRAD_NAMES = frozenset(
-    {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "no_grad"}
+    {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "no_grad", "inference_mode"}
 )
 
 

@@ -76,13 +76,24 @@ def mentions_helper_attributes(function: cst.FunctionDef) -> bool:
     return node_fact("mentions_helper_attributes", function, _mentions_helper_attributes)
 
 
+# Words of a function that may return a copy made without gradients (`@torch.no_grad()`,
+# `with torch.inference_mode():`): a cut helper too.
+NO_GRAD_WORDS = frozenset({"no_grad", "inference_mode"})
+
+
 def _mentions_helper_attributes(function: cst.FunctionDef) -> bool:
-    for node in descendants([function.body], stop=NESTED_SCOPES):
+    for node in descendants([*function.decorators, function.body], stop=NESTED_SCOPES):
         if isinstance(node, cst.Attribute) and node.attr.value in HELPER_ATTRIBUTES:
             return True
         if isinstance(node, cst.Call) and dotted_name(node.func) in ("grad", "autograd.grad"):
             return True
+        if isinstance(node, (cst.Name, cst.Attribute)) and _word(node) in NO_GRAD_WORDS:
+            return True
     return False
+
+
+def _word(node: cst.Name | cst.Attribute) -> str:
+    return node.value if isinstance(node, cst.Name) else node.attr.value
 
 
 def gradient_backward_calls(context: FileContext) -> frozenset[str]:

@@ -51,6 +51,11 @@ class FunctionFacts:
     # known to be cut (`state["h"] = state["h"].detach(); return state`): a caller that rebinds
     # its state to the result cannot tell whether the state was cut.
     detaches: bool = False
+    # A helper whose cut a flag parameter decides (`def repackage(h, keep_graph=False): return
+    # h if keep_graph else h.detach()`): the parameter's name, its position (after `self`),
+    # its default (1 true, 0 false, -1 none or not a constant), and whether the helper returns
+    # a cut when the flag is true, and when it is false.
+    flag_cut: tuple[str, int, int, bool, bool] | None = None
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,8 @@ from tbptt_lint.strict import unparsable_cut
 
 NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.enable_grad"}
+    # `from torch import no_grad` in a block read alone (phase 1), which sees no import.
+    | {"no_grad", "inference_mode"}
 )
 BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward", "torch.autograd.grad"})
 RESET_METHODS = frozenset({"new_zeros", "new_ones", "new_empty", "new_full", "new_tensor"})
@@ -225,6 +227,62 @@ MAX_LOOP_PASSES = 4
 # Groups of paths that enter a loop with different assumptions about a condition tested in it,
 # interpreted apart; more are merged.
 MAX_LOOP_GROUPS = 4
+
+
+# Builtins that gather what they are given as it is: no tensor is computed.
+GATHERING_BUILTINS = frozenset({"tuple", "list", "dict", "set", "zip", "sorted", "reversed"})
+# Tensor methods that may hand back the tensor itself (`h.to(device)` on its own device), or
+# work in place (any method ending `_`).
+SELF_RETURNING_METHODS = frozenset(
+    {"to", "cuda", "cpu", "contiguous", "type", "type_as", "float", "double", "half", "long"}
+    | {"int", "bool", "bfloat16", "requires_grad_"}
+)
+
+
+def fixed_truth(test: cst.BaseExpression, truths: dict[str, bool]) -> bool | None:
+    """The truth of `flag` or `not flag` for a name of `truths`; None for any other test."""
+    negated = False
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        negated, test = not negated, test.expression
+    if isinstance(test, cst.Name) and test.value in truths:
+        return truths[test.value] != negated
+    return None
+
+
+def constant_truth(node: cst.BaseExpression) -> int:
+    """1 or 0 for `True`, `False`, `None` or a number written out; -1 for anything else."""
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return int(node.value == "True")
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return int(float(node.value.replace("_", "")) != 0)
+    return -1
+
+
+def computed_anew(node: cst.BaseExpression) -> bool:
+    """Whether every tensor the expression stands for is computed by it (a call, an operator),
+    through tuples, lists, dicts, comprehensions, `tuple(...)` and conditional choices: run
+    without gradients, such a result holds no graph. A name, an attribute or a subscript is
+    handed on as it is (a name bound under `no_grad` is evaluated as what it was bound to)."""
+    if isinstance(node, (cst.Tuple, cst.List, cst.Set)):
+        return all(computed_anew(e.value) for e in node.elements)
+    if isinstance(node, cst.Dict):
+        return all(isinstance(e, cst.DictElement) and computed_anew(e.value) for e in node.elements)
+    if isinstance(node, (cst.GeneratorExp, cst.ListComp, cst.SetComp)):
+        return computed_anew(node.elt)
+    if isinstance(node, cst.DictComp):
+        return computed_anew(node.value)
+    if isinstance(node, cst.IfExp):
+        return computed_anew(node.body) and computed_anew(node.orelse)
+    if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation)):
+        return True
+    if isinstance(node, cst.Call):
+        if isinstance(node.func, cst.Name) and node.func.value in GATHERING_BUILTINS:
+            return bool(node.args) and all(computed_anew(a.value) for a in node.args)
+        if isinstance(node.func, cst.Attribute):
+            method = node.func.attr.value
+            return method not in SELF_RETURNING_METHODS and not method.endswith("_")
+        return True
+    return False
 
 
 @dataclass
@@ -755,6 +813,9 @@ class UnitInterpreter:
         self.effects_receiver: str | None = None
         self.attribute_state_cache: tuple[int, frozenset[str]] = (0, frozenset())
         self.conditions = Conditions()
+        # Parameters taken to hold a constant truth (a helper read once per value of a flag
+        # it tests, `return h if keep_graph else h.detach()`): see summaries.flag_cut.
+        self.fixed_truths: dict[str, bool] = {}
         # Locals with entries followed under constant keys (`state["h"]`): reading the local
         # whole reads those entries too.
         self.keyed_bases: set[str] = set()
@@ -878,7 +939,7 @@ class UnitInterpreter:
         elif isinstance(small, cst.Return):
             if small.value is not None and dotted_name(small.value) != "None":
                 self.scan_calls(small.value, env)
-                self.return_values.append(self.evaluate(small.value, env))
+                self.return_values.append(self.evaluate_returned(small.value, env))
             self.return_envs.append((small, env))
             return []
         elif isinstance(small, cst.Continue):
@@ -1928,6 +1989,8 @@ class UnitInterpreter:
             known = self.conditions.truth_of(statement.test, dict(path.assumptions))
             if known is None:
                 known = tensor_test
+            if known is None and self.fixed_truths:
+                known = fixed_truth(statement.test, self.fixed_truths)
             if known is not False:
                 then_env = dict(path.env)
                 self.refine(statement.test, then_env, truth=True)
@@ -2948,6 +3011,56 @@ class UnitInterpreter:
                     break
         return scan.nested_facts[name]
 
+    def flag_outcome(self, call: cst.Call, callee: str | None, env: Env) -> str | None:
+        """For a call of a helper whose cut a flag parameter decides (`FunctionFacts.flag_cut`),
+        directly or through a `partial` bound in this unit: "cut" or "kept" when the flag's
+        value is a constant of the call (or its default), "unknown" otherwise; None for any
+        other call."""
+        given: list[cst.Arg] = list(call.args)
+        bound: cst.Call | None = None
+        if callee is None and isinstance(call.func, cst.Call):
+            if self.context.qualify(call.func.func) in PARTIAL_FUNCTIONS:
+                bound = call.func  # `functools.partial(repackage, keep_graph=False)(h)`
+        elif callee is not None and "." not in callee:
+            bound = self.bound_partial(callee)
+        if bound is not None and bound.args and dotted_name(bound.args[0].value):
+            callee = dotted_name(bound.args[0].value)
+            given = [*bound.args[1:], *call.args]
+        if callee is None:
+            return None
+        facts = self.resolved_facts(callee, env)
+        if len(facts) != 1 or facts[0].flag_cut is None:
+            return None
+        name, position, default, when_true, when_false = facts[0].flag_cut
+        truth = default
+        positional = [a for a in given if a.keyword is None]
+        if any(a.star for a in given):
+            return "unknown"
+        keyword = next((a for a in given if a.keyword and a.keyword.value == name), None)
+        if keyword is not None:
+            truth = constant_truth(keyword.value)
+        elif 0 <= position < len(positional):
+            truth = constant_truth(positional[position].value)
+        if truth < 0:
+            return "unknown"
+        return "cut" if (when_true if truth else when_false) else "kept"
+
+    def bound_partial(self, name: str) -> cst.Call | None:
+        """The `functools.partial(...)` call this unit (or a function around it) binds
+        `name` to."""
+        unit: cst.CSTNode | None = self.unit
+        while unit is not None:
+            scan = self.scan_of(unit)
+            if name in scan.functions:
+                return None
+            call = scan.bound_calls.get(name)
+            if call is not None:
+                return call if self.context.qualify(call.func) in PARTIAL_FUNCTIONS else None
+            unit = (
+                self.context.enclosing_function(unit) if isinstance(unit, cst.FunctionDef) else None
+            )
+        return None
+
     def is_cut_callee(self, callee: str | None, env: Env | None = None) -> bool:
         if callee is None:
             return False
@@ -3118,6 +3231,23 @@ class UnitInterpreter:
             or FRESH_UNRELATED
         )
 
+    def evaluate_returned(self, node: cst.BaseExpression, env: Env) -> Value:
+        """What a `return` hands back. Without gradients, a tensor the expression computes
+        holds no graph, but one it hands on as it was given (`return h`, `return s[0]`,
+        `return tuple(t for t in s)`, `return h.to(device)`) keeps its own."""
+        if not self.no_grad_depth:
+            return self.evaluate(node, env)
+        # Read as if with gradients (names bound under `no_grad` are already no graph): a
+        # comprehension's own names are the elements of what it is given.
+        depth, self.no_grad_depth = self.no_grad_depth, 0
+        try:
+            value = self._evaluate(node, env)
+        finally:
+            self.no_grad_depth = depth
+        if value.status != Status.FRESH and computed_anew(node):
+            return fresh(NO_GRAD, node)
+        return value
+
     def evaluate(self, node: cst.BaseExpression, env: Env) -> Value:
         value = self._evaluate(node, env)
         if self.no_grad_depth and value.status != Status.FRESH:
@@ -3182,6 +3312,9 @@ class UnitInterpreter:
                         return base.elements[position]
             return self.element_of(base) if base.elements is not None else base
         if isinstance(node, cst.IfExp):
+            fixed = fixed_truth(node.test, self.fixed_truths) if self.fixed_truths else None
+            if fixed is not None:
+                return self._evaluate(node.body if fixed else node.orelse, env)
             chosen = self.evaluate_tensor_choice(node, env)
             if chosen is not None:
                 return chosen
@@ -3261,7 +3394,12 @@ class UnitInterpreter:
                 if inner.status == Status.FRESH and inner.how == CUT
                 else self.join_of_names(call, env)
             )
-        if self.is_cut_callee(callee, env):
+        flagged = self.flag_outcome(call, callee, env)
+        if flagged == "cut":
+            return fresh(CUT, call)
+        if flagged == "unknown":
+            return UNKNOWN
+        if flagged is None and self.is_cut_callee(callee, env):
             return fresh(CUT, call)
         if qualified in ELEMENTWISE_WRAPPERS and len(call.args) == 1:
             return self._evaluate(call.args[0].value, env)
@@ -3339,18 +3477,24 @@ class UnitInterpreter:
         inner = dict(env)
         clause: cst.CompFor | None = node.for_in  # type: ignore[attr-defined]
         source: Value = FRESH_UNRELATED
-        while clause is not None:
-            source = self._evaluate(clause.iter, inner)
-            item = self.element_of(source)
-            if isinstance(clause.iter, cst.Call) and method_name(clause.iter) == "items":
-                item = replace(item, elements=None)
-                if isinstance(clause.target, cst.Tuple) and len(clause.target.elements) == 2:
-                    self.bind(clause.target.elements[0].value, FRESH_UNRELATED, inner)
-                    self.bind(clause.target.elements[1].value, item, inner)
-                    clause = clause.inner_for_in
-                    continue
-            self.bind(clause.target, item, inner)
-            clause = clause.inner_for_in
+        # The comprehension's names are the elements of what it is given, computed by nothing
+        # (under `no_grad` too): `[t.clone() for t in s]` copies the tensors of `s`.
+        depth, self.no_grad_depth = self.no_grad_depth, 0
+        try:
+            while clause is not None:
+                source = self._evaluate(clause.iter, inner)
+                item = self.element_of(source)
+                if isinstance(clause.iter, cst.Call) and method_name(clause.iter) == "items":
+                    item = replace(item, elements=None)
+                    if isinstance(clause.target, cst.Tuple) and len(clause.target.elements) == 2:
+                        self.bind(clause.target.elements[0].value, FRESH_UNRELATED, inner)
+                        self.bind(clause.target.elements[1].value, item, inner)
+                        clause = clause.inner_for_in
+                        continue
+                self.bind(clause.target, item, inner)
+                clause = clause.inner_for_in
+        finally:
+            self.no_grad_depth = depth
         before = self.element_names
         self.element_names = before | set(target_names(node.for_in.target))  # type: ignore[attr-defined]
         try:

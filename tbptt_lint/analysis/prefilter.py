@@ -395,6 +395,7 @@ def may_hold_helpers(source: str) -> bool:
         (words and HELPER_OR_STEP_WORDS.search(source))
         or STATEFUL_FORWARD.search(source)
         or resets_forward_argument(source)
+        or (("no_grad" in source or "inference_mode" in source) and "return" in source)
     )
 
 
@@ -432,6 +433,11 @@ def builds_recurrent_attribute(block: str) -> bool:
 
 
 SHORT_HELPER_LINES = 40
+# A copy made without gradients (`@torch.no_grad()`, `with torch.inference_mode():`) and
+# returned: no graph flows out, a cut helper too.
+NO_GRAD_WORD = re.compile(r"\b(?:no_grad|inference_mode)\b")
+# Such a copy helper is shorter still: a no-grad evaluation function is no helper to import.
+SHORT_COPY_LINES = 15
 CUT_WORD = AnyOf(rf"{word('detach')}_?\b", r"\.data\b")
 RETURNS_CUT = AnyOf(rf"{word('return')}\b[^\n]*(?:\bdetach\b|\.data\b)", rf"{word('detach_')}\(")
 # An element of a list stored back cut (`states[k] = states[k].detach()`): a helper that cuts
@@ -474,6 +480,11 @@ def worth_summarising(block: str) -> bool:
         bool(RETURNS_CUT.search(block))
         or ("return" in block and short_cut)
         or (short_cut and bool(STORES_CUT_ELEMENT.search(block)))
+        or (
+            block.count("\n") <= SHORT_COPY_LINES
+            and "return" in block
+            and bool(NO_GRAD_WORD.search(block))
+        )
     )
     return has_cut or calls_backward(block)
 

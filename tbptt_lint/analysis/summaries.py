@@ -11,7 +11,12 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from tbptt_lint.analysis.attributes import UNKNOWN, index_definitions, writes_back_attribute
+from tbptt_lint.analysis.attributes import (
+    UNKNOWN,
+    index_definitions,
+    runs_without_gradients,
+    writes_back_attribute,
+)
 from tbptt_lint.analysis.candidates import mentions_helper_attributes
 from tbptt_lint.analysis.context import (
     ASSUMED_CUT,
@@ -22,7 +27,7 @@ from tbptt_lint.analysis.context import (
 )
 from tbptt_lint.analysis.gradients import add_gradient_facts
 from tbptt_lint.analysis.index import FunctionFacts
-from tbptt_lint.analysis.interpreter import UnitInterpreter
+from tbptt_lint.analysis.interpreter import UnitInterpreter, constant_truth
 from tbptt_lint.analysis.losses import NO_LOSS_FACTS, LossFacts, loss_facts
 from tbptt_lint.analysis.names import ImportMap, class_call, dotted_name, method_name, target_names
 from tbptt_lint.analysis.values import (
@@ -336,6 +341,10 @@ def summarise_function(
 ) -> FunctionFacts:
     params = parameter_names(function, skip_self=class_name is not None)
     interpreter = UnitInterpreter(function, context, class_name=class_name, summarising=params)
+    if runs_without_gradients(function, context):
+        # `@torch.no_grad() def copy_state(s): return tuple(t.clone() for t in s)`: what the
+        # body computes holds no graph, so a copy it returns is a cut.
+        interpreter.no_grad_depth = 1
     events = interpreter.run(function.body.body)
     returns = interpreter.return_values
     returns_cut = _all_cut(returns)
@@ -358,7 +367,62 @@ def summarise_function(
         backprop_params=losses.params,
         returns_backprop=losses.returns,
         detaches=not returns_cut and _detaches(function),
+        flag_cut=None if returns_cut else flag_cut(function, context, class_name, params),
     )
+
+
+# A helper whose cut a flag decides is short: a longer one is not read twice more.
+FLAG_HELPER_STATEMENTS = 12
+
+
+def flag_cut(
+    function: cst.FunctionDef, context: FileContext, class_name: str | None, params: list[str]
+) -> tuple[str, int, int, bool, bool] | None:
+    """For a helper that tests a parameter directly (`return h if keep_graph else
+    h.detach()`, `if not keep_graph: h = h.detach()`): the body read once with the flag true
+    and once false. When it returns a cut for one value only, the parameter, its position, its
+    default, and whether each value gives a cut (see `FunctionFacts.flag_cut`)."""
+    if len(function.body.body) > FLAG_HELPER_STATEMENTS:
+        return None
+    flag = _tested_flag(function)
+    if flag is None:
+        return None
+    cuts: list[bool] = []
+    for truth in (True, False):
+        interpreter = UnitInterpreter(function, context, class_name=class_name, summarising=params)
+        if runs_without_gradients(function, context):
+            interpreter.no_grad_depth = 1
+        interpreter.fixed_truths = {flag: truth}
+        interpreter.run(function.body.body)
+        cuts.append(_all_cut(interpreter.return_values))
+    if cuts[0] == cuts[1]:
+        return None
+    position = params.index(flag) if flag in params else -1
+    return flag, position, _default_truth(function, flag), cuts[0], cuts[1]
+
+
+def _tested_flag(function: cst.FunctionDef) -> str | None:
+    """A parameter an `if` or a conditional expression of the body tests as it is (`if
+    keep_graph:`, `x if not detach else y`), and that the body never rebinds."""
+    names = {p.name.value for p in (*function.params.params, *function.params.kwonly_params)}
+    rebound = _rebound_names(function)
+    for node in descendants([function.body], stop=NESTED_SCOPES):
+        if not isinstance(node, (cst.If, cst.IfExp)):
+            continue
+        test = node.test
+        while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            test = test.expression
+        if isinstance(test, cst.Name) and test.value in names and test.value not in rebound:
+            return test.value
+    return None
+
+
+def _default_truth(function: cst.FunctionDef, name: str) -> int:
+    """1 or 0 for a parameter whose default is a constant true or false; -1 otherwise."""
+    for param in (*function.params.params, *function.params.kwonly_params):
+        if param.name.value == name:
+            return constant_truth(param.default) if param.default is not None else -1
+    return -1
 
 
 DETACH_ATTRIBUTES = frozenset({"detach", "detach_", "data"})
@@ -441,11 +505,12 @@ def _in_place(origin: cst.CSTNode | None) -> bool:
 
 def _all_cut(returns: list[Value]) -> bool:
     """Every return path hands back no graph, and some hands back a cut (`return None if h
-    is None else h.detach()`). A path the analysis could not model does not undo the cut."""
+    is None else h.detach()`) or a tensor computed without gradients (`with torch.no_grad():
+    return h.clone()`). A path the analysis could not model does not undo the cut."""
     return (
         bool(returns)
         and all(v.status in (Status.FRESH, Status.UNKNOWN) for v in returns)
-        and any(v.status == Status.FRESH and v.how in (CUT, LEAF) for v in returns)
+        and any(v.status == Status.FRESH and v.how in (CUT, LEAF, NO_GRAD) for v in returns)
     )
 
 
