@@ -225,6 +225,9 @@ MAX_LOOP_PASSES = 4
 # Groups of paths that enter a loop with different assumptions about a condition tested in it,
 # interpreted apart; more are merged.
 MAX_LOOP_GROUPS = 4
+# Replay the run of a loop entered again in the state of an earlier run (run_loop) rather
+# than interpret it again; off only to check that replaying changes nothing.
+REPLAY_LOOP_RUNS = True
 
 
 @dataclass
@@ -2101,6 +2104,8 @@ class UnitInterpreter:
         once per node, and a reread joins what was read already, so that skipping the second
         interpretation records nothing new; what a run does beside its events (returns, cut
         copies written back, the interpreter's state) is made again."""
+        if not REPLAY_LOOP_RUNS:
+            return self.interpret_loop(statement, head, assumptions)
         key = (
             id(statement),
             tuple(id(frame.node) for frame in self.loop_stack),
