@@ -227,6 +227,9 @@ MAX_LOOP_PASSES = 4
 # Groups of paths that enter a loop with different assumptions about a condition tested in it,
 # interpreted apart; more are merged.
 MAX_LOOP_GROUPS = 4
+# Replay the run of a loop entered again in the state of an earlier run (run_loop) rather
+# than interpret it again; off only to check that replaying changes nothing.
+REPLAY_LOOP_RUNS = True
 
 
 # Builtins that gather what they are given as it is: no tensor is computed.
@@ -672,6 +675,62 @@ class LoopFrame:
     breaks: list[Env] = field(default_factory=list)
 
 
+def _value_key(value: Value) -> tuple[object, ...]:
+    """Every field of a value, the ones equality leaves out (origin, backwards, sources)
+    included: two values with the same key are the same to every rule."""
+    elements = None if value.elements is None else tuple(_value_key(e) for e in value.elements)
+    return (
+        value.status,
+        value.how,
+        id(value.origin),
+        value.backwards,
+        value.via_data,
+        elements,
+        value.sources,
+        value.carried,
+        None if value.item is None else _value_key(value.item),
+    )
+
+
+def _env_key(env: Env) -> frozenset[tuple[str, tuple[object, ...]]]:
+    return frozenset((name, _value_key(value)) for name, value in env.items())
+
+
+@dataclass(frozen=True)
+class InterpreterState:
+    aliases: frozenset[tuple[str, str]]
+    unpacked: frozenset[tuple[str, tuple[str, tuple[str, ...]]]]
+    keyed_bases: frozenset[str]
+    binding_guard: frozenset[str]
+    indexed_states: frozenset[str]
+    tensor_names: frozenset[str]
+    element_names: frozenset[str]
+    no_grad_depth: int
+    partial_index_cuts: frozenset[tuple[str, frozenset[int]]]
+
+
+@dataclass
+class LoopRun:
+    """What one run of a loop did, kept to be replayed when the same loop is entered again
+    in the same state (a nested loop, met again on every pass of the loops around it): the
+    paths after it, the interpreter's own state after it, the returns it made and the
+    cut copies it found written back."""
+
+    result: list[ExecPath]
+    after: InterpreterState
+    returns: list[tuple[cst.CSTNode, Env]]
+    return_values: list[Value]
+    written_back: list[tuple[list[str], cst.BaseExpression]]
+
+
+@dataclass
+class LoopRecording:
+    """Effects a loop run has while it is recorded, besides those on its paths and the
+    interpreter's state, which a replay has to make again."""
+
+    written_back: list[tuple[list[str], cst.BaseExpression]] = field(default_factory=list)
+
+
 def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
@@ -823,6 +882,11 @@ class UnitInterpreter:
         self.indexed_states: set[str] = set()
         # The subscript stores that cut only part of a list by index, per list name.
         self.partial_index_cuts: dict[str, set[int]] = {}
+        # Runs of loops, by loop and the whole state they were entered in (run_loop): a
+        # nested loop is entered again on every pass of each loop around it, mostly in the
+        # same state, and replaying its run keeps the work from growing with 4**depth.
+        self.loop_runs: dict[tuple[object, ...], LoopRun] = {}
+        self.loop_recordings: list[LoopRecording] = []
 
     # ----------------------------------------------------------------- objects
     @property
@@ -1346,6 +1410,8 @@ class UnitInterpreter:
     def note_written_back(self, names: list[str], value: cst.BaseExpression) -> None:
         """`hidden = (h, c)` after `h = h.detach()` writes the cut copy back: whatever `hidden`
         still leaks is then the uncut `c` (TBP002), not a copy cut in vain."""
+        for recording in self.loop_recordings:
+            recording.written_back.append((names, value))
         read = names_in(value)
         kept = [
             cut for cut in self.events.alias_cuts if not (cut.state in names and cut.alias in read)
@@ -2064,7 +2130,79 @@ class UnitInterpreter:
             return [(frozenset(), paths)]
         return list(groups.items())
 
+    def interpreter_state(self) -> InterpreterState:
+        """The interpreter's own state besides the paths, as far as it steers a loop run."""
+        return InterpreterState(
+            frozenset(self.aliases.items()),
+            frozenset(self.unpacked.items()),
+            frozenset(self.keyed_bases),
+            frozenset(self.binding_guard),
+            frozenset(self.indexed_states),
+            self.tensor_names,
+            self.element_names,
+            self.no_grad_depth,
+            frozenset((name, frozenset(sites)) for name, sites in self.partial_index_cuts.items()),
+        )
+
+    def restore_state(self, state: InterpreterState) -> None:
+        self.aliases = dict(state.aliases)
+        self.unpacked = dict(state.unpacked)
+        self.keyed_bases = set(state.keyed_bases)
+        self.binding_guard = set(state.binding_guard)
+        self.indexed_states = set(state.indexed_states)
+        self.tensor_names = state.tensor_names
+        self.element_names = state.element_names
+        self.no_grad_depth = state.no_grad_depth
+        self.partial_index_cuts = {name: set(sites) for name, sites in state.partial_index_cuts}
+
     def run_loop(
+        self,
+        statement: cst.For | cst.While,
+        head: Env,
+        assumptions: frozenset[tuple[str, bool]],
+    ) -> list[ExecPath]:
+        """The paths after a loop entered with `head`. A loop entered again in the very state
+        of an earlier run (the same paths, interpreter state, enclosing loops and recurrent
+        calls known so far) is not interpreted again: its run is replayed. Events are recorded
+        once per node, and a reread joins what was read already, so that skipping the second
+        interpretation records nothing new; what a run does beside its events (returns, cut
+        copies written back, the interpreter's state) is made again."""
+        if not REPLAY_LOOP_RUNS:
+            return self.interpret_loop(statement, head, assumptions)
+        key = (
+            id(statement),
+            tuple(id(frame.node) for frame in self.loop_stack),
+            assumptions,
+            _env_key(head),
+            self.interpreter_state(),
+            len(self.events.recurrent_calls),
+        )
+        known = self.loop_runs.get(key)
+        if known is not None:
+            for names, value in known.written_back:
+                self.note_written_back(names, value)
+            self.return_envs += known.returns
+            self.return_values += known.return_values
+            self.restore_state(known.after)
+            return [ExecPath(dict(path.env), path.assumptions) for path in known.result]
+        recording = LoopRecording()
+        self.loop_recordings.append(recording)
+        returns, return_values = len(self.return_envs), len(self.return_values)
+        try:
+            result = self.interpret_loop(statement, head, assumptions)
+        finally:
+            self.loop_recordings.pop()
+        if len(self.events.recurrent_calls) == key[-1]:
+            self.loop_runs[key] = LoopRun(
+                [ExecPath(dict(path.env), path.assumptions) for path in result],
+                self.interpreter_state(),
+                self.return_envs[returns:],
+                self.return_values[return_values:],
+                recording.written_back,
+            )
+        return result
+
+    def interpret_loop(
         self,
         statement: cst.For | cst.While,
         head: Env,
