@@ -29,7 +29,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tbptt_lint.analysis.api import SourceSyntaxError, check_source
+from tbptt_lint.analysis.api import SourceSyntaxError, check_source, may_hold_code_findings
 from tbptt_lint.analysis.chunks import keep_blocks
 from tbptt_lint.analysis.prefilter import may_hold_findings
 from tbptt_lint.engine import lint_source
@@ -154,7 +154,9 @@ def _check_one(source: str, settings: Settings) -> str | None:
     if not codes <= KNOWN_CODES:
         return f"lint_source returned unknown codes {sorted(codes - KNOWN_CODES)}"
     syntax_errors = [d for d in diagnostics if d.code == SYNTAX_ERROR_CODE]
-    if may_hold_findings(source):
+    # A file is read only when its code (not a docstring or a comment) may hold a finding:
+    # only then are its syntax errors reported (README, "How the analysis works").
+    if may_hold_code_findings(source):
         parsed_text = keep_blocks(source, may_hold_findings)
         if not syntax_errors and python_rejects(parsed_text) and python_rejects(source):
             return "a text Python rejects is linted without a TBP900"

@@ -74,6 +74,14 @@ def test_a_missing_tbp900_is_a_failure(monkeypatch):
     )
 
 
+def test_no_tbp900_is_expected_where_only_a_docstring_mentions_backward():
+    # The linter reads a file only when its code may hold a finding, so a broken file whose
+    # `backward` sits in its docstring alone is not parsed, and no TBP900 is owed.
+    broken = '"""Call loss.backward() and h.detach() per window."""\nx = (\n'
+    assert check_one(broken) is None
+    assert check_one(broken.replace('"""\n', '"""\nloss.backward()\n')) is None
+
+
 def test_a_tbp900_on_valid_python_is_a_failure(monkeypatch):
     def syntax_error(*args: object, **kwargs: object) -> list[Diagnostic]:
         return [Diagnostic("TBP900", "syntax error: no", "fuzz.py", 1, 1, 1, 1, Severity.ERROR, "")]
