@@ -51,6 +51,7 @@ from tbptt_lint.analysis.names import (
     keyed_state,
     keyword_arg,
     method_name,
+    own_attribute,
     target_names,
 )
 from tbptt_lint.analysis.records import record_arguments, record_fields, replaced_fields
@@ -3997,15 +3998,15 @@ def _kept_totals(method: cst.FunctionDef) -> list[tuple[int, str]]:
         attribute: str | None = None
         added: cst.BaseExpression | None = None
         if isinstance(node, cst.AugAssign) and isinstance(node.operator, cst.AddAssign):
-            attribute, added = _self_attribute(node.target), node.value
+            attribute, added = own_attribute(node.target), node.value
         elif isinstance(node, cst.Assign) and len(node.targets) == 1:
-            attribute = _self_attribute(node.targets[0].target)
+            attribute = own_attribute(node.targets[0].target)
             value = node.value
             if (
                 attribute is not None
                 and isinstance(value, cst.BinaryOperation)
                 and isinstance(value.operator, cst.Add)
-                and _self_attribute(value.left) == attribute
+                and own_attribute(value.left) == attribute
             ):
                 added = value.right
         elif (
@@ -4014,20 +4015,13 @@ def _kept_totals(method: cst.FunctionDef) -> list[tuple[int, str]]:
             and node.func.attr.value == "append"
             and len(node.args) == 1
         ):
-            attribute, added = _self_attribute(node.func.value), node.args[0].value
+            attribute, added = own_attribute(node.func.value), node.args[0].value
         if attribute is None or added is None:
             continue
         for position, name in enumerate(params):
             if name not in rebound and name in _plain_names(added):
                 kept.append((position, attribute))
     return kept
-
-
-def _self_attribute(node: cst.BaseExpression) -> str | None:
-    dotted = dotted_name(node)
-    if dotted is None or not dotted.startswith("self.") or dotted.count(".") != 1:
-        return None
-    return dotted[len("self.") :]
 
 
 def _plain_names(node: cst.BaseExpression) -> set[str]:

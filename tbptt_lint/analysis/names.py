@@ -33,6 +33,14 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return None
 
 
+def own_attribute(node: cst.BaseExpression) -> str | None:
+    """`x` for `self.x` (one attribute of the object a method runs on), else None."""
+    dotted = dotted_name(node)
+    if dotted is None or not dotted.startswith("self.") or dotted.count(".") != 1:
+        return None
+    return dotted[len("self.") :]
+
+
 def keyed_state(node: cst.BaseExpression) -> str | None:
     """`state['h']` for `state["h"]` or `state['h']`: an entry of a local dict under a constant
     string key, followed as a name of its own (a state kept in a dict between windows)."""

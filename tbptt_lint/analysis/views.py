@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from tbptt_lint.analysis.names import ImportMap, dotted_name, method_name
+from tbptt_lint.analysis.names import ImportMap, dotted_name, method_name, own_attribute
 from tbptt_lint.analysis.walk import NESTED_SCOPES, children, descendants
 
 TENSOR = "tensor"
@@ -278,9 +278,9 @@ def _attribute_stores(
 def _stores(
     target: cst.BaseExpression, value: cst.BaseExpression, statement: cst.CSTNode
 ) -> Iterator[tuple[str, cst.BaseExpression, cst.CSTNode]]:
-    name = dotted_name(target)
-    if name is not None and name.startswith("self.") and name.count(".") == 1:
-        yield name[5:], value, statement
+    attribute = own_attribute(target)
+    if attribute is not None:
+        yield attribute, value, statement
     elif (
         isinstance(target, (cst.Tuple, cst.List))
         and isinstance(value, (cst.Tuple, cst.List))
@@ -299,9 +299,9 @@ def _gathered(value: cst.BaseExpression) -> tuple[str, ...]:
         return ()
     members = []
     for element in value.elements:
-        name = dotted_name(element.value)
-        if name is not None and name.startswith("self.") and name.count(".") == 1:
-            members.append(name[5:])
+        attribute = own_attribute(element.value)
+        if attribute is not None:
+            members.append(attribute)
     return tuple(members)
 
 
